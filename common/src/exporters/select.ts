@@ -1,0 +1,28 @@
+import type { ProcessSnapshot } from "../attribution/snapshot.js";
+import { ScaphError } from "../errors.js";
+
+/** Which processes a report lists: the top N by energy, or those matching a regex. */
+export type ProcessFilter = { kind: "top"; n: number } | { kind: "regex"; re: RegExp; source: string };
+
+export function compileRegex(source: string): RegExp {
+  try {
+    return new RegExp(source);
+  } catch (err) {
+    throw new ScaphError(`Invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message}`);
+  }
+}
+
+export function cmdlineString(p: Pick<ProcessSnapshot, "cmdline">): string {
+  return p.cmdline.join(" ");
+}
+
+/** A label for a process: its exe, else argv[0], else [comm]. */
+export function exeLabel(p: Pick<ProcessSnapshot, "exe" | "cmdline" | "comm">): string {
+  return p.exe || p.cmdline[0] || `[${p.comm}]`;
+}
+
+/** Processes come sorted by energy, highest first. Regex matches exe or cmdline. */
+export function selectProcesses(processes: readonly ProcessSnapshot[], filter: ProcessFilter): ProcessSnapshot[] {
+  if (filter.kind === "top") return processes.slice(0, Math.max(0, filter.n));
+  return processes.filter((p) => filter.re.test(exeLabel(p)) || filter.re.test(cmdlineString(p)));
+}

@@ -1,0 +1,48 @@
+/** A small leveled logger writing to stderr, so stdout stays for reports. */
+export type LogLevel = "error" | "warn" | "info" | "debug";
+
+const ORDER: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
+
+export interface Logger {
+  error(msg: string): void;
+  warn(msg: string): void;
+  info(msg: string): void;
+  debug(msg: string): void;
+  /** Logs a warning the first time `key` is seen, never again. */
+  warnOnce(key: string, msg: string): void;
+  enabled(level: LogLevel): boolean;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  write?: (line: string) => void;
+}
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const threshold = ORDER[options.level ?? "warn"];
+  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const seen = new Set<string>();
+  const emit = (level: LogLevel, msg: string): void => {
+    if (ORDER[level] <= threshold) write(`${new Date().toISOString()} ${level.toUpperCase()} ${msg}`);
+  };
+  return {
+    error: (m) => emit("error", m),
+    warn: (m) => emit("warn", m),
+    info: (m) => emit("info", m),
+    debug: (m) => emit("debug", m),
+    warnOnce(key, m) {
+      if (seen.has(key)) return;
+      seen.add(key);
+      emit("warn", m);
+    },
+    enabled: (level) => ORDER[level] <= threshold,
+  };
+}
+
+/** Maps a -v count to a level: 0 warn, 1 info, 2+ debug. */
+export function levelFromVerbosity(count: number): LogLevel {
+  return count >= 2 ? "debug" : count === 1 ? "info" : "warn";
+}
+
+/** A logger that drops everything (tests, library defaults). */
+export const silentLogger: Logger = createLogger({ level: "error", write: () => {} });

@@ -1,0 +1,35 @@
+import type { Zone } from "../powercap/zones.js";
+import type { Microjoules } from "../units.js";
+
+/** One reading of one zone's cumulative counter. */
+export interface ZoneReading {
+  zone: Zone;
+  energyUj: Microjoules;
+}
+
+/** One reading of every zone a sensor knows, at one instant. */
+export interface EnergySample {
+  /** Monotonic clock (process.hrtime.bigint) at the reading, ns. */
+  monotonicNs: bigint;
+  /** Wall clock at the reading, Unix seconds. */
+  timestampS: number;
+  readings: ZoneReading[];
+}
+
+/**
+ * A Sensor reads energy counters; it never computes shares. Counters are
+ * cumulative and may wrap at their zone's max_energy_range_uj.
+ */
+export interface Sensor {
+  /** e.g. `powercap_rapl`, `estimate`. */
+  readonly name: string;
+  /** Where host values come from, for reports: `powercap_rapl_psys`, `powercap_rapl_pkg`, `estimate`. */
+  valueSource(): string;
+  /** Whether the values are estimated rather than measured. */
+  readonly estimated: boolean;
+  sample(): Promise<EnergySample>;
+}
+
+export function nowSample(readings: ZoneReading[]): EnergySample {
+  return { monotonicNs: process.hrtime.bigint(), timestampS: Date.now() / 1000, readings };
+}

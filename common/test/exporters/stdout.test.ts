@@ -1,0 +1,53 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { formatStdout, formatWatts, toJsonReport } from "../../src/index.js";
+import { fixtureRig } from "../helpers.js";
+import { checkGolden } from "../golden.js";
+
+test("formatWatts: µW to W with up to 6 decimals", () => {
+  assert.equal(formatWatts(9_391_334), "9.391334");
+  assert.equal(formatWatts(0), "0");
+  assert.equal(formatWatts(1_500_000.4), "1.5");
+});
+
+async function fixedSnapshot() {
+  const rig = await fixtureRig("intel-2socket-psys");
+  try {
+    await rig.power.advance("intel-rapl:0", 30_000_000);
+    await rig.power.advance("intel-rapl:0:0", 20_000_000);
+    await rig.power.advance("intel-rapl:0:1", 4_000_000);
+    await rig.power.advance("intel-rapl:1", 10_000_000);
+    await rig.power.advance("intel-rapl:1:0", 5_000_000);
+    await rig.power.advance("intel-rapl:1:1", 3_000_000);
+    await rig.power.advance("intel-rapl:2", 60_000_000);
+    await rig.proc.advanceBusy(400);
+    await rig.proc.advanceProcess(100, 150, 50);
+    await rig.proc.advanceProcess(200, 100);
+    await rig.proc.advanceProcess(300, 10);
+    rig.advanceClock(2);
+    return (await rig.measurer.measure()).snapshot;
+  } finally {
+    await rig.cleanup();
+  }
+}
+
+test("stdout golden: Scaphandre's layout (Host / SocketN / Top N consumers)", async () => {
+  const s = await fixedSnapshot();
+  await checkGolden("stdout/intel-2socket-psys.txt", formatStdout(s, { kind: "top", n: 3 }));
+  await checkGolden("stdout/intel-2socket-psys-regex.txt", formatStdout(s, { kind: "regex", re: /python/, source: "python" }));
+});
+
+test("json report: µW values, all sockets with their domains, cmdline joined with spaces", async () => {
+  const s = await fixedSnapshot();
+  const r = toJsonReport(s, { kind: "top", n: 2 });
+  assert.equal(r.host.consumption, 30_000_000);
+  assert.equal(r.host.value_source, "powercap_rapl_psys");
+  assert.deepEqual(r.sockets.map((k) => [k.id, k.consumption, k.domains.map((d) => [d.name, d.consumption])]), [
+    [0, 15_000_000, [["core", 10_000_000], ["dram", 2_000_000]]],
+    [1, 5_000_000, [["core", 2_500_000], ["dram", 1_500_000]]],
+  ]);
+  assert.deepEqual(r.consumers.map((c) => [c.pid, c.exe, c.cmdline, c.consumption]), [
+    [100, "/usr/sbin/nginx", "nginx: master process /usr/sbin/nginx", 15_000_000],
+    [200, "/usr/bin/python3.11", "python3 /opt/app/script.py --flag", 7_500_000],
+  ]);
+});

@@ -1,0 +1,45 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { busyTicks, parsePidStat, parseProcStat, ProcessTable, readCmdline, ScaphError } from "../../src/index.js";
+import { fixturesDir } from "../../src/testing/index.js";
+
+const procRoot = join(fixturesDir(), "proc", "basic");
+
+test("/proc/stat busy time does not count guest time twice", () => {
+  const t = parseProcStat("cpu  10000 200 3000 80000 500 100 50 7 1500 20\n");
+  assert.equal(t.guest, 1500);
+  assert.equal(busyTicks(t), 10000 + 200 + 3000 + 100 + 50 + 7);
+});
+
+test("/proc/stat without a cpu line is a clear error", () => {
+  assert.throws(() => parseProcStat("intr 0\n", "/x/stat"), (e: unknown) => e instanceof ScaphError && /\/x\/stat/.test(e.message));
+});
+
+test("/proc/PID/stat: comm with spaces and parentheses is read up to the last ')'", () => {
+  const s = parsePidStat("200 (my (weird) proc) S 1 200 200 0 -1 4194560 100 0 0 0 3000 1000 0 0 20 0 1 0 6000 104857600 2560 0");
+  assert.ok(s);
+  assert.equal(s.comm, "my (weird) proc");
+  assert.equal(s.cpuTicks, 4000);
+  assert.equal(s.startTicks, 6000);
+  assert.equal(s.ppid, 1);
+  assert.equal(parsePidStat("garbage"), null);
+  assert.equal(parsePidStat("12 (x) S 1"), null);
+});
+
+test("cmdline is split on NUL; a vanished process gives []", async () => {
+  assert.deepEqual(await readCmdline(procRoot, 200), ["python3", "/opt/app/script.py", "--flag"]);
+  assert.deepEqual(await readCmdline(procRoot, 99999), []);
+});
+
+test("the process table skips kernel threads, zombies and vanished pids", async () => {
+  const t = new ProcessTable({ procRoot, clockTicks: 100 });
+  const s = await t.sample();
+  assert.deepEqual([...s.processes.values()].map((p) => p.pid).sort((a, b) => a - b), [1, 100, 200, 300]);
+  const nginx = [...s.processes.values()].find((p) => p.pid === 100);
+  assert.equal(nginx?.exe, "/usr/sbin/nginx");
+  assert.deepEqual(nginx?.cmdline, ["nginx: master process /usr/sbin/nginx"]);
+  assert.equal(nginx?.key, "100:5000");
+  assert.equal(s.busyTicks, 10000 + 200 + 3000 + 100 + 50);
+  assert.equal(s.uptimeS, 1000);
+});

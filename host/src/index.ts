@@ -1,0 +1,1 @@
+export { hostProgram, hostEnvironment } from "./cli.js";
