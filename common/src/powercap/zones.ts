@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ScaphError, errnoCode } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -39,6 +39,15 @@ async function readText(path: string): Promise<string | null> {
   } catch (err) {
     if (errnoCode(err) === "ENOENT") return null;
     throw err;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -98,7 +107,7 @@ export async function discoverZones(root: string, log: Logger = silentLogger): P
     if (!m) continue;
     const n = Number(m[1]);
     const sub = m[2] === undefined ? null : Number(m[2]);
-    if ((await readText(join(path, "energy_uj"))) === null) {
+    if (!(await exists(join(path, "energy_uj")))) {
       log.debug(`powercap: ${path} has no energy_uj, skipped`);
       continue;
     }

@@ -1,0 +1,151 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { chmod, readFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { copyFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
+import { hostBin, runNode } from "../helpers/cli.js";
+
+interface Report {
+  host: { consumption: number; value_source: string; timestamp: number };
+  consumers: { pid: number; exe: string; consumption: number }[];
+  sockets: { id: number; consumption: number; domains: { name: string; consumption: number }[] }[];
+}
+
+/** Fixture trees advanced in real time: package 15 W, core 8 W, dram 3 W; nginx 0.5 CPU, python 0.25 CPU. */
+async function simulatedHost() {
+  const powercap = await copyFixture("powercap/intel-1socket");
+  const proc = await copyFixture("proc/basic");
+  const sim = new PowerSimulator({
+    powercapRoot: powercap,
+    zones: [
+      { zone: "intel-rapl:0", watts: 15 },
+      { zone: "intel-rapl:0:0", watts: 8 },
+      { zone: "intel-rapl:0:2", watts: 3 },
+    ],
+    procRoot: proc,
+    processes: [
+      { pid: 100, cpus: 0.5 },
+      { pid: 200, cpus: 0.25 },
+    ],
+  });
+  sim.start();
+  return {
+    powercap,
+    proc,
+    async stop() {
+      await sim.stop();
+      await removeTree(powercap);
+      await removeTree(proc);
+    },
+  };
+}
+
+const near = (actual: number, expected: number, rel: number, what: string): void =>
+  assert.ok(Math.abs(actual - expected) <= expected * rel, `${what}: ${actual} not within ${rel * 100}% of ${expected}`);
+
+test("scaph-host json on a simulated host reports the injected power", async () => {
+  const h = await simulatedHost();
+  try {
+    const out = join(dirname(h.proc), "report.json");
+    const r = await runNode(hostBin, ["json", "-t", "3", "-s", "1", "-f", out, "--powercap-path", h.powercap, "--procfs-path", h.proc]);
+    assert.equal(r.code, 0, r.stderr);
+    const reports = JSON.parse(await readFile(out, "utf8")) as Report[];
+    assert.equal(reports.length, 3);
+    for (const rep of reports) {
+      near(rep.host.consumption, 18e6, 0.05, "host µW (package 15 W + dram 3 W)");
+      assert.equal(rep.host.value_source, "powercap_rapl_pkg");
+      near(rep.sockets[0]!.consumption, 15e6, 0.05, "socket 0 µW");
+      near(rep.sockets[0]!.domains.find((d) => d.name === "core")!.consumption, 8e6, 0.05, "core µW");
+      const nginx = rep.consumers.find((c) => c.pid === 100);
+      const py = rep.consumers.find((c) => c.pid === 200);
+      near(nginx!.consumption, 12e6, 0.08, "nginx µW (2/3 of busy time)");
+      near(py!.consumption, 6e6, 0.08, "python µW (1/3 of busy time)");
+      assert.equal(rep.consumers[0]!.pid, 100);
+    }
+    // stdout: a JSON array too
+    const s = await runNode(hostBin, ["json", "-t", "1", "-s", "0.5", "--max-top-consumers", "1", "--powercap-path", h.powercap, "--procfs-path", h.proc]);
+    assert.equal(s.code, 0, s.stderr);
+    const arr = JSON.parse(s.stdout) as Report[];
+    assert.equal(arr.length, 2);
+    assert.equal(arr[0]!.consumers.length, 1);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("scaph-host stdout prints Scaphandre's layout every step", async () => {
+  const h = await simulatedHost();
+  try {
+    const r = await runNode(hostBin, ["stdout", "-t", "2", "-s", "1", "-p", "2", "--powercap-path", h.powercap, "--procfs-path", h.proc]);
+    assert.equal(r.code, 0, r.stderr);
+    const steps = r.stdout.split("-".repeat(60) + "\n").filter((x) => x.length > 0);
+    assert.equal(steps.length, 2);
+    for (const step of steps) {
+      const lines = step.split("\n");
+      assert.match(lines[0]!, /^Host:\t1[78]\.\d+ W from powercap_rapl_pkg$/);
+      assert.equal(lines[1], "\tpackage \tcore\t\tuncore\t\tdram");
+      assert.match(lines[2]!, /^Socket0\t1[45]\.\d+ W \|\t[78]\.\d+ W\t0 W\t[23]\.\d+ W$/);
+      assert.equal(lines[3], "Top 2 consumers:");
+      assert.match(lines[5]!, /^1[12]\.\d+ W\t100\t"\/usr\/sbin\/nginx"$/);
+      assert.match(lines[6]!, /^[56]\.\d+ W\t200\t"\/usr\/bin\/python3\.11"$/);
+    }
+  } finally {
+    await h.stop();
+  }
+});
+
+test("--sensor estimate is global, reports its value source, and runs on real /proc", async () => {
+  const r = await runNode(hostBin, ["--sensor", "estimate", "--tdp-watts", "40", "--idle-watts", "40", "json", "-t", "1", "-s", "0.5"]);
+  assert.equal(r.code, 0, r.stderr);
+  const reps = JSON.parse(r.stdout) as Report[];
+  assert.equal(reps[0]!.host.value_source, "estimate");
+  near(reps[1]!.host.consumption, 40e6, 0.02, "estimate with idle = tdp = 40 W");
+});
+
+test("no RAPL tree: exit 1 and a message with the fixes", async () => {
+  const r = await runNode(hostBin, ["stdout", "-t", "1", "--powercap-path", "/nonexistent/powercap"]);
+  assert.equal(r.code, 1);
+  for (const s of ["modprobe intel_rapl_common", "--powercap-path", "--sensor estimate", "scaph-guest"]) assert.ok(r.stderr.includes(s), r.stderr);
+});
+
+test("unknown flags and bad values are errors; conflicting -p and -r too", async () => {
+  const a = await runNode(hostBin, ["stdout", "--bogus"]);
+  assert.notEqual(a.code, 0);
+  assert.match(a.stderr, /unknown option '--bogus'/);
+  const b = await runNode(hostBin, ["stdout", "-s", "abc"]);
+  assert.notEqual(b.code, 0);
+  assert.match(b.stderr, /--step must be a number/);
+  const c = await runNode(hostBin, ["stdout", "-p", "3", "-r", "x"]);
+  assert.notEqual(c.code, 0);
+  assert.match(c.stderr, /cannot be used with/);
+  const d = await runNode(hostBin, ["--sensor", "msr", "stdout"]);
+  assert.match(d.stderr, /Allowed choices are powercap_rapl, estimate/);
+});
+
+test("every --help is complete", async () => {
+  for (const [args, flags] of [
+    [["--help"], ["--sensor", "--tdp-watts", "--idle-watts", "stdout", "json"]],
+    [["stdout", "--help"], ["--timeout", "--step", "--processes", "--regex-filter", "--powercap-path", "--procfs-path"]],
+    [["json", "--help"], ["--timeout", "--step", "--step-nano", "--file", "--max-top-consumers", "--process-regex"]],
+  ] as const) {
+    const r = await runNode(hostBin, args);
+    assert.equal(r.code, 0);
+    for (const f of flags) assert.ok(r.stdout.includes(f), `${args.join(" ")} lacks ${f}`);
+  }
+});
+
+test("energy_uj unreadable (EACCES): a message naming CVE-2020-8694 and the fix", async () => {
+  const root = await copyFixture("powercap/amd");
+  try {
+    await chmod(dirname(root), 0o755);
+    await chmod(join(root, "intel-rapl:0", "energy_uj"), 0o000);
+    const asRoot = process.getuid?.() === 0;
+    const wrapper = asRoot ? ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] : [];
+    const r = await runNode(hostBin, ["stdout", "-t", "1", "--powercap-path", root, "--procfs-path", "/proc"], { wrapper });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /CVE-2020-8694/);
+    assert.match(r.stderr, /chmod a\+r/);
+  } finally {
+    await removeTree(root);
+  }
+});
