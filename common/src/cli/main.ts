@@ -8,6 +8,11 @@ import { ScaphError } from "../errors.js";
  */
 export async function runCli(program: Command, argv: readonly string[] = process.argv): Promise<void> {
   program.exitOverride();
+  // A closed pipe (`scaph-host stdout | head`) ends the run quietly.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
