@@ -1,1 +1,10 @@
-export {};
+export { Connection, libVersion } from "./connection.js";
+export type { Version } from "./connection.js";
+export { Domain } from "./domain.js";
+export { DeviceModifyFlags, DomainState, DomainXMLFlags, ListDomainsFlags, domainStateName } from "./flags.js";
+export type { DomainStateName } from "./flags.js";
+export { ErrorCode, ErrorDomain, ErrorLevel, LibvirtError, LibvirtTimeoutError, LibvirtUnavailableError } from "./errors.js";
+export type { ErrorCodeName, ErrorDomainName } from "./errors.js";
+export { libraryName } from "./ffi.js";
+export { AsyncConnection } from "./async.js";
+export type { AsyncConnectionOptions, DomainInfo } from "./async.js";

@@ -1,0 +1,17 @@
+/** Messages between AsyncConnection and its worker thread: plain data only. */
+export type Request =
+  | { op: "open"; uri: string; readOnly: boolean }
+  | { op: "close" }
+  | { op: "isAlive" }
+  | { op: "libVersion" }
+  | { op: "listDomains"; flags: number }
+  | { op: "domainXml"; uuid: string; flags: number }
+  | { op: "attachDevice" | "detachDevice" | "updateDevice"; uuid: string; xml: string; flags: number }
+  | { op: "sleep"; ms: number };
+
+export type WireError =
+  | { kind: "libvirt"; code: number; domain: number; level: number; message: string; call: string }
+  | { kind: "unavailable"; message: string }
+  | { kind: "other"; message: string };
+
+export type Response = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: WireError };

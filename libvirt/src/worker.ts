@@ -1,0 +1,80 @@
+/**
+ * Worker thread for AsyncConnection: runs each libvirt call AND its error
+ * read on this one thread (libvirt's last error is thread-local, which
+ * koffi's `.async` does not respect), so a hung libvirtd never blocks the
+ * main event loop.
+ */
+import { parentPort } from "node:worker_threads";
+import { Connection } from "./connection.js";
+import { LibvirtError, LibvirtUnavailableError } from "./errors.js";
+import type { Request, Response } from "./protocol.js";
+import { domainInfo } from "./raw.js";
+
+let conn: Connection | null = null;
+
+function current(): Connection {
+  if (!conn) throw new Error("no connection: call open first");
+  return conn;
+}
+
+function withDomain<T>(uuid: string, f: (d: import("./domain.js").Domain) => T): T {
+  const d = current().lookupByUUID(uuid);
+  try {
+    return f(d);
+  } finally {
+    d.free();
+  }
+}
+
+function run(req: Request): unknown {
+  switch (req.op) {
+    case "open":
+      conn?.close();
+      conn = req.readOnly ? Connection.openReadOnly(req.uri) : Connection.open(req.uri);
+      return null;
+    case "close":
+      conn?.close();
+      conn = null;
+      return null;
+    case "isAlive":
+      return conn?.isAlive() ?? false;
+    case "libVersion":
+      return current().libVersion();
+    case "listDomains": {
+      const doms = current().listAllDomains(req.flags);
+      try {
+        return doms.map((d) => domainInfo(d.ptr));
+      } finally {
+        for (const d of doms) d.free();
+      }
+    }
+    case "domainXml":
+      return withDomain(req.uuid, (d) => d.xml(req.flags));
+    case "attachDevice":
+      return withDomain(req.uuid, (d) => d.attachDevice(req.xml, req.flags));
+    case "detachDevice":
+      return withDomain(req.uuid, (d) => d.detachDevice(req.xml, req.flags));
+    case "updateDevice":
+      return withDomain(req.uuid, (d) => d.updateDevice(req.xml, req.flags));
+    case "sleep": {
+      // Test hook: block this thread like a hung call would.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, req.ms);
+      return null;
+    }
+  }
+}
+
+parentPort?.on("message", (msg: { id: number; req: Request }) => {
+  let res: Response;
+  try {
+    res = { id: msg.id, ok: true, value: run(msg.req) ?? null };
+  } catch (err) {
+    res =
+      err instanceof LibvirtError
+        ? { id: msg.id, ok: false, error: { kind: "libvirt", code: err.code, domain: err.domain, level: err.level, message: err.message, call: err.call } }
+        : err instanceof LibvirtUnavailableError
+          ? { id: msg.id, ok: false, error: { kind: "unavailable", message: err.message } }
+          : { id: msg.id, ok: false, error: { kind: "other", message: err instanceof Error ? err.message : String(err) } };
+  }
+  parentPort?.postMessage(res);
+});
