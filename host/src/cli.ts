@@ -1,10 +1,13 @@
 import { Command } from "commander";
 import { addGlobalOptions, addJsonCommand, addStdoutCommand } from "@scaph/common";
 import type { CliEnvironment } from "@scaph/common";
+import { addQemuCommand } from "./commands/qemu.js";
+import { qemuLabeler } from "./qemu/labeler.js";
 
 export const hostEnvironment: CliEnvironment = {
   program: "scaph-host",
   defaultPowercapPath: () => "/sys/class/powercap",
+  labeler: qemuLabeler,
 };
 
 export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
@@ -14,5 +17,6 @@ export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   addGlobalOptions(program);
   addStdoutCommand(program, env);
   addJsonCommand(program, env);
+  addQemuCommand(program, env);
   return program;
 }

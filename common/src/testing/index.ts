@@ -1,2 +1,3 @@
 export * from "./fixtures.js";
 export * from "./simulator.js";
+export * from "./rig.js";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { formatStdout, formatWatts, toJsonReport } from "../../src/index.js";
-import { fixtureRig } from "../helpers.js";
+import { fixtureRig } from "../../src/testing/index.js";
 import { checkGolden } from "../golden.js";
 
 test("formatWatts: µW to W with up to 6 decimals", () => {

@@ -1,6 +1,6 @@
-import { Measurer, PowercapSensor, ProcessTable } from "../src/index.js";
-import type { ProcessAnnotator } from "../src/index.js";
-import { copyFixture, PowercapFixture, ProcFixture, removeTree } from "../src/testing/index.js";
+import { Measurer, PowercapSensor, ProcessTable } from "../index.js";
+import type { ProcessAnnotator } from "../index.js";
+import { copyFixture, PowercapFixture, ProcFixture, removeTree } from "./fixtures.js";
 
 /** A Measurer over copies of fixture trees, with a clock the test moves. */
 export interface FixtureRig {

@@ -1,0 +1,69 @@
+import type { Command } from "commander";
+import { addRootOptions, errorMessage, interruptSignal, loggerFor, numberArg, openMeasurer, PowercapSensor, runEvery, ScaphError } from "@scaph/common";
+import type { CliEnvironment, RootOptions, Sensor } from "@scaph/common";
+import { LibvirtDomains } from "../qemu/libvirt-source.js";
+import { Propagator } from "../qemu/propagator.js";
+
+export const DEFAULT_BASE_DIR = "/var/lib/libvirt/scaphandre";
+export const DEFAULT_CONNECT_URI = "qemu:///system";
+
+interface QemuOptions extends RootOptions {
+  baseDir: string;
+  step: number;
+  timeout: number;
+  connect: string;
+  libvirt: boolean;
+  cgroupPath: string;
+}
+
+/** Wrap points of the host's zones by name (`package` for packages). */
+export function zoneMaxOf(sensor: Sensor): (name: string) => number | null {
+  if (!(sensor instanceof PowercapSensor)) return () => null;
+  const zones = sensor.zoneList;
+  return (name) => {
+    const z = zones.find((x) => (name === "package" ? x.kind === "package" : x.kind === "subdomain" && x.name === name));
+    return z?.maxEnergyRangeUj ?? null;
+  };
+}
+
+export function addQemuCommand(program: Command, env: CliEnvironment): Command {
+  const cmd = program
+    .command("qemu")
+    .description("write each running VM's share of host energy into <base-dir>/<domain>/ as a powercap tree, every step")
+    .option("--base-dir <dir>", "where the per-VM trees live", DEFAULT_BASE_DIR)
+    .option("-s, --step <seconds>", "seconds between two measurements (fractions allowed)", numberArg("--step", 0), 2)
+    .option("-t, --timeout <seconds>", "stop after this many seconds; 0 runs until stopped", numberArg("--timeout"), 0)
+    .option("-c, --connect <uri>", "libvirt URI to name VMs by", DEFAULT_CONNECT_URI)
+    .option("--no-libvirt", "discover VMs from /proc alone, without libvirt")
+    .option("--cgroup-path <dir>", "cgroup root to read VM CPU time from", "/sys/fs/cgroup");
+  addRootOptions(cmd, env);
+  cmd.action(async (o: QemuOptions, c: Command) => {
+    const log = loggerFor(c);
+    if (!(o.step > 0)) throw new ScaphError("--step must be > 0");
+    const m = await openMeasurer(c, o, env, log);
+    const libvirt = o.libvirt ? new LibvirtDomains(o.connect, log) : null;
+    const propagator = new Propagator({
+      baseDir: o.baseDir,
+      procRoot: o.procfsPath,
+      cgroupRoot: o.cgroupPath,
+      clockTicks: m.table.clockTicks,
+      log,
+      libvirt,
+      zoneMax: zoneMaxOf(m.sensor),
+    });
+    log.info(`qemu: writing VM trees under ${o.baseDir} every ${o.step} s${libvirt ? `, VMs named by ${o.connect}` : ", without libvirt"}`);
+    try {
+      await runEvery({ stepS: o.step, timeoutS: o.timeout, signal: interruptSignal() }, async () => {
+        try {
+          await propagator.step(await m.measure());
+        } catch (err) {
+          // A bad step (a sensor read failing, /proc vanishing) is logged; the daemon goes on.
+          log.error(`qemu: step failed: ${errorMessage(err)}`);
+        }
+      });
+    } finally {
+      await libvirt?.close();
+    }
+  });
+  return cmd;
+}

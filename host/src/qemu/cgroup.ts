@@ -1,0 +1,85 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+
+/** A VM's cgroup and how to read its CPU usage. */
+export interface VmCgroup {
+  /** Path inside the hierarchy, e.g. `/machine.slice/machine-qemu\x2d1\x2dweb.scope`. */
+  path: string;
+  version: 1 | 2;
+}
+
+/**
+ * The domain-level cgroup of a qemu process, from /proc/PID/cgroup: libvirt
+ * puts the emulator and vCPU threads in `<scope>/libvirt/{emulator,vcpuN,iothreadN}`,
+ * so the domain cgroup (which also holds vhost and iothreads) is `<scope>`.
+ * Only cgroups that belong to one VM are used (libvirt's machine.slice or
+ * /machine, Proxmox's qemu.slice); anything else is null, and the caller
+ * falls back to the process's own CPU time.
+ */
+export function vmCgroupFromProcFile(text: string): VmCgroup | null {
+  let v2: string | null = null;
+  let v1: string | null = null;
+  for (const line of text.split("\n")) {
+    const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const [, id, controllers, path] = m as unknown as [string, string, string, string];
+    if (id === "0" && controllers === "") v2 = path;
+    else if (controllers.split(",").includes("cpuacct")) v1 = path;
+  }
+  const pick = (p: string | null): string | null => {
+    if (p === null) return null;
+    const domain = p.replace(/\/libvirt(\/(emulator|vcpu\d+|iothread\d+))?$/, "");
+    const isVm =
+      /\/machine\.slice\/[^/]+\.scope$/.test(domain) ||
+      /^\/machine\/[^/]+$/.test(domain) ||
+      /\/qemu\.slice\/[^/]+\.scope$/.test(domain);
+    return isVm ? domain : null;
+  };
+  const p1 = pick(v1);
+  if (p1) return { path: p1, version: 1 };
+  const p2 = pick(v2);
+  return p2 ? { path: p2, version: 2 } : null;
+}
+
+export async function readVmCgroup(procRoot: string, pid: number): Promise<VmCgroup | null> {
+  try {
+    return vmCgroupFromProcFile(await readFile(join(procRoot, String(pid), "cgroup"), "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** `usage_usec` from a cgroup v2 cpu.stat. */
+export function parseCpuStatUsageUsec(text: string): number | null {
+  const m = /^usage_usec (\d+)$/m.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * CPU time used by all tasks of a cgroup, µs: v2 `cpu.stat usage_usec`
+ * (under the root or its `unified/` mount), v1 `cpuacct.usage` (ns). Null if
+ * the cgroup cannot be read.
+ */
+export async function readCgroupUsageUsec(cgroupRoot: string, cg: VmCgroup): Promise<number | null> {
+  const rel = cg.path.replace(/^\/+/, "");
+  if (cg.version === 2) {
+    for (const dir of [cgroupRoot, join(cgroupRoot, "unified")]) {
+      try {
+        const v = parseCpuStatUsageUsec(await readFile(join(dir, rel, "cpu.stat"), "utf8"));
+        if (v !== null) return v;
+      } catch {
+        // try the next mount
+      }
+    }
+    return null;
+  }
+  for (const ctl of ["cpuacct", "cpu,cpuacct", "cpuacct,cpu"]) {
+    try {
+      const t = (await readFile(join(cgroupRoot, ctl, rel, "cpuacct.usage"), "utf8")).trim();
+      if (/^\d+$/.test(t)) return Math.floor(Number(t) / 1000);
+    } catch {
+      // try the next mount
+    }
+  }
+  return null;
+}
