@@ -47,7 +47,12 @@ export class AsyncConnection {
   /** Opens the connection on a worker thread. */
   static async open(uri: string, options: AsyncConnectionOptions = {}): Promise<AsyncConnection> {
     const c = new AsyncConnection(uri, options);
-    await c.ensureOpen();
+    try {
+      await c.ensureOpen();
+    } catch (err) {
+      await c.close();
+      throw err;
+    }
     return c;
   }
 

@@ -1,0 +1,65 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { qemuRig } from "./rig.js";
+
+function mustBeRoot(): void {
+  assert.equal(process.getuid?.(), 0, "this test mounts a real tmpfs: run the tests as root");
+}
+
+test("a full tmpfs: the write fails and is logged, other VMs go on, no energy is lost", async () => {
+  mustBeRoot();
+  const q = await qemuRig();
+  const dir = join(q.baseDir, "web-1");
+  await mkdir(dir, { recursive: true });
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k,mode=0755", "scaph-test", dir]);
+  try {
+    await q.step();
+    const advance = async (): Promise<void> => {
+      await q.rig.power.advance("intel-rapl:0", 20_000_000);
+      await q.rig.proc.advanceBusy(400);
+      await q.advanceCgroup("machine.slice/machine-qemu\\x2d1\\x2dweb\\x2d1.scope", 1_000_000);
+    };
+    // Fill the tmpfs to the last byte.
+    try {
+      execFileSync("dd", ["if=/dev/zero", `of=${join(dir, "filler")}`, "bs=4k"], { stdio: "ignore" });
+    } catch {
+      // dd stops with ENOSPC: that is the point
+    }
+    // Make the next write need a new page: the counter grows by a digit.
+    await advance();
+    const s1 = await q.step(2);
+    assert.equal(s1.vms.find((v) => v.name === "web-1")?.written, false);
+    assert.equal(s1.vms.find((v) => v.name === "rhel-vm")?.written, true);
+    assert.ok(q.lines.some((l) => l.includes("tree web-1") && /ENOSPC|no space/i.test(l)), q.lines.join("\n"));
+    await rm(join(dir, "filler"));
+    await advance();
+    const s2 = await q.step(2);
+    assert.equal(s2.vms.find((v) => v.name === "web-1")?.written, true);
+    // Two intervals of 5 J each (package share 0.25 × 20 J), both written.
+    assert.equal((await readFile(join(dir, "intel-rapl:0", "energy_uj"), "utf8")).trim(), "10000000");
+    assert.ok(q.lines.some((l) => l.includes("tree web-1: writing again")));
+  } finally {
+    execFileSync("umount", [dir]);
+    await q.cleanup();
+  }
+});
+
+test("mount point detection: no warning for a tmpfs-backed VM dir", async () => {
+  mustBeRoot();
+  const q = await qemuRig();
+  const dir = join(q.baseDir, "rhel-vm");
+  await mkdir(dir, { recursive: true });
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "scaph-test", dir]);
+  try {
+    await q.step();
+    assert.equal(q.lines.some((l) => l.includes(`${dir} is not a mount point`)), false);
+    assert.ok(q.lines.some((l) => l.includes("web-1 is not a mount point")));
+    await writeFile(join(dir, "probe"), "x");
+  } finally {
+    execFileSync("umount", [dir]);
+    await q.cleanup();
+  }
+});

@@ -1,0 +1,107 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { copyFixture, PowercapFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
+import { hostBin, runNode } from "../helpers/cli.js";
+import { freePort, requireCommand, sleep, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+
+const VM = "scaph-busy";
+const UUID = "5ca9a000-0000-4000-8000-000000000001";
+
+async function counters(tree: string): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const z of ["intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1", "intel-rapl:0:2"]) {
+    out[z] = Number((await readFile(join(tree, z, "energy_uj"), "utf8")).trim());
+  }
+  return out;
+}
+
+test("a real qemu VM: discovered in the real /proc, given a share, its tree read by node_exporter; restart-safe", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "scaph-qemu-e2e-"));
+  const powercap = await copyFixture("powercap/intel-1socket");
+  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 30 }, { zone: "intel-rapl:0:0", watts: 20 }, { zone: "intel-rapl:0:2", watts: 5 }] });
+  const base = join(dir, "scaphandre");
+  const img = join(dir, "boot.img");
+  await writeBusyBootSector(img);
+  const vm = startBusyQemu(VM, img, UUID);
+  sim.start();
+  try {
+    await waitFor("qemu to start", async () => (vm.child.pid && vm.child.exitCode === null ? true : null), 5000);
+    await sleep(500);
+    const power = new PowercapFixture(powercap);
+    const hostBefore = (await power.energy("intel-rapl:0")) + (await power.energy("intel-rapl:0:2"));
+    const args = ["qemu", "--no-libvirt", "--base-dir", base, "--step", "0.5", "--powercap-path", powercap, "-t"];
+    const r1 = await runNode(hostBin, ["-v", ...args, "3"]);
+    assert.equal(r1.code, 0, r1.stderr);
+    assert.match(r1.stderr, new RegExp(`VM ${VM} \\(pid ${vm.child.pid}, uuid ${UUID}\\) found`));
+    const hostAfter = (await power.energy("intel-rapl:0")) + (await power.energy("intel-rapl:0:2"));
+    const tree = join(base, VM);
+    const c1 = await counters(tree);
+    const vmUj = c1["intel-rapl:0"]! + c1["intel-rapl:0:2"]!;
+    const hostUj = hostAfter - hostBefore;
+    t.diagnostic(`VM ${VM} got ${(vmUj / 1e6).toFixed(2)} J of ${(hostUj / 1e6).toFixed(2)} J of host energy during the run`);
+    assert.ok(vmUj > 0.2 * hostUj, `a VM burning a CPU got ${vmUj} µJ of ${hostUj} µJ`);
+    assert.ok(vmUj <= hostUj);
+    assert.equal((await readFile(join(tree, "intel-rapl:0:2", "name"), "utf8")).trim(), "dram");
+
+    // Restart: a new daemon continues from the tree; sampled every 50 ms, no counter ever decreases.
+    let prev = c1;
+    let samples = 0;
+    const daemon = startBackground(process.execPath, [hostBin, ...args, "0"]);
+    const end = Date.now() + 2500;
+    while (Date.now() < end) {
+      const c = await counters(tree).catch(() => null);
+      if (c) {
+        samples++;
+        for (const z of Object.keys(c)) assert.ok(c[z]! >= prev[z]!, `${z} went from ${prev[z]} to ${c[z]}`);
+        prev = c;
+      }
+      await sleep(50);
+    }
+    await daemon.stop();
+    assert.ok(samples > 20);
+    assert.ok(prev["intel-rapl:0"]! > c1["intel-rapl:0"]!, "the restarted daemon added energy");
+
+    // Conformance: node_exporter's rapl collector reads the VM tree as a sysfs.
+    const exporter = requireCommand("prometheus-node-exporter", "prometheus-node-exporter");
+    const sysfs = join(dir, "sysfs");
+    await mkdir(join(sysfs, "class"), { recursive: true });
+    await symlink(tree, join(sysfs, "class", "powercap"));
+    const port = await freePort();
+    const ne = startBackground(exporter, ["--collector.disable-defaults", "--collector.rapl", `--path.sysfs=${sysfs}`, `--web.listen-address=127.0.0.1:${port}`]);
+    try {
+      const body = await waitFor("node_exporter", async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+        return res.ok ? res.text() : null;
+      });
+      const final = await counters(tree);
+      const joules = (name: string): number => {
+        const m = new RegExp(`^node_rapl_${name}_joules_total\\{index="(\\d+)",path="[^"]*"\\} (\\S+)$`, "m").exec(body);
+        assert.ok(m, `node_rapl_${name}_joules_total missing:\n${body.split("\n").filter((l) => l.includes("rapl")).join("\n")}`);
+        return Number(m[2]);
+      };
+      assert.equal(joules("package"), final["intel-rapl:0"]! / 1e6);
+      assert.equal(joules("core"), final["intel-rapl:0:0"]! / 1e6);
+      assert.equal(joules("uncore"), final["intel-rapl:0:1"]! / 1e6);
+      assert.equal(joules("dram"), final["intel-rapl:0:2"]! / 1e6);
+      assert.doesNotMatch(body, /node_scrape_collector_success\{collector="rapl"\} 0/);
+    } finally {
+      await ne.stop();
+    }
+
+    // --qemu labels the qemu process with its VM name.
+    const j = await runNode(hostBin, ["json", "--qemu", "-t", "1", "-s", "0.5", "--powercap-path", powercap, "--process-regex", "qemu-system"]);
+    assert.equal(j.code, 0, j.stderr);
+    const reports = JSON.parse(j.stdout) as { consumers: { pid: number; vmname?: string; consumption: number }[] }[];
+    const me = reports[1]?.consumers.find((c) => c.pid === vm.child.pid);
+    assert.equal(me?.vmname, VM);
+    assert.ok((me?.consumption ?? 0) > 0);
+  } finally {
+    await vm.stop();
+    await sim.stop();
+    await removeTree(powercap);
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,88 @@
+import { spawn, execFileSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { writeFile } from "node:fs/promises";
+
+/** A background process that a test owns; stop() ends it and waits. */
+export interface Background {
+  child: ChildProcess;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function startBackground(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Background {
+  const child = spawn(cmd, [...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return {
+    child,
+    output: () => out,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}
+
+/** Fails with the Debian package to install when a command is missing. */
+export function requireCommand(cmd: string, debianPackage: string): string {
+  try {
+    return execFileSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).trim();
+  } catch {
+    throw new Error(`${cmd} not found: install the Debian package ${debianPackage} (apt-get install --no-install-recommends ${debianPackage})`);
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `f` until it returns a non-null value or the time is up. */
+export async function waitFor<T>(what: string, f: () => Promise<T | null>, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown = null;
+  while (Date.now() < end) {
+    try {
+      const v = await f();
+      if (v !== null) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+/** A 512-byte boot sector that spins forever (`jmp $`): a guest that burns one CPU under TCG. */
+export async function writeBusyBootSector(path: string): Promise<void> {
+  const b = Buffer.alloc(512);
+  b[0] = 0xeb;
+  b[1] = 0xfe;
+  b[510] = 0x55;
+  b[511] = 0xaa;
+  await writeFile(path, b);
+}
+
+/** A real qemu-system-x86_64 VM named NAME that burns CPU. */
+export function startBusyQemu(name: string, bootImage: string, uuid?: string): Background {
+  const qemu = requireCommand("qemu-system-x86_64", "qemu-system-x86");
+  return startBackground(qemu, [
+    "-name", `guest=${name},debug-threads=on`,
+    ...(uuid ? ["-uuid", uuid] : []),
+    "-machine", "pc", "-accel", "tcg", "-display", "none", "-nodefaults", "-m", "16",
+    "-drive", `file=${bootImage},format=raw,if=ide`, "-no-reboot",
+  ]);
+}
