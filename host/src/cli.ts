@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { addGlobalOptions, addJsonCommand, addStdoutCommand } from "@scaph/common";
 import type { CliEnvironment } from "@scaph/common";
 import { addQemuCommand } from "./commands/qemu.js";
+import { addSetupCommands } from "./commands/setup.js";
 import { qemuLabeler } from "./qemu/labeler.js";
 
 export const hostEnvironment: CliEnvironment = {
@@ -18,5 +19,6 @@ export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   addStdoutCommand(program, env);
   addJsonCommand(program, env);
   addQemuCommand(program, env);
+  addSetupCommands(program);
   return program;
 }

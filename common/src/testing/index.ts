@@ -1,3 +1,4 @@
 export * from "./fixtures.js";
 export * from "./simulator.js";
 export * from "./rig.js";
+export * from "./golden.js";

@@ -8,6 +8,16 @@ import type { LibvirtDomains } from "./libvirt-source.js";
 import { isMountPoint } from "./tree.js";
 import { VmTree, vmZones } from "./vm-tree.js";
 import { join } from "node:path";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+
+/** Written by the daemon each step in the base dir, read by `scaph-host status`. */
+export const STATUS_FILE = ".scaph-status.json";
+
+export interface DaemonStatus {
+  timestamp_s: number;
+  step_s: number;
+  vms: { name: string; uuid: string | null; power_uw: number; written: boolean }[];
+}
 
 export interface PropagatorOptions {
   baseDir: string;
@@ -137,7 +147,30 @@ export class Propagator {
           `VMs: ${parts.join(", ") || "none"}; other processes ${split.othersUj} µJ`,
       );
     }
+    await this.writeStatus(energy.intervalS, steps);
     return { hostUj: energy.hostUj, busyTicks: busy, intervalS: energy.intervalS, vms: steps, othersUj: split.othersUj };
+  }
+
+  /** `<base>/.scaph-status.json` (host side only): what `scaph-host status` shows. */
+  private async writeStatus(intervalS: number, steps: readonly VmStep[]): Promise<void> {
+    const status: DaemonStatus = {
+      timestamp_s: Date.now() / 1000,
+      step_s: intervalS,
+      vms: steps.map((s) => ({
+        name: s.name,
+        uuid: s.uuid,
+        power_uw: intervalS > 0 ? s.energyUj / intervalS : 0,
+        written: s.written,
+      })),
+    };
+    const file = join(this.o.baseDir, STATUS_FILE);
+    try {
+      await mkdir(this.o.baseDir, { recursive: true });
+      await writeFile(`${file}.tmp`, JSON.stringify(status) + "\n");
+      await rename(`${file}.tmp`, file);
+    } catch (err) {
+      this.o.log.warnOnce(`status:${file}`, `qemu: cannot write ${file}: ${String(err)}`);
+    }
   }
 
   private async warnIfNotMounted(name: string): Promise<void> {

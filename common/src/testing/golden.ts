@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { fixturesDir } from "../src/testing/index.js";
+import { fixturesDir } from "./fixtures.js";
 
 /**
  * Compares text with fixtures/golden/<name>. With UPDATE_GOLDEN=1 the file is

@@ -1,0 +1,63 @@
+import { Option } from "commander";
+import type { Command } from "commander";
+import { DEFAULT_BASE_DIR, DEFAULT_CONNECT_URI } from "./qemu.js";
+import { setup } from "../setup/setup.js";
+import { teardown } from "../setup/teardown.js";
+import { collectStatus, formatStatus } from "../setup/status.js";
+import { TRANSPORTS } from "../setup/domain-xml.js";
+import type { Transport } from "../setup/domain-xml.js";
+
+interface SetupFlags {
+  baseDir: string;
+  size: string;
+  transport: Transport;
+  live: boolean;
+  dryRun: boolean;
+  connect: string;
+  unitDir: string;
+}
+
+function shared(cmd: Command): Command {
+  return cmd
+    .option("--base-dir <dir>", "where the per-VM trees live", DEFAULT_BASE_DIR)
+    .option("--size <size>", "size of the VM's tmpfs", "5m")
+    .addOption(new Option("--transport <name>", "how the guest sees the tree").choices([...TRANSPORTS]).default("virtiofs"))
+    .option("--live", "also (un)plug the share in the running domain, where possible", false)
+    .option("--dry-run", "change nothing: print the XML diff and the commands it would run", false)
+    .option("-c, --connect <uri>", "libvirt URI", DEFAULT_CONNECT_URI)
+    .option("--unit-dir <dir>", "where systemd mount units are written", "/etc/systemd/system");
+}
+
+const print = (line: string): void => {
+  process.stdout.write(line + "\n");
+};
+
+export function addSetupCommands(program: Command): void {
+  shared(
+    program
+      .command("setup")
+      .argument("<domain>", "libvirt domain name")
+      .description("prepare a domain: a tmpfs for its tree (surviving reboots) and the share in its XML; idempotent"),
+  ).action(async (domain: string, o: SetupFlags) => {
+    await setup({ ...o, domain, print });
+  });
+  shared(
+    program
+      .command("teardown")
+      .argument("<domain>", "libvirt domain name")
+      .description("undo setup: the share, the mount unit, the mount and the directory; idempotent"),
+  ).action(async (domain: string, o: SetupFlags) => {
+    await teardown({ ...o, domain, print });
+  });
+  program
+    .command("status")
+    .description("one row per domain: state, tree mounted, share in the XML, tree age, power; exit 1 if a running VM lacks something")
+    .option("--base-dir <dir>", "where the per-VM trees live", DEFAULT_BASE_DIR)
+    .option("-c, --connect <uri>", "libvirt URI", DEFAULT_CONNECT_URI)
+    .option("--json", "print JSON instead of a table", false)
+    .action(async (o: { baseDir: string; connect: string; json: boolean }) => {
+      const rows = await collectStatus(o);
+      process.stdout.write(o.json ? JSON.stringify(rows, null, 2) + "\n" : formatStatus(rows));
+      if (rows.some((r) => r.running && r.problems.length > 0)) process.exitCode = 1;
+    });
+}

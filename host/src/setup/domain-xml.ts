@@ -1,0 +1,233 @@
+import { DOMParser, XMLSerializer } from "@xmldom/xmldom";
+import type { Document, Element, Node } from "@xmldom/xmldom";
+import { ScaphError } from "@scaph/common";
+
+export type Transport = "virtiofs" | "9p";
+export const TRANSPORTS: readonly Transport[] = ["virtiofs", "9p"];
+/** Serializes, keeping the original's trailing newline. (xmldom writes attributes in double quotes.) */
+function serialize(doc: Document, original: string): string {
+  const out = new XMLSerializer().serializeToString(doc);
+  return original.endsWith("\n") && !out.endsWith("\n") ? out + "\n" : out;
+}
+
+/** The document as our edits serialize it, unchanged otherwise: diff against this to see only real changes. */
+export function normalizeXml(xml: string): string {
+  return serialize(parse(xml), xml);
+}
+
+/** The tag the guest mounts: `mount -t virtiofs scaphandre /var/scaphandre`. */
+export const SHARE_TAG = "scaphandre";
+
+export interface ShareSpec {
+  transport: Transport;
+  /** Host directory shared with the guest. */
+  sourceDir: string;
+  /** Add <readonly/> to a virtiofs share (libvirt 11 and later accept it). */
+  virtiofsReadonly: boolean;
+}
+
+export interface FoundShare {
+  transport: Transport;
+  sourceDir: string | null;
+  readonly: boolean;
+}
+
+const ELEMENT_NODE = 1;
+
+function parse(xml: string): Document {
+  const errors: string[] = [];
+  const doc = new DOMParser({
+    onError: (level, msg) => {
+      if (level !== "warning") errors.push(msg);
+    },
+  }).parseFromString(xml, "text/xml");
+  const root = doc.documentElement;
+  if (errors.length > 0 || !root || root.nodeName !== "domain") {
+    throw new ScaphError(`not a libvirt domain XML${errors.length ? `: ${errors[0]}` : ""}`);
+  }
+  return doc;
+}
+
+function children(el: Element, name: string): Element[] {
+  const out: Element[] = [];
+  for (let n: Node | null = el.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType === ELEMENT_NODE && n.nodeName === name) out.push(n as Element);
+  }
+  return out;
+}
+
+function child(el: Element, name: string): Element | null {
+  return children(el, name)[0] ?? null;
+}
+
+/** The indentation of an element's children, from its existing layout (libvirt uses 2 spaces). */
+function indentOf(parent: Element, depth: number): string {
+  for (let n: Node | null = parent.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType === 3 && /^\n[ \t]*$/.test(n.nodeValue ?? "") && n.nextSibling?.nodeType === ELEMENT_NODE) return (n.nodeValue ?? "").slice(1);
+  }
+  return "  ".repeat(depth);
+}
+
+/** Appends `el` as the last element child of `parent`, indented like its siblings. */
+function appendIndented(doc: Document, parent: Element, el: Element, depth: number): void {
+  const indent = indentOf(parent, depth);
+  const last = parent.lastChild;
+  const closing = last && last.nodeType === 3 && /^\s*$/.test(last.nodeValue ?? "") ? last : null;
+  const before = doc.createTextNode(`\n${indent}`);
+  if (closing) {
+    parent.insertBefore(before, closing);
+    parent.insertBefore(el, closing);
+  } else {
+    parent.appendChild(before);
+    parent.appendChild(el);
+    parent.appendChild(doc.createTextNode(`\n${"  ".repeat(Math.max(0, depth - 1))}`));
+  }
+}
+
+/** Inserts `el` right after `ref` (or last when null), indented for `depth`. */
+function insertAfter(doc: Document, parent: Element, el: Element, ref: Element | null, depth: number): void {
+  if (!ref || !ref.nextSibling) return appendIndented(doc, parent, el, depth);
+  const next = ref.nextSibling;
+  parent.insertBefore(doc.createTextNode(`\n${indentOf(parent, depth)}`), next);
+  parent.insertBefore(el, next);
+}
+
+/** Builds an element from markup, indented for `depth`. */
+function fragment(doc: Document, markup: string, depth: number): Element {
+  const pad = "  ".repeat(depth);
+  const text = markup
+    .split("\n")
+    .map((l, i) => (i === 0 ? l : pad + l))
+    .join("\n");
+  const el = new DOMParser().parseFromString(text, "text/xml").documentElement;
+  if (!el) throw new Error("bad fragment");
+  return doc.importNode(el, true) as Element;
+}
+
+function attr(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/'/g, "&apos;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
+}
+
+/** The <filesystem> element for a transport, as DESIGN.md gives it. */
+export function filesystemXml(spec: ShareSpec): string {
+  const lines =
+    spec.transport === "virtiofs"
+      ? [
+          "<filesystem type='mount' accessmode='passthrough'>",
+          "  <driver type='virtiofs'/>",
+          "  <binary>",
+          "    <cache mode='none'/>",
+          "  </binary>",
+          `  <source dir='${attr(spec.sourceDir)}'/>`,
+          `  <target dir='${SHARE_TAG}'/>`,
+          ...(spec.virtiofsReadonly ? ["  <readonly/>"] : []),
+          "</filesystem>",
+        ]
+      : [
+          "<filesystem type='mount' accessmode='passthrough'>",
+          `  <source dir='${attr(spec.sourceDir)}'/>`,
+          `  <target dir='${SHARE_TAG}'/>`,
+          "  <readonly/>",
+          "</filesystem>",
+        ];
+  return lines.join("\n");
+}
+
+function shareElements(doc: Document): Element[] {
+  const devices = child(doc.documentElement as Element, "devices");
+  if (!devices) return [];
+  return children(devices, "filesystem").filter((fs) => child(fs, "target")?.getAttribute("dir") === SHARE_TAG);
+}
+
+/** The scaphandre share of a domain XML, or null. */
+export function findShare(xml: string): FoundShare | null {
+  const fs = shareElements(parse(xml))[0];
+  if (!fs) return null;
+  return {
+    transport: child(fs, "driver")?.getAttribute("type") === "virtiofs" ? "virtiofs" : "9p",
+    sourceDir: child(fs, "source")?.getAttribute("dir") ?? null,
+    readonly: child(fs, "readonly") !== null,
+  };
+}
+
+export interface Edit {
+  xml: string;
+  changed: boolean;
+  /** What was changed, one line each. */
+  notes: string[];
+}
+
+/**
+ * Adds the share (and, for virtiofs, shared memfd memory backing) to a domain
+ * XML. Nothing else changes: an XML DOM edit that keeps every other byte's
+ * layout. A domain that already has the share is left as it is.
+ */
+export function addShare(xml: string, spec: ShareSpec): Edit {
+  const doc = parse(xml);
+  const dom = doc.documentElement as Element;
+  const notes: string[] = [];
+  const existing = shareElements(doc)[0];
+  if (existing) {
+    const found = findShare(xml);
+    if (found && found.transport !== spec.transport) {
+      throw new ScaphError(
+        `the domain already shares "${SHARE_TAG}" over ${found.transport}; run teardown first to switch to ${spec.transport}`,
+      );
+    }
+  } else {
+    let devices = child(dom, "devices");
+    if (!devices) {
+      devices = doc.createElement("devices");
+      appendIndented(doc, dom, devices, 1);
+    }
+    appendIndented(doc, devices, fragment(doc, filesystemXml(spec), 2), 2);
+    notes.push(`add <filesystem> ${spec.transport} ${spec.sourceDir} -> tag ${SHARE_TAG}`);
+  }
+  if (spec.transport === "virtiofs") {
+    let mb = child(dom, "memoryBacking");
+    if (!mb) {
+      mb = fragment(doc, "<memoryBacking>\n  <source type='memfd'/>\n  <access mode='shared'/>\n</memoryBacking>", 1);
+      insertAfter(doc, dom, mb, child(dom, "currentMemory") ?? child(dom, "memory"), 1);
+      notes.push("add <memoryBacking> memfd, shared (virtiofs needs shared memory)");
+    } else {
+      if (!child(mb, "source")) {
+        appendIndented(doc, mb, fragment(doc, "<source type='memfd'/>", 2), 2);
+        notes.push("add <memoryBacking><source type='memfd'/>");
+      }
+      const access = child(mb, "access");
+      if (!access) {
+        appendIndented(doc, mb, fragment(doc, "<access mode='shared'/>", 2), 2);
+        notes.push("add <memoryBacking><access mode='shared'/>");
+      } else if (access.getAttribute("mode") !== "shared") {
+        access.setAttribute("mode", "shared");
+        notes.push("set <memoryBacking><access mode='shared'/>");
+      }
+    }
+  }
+  return { xml: notes.length ? serialize(doc, xml) : xml, changed: notes.length > 0, notes };
+}
+
+/** Removes the share from a domain XML (memory backing is left: other devices may need it). */
+export function removeShare(xml: string): Edit {
+  const doc = parse(xml);
+  const found = shareElements(doc);
+  if (found.length === 0) return { xml, changed: false, notes: [] };
+  for (const fs of found) {
+    const prev = fs.previousSibling;
+    if (prev && prev.nodeType === 3 && /^\s*$/.test(prev.nodeValue ?? "")) prev.parentNode?.removeChild(prev);
+    fs.parentNode?.removeChild(fs);
+  }
+  return { xml: serialize(doc, xml), changed: true, notes: [`remove <filesystem> tag ${SHARE_TAG}`] };
+}
+
+/** Whether the domain XML has shared memory backing (virtiofs needs it, also for hot-plug). */
+export function hasSharedMemory(xml: string): boolean {
+  const mb = child(parse(xml).documentElement as Element, "memoryBacking");
+  return mb !== null && child(mb, "access")?.getAttribute("mode") === "shared";
+}
+
+/** The share's <filesystem> element as XML (to detach it from a running domain), or null. */
+export function shareElementXml(xml: string): string | null {
+  const fs = shareElements(parse(xml))[0];
+  return fs ? new XMLSerializer().serializeToString(fs) : null;
+}

@@ -1,0 +1,139 @@
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createTwoFilesPatch } from "diff";
+import { ScaphError, errnoCode } from "@scaph/common";
+import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
+import { unsafeNameReason } from "../qemu/names.js";
+import { addShare, filesystemXml, findShare, hasSharedMemory, normalizeXml } from "./domain-xml.js";
+import type { Transport } from "./domain-xml.js";
+import { findDomain, openLibvirt } from "./libvirt-domain.js";
+import { guestInstructions } from "./guest-help.js";
+import { mountAt, mountTmpfs, tmpfsOptions, validSize } from "./mounts.js";
+import { fstabLine, mountUnitName, mountUnitText, systemctl, systemdRunning } from "./systemd.js";
+
+export interface SetupOptions {
+  domain: string;
+  baseDir: string;
+  size: string;
+  transport: Transport;
+  live: boolean;
+  dryRun: boolean;
+  connect: string;
+  /** Where mount units go (default /etc/systemd/system). */
+  unitDir: string;
+  /** Output lines (stdout). */
+  print: (line: string) => void;
+}
+
+/** libvirt accepts <readonly/> on virtiofs from version 11. */
+export const VIRTIOFS_READONLY_SINCE = 11_000_000;
+
+export function checkCommon(o: { domain: string; dryRun: boolean }, verb: string): void {
+  const why = unsafeNameReason(o.domain);
+  if (why !== null) throw new ScaphError(`refusing domain name ${JSON.stringify(o.domain)} as a directory name: ${why}`);
+  if (!o.dryRun && process.getuid?.() !== 0) {
+    throw new ScaphError(`${verb} must run as root (it mounts a tmpfs, writes a systemd unit and edits the domain); use sudo, or --dry-run to see what it would do`);
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return false;
+    throw e;
+  }
+}
+
+/** An action setup or teardown takes: said in --dry-run, done otherwise. */
+export interface Action {
+  say: string;
+  run: () => Promise<void>;
+}
+
+export async function runActions(actions: readonly Action[], o: { dryRun: boolean; print: (l: string) => void }): Promise<void> {
+  for (const a of actions) {
+    o.print(`${o.dryRun ? "would " : ""}${a.say}`);
+    if (!o.dryRun) await a.run();
+  }
+}
+
+export async function setup(o: SetupOptions): Promise<void> {
+  checkCommon(o, "setup");
+  if (!validSize(o.size)) throw new ScaphError(`--size ${JSON.stringify(o.size)} is not a tmpfs size (e.g. 5m, 512k)`);
+  const dir = join(o.baseDir, o.domain);
+  using conn = openLibvirt(o.connect);
+  using dom = findDomain(conn, o.domain);
+  const version = conn.libVersion();
+  const spec = { transport: o.transport, sourceDir: dir, virtiofsReadonly: version.number >= VIRTIOFS_READONLY_SINCE };
+  const actions: Action[] = [];
+
+  if (!(await exists(dir))) actions.push({ say: `create ${dir}`, run: () => mkdir(dir, { recursive: true, mode: 0o755 }).then(() => {}) });
+  const mounted = await mountAt(dir);
+  if (!mounted) actions.push({ say: `mount -t tmpfs -o ${tmpfsOptions(o.size)} tmpfs ${dir}`, run: () => mountTmpfs(dir, o.size) });
+  else if (mounted.fsType !== "tmpfs") o.print(`note: ${dir} is already a ${mounted.fsType} mount; left as it is`);
+
+  const unitPath = join(o.unitDir, mountUnitName(dir));
+  const unit = mountUnitText(dir, o.size, o.domain);
+  const current = await readFile(unitPath, "utf8").catch(() => null);
+  const sd = await systemdRunning();
+  if (current !== unit) {
+    actions.push({ say: `write ${unitPath} (the tmpfs survives a reboot)`, run: () => writeFile(unitPath, unit) });
+    if (sd) actions.push({ say: `systemctl daemon-reload && systemctl enable ${mountUnitName(dir)}`, run: async () => {
+      await systemctl(["daemon-reload"]);
+      await systemctl(["enable", mountUnitName(dir)]);
+    } });
+  }
+  if (!sd) o.print(`systemd is not running here: to mount the tmpfs at boot, add this line to /etc/fstab:\n  ${fstabLine(dir, o.size)}`);
+
+  const xml = dom.xml(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE);
+  const edit = addShare(xml, spec);
+  if (edit.changed) {
+    actions.push({
+      say: `define ${o.domain} with: ${edit.notes.join("; ")}`,
+      run: async () => {
+        try {
+          conn.defineXML(edit.xml).free();
+        } catch (err) {
+          throw new ScaphError(`libvirt refused the edited XML of ${o.domain}: ${(err as Error).message}`);
+        }
+      },
+    });
+    if (o.dryRun) o.print(createTwoFilesPatch(`${o.domain}.xml`, `${o.domain}.xml (after setup)`, normalizeXml(xml), edit.xml).trimEnd());
+  }
+  if (o.transport === "virtiofs" && spec.virtiofsReadonly === false) {
+    o.print(`note: libvirt ${version.major}.${version.minor} rejects <readonly/> on virtiofs: the guest can write into its share (scaph treats the tree as untrusted); use --transport 9p for a read-only share`);
+  }
+
+  let restartNeeded = false;
+  if (dom.isActive) {
+    const live = dom.xml(DomainXMLFlags.SECURE);
+    if (findShare(live)) {
+      // already there
+    } else if (!o.live) restartNeeded = true;
+    else if (o.transport === "virtiofs" && !hasSharedMemory(live)) {
+      o.print(`cannot hot-plug virtiofs into ${o.domain}: its running config has no shared memory backing`);
+      restartNeeded = true;
+    } else {
+      actions.push({
+        say: `hot-plug the ${o.transport} share into running ${o.domain}`,
+        run: async () => {
+          try {
+            dom.attachDevice(filesystemXml(spec), DeviceModifyFlags.LIVE);
+          } catch (err) {
+            o.print(`hot-plug failed (${err instanceof LibvirtError ? err.message : String(err)})`);
+            restartNeeded = true;
+          }
+        },
+      });
+    }
+  }
+
+  if (actions.length === 0) o.print(`${o.domain}: nothing to change, already set up for ${o.transport}`);
+  await runActions(actions, o);
+  if (restartNeeded) {
+    o.print(`restart ${o.domain} for the share to appear in the guest (virsh shutdown ${o.domain}; virsh start ${o.domain})${o.live ? "" : ", or run setup with --live to hot-plug it"}`);
+  }
+  o.print(guestInstructions(o.transport));
+}

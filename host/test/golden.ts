@@ -1,0 +1,1 @@
+export { checkGolden } from "@scaph/common/testing";
