@@ -30,6 +30,7 @@ export async function teardown(o: TeardownOptions): Promise<void> {
           try {
             const fsXml = shareElementXml(live);
             if (fsXml) dom.detachDevice(fsXml, DeviceModifyFlags.LIVE);
+            o.print(`unplug requested: the guest must acknowledge it (ACPI); if it does not, the share goes at the next restart of ${o.domain}`);
           } catch (err) {
             o.print(`hot-unplug failed (${err instanceof LibvirtError ? err.message : String(err)}): the share goes at the next restart of ${o.domain}`);
           }

@@ -1,0 +1,90 @@
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { hostBin, runNode } from "../helpers/cli.js";
+import { waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import { domainType, ensureLibvirtd } from "../lab/libvirtd.js";
+import type { Libvirtd } from "../lab/libvirtd.js";
+
+const NAME = "scaph-setup-e2e";
+let daemon: Libvirtd | null = null;
+after(async () => {
+  await daemon?.stop();
+});
+
+function virsh(...args: string[]): string {
+  return execFileSync("virsh", ["-c", "qemu:///system", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+async function qemuCmdline(): Promise<string> {
+  return waitFor("the domain's qemu process", async () => {
+    const pid = execFileSync("pgrep", ["-f", `guest=${NAME}`], { encoding: "utf8" }).trim().split("\n")[0];
+    return pid ? (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").join(" ") : null;
+  });
+}
+
+test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's command line", async (t) => {
+  daemon = await ensureLibvirtd();
+  const dir = await mkdtemp(join(tmpdir(), "scaph-lvd-"));
+  await chmod(dir, 0o755);
+  const img = join(dir, "boot.img");
+  await writeBusyBootSector(img);
+  const type = await domainType();
+  const xml = `<domain type='${type}'><name>${NAME}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+    <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><features><acpi/></features>
+    <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/><target dev='hda' bus='ide'/></disk></devices></domain>`;
+  const xmlFile = join(dir, "dom.xml");
+  await import("node:fs/promises").then((f) => f.writeFile(xmlFile, xml));
+  try {
+    virsh("undefine", NAME);
+  } catch {
+    // not there
+  }
+  virsh("define", xmlFile);
+  const flags = ["--base-dir", join(dir, "base"), "--unit-dir", dir];
+  try {
+    for (const transport of ["9p", "virtiofs"] as const) {
+      const s = await runNode(hostBin, ["setup", NAME, "--transport", transport, ...flags]);
+      assert.equal(s.code, 0, s.stderr);
+      const again = await runNode(hostBin, ["setup", NAME, "--transport", transport, ...flags]);
+      assert.match(again.stdout, /nothing to change/);
+      try {
+        virsh("start", NAME);
+      } catch (err) {
+        t.skip(`qemu could not start a ${type} guest here: ${String(err)}`);
+        return;
+      }
+      const cmd = await qemuCmdline();
+      if (transport === "9p") {
+        assert.match(cmd, new RegExp(`-fsdev local,[^ ]*path=${join(dir, "base", NAME)},readonly`));
+        assert.match(cmd, /"driver":"virtio-9p-pci"[^ ]*"mount_tag":"scaphandre"/);
+      } else {
+        assert.match(cmd, /"driver":"vhost-user-fs-pci"[^ ]*"tag":"scaphandre"/);
+        const vfs = execFileSync("pgrep", ["-af", "virtiofsd"], { encoding: "utf8" });
+        assert.match(vfs, new RegExp(`source=${join(dir, "base", NAME)},cache=none`));
+      }
+      const st = await runNode(hostBin, ["status", "--json", "--base-dir", join(dir, "base")]);
+      const row = (JSON.parse(st.stdout) as { domain: string; mounted: boolean; share: string; problems: string[] }[]).find((r) => r.domain === NAME);
+      assert.equal(row?.mounted, true);
+      assert.equal(row?.share, transport);
+      assert.deepEqual(row?.problems, ["tree not updated (is scaph-host qemu running?)"]);
+      assert.equal(st.code, 1);
+      virsh("destroy", NAME);
+      const td = await runNode(hostBin, ["teardown", NAME, ...flags]);
+      assert.equal(td.code, 0, td.stderr);
+      assert.doesNotMatch(virsh("dumpxml", "--inactive", NAME), /scaphandre/);
+    }
+  } finally {
+    try {
+      virsh("destroy", NAME);
+    } catch {
+      // not running
+    }
+    await runNode(hostBin, ["teardown", NAME, ...flags]);
+    virsh("undefine", NAME);
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,75 @@
+import { execFileSync } from "node:child_process";
+import { access, chmod, chown, readFile } from "node:fs/promises";
+import { requireCommand, sleep } from "../helpers/processes.js";
+
+/** A running libvirtd; stop() ends it only if this helper started it. */
+export interface Libvirtd {
+  uri: string;
+  startedHere: boolean;
+  stop(): Promise<void>;
+}
+
+const SOCKET = "/var/run/libvirt/libvirt-sock";
+
+async function alive(): Promise<boolean> {
+  try {
+    execFileSync("virsh", ["-c", "qemu:///system", "version"], { stdio: "ignore", timeout: 10_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function pidOf(file: string): Promise<number | null> {
+  const t = await readFile(file, "utf8").catch(() => "");
+  return /^\d+/.test(t.trim()) ? Number(t.trim()) : null;
+}
+
+/**
+ * Starts virtlogd and libvirtd by hand (no systemd on these machines), after
+ * giving /dev/kvm to the kvm group (no udev either). Fails naming the Debian
+ * package when a component is missing.
+ */
+export async function ensureLibvirtd(): Promise<Libvirtd> {
+  requireCommand("libvirtd", "libvirt-daemon-system");
+  requireCommand("virsh", "libvirt-clients");
+  requireCommand("qemu-system-x86_64", "qemu-system-x86");
+  if (await alive()) return { uri: "qemu:///system", startedHere: false, stop: async () => {} };
+  try {
+    await access("/dev/kvm");
+    const gid = Number(execFileSync("getent", ["group", "kvm"], { encoding: "utf8" }).split(":")[2]);
+    if (Number.isInteger(gid)) await chown("/dev/kvm", 0, gid);
+    await chmod("/dev/kvm", 0o660);
+  } catch {
+    // no /dev/kvm: guests run under TCG
+  }
+  execFileSync("virtlogd", ["-d"]);
+  execFileSync("libvirtd", ["-d"]);
+  const end = Date.now() + 30_000;
+  while (!(await alive())) {
+    if (Date.now() > end) throw new Error(`libvirtd did not answer on ${SOCKET} within 30 s`);
+    await sleep(200);
+  }
+  return {
+    uri: "qemu:///system",
+    startedHere: true,
+    async stop() {
+      for (const f of ["/var/run/libvirtd.pid", "/var/run/virtlogd.pid"]) {
+        const pid = await pidOf(f);
+        if (pid) {
+          try {
+            process.kill(pid, "SIGTERM");
+          } catch {
+            // already gone
+          }
+        }
+      }
+    },
+  };
+}
+
+/** Whether guests can use KVM here: the CPU must show vmx/svm (these machines run nested PVM, where kvm guests hang). */
+export async function domainType(): Promise<"kvm" | "qemu"> {
+  const cpu = await readFile("/proc/cpuinfo", "utf8");
+  return /\b(vmx|svm)\b/.test(cpu) ? "kvm" : "qemu";
+}
