@@ -24,3 +24,8 @@ export * from "./cli/parse.js";
 export * from "./cli/context.js";
 export * from "./cli/commands.js";
 export * from "./cli/main.js";
+export * from "./exporters/prometheus.js";
+export * from "./exporters/totals.js";
+export * from "./procfs/host.js";
+export * from "./procfs/mountinfo.js";
+export * from "./share.js";

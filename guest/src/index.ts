@@ -1,2 +1,3 @@
-/** scaph-guest: filled by a later issue (reads the tree the host shares). */
-export const DEFAULT_GUEST_POWERCAP_PATH = "/var/scaphandre";
+export { guestProgram, guestEnvironment, guestPowercapPath } from "./cli.js";
+export { waitForTree, treeProblem, notMountedMessage } from "./wait.js";
+export { mountShare, mountFailure } from "./mount.js";

@@ -1,4 +1,4 @@
-import { DEFAULT_GUEST_POWERCAP_PATH } from "./index.js";
+import { runCli } from "@scaph/common";
+import { guestProgram } from "./cli.js";
 
-process.stderr.write(`scaph-guest is not built yet (it will read ${DEFAULT_GUEST_POWERCAP_PATH}).\n`);
-process.exitCode = 1;
+await runCli(guestProgram());

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { addGlobalOptions, addJsonCommand, addStdoutCommand } from "@scaph/common";
+import { addGlobalOptions, addJsonCommand, addPrometheusCommand, addStdoutCommand } from "@scaph/common";
 import type { CliEnvironment } from "@scaph/common";
 import { addQemuCommand } from "./commands/qemu.js";
 import { addSetupCommands } from "./commands/setup.js";
@@ -18,6 +18,7 @@ export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   addGlobalOptions(program);
   addStdoutCommand(program, env);
   addJsonCommand(program, env);
+  addPrometheusCommand(program, env);
   addQemuCommand(program, env);
   addSetupCommands(program);
   return program;

@@ -1,15 +1,33 @@
 import { Command, Option } from "commander";
-import { ScaphError } from "../errors.js";
+import { ScaphError, errorMessage } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Measurer } from "../measure.js";
+import type { Snapshot } from "../attribution/snapshot.js";
 import { JsonSink, toJsonReport } from "../exporters/json.js";
 import { compileRegex } from "../exporters/select.js";
 import type { ProcessFilter } from "../exporters/select.js";
 import { formatStdout } from "../exporters/stdout.js";
+import { PrometheusExporter } from "../exporters/prometheus.js";
 import { runEvery } from "../loop.js";
 import { DEFAULT_IDLE_WATTS, DEFAULT_TDP_WATTS } from "../sensor/estimate.js";
 import { SENSOR_NAMES } from "../sensor/factory.js";
 import { interruptSignal, loggerFor, openMeasurer } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
 import { countVerbose, intArg, numberArg } from "./parse.js";
+
+/**
+ * One measurement; a failed read (a malformed or vanished energy_uj) is
+ * logged and the step skipped: the next step measures from the last good
+ * reading, so no energy is lost and the loop goes on.
+ */
+export async function measureOrSkip(m: Measurer, log: Logger): Promise<Snapshot | null> {
+  try {
+    return (await m.measure()).snapshot;
+  } catch (err) {
+    log.error(`step skipped: ${errorMessage(err)}`);
+    return null;
+  }
+}
 
 /** Options every CLI takes before its subcommand (as in Scaphandre). */
 export function addGlobalOptions(program: Command): Command {
@@ -34,6 +52,7 @@ export function addGlobalOptions(program: Command): Command {
 
 /** --powercap-path and --procfs-path, with the environment's defaults. */
 export function addRootOptions(cmd: Command, env: CliEnvironment): Command {
+  env.extendCommand?.(cmd);
   return cmd
     .option("--powercap-path <dir>", "powercap root to read RAPL zones from", env.defaultPowercapPath())
     .option("--procfs-path <dir>", "procfs root to read CPU time from", "/proc");
@@ -75,8 +94,8 @@ export function addStdoutCommand(program: Command, env: CliEnvironment): Command
     if (o.step <= 0) throw new ScaphError("--step must be > 0");
     const m = await openMeasurer(c, o, env, log);
     await runEvery({ stepS: o.step, timeoutS: o.timeout, signal: interruptSignal() }, async () => {
-      const { snapshot } = await m.measure();
-      process.stdout.write(formatStdout(snapshot, filter));
+      const snapshot = await measureOrSkip(m, log);
+      if (snapshot) process.stdout.write(formatStdout(snapshot, filter));
     });
   });
   return cmd;
@@ -113,12 +132,67 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
     const sink = new JsonSink(o.file ? { file: o.file } : { stream: process.stdout });
     try {
       await runEvery({ stepS, timeoutS: o.timeout, signal: interruptSignal() }, async () => {
-        const { snapshot } = await m.measure();
-        await sink.write(toJsonReport(snapshot, filter));
+        const snapshot = await measureOrSkip(m, log);
+        if (snapshot) await sink.write(toJsonReport(snapshot, filter));
       });
     } finally {
       await sink.close();
     }
+  });
+  return cmd;
+}
+
+/** Prometheus exporter flags, shared with `scaph-host qemu --prometheus`. */
+export interface PrometheusFlags {
+  address: string;
+  port: number;
+  suffix: string;
+  maxProcesses: number;
+  processRegex?: string;
+  minInterval: number;
+}
+
+export function addPrometheusFlags(cmd: Command, suffixShort = true): Command {
+  return cmd
+    .option("-a, --address <addr>", "address to listen on", "::")
+    .option("-p, --port <port>", "TCP port to listen on", intArg("--port", 0), 8080)
+    .option(suffixShort ? "-s, --suffix <path>" : "--suffix <path>", "path of the metrics page", "metrics")
+    .option("--max-processes <n>", "per-process series: the top N consumers", intArg("--max-processes", 0), 20)
+    .option("-r, --process-regex <regex>", "per-process series: the processes whose exe or cmdline match, instead of the top N")
+    .option("--min-interval <seconds>", "a scrape measures anew only if the last measurement is at least this old", numberArg("--min-interval", 0), 1);
+}
+
+export function prometheusFilter(o: PrometheusFlags): ProcessFilter {
+  return o.processRegex ? { kind: "regex", re: compileRegex(o.processRegex), source: o.processRegex } : { kind: "top", n: o.maxProcesses };
+}
+
+interface PrometheusOptionsCli extends RootOptions, PrometheusFlags {
+  qemu?: boolean;
+}
+
+export function addPrometheusCommand(program: Command, env: CliEnvironment): Command {
+  const cmd = program.command("prometheus").description("serve metrics for Prometheus; values are measured at scrape time");
+  addPrometheusFlags(cmd);
+  if (env.labeler) cmd.option("-q, --qemu", "label qemu processes with their VM name and add per-VM series");
+  addRootOptions(cmd, env);
+  cmd.action(async (o: PrometheusOptionsCli, c: Command) => {
+    const log = loggerFor(c);
+    const filter = prometheusFilter(o);
+    const m = await openMeasurer(c, o, env, log);
+    const exporter = new PrometheusExporter(
+      { address: o.address, port: o.port, suffix: o.suffix, filter, procRoot: o.procfsPath, minIntervalS: o.minInterval, qemu: o.qemu === true, log },
+      async () => (await m.measure()).snapshot,
+    );
+    let url: string;
+    try {
+      url = await exporter.listen();
+    } catch (err) {
+      throw new ScaphError(`cannot listen on ${o.address} port ${o.port}: ${(err as Error).message}`);
+    }
+    process.stderr.write(`${env.program}: serving metrics at ${url}\n`);
+    const signal = interruptSignal();
+    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    await exporter.close();
   });
   return cmd;
 }

@@ -26,8 +26,10 @@ export interface CliEnvironment {
   program: string;
   /** Default powercap root: /sys/class/powercap on the host, the shared tree in a guest. */
   defaultPowercapPath: () => string;
-  /** Hook run before measuring (the guest waits for its tree). */
-  beforeOpen?: (roots: RootOptions, log: Logger) => Promise<void>;
+  /** Hook run before measuring, with the subcommand's options (the guest waits for its tree). */
+  beforeOpen?: (opts: RootOptions & Record<string, unknown>, log: Logger) => Promise<void>;
+  /** Adds environment-specific options to every measuring subcommand (the guest's --no-wait). */
+  extendCommand?: (cmd: Command) => void;
   /** Hook that labels processes (the host's --qemu). */
   labeler?: (enabled: boolean) => ProcessAnnotator | undefined;
 }
@@ -50,7 +52,7 @@ export async function openMeasurer(
   log: Logger,
 ): Promise<Measurer> {
   const g = globalOptions(cmd);
-  await env.beforeOpen?.(roots, log);
+  await env.beforeOpen?.(roots as RootOptions & Record<string, unknown>, log);
   const sensor = await createSensor({
     sensor: g.sensor,
     powercapPath: roots.powercapPath,

@@ -10,11 +10,17 @@ import type { Microjoules } from "../units.js";
  */
 export function counterDelta(prev: Microjoules, cur: Microjoules, maxRangeUj: Microjoules | null): Microjoules {
   if (cur >= prev) return cur - prev;
-  if (maxRangeUj !== null && maxRangeUj > 0 && prev <= maxRangeUj) return cur - prev + maxRangeUj;
-  return 0;
+  return isCounterReset(prev, cur, maxRangeUj) ? 0 : cur - prev + (maxRangeUj as number);
 }
 
-/** Whether a decrease from prev to cur is a reset (no usable max) rather than a wrap. */
+/**
+ * Whether a decrease from prev to cur is a reset rather than a wrap: there is
+ * no usable max, prev is above it (garbage), or the wrap would mean more than
+ * half the counter's range in one interval (a tree rewritten from a lower
+ * value, not hardware: at 262 kJ, half the range in a 2 s step is 65 kW).
+ */
 export function isCounterReset(prev: Microjoules, cur: Microjoules, maxRangeUj: Microjoules | null): boolean {
-  return cur < prev && !(maxRangeUj !== null && maxRangeUj > 0 && prev <= maxRangeUj);
+  if (cur >= prev) return false;
+  if (maxRangeUj === null || maxRangeUj <= 0 || prev > maxRangeUj) return true;
+  return cur - prev + maxRangeUj > maxRangeUj / 2;
 }

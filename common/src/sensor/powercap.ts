@@ -45,8 +45,24 @@ export class PowercapSensor implements Sensor {
     return this.zones.some((z) => z.kind === "psys") ? "powercap_rapl_psys" : "powercap_rapl_pkg";
   }
 
+  private stale = false;
+
+  /**
+   * Reads every zone. A failed read (a tree replaced or unmounted under us)
+   * throws, and the next call finds the zones again before reading.
+   */
   async sample(): Promise<EnergySample> {
-    const values = await Promise.all(this.zones.map((z) => readEnergyUj(z.path)));
+    if (this.stale) {
+      this.zones = await discoverZones(this.root, this.log);
+      this.stale = false;
+    }
+    let values: number[];
+    try {
+      values = await Promise.all(this.zones.map((z) => readEnergyUj(z.path)));
+    } catch (err) {
+      this.stale = true;
+      throw err;
+    }
     const sample = nowSample(this.zones.map((zone, i) => ({ zone, energyUj: values[i] ?? 0 })));
     return this.clock ? { ...sample, monotonicNs: this.clock() } : sample;
   }

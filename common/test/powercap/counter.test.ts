@@ -20,3 +20,9 @@ test("a decrease without max is a reset: 0, never negative, never a spike", () =
 test("a previous value above the max (garbage) is a reset, not a huge wrap", () => {
   assert.equal(counterDelta(10_000, 5, 1000), 0);
 });
+
+test("a decrease that would wrap more than half the range is a tree rewritten lower: a reset, no spike", () => {
+  const max = 262143328850;
+  assert.equal(counterDelta(100_000_000, 5_000_000, max), 0);
+  assert.equal(isCounterReset(100_000_000, 5_000_000, max), true);
+});

@@ -1,0 +1,33 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+
+export interface HostStats {
+  load1: number;
+  load5: number;
+  load15: number;
+  memTotalBytes: number;
+  memAvailableBytes: number;
+  memFreeBytes: number;
+  swapTotalBytes: number;
+  swapFreeBytes: number;
+}
+
+/** /proc/loadavg and /proc/meminfo; fields that cannot be read are NaN (and not exported). */
+export async function readHostStats(procRoot: string): Promise<HostStats> {
+  const load = (await readFile(join(procRoot, "loadavg"), "utf8").catch(() => "")).trim().split(/\s+/).map(Number);
+  const mem = await readFile(join(procRoot, "meminfo"), "utf8").catch(() => "");
+  const kb = (key: string): number => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, "m").exec(mem);
+    return m ? Number(m[1]) * 1024 : NaN;
+  };
+  return {
+    load1: load[0] ?? NaN,
+    load5: load[1] ?? NaN,
+    load15: load[2] ?? NaN,
+    memTotalBytes: kb("MemTotal"),
+    memAvailableBytes: kb("MemAvailable"),
+    memFreeBytes: kb("MemFree"),
+    swapTotalBytes: kb("SwapTotal"),
+    swapFreeBytes: kb("SwapFree"),
+  };
+}

@@ -1,0 +1,33 @@
+import { readFile } from "node:fs/promises";
+
+/** Undoes the octal escapes of /proc/self/mountinfo (`\040` is a space). */
+export function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export interface MountEntry {
+  mountPoint: string;
+  fsType: string;
+  source: string;
+  options: string;
+}
+
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split("\n")) {
+    const dash = line.indexOf(" - ");
+    if (dash < 0) continue;
+    const a = line.slice(0, dash).split(" ");
+    const b = line.slice(dash + 3).split(" ");
+    if (a.length < 6 || b.length < 3) continue;
+    out.push({ mountPoint: unescapeMountField(a[4] as string), fsType: b[0] as string, source: unescapeMountField(b[1] as string), options: b[2] as string });
+  }
+  return out;
+}
+
+/** The mount at exactly `dir` (the last one, if stacked), or null. */
+export async function mountAt(dir: string): Promise<MountEntry | null> {
+  const entries = parseMountinfo(await readFile("/proc/self/mountinfo", "utf8"));
+  return entries.filter((e) => e.mountPoint === dir).pop() ?? null;
+}
+

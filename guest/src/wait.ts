@@ -1,0 +1,69 @@
+import { watch } from "chokidar";
+import { discoverZones, guestMountCommand, ScaphError, silentLogger } from "@scaph/common";
+import type { Logger } from "@scaph/common";
+import { dirname } from "node:path";
+
+/** Why the tree at `root` cannot be read yet, or null when it can. */
+export async function treeProblem(root: string): Promise<string | null> {
+  try {
+    await discoverZones(root, silentLogger);
+    return null;
+  } catch (err) {
+    if (err instanceof ScaphError && /No RAPL powercap zones/.test(err.message)) return /no such directory/.test(err.message) ? "absent" : "empty";
+    throw err;
+  }
+}
+
+export function notMountedMessage(root: string, problem: string): string {
+  return (
+    `The powercap tree at ${root} is ${problem}: the host's share is not mounted yet.\n` +
+    `  Mount it (as root): ${guestMountCommand("virtiofs", root)}\n` +
+    `  or over 9p:         ${guestMountCommand("9p", root)}\n` +
+    `  or:                 scaph-guest mount --path ${root}\n` +
+    `  On the host, the VM needs "scaph-host setup <domain>" and "scaph-host qemu" running.`
+  );
+}
+
+/**
+ * Resolves once the tree at `root` can be read. Says what to do, then waits:
+ * chokidar sees the tree written into an existing directory; a mount over the
+ * directory makes no inotify event, so it is also re-checked every `pollMs`.
+ */
+export async function waitForTree(root: string, log: Logger, options: { wait: boolean; pollMs?: number; signal?: AbortSignal }): Promise<void> {
+  const first = await treeProblem(root);
+  if (first === null) return;
+  const msg = notMountedMessage(root, first);
+  if (!options.wait) throw new ScaphError(msg);
+  log.warn(`${msg}\n  Waiting for it to appear (--no-wait exits at once)...`);
+  await new Promise<void>((resolve, reject) => {
+    const watcher = watch([root, dirname(root)], { depth: 2, ignoreInitial: true });
+    let done = false;
+    const check = async (): Promise<void> => {
+      if (done) return;
+      try {
+        if ((await treeProblem(root)) === null && !done) finish();
+      } catch (err) {
+        done = true;
+        cleanup();
+        reject(err);
+      }
+    };
+    const timer = setInterval(() => void check(), options.pollMs ?? 2000);
+    const cleanup = (): void => {
+      clearInterval(timer);
+      void watcher.close();
+    };
+    const finish = (): void => {
+      done = true;
+      cleanup();
+      log.warn(`powercap tree at ${root} is there: starting`);
+      resolve();
+    };
+    watcher.on("all", () => void check());
+    options.signal?.addEventListener("abort", () => {
+      done = true;
+      cleanup();
+      reject(new ScaphError("interrupted while waiting for the powercap tree", { exitCode: 130 }));
+    });
+  });
+}
