@@ -1,0 +1,78 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFixture, PowercapFixture, ProcFixture, removeTree, checkGolden } from "@scaph/common/testing";
+import { guestBin } from "../helpers/cli.js";
+import { freePort, requireCommand } from "../helpers/processes.js";
+import { promtoolLint, sample, scrape, startExporter } from "../helpers/scrape.js";
+
+/** Names kept for Scaphandre's dashboards, whose lint warnings are accepted. */
+const ACCEPTED_LINT = [
+  /^scaph_(host|socket|domain)_energy_microjoules (counter metrics should have "_total" suffix|use base unit "joules" instead of "microjoules")$/,
+];
+
+/** Series whose values depend on time or on this process: replaced by a placeholder in the golden file. */
+function normalise(body: string): string {
+  return body
+    .split("\n")
+    .filter((l) => !/^(# (HELP|TYPE) )?scaph_self_/.test(l))
+    .map((l) => (/^scaph_(host_power|socket_power|domain_power|process_power_consumption|process_cpu_usage)_/.test(l) ? l.replace(/ \S+$/, " <depends on the interval>") : l))
+    .join("\n");
+}
+
+test("scaph-guest prometheus on fixture roots: golden metrics, promtool-clean but for Scaphandre's names", async () => {
+  requireCommand("promtool", "prometheus");
+  const tree = await copyFixture("powercap/vm-tree");
+  const proc = await copyFixture("proc/basic");
+  const port = await freePort();
+  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--min-interval", "0", "--max-processes", "3", "--procfs-path", proc], {
+    ...process.env,
+    SCAPHANDRE_POWERCAP_PATH: tree,
+  });
+  try {
+    assert.equal(url, `http://127.0.0.1:${port}/metrics`);
+    await scrape(url);
+    const power = new PowercapFixture(tree);
+    await power.advance("intel-rapl:0", 3_000_000);
+    await power.advance("intel-rapl:0:0", 1_000_000);
+    await power.advance("intel-rapl:0:1", 500_000);
+    const p = new ProcFixture(proc);
+    await p.advanceBusy(100);
+    await p.advanceProcess(100, 50);
+    await p.advanceProcess(200, 25);
+    const body = await scrape(url);
+    assert.equal(sample(body, "scaph_host_energy_microjoules"), 3_500_000);
+    assert.equal(sample(body, "scaph_host_energy_joules_total"), 3.5);
+    assert.equal(sample(body, "scaph_domain_energy_microjoules", 'domain_name="dram"'), 500_000);
+    const res = await fetch(url);
+    assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    assert.equal((await fetch(url.replace("/metrics", "/other"))).status, 404);
+    await checkGolden("prometheus/guest-vm-tree.txt", normalise(body));
+    const lint = promtoolLint(body).filter((l) => !ACCEPTED_LINT.some((re) => re.test(l)));
+    assert.deepEqual(lint, []);
+  } finally {
+    await bg.stop();
+    await removeTree(tree);
+    await removeTree(proc);
+  }
+});
+
+test("frequent scrapes are never frozen: each scrape after the minimum interval measures anew", async () => {
+  const tree = await copyFixture("powercap/vm-tree");
+  const port = await freePort();
+  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--min-interval", "0.2", "--powercap-path", tree]);
+  try {
+    const power = new PowercapFixture(tree);
+    let last = -1;
+    for (let i = 0; i < 4; i++) {
+      await power.advance("intel-rapl:0", 1_000_000);
+      await new Promise((r) => setTimeout(r, 250));
+      const v = sample(await scrape(url), "scaph_host_energy_microjoules") ?? -1;
+      assert.ok(v > last, `scrape ${i}: ${v} after ${last}`);
+      last = v;
+    }
+    assert.equal(last, 4_000_000);
+  } finally {
+    await bg.stop();
+    await removeTree(tree);
+  }
+});

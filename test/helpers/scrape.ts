@@ -1,0 +1,41 @@
+import { execFileSync } from "node:child_process";
+import type { Background } from "./processes.js";
+import { startBackground, waitFor } from "./processes.js";
+
+/** Starts an exporter CLI and waits until it says where it serves. */
+export async function startExporter(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ bg: Background; url: string }> {
+  const bg = startBackground(process.execPath, args, env);
+  const url = await waitFor("the exporter to listen", async () => {
+    if (bg.child.exitCode !== null) throw new Error(`exited ${bg.child.exitCode}: ${bg.output()}`);
+    const m = /serving metrics at (\S+)/.exec(bg.output());
+    return m ? (m[1] as string) : null;
+  });
+  return { bg, url: url.replace("[::]", "127.0.0.1").replace("0.0.0.0", "127.0.0.1") };
+}
+
+export async function scrape(url: string): Promise<string> {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+  return r.text();
+}
+
+/** The value of the first sample of `metric` whose labels contain every `labels` fragment. */
+export function sample(body: string, metric: string, ...labels: string[]): number | null {
+  for (const line of body.split("\n")) {
+    if (!line.startsWith(metric + "{") && !line.startsWith(metric + " ")) continue;
+    if (labels.every((l) => line.includes(l))) return Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return null;
+}
+
+/** Runs promtool check metrics; returns its lint lines (empty when clean). */
+export function promtoolLint(body: string): string[] {
+  try {
+    execFileSync("promtool", ["check", "metrics"], { input: body, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+    return [];
+  } catch (err) {
+    const e = err as { status?: number; stdout?: string; stderr?: string };
+    if (e.status === undefined) throw new Error("promtool not found: install the Debian package prometheus");
+    return `${e.stdout ?? ""}${e.stderr ?? ""}`.split("\n").filter((l) => l.trim() !== "");
+  }
+}
