@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { copyFixture, PowercapFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { freePort, requireCommand, sleep, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import { sample, scrape, startExporter } from "../helpers/scrape.js";
 
 const VM = "scaph-busy";
 const UUID = "5ca9a000-0000-4000-8000-000000000001";
@@ -99,6 +100,36 @@ test("a real qemu VM: discovered in the real /proc, given a share, its tree read
     assert.equal(me?.vmname, VM);
     assert.ok((me?.consumption ?? 0) > 0);
   } finally {
+    await vm.stop();
+    await sim.stop();
+    await removeTree(powercap);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("scaph-host qemu --prometheus: trees and metrics from one measurement loop, with per-VM series", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "scaph-qp-"));
+  const powercap = await copyFixture("powercap/intel-1socket");
+  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 20 }] });
+  const img = join(dir, "boot.img");
+  await writeBusyBootSector(img);
+  const vm = startBusyQemu("scaph-prom-vm", img);
+  sim.start();
+  const port = await freePort();
+  const { bg, url } = await startExporter([hostBin, "qemu", "--no-libvirt", "--prometheus", "-a", "127.0.0.1", "-p", String(port), "--base-dir", join(dir, "b"), "--step", "0.5", "--powercap-path", powercap]);
+  try {
+    const body = await waitFor("per-VM series", async () => {
+      const b = await scrape(url);
+      return (sample(b, "scaph_vm_power_microwatts", 'vmname="scaph-prom-vm"') ?? 0) > 0 ? b : null;
+    });
+    const vmJ = sample(body, "scaph_vm_energy_joules_total", 'vmname="scaph-prom-vm"') ?? 0;
+    assert.ok(vmJ > 0);
+    assert.ok(vmJ <= (sample(body, "scaph_host_energy_joules_total") ?? 0));
+    assert.match(body, new RegExp(`scaph_process_power_consumption_microwatts\\{pid="${vm.child.pid}",[^}]*vmname="scaph-prom-vm"`));
+    const tree = Number(await readFile(join(dir, "b", "scaph-prom-vm", "intel-rapl:0", "energy_uj"), "utf8"));
+    assert.ok(tree > 0);
+  } finally {
+    await bg.stop();
     await vm.stop();
     await sim.stop();
     await removeTree(powercap);

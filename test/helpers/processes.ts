@@ -10,8 +10,8 @@ export interface Background {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startBackground(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Background {
-  const child = spawn(cmd, [...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+export function startBackground(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, argv0?: string): Background {
+  const child = spawn(cmd, [...args], { env, stdio: ["ignore", "pipe", "pipe"], ...(argv0 ? { argv0 } : {}) });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));

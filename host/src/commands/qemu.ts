@@ -1,13 +1,27 @@
 import type { Command } from "commander";
-import { addRootOptions, errorMessage, interruptSignal, loggerFor, numberArg, openMeasurer, PowercapSensor, runEvery, ScaphError } from "@scaph/common";
-import type { CliEnvironment, RootOptions, Sensor } from "@scaph/common";
+import {
+  addPrometheusFlags,
+  addRootOptions,
+  errorMessage,
+  interruptSignal,
+  loggerFor,
+  numberArg,
+  openMeasurer,
+  PowercapSensor,
+  prometheusFilter,
+  PrometheusExporter,
+  runEvery,
+  ScaphError,
+} from "@scaph/common";
+import type { CliEnvironment, PrometheusFlags, RootOptions, Sensor } from "@scaph/common";
 import { LibvirtDomains } from "../qemu/libvirt-source.js";
 import { Propagator } from "../qemu/propagator.js";
 
 export const DEFAULT_BASE_DIR = "/var/lib/libvirt/scaphandre";
 export const DEFAULT_CONNECT_URI = "qemu:///system";
 
-interface QemuOptions extends RootOptions {
+interface QemuOptions extends RootOptions, PrometheusFlags {
+  prometheus: boolean;
   baseDir: string;
   step: number;
   timeout: number;
@@ -35,12 +49,14 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
     .option("-t, --timeout <seconds>", "stop after this many seconds; 0 runs until stopped", numberArg("--timeout"), 0)
     .option("-c, --connect <uri>", "libvirt URI to name VMs by", DEFAULT_CONNECT_URI)
     .option("--no-libvirt", "discover VMs from /proc alone, without libvirt")
-    .option("--cgroup-path <dir>", "cgroup root to read VM CPU time from", "/sys/fs/cgroup");
+    .option("--cgroup-path <dir>", "cgroup root to read VM CPU time from", "/sys/fs/cgroup")
+    .option("--prometheus", "also serve Prometheus metrics (with vmname and per-VM series) from the same measurement loop", false);
+  addPrometheusFlags(cmd, false);
   addRootOptions(cmd, env);
   cmd.action(async (o: QemuOptions, c: Command) => {
     const log = loggerFor(c);
     if (!(o.step > 0)) throw new ScaphError("--step must be > 0");
-    const m = await openMeasurer(c, o, env, log);
+    const m = await openMeasurer(c, { ...o, qemu: o.prometheus }, env, log);
     const libvirt = o.libvirt ? new LibvirtDomains(o.connect, log) : null;
     const propagator = new Propagator({
       baseDir: o.baseDir,
@@ -51,17 +67,36 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       libvirt,
       zoneMax: zoneMaxOf(m.sensor),
     });
+    const exporter = o.prometheus
+      ? new PrometheusExporter(
+          { address: o.address, port: o.port, suffix: o.suffix, filter: prometheusFilter(o), procRoot: o.procfsPath, minIntervalS: o.minInterval, qemu: true, log },
+          null,
+        )
+      : null;
+    if (exporter) {
+      try {
+        process.stderr.write(`scaph-host: serving metrics at ${await exporter.listen()}\n`);
+      } catch (err) {
+        throw new ScaphError(`cannot listen on ${o.address} port ${o.port}: ${errorMessage(err)}`);
+      }
+    }
     log.info(`qemu: writing VM trees under ${o.baseDir} every ${o.step} s${libvirt ? `, VMs named by ${o.connect}` : ", without libvirt"}`);
     try {
       await runEvery({ stepS: o.step, timeoutS: o.timeout, signal: interruptSignal() }, async () => {
         try {
-          await propagator.step(await m.measure());
+          const interval = await m.measure();
+          const step = await propagator.step(interval);
+          exporter?.update(
+            interval.snapshot,
+            step.vms.map((v) => ({ name: v.name, energyUj: v.energyUj, powerUw: step.intervalS > 0 ? v.energyUj / step.intervalS : 0 })),
+          );
         } catch (err) {
           // A bad step (a sensor read failing, /proc vanishing) is logged; the daemon goes on.
           log.error(`qemu: step failed: ${errorMessage(err)}`);
         }
       });
     } finally {
+      await exporter?.close();
       await libvirt?.close();
     }
   });

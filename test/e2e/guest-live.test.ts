@@ -1,0 +1,152 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { copyFixture, PowerSimulator, removeTree, writeAtomic } from "@scaph/common/testing";
+import { guestBin, hostBin, runNode } from "../helpers/cli.js";
+import { freePort, requireCommand, sleep, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import { sample, scrape, startExporter } from "../helpers/scrape.js";
+
+test("a real Prometheus server scrapes scaph-guest; its API returns the series and values", async () => {
+  const prom = requireCommand("prometheus", "prometheus");
+  const tree = await copyFixture("powercap/vm-tree");
+  const dir = await mkdtemp(join(tmpdir(), "scaph-prom-"));
+  const port = await freePort();
+  const promPort = await freePort();
+  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--powercap-path", tree]);
+  await writeFile(
+    join(dir, "prometheus.yml"),
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: scaph-guest\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`,
+  );
+  const server = startBackground(prom, [
+    `--config.file=${join(dir, "prometheus.yml")}`,
+    `--storage.tsdb.path=${join(dir, "data")}`,
+    `--web.listen-address=127.0.0.1:${promPort}`,
+  ]);
+  try {
+    void url;
+    const sim = new PowerSimulator({ powercapRoot: tree, zones: [{ zone: "intel-rapl:0", watts: 12 }, { zone: "intel-rapl:0:1", watts: 3 }] });
+    sim.start();
+    try {
+      const api = `http://127.0.0.1:${promPort}/api/v1/query?query=`;
+      const result = await waitFor(
+        "Prometheus to have scraped scaph-guest twice",
+        async () => {
+          const r = (await (await fetch(api + encodeURIComponent("scaph_host_power_microwatts"))).json()) as {
+            data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+          };
+          const v = r.data.result[0];
+          return v && Number(v.value[1]) > 0 ? v : null;
+        },
+        30_000,
+      );
+      assert.equal(result.metric.job, "scaph-guest");
+      assert.equal(result.metric.value_source, "powercap_rapl_pkg");
+      // 12 W package + 3 W dram, measured between scrapes.
+      assert.ok(Math.abs(Number(result.value[1]) - 15e6) < 1.5e6, `power ${result.value[1]} µW`);
+      const up = (await (await fetch(api + "up")).json()) as { data: { result: { value: [number, string] }[] } };
+      assert.equal(up.data.result[0]?.value[1], "1");
+      const rate = (await (await fetch(api + encodeURIComponent("scaph_host_energy_joules_total"))).json()) as { data: { result: unknown[] } };
+      assert.equal(rate.data.result.length, 1);
+    } finally {
+      await sim.stop();
+    }
+  } finally {
+    await server.stop();
+    await bg.stop();
+    await removeTree(tree);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("guest and host both real: the guest's energy gain equals the tree's gain, which the host attributed", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "scaph-hg-"));
+  const powercap = await copyFixture("powercap/intel-1socket");
+  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 25 }, { zone: "intel-rapl:0:2", watts: 5 }] });
+  const img = join(dir, "boot.img");
+  await writeBusyBootSector(img);
+  const vm = startBusyQemu("scaph-hg", img);
+  sim.start();
+  const base = join(dir, "base");
+  const host = startBackground(process.execPath, [hostBin, "qemu", "--no-libvirt", "--base-dir", base, "--step", "0.3", "--powercap-path", powercap]);
+  const tree = join(base, "scaph-hg");
+  let guest: Awaited<ReturnType<typeof startExporter>> | null = null;
+  try {
+    await waitFor("the VM tree", async () => ((await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8").catch(() => "0")) !== "0\n" ? true : null));
+    const port = await freePort();
+    guest = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--min-interval", "0", "--powercap-path", tree]);
+    const treeTotal = async (): Promise<number> =>
+      Number(await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8")) + Number(await readFile(join(tree, "intel-rapl:0:2", "energy_uj"), "utf8"));
+    // Freeze the host between a scrape and a read of the tree, so both see the same counters.
+    const consistent = async (): Promise<[number, number]> => {
+      host.child.kill("SIGSTOP");
+      await sleep(100);
+      try {
+        const body = await scrape(guest!.url);
+        return [sample(body, "scaph_host_energy_microjoules") ?? NaN, await treeTotal()];
+      } finally {
+        host.child.kill("SIGCONT");
+      }
+    };
+    const [g1, t1] = await consistent();
+    await sleep(2000);
+    const [g2, t2] = await consistent();
+    assert.ok(t2 - t1 > 0, "the host attributed energy to the busy VM");
+    assert.equal(g2 - g1, t2 - t1, "guest gain (µJ) = tree gain (µJ)");
+  } finally {
+    await guest?.bg.stop();
+    await host.stop();
+    await vm.stop();
+    await sim.stop();
+    await removeTree(powercap);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("bad trees: empty, garbage, no max, replaced mid-run: logged, never a crash or a negative power", async () => {
+  const tree = await copyFixture("powercap/vm-tree");
+  const port = await freePort();
+  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--min-interval", "0", "--powercap-path", tree]);
+  const e = join(tree, "intel-rapl:0", "energy_uj");
+  try {
+    const powers: number[] = [];
+    const check = async (): Promise<void> => {
+      const body = await scrape(url);
+      const p = sample(body, "scaph_host_power_microwatts");
+      if (p !== null) powers.push(p);
+    };
+    await check();
+    await writeAtomic(e, "");
+    await check();
+    await writeAtomic(e, "garbage\n");
+    await check();
+    await writeAtomic(e, "8000000\n");
+    await check();
+    await rm(join(tree, "intel-rapl:0", "max_energy_range_uj"));
+    await writeAtomic(e, "100\n"); // a decrease, whatever the max
+    await check();
+    // The whole tree replaced by a lower one (a host agent that started over).
+    await rm(join(tree, "intel-rapl:0"), { recursive: true });
+    await check();
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(join(tree, "intel-rapl:0"));
+    await writeAtomic(join(tree, "intel-rapl:0", "name"), "package-0\n");
+    await writeAtomic(join(tree, "intel-rapl:0", "max_energy_range_uj"), "262143328850\n");
+    await writeAtomic(e, "50\n");
+    await check();
+    await writeAtomic(e, "1000050\n");
+    await check();
+    assert.equal(bg.child.exitCode, null, "still running");
+    assert.ok(powers.every((p) => p >= 0), powers.join(", "));
+    assert.ok(powers[powers.length - 1]! > 0, "measures again after the bad spell");
+    const log = bg.output();
+    assert.match(log, /Malformed .*energy_uj/);
+    assert.match(log, /measurement skipped/);
+    const energy = sample(await scrape(url), "scaph_host_energy_microjoules") ?? NaN;
+    assert.ok(energy <= 8_000_000 - 7_000_000 + 1_000_000 + 1_000_000, `no spike: ${energy} µJ in all`);
+  } finally {
+    await bg.stop();
+    await removeTree(tree);
+  }
+});

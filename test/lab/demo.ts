@@ -1,0 +1,93 @@
+/**
+ * `npm run demo`: the whole path on any Linux machine. The host measures
+ * (RAPL if readable, else the estimate sensor), a VM burns CPU (a real
+ * qemu-system-x86_64 if installed, else a stand-in process with a qemu
+ * command line), `scaph-host qemu` writes its tree into a temporary
+ * directory, and `scaph-guest prometheus` reads that tree. Prints the guest's
+ * metrics and URL until Ctrl-C (or DEMO_SECONDS), then cleans up.
+ */
+import { existsSync } from "node:fs";
+import { access, constants, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { guestBin, hostBin } from "../helpers/cli.js";
+import { freePort, sleep, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import type { Background } from "../helpers/processes.js";
+import { sample, scrape, startExporter } from "../helpers/scrape.js";
+
+const VM = "demo-vm";
+
+async function readable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function hasCommand(cmd: string): boolean {
+  return (process.env.PATH ?? "").split(":").some((d) => existsSync(join(d, cmd)));
+}
+
+/** A process that looks like qemu to discovery (argv[0] qemu-system-x86_64, -name guest=...) and burns a CPU. */
+function standInVm(): Background {
+  return startBackground(process.execPath, ["-e", "for(;;){}", "--", "-name", `guest=${VM},debug-threads=on`], { ...process.env }, "qemu-system-x86_64");
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "scaph-demo-"));
+  const children: Background[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const c of children.reverse()) await c.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write("\nstopping the demo and cleaning up...\n");
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  try {
+    const rapl = await readable("/sys/class/powercap/intel-rapl:0/energy_uj");
+    const sensor = rapl ? [] : ["--sensor", "estimate"];
+    process.stdout.write(`host sensor: ${rapl ? "RAPL (powercap_rapl)" : "no readable RAPL here: --sensor estimate"}\n`);
+    let vm: Background;
+    if (hasCommand("qemu-system-x86_64")) {
+      const img = join(dir, "boot.img");
+      await writeBusyBootSector(img);
+      vm = startBusyQemu(VM, img);
+      process.stdout.write(`VM: a real qemu-system-x86_64 named ${VM}, spinning in its boot sector (pid ${vm.child.pid})\n`);
+    } else {
+      vm = standInVm();
+      process.stdout.write(`VM: qemu-system-x86_64 is not installed: a stand-in process named like a qemu VM, burning CPU (pid ${vm.child.pid})\n`);
+    }
+    children.push(vm);
+    const base = join(dir, "trees");
+    const host = startBackground(process.execPath, [hostBin, "-v", ...sensor, "qemu", "--no-libvirt", "--base-dir", base, "--step", "1"]);
+    children.push(host);
+    const tree = join(base, VM);
+    await waitFor(`the VM tree in ${tree}`, async () => ((await readable(join(tree, "intel-rapl:0", "energy_uj"))) ? true : null), 20_000);
+    process.stdout.write(`host: scaph-host qemu writes ${tree}\n`);
+    const port = Number(process.env.DEMO_PORT ?? (await freePort()));
+    const guest = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--powercap-path", tree]);
+    children.push(guest.bg);
+    process.stdout.write(`guest: scaph-guest prometheus reads that tree; metrics at ${guest.url}\n(Ctrl-C to stop)\n\n`);
+    const end = process.env.DEMO_SECONDS ? Date.now() + Number(process.env.DEMO_SECONDS) * 1000 : Infinity;
+    await sleep(1500);
+    while (!stopping && Date.now() < end) {
+      const body = await scrape(guest.url);
+      const w = (sample(body, "scaph_host_power_microwatts") ?? 0) / 1e6;
+      const j = sample(body, "scaph_host_energy_joules_total") ?? 0;
+      process.stdout.write(`[guest ${VM}] scaph_host_power_microwatts = ${w.toFixed(3)} W, scaph_host_energy_joules_total = ${j.toFixed(3)} J\n`);
+      for (const l of body.split("\n").filter((x) => /^scaph_(socket|domain)_power_microwatts/.test(x))) process.stdout.write(`    ${l}\n`);
+      await sleep(3000);
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();
