@@ -73,7 +73,7 @@ test("guest and host both real: the guest's energy gain equals the tree's gain, 
   const tree = join(base, "scaph-hg");
   let guest: Awaited<ReturnType<typeof startExporter>> | null = null;
   try {
-    await waitFor("the VM tree", async () => ((await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8").catch(() => "0")) !== "0\n" ? true : null));
+    await waitFor("the whole VM tree", async () => ((await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8").catch(() => "0")) !== "0\n" ? true : null));
     const port = await freePort();
     guest = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--min-interval", "0", "--powercap-path", tree]);
     const treeTotal = async (): Promise<number> =>
@@ -93,7 +93,7 @@ test("guest and host both real: the guest's energy gain equals the tree's gain, 
     await sleep(2000);
     const [g2, t2] = await consistent();
     assert.ok(t2 - t1 > 0, "the host attributed energy to the busy VM");
-    assert.equal(g2 - g1, t2 - t1, "guest gain (µJ) = tree gain (µJ)");
+    assert.equal(g2 - g1, t2 - t1, `guest gain (µJ) = tree gain (µJ); guest log:\n${guest.bg.output()}`);
   } finally {
     await guest?.bg.stop();
     await host.stop();

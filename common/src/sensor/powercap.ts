@@ -46,13 +46,16 @@ export class PowercapSensor implements Sensor {
   }
 
   private stale = false;
+  private samples = 0;
+  /** Zones are found again every this many samples: a tree that gains a zone (a VM tree being written) is followed. */
+  static readonly REDISCOVER_EVERY = 10;
 
   /**
    * Reads every zone. A failed read (a tree replaced or unmounted under us)
    * throws, and the next call finds the zones again before reading.
    */
   async sample(): Promise<EnergySample> {
-    if (this.stale) {
+    if (this.stale || ++this.samples % PowercapSensor.REDISCOVER_EVERY === 0) {
       this.zones = await discoverZones(this.root, this.log);
       this.stale = false;
     }

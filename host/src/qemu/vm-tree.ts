@@ -54,7 +54,8 @@ export class VmTree {
     let vm: DirHandle | null = null;
     try {
       vm = await openVmDir(this.baseDir, this.name);
-      for (const z of zones) await this.writeZone(vm, z);
+      // Sub-zones first, the package last: a reader that sees the package sees the whole tree.
+      for (const z of [...zones].reverse()) await this.writeZone(vm, z);
       if (this.lastError !== null) this.log.info(`tree ${this.name}: writing again`);
       this.lastError = null;
       return true;
