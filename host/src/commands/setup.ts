@@ -2,20 +2,12 @@ import { Option } from "commander";
 import type { Command } from "commander";
 import { DEFAULT_BASE_DIR, DEFAULT_CONNECT_URI } from "./qemu.js";
 import { setup } from "../setup/setup.js";
+import type { SetupOptions } from "../setup/setup.js";
 import { teardown } from "../setup/teardown.js";
 import { collectStatus, formatStatus } from "../setup/status.js";
 import { TRANSPORTS } from "../setup/domain-xml.js";
-import type { Transport } from "../setup/domain-xml.js";
 
-interface SetupFlags {
-  baseDir: string;
-  size: string;
-  transport: Transport;
-  live: boolean;
-  dryRun: boolean;
-  connect: string;
-  unitDir: string;
-}
+type SetupFlags = Omit<SetupOptions, "domain" | "print">;
 
 function shared(cmd: Command): Command {
   return cmd
