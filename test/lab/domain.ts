@@ -1,0 +1,39 @@
+/** Domain XML of a lab guest: direct kernel boot, serial console to a file. */
+export interface LabDomain {
+  name: string;
+  type: "kvm" | "qemu";
+  kernel: string;
+  initrd: string;
+  cmdline: string;
+  consoleFile: string;
+  memoryMiB: number;
+  vcpus: number;
+}
+
+const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/'/g, "&apos;");
+
+export function labDomainXml(d: LabDomain): string {
+  return `<domain type='${d.type}'>
+  <name>${esc(d.name)}</name>
+  <memory unit='MiB'>${d.memoryMiB}</memory>
+  <vcpu>${d.vcpus}</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>${esc(d.kernel)}</kernel>
+    <initrd>${esc(d.initrd)}</initrd>
+    <cmdline>${esc(d.cmdline)}</cmdline>
+  </os>
+  <features>
+    <acpi/>
+  </features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    <serial type='file'>
+      <source path='${esc(d.consoleFile)}'/>
+      <target port='0'/>
+    </serial>
+  </devices>
+</domain>
+`;
+}

@@ -1,0 +1,65 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, copyFileSync, cpSync, mkdirSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+/** The shared libraries `ldd` lists for a binary (the dynamic loader included). */
+export function sharedLibraries(binary: string): string[] {
+  const out = execFileSync("ldd", [binary], { encoding: "utf8" });
+  const libs: string[] = [];
+  for (const line of out.split("\n")) {
+    const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
+    if (m?.[1]) libs.push(m[1]);
+  }
+  return libs;
+}
+
+export interface InitramfsSpec {
+  /** Where the image is written (gzip-compressed newc cpio). */
+  output: string;
+  staging: string;
+  busybox: string;
+  modules: string[];
+  nodeBinary: string;
+  /** The repository root: guest, common and node_modules are copied (built). */
+  repoRoot: string;
+  /** Content of /init. */
+  init: string;
+}
+
+/**
+ * A busybox initramfs with the kernel modules, the host's node with its
+ * libraries, and the built scaph-guest with its production dependencies.
+ */
+export function buildInitramfs(s: InitramfsSpec): void {
+  const r = s.staging;
+  for (const d of ["bin", "sbin", "proc", "sys", "dev", "tmp", "var/scaphandre", "lib/modules", "scaph"]) mkdirSync(join(r, d), { recursive: true });
+  copyFileSync(s.busybox, join(r, "bin", "busybox"));
+  chmodSync(join(r, "bin", "busybox"), 0o755);
+  for (const m of s.modules) copyFileSync(m, join(r, "lib", "modules", basename(m)));
+  writeFileSync(join(r, "lib", "modules", "order"), s.modules.map((m) => basename(m)).join("\n") + "\n");
+  copyFileSync(s.nodeBinary, join(r, "bin", "node"));
+  chmodSync(join(r, "bin", "node"), 0o755);
+  for (const lib of sharedLibraries(s.nodeBinary)) {
+    mkdirSync(join(r, dirname(lib)), { recursive: true });
+    copyFileSync(lib, join(r, lib));
+  }
+  for (const pkg of ["common", "guest"]) {
+    mkdirSync(join(r, "scaph", pkg), { recursive: true });
+    cpSync(join(s.repoRoot, pkg, "package.json"), join(r, "scaph", pkg, "package.json"));
+    cpSync(join(s.repoRoot, pkg, "dist", "src"), join(r, "scaph", pkg, "dist", "src"), { recursive: true });
+    if (pkg === "guest") cpSync(join(s.repoRoot, pkg, "bin"), join(r, "scaph", pkg, "bin"), { recursive: true });
+  }
+  // Production dependencies: the workspace's node_modules, with @scaph/* pointing at the copies.
+  cpSync(join(s.repoRoot, "node_modules"), join(r, "scaph", "node_modules"), {
+    recursive: true,
+    dereference: false,
+    verbatimSymlinks: true,
+    filter: (src) => !/node_modules\/(typescript|@types|@scaph|\.bin)(\/|$)/.test(src) && !/koffi/.test(src),
+  });
+  mkdirSync(join(r, "scaph", "node_modules", "@scaph"), { recursive: true });
+  execFileSync("ln", ["-s", "../../common", join(r, "scaph", "node_modules", "@scaph", "common")]);
+  execFileSync("ln", ["-s", "../../guest", join(r, "scaph", "node_modules", "@scaph", "guest")]);
+  writeFileSync(join(r, "init"), s.init);
+  chmodSync(join(r, "init"), 0o755);
+  execFileSync("sh", ["-c", `cd "$1" && find . | "$2" cpio -o -H newc 2>/dev/null | gzip -1 > "$3"`, "sh", r, s.busybox, s.output]);
+}
