@@ -21,7 +21,7 @@ import { domainType, ensureLibvirtd } from "./libvirtd.js";
 import type { Libvirtd } from "./libvirtd.js";
 
 const STEP_S = 2;
-const GUEST_SECONDS = 24;
+const GUEST_SECONDS = 40;
 const CACHE = process.env.SCAPH_LAB_CACHE ?? "/var/cache/scaph-lab";
 /** lab-busy burns two vCPUs; lab-idle reads every other step: under TCG even an idle guest running node costs ~15% of a host CPU. */
 const VMS = [
@@ -141,7 +141,7 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
     const windows = VMS.map((v) => reportedEnergyUj(events.get(v.name)!, v.step));
     const burner = Number(events.get("lab-busy")!.find((e) => e.kind === "burner-started")?.fields.now ?? NaN);
     assert.ok(Number.isFinite(burner), "lab-busy started burning");
-    const from = Math.max(burner + STEP_S, ...windows.map((w) => w.firstTs)) * 1000;
+    const from = Math.max(burner + 2 * STEP_S, ...windows.map((w) => w.firstTs)) * 1000;
     const to = Math.min(...windows.map((w) => w.lastTs)) * 1000;
     const inWindow = samples.filter((x) => x.ms >= from && x.ms <= to);
     const gain = (name: string): number => (inWindow[inWindow.length - 1]?.uj[name] ?? 0) - (inWindow[0]?.uj[name] ?? 0);

@@ -43,8 +43,14 @@ export async function ensureLibvirtd(): Promise<Libvirtd> {
   } catch {
     // no /dev/kvm: guests run under TCG
   }
-  execFileSync("virtlogd", ["-d"]);
-  execFileSync("libvirtd", ["-d"]);
+  for (const d of ["virtlogd", "libvirtd"]) {
+    try {
+      execFileSync(d, ["-d"], { stdio: ["ignore", "pipe", "pipe"] });
+    } catch (err) {
+      // An instance may already run (the other daemon was the one missing); the wait below decides.
+      process.stderr.write(`${d} -d: ${String((err as { stderr?: string }).stderr ?? err).trim()}\n`);
+    }
+  }
   const end = Date.now() + 30_000;
   while (!(await alive())) {
     if (Date.now() > end) throw new Error(`libvirtd did not answer on ${SOCKET} within 30 s`);
