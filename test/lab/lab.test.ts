@@ -112,6 +112,7 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
     })();
     for (const vm of VMS) virsh("start", vm.name);
     const events = new Map<string, ConsoleEvent[]>();
+    const deadline = Date.now() + 180_000;
     for (const vm of VMS) {
       const file = consoles.get(vm.name) as string;
       const ev = await waitFor(
@@ -122,7 +123,7 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
           const e = parseConsole(text);
           return e.some((x) => x.kind === "done") ? e : null;
         },
-        240_000,
+        Math.max(1000, deadline - Date.now()),
       ).catch((err: unknown) => {
         throw new Error(`${String(err)}\n--- console of ${vm.name}:\n${existsSync(file) ? readFileSync(file, "utf8").slice(-3000) : "(none)"}`);
       });
