@@ -4,8 +4,9 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, writeAtomic } from "@scaph/common/testing";
-import { guestBin, hostBin, runNode } from "../helpers/cli.js";
-import { freePort, requireCommand, sleep, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import { startBusyHost } from "../helpers/busy-host.js";
+import { guestBin, hostBin } from "../helpers/cli.js";
+import { freePort, requireCommand, sleep, startBackground, waitFor } from "../helpers/processes.js";
 import { sample, scrape, startExporter } from "../helpers/scrape.js";
 
 test("a real Prometheus server scrapes scaph-guest; its API returns the series and values", async () => {
@@ -61,13 +62,8 @@ test("a real Prometheus server scrapes scaph-guest; its API returns the series a
 });
 
 test("guest and host both real: the guest's energy gain equals the tree's gain, which the host attributed", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "scaph-hg-"));
-  const powercap = await copyFixture("powercap/intel-1socket");
-  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 25 }, { zone: "intel-rapl:0:2", watts: 5 }] });
-  const img = join(dir, "boot.img");
-  await writeBusyBootSector(img);
-  const vm = startBusyQemu("scaph-hg", img);
-  sim.start();
+  const h = await startBusyHost("scaph-hg", [{ zone: "intel-rapl:0", watts: 25 }, { zone: "intel-rapl:0:2", watts: 5 }]);
+  const { dir, powercap } = h;
   const base = join(dir, "base");
   const host = startBackground(process.execPath, [hostBin, "qemu", "--no-libvirt", "--base-dir", base, "--step", "0.3", "--powercap-path", powercap]);
   const tree = join(base, "scaph-hg");
@@ -97,10 +93,7 @@ test("guest and host both real: the guest's energy gain equals the tree's gain, 
   } finally {
     await guest?.bg.stop();
     await host.stop();
-    await vm.stop();
-    await sim.stop();
-    await removeTree(powercap);
-    await rm(dir, { recursive: true, force: true });
+    await h.stop();
   }
 });
 

@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readFile, rm, symlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
-import { copyFixture, PowercapFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
+import { PowercapFixture } from "@scaph/common/testing";
+import { startBusyHost } from "../helpers/busy-host.js";
 import { hostBin, runNode } from "../helpers/cli.js";
-import { freePort, requireCommand, sleep, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import { freePort, requireCommand, sleep, startBackground, waitFor } from "../helpers/processes.js";
 import { sample, scrape, startExporter } from "../helpers/scrape.js";
 
 const VM = "scaph-busy";
@@ -20,14 +20,9 @@ async function counters(tree: string): Promise<Record<string, number>> {
 }
 
 test("a real qemu VM: discovered in the real /proc, given a share, its tree read by node_exporter; restart-safe", async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), "scaph-qemu-e2e-"));
-  const powercap = await copyFixture("powercap/intel-1socket");
-  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 30 }, { zone: "intel-rapl:0:0", watts: 20 }, { zone: "intel-rapl:0:2", watts: 5 }] });
+  const h = await startBusyHost(VM, [{ zone: "intel-rapl:0", watts: 30 }, { zone: "intel-rapl:0:0", watts: 20 }, { zone: "intel-rapl:0:2", watts: 5 }], UUID);
+  const { dir, powercap, vm } = h;
   const base = join(dir, "scaphandre");
-  const img = join(dir, "boot.img");
-  await writeBusyBootSector(img);
-  const vm = startBusyQemu(VM, img, UUID);
-  sim.start();
   try {
     await waitFor("qemu to start", async () => (vm.child.pid && vm.child.exitCode === null ? true : null), 5000);
     await sleep(500);
@@ -100,21 +95,13 @@ test("a real qemu VM: discovered in the real /proc, given a share, its tree read
     assert.equal(me?.vmname, VM);
     assert.ok((me?.consumption ?? 0) > 0);
   } finally {
-    await vm.stop();
-    await sim.stop();
-    await removeTree(powercap);
-    await rm(dir, { recursive: true, force: true });
+    await h.stop();
   }
 });
 
 test("scaph-host qemu --prometheus: trees and metrics from one measurement loop, with per-VM series", async () => {
-  const dir = await mkdtemp(join(tmpdir(), "scaph-qp-"));
-  const powercap = await copyFixture("powercap/intel-1socket");
-  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 20 }] });
-  const img = join(dir, "boot.img");
-  await writeBusyBootSector(img);
-  const vm = startBusyQemu("scaph-prom-vm", img);
-  sim.start();
+  const h = await startBusyHost("scaph-prom-vm", [{ zone: "intel-rapl:0", watts: 20 }]);
+  const { dir, powercap, vm } = h;
   const port = await freePort();
   const { bg, url } = await startExporter([hostBin, "qemu", "--no-libvirt", "--prometheus", "-a", "127.0.0.1", "-p", String(port), "--base-dir", join(dir, "b"), "--step", "0.5", "--powercap-path", powercap]);
   try {
@@ -130,9 +117,6 @@ test("scaph-host qemu --prometheus: trees and metrics from one measurement loop,
     assert.ok(tree > 0);
   } finally {
     await bg.stop();
-    await vm.stop();
-    await sim.stop();
-    await removeTree(powercap);
-    await rm(dir, { recursive: true, force: true });
+    await h.stop();
   }
 });

@@ -4,17 +4,20 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { qemuRig } from "./rig.js";
+import type { QemuRig } from "./rig.js";
 
-function mustBeRoot(): void {
+/** A real tmpfs on a VM's tree dir (as setup makes it); needs root. */
+async function mountVmTmpfs(q: QemuRig, vm: string, size: string): Promise<string> {
   assert.equal(process.getuid?.(), 0, "this test mounts a real tmpfs: run the tests as root");
+  const dir = join(q.baseDir, vm);
+  await mkdir(dir, { recursive: true });
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0755`, "scaph-test", dir]);
+  return dir;
 }
 
 test("a full tmpfs: the write fails and is logged, other VMs go on, no energy is lost", async () => {
-  mustBeRoot();
   const q = await qemuRig();
-  const dir = join(q.baseDir, "web-1");
-  await mkdir(dir, { recursive: true });
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k,mode=0755", "scaph-test", dir]);
+  const dir = await mountVmTmpfs(q, "web-1", "256k");
   try {
     await q.step();
     const advance = async (): Promise<void> => {
@@ -48,11 +51,8 @@ test("a full tmpfs: the write fails and is logged, other VMs go on, no energy is
 });
 
 test("mount point detection: no warning for a tmpfs-backed VM dir", async () => {
-  mustBeRoot();
   const q = await qemuRig();
-  const dir = join(q.baseDir, "rhel-vm");
-  await mkdir(dir, { recursive: true });
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "scaph-test", dir]);
+  const dir = await mountVmTmpfs(q, "rhel-vm", "1m");
   try {
     await q.step();
     assert.equal(q.lines.some((l) => l.includes(`${dir} is not a mount point`)), false);
