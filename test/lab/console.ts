@@ -1,3 +1,5 @@
+import type { Probe, Report } from "./accuracy.js";
+
 /** The lines the lab's /init prints as `SCAPH-LAB <kind> key=value ...`. */
 export interface ConsoleEvent {
   kind: string;
@@ -22,13 +24,13 @@ export function parseConsole(text: string): ConsoleEvent[] {
   return out;
 }
 
-/** Energy a guest reported: Σ power × interval over its JSON reports (µJ); the first interval is one step. */
-export function reportedEnergyUj(events: readonly ConsoleEvent[], stepS: number): { uj: number; firstTs: number; lastTs: number } {
-  const reps = events.filter((e) => e.kind === "report").map((e) => ({ ts: Number(e.fields.ts), uw: Number(e.fields.uw) }));
-  let uj = 0;
-  reps.forEach((r, i) => {
-    const dt = i === 0 ? stepS : r.ts - (reps[i - 1]?.ts ?? r.ts);
-    uj += r.uw * dt;
-  });
-  return { uj, firstTs: (reps[0]?.ts ?? NaN) - stepS, lastTs: reps[reps.length - 1]?.ts ?? NaN };
+/** The probes a guest printed: a counter (µJ) read between two guest clock readings (ms). */
+export function consoleProbes(events: readonly ConsoleEvent[]): Probe[] {
+  const ms = (s: string | undefined, us: string | undefined): number => Number(s) * 1000 + Number(us) / 1000;
+  return events.filter((e) => e.kind === "probe").map((e) => ({ g1Ms: ms(e.fields.s1, e.fields.u1), g2Ms: ms(e.fields.s2, e.fields.u2), uj: Number(e.fields.uj) }));
+}
+
+/** The JSON reports of scaph-guest, as the guest printed them. */
+export function consoleReports(events: readonly ConsoleEvent[]): Report[] {
+  return events.filter((e) => e.kind === "report").map((e) => ({ ts: Number(e.fields.ts), uw: Number(e.fields.uw) }));
 }

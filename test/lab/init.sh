@@ -26,15 +26,22 @@ if [ "$MODE" = busy ]; then
   done
 fi
 (
-  # Every step until scaph-guest is done: the age of the tree and its counters (shell builtins, few forks).
+  # Every step until scaph-guest is done: the tree's counters, read between two
+  # readings of the guest's clock (µs, from adjtimex), and the tree's age.
+  clk() { set -- $(adjtimex); while [ $# -gt 1 ]; do case $1 in time.tv_sec:) S=$2 ;; time.tv_usec:) U=$2 ;; esac; shift; done; }
+  # The host writes dram, then the package: reading dram, package, dram again
+  # and retrying while dram moved gives a pair the host wrote together.
+  P=/var/scaphandre/intel-rapl:0; D=
   while [ ! -e /tmp/guest-done ]; do
-    now=$(date +%s); m=$(stat -c %Y /var/scaphandre/intel-rapl:0/energy_uj 2>/dev/null || echo 0)
-    uj=0
-    for z in /var/scaphandre/intel-rapl:0*; do
-      read -r n < $z/name; read -r e < $z/energy_uj
-      case "$n" in package-0|dram) uj=$((uj + e)) ;; esac
+    [ -n "$D" ] || for z in $P:*; do read -r n < $z/name && [ "$n" = dram ] && D=$z; done
+    d1=; d2=x; p=
+    until [ "$d1" = "$d2" ]; do
+      clk; s1=$S; u1=$U
+      read -r d1 < $D/energy_uj; read -r p < $P/energy_uj; read -r d2 < $D/energy_uj
+      clk
     done
-    say age now=$now age=$((now - m)) uj=$uj
+    m=$(stat -c %Y $P/energy_uj 2>/dev/null || echo 0)
+    if [ -n "$p" ] && [ -n "$d1" ]; then say probe s1=$s1 u1=$u1 s2=$S u2=$U uj=$((p + d1)) age=$((s1 - m)); else say probe-missing; fi
     sleep $STEP
   done
 ) &

@@ -6,13 +6,15 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
 import { hostBin, repoRoot, runNode } from "../helpers/cli.js";
 import { requireCommand, sleep, startBackground, waitFor } from "../helpers/processes.js";
-import { parseConsole, reportedEnergyUj } from "./console.js";
+import { clockOffset, reportedEnergy, treeGain, TreeHistory } from "./accuracy.js";
+import type { TreeWrite } from "./accuracy.js";
+import { consoleProbes, consoleReports, parseConsole } from "./console.js";
 import type { ConsoleEvent } from "./console.js";
 import { labDomainXml } from "./domain.js";
 import { buildInitramfs } from "./initramfs.js";
@@ -43,6 +45,27 @@ const quiet = (f: () => unknown): void => {
   }
 };
 
+/**
+ * A VM's tree as the host wrote it: package + dram, at the package file's
+ * mtime. The host writes dram, then the package (each by rename), so dram is
+ * read before and after the package, from one open file each.
+ */
+async function readTree(dir: string): Promise<TreeWrite | null> {
+  const num = async (f: string): Promise<number> => Number(await readFile(f, "utf8"));
+  for (let i = 0; i < 5; i++) {
+    try {
+      const d1 = await num(join(dir, "intel-rapl:0:2", "energy_uj"));
+      const fh = await open(join(dir, "intel-rapl:0", "energy_uj"), "r");
+      const [st, text] = await Promise.all([fh.stat({ bigint: true }), fh.readFile("utf8")]).finally(() => fh.close());
+      const d2 = await num(join(dir, "intel-rapl:0:2", "energy_uj"));
+      if (d1 === d2 && Number.isFinite(d1)) return { hostMs: Number(st.mtimeNs) / 1e6, uj: Number(text) + d1 };
+    } catch {
+      return null; // no tree yet
+    }
+  }
+  return null;
+}
+
 test("lab: two real guests read their own power through virtiofs and 9p", { timeout: 300_000 }, async (t) => {
   requireCommand("busybox", "busybox-static");
   requireCommand("dpkg-deb", "dpkg");
@@ -72,7 +95,7 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
   const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 40 }, { zone: "intel-rapl:0:2", watts: 4 }] });
   const consoles = new Map<string, string>();
   const host = startBackground(process.execPath, [hostBin, "-v", "qemu", "--base-dir", base, "--step", String(STEP_S), "--powercap-path", powercap]);
-  const samples: { ms: number; uj: Record<string, number> }[] = [];
+  const trees = new Map<string, TreeHistory>(VMS.map((v) => [v.name, new TreeHistory()]));
   let polling = true;
   try {
     for (const vm of VMS) {
@@ -101,13 +124,11 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
     sim.start();
     const poll = (async () => {
       while (polling) {
-        const uj: Record<string, number> = {};
         for (const vm of VMS) {
-          const read = async (z: string): Promise<number> => Number(await readFile(join(base, vm.name, z, "energy_uj"), "utf8").catch(() => "NaN"));
-          uj[vm.name] = (await read("intel-rapl:0")) + (await read("intel-rapl:0:2"));
+          const w = await readTree(join(base, vm.name));
+          if (w) trees.get(vm.name)!.add(w);
         }
-        samples.push({ ms: Date.now(), uj });
-        await sleep(250);
+        await sleep(200);
       }
     })();
     for (const vm of VMS) virsh("start", vm.name);
@@ -136,47 +157,50 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
     const rows: string[] = [];
     const checks: (() => void)[] = [];
     const row = (...c: (string | number)[]): number => rows.push(c.map(String).join("\t"));
-    row("VM", "transport", "uuid (libvirt)", "guest J", "tree J", "diff J", "share of VMs' energy", "max age s", "write in guest");
-    // The VMs' energy while both guests were reporting and lab-busy's burner ran
-    // (boot and node's start under TCG excluded: they cost both guests alike).
-    const windows = VMS.map((v) => reportedEnergyUj(events.get(v.name)!, v.step));
+    row("VM", "transport", "uuid (libvirt)", "clock offset ms", "guest J", "tree J", "diff J", "one step J", "share of VMs' energy", "max age s", "write in guest");
+    // Each guest's clock against the host's, from the counters it read.
+    const offsets = new Map<string, { loMs: number; hiMs: number; midMs: number }>(
+      VMS.map((v) => {
+        const probes = consoleProbes(events.get(v.name)!);
+        assert.ok(probes.length >= 4, `${v.name} printed ${probes.length} probes of its tree`);
+        const o = clockOffset(probes, trees.get(v.name)!);
+        return [v.name, { ...o, midMs: (o.loMs + o.hiMs) / 2 }];
+      }),
+    );
+    // The share: the VMs' energy (host time) while both guests were reporting and
+    // lab-busy's burner ran (boot and node's start under TCG cost both alike).
+    const toHost = (name: string, guestS: number): number => guestS * 1000 - offsets.get(name)!.midMs;
+    const windows = VMS.map((v) => reportedEnergy(consoleReports(events.get(v.name)!)));
     const burner = Number(events.get("lab-busy")!.find((e) => e.kind === "burner-started")?.fields.now ?? NaN);
     assert.ok(Number.isFinite(burner), "lab-busy started burning");
-    const from = Math.max(burner + 2 * STEP_S, ...windows.map((w) => w.firstTs)) * 1000;
-    const to = Math.min(...windows.map((w) => w.lastTs)) * 1000;
-    const inWindow = samples.filter((x) => x.ms >= from && x.ms <= to);
-    const gain = (name: string): number => (inWindow[inWindow.length - 1]?.uj[name] ?? 0) - (inWindow[0]?.uj[name] ?? 0);
-    const last: Record<string, number> = Object.fromEntries(VMS.map((v) => [v.name, gain(v.name)]));
-    const totalVm = VMS.reduce((a, v) => a + (last[v.name] ?? 0), 0);
-    t.diagnostic(`both guests reporting from ${new Date(from).toISOString()} to ${new Date(to).toISOString()} (guest clocks): ${inWindow.length} host samples of the trees`);
-    assert.ok(inWindow.length >= 4 && totalVm > 0, `the guests' reporting windows must overlap on the host's samples (${samples[0]?.ms}..${samples[samples.length - 1]?.ms})`);
-    for (const vm of VMS) {
+    const from = Math.max(toHost("lab-busy", burner + 1 + 2 * STEP_S), ...VMS.map((v, i) => toHost(v.name, windows[i]!.fromS)));
+    const to = Math.min(...VMS.map((v, i) => toHost(v.name, windows[i]!.toS)));
+    t.diagnostic(`both guests reporting, burner on: ${new Date(from).toISOString()} to ${new Date(to).toISOString()} (host clock)`);
+    assert.ok(to - from >= 4 * STEP_S * 1000, "the guests' reporting windows overlap by at least four steps while the burner runs");
+    const share = new Map(VMS.map((v) => [v.name, trees.get(v.name)!.valueAt(to) - trees.get(v.name)!.valueAt(from)]));
+    const totalVm = [...share.values()].reduce((x, y) => x + y, 0);
+    for (const [i, vm] of VMS.entries()) {
       const ev = events.get(vm.name)!;
+      const tree = trees.get(vm.name)!;
+      const off = offsets.get(vm.name)!;
       const uuid = virsh("domuuid", vm.name).trim();
       assert.match(log, new RegExp(`VM ${vm.name} \\(pid \\d+, uuid ${uuid}, libvirt\\) found`), "discovered through libvirt");
       assert.ok(ev.some((e) => e.kind === "mounted"), `${vm.name} mounted its share`);
-      const { uj, firstTs, lastTs } = reportedEnergyUj(ev, vm.step);
-      // The tree's gain over the same interval, from the counters the guest's probe read (the host's values, in guest time).
-      const probes = ev.filter((e) => e.kind === "age" && e.fields.uj !== undefined).map((e) => ({ t: Number(e.fields.now), uj: Number(e.fields.uj) }));
-      const at = (ts: number): number => {
-        const before = probes.filter((p) => p.t <= ts).pop() ?? probes[0]!;
-        const next = probes.find((p) => p.t > ts) ?? before;
-        return next.t === before.t ? before.uj : before.uj + ((next.uj - before.uj) * (ts - before.t)) / (next.t - before.t);
-      };
-      const treeUj = at(lastTs) - at(firstTs);
-      assert.ok(samples.some((x) => x.uj[vm.name] === probes[probes.length - 1]!.uj), "the counter the guest read is one the host wrote");
-      const stepWorth = (treeUj / Math.max(1, lastTs - firstTs)) * vm.step;
+      const { uj, fromS, toS } = windows[i]!;
+      const treeUj = treeGain(tree, fromS, toS, off.midMs);
+      const stepUj = tree.maxStepUj(toHost(vm.name, fromS), toHost(vm.name, toS));
       const start = Number(ev.find((e) => e.kind === "start")?.fields.now);
-      const ages = ev.filter((e) => e.kind === "age" && Number(e.fields.now) >= start + STEP_S).map((e) => Number(e.fields.age));
-      const write = ev.find((e) => e.kind === "write-test")?.fields ? ev.find((e) => e.kind === "write-test")!.raw.split(" ")[1] : "?";
-      row(vm.name, vm.transport, uuid, (uj / 1e6).toFixed(2), (treeUj / 1e6).toFixed(2), ((uj - treeUj) / 1e6).toFixed(2), ((last[vm.name] ?? 0) / totalVm).toFixed(3), Math.max(...ages), write ?? "?");
-      checks.push(() => assert.ok(Math.abs(uj - treeUj) <= stepWorth + 1e6, `${vm.name}: guest ${uj} µJ vs tree ${treeUj} µJ (one step: ${stepWorth})`));
+      const ages = ev.filter((e) => e.kind === "probe" && Number(e.fields.s1) >= start + STEP_S).map((e) => Number(e.fields.age));
+      const write = ev.find((e) => e.kind === "write-test")?.raw.split(" ")[1] ?? "?";
+      row(vm.name, vm.transport, uuid, `${off.midMs.toFixed(0)} ± ${((off.hiMs - off.loMs) / 2).toFixed(0)}`, (uj / 1e6).toFixed(2), (treeUj / 1e6).toFixed(2), ((uj - treeUj) / 1e6).toFixed(2), (stepUj / 1e6).toFixed(2), ((share.get(vm.name) ?? 0) / totalVm).toFixed(3), Math.max(...ages), write);
+      checks.push(() => assert.ok(Math.abs(uj - treeUj) <= stepUj, `${vm.name}: guest ${uj} µJ vs tree ${treeUj} µJ (one step: ${stepUj} µJ)`));
       checks.push(() => assert.ok(ages.length > 0 && ages.every((a) => a <= STEP_S + 1), `${vm.name}: tree ages ${ages.join(",")}`));
       if (vm.transport === "9p") checks.push(() => assert.equal(write, "failed", "a write into the 9p share fails in the guest"));
     }
     for (const r of rows) t.diagnostic(r.replace(/\t/g, " | "));
     for (const c of checks) c();
-    assert.ok((last["lab-busy"] ?? 0) >= 0.9 * totalVm, `lab-busy got ${(last["lab-busy"] ?? 0) / totalVm} of the VMs' energy`);
+    const busyShare = (share.get("lab-busy") ?? 0) / totalVm;
+    assert.ok(busyShare >= 0.9, `lab-busy got ${busyShare} of the VMs' energy`);
 
     for (const vm of VMS) {
       quiet(() => virsh("destroy", vm.name));
