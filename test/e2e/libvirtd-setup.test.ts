@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { waitFor, writeBusyBootSector } from "../helpers/processes.js";
-import { domainType, ensureLibvirtd } from "../lab/libvirtd.js";
+import { domainType } from "../lab/accel.js";
+import { ensureLibvirtd } from "../lab/libvirtd.js";
 import type { Libvirtd } from "../lab/libvirtd.js";
 
 const NAME = "scaph-setup-e2e";
@@ -32,7 +33,7 @@ test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's 
   await chmod(dir, 0o755);
   const img = join(dir, "boot.img");
   await writeBusyBootSector(img);
-  const type = await domainType();
+  const { type } = await domainType();
   const xml = `<domain type='${type}'><name>${NAME}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
     <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><features><acpi/></features>
     <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/><target dev='hda' bus='ide'/></disk></devices></domain>`;

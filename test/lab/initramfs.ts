@@ -1,16 +1,30 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { requireCommand } from "../helpers/processes.js";
 
 /** The shared libraries `ldd` lists for a binary (the dynamic loader included). */
 export function sharedLibraries(binary: string): string[] {
-  const out = execFileSync("ldd", [binary], { encoding: "utf8" });
+  const out = execFileSync("ldd", [binary], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   const libs: string[] = [];
   for (const line of out.split("\n")) {
     const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)\s+\(/.exec(line);
     if (m?.[1]) libs.push(m[1]);
   }
   return libs;
+}
+
+/** The static busybox the guests run (a dynamic one would find no libc in the initramfs). */
+export function staticBusybox(): string {
+  const path = requireCommand("busybox", "busybox-static");
+  let libs: string[] = [];
+  try {
+    libs = sharedLibraries(path);
+  } catch {
+    // ldd: "not a dynamic executable"
+  }
+  if (libs.length > 0) throw new Error(`${path} is linked dynamically (${libs.join(", ")}): install the Debian package busybox-static`);
+  return path;
 }
 
 export interface InitramfsSpec {

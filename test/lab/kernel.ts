@@ -35,8 +35,19 @@ function sh(cmd: string, args: string[], cwd?: string): string {
  */
 export function fetchKernel(cacheDir: string): GuestKernel {
   mkdirSync(cacheDir, { recursive: true });
-  const dep = /Depends: (linux-image-[\w.-]+)/.exec(sh("apt-cache", ["depends", "linux-image-amd64"]))?.[1];
-  if (!dep) throw new Error("apt-cache knows no linux-image-amd64: run apt-get update");
+  const depends = (): string | undefined => {
+    try {
+      return /Depends: (linux-image-[\w.-]+)/.exec(sh("apt-cache", ["depends", "linux-image-amd64"]))?.[1];
+    } catch {
+      return undefined; // "No packages found": empty package lists
+    }
+  };
+  let dep = depends();
+  if (!dep) {
+    sh("apt-get", ["update", "-qq"]);
+    dep = depends();
+  }
+  if (!dep) throw new Error("apt-cache knows no linux-image-amd64, even after apt-get update: check /etc/apt/sources.list");
   const release = dep.replace(/^linux-image-/, "");
   const root = join(cacheDir, release);
   const vmlinuz = join(root, "boot", `vmlinuz-${release}`);

@@ -17,9 +17,10 @@ import type { TreeWrite } from "./accuracy.js";
 import { consoleProbes, consoleReports, parseConsole } from "./console.js";
 import type { ConsoleEvent } from "./console.js";
 import { labDomainXml } from "./domain.js";
-import { buildInitramfs } from "./initramfs.js";
+import { buildInitramfs, staticBusybox } from "./initramfs.js";
 import { fetchKernel } from "./kernel.js";
-import { domainType, ensureLibvirtd } from "./libvirtd.js";
+import { domainType } from "./accel.js";
+import { ensureLibvirtd } from "./libvirtd.js";
 import type { Libvirtd } from "./libvirtd.js";
 
 const STEP_S = 2;
@@ -67,10 +68,10 @@ async function readTree(dir: string): Promise<TreeWrite | null> {
 }
 
 test("lab: two real guests read their own power through virtiofs and 9p", { timeout: 300_000 }, async (t) => {
-  requireCommand("busybox", "busybox-static");
+  const busybox = staticBusybox();
   requireCommand("dpkg-deb", "dpkg");
   daemon = await ensureLibvirtd();
-  const type = await domainType();
+  const { type, why } = await domainType();
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-"));
   chmodSync(dir, 0o777);
   const base = join(dir, "trees");
@@ -80,7 +81,7 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
   buildInitramfs({
     output: initrd,
     staging: join(dir, "root"),
-    busybox: "/bin/busybox",
+    busybox,
     modules: kernel.modules,
     nodeBinary: process.execPath,
     repoRoot,
@@ -89,7 +90,7 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
   chmodSync(initrd, 0o644);
   const vmlinuz = join(dir, "vmlinuz");
   writeFileSync(vmlinuz, readFileSync(kernel.vmlinuz));
-  t.diagnostic(`initramfs ${(readFileSync(initrd).length / 2 ** 20).toFixed(0)} MiB built in ${((Date.now() - t0) / 1000).toFixed(1)} s; guests run as type=${type}`);
+  t.diagnostic(`initramfs ${(readFileSync(initrd).length / 2 ** 20).toFixed(0)} MiB built in ${((Date.now() - t0) / 1000).toFixed(1)} s; guests run as type=${type}: ${why}`);
 
   const powercap = await copyFixture("powercap/intel-1socket");
   const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 40 }, { zone: "intel-rapl:0:2", watts: 4 }] });

@@ -73,9 +73,3 @@ export async function ensureLibvirtd(): Promise<Libvirtd> {
     },
   };
 }
-
-/** Whether guests can use KVM here: the CPU must show vmx/svm (these machines run nested PVM, where kvm guests hang). */
-export async function domainType(): Promise<"kvm" | "qemu"> {
-  const cpu = await readFile("/proc/cpuinfo", "utf8");
-  return /\b(vmx|svm)\b/.test(cpu) ? "kvm" : "qemu";
-}
