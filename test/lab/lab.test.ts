@@ -11,13 +11,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
 import { hostBin, repoRoot, runNode } from "../helpers/cli.js";
-import { requireCommand, sleep, startBackground, waitFor } from "../helpers/processes.js";
+import { sleep, startBackground, waitFor } from "../helpers/processes.js";
 import { clockOffset, reportedEnergy, treeGain, TreeHistory } from "./accuracy.js";
 import type { TreeWrite } from "./accuracy.js";
 import { consoleProbes, consoleReports, parseConsole } from "./console.js";
 import type { ConsoleEvent } from "./console.js";
 import { labDomainXml } from "./domain.js";
 import { buildInitramfs, staticBusybox } from "./initramfs.js";
+import { ensurePackages } from "./packages.js";
 import { fetchKernel } from "./kernel.js";
 import { domainType } from "./accel.js";
 import { ensureLibvirtd } from "./libvirtd.js";
@@ -68,8 +69,9 @@ async function readTree(dir: string): Promise<TreeWrite | null> {
 }
 
 test("lab: two real guests read their own power through virtiofs and 9p", { timeout: 300_000 }, async (t) => {
+  const installed = ensurePackages();
+  if (installed.length > 0) t.diagnostic(`installed with apt-get: ${installed.join(", ")}`);
   const busybox = staticBusybox();
-  requireCommand("dpkg-deb", "dpkg");
   daemon = await ensureLibvirtd();
   const { type, why } = await domainType();
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-"));
