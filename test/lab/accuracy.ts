@@ -83,6 +83,18 @@ export function clockOffset(probes: readonly Probe[], tree: TreeHistory): { loMs
   return { loMs: lo, hiMs: hi };
 }
 
+/**
+ * How old each value the guest read was (ms): from the host's write of it to
+ * the read, mapped to host time with the offset `offsetMs`.
+ */
+export function readAgesMs(probes: readonly Probe[], tree: TreeHistory, offsetMs: number): number[] {
+  return probes.map((p) => {
+    const readAt = (p.g1Ms + p.g2Ms) / 2 - offsetMs;
+    const written = tree.spans(p.uj).filter((s) => s.from <= readAt).pop();
+    return written ? readAt - written.from : NaN;
+  });
+}
+
 /** A JSON report of scaph-guest: its timestamp (guest s) and host power (µW). */
 export interface Report {
   ts: number;

@@ -34,3 +34,16 @@ export function consoleProbes(events: readonly ConsoleEvent[]): Probe[] {
 export function consoleReports(events: readonly ConsoleEvent[]): Report[] {
   return events.filter((e) => e.kind === "report").map((e) => ({ ts: Number(e.fields.ts), uw: Number(e.fields.uw) }));
 }
+
+/** The guest's CPU use (% of its vCPUs, from its /proc/stat ticks) between the probes nearest to [fromS, toS] (guest s). */
+export function guestCpuPercent(events: readonly ConsoleEvent[], fromS: number, toS: number): number {
+  const p = events
+    .filter((e) => e.kind === "probe" && e.fields.busy !== undefined)
+    .map((e) => ({ t: Number(e.fields.s1), busy: Number(e.fields.busy), idle: Number(e.fields.idle) }))
+    .filter((x) => x.t >= fromS && x.t <= toS);
+  const a = p[0];
+  const b = p[p.length - 1];
+  if (!a || !b || a === b) return NaN;
+  const total = b.busy - a.busy + (b.idle - a.idle);
+  return total > 0 ? (100 * (b.busy - a.busy)) / total : NaN;
+}

@@ -10,7 +10,7 @@ say() { echo "SCAPH-LAB $*"; }
 for m in $(cat /lib/modules/order); do e=$(insmod /lib/modules/$m 2>&1) || say "insmod-failed $m $e"; done
 arg() { sed -n "s/.*scaph\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 T=$(arg transport); MODE=$(arg mode); SECS=$(arg seconds); STEP=$(arg step)
-say boot transport=$T mode=$MODE uptime=$(cut -d' ' -f1 /proc/uptime)
+say boot transport=$T mode=$MODE uptime=$(cut -d' ' -f1 /proc/uptime) clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)
 if [ "$T" = virtiofs ]; then
   mount -t virtiofs scaphandre /var/scaphandre || say mount-failed
 else
@@ -27,7 +27,7 @@ if [ "$MODE" = busy ]; then
 fi
 (
   # Every step until scaph-guest is done: the tree's counters, read between two
-  # readings of the guest's clock (µs, from adjtimex), and the tree's age.
+  # readings of the guest's clock (µs, from adjtimex), and the guest's CPU ticks.
   clk() { set -- $(adjtimex); while [ $# -gt 1 ]; do case $1 in time.tv_sec:) S=$2 ;; time.tv_usec:) U=$2 ;; esac; shift; done; }
   # The host writes dram, then the package: reading dram, package, dram again
   # and retrying while dram moved gives a pair the host wrote together.
@@ -40,8 +40,8 @@ fi
       read -r d1 < $D/energy_uj; read -r p < $P/energy_uj; read -r d2 < $D/energy_uj
       clk
     done
-    m=$(stat -c %Y $P/energy_uj 2>/dev/null || echo 0)
-    if [ -n "$p" ] && [ -n "$d1" ]; then say probe s1=$s1 u1=$u1 s2=$S u2=$U uj=$((p + d1)) age=$((s1 - m)); else say probe-missing; fi
+    read -r _ cu cn cs ci _ < /proc/stat
+    if [ -n "$p" ] && [ -n "$d1" ]; then say probe s1=$s1 u1=$u1 s2=$S u2=$U uj=$((p + d1)) busy=$((cu + cn + cs)) idle=$ci; else say probe-missing; fi
     sleep $STEP
   done
 ) &

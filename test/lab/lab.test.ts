@@ -12,9 +12,9 @@ import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
 import { hostBin, repoRoot, runNode } from "../helpers/cli.js";
 import { sleep, startBackground, waitFor } from "../helpers/processes.js";
-import { clockOffset, reportedEnergy, treeGain, TreeHistory } from "./accuracy.js";
+import { clockOffset, readAgesMs, reportedEnergy, treeGain, TreeHistory } from "./accuracy.js";
 import type { TreeWrite } from "./accuracy.js";
-import { consoleProbes, consoleReports, parseConsole } from "./console.js";
+import { consoleProbes, consoleReports, guestCpuPercent, parseConsole } from "./console.js";
 import type { ConsoleEvent } from "./console.js";
 import { labDomainXml } from "./domain.js";
 import { buildInitramfs, staticBusybox } from "./initramfs.js";
@@ -160,7 +160,7 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
     const rows: string[] = [];
     const checks: (() => void)[] = [];
     const row = (...c: (string | number)[]): number => rows.push(c.map(String).join("\t"));
-    row("VM", "transport", "uuid (libvirt)", "clock offset ms", "guest J", "tree J", "diff J", "one step J", "share of VMs' energy", "max age s", "write in guest");
+    row("VM", "transport", "uuid (libvirt)", "clock offset ms", "guest J", "tree J", "diff J", "one step J", "share of VMs' energy", "guest CPU %", "max age ms", "write in guest");
     // Each guest's clock against the host's, from the counters it read.
     const offsets = new Map<string, { loMs: number; hiMs: number; midMs: number }>(
       VMS.map((v) => {
@@ -192,12 +192,14 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
       const { uj, fromS, toS } = windows[i]!;
       const treeUj = treeGain(tree, fromS, toS, off.midMs);
       const stepUj = tree.maxStepUj(toHost(vm.name, fromS), toHost(vm.name, toS));
+      // Ages once scaph-guest runs (the first probes may see the tree the daemon wrote before the guest booted).
       const start = Number(ev.find((e) => e.kind === "start")?.fields.now);
-      const ages = ev.filter((e) => e.kind === "probe" && Number(e.fields.s1) >= start + STEP_S).map((e) => Number(e.fields.age));
+      const ages = readAgesMs(consoleProbes(ev).filter((p) => p.g1Ms >= (start + STEP_S) * 1000), tree, off.midMs);
       const write = ev.find((e) => e.kind === "write-test")?.raw.split(" ")[1] ?? "?";
-      row(vm.name, vm.transport, uuid, `${off.midMs.toFixed(0)} ± ${((off.hiMs - off.loMs) / 2).toFixed(0)}`, (uj / 1e6).toFixed(2), (treeUj / 1e6).toFixed(2), ((uj - treeUj) / 1e6).toFixed(2), (stepUj / 1e6).toFixed(2), ((share.get(vm.name) ?? 0) / totalVm).toFixed(3), Math.max(...ages), write);
+      row(vm.name, vm.transport, uuid, `${off.midMs.toFixed(0)} ± ${((off.hiMs - off.loMs) / 2).toFixed(0)}`, (uj / 1e6).toFixed(2), (treeUj / 1e6).toFixed(2), ((uj - treeUj) / 1e6).toFixed(2), (stepUj / 1e6).toFixed(2), ((share.get(vm.name) ?? 0) / totalVm).toFixed(3), guestCpuPercent(ev, (from + off.midMs) / 1000, (to + off.midMs) / 1000).toFixed(1), Math.max(...ages).toFixed(0), write);
       checks.push(() => assert.ok(Math.abs(uj - treeUj) <= stepUj, `${vm.name}: guest ${uj} µJ vs tree ${treeUj} µJ (one step: ${stepUj} µJ)`));
-      checks.push(() => assert.ok(ages.length > 0 && ages.every((a) => a <= STEP_S + 1), `${vm.name}: tree ages ${ages.join(",")}`));
+      // One step, plus the offset's uncertainty and 250 ms for the daemon's own scheduling under TCG contention.
+      checks.push(() => assert.ok(ages.length > 0 && ages.every((a) => a <= 1000 * STEP_S + (off.hiMs - off.loMs) / 2 + 250), `${vm.name}: tree ages (ms) ${ages.map((a) => a.toFixed(0)).join(",")}`));
       if (vm.transport === "9p") checks.push(() => assert.equal(write, "failed", "a write into the 9p share fails in the guest"));
     }
     for (const r of rows) t.diagnostic(r.replace(/\t/g, " | "));

@@ -1,7 +1,7 @@
 /** The lab's accuracy arithmetic on a simulated host tree and guest clock. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { clockOffset, reportedEnergy, treeGain, TreeHistory } from "../lab/accuracy.js";
+import { clockOffset, readAgesMs, reportedEnergy, treeGain, TreeHistory } from "../lab/accuracy.js";
 import type { Probe } from "../lab/accuracy.js";
 
 const STEP_MS = 2000;
@@ -62,4 +62,15 @@ test("maxStepUj only counts the steps that overlap the window", () => {
   const early = tree.maxStepUj(10_000, 13_000);
   assert.ok(early < all, `${early} < ${all}`);
   assert.equal(early, 27_000_000);
+});
+
+test("readAgesMs: time from the host's write of the value read to the read, never more than a step when the guest reads the newest", () => {
+  const tree = hostTree();
+  const offset = 1234;
+  const ages = readAgesMs(probes(tree, offset), tree, offset);
+  assert.ok(ages.length > 20);
+  for (const a of ages) assert.ok(a >= 0 && a <= STEP_MS + 2, `age ${a} ms`);
+  // A value read 3 s after it was replaced (a stale cache) is older than a step.
+  const stale = { g1Ms: 12_500 + 3000 + offset, g2Ms: 12_500 + 3000 + offset, uj: tree.valueAt(12_500) };
+  assert.ok(readAgesMs([stale], tree, offset)[0]! > STEP_MS);
 });
