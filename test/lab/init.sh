@@ -34,14 +34,15 @@ fi
   P=/var/scaphandre/intel-rapl:0; D=
   while [ ! -e /tmp/guest-done ]; do
     [ -n "$D" ] || for z in $P:*; do read -r n < $z/name && [ "$n" = dram ] && D=$z; done
-    d1=; d2=x; p=
-    until [ "$d1" = "$d2" ]; do
+    d1=; d2=x; p=; k=0
+    while [ "$d1" != "$d2" ] && [ $k -lt 5 ]; do
+      k=$((k + 1)); d1=0; d2=0; p=
       clk; s1=$S; u1=$U
-      read -r d1 < $D/energy_uj; read -r p < $P/energy_uj; read -r d2 < $D/energy_uj
+      [ -z "$D" ] || read -r d1 < $D/energy_uj; read -r p < $P/energy_uj; [ -z "$D" ] || read -r d2 < $D/energy_uj
       clk
     done
     read -r _ cu cn cs ci _ < /proc/stat
-    if [ -n "$p" ] && [ -n "$d1" ]; then say probe s1=$s1 u1=$u1 s2=$S u2=$U uj=$((p + d1)) busy=$((cu + cn + cs)) idle=$ci; else say probe-missing; fi
+    if [ -n "$p" ] && [ "$d1" = "$d2" ]; then say probe s1=$s1 u1=$u1 s2=$S u2=$U uj=$((p + d1)) busy=$((cu + cn + cs)) idle=$ci; else say probe-missing; fi
     sleep $STEP
   done
 ) &
