@@ -1,4 +1,6 @@
-import { rename, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, rename, stat, writeFile } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { Writable } from "node:stream";
 import type { Snapshot } from "../attribution/snapshot.js";
@@ -65,39 +67,73 @@ export function toJsonReport(s: Snapshot, filter: ProcessFilter): JsonReport {
   };
 }
 
+const CLOSE = "\n]\n";
+
 /**
- * Writes reports as one JSON array. To a file: the whole array is rewritten
- * atomically each step (temp file + rename), so the file is always valid.
- * To a stream: `[`, reports separated by commas, `]` on close().
+ * Writes reports as one JSON array: `[`, reports separated by commas, `]`.
+ * To a file, the file is a complete array after every step at a constant
+ * cost per step: the first report creates it (temp file + rename), each next
+ * one is written over the closing `]` and closes the array again. If the
+ * file was moved, truncated or rewritten meanwhile (log rotation), a new
+ * array starts with the next report. To a stream: `]` comes on close().
  */
 export class JsonSink {
-  private readonly reports: JsonReport[] = [];
   private opened = false;
   private closed = false;
+  /** Size of the file as this sink left it; -1 before the first report. */
+  private fileBytes = -1;
+  private fileIno = -1;
 
   constructor(private readonly target: { file: string } | { stream: Writable }) {}
 
   async write(report: JsonReport): Promise<void> {
     if (this.closed) return;
+    const json = JSON.stringify(report);
     if ("file" in this.target) {
-      this.reports.push(report);
-      const file = this.target.file;
-      const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-      await writeFile(tmp, JSON.stringify(this.reports) + "\n");
-      await rename(tmp, file);
+      if (!(await this.append(this.target.file, json))) await this.create(this.target.file, json);
       return;
     }
-    this.target.stream.write((this.opened ? ",\n" : "[\n") + JSON.stringify(report));
+    this.target.stream.write((this.opened ? ",\n" : "[\n") + json);
     this.opened = true;
+  }
+
+  /** Writes `,report]` over the closing `]`, if the file is still the one this sink left. */
+  private async append(file: string, json: string): Promise<boolean> {
+    if (this.fileBytes < 0) return false;
+    let fh: FileHandle;
+    try {
+      fh = await open(file, constants.O_WRONLY | constants.O_NOFOLLOW);
+    } catch {
+      return false; // moved or removed: start anew
+    }
+    try {
+      const st = await fh.stat();
+      if (st.size !== this.fileBytes || st.ino !== this.fileIno) return false;
+      const buf = Buffer.from(",\n" + json + CLOSE);
+      await fh.write(buf, 0, buf.length, this.fileBytes - CLOSE.length);
+      this.fileBytes += buf.length - CLOSE.length;
+      return true;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  private async create(file: string, json: string): Promise<void> {
+    const text = "[\n" + json + CLOSE;
+    const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+    await writeFile(tmp, text);
+    await rename(tmp, file);
+    this.fileBytes = Buffer.byteLength(text);
+    this.fileIno = (await stat(file)).ino;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if ("file" in this.target) {
-      if (this.reports.length === 0) await writeFile(this.target.file, "[]\n");
+      if (this.fileBytes < 0) await writeFile(this.target.file, "[]\n");
       return;
     }
-    this.target.stream.write(this.opened ? "\n]\n" : "[]\n");
+    this.target.stream.write(this.opened ? CLOSE : "[]\n");
   }
 }
