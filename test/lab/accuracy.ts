@@ -31,10 +31,6 @@ export class TreeHistory {
     this.writes.push(w);
   }
 
-  get length(): number {
-    return this.writes.length;
-  }
-
   /** The largest gain of one write over the one before (µJ) among the steps that overlap [fromMs, toMs]: one step's worth there. */
   maxStepUj(fromMs = -Infinity, toMs = Infinity): number {
     let m = 0;

@@ -25,22 +25,15 @@ const print = (line: string): void => {
 };
 
 export function addSetupCommands(program: Command): void {
-  shared(
-    program
-      .command("setup")
-      .argument("<domain>", "libvirt domain name")
-      .description("prepare a domain: a tmpfs for its tree (surviving reboots) and the share in its XML; idempotent"),
-  ).action(async (domain: string, o: SetupFlags) => {
-    await setup({ ...o, domain, print });
-  });
-  shared(
-    program
-      .command("teardown")
-      .argument("<domain>", "libvirt domain name")
-      .description("undo setup: the share, the mount unit, the mount and the directory; idempotent"),
-  ).action(async (domain: string, o: SetupFlags) => {
-    await teardown({ ...o, domain, print });
-  });
+  const actions = [
+    { name: "setup", run: setup, about: "prepare a domain: a tmpfs for its tree (surviving reboots) and the share in its XML; idempotent" },
+    { name: "teardown", run: teardown, about: "undo setup: the share, the mount unit, the mount and the directory; idempotent" },
+  ];
+  for (const a of actions) {
+    shared(program.command(a.name).argument("<domain>", "libvirt domain name").description(a.about)).action(async (domain: string, o: SetupFlags) => {
+      await a.run({ ...o, domain, print });
+    });
+  }
   program
     .command("status")
     .description("one row per domain: state, tree mounted, share in the XML, tree age, power; exit 1 if a running VM lacks something")

@@ -105,10 +105,20 @@ test("counters wrap at max_energy_range_uj; a restarted daemon continues from th
   }
 });
 
-test("a planted symlink is never followed; planted garbage is overwritten with the right counter", async () => {
+/** A qemu rig and a directory outside its base dir, where a hostile guest would aim symlinks; both removed after `f`. */
+async function withOutside(f: (q: Awaited<ReturnType<typeof qemuRig>>, outside: string) => Promise<void>): Promise<void> {
   const q = await qemuRig();
-  const outside = await mkdtemp(join(tmpdir(), "scaph-victim-"));
+  const outside = await mkdtemp(join(tmpdir(), "scaph-outside-"));
   try {
+    await f(q, outside);
+  } finally {
+    await rm(outside, { recursive: true, force: true });
+    await q.cleanup();
+  }
+}
+
+test("a planted symlink is never followed; planted garbage is overwritten with the right counter", () =>
+  withOutside(async (q, outside) => {
     await q.step();
     await writeFile(join(outside, "victim"), "precious\n");
     const z = join(q.baseDir, "web-1", "intel-rapl:0");
@@ -127,16 +137,10 @@ test("a planted symlink is never followed; planted garbage is overwritten with t
     assert.equal(await read(q, "web-1", "intel-rapl:0"), "5000000");
     assert.equal(await read(q, "rhel-vm", "intel-rapl:0"), String(3_000_000 - 500_000));
     assert.ok(q.lines.some((l) => l.includes("not a directory") && l.includes("not followed")));
-  } finally {
-    await rm(outside, { recursive: true, force: true });
-    await q.cleanup();
-  }
-});
+  }));
 
-test("a VM dir that is a symlink is refused; the other VMs go on", async () => {
-  const q = await qemuRig();
-  const outside = await mkdtemp(join(tmpdir(), "scaph-outside-"));
-  try {
+test("a VM dir that is a symlink is refused; the other VMs go on", () =>
+  withOutside(async (q, outside) => {
     await mkdir(q.baseDir, { recursive: true });
     await symlink(outside, join(q.baseDir, "web-1"));
     await q.step();
@@ -146,11 +150,7 @@ test("a VM dir that is a symlink is refused; the other VMs go on", async () => {
     assert.equal(s.vms.find((v) => v.name === "rhel-vm")?.written, true);
     assert.deepEqual(await readdir(outside), []);
     assert.ok(q.lines.some((l) => l.includes("refusing") && l.includes("web-1")));
-  } finally {
-    await rm(outside, { recursive: true, force: true });
-    await q.cleanup();
-  }
-});
+  }));
 
 test("a VM that vanishes is dropped; one that appears is picked up, without a restart", async () => {
   const q = await qemuRig();
