@@ -45,10 +45,20 @@ export async function guestBoots(accel: "kvm" | "tcg", timeoutMs = 10_000, secto
   }
 }
 
+/** What domainType looks at; the tests give their own. */
+export interface AccelProbe {
+  cpuinfo(): Promise<string>;
+  kvmGuestBoots(): Promise<boolean>;
+}
+
+const realProbe: AccelProbe = {
+  cpuinfo: () => readFile("/proc/cpuinfo", "utf8"),
+  kvmGuestBoots: () => guestBoots("kvm"),
+};
+
 /** `kvm` where the CPU shows vmx/svm and a KVM guest boots; else `qemu` (TCG), with the reason. */
-export async function domainType(): Promise<{ type: "kvm" | "qemu"; why: string }> {
-  const cpu = await readFile("/proc/cpuinfo", "utf8");
-  if (!/\b(vmx|svm)\b/.test(cpu)) return { type: "qemu", why: "the CPU shows no vmx/svm" };
-  if (await guestBoots("kvm")) return { type: "kvm", why: "a KVM guest booted" };
+export async function domainType(probe: AccelProbe = realProbe): Promise<{ type: "kvm" | "qemu"; why: string }> {
+  if (!/^flags\s*:.*\b(vmx|svm)\b/m.test(await probe.cpuinfo())) return { type: "qemu", why: "the CPU shows no vmx/svm" };
+  if (await probe.kvmGuestBoots()) return { type: "kvm", why: "a KVM guest booted" };
   return { type: "qemu", why: "the CPU shows vmx/svm but a KVM guest did not print within 10 s (nested PVM?)" };
 }

@@ -11,7 +11,7 @@ import { consoleProbes, consoleReports, parseConsole } from "./console.js";
 import { labDomainXml } from "./domain.js";
 import { buildInitramfs, staticBusybox } from "./initramfs.js";
 import { fetchKernel } from "./kernel.js";
-import { ensureLibvirtd } from "./libvirtd.js";
+import { ensureLibvirtd } from "../helpers/libvirtd.js";
 import { ensurePackages } from "./packages.js";
 
 const CACHE = process.env.SCAPH_LAB_CACHE ?? "/var/cache/scaph-lab";
@@ -19,8 +19,11 @@ const program = new Command("lab").description("the real-VM lab's pieces, one at
 
 program
   .command("packages")
-  .description("install the Debian packages the lab needs (as root), print those installed")
-  .action(() => console.log(ensurePackages().join(" ") || "all installed"));
+  .description("install the Debian packages the lab needs (as root), printing those it installs")
+  .action(() => {
+    ensurePackages();
+    console.log("lab packages: all installed");
+  });
 
 program
   .command("kernel")

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
 import { hostBin, repoRoot, runNode } from "../helpers/cli.js";
 import { sleep, startBackground, waitFor } from "../helpers/processes.js";
 import { clockOffset, readAgesMs, reportedEnergy, treeGain, TreeHistory } from "./accuracy.js";
@@ -18,11 +18,10 @@ import { consoleProbes, consoleReports, guestCpuPercent, parseConsole } from "./
 import type { ConsoleEvent } from "./console.js";
 import { labDomainXml } from "./domain.js";
 import { buildInitramfs, staticBusybox } from "./initramfs.js";
-import { ensurePackages } from "./packages.js";
 import { fetchKernel } from "./kernel.js";
 import { domainType } from "./accel.js";
-import { ensureLibvirtd } from "./libvirtd.js";
-import type { Libvirtd } from "./libvirtd.js";
+import { ensureLibvirtd } from "../helpers/libvirtd.js";
+import type { Libvirtd } from "../helpers/libvirtd.js";
 
 const STEP_S = 2;
 const GUEST_SECONDS = 40;
@@ -69,8 +68,7 @@ async function readTree(dir: string): Promise<TreeWrite | null> {
 }
 
 test("lab: two real guests read their own power through virtiofs and 9p", { timeout: 300_000 }, async (t) => {
-  const installed = ensurePackages();
-  if (installed.length > 0) t.diagnostic(`installed with apt-get: ${installed.join(", ")}`);
+  requireRoot("it starts libvirtd and boots guests through it");
   const busybox = staticBusybox();
   daemon = await ensureLibvirtd();
   const { type, why } = await domainType();

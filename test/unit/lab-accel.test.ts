@@ -1,7 +1,6 @@
 /** The lab's accelerator probe on a real qemu-system-x86_64. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { domainType, guestBoots, serialBootSector } from "../lab/accel.js";
 
 test("the probe guest prints on its serial port under TCG", async () => {
@@ -24,9 +23,22 @@ test("the boot sector is a valid MBR", () => {
   assert.deepEqual([b[510], b[511]], [0x55, 0xaa]);
 });
 
-test("domainType picks kvm only when the CPU shows vmx/svm and a KVM guest boots", async () => {
-  const { type, why } = await domainType();
-  const virt = /\b(vmx|svm)\b/.test(readFileSync("/proc/cpuinfo", "utf8"));
-  if (!virt) assert.deepEqual({ type, why }, { type: "qemu", why: "the CPU shows no vmx/svm" });
-  else assert.equal(type === "kvm", await guestBoots("kvm"), why);
+test("domainType: kvm only when the CPU flags show vmx/svm AND a KVM guest boots", async () => {
+  const cpu = (flags: string): string => `processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: vmx-like name svm\nflags\t\t: ${flags}\n`;
+  let probed = 0;
+  const probe = (flags: string, boots: boolean) => ({
+    cpuinfo: async () => cpu(flags),
+    kvmGuestBoots: async () => {
+      probed++;
+      return boots;
+    },
+  });
+  assert.deepEqual(await domainType(probe("fpu sse2 hypervisor", true)), { type: "qemu", why: "the CPU shows no vmx/svm" });
+  assert.equal(probed, 0, "no KVM probe without vmx/svm (and a model name mentioning them does not count)");
+  assert.deepEqual(await domainType(probe("fpu vmx sse2", true)), { type: "kvm", why: "a KVM guest booted" });
+  assert.equal((await domainType(probe("fpu svm", true))).type, "kvm");
+  const hung = await domainType(probe("fpu vmx", false));
+  assert.equal(hung.type, "qemu");
+  assert.match(hung.why, /did not print within 10 s/);
+  assert.equal(probed, 3);
 });

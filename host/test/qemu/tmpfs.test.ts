@@ -1,14 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { requireRoot } from "@scaph/common/testing";
 import { join } from "node:path";
 import { qemuRig } from "./rig.js";
 import type { QemuRig } from "./rig.js";
 
 /** A real tmpfs on a VM's tree dir (as setup makes it); needs root. */
 async function mountVmTmpfs(q: QemuRig, vm: string, size: string): Promise<string> {
-  assert.equal(process.getuid?.(), 0, "this test mounts a real tmpfs: run the tests as root");
+  requireRoot("it mounts a real tmpfs");
   const dir = join(q.baseDir, vm);
   await mkdir(dir, { recursive: true });
   execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size},mode=0755`, "scaph-test", dir]);
@@ -57,7 +58,10 @@ test("mount point detection: no warning for a tmpfs-backed VM dir", async () => 
     await q.step();
     assert.equal(q.lines.some((l) => l.includes(`${dir} is not a mount point`)), false);
     assert.ok(q.lines.some((l) => l.includes("web-1 is not a mount point")));
-    await writeFile(join(dir, "probe"), "x");
+    // The tree went into the tmpfs, not under it.
+    const [tree, mount] = await Promise.all([stat(join(dir, "intel-rapl:0", "energy_uj")), stat(dir)]);
+    assert.equal(tree.dev, mount.dev);
+    assert.notEqual(mount.dev, (await stat(q.baseDir)).dev);
   } finally {
     execFileSync("umount", [dir]);
     await q.cleanup();

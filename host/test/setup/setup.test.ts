@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Connection, DomainXMLFlags } from "@scaph/libvirt";
-import { fixturesDir } from "@scaph/common/testing";
+import { fixturesDir, requireRoot } from "@scaph/common/testing";
 import { findShare } from "../../src/setup/domain-xml.js";
 import { mountAt } from "../../src/setup/mounts.js";
 import { setup } from "../../src/setup/setup.js";
@@ -34,7 +34,7 @@ function liveXml(name: string): string {
 }
 
 test("setup then setup again (nothing changes), then teardown twice; a busy mount is reported", async () => {
-  assert.equal(process.getuid?.(), 0, "setup mounts a real tmpfs: run the tests as root");
+  requireRoot("setup mounts a real tmpfs");
   await defineFixture("batch-off");
   const tmp = await mkdtemp(join(tmpdir(), "scaph-setup-"));
   const base = join(tmp, "scaphandre");

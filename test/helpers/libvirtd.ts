@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { access, chmod, chown, readFile } from "node:fs/promises";
-import { requireCommand, sleep } from "../helpers/processes.js";
+import { requireCommand, sleep } from "./processes.js";
 
 /** A running libvirtd; stop() ends it only if this helper started it. */
 export interface Libvirtd {
