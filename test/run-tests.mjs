@@ -9,7 +9,7 @@
 //   node test/run-tests.mjs --no-lab   all but the lab (test/dist/lab)
 //   node test/run-tests.mjs --lab-only the lab alone
 //
-// TEST_FILTER=substring picks files by path. Files are looked for under
+// TEST_FILTER=substring[,substring...] picks files by path. Files are looked for under
 // <pkg>/dist/test and test/dist (run `tsc -b` first; npm's scripts do).
 import { run } from "node:test";
 import { spec } from "node:test/reporters";
@@ -60,10 +60,10 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 const isLab = (f) => f.startsWith("test/dist/lab/");
-const filter = process.env.TEST_FILTER;
+const filters = (process.env.TEST_FILTER ?? "").split(",").filter((f) => f !== "");
 const chosen = listFiles()
   .filter((f) => (args.includes("--lab-only") ? isLab(f) : args.includes("--no-lab") ? !isLab(f) : true))
-  .filter((f) => !filter || f.includes(filter));
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
 if (chosen.length === 0) {
   console.error("run-tests: no test files found (did tsc -b run?)");
   process.exit(1);

@@ -43,17 +43,22 @@ export async function ensureLibvirtd(): Promise<Libvirtd> {
   } catch {
     // no /dev/kvm: guests run under TCG
   }
+  const failures: string[] = [];
   for (const d of ["virtlogd", "libvirtd"]) {
     try {
       execFileSync(d, ["-d"], { stdio: ["ignore", "pipe", "pipe"] });
     } catch (err) {
       // An instance may already run (the other daemon was the one missing); the wait below decides.
-      process.stderr.write(`${d} -d: ${String((err as { stderr?: string }).stderr ?? err).trim()}\n`);
+      failures.push(`${d} -d: ${String((err as { stderr?: string }).stderr ?? err).trim()}`);
     }
   }
-  const end = Date.now() + 30_000;
+  const end = Date.now() + (failures.some((f) => f.startsWith("libvirtd")) ? 3000 : 30_000);
   while (!(await alive())) {
-    if (Date.now() > end) throw new Error(`libvirtd did not answer on ${SOCKET} within 30 s`);
+    if (Date.now() > end) {
+      const why = failures.join("\n");
+      const hint = /libvirt\.so\.0/.test(why) ? "\n  libvirt.so.0 cannot be loaded: install (or repair) the Debian package libvirt0" : "";
+      throw new Error(`libvirtd did not answer on ${SOCKET}${why ? `:\n  ${why}` : " within 30 s"}${hint}`);
+    }
     await sleep(200);
   }
   return {

@@ -5,10 +5,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "@scaph/common";
 import { fixturesDir } from "@scaph/common/testing";
+import { libVersion } from "@scaph/libvirt";
 import { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
 import { qemuRig } from "./rig.js";
 
+// LibvirtDomains logs and goes on without libvirt (as the daemon must); these tests need it, and say so.
+const requireLibvirt = (): unknown => libVersion();
+
 test("VMs are joined with libvirt's running domains by UUID, then by name", async () => {
+  requireLibvirt();
   const lines: string[] = [];
   const lv = new LibvirtDomains(`test://${join(fixturesDir(), "libvirt", "node.xml")}`, createLogger({ level: "info", write: (l) => lines.push(l) }));
   const q = await qemuRig({ libvirt: lv });
@@ -26,6 +31,7 @@ test("VMs are joined with libvirt's running domains by UUID, then by name", asyn
 });
 
 test("libvirt unreachable: logged once, discovery goes on from /proc; used again when it returns", async () => {
+  requireLibvirt();
   const dir = await mkdtemp(join(tmpdir(), "scaph-lv-"));
   const node = join(dir, "node.xml");
   const lines: string[] = [];

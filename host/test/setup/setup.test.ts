@@ -1,4 +1,4 @@
-import { after, test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
@@ -16,8 +16,12 @@ import { mountUnitName } from "../../src/setup/systemd.js";
 // setup() calls see each other's changes. The fixture domain is defined there.
 const URI = "test:///default";
 // The shared default driver lives while a connection to it is open: hold one.
-const keep = Connection.open(URI);
-after(() => keep.close());
+// (Opened in a hook, so that a missing libvirt.so.0 fails each test with its message, not the file.)
+let keep: Connection | null = null;
+before(() => {
+  keep = Connection.open(URI);
+});
+after(() => keep?.close());
 
 async function defineFixture(name: string): Promise<void> {
   using src = Connection.open(`test://${join(fixturesDir(), "libvirt", "node.xml")}`);
