@@ -29,3 +29,5 @@ export * from "./exporters/totals.js";
 export * from "./procfs/host.js";
 export * from "./procfs/mountinfo.js";
 export * from "./share.js";
+export * from "./io/bounded.js";
+export * from "./io/atomic.js";

@@ -8,8 +8,10 @@ export interface Logger {
   warn(msg: string): void;
   info(msg: string): void;
   debug(msg: string): void;
-  /** Logs a warning the first time `key` is seen, never again. */
+  /** Logs a warning the first time `key` is seen, not again until forget(key) (or until it is among the oldest of many keys). */
   warnOnce(key: string, msg: string): void;
+  /** Forgets keys of warnOnce for which `drop` is true (e.g. those of a process that is gone). */
+  forget(drop: (key: string) => boolean): void;
   enabled(level: LogLevel): boolean;
 }
 
@@ -18,9 +20,12 @@ export interface LoggerOptions {
   write?: (line: string) => void;
 }
 
+/** warnOnce remembers at most this many keys; the oldest are dropped first. */
+export const WARN_ONCE_KEYS = 4096;
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = ORDER[options.level ?? "warn"];
-  const write = options.write ?? ((line: string) => process.stderr.write(line + "\n"));
+  const write = options.write ?? writeStderr;
   const seen = new Set<string>();
   const emit = (level: LogLevel, msg: string): void => {
     if (ORDER[level] <= threshold) write(`${new Date().toISOString()} ${level.toUpperCase()} ${msg}`);
@@ -33,10 +38,27 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     warnOnce(key, m) {
       if (seen.has(key)) return;
       seen.add(key);
+      if (seen.size > WARN_ONCE_KEYS) seen.delete(seen.values().next().value as string);
       emit("warn", m);
+    },
+    forget(drop) {
+      for (const k of seen) if (drop(k)) seen.delete(k);
     },
     enabled: (level) => ORDER[level] <= threshold,
   };
+}
+
+/**
+ * Writes a log line to stderr. A reader of stderr that went away (EPIPE, a
+ * dead `| logger`) or a closed stderr (EBADF) must never end the program:
+ * such errors are swallowed, and lines are dropped until stderr works again.
+ */
+export function writeStderr(line: string): void {
+  try {
+    process.stderr.write(line + "\n");
+  } catch {
+    // stderr is gone: the line is lost, the program goes on
+  }
 }
 
 /** Maps a -v count to a level: 0 warn, 1 info, 2+ debug. */

@@ -1,4 +1,5 @@
 import { energyBetween } from "./attribution/energy.js";
+import { CounterReadError } from "./powercap/read.js";
 import type { HostEnergy } from "./attribution/energy.js";
 import { cpuShares, splitEnergy } from "./attribution/share.js";
 import { socketsSnapshot } from "./attribution/snapshot.js";
@@ -52,14 +53,29 @@ export class Measurer {
     this.annotate = options.annotate;
   }
 
-  /** Takes the first reading (t0). */
+  /**
+   * Takes the first reading (t0). A counter that cannot be read now is
+   * logged, and the next measure() takes the first reading instead.
+   */
   async prime(): Promise<void> {
-    [this.prevEnergy, this.prevProc] = await Promise.all([this.sensor.sample(), this.table.sample()]);
+    try {
+      [this.prevEnergy, this.prevProc] = await Promise.all([this.sensor.sample(), this.table.sample()]);
+    } catch (err) {
+      if (!(err instanceof CounterReadError)) throw err;
+      this.prevEnergy = this.prevProc = null;
+      this.log.warn(`first reading failed: ${err.message}`);
+    }
   }
 
-  /** Reads t1 and returns the interval [t0, t1]; t1 becomes the next t0. */
+  /**
+   * Reads t1 and returns the interval [t0, t1]; t1 becomes the next t0. A
+   * failed read throws (the caller skips the step) and leaves t0 as it was.
+   */
   async measure(): Promise<Interval> {
-    if (!this.prevEnergy || !this.prevProc) await this.prime();
+    if (!this.prevEnergy || !this.prevProc) {
+      await this.prime();
+      throw new CounterReadError(this.prevEnergy ? "first reading taken: measuring from the next step" : "no reading yet to measure from");
+    }
     const [curEnergy, curProc] = await Promise.all([this.sensor.sample(), this.table.sample()]);
     const prevEnergy = this.prevEnergy as EnergySample;
     const prevProc = this.prevProc as ProcSample;

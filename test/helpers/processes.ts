@@ -10,8 +10,13 @@ export interface Background {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startBackground(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, argv0?: string): Background {
-  const child = spawn(cmd, [...args], { env, stdio: ["ignore", "pipe", "pipe"], ...(argv0 ? { argv0 } : {}) });
+export function startBackground(
+  cmd: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  as: { argv0?: string; uid?: number; gid?: number } = {},
+): Background {
+  const child = spawn(cmd, [...args], { env, stdio: ["ignore", "pipe", "pipe"], ...as });
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));

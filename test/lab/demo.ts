@@ -32,7 +32,7 @@ function hasCommand(cmd: string): boolean {
 
 /** A process that looks like qemu to discovery (argv[0] qemu-system-x86_64, -name guest=...) and burns a CPU. */
 function standInVm(): Background {
-  return startBackground(process.execPath, ["-e", "for(;;){}", "--", "-name", `guest=${VM},debug-threads=on`], { ...process.env }, "qemu-system-x86_64");
+  return startBackground(process.execPath, ["-e", "for(;;){}", "--", "-name", `guest=${VM},debug-threads=on`], { ...process.env }, { argv0: "qemu-system-x86_64" });
 }
 
 async function main(): Promise<void> {

@@ -14,6 +14,8 @@ import { SENSOR_NAMES } from "../sensor/factory.js";
 import { interruptSignal, loggerFor, openMeasurer } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
 import { countVerbose, intArg, numberArg } from "./parse.js";
+import { stdoutCarriesReports } from "./main.js";
+import { writeStderr } from "../log.js";
 
 /**
  * One measurement; a failed read (a malformed or vanished energy_uj) is
@@ -93,6 +95,7 @@ export function addStdoutCommand(program: Command, env: CliEnvironment): Command
       : { kind: "top", n: o.processes ?? 5 };
     if (o.step <= 0) throw new ScaphError("--step must be > 0");
     const m = await openMeasurer(c, o, env, log);
+    stdoutCarriesReports();
     await runEvery({ stepS: o.step, timeoutS: o.timeout, signal: interruptSignal() }, async () => {
       const snapshot = await measureOrSkip(m, log);
       if (snapshot) process.stdout.write(formatStdout(snapshot, filter));
@@ -129,6 +132,7 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
     const stepS = o.step + o.stepNano / 1e9;
     if (stepS <= 0) throw new ScaphError("--step plus --step-nano must be > 0");
     const m = await openMeasurer(c, o, env, log);
+    if (!o.file) stdoutCarriesReports();
     const sink = new JsonSink(o.file ? { file: o.file } : { stream: process.stdout });
     try {
       await runEvery({ stepS, timeoutS: o.timeout, signal: interruptSignal() }, async () => {
@@ -189,7 +193,7 @@ export function addPrometheusCommand(program: Command, env: CliEnvironment): Com
     } catch (err) {
       throw new ScaphError(`cannot listen on ${o.address} port ${o.port}: ${(err as Error).message}`);
     }
-    process.stderr.write(`${env.program}: serving metrics at ${url}\n`);
+    writeStderr(`${env.program}: serving metrics at ${url}`);
     const signal = interruptSignal();
     await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
     await exporter.close();

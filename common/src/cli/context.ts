@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { Logger } from "../log.js";
-import { createLogger, levelFromVerbosity } from "../log.js";
+import { createLogger, levelFromVerbosity, writeStderr } from "../log.js";
 import { Measurer } from "../measure.js";
 import { ProcessTable } from "../procfs/table.js";
 import { createSensor } from "../sensor/factory.js";
@@ -67,11 +67,32 @@ export async function openMeasurer(
   return m;
 }
 
-/** An AbortSignal fired by SIGINT or SIGTERM (Ctrl-C ends a run cleanly). */
+/** After SIGINT/SIGTERM, the program ends within this time even if a step is stuck (a hung libvirtd call). */
+export const STOP_WITHIN_MS = 2500;
+
+let interrupt: AbortController | null = null;
+
+/**
+ * An AbortSignal fired by SIGINT or SIGTERM (Ctrl-C, systemctl stop): the
+ * loop ends after the step in progress (steps write synchronously, so no
+ * file is left half-written), and in any case the process exits within
+ * STOP_WITHIN_MS; a second signal exits at once. SIGHUP (a closed terminal,
+ * `systemctl reload`) is logged and ignored: logs go to stderr, there is
+ * nothing to reopen, and a daemon must not die mid-step.
+ */
 export function interruptSignal(): AbortSignal {
-  const ac = new AbortController();
-  const stop = (): void => ac.abort();
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  if (interrupt) return interrupt.signal;
+  const ac = (interrupt = new AbortController());
+  const stop = (sig: NodeJS.Signals): void => {
+    if (ac.signal.aborted) process.exit(128 + (sig === "SIGINT" ? 2 : 15));
+    ac.abort();
+    setTimeout(() => {
+      writeStderr(`${sig}: still busy after ${STOP_WITHIN_MS} ms, exiting now`);
+      process.exit(128 + (sig === "SIGINT" ? 2 : 15));
+    }, STOP_WITHIN_MS).unref();
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  process.on("SIGHUP", () => writeStderr(`${new Date().toISOString()} INFO SIGHUP ignored (logs go to stderr; nothing to reload)`));
   return ac.signal;
 }

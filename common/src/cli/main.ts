@@ -1,6 +1,14 @@
 import { CommanderError } from "commander";
 import type { Command } from "commander";
 import { ScaphError } from "../errors.js";
+import { writeStderr } from "../log.js";
+
+let stdoutIsProduct = false;
+
+/** Says that the running command writes its reports to stdout, so a closed stdout ends it. */
+export function stdoutCarriesReports(): void {
+  stdoutIsProduct = true;
+}
 
 /**
  * Runs a CLI program: user errors (ScaphError) print their message and exit
@@ -8,10 +16,12 @@ import { ScaphError } from "../errors.js";
  */
 export async function runCli(program: Command, argv: readonly string[] = process.argv): Promise<void> {
   program.exitOverride();
-  // A closed pipe (`scaph-host stdout | head`) ends the run quietly.
+  // A reader of stderr that went away never ends the program (see writeStderr).
+  process.stderr.on("error", () => {});
+  // A closed stdout ends a command whose product is stdout (`scaph-host stdout | head`) quietly;
+  // it never ends a daemon, whose product is elsewhere (trees, metrics).
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-    if (err.code === "EPIPE") process.exit(0);
-    throw err;
+    if (stdoutIsProduct && (err.code === "EPIPE" || err.code === "EBADF")) process.exit(0);
   });
   try {
     await program.parseAsync([...argv]);
@@ -21,11 +31,11 @@ export async function runCli(program: Command, argv: readonly string[] = process
       return;
     }
     if (err instanceof ScaphError) {
-      process.stderr.write(`${program.name()}: ${err.message}\n`);
+      writeStderr(`${program.name()}: ${err.message}`);
       process.exitCode = err.exitCode;
       return;
     }
-    process.stderr.write(`${program.name()}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    writeStderr(`${program.name()}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exitCode = 2;
   }
 }

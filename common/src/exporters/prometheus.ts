@@ -70,7 +70,7 @@ export class PrometheusExporter {
     this.totals.add(s);
     const list = vms ?? this.vmsFromProcesses(s);
     this.vms = [...list];
-    for (const v of list) this.totals.addVm(v.name, v.energyUj);
+    this.totals.addVms(list);
   }
 
   private vmsFromProcesses(s: Snapshot): VmReading[] {
@@ -216,7 +216,12 @@ export class PrometheusExporter {
 
   /** Starts the HTTP server; resolves with the URL of the metrics page. */
   async listen(): Promise<string> {
-    const server = createServer((req, res) => void this.handle(req, res));
+    const server = createServer(
+      // A client gets this long to send its headers and its request; an idle keep-alive connection is closed sooner.
+      { headersTimeout: 10_000, requestTimeout: 15_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 },
+      (req, res) => void this.handle(req, res),
+    );
+    server.maxHeadersCount = 100;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -227,9 +232,16 @@ export class PrometheusExporter {
     return `http://${host}:${a.port}/${this.o.suffix}`;
   }
 
+  /** Stops serving: idle and slow connections (a client sending a byte a second) are closed at once. */
   async close(): Promise<void> {
     const s = this.server;
     this.server = null;
-    if (s) await new Promise<void>((r) => s.close(() => r()));
+    if (!s) return;
+    const closed = new Promise<void>((r) => s.close(() => r()));
+    s.closeIdleConnections();
+    // A scrape being answered gets a moment to finish; anything still open then is cut.
+    const cut = setTimeout(() => s.closeAllConnections(), 500);
+    await closed;
+    clearTimeout(cut);
   }
 }

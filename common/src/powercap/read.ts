@@ -1,8 +1,7 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ScaphError, errnoCode } from "../errors.js";
+import { ScaphError } from "../errors.js";
+import { describeFailure, excerpt, readBounded, VALUE_BOUND } from "../io/bounded.js";
 import type { Microjoules } from "../units.js";
-import { parseUj } from "./zones.js";
 
 export function permissionError(file: string): ScaphError {
   return new ScaphError(
@@ -15,21 +14,38 @@ export function permissionError(file: string): ScaphError {
   );
 }
 
-/** Reads a zone's `energy_uj`; clear errors for EACCES and malformed content. */
-export async function readEnergyUj(zonePath: string): Promise<Microjoules> {
+/**
+ * A counter that could not be read this time (malformed, vanished, not a
+ * regular file): the step is skipped and the next one measures from the last
+ * good reading. Permission errors are not of this kind: they do not heal.
+ */
+export class CounterReadError extends ScaphError {
+  constructor(message: string) {
+    super(message);
+    this.name = "CounterReadError";
+  }
+}
+
+/** Parses a non-negative decimal integer as the kernel writes it; null if malformed. */
+export function parseUj(text: string): Microjoules | null {
+  const t = text.trim();
+  if (!/^\d{1,16}$/.test(t)) return null;
+  return Number(t);
+}
+
+/**
+ * Reads a zone's `energy_uj` (synchronously, at most 64 bytes, never through
+ * a symlink, a FIFO or a device): clear errors for EACCES, the CVE-2020-8694
+ * fix; a CounterReadError for anything else, quoting at most a short excerpt.
+ */
+export function readEnergyUj(zonePath: string): Microjoules {
   const file = join(zonePath, "energy_uj");
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (err) {
-    const code = errnoCode(err);
-    if (code === "EACCES" || code === "EPERM") throw permissionError(file);
-    if (code === "ENOENT") throw new ScaphError(`${file} disappeared`);
-    throw new ScaphError(`Cannot read ${file}: ${String(err)}`, { cause: err });
+  const r = readBounded(file, VALUE_BOUND);
+  if (!r.ok) {
+    if (r.why === "permission") throw permissionError(file);
+    throw new CounterReadError(r.why === "missing" ? `${file} disappeared` : `Cannot read ${file}: ${describeFailure(r, VALUE_BOUND)}`);
   }
-  const v = parseUj(text);
-  if (v === null) {
-    throw new ScaphError(`Malformed ${file}: expected a decimal count of microjoules, got ${JSON.stringify(text.slice(0, 40))}`);
-  }
+  const v = parseUj(r.text);
+  if (v === null) throw new CounterReadError(`Malformed ${file}: expected a decimal count of microjoules, got ${excerpt(r.text)}`);
   return v;
 }

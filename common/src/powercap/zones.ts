@@ -1,9 +1,11 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { lstatSync, opendirSync } from "node:fs";
 import { join } from "node:path";
 import { ScaphError, errnoCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import type { Microjoules } from "../units.js";
+import { describeFailure, excerpt, NAME_BOUND, readBounded, VALUE_BOUND } from "../io/bounded.js";
+import { parseUj } from "./read.js";
 
 /** What a zone measures. `mmio` zones duplicate the package and are ignored for power. */
 export type ZoneKind = "package" | "subdomain" | "psys";
@@ -33,29 +35,28 @@ function socketOf(name: string, n: number): number {
   return m ? Number(m[1]) : n;
 }
 
-async function readText(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT") return null;
-    throw err;
-  }
+/** Where a zone's `name` is not a plain powercap name, it is not trusted: package-N, core, uncore, dram, psys... */
+const NAME_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** Bounds on what a tree may make a reader look at (a hostile share can hold millions of entries). */
+export const MAX_ENTRIES_SCANNED = 4096;
+export const MAX_ZONES = 64;
+
+/** A zone's `name` or `max_energy_range_uj`: its text, null if missing; anything else is logged (once) and null. */
+function readZoneFile(path: string, bound: number, log: Logger): string | null {
+  const r = readBounded(path, bound);
+  if (r.ok) return r.text;
+  if (r.why !== "missing") log.warnOnce(`bad:${path}`, `powercap: ${path} is ${describeFailure(r, bound)}: ignored`);
+  return null;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether `energy_uj` is there, without following a symlink. */
+function hasEnergyFile(zonePath: string): boolean {
   try {
-    await stat(path);
+    lstatSync(join(zonePath, "energy_uj"));
     return true;
   } catch {
     return false;
   }
-}
-
-/** Parses a non-negative decimal integer as the kernel writes it; null if malformed. */
-export function parseUj(text: string): Microjoules | null {
-  const t = text.trim();
-  if (!/^\d{1,16}$/.test(t)) return null;
-  return Number(t);
 }
 
 export function noPowercapError(root: string, detail: string): ScaphError {
@@ -68,11 +69,23 @@ export function noPowercapError(root: string, detail: string): ScaphError {
   );
 }
 
-async function listZoneDirs(root: string): Promise<Map<string, string>> {
+/** Up to MAX_ENTRIES_SCANNED names of a directory, without reading a hostile one whole. */
+function boundedReaddir(dir: string): string[] {
+  const d = opendirSync(dir);
+  const names: string[] = [];
+  try {
+    for (let e = d.readSync(); e !== null && names.length < MAX_ENTRIES_SCANNED; e = d.readSync()) names.push(e.name);
+  } finally {
+    d.closeSync();
+  }
+  return names;
+}
+
+function listZoneDirs(root: string): Map<string, string> {
   const found = new Map<string, string>();
   let entries: string[];
   try {
-    entries = await readdir(root);
+    entries = boundedReaddir(root);
   } catch (err) {
     const code = errnoCode(err);
     if (code === "ENOENT" || code === "ENOTDIR") throw noPowercapError(root, "no such directory");
@@ -80,16 +93,16 @@ async function listZoneDirs(root: string): Promise<Map<string, string>> {
     throw err;
   }
   for (const e of entries) {
-    if (!ZONE_RE.test(e)) continue;
+    if (!ZONE_RE.test(e) || found.size >= MAX_ZONES) continue;
     found.set(e, join(root, e));
     // Real sysfs nests sub-zones inside their package too; accept both layouts.
     let children: string[] = [];
     try {
-      children = await readdir(join(root, e));
+      children = boundedReaddir(join(root, e));
     } catch {
       continue;
     }
-    for (const c of children) if (ZONE_RE.test(c) && !found.has(c)) found.set(c, join(root, e, c));
+    for (const c of children) if (ZONE_RE.test(c) && !found.has(c) && found.size < MAX_ZONES) found.set(c, join(root, e, c));
   }
   return found;
 }
@@ -99,28 +112,27 @@ async function listZoneDirs(root: string): Promise<Map<string, string>> {
  * Zones without `energy_uj` are skipped; a missing `name` is inferred from the
  * directory; a missing `max_energy_range_uj` is warned about once.
  */
-export async function discoverZones(root: string, log: Logger = silentLogger): Promise<Zone[]> {
-  const dirs = await listZoneDirs(root);
+export function discoverZones(root: string, log: Logger = silentLogger): Zone[] {
+  const dirs = listZoneDirs(root);
   const zones: Zone[] = [];
   for (const [id, path] of dirs) {
     const m = ZONE_RE.exec(id);
     if (!m) continue;
     const n = Number(m[1]);
     const sub = m[2] === undefined ? null : Number(m[2]);
-    if (!(await exists(join(path, "energy_uj")))) {
+    if (!hasEnergyFile(path)) {
       log.debug(`powercap: ${path} has no energy_uj, skipped`);
       continue;
     }
-    const rawName = (await readText(join(path, "name")))?.trim();
-    const name = rawName ? rawName : sub === null ? `package-${n}` : `domain-${sub}`;
-    if (!rawName) log.warnOnce(`noname:${path}`, `powercap: ${path}/name is missing, using "${name}"`);
-    const maxText = await readText(join(path, "max_energy_range_uj"));
+    const inferred = sub === null ? `package-${n}` : `domain-${sub}`;
+    const rawName = readZoneFile(join(path, "name"), NAME_BOUND, log)?.trim() ?? "";
+    const name = NAME_RE.test(rawName) ? rawName : inferred;
+    if (rawName === "") log.warnOnce(`noname:${path}`, `powercap: ${path}/name is missing, using "${name}"`);
+    else if (name !== rawName) log.warnOnce(`badname:${path}`, `powercap: ${path}/name holds ${excerpt(rawName)}, not a powercap zone name: using "${name}"`);
+    const maxText = readZoneFile(join(path, "max_energy_range_uj"), VALUE_BOUND, log);
     const max = maxText === null ? null : parseUj(maxText);
     if (max === null || max === 0) {
-      log.warnOnce(
-        `nomax:${path}`,
-        `powercap: ${path}/max_energy_range_uj is missing or invalid; a decreasing counter will be treated as a reset`,
-      );
+      log.warnOnce(`nomax:${path}`, `powercap: ${path}/max_energy_range_uj is missing or invalid; a decreasing counter will be treated as a reset`);
     }
     const kind: ZoneKind = sub !== null ? "subdomain" : name === "psys" ? "psys" : "package";
     zones.push({

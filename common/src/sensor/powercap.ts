@@ -1,8 +1,9 @@
 import { discoverZones } from "../powercap/zones.js";
 import type { Zone } from "../powercap/zones.js";
-import { readEnergyUj } from "../powercap/read.js";
+import { CounterReadError, readEnergyUj } from "../powercap/read.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
+import { errorMessage } from "../errors.js";
 import { nowSample } from "./types.js";
 import type { EnergySample, Sensor } from "./types.js";
 
@@ -29,11 +30,21 @@ export class PowercapSensor implements Sensor {
     this.clock = options.clock;
   }
 
-  /** Discovers the zones and reads them once, so errors surface at start. */
+  /**
+   * Discovers the zones and reads them once, so that a missing tree or a
+   * permission problem (CVE-2020-8694) is an error at start. A counter that is
+   * merely unreadable now (malformed, being replaced) is logged: the first
+   * steps are skipped until it reads again, as any later step would be.
+   */
   static async open(options: PowercapSensorOptions): Promise<PowercapSensor> {
     const s = new PowercapSensor(options);
-    s.zones = await discoverZones(s.root, s.log);
-    await s.sample();
+    s.zones = discoverZones(s.root, s.log);
+    try {
+      s.read();
+    } catch (err) {
+      if (!(err instanceof CounterReadError)) throw err;
+      s.log.warn(`powercap: ${errorMessage(err)} (at start; measuring once it reads again)`);
+    }
     return s;
   }
 
@@ -55,13 +66,18 @@ export class PowercapSensor implements Sensor {
    * throws, and the next call finds the zones again before reading.
    */
   async sample(): Promise<EnergySample> {
+    return this.read();
+  }
+
+  /** The synchronous read behind sample(). */
+  read(): EnergySample {
     if (this.stale || ++this.samples % PowercapSensor.REDISCOVER_EVERY === 0) {
-      this.zones = await discoverZones(this.root, this.log);
+      this.zones = discoverZones(this.root, this.log);
       this.stale = false;
     }
     let values: number[];
     try {
-      values = await Promise.all(this.zones.map((z) => readEnergyUj(z.path)));
+      values = this.zones.map((z) => readEnergyUj(z.path));
     } catch (err) {
       this.stale = true;
       throw err;

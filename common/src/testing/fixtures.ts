@@ -2,7 +2,7 @@ import { cp, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseUj } from "../powercap/zones.js";
+import { parseUj } from "../powercap/read.js";
 
 /** The repository's fixtures/ directory (this file is common/dist/src/testing/). */
 export function fixturesDir(): string {

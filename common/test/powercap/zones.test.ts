@@ -55,27 +55,27 @@ test("scaphandre's own VM tree: the empty sub-zone is skipped, the package read"
 });
 
 test("no tree: an error naming modprobe, --powercap-path, --sensor estimate and scaph-guest", async () => {
-  await assert.rejects(discoverZones("/nonexistent/powercap"), (err: unknown) => {
+  assert.throws(() => discoverZones("/nonexistent/powercap"), (err: unknown) => {
     assert.ok(err instanceof ScaphError);
     for (const s of ["modprobe intel_rapl_common", "--powercap-path", "--sensor estimate", "scaph-guest"]) {
       assert.ok(err.message.includes(s), `message lacks ${s}: ${err.message}`);
     }
     return true;
   });
-  await assert.rejects(discoverZones(fx("../proc/basic")), /No RAPL powercap zones/);
+  assert.throws(() => discoverZones(fx("../proc/basic")), /No RAPL powercap zones/);
 });
 
 test("malformed energy_uj: an error naming the file", async () => {
   const root = await copyFixture("powercap/amd");
   try {
     await writeAtomic(join(root, "intel-rapl:0", "energy_uj"), "12ab\n");
-    await assert.rejects(readEnergyUj(join(root, "intel-rapl:0")), (err: unknown) => {
+    assert.throws(() => readEnergyUj(join(root, "intel-rapl:0")), (err: unknown) => {
       assert.ok(err instanceof ScaphError);
       assert.match(err.message, /Malformed .*intel-rapl:0\/energy_uj/);
       return true;
     });
     await writeAtomic(join(root, "intel-rapl:0", "energy_uj"), "-5\n");
-    await assert.rejects(readEnergyUj(join(root, "intel-rapl:0")), /Malformed/);
+    assert.throws(() => readEnergyUj(join(root, "intel-rapl:0")), /Malformed/);
   } finally {
     await removeTree(root);
   }

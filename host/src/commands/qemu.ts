@@ -12,10 +12,13 @@ import {
   PrometheusExporter,
   runEvery,
   ScaphError,
+  writeStderr,
+  intArg,
 } from "@scaph/common";
 import type { CliEnvironment, PrometheusFlags, RootOptions, Sensor } from "@scaph/common";
 import { LibvirtDomains } from "../qemu/libvirt-source.js";
 import { Propagator } from "../qemu/propagator.js";
+import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 
 export const DEFAULT_BASE_DIR = "/var/lib/libvirt/scaphandre";
 export const DEFAULT_CONNECT_URI = "qemu:///system";
@@ -28,6 +31,10 @@ interface QemuOptions extends RootOptions, PrometheusFlags {
   connect: string;
   libvirt: boolean;
   cgroupPath: string;
+  vmUser?: string[];
+  qemuConf: string;
+  libvirtRunDir: string;
+  maxVms: number;
 }
 
 /** Wrap points of the host's zones by name (`package` for packages). */
@@ -50,6 +57,10 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
     .option("-c, --connect <uri>", "libvirt URI to name VMs by", DEFAULT_CONNECT_URI)
     .option("--no-libvirt", "discover VMs from /proc alone, without libvirt")
     .option("--cgroup-path <dir>", "cgroup root to read VM CPU time from", "/sys/fs/cgroup")
+    .option("--vm-user <user...>", "users whose qemu processes are VMs, besides root (default: the user of --qemu-conf, libvirt-qemu, qemu)")
+    .option("--qemu-conf <file>", "libvirt's qemu.conf, for its VM user", DEFAULT_QEMU_CONF)
+    .option("--libvirt-run-dir <dir>", "where libvirt keeps each running domain's pid file", DEFAULT_LIBVIRT_RUN_DIR)
+    .option("--max-vms <n>", "at most this many VMs get a tree", intArg("--max-vms", 1), DEFAULT_MAX_VMS)
     .option("--prometheus", "also serve Prometheus metrics (with vmname and per-VM series) from the same measurement loop", false);
   addPrometheusFlags(cmd, false);
   addRootOptions(cmd, env);
@@ -66,6 +77,7 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       log,
       libvirt,
       zoneMax: zoneMaxOf(m.sensor),
+      policy: discoveryPolicy(o, log),
     });
     const exporter = o.prometheus
       ? new PrometheusExporter(
@@ -75,7 +87,7 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       : null;
     if (exporter) {
       try {
-        process.stderr.write(`scaph-host: serving metrics at ${await exporter.listen()}\n`);
+        writeStderr(`scaph-host: serving metrics at ${await exporter.listen()}`);
       } catch (err) {
         throw new ScaphError(`cannot listen on ${o.address} port ${o.port}: ${errorMessage(err)}`);
       }

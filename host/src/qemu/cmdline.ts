@@ -16,17 +16,24 @@ function base(path: string): string {
 }
 
 /**
- * Which qemu launcher an executable (or argv[0]) is: `qemu-system-*`,
- * RHEL/OpenStack `qemu-kvm`, Proxmox `/usr/bin/kvm`.
+ * Which qemu launcher a process runs, from its executable (`/proc/PID/exe`,
+ * which the process cannot choose, unlike argv[0]): `qemu-system-*`,
+ * RHEL/OpenStack `qemu-kvm`, Proxmox `/usr/bin/kvm` (a qemu-system binary
+ * started as `kvm` counts as Proxmox too).
  */
 export function qemuFlavour(exe: string, argv0: string): QemuIdentity["flavour"] | null {
-  for (const p of [exe, argv0]) {
-    const b = base(p.replace(/ \(deleted\)$/, ""));
-    if (/^qemu-system-[\w.-]+$/.test(b)) return "qemu-system";
-    if (b === "qemu-kvm") return "qemu-kvm";
-    if (b === "kvm" && (p === "/usr/bin/kvm" || p === "kvm")) return "proxmox";
-  }
+  const b = base(exe.replace(/ \(deleted\)$/, ""));
+  const a = base(argv0);
+  if (/^qemu-system-[\w.-]+$/.test(b)) return a === "kvm" ? "proxmox" : "qemu-system";
+  if (b === "qemu-kvm") return "qemu-kvm";
+  if (b === "kvm" && exe === "/usr/bin/kvm") return "proxmox";
   return null;
+}
+
+/** Whether argv[0] claims to be qemu (to tell a spoof from an ordinary process in logs). */
+export function claimsQemu(argv0: string): boolean {
+  const a = base(argv0);
+  return /^qemu-system-/.test(a) || a === "qemu-kvm" || a === "kvm";
 }
 
 /**

@@ -1,8 +1,9 @@
+import { readBounded } from "@scaph/common";
 import type { Logger, ProcessInfo, ProcSample } from "@scaph/common";
 import type { DomainInfo } from "@scaph/libvirt";
-import { parseQemuCmdline } from "./cmdline.js";
+import { claimsQemu, parseQemuCmdline } from "./cmdline.js";
 import type { QemuIdentity } from "./cmdline.js";
-import { unsafeNameReason } from "./names.js";
+import { quoteName, unsafeNameReason } from "./names.js";
 
 /** A running VM: its qemu process, joined with libvirt where possible. */
 export interface DiscoveredVm {
@@ -15,15 +16,47 @@ export interface DiscoveredVm {
   identity: QemuIdentity;
   /** Whether libvirt knows this VM (joined by UUID or name). */
   libvirt: boolean;
+  /** Whether libvirt's own pid file for the domain names this process. */
+  libvirtPid: boolean;
 }
 
-/** Parses each process once per lifetime (cmdline never changes). */
-export class QemuScanner {
-  private readonly cache = new Map<string, QemuIdentity | null>();
+/** Who may run a VM, and how many trees there may be. */
+export interface DiscoveryPolicy {
+  /** Real and effective uid a qemu process must run as: root and the hypervisor's qemu user (--vm-user). */
+  allowedUids: ReadonlySet<number>;
+  /** At most this many VMs get a tree (--max-vms). */
+  maxVms: number;
+  /** The pid libvirt recorded for a running domain (its pid file), or null when unknown. */
+  libvirtPid(domain: string): number | null;
+}
 
-  identify(p: ProcessInfo): QemuIdentity | null {
-    if (!this.cache.has(p.key)) this.cache.set(p.key, parseQemuCmdline(p.exe, p.cmdline));
-    return this.cache.get(p.key) ?? null;
+/** The real and effective uid of a process, from /proc/PID/status; null if unreadable. */
+export function readUids(procRoot: string, pid: number): [number, number] | null {
+  const r = readBounded(`${procRoot}/${pid}/status`, 16384);
+  if (!r.ok) return null;
+  const m = /^Uid:\s+(\d+)\s+(\d+)/m.exec(r.text);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+interface Scanned {
+  id: QemuIdentity | null;
+  uids: [number, number] | null;
+}
+
+/** Parses each process once per lifetime (its exe, cmdline and owner do not change). */
+export class QemuScanner {
+  private readonly cache = new Map<string, Scanned>();
+
+  constructor(private readonly procRoot: string) {}
+
+  scan(p: ProcessInfo): Scanned {
+    let s = this.cache.get(p.key);
+    if (!s) {
+      const id = parseQemuCmdline(p.exe, p.cmdline);
+      s = { id, uids: id ? readUids(this.procRoot, p.pid) : null };
+      this.cache.set(p.key, s);
+    }
+    return s;
   }
 
   /** Drops cache entries of processes that are gone. */
@@ -32,45 +65,89 @@ export class QemuScanner {
   }
 }
 
+/** Log keys for a process, to be forgotten when it goes. */
+export const processLogKey = (p: ProcessInfo, what: string): string => `${what}:${p.key}`;
+
 /**
- * Finds the VMs among the processes. With libvirt's domains, a qemu process
- * is joined by UUID, then by name; without, its -name is used. Processes with
- * no usable name and unsafe names are skipped with a log line (once each).
+ * Finds the VMs among the processes. Only a process whose executable is a
+ * qemu binary and which runs as root or the VM user is a candidate: a local
+ * user cannot make one by naming a process qemu (argv[0]) or copying a
+ * VM's -name or -uuid. With libvirt's domains, a candidate is joined by
+ * UUID, then by name; where libvirt's pid file names another process for
+ * that domain, the candidate is a spoof. Two candidates for one VM (or one
+ * directory): the one libvirt's pid file names wins, else the older; the
+ * other is logged. Unsafe names are refused; at most `maxVms` VMs.
  */
 export function discoverVms(
   sample: ProcSample,
   scanner: QemuScanner,
   domains: readonly DomainInfo[] | null,
+  policy: DiscoveryPolicy,
   log: Logger,
 ): DiscoveredVm[] {
   scanner.prune(sample);
   const byUuid = new Map((domains ?? []).map((d) => [d.uuid.toLowerCase(), d]));
   const byName = new Map((domains ?? []).map((d) => [d.name, d]));
-  const vms: DiscoveredVm[] = [];
-  const seen = new Set<string>();
+  const candidates: DiscoveredVm[] = [];
   for (const p of sample.processes.values()) {
-    const id = scanner.identify(p);
-    if (!id) continue;
+    const { id, uids } = scanner.scan(p);
+    if (!id) {
+      if (claimsQemu(p.cmdline[0] ?? "") && p.exe !== "") {
+        log.warnOnce(processLogKey(p, "argv0"), `process ${p.pid} calls itself ${quoteName(p.cmdline[0] ?? "")} but runs ${quoteName(p.exe)}: not a VM`);
+      }
+      continue;
+    }
+    if (!uids || !policy.allowedUids.has(uids[0]) || !policy.allowedUids.has(uids[1])) {
+      log.warnOnce(
+        processLogKey(p, "owner"),
+        `qemu process ${p.pid} runs as uid ${uids ? uids.join("/") : "unknown"}, not root or the VM user (--vm-user): ignored, as a possible spoof`,
+      );
+      continue;
+    }
     const dom = (id.uuid ? byUuid.get(id.uuid) : undefined) ?? (id.name !== null ? byName.get(id.name) : undefined);
     const name = dom?.name ?? id.name;
     if (name === null) {
-      log.warnOnce(`noname:${p.key}`, `qemu process ${p.pid} has no -name and no libvirt domain: skipped`);
+      log.warnOnce(processLogKey(p, "noname"), `qemu process ${p.pid} has no -name and no libvirt domain: skipped`);
       continue;
     }
     const why = unsafeNameReason(name);
     if (why !== null) {
-      log.warnOnce(`unsafe:${p.key}`, `qemu process ${p.pid}: VM name ${JSON.stringify(name)} refused as a directory (${why})`);
+      log.warnOnce(processLogKey(p, "unsafe"), `qemu process ${p.pid}: VM name ${quoteName(name)} refused as a directory (${why})`);
       continue;
+    }
+    let libvirtPid = false;
+    if (dom) {
+      const recorded = policy.libvirtPid(dom.name);
+      if (recorded !== null && recorded !== p.pid) {
+        log.warnOnce(processLogKey(p, "pid"), `qemu process ${p.pid} claims libvirt domain ${quoteName(dom.name)}, whose pid is ${recorded}: ignored, as a spoof`);
+        continue;
+      }
+      libvirtPid = recorded === p.pid;
     }
     const uuid = dom?.uuid.toLowerCase() ?? id.uuid;
-    const key = uuid ?? `name:${name}`;
-    if (seen.has(key) || seen.has(`dir:${name}`)) {
-      log.warnOnce(`dup:${p.key}`, `qemu process ${p.pid}: a second process for VM ${name}: skipped`);
+    candidates.push({ key: uuid ?? `name:${name}`, name, uuid, process: p, identity: id, libvirt: dom !== undefined, libvirtPid });
+  }
+  // Best claim first: libvirt's pid file, then the oldest process.
+  candidates.sort((a, b) => Number(b.libvirtPid) - Number(a.libvirtPid) || a.process.startTicks - b.process.startTicks || a.process.pid - b.process.pid);
+  const vms: DiscoveredVm[] = [];
+  const owner = new Map<string, DiscoveredVm>();
+  for (const c of candidates) {
+    const first = owner.get(c.key) ?? owner.get(`dir:${c.name}`);
+    if (first) {
+      log.warnOnce(
+        processLogKey(c.process, "dup"),
+        `qemu process ${c.process.pid} claims VM ${quoteName(c.name)}, already given to pid ${first.process.pid}` +
+          `${first.libvirtPid ? " (libvirt's)" : " (the older)"}: skipped`,
+      );
       continue;
     }
-    seen.add(key);
-    seen.add(`dir:${name}`);
-    vms.push({ key, name, uuid, process: p, identity: id, libvirt: dom !== undefined });
+    if (vms.length >= policy.maxVms) {
+      log.warnOnce(`maxvms:${c.key}`, `more than ${policy.maxVms} VMs (--max-vms): VM ${quoteName(c.name)} gets no tree`);
+      continue;
+    }
+    owner.set(c.key, c);
+    owner.set(`dir:${c.name}`, c);
+    vms.push(c);
   }
   return vms.sort((a, b) => a.name.localeCompare(b.name));
 }

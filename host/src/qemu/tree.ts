@@ -1,38 +1,44 @@
-import { constants } from "node:fs";
-import { mkdir, open, rename, stat, unlink, rm } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
+import { closeSync, constants, lstatSync, mkdirSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { errnoCode, parseUj } from "@scaph/common";
+import { errnoCode, removeAnything, replaceFile } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import { unsafeNameReason } from "./names.js";
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = constants;
+const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY } = constants;
 
 /**
  * An open directory. Paths below it go through `/proc/self/fd/N`, which the
  * kernel resolves to the open directory itself: a directory renamed or
  * replaced by a symlink after it was opened (a hostile guest writing into a
- * virtiofs share) cannot redirect a write, as with openat(2).
+ * virtiofs share) cannot redirect a write, as with openat(2). Synchronous:
+ * the trees live on tmpfs.
  */
 export class DirHandle {
   private constructor(
-    private readonly fh: FileHandle,
-    /** The path it was opened by, for messages. */
+    private fd: number,
+    /** The path it was opened by, for messages (never /proc/self/fd/N). */
     readonly shown: string,
   ) {}
 
   /** Opens a directory without following a symlink in its last component. */
-  static async open(path: string, shown = path): Promise<DirHandle> {
-    return new DirHandle(await open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW), shown);
+  static open(path: string, shown = path): DirHandle {
+    return new DirHandle(openSync(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW), shown);
+  }
+
+  /** The kernel's path of this directory: `/proc/self/fd/N`. */
+  get anchor(): string {
+    return `/proc/self/fd/${this.fd}`;
   }
 
   /** Path of an entry of this directory, anchored on the open handle. */
   at(name: string): string {
-    return `/proc/self/fd/${this.fh.fd}/${name}`;
+    return `${this.anchor}/${name}`;
   }
 
-  async close(): Promise<void> {
-    await this.fh.close().catch(() => {});
+  close(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
   }
 }
 
@@ -43,112 +49,98 @@ function isNotADir(err: unknown): boolean {
 
 /**
  * Opens (creating if needed) the directory `name` inside `parent`. Anything
- * else found under that name (a symlink, a file) is removed without being
- * followed, with a warning, and a directory is made in its place.
+ * else found under that name (a symlink, a file, a FIFO) is removed without
+ * being followed, with a warning, and a directory is made in its place.
  */
-export async function openChildDir(parent: DirHandle, name: string, log: Logger): Promise<DirHandle> {
+export function openChildDir(parent: DirHandle, name: string, log: Logger): DirHandle {
   const shown = join(parent.shown, name);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await DirHandle.open(parent.at(name), shown);
+      return DirHandle.open(parent.at(name), shown);
     } catch (err) {
       if (errnoCode(err) === "ENOENT") {
-        await mkdir(parent.at(name), { mode: 0o755 }).catch((e: unknown) => {
+        try {
+          mkdirSync(parent.at(name), { mode: 0o755 });
+        } catch (e) {
           if (errnoCode(e) !== "EEXIST") throw e;
-        });
+        }
       } else if (isNotADir(err)) {
         log.warn(`tree: ${shown} is not a directory (a symlink or file planted in the share?): replaced, not followed`);
-        await unlink(parent.at(name)).catch(() => rm(parent.at(name), { recursive: true, force: true }));
+        removeAnything(parent.at(name));
       } else throw err;
     }
   }
   throw new Error(`cannot make ${shown} a directory`);
 }
 
-/**
- * Replaces `name` in `dir` atomically: a new temporary file (O_EXCL |
- * O_NOFOLLOW, so a planted symlink is never written through), then rename(2),
- * which replaces whatever had the name without following it.
- */
-export async function writeFileAtomic(dir: DirHandle, name: string, content: string): Promise<void> {
-  const tmp = `.${name}.${process.pid}.tmp`;
-  let fh: FileHandle | null = null;
-  for (let attempt = 0; attempt < 2 && fh === null; attempt++) {
-    try {
-      fh = await open(dir.at(tmp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
-    } catch (err) {
-      if (errnoCode(err) !== "EEXIST" || attempt > 0) throw err;
-      await unlink(dir.at(tmp));
-    }
-  }
-  if (fh === null) throw new Error(`cannot create ${join(dir.shown, tmp)}`);
+/** What the daemon last wrote at a path: the file's inode and change time. */
+export interface WrittenFile {
+  ino: bigint;
+  ctimeNs: bigint;
+}
+
+/** Identity of what is at `path` now (not followed), or null if it is not a regular file. */
+export function regularFileAt(path: string): WrittenFile | null {
   try {
-    await fh.writeFile(content);
-  } catch (err) {
-    await fh.close();
-    await unlink(dir.at(tmp)).catch(() => {});
-    throw err;
-  }
-  await fh.close();
-  try {
-    await rename(dir.at(tmp), dir.at(name));
-  } catch (err) {
-    await unlink(dir.at(tmp)).catch(() => {});
-    throw err;
+    const st = lstatSync(path, { bigint: true });
+    return st.isFile() ? { ino: st.ino, ctimeNs: st.ctimeNs } : null;
+  } catch {
+    return null;
   }
 }
 
 /**
- * Reads a counter back from the tree (at start, to continue after a
- * restart). The bytes are untrusted: a symlink is not followed, at most 64
- * bytes are read, anything but a decimal number is null.
+ * Replaces `name` in `dir` atomically (see replaceFile) and returns the
+ * identity of the file written, so that a later step can tell whether
+ * anything changed it.
  */
-export async function readCounter(dir: DirHandle, name: string): Promise<number | null> {
-  let fh: FileHandle;
+export function writeInto(dir: DirHandle, name: string, content: string, log: Logger): WrittenFile | null {
   try {
-    fh = await open(dir.at(name), O_RDONLY | O_NOFOLLOW);
-  } catch {
-    return null;
+    replaceFile(dir.anchor, name, content, (what) => log.warn(`tree: ${what} in ${dir.shown} (planted in the share?): removed and replaced`));
+  } catch (err) {
+    throw shownError(err, dir);
   }
-  try {
-    if (!(await fh.stat()).isFile()) return null;
-    const buf = Buffer.alloc(64);
-    const { bytesRead } = await fh.read(buf, 0, 64, 0);
-    return parseUj(buf.toString("latin1", 0, bytesRead));
-  } catch {
-    return null;
-  } finally {
-    await fh.close();
-  }
+  return regularFileAt(dir.at(name));
+}
+
+/** The error with `/proc/self/fd/N` written as the directory's real path; EACCES says to run as root. */
+export function shownError(err: unknown, dir: DirHandle): Error {
+  const msg = (err instanceof Error ? err.message : String(err)).split(dir.anchor).join(dir.shown);
+  const code = errnoCode(err);
+  const hint = code === "EACCES" || code === "EPERM" ? ` (scaph-host qemu writes the VM trees as root: run it as root)` : "";
+  return Object.assign(new Error(msg + hint), code ? { code } : {});
 }
 
 /** Opens `<base>/<name>` for a VM, refusing unsafe names and symlinks. */
-export async function openVmDir(baseDir: string, name: string): Promise<DirHandle> {
+export function openVmDir(baseDir: string, name: string): DirHandle {
   const why = unsafeNameReason(name);
   if (why !== null) throw new Error(`refusing VM name ${JSON.stringify(name)} as a directory: ${why}`);
-  await mkdir(baseDir, { recursive: true, mode: 0o755 });
-  const base = await DirHandle.open(baseDir);
+  mkdirSync(baseDir, { recursive: true, mode: 0o755 });
+  const base = DirHandle.open(baseDir);
   const path = join(baseDir, name);
   try {
-    await mkdir(base.at(name), { mode: 0o755 }).catch((e: unknown) => {
-      if (errnoCode(e) !== "EEXIST") throw e;
-    });
     try {
-      return await DirHandle.open(base.at(name), path);
+      mkdirSync(base.at(name), { mode: 0o755 });
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+    }
+    try {
+      return DirHandle.open(base.at(name), path);
     } catch (err) {
       // The host side of the share: not the guest's to change, so refuse, never delete.
       if (isNotADir(err)) throw new Error(`refusing ${path}: not a directory (a symlink?), not followed`);
       throw err;
     }
   } finally {
-    await base.close();
+    base.close();
   }
 }
 
 /** Whether a directory is a mount point (its device differs from its parent's). */
-export async function isMountPoint(dir: string): Promise<boolean> {
+export function isMountPoint(dir: string): boolean {
   try {
-    const [a, b] = await Promise.all([stat(dir), stat(join(dir, ".."))]);
+    const a = statSync(dir);
+    const b = statSync(join(dir, ".."));
     return a.dev !== b.dev || a.ino === b.ino;
   } catch {
     return false;

@@ -1,6 +1,8 @@
 import type { Logger } from "@scaph/common";
 import { errorMessage } from "@scaph/common";
-import { DirHandle, openChildDir, openVmDir, readCounter, writeFileAtomic } from "./tree.js";
+import { DirHandle, openChildDir, openVmDir, regularFileAt, shownError, writeInto } from "./tree.js";
+import type { WrittenFile } from "./tree.js";
+import type { VmCounters } from "./state.js";
 
 /** A zone of a VM tree. */
 export interface ZoneSpec {
@@ -23,74 +25,69 @@ export function vmZones(subNames: readonly string[], maxOf: (name: string) => nu
   ];
 }
 
+const same = (a: WrittenFile | null | undefined, b: WrittenFile | null): boolean => !!a && !!b && a.ino === b.ino && a.ctimeNs === b.ctimeNs;
+
 /**
  * One VM's powercap tree under `<base>/<name>`: cumulative counters kept in
- * memory, continued from the values found in the tree at first sight (after a
- * host agent restart), written atomically every step. Energy that cannot be
- * written (full tmpfs, unwritable directory) stays in memory and is written
- * with the next successful step: nothing is lost.
+ * memory (continued from the daemon's own state after a restart, never read
+ * back from the tree, which the guest may write), the tree replaced every
+ * step: `energy_uj` always; `name` and `max_energy_range_uj` whenever what
+ * is there is not the file this daemon wrote (so anything a guest planted is
+ * gone within one step). Energy that cannot be written (full tmpfs,
+ * unwritable directory) stays in memory and is written with the next
+ * successful step: nothing is lost.
  */
 export class VmTree {
-  /** Cumulative µJ per zone id, once restored from the tree. */
-  private readonly counters = new Map<string, number>();
-  /** Gains not yet added to a restored counter. */
-  private readonly pending = new Map<string, number>();
+  /** Cumulative µJ per zone id: what the tree holds once written. */
+  readonly counters: VmCounters;
+  /** The name and max files this daemon wrote, by path inside the VM dir. */
+  private readonly written = new Map<string, WrittenFile | null>();
   private lastError: string | null = null;
 
   constructor(
     readonly baseDir: string,
     readonly name: string,
     private readonly log: Logger,
-  ) {}
-
-  /** The counter of a zone as last computed (for tests and status). */
-  counter(zone: string): number | undefined {
-    return this.counters.get(zone);
+    restored?: VmCounters,
+  ) {
+    this.counters = new Map(restored ?? []);
   }
 
-  /** Adds each zone's gain and writes the tree. Returns false (and logs once per distinct error) when writing failed. */
-  async update(zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>): Promise<boolean> {
-    for (const z of zones) this.pending.set(z.id, (this.pending.get(z.id) ?? 0) + (gains.get(z.id) ?? 0));
+  /** Adds each zone's gain (wrapping at its max) and writes the tree. Returns false (and logs once per distinct error) when writing failed. */
+  update(zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>): boolean {
+    for (const z of zones) this.counters.set(z.id, ((this.counters.get(z.id) ?? 0) + (gains.get(z.id) ?? 0)) % z.maxUj);
     let vm: DirHandle | null = null;
     try {
-      vm = await openVmDir(this.baseDir, this.name);
+      vm = openVmDir(this.baseDir, this.name);
       // Sub-zones first, the package last: a reader that sees the package sees the whole tree.
-      for (const z of [...zones].reverse()) await this.writeZone(vm, z);
+      for (const z of [...zones].reverse()) this.writeZone(vm, z);
       if (this.lastError !== null) this.log.info(`tree ${this.name}: writing again`);
       this.lastError = null;
       return true;
     } catch (err) {
-      const msg = errorMessage(err);
-      if (msg !== this.lastError) this.log.warn(`tree ${this.name}: ${msg} (energy kept in memory, retried next step)`);
+      const msg = errorMessage(vm ? shownError(err, vm) : err);
+      if (msg !== this.lastError) this.log.warn(`tree ${this.name}: ${msg} (energy kept in memory, written at the next step that can)`);
       this.lastError = msg;
+      this.written.clear();
       return false;
     } finally {
-      await vm?.close();
+      vm?.close();
     }
   }
 
-  private async writeZone(vm: DirHandle, z: ZoneSpec): Promise<void> {
-    const dir = await openChildDir(vm, z.id, this.log);
+  private writeZone(vm: DirHandle, z: ZoneSpec): void {
+    const dir = openChildDir(vm, z.id, this.log);
     try {
-      let cur = this.counters.get(z.id);
-      if (cur === undefined) {
-        const found = await readCounter(dir, "energy_uj");
-        if (found !== null && found <= z.maxUj) cur = found;
-        else {
-          this.log.info(
-            `tree ${this.name}/${z.id}: ${found === null ? "no valid energy_uj" : `energy_uj ${found} above its max`}, starting from 0`,
-          );
-          cur = 0;
-        }
+      for (const [file, content] of [
+        ["name", `${z.name}\n`],
+        ["max_energy_range_uj", `${z.maxUj}\n`],
+      ] as const) {
+        const key = `${z.id}/${file}/${content}`;
+        if (!same(this.written.get(key), regularFileAt(dir.at(file)))) this.written.set(key, writeInto(dir, file, content, this.log));
       }
-      const next = (cur + (this.pending.get(z.id) ?? 0)) % z.maxUj;
-      await writeFileAtomic(dir, "name", `${z.name}\n`);
-      await writeFileAtomic(dir, "max_energy_range_uj", `${z.maxUj}\n`);
-      await writeFileAtomic(dir, "energy_uj", `${next}\n`);
-      this.counters.set(z.id, next);
-      this.pending.set(z.id, 0);
+      writeInto(dir, "energy_uj", `${this.counters.get(z.id) ?? 0}\n`, this.log);
     } finally {
-      await dir.close();
+      dir.close();
     }
   }
 }

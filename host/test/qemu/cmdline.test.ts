@@ -31,7 +31,10 @@ test("RHEL qemu-kvm and Proxmox kvm -id N -name NAME", () => {
 test("not qemu: other executables, kvm elsewhere, a bad UUID ignored", () => {
   assert.equal(qemuFlavour("/usr/sbin/nginx", "nginx"), null);
   assert.equal(qemuFlavour("/opt/kvm", "/opt/kvm"), null);
-  assert.equal(qemuFlavour("", "qemu-system-aarch64"), "qemu-system");
+  // argv[0] is the process's to choose: only the executable counts.
+  assert.equal(qemuFlavour("", "qemu-system-aarch64"), null);
+  assert.equal(qemuFlavour("/usr/bin/python3.11", "qemu-system-x86_64"), null);
+  assert.equal(qemuFlavour("/usr/bin/qemu-system-x86_64", "kvm"), "proxmox");
   assert.equal(parseQemuCmdline(Q, [Q, "-name", "x", "-uuid", "nope"])?.uuid, null);
 });
 
@@ -39,5 +42,9 @@ test("unsafe directory names are refused with a reason", () => {
   for (const bad of ["", ".", "..", "../../etc", "a/b", "a\0b", ".hidden", "tab\tname", "x".repeat(201)]) {
     assert.notEqual(unsafeNameReason(bad), null, JSON.stringify(bad));
   }
-  for (const good of ["web-1", "odd,name", "with space", "ünïcode"]) assert.equal(unsafeNameReason(good), null, good);
+  // Invalid UTF-8 (decoded as U+FFFD), bidi override, line separators, C1 NEL, zero-width joiner, NFD.
+  for (const bad of ["vm-\uFFFD", "vm-\u202Egnp.exe", "a\u2028b", "a\u2029b", "a\u0085b", "a\u200Db", "cafe\u0301", "\uD800x"]) {
+    assert.notEqual(unsafeNameReason(bad), null, JSON.stringify(bad));
+  }
+  for (const good of ["web-1", "odd,name", "with space", "ünïcode", "café", "日本語-vm"]) assert.equal(unsafeNameReason(good), null, good);
 });

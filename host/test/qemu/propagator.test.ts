@@ -83,23 +83,40 @@ test("exact µJ per VM; Σ VMs + others ≤ host; the tree gains what was attrib
   }
 });
 
-test("counters wrap at max_energy_range_uj; a restarted daemon continues from the tree", async () => {
+test("a restarted daemon continues each counter from its own state, never from the tree; counters wrap at max", async () => {
   const q = await qemuRig();
   try {
     await q.step();
-    const max = 262143328850;
-    await writeFile(join(q.baseDir, "web-1", "intel-rapl:0", "energy_uj"), `${max - 1_000_000}\n`);
-    q.restart();
-    await q.step(); // the new daemon reads the tree at first sight
     await knownInterval(q);
     await q.step(2);
-    assert.equal(await read(q, "web-1", "intel-rapl:0"), String(5_000_000 - 1_000_000));
-    const before = await read(q, "rhel-vm", "intel-rapl:0");
+    const web = Number(await read(q, "web-1", "intel-rapl:0"));
+    assert.equal(web, 5_000_000);
+    // The guest writes a value of its choosing into its own tree (virtiofs is writable from the guest).
+    await writeFile(join(q.baseDir, "web-1", "intel-rapl:0", "energy_uj"), "262143328800\n");
     q.restart();
     await q.step();
     await knownInterval(q);
     await q.step(2);
-    assert.equal(Number(await read(q, "rhel-vm", "intel-rapl:0")), Number(before) + 3_000_000 - 500_000);
+    assert.equal(await read(q, "web-1", "intel-rapl:0"), String(web + 5_000_000), "continued from the state, not the planted value");
+    assert.ok(q.lines.some((l) => l.includes("VM web-1") && l.includes("continued from the daemon's state")));
+    // The state file is the host's, in the base dir, not in any VM's share.
+    const state = JSON.parse(await readFile(join(q.baseDir, ".scaph-state.json"), "utf8")) as { vms: Record<string, { name: string; zones: Record<string, number> }> };
+    assert.equal(state.vms["11111111-2222-3333-4444-555555555501"]?.zones["intel-rapl:0"], web + 5_000_000);
+    // Near the wrap point: the counter wraps at max like hardware.
+    const max = 262143328850;
+    state.vms["11111111-2222-3333-4444-555555555501"]!.zones["intel-rapl:0"] = max - 1_000_000;
+    await writeFile(join(q.baseDir, ".scaph-state.json"), JSON.stringify(state));
+    q.restart();
+    await q.step();
+    await knownInterval(q);
+    await q.step(2);
+    assert.equal(await read(q, "web-1", "intel-rapl:0"), String(5_000_000 - 1_000_000));
+    // A broken state file: logged, counters start from 0, never a crash.
+    await writeFile(join(q.baseDir, ".scaph-state.json"), "{ not json");
+    q.restart();
+    await q.step();
+    assert.equal(await read(q, "web-1", "intel-rapl:0"), "0");
+    assert.ok(q.lines.some((l) => l.includes(".scaph-state.json is not valid JSON")));
   } finally {
     await q.cleanup();
   }
@@ -164,6 +181,8 @@ test("a VM that vanishes is dropped; one that appears is picked up, without a re
     await mkdir(join(q.rig.proc.root, "1007"));
     await writeFile(join(q.rig.proc.root, "1007", "stat"), "1007 (qemu-system-x86) S 1 1007 1007 0 -1 4194560 0 0 0 0 7 3 0 0 20 0 1 0 100050 1000 10 0\n");
     await writeFile(join(q.rig.proc.root, "1007", "cmdline"), "/usr/bin/qemu-system-x86_64\0-name\0guest=late,debug-threads=on\0");
+    await symlink("/usr/bin/qemu-system-x86_64", join(q.rig.proc.root, "1007", "exe"));
+    await writeFile(join(q.rig.proc.root, "1007", "status"), "Name:\tqemu-system-x86\nUid:\t0\t0\t0\t0\n");
     await q.rig.proc.setUptime(1001);
     await q.rig.power.advance("intel-rapl:0", 1_000_000);
     await q.rig.proc.advanceBusy(100);

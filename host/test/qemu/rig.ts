@@ -31,7 +31,13 @@ export interface QemuRig {
   cleanup(): Promise<void>;
 }
 
-export async function qemuRig(options: { libvirt?: LibvirtDomains | null; powercap?: string } = {}): Promise<QemuRig> {
+/** Owners of the fixture's qemu processes (fixtures/proc/qemu/PID/status); uid 1000 is a local user. */
+export const LIBVIRT_QEMU_UID = 64055;
+export const RHEL_QEMU_UID = 107;
+
+export async function qemuRig(
+  options: { libvirt?: LibvirtDomains | null; powercap?: string; maxVms?: number; libvirtPid?: (domain: string) => number | null } = {},
+): Promise<QemuRig> {
   const rig = await fixtureRig(options.powercap ?? "intel-1socket", "proc/qemu");
   const cgroupRoot = await copyFixture("cgroup/qemu");
   const baseDir = join(await mkdtemp(join(tmpdir(), "scaph-base-")), "scaphandre");
@@ -46,6 +52,7 @@ export async function qemuRig(options: { libvirt?: LibvirtDomains | null; powerc
       log,
       libvirt: options.libvirt ?? null,
       zoneMax: (name) => (name === "package" ? 262143328850 : name === "dram" ? 65712999613 : 262143328850),
+      policy: { allowedUids: new Set([0, LIBVIRT_QEMU_UID, RHEL_QEMU_UID]), maxVms: options.maxVms ?? 100, libvirtPid: options.libvirtPid ?? (() => null) },
     });
   const q: QemuRig = {
     rig,

@@ -1,0 +1,75 @@
+import { closeSync, constants, openSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { errnoCode } from "../errors.js";
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+
+/** The temporary name replaceFile writes `name` through (one per file, so a leftover is reused, never piles up). */
+export function tempName(name: string): string {
+  return `.${name}.scaph-tmp`;
+}
+
+/**
+ * Replaces `dir/name` atomically, so a reader sees the old content or the
+ * new, never half of it: a temporary file in the same directory, created
+ * with O_EXCL|O_NOFOLLOW (a symlink planted there is never written through;
+ * a leftover is removed first), then rename(2), which replaces whatever had
+ * the name without following it. A directory planted at `name` (where a
+ * rename cannot go) is removed, without following anything inside it, and
+ * the rename tried again; `onReplaced` hears of it.
+ *
+ * `dir` may be `/proc/self/fd/N` for an open directory (see DirHandle), so
+ * that the directory itself cannot be swapped for a symlink meanwhile.
+ * Synchronous: it writes to tmpfs or a local disk, never waits long.
+ */
+export function replaceFile(dir: string, name: string, content: string | Uint8Array, onReplaced?: (what: string) => void): void {
+  const tmp = `${dir}/${tempName(name)}`;
+  let fd: number | null = null;
+  for (let attempt = 0; fd === null; attempt++) {
+    try {
+      fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+    } catch (err) {
+      if (errnoCode(err) !== "EEXIST" || attempt > 0) throw err;
+      removeAnything(tmp);
+    }
+  }
+  try {
+    const bytes = typeof content === "string" ? Buffer.from(content) : content;
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+  } catch (err) {
+    closeSync(fd);
+    removeAnything(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  try {
+    renameSync(tmp, `${dir}/${name}`);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === "EISDIR" || code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR") {
+      removeAnything(`${dir}/${name}`);
+      onReplaced?.(`a directory at ${name}`);
+      try {
+        renameSync(tmp, `${dir}/${name}`);
+        return;
+      } catch (again) {
+        removeAnything(tmp);
+        throw again;
+      }
+    }
+    removeAnything(tmp);
+    throw err;
+  }
+}
+
+/** Removes a file, symlink or directory tree at `path`, never following a symlink; silent if absent. */
+export function removeAnything(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === "ENOENT") return;
+    if (code === "EISDIR" || code === "EPERM") rmSync(path, { recursive: true, force: true });
+    else throw err;
+  }
+}

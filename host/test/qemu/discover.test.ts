@@ -1,0 +1,120 @@
+/** Discovery against spoofs, twins, hostile names and too many VMs (fixtures/proc/qemu). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createLogger } from "@scaph/common";
+import { fixturesDir } from "@scaph/common/testing";
+import { libVersion } from "@scaph/libvirt";
+import { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
+import { qemuRig } from "./rig.js";
+import type { QemuRig } from "./rig.js";
+
+/** Adds a qemu process to the rig's /proc: argv as raw bytes (so invalid UTF-8 can be written), owner uid. */
+async function addQemu(q: QemuRig, pid: number, startTicks: number, argv: (string | Buffer)[], uid = 0): Promise<void> {
+  const dir = join(q.rig.proc.root, String(pid));
+  await mkdir(dir);
+  await writeFile(join(dir, "stat"), `${pid} (qemu-system-x86) S 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 7 3 0 0 20 0 1 0 ${startTicks} 1000 10 0\n`);
+  await writeFile(join(dir, "cmdline"), Buffer.concat(argv.flatMap((a) => [Buffer.from(a), Buffer.from([0])])));
+  await symlink("/usr/bin/qemu-system-x86_64", join(dir, "exe"));
+  await writeFile(join(dir, "status"), `Name:\tqemu-system-x86\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\n`);
+}
+
+const Q = "/usr/bin/qemu-system-x86_64";
+const names = (s: { vms: { name: string }[] }): string[] => s.vms.map((v) => v.name);
+
+test("the fixture's spoofs (argv[0] only; a user's copy of qemu) are not VMs, and say why", async () => {
+  const q = await qemuRig();
+  try {
+    const s = await q.step();
+    assert.deepEqual(names(s), ["odd,name", "plainvm", "pve-vm", "rhel-vm", "web-1"]);
+    assert.equal(s.vms.find((v) => v.name === "web-1")?.pid, 1000, "pid 1008 copies web-1's -name and -uuid");
+    assert.equal(s.vms.find((v) => v.name === "rhel-vm")?.pid, 1002, "pid 1009 copies rhel-vm's -name");
+    assert.ok(q.lines.some((l) => l.includes('process 1008 calls itself "qemu-system-x86_64" but runs "/usr/bin/python3.11": not a VM')), q.lines.join("\n"));
+    assert.ok(q.lines.some((l) => l.includes("qemu process 1009 runs as uid 1000/1000, not root or the VM user")));
+  } finally {
+    await q.cleanup();
+  }
+});
+
+test("with libvirt: a process whose pid is not the one libvirt recorded for the domain is a spoof", async () => {
+  libVersion(); // needs libvirt.so.0 (Debian libvirt0)
+  for (const [recorded, found] of [
+    [4242, false],
+    [1000, true],
+  ] as const) {
+    const lv = new LibvirtDomains(`test://${join(fixturesDir(), "libvirt", "node.xml")}`, createLogger({ level: "error" }));
+    const q = await qemuRig({ libvirt: lv, libvirtPid: (d) => (d === "web-1" ? recorded : null) });
+    try {
+      const s = await q.step();
+      const web = s.vms.find((v) => v.name === "web-1");
+      assert.equal(web !== undefined, found, `libvirt's pid ${recorded}`);
+      if (!found) assert.ok(q.lines.some((l) => l.includes('qemu process 1000 claims libvirt domain "web-1", whose pid is 4242: ignored, as a spoof')));
+      if (!found) assert.deepEqual((await readdir(q.baseDir).catch((): string[] => [])).includes("web-1"), false, "no directory for it");
+    } finally {
+      await lv.close();
+      await q.cleanup();
+    }
+  }
+});
+
+test("two processes claim one VM: the older keeps it, the other is reported; libvirt's pid beats age", async () => {
+  const q = await qemuRig();
+  try {
+    await addQemu(q, 1010, 5900, [Q, "-name", "plainvm"]); // younger twin of 1006 (start 5600)
+    await addQemu(q, 1011, 100, [Q, "-name", "guest=twin,debug-threads=on"]);
+    await addQemu(q, 1012, 200, [Q, "-name", "twin"]);
+    const s = await q.step();
+    assert.equal(s.vms.find((v) => v.name === "plainvm")?.pid, 1006);
+    assert.equal(s.vms.find((v) => v.name === "twin")?.pid, 1011);
+    assert.ok(q.lines.some((l) => l.includes('qemu process 1010 claims VM "plainvm", already given to pid 1006 (the older): skipped')));
+    assert.ok(q.lines.some((l) => l.includes('qemu process 1012 claims VM "twin", already given to pid 1011 (the older): skipped')));
+  } finally {
+    await q.cleanup();
+  }
+  libVersion(); // needs libvirt.so.0 (Debian libvirt0)
+  const lv = new LibvirtDomains(`test://${join(fixturesDir(), "libvirt", "node.xml")}`, createLogger({ level: "error" }));
+  const q2 = await qemuRig({ libvirt: lv, libvirtPid: (d) => (d === "web-1" ? 1013 : null) });
+  try {
+    // A younger process with web-1's UUID, which libvirt's pid file names: it wins over the older 1000.
+    await addQemu(q2, 1013, 9000, [Q, "-name", "guest=web-1,debug-threads=on", "-uuid", "11111111-2222-3333-4444-555555555501"], 64055);
+    const s = await q2.step();
+    assert.equal(s.vms.filter((v) => v.name === "web-1").length, 1, "never two trees for one name");
+    assert.equal(s.vms.find((v) => v.name === "web-1")?.pid, 1013);
+    assert.ok(q2.lines.some((l) => l.includes('qemu process 1000 claims libvirt domain "web-1", whose pid is 1013')));
+  } finally {
+    await lv.close();
+    await q2.cleanup();
+  }
+});
+
+test("names: invalid UTF-8, bidi and NFD look-alikes are refused and reported, never merged", async () => {
+  const q = await qemuRig();
+  try {
+    await addQemu(q, 1020, 100, [Q, "-name", Buffer.from([0x76, 0x6d, 0x2d, 0xff])]); // vm-\xff
+    await addQemu(q, 1021, 100, [Q, "-name", Buffer.from([0x76, 0x6d, 0x2d, 0xfe])]); // vm-\xfe
+    await addQemu(q, 1022, 100, [Q, "-name", "invoice\u202Efdp.exe"]);
+    await addQemu(q, 1023, 100, [Q, "-name", "cafe\u0301"]); // NFD of café
+    await addQemu(q, 1024, 100, [Q, "-name", "café"]);
+    const s = await q.step();
+    assert.deepEqual(names(s), ["café", "odd,name", "plainvm", "pve-vm", "rhel-vm", "web-1"]);
+    for (const pid of [1020, 1021]) assert.ok(q.lines.some((l) => l.includes(`qemu process ${pid}: VM name "vm-\\ufffd" refused as a directory (not valid UTF-8`)), q.lines.join("\n"));
+    assert.ok(q.lines.some((l) => l.includes("qemu process 1022") && l.includes("bidi")));
+    assert.ok(q.lines.some((l) => l.includes("qemu process 1023") && l.includes("NFC")));
+    for (const l of q.lines) assert.doesNotMatch(l, /[\u202E\u0301]/, "a name is quoted escaped");
+  } finally {
+    await q.cleanup();
+  }
+});
+
+test("--max-vms caps the trees; the rest are reported", async () => {
+  const q = await qemuRig({ maxVms: 2 });
+  try {
+    const s = await q.step();
+    assert.equal(s.vms.length, 2);
+    assert.deepEqual((await readdir(q.baseDir)).filter((n) => !n.startsWith(".")).length, 2);
+    assert.ok(q.lines.some((l) => l.includes("more than 2 VMs (--max-vms)")));
+  } finally {
+    await q.cleanup();
+  }
+});
