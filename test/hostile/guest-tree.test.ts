@@ -1,0 +1,124 @@
+/**
+ * scaph-guest on a tree that fights back (the share may be written by
+ * anyone with access to it): FIFOs, devices, symlinks to secrets, huge files,
+ * directories where files belong. It ends, stays small, and says what is
+ * wrong without quoting what it should not.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdir, readFile, rm, symlink, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { copyFixture, removeTree, requireRoot, writeAtomic } from "@scaph/common/testing";
+import { guestBin } from "../helpers/cli.js";
+import { startBackground } from "../helpers/processes.js";
+import { mkfifo, watchPeakRss } from "./rig.js";
+
+/** A bound on the guest's peak RSS while it reads a hostile tree (an idle Node 20 is about 40 MB). */
+const RSS_BOUND = 120 * 1024 * 1024;
+
+interface GuestRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  peakRss: number;
+  ms: number;
+}
+
+/** scaph-guest json -t SECONDS on `tree`, with a hard deadline; watches its peak RSS. */
+async function guestJson(tree: string, seconds: number, env: NodeJS.ProcessEnv = process.env): Promise<GuestRun> {
+  const t0 = Date.now();
+  const bg = startBackground(process.execPath, [guestBin, "json", "-t", String(seconds), "-s", "0.5", "--no-wait", "--powercap-path", tree], env);
+  const rss = watchPeakRss(bg.child.pid as number);
+  let out = "";
+  bg.child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  const deadline = setTimeout(() => bg.child.kill("SIGKILL"), (seconds + 10) * 1000);
+  const code = await new Promise<number | null>((r) => bg.child.on("exit", (c) => r(c)));
+  clearTimeout(deadline);
+  const peakRss = await rss.stop();
+  return { code, stdout: out, stderr: bg.output().replace(out, ""), peakRss, ms: Date.now() - t0 };
+}
+
+const reports = (r: GuestRun): { host: { consumption: number }; sockets: { domains: { name: string }[] }[] }[] => JSON.parse(r.stdout);
+
+async function withTree(f: (tree: string) => Promise<void>): Promise<void> {
+  const tree = await copyFixture("powercap/vm-tree");
+  try {
+    await f(tree);
+  } finally {
+    await removeTree(tree);
+  }
+}
+
+test("a FIFO at energy_uj: the run ends on time, each step skipped with a line", () =>
+  withTree(async (tree) => {
+    const e = join(tree, "intel-rapl:0", "energy_uj");
+    await rm(e);
+    mkfifo(e);
+    const r = await guestJson(tree, 2);
+    assert.ok(r.ms < 8000, `took ${r.ms} ms`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(reports(r), []);
+    assert.match(r.stderr, /intel-rapl:0\/energy_uj: not a regular file/);
+  }));
+
+test("/dev/zero behind energy_uj (a symlink, and a device node): no read at all, memory stays small", () =>
+  withTree(async (tree) => {
+    requireRoot("it makes a device node with mknod");
+    const e = join(tree, "intel-rapl:0", "energy_uj");
+    await rm(e);
+    await symlink("/dev/zero", e);
+    const dram = join(tree, "intel-rapl:0:1", "energy_uj");
+    await rm(dram);
+    execFileSync("mknod", [dram, "c", "1", "5"]);
+    const r = await guestJson(tree, 2);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.peakRss < RSS_BOUND, `peak RSS ${(r.peakRss / 1e6).toFixed(0)} MB`);
+    assert.match(r.stderr, /energy_uj: a symlink \(not followed\)|energy_uj: not a regular file/);
+  }));
+
+test("a 200 MB name and a 50 MB dram name: not read, not copied into reports; a directory at name: no crash", () =>
+  withTree(async (tree) => {
+    await truncate(join(tree, "intel-rapl:0", "name"), 200 * 1024 * 1024);
+    await writeFile(join(tree, "intel-rapl:0:1", "name"), "dram".repeat(12 * 1024 * 1024));
+    await rm(join(tree, "intel-rapl:0:0", "name"));
+    await mkdir(join(tree, "intel-rapl:0:0", "name"));
+    const r = await guestJson(tree, 2);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.peakRss < RSS_BOUND, `peak RSS ${(r.peakRss / 1e6).toFixed(0)} MB`);
+    assert.doesNotMatch(r.stdout, /(dram){8}/, "the long name is in no report");
+    const names = reports(r)[0]?.sockets[0]?.domains.map((d) => d.name);
+    assert.deepEqual(names, ["domain-0", "domain-1"], "names inferred from the directories");
+    assert.match(r.stderr, /intel-rapl:0\/name is longer than 256 bytes: ignored/);
+    assert.match(r.stderr, /intel-rapl:0:0\/name is not a regular file/);
+    assert.doesNotMatch(r.stderr, /internal error|at .*\.js:\d+/);
+  }));
+
+test("a symlink to /etc/shadow: refused, and no byte of it is quoted", () =>
+  withTree(async (tree) => {
+    const e = join(tree, "intel-rapl:0", "energy_uj");
+    await rm(e);
+    await symlink("/etc/shadow", e);
+    const r = await guestJson(tree, 1);
+    const shadow = await readFile("/etc/shadow", "utf8").catch(() => "root:");
+    assert.doesNotMatch(r.stderr + r.stdout, new RegExp(shadow.slice(0, 5).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+    assert.match(r.stderr, /energy_uj: a symlink \(not followed\)/);
+  }));
+
+test("a malformed value at start is a skipped step, not an exit; garbage with a terminal escape is quoted short and escaped", () =>
+  withTree(async (tree) => {
+    const e = join(tree, "intel-rapl:0", "energy_uj");
+    await writeAtomic(e, "\u001b[2J" + "x".repeat(40) + "\n");
+    const bg = startBackground(process.execPath, [guestBin, "json", "-t", "4", "-s", "0.5", "--powercap-path", tree]);
+    let stdout = "";
+    bg.child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    await new Promise((r) => setTimeout(r, 1200));
+    await writeAtomic(e, "1000\n");
+    const code = await new Promise<number | null>((r) => bg.child.on("exit", (c) => r(c)));
+    const stderr = bg.output().replace(stdout, "");
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /Malformed .*energy_uj: expected a decimal count of microjoules, got "\\x1b\[2Jxxxxxxxxxxxxxxxxxxxx"\.\.\. \(45 bytes\)/);
+    assert.doesNotMatch(stderr, /\u001b/, "no terminal escape reaches the log");
+    const json = JSON.parse(stdout) as unknown[];
+    assert.ok(json.length >= 2, "reports once the value reads");
+  }));

@@ -1,0 +1,63 @@
+/** The metrics endpoint against clients that never finish and VMs that never stop coming. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "node:net";
+import type { Socket } from "node:net";
+import { PrometheusExporter } from "@scaph/common";
+import type { Snapshot } from "@scaph/common";
+import { copyFixture, removeTree } from "@scaph/common/testing";
+import { guestBin } from "../helpers/cli.js";
+import { freePort, sleep } from "../helpers/processes.js";
+import { scrape, startExporter } from "../helpers/scrape.js";
+import { timedStop } from "./rig.js";
+
+test("slow clients (a byte a second, or silent) never keep the exporter from stopping within 3 s", async () => {
+  const tree = await copyFixture("powercap/vm-tree");
+  const port = await freePort();
+  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--powercap-path", tree]);
+  const clients: Socket[] = [];
+  try {
+    await scrape(url);
+    for (let i = 0; i < 20; i++) {
+      const c = connect(port, "127.0.0.1");
+      c.on("error", () => {});
+      clients.push(c);
+    }
+    await sleep(300);
+    const request = "GET /metrics HTTP/1.1\r\nHost: x\r\n";
+    let i = 0;
+    const drip = setInterval(() => {
+      for (const c of clients.slice(0, 10)) c.write(request[i % request.length] as string);
+      i++;
+    }, 1000);
+    try {
+      await sleep(2500);
+      assert.equal((await scrape(url)).includes("scaph_host_power_microwatts"), true, "still serving others meanwhile");
+      const { ms, code } = await timedStop(bg);
+      assert.ok(ms < 3000, `stopped after ${ms} ms`);
+      assert.equal(code, 0, bg.output());
+    } finally {
+      clearInterval(drip);
+    }
+  } finally {
+    for (const c of clients) c.destroy();
+    await bg.stop("SIGKILL");
+    await removeTree(tree);
+  }
+});
+
+/** A snapshot with nothing in it but time. */
+function snapshot(): Snapshot {
+  return { timestampS: 1, intervalS: 1, valueSource: "powercap_rapl_pkg", estimated: false, host: { energyUj: 1, powerUw: 1 }, sockets: [], busyTicks: 0, processes: [] };
+}
+
+test("VMs that came and went leave the exposition after a few steps: 1,500 of them leave a handful of series", async () => {
+  const ex = new PrometheusExporter({ address: "127.0.0.1", port: 0, suffix: "metrics", filter: { kind: "top", n: 5 }, procRoot: "/proc", minIntervalS: 1, qemu: true }, null);
+  for (let i = 0; i < 1500; i++) ex.update(snapshot(), [{ name: `vm-${i}`, energyUj: 1_000_000, powerUw: 1_000_000 }, { name: "stays", energyUj: 1, powerUw: 1 }]);
+  const body = await ex.registry.metrics();
+  const vmSeries = body.split("\n").filter((l) => l.startsWith("scaph_vm_energy_joules_total{"));
+  assert.ok(vmSeries.length <= 5, `${vmSeries.length} series:\n${vmSeries.slice(0, 10).join("\n")}`);
+  assert.ok(vmSeries.some((l) => l.includes('vmname="stays"')));
+  assert.ok(vmSeries.some((l) => l.includes('vmname="vm-1499"')));
+  assert.ok(!vmSeries.some((l) => l.includes('vmname="vm-1"}')));
+});
