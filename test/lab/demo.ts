@@ -7,7 +7,7 @@
  * metrics and URL until Ctrl-C (or DEMO_SECONDS), then cleans up.
  */
 import { existsSync } from "node:fs";
-import { access, constants, mkdtemp, rm } from "node:fs/promises";
+import { access, constants, copyFile, link, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { guestBin, hostBin } from "../helpers/cli.js";
@@ -30,9 +30,15 @@ function hasCommand(cmd: string): boolean {
   return (process.env.PATH ?? "").split(":").some((d) => existsSync(join(d, cmd)));
 }
 
-/** A process that looks like qemu to discovery (argv[0] qemu-system-x86_64, -name guest=...) and burns a CPU. */
-function standInVm(): Background {
-  return startBackground(process.execPath, ["-e", "for(;;){}", "--", "-name", `guest=${VM},debug-threads=on`], { ...process.env }, { argv0: "qemu-system-x86_64" });
+/**
+ * A process that is a VM to discovery and burns a CPU: discovery trusts the
+ * executable, not argv[0], so this runs node through a hard link (or, across
+ * filesystems, a copy) named qemu-system-x86_64, with -name guest=...
+ */
+async function standInVm(dir: string): Promise<Background> {
+  const exe = join(dir, "qemu-system-x86_64");
+  await link(process.execPath, exe).catch(() => copyFile(process.execPath, exe));
+  return startBackground(exe, ["-e", "for(;;){}", "--", "-name", `guest=${VM},debug-threads=on`], { ...process.env });
 }
 
 async function main(): Promise<void> {
@@ -61,12 +67,14 @@ async function main(): Promise<void> {
       vm = startBusyQemu(VM, img);
       process.stdout.write(`VM: a real qemu-system-x86_64 named ${VM}, spinning in its boot sector (pid ${vm.child.pid})\n`);
     } else {
-      vm = standInVm();
+      vm = await standInVm(dir);
       process.stdout.write(`VM: qemu-system-x86_64 is not installed: a stand-in process named like a qemu VM, burning CPU (pid ${vm.child.pid})\n`);
     }
     children.push(vm);
     const base = join(dir, "trees");
-    const host = startBackground(process.execPath, [hostBin, "-v", ...sensor, "qemu", "--no-libvirt", "--base-dir", base, "--step", "1"]);
+    // The VM runs as whoever runs the demo: that user is the VM user here.
+    const vmUser = ["--vm-user", String(process.getuid?.() ?? 0)];
+    const host = startBackground(process.execPath, [hostBin, "-v", ...sensor, "qemu", "--no-libvirt", ...vmUser, "--base-dir", base, "--step", "1"]);
     children.push(host);
     const tree = join(base, VM);
     await waitFor(`the VM tree in ${tree}`, async () => ((await readable(join(tree, "intel-rapl:0", "energy_uj"))) ? true : null), 20_000);
