@@ -41,10 +41,13 @@ test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's 
     <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/><target dev='hda' bus='ide'/></disk></devices></domain>`;
   const xmlFile = join(dir, "dom.xml");
   await import("node:fs/promises").then((f) => f.writeFile(xmlFile, xml));
-  try {
-    virsh("undefine", NAME);
-  } catch {
-    // not there
+  // A domain left by an earlier run that was killed: gone first.
+  for (const cmd of ["destroy", "undefine"]) {
+    try {
+      virsh(cmd, NAME);
+    } catch {
+      // not there, or not running
+    }
   }
   virsh("define", xmlFile);
   const flags = ["--base-dir", join(dir, "base"), "--unit-dir", dir];
