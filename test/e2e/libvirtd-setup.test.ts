@@ -5,6 +5,7 @@ import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireRoot } from "@scaph/common/testing";
+import { DEFAULT_LIBVIRT_RUN_DIR, libvirtPidReader } from "@scaph/host";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { waitFor, writeBusyBootSector } from "../helpers/processes.js";
 import { domainType } from "../lab/accel.js";
@@ -21,10 +22,10 @@ function virsh(...args: string[]): string {
   return execFileSync("virsh", ["-c", "qemu:///system", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
-async function qemuCmdline(): Promise<string> {
+async function qemuProcess(): Promise<{ pid: number; cmdline: string }> {
   return waitFor("the domain's qemu process", async () => {
     const pid = execFileSync("pgrep", ["-f", `guest=${NAME}`], { encoding: "utf8" }).trim().split("\n")[0];
-    return pid ? (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").join(" ") : null;
+    return pid ? { pid: Number(pid), cmdline: (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").join(" ") } : null;
   });
 }
 
@@ -58,7 +59,9 @@ test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's 
       const again = await runNode(hostBin, ["setup", NAME, "--transport", transport, ...flags]);
       assert.match(again.stdout, /nothing to change/);
       virsh("start", NAME);
-      const cmd = await qemuCmdline();
+      const { pid, cmdline: cmd } = await qemuProcess();
+      // Discovery checks a libvirt domain's process against libvirt's own pid file: it is where the daemon looks.
+      assert.equal(libvirtPidReader(DEFAULT_LIBVIRT_RUN_DIR)(NAME), pid, `${DEFAULT_LIBVIRT_RUN_DIR}/${NAME}.pid names the qemu process`);
       if (transport === "9p") {
         assert.match(cmd, new RegExp(`-fsdev local,[^ ]*path=${join(dir, "base", NAME)},readonly`));
         assert.match(cmd, /"driver":"virtio-9p-pci"[^ ]*"mount_tag":"scaphandre"/);
