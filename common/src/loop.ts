@@ -1,3 +1,8 @@
+import type { Logger } from "./log.js";
+import { errorMessage } from "./errors.js";
+import type { Meter } from "./meter.js";
+import { measureOrSkip } from "./meter.js";
+import type { Sink } from "./exporters/sink.js";
 import type { Seconds } from "./units.js";
 
 export interface LoopOptions {
@@ -37,5 +42,40 @@ export async function runEvery(options: LoopOptions, tick: () => Promise<void>):
     await tick();
     next += stepMs;
     if (next < Date.now()) next = Date.now() + stepMs;
+  }
+}
+
+/**
+ * The measurement loop: every step, one Snapshot from the meter (the only
+ * reader of /proc and powercap), handed to every sink in turn. A sink that
+ * fails is logged (once per distinct error) and the others go on; a step
+ * whose reading fails is skipped, and the next measures from the last good
+ * reading. Sinks are closed at the end.
+ */
+export async function runLoop(meter: Meter, sinks: readonly Sink[], options: LoopOptions & { log: Logger }): Promise<void> {
+  const failing = new Map<string, string>();
+  try {
+    await runEvery(options, async () => {
+      const s = measureOrSkip(meter, options.log);
+      if (!s) return;
+      for (const sink of sinks) {
+        try {
+          await sink.write(s);
+          if (failing.delete(sink.name)) options.log.info(`${sink.name}: working again`);
+        } catch (err) {
+          const msg = errorMessage(err);
+          if (failing.get(sink.name) !== msg) options.log.error(`${sink.name}: ${msg}`);
+          failing.set(sink.name, msg);
+        }
+      }
+    });
+  } finally {
+    for (const sink of sinks) {
+      try {
+        await sink.close?.();
+      } catch (err) {
+        options.log.error(`${sink.name}: closing: ${errorMessage(err)}`);
+      }
+    }
   }
 }

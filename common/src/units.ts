@@ -16,11 +16,3 @@ export type Ticks = number;
 export function averagePowerUw(energyUj: Microjoules, intervalS: Seconds): Microwatts {
   return intervalS > 0 ? energyUj / intervalS : 0;
 }
-
-export function microwattsToWatts(uw: Microwatts): number {
-  return uw / 1e6;
-}
-
-export function microjoulesToJoules(uj: Microjoules): number {
-  return uj / 1e6;
-}

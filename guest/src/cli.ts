@@ -6,6 +6,7 @@ import {
   addStdoutCommand,
   GUEST_MOUNT_POINT,
   interruptSignal,
+  SCAPH_VERSION,
   TRANSPORTS,
 } from "@scaph/common";
 import type { CliEnvironment, Transport } from "@scaph/common";
@@ -34,7 +35,7 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
       "Inside a VM: power of this VM and of its processes, read from the powercap tree the host shares " +
         `(SCAPHANDRE_POWERCAP_PATH, default ${GUEST_MOUNT_POINT}).`,
     )
-    .version("0.1.0");
+    .version(SCAPH_VERSION);
   addGlobalOptions(program);
   addStdoutCommand(program, env);
   addJsonCommand(program, env);

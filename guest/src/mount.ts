@@ -1,5 +1,4 @@
 import { mkdir } from "node:fs/promises";
-import { execa } from "execa";
 import { guestMountArgs, guestMountCommand, mountAt, ScaphError, SHARE_TAG } from "@scaph/common";
 import type { Transport } from "@scaph/common";
 
@@ -30,6 +29,7 @@ export async function mountShare(t: Transport, path: string, print: (l: string) 
   }
   if (process.getuid?.() !== 0) throw new ScaphError(`mounting the share needs root: sudo scaph-guest mount --transport ${t} --path ${path}`);
   await mkdir(path, { recursive: true });
+  const { execa } = await import("execa");
   const r = await execa("mount", guestMountArgs(t, path), { reject: false });
   if (r.exitCode !== 0) throw mountFailure(t, path, r.stderr || r.stdout);
   print(`mounted the ${t} share "${SHARE_TAG}" at ${path}`);

@@ -1,4 +1,3 @@
-import { watch } from "chokidar";
 import { discoverZones, guestMountCommand, ScaphError, silentLogger } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import { dirname } from "node:path";
@@ -35,6 +34,7 @@ export async function waitForTree(root: string, log: Logger, options: { wait: bo
   const msg = notMountedMessage(root, first);
   if (!options.wait) throw new ScaphError(msg);
   log.warn(`${msg}\n  Waiting for it to appear (--no-wait exits at once)...`);
+  const { watch } = await import("chokidar"); // loaded only while waiting
   await new Promise<void>((resolve, reject) => {
     const watcher = watch([root, dirname(root)], { depth: 2, ignoreInitial: true });
     let done = false;

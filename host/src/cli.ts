@@ -1,20 +1,24 @@
 import { Command } from "commander";
-import { addGlobalOptions, addJsonCommand, addPrometheusCommand, addStdoutCommand } from "@scaph/common";
-import type { CliEnvironment } from "@scaph/common";
-import { addQemuCommand } from "./commands/qemu.js";
+import { addGlobalOptions, addJsonCommand, addPrometheusCommand, addStdoutCommand, clockTicksPerSecond, SCAPH_VERSION } from "@scaph/common";
+import type { CliEnvironment, RootOptions } from "@scaph/common";
+import { addQemuCommand, addResolverOptions, vmResolver } from "./commands/qemu.js";
+import type { ResolverFlags } from "./commands/qemu.js";
 import { addSetupCommands } from "./commands/setup.js";
-import { qemuLabeler } from "./qemu/labeler.js";
 
 export const hostEnvironment: CliEnvironment = {
   program: "scaph-host",
   defaultPowercapPath: () => "/sys/class/powercap",
-  labeler: qemuLabeler,
+  qemu: {
+    addOptions: (cmd) => void addResolverOptions(cmd),
+    // --qemu on the exporters: VMs named from their command lines (no libvirt connection), their CPU from their cgroups.
+    source: async (o, log) => vmResolver(o as unknown as RootOptions & ResolverFlags, clockTicksPerSecond(), log, null),
+  },
 };
 
 export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   const program = new Command("scaph-host")
     .description("Measure power on a Linux host (RAPL) and attribute it to processes and virtual machines.")
-    .version("0.1.0");
+    .version(SCAPH_VERSION);
   addGlobalOptions(program);
   addStdoutCommand(program, env);
   addJsonCommand(program, env);

@@ -1,11 +1,16 @@
-import koffi from "koffi";
+import { createRequire } from "node:module";
+import type KoffiModule from "koffi";
 import { LibvirtUnavailableError } from "./errors.js";
+
+type Koffi = typeof KoffiModule;
+/** koffi is loaded with libvirt.so.0, on first use: a command that never talks to libvirt never loads either. */
+const requireKoffi = (): Koffi => createRequire(import.meta.url)("koffi") as Koffi;
 
 /** Opaque libvirt handles are raw addresses (koffi 3 pointers are BigInt). */
 export type Ptr = bigint;
 
 /** The C structure virError, as virGetLastError returns it. */
-const VirError = koffi.struct("virError", {
+const VIR_ERROR = {
   code: "int",
   domain: "int",
   message: "const char *",
@@ -18,7 +23,7 @@ const VirError = koffi.struct("virError", {
   int1: "int",
   int2: "int",
   net: "void *",
-});
+};
 
 export interface RawError {
   code: number;
@@ -98,6 +103,7 @@ export function libraryName(): string {
 }
 
 let api: LibvirtApi | null = null;
+let virErrorType: ReturnType<Koffi["struct"]> | null = null;
 
 /**
  * Loads libvirt.so.0 on first use, so the rest of scaph works on machines
@@ -106,6 +112,10 @@ let api: LibvirtApi | null = null;
  */
 export function libvirt(): LibvirtApi {
   if (api) return api;
+  const koffi = requireKoffi();
+  // Declared once per process (koffi refuses a type name twice), though loading the library may fail and be retried.
+  virErrorType ??= koffi.struct("virError", VIR_ERROR);
+  const VirError = virErrorType;
   let lib: ReturnType<typeof koffi.load>;
   let libc: ReturnType<typeof koffi.load>;
   try {

@@ -12,7 +12,7 @@ for (const [what, env] of [
   ["a stand-in VM process (no qemu on the PATH)", { PATH: "/nonexistent" }],
 ] as const) {
   test(`npm run demo with ${what}: the guest's metrics, then a clean stop on Ctrl-C`, async () => {
-    const bg = startBackground(process.execPath, [demo], { ...process.env, ...env });
+    const bg = startBackground(process.execPath, [demo], { ...process.env, ...env }, { group: true });
     try {
       const line = await waitFor(
         "the guest's metrics",

@@ -7,7 +7,7 @@ import { copyFixture, PowerSimulator, removeTree, writeAtomic } from "@scaph/com
 import { startBusyHost } from "../helpers/busy-host.js";
 import { guestBin, hostBin } from "../helpers/cli.js";
 import { freePort, requireCommand, sleep, startBackground, waitFor } from "../helpers/processes.js";
-import { sample, scrape, startExporter } from "../helpers/scrape.js";
+import { sample, scrape, scrapeAfter, startExporter } from "../helpers/scrape.js";
 
 test("a real Prometheus server scrapes scaph-guest; its API returns the series and values", async () => {
   const prom = requireCommand("prometheus", "prometheus");
@@ -71,7 +71,7 @@ test("guest and host both real: the guest's energy gain equals the tree's gain, 
   try {
     await waitFor("the whole VM tree", async () => ((await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8").catch(() => "0")) !== "0\n" ? true : null));
     const port = await freePort();
-    guest = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--min-interval", "0", "--powercap-path", tree]);
+    guest = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.2", "--powercap-path", tree]);
     const treeTotal = async (): Promise<number> =>
       Number(await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8")) + Number(await readFile(join(tree, "intel-rapl:0:2", "energy_uj"), "utf8"));
     // Freeze the host between a scrape and a read of the tree, so both see the same counters.
@@ -79,7 +79,7 @@ test("guest and host both real: the guest's energy gain equals the tree's gain, 
       host.child.kill("SIGSTOP");
       await sleep(100);
       try {
-        const body = await scrape(guest!.url);
+        const body = await scrapeAfter(guest!.url, Date.now());
         return [sample(body, "scaph_host_energy_microjoules") ?? NaN, await treeTotal()];
       } finally {
         host.child.kill("SIGCONT");
@@ -100,11 +100,22 @@ test("guest and host both real: the guest's energy gain equals the tree's gain, 
 test("bad trees: empty, garbage, no max, replaced mid-run: logged, never a crash or a negative power", async () => {
   const tree = await copyFixture("powercap/vm-tree");
   const port = await freePort();
-  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--min-interval", "0", "--powercap-path", tree]);
+  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.2", "--powercap-path", tree]);
   const e = join(tree, "intel-rapl:0", "energy_uj");
   try {
     const powers: number[] = [];
+    // Each change is given two steps of the loop to be read (a new measurement) or refused (a skipped step).
+    const skips = (): number => (bg.output().match(/step skipped/g) ?? []).length;
+    const stepDone = async (): Promise<void> => {
+      const [since, skipped] = [Date.now(), skips()];
+      await waitFor("a step of the guest's loop", async () => {
+        const t = sample(await scrape(url), "scaph_self_last_step_timestamp_seconds");
+        return (t !== null && t * 1000 > since) || skips() > skipped ? true : null;
+      });
+    };
     const check = async (): Promise<void> => {
+      await stepDone();
+      await stepDone();
       const body = await scrape(url);
       const p = sample(body, "scaph_host_power_microwatts");
       if (p !== null) powers.push(p);
@@ -128,14 +139,16 @@ test("bad trees: empty, garbage, no max, replaced mid-run: logged, never a crash
     await writeAtomic(join(tree, "intel-rapl:0", "max_energy_range_uj"), "262143328850\n");
     await writeAtomic(e, "50\n");
     await check();
+    const before = sample(await scrape(url), "scaph_host_energy_microjoules") ?? NaN;
     await writeAtomic(e, "1000050\n");
     await check();
+    const after = sample(await scrape(url), "scaph_host_energy_microjoules") ?? NaN;
     assert.equal(bg.child.exitCode, null, "still running");
     assert.ok(powers.every((p) => p >= 0), powers.join(", "));
-    assert.ok(powers[powers.length - 1]! > 0, "measures again after the bad spell");
+    assert.equal(after - before, 1_000_000, "measures again after the bad spell: the last joule is counted, once");
     const log = bg.output();
     assert.match(log, /Malformed .*energy_uj/);
-    assert.match(log, /measurement skipped/);
+    assert.match(log, /step skipped/);
     const energy = sample(await scrape(url), "scaph_host_energy_microjoules") ?? NaN;
     assert.ok(energy <= 8_000_000 - 7_000_000 + 1_000_000 + 1_000_000, `no spike: ${energy} µJ in all`);
   } finally {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { copyFixture, PowercapFixture, ProcFixture, removeTree, checkGolden } from "@scaph/common/testing";
 import { guestBin } from "../helpers/cli.js";
 import { freePort, requireCommand } from "../helpers/processes.js";
-import { promtoolLint, sample, scrape, startExporter } from "../helpers/scrape.js";
+import { promtoolLint, sample, scrape, scrapeAfter, startExporter } from "../helpers/scrape.js";
 
 /** Names kept for Scaphandre's dashboards, whose lint warnings are accepted. */
 const ACCEPTED_LINT = [
@@ -24,7 +24,7 @@ test("scaph-guest prometheus on fixture roots: golden metrics, promtool-clean bu
   const tree = await copyFixture("powercap/vm-tree");
   const proc = await copyFixture("proc/basic");
   const port = await freePort();
-  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--min-interval", "0", "--max-processes", "3", "--procfs-path", proc], {
+  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.2", "--max-processes", "3", "--procfs-path", proc], {
     ...process.env,
     SCAPHANDRE_POWERCAP_PATH: tree,
   });
@@ -39,7 +39,7 @@ test("scaph-guest prometheus on fixture roots: golden metrics, promtool-clean bu
     await p.advanceBusy(100);
     await p.advanceProcess(100, 50);
     await p.advanceProcess(200, 25);
-    const body = await scrape(url);
+    const body = await scrapeAfter(url, Date.now());
     assert.equal(sample(body, "scaph_host_energy_microjoules"), 3_500_000);
     assert.equal(sample(body, "scaph_host_energy_joules_total"), 3.5);
     assert.equal(sample(body, "scaph_domain_energy_microjoules", 'domain_name="dram"'), 500_000);
@@ -56,21 +56,25 @@ test("scaph-guest prometheus on fixture roots: golden metrics, promtool-clean bu
   }
 });
 
-test("frequent scrapes are never frozen: each scrape after the minimum interval measures anew", async () => {
+test("scrapes are never frozen: each serves the newest step of the loop, however often they come", async () => {
   const tree = await copyFixture("powercap/vm-tree");
   const port = await freePort();
-  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--min-interval", "0.2", "--powercap-path", tree]);
+  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.2", "--powercap-path", tree]);
   try {
     const power = new PowercapFixture(tree);
     let last = -1;
     for (let i = 0; i < 4; i++) {
       await power.advance("intel-rapl:0", 1_000_000);
-      await new Promise((r) => setTimeout(r, 250));
-      const v = sample(await scrape(url), "scaph_host_energy_microjoules") ?? -1;
+      const v = sample(await scrapeAfter(url, Date.now()), "scaph_host_energy_microjoules") ?? -1;
       assert.ok(v > last, `scrape ${i}: ${v} after ${last}`);
       last = v;
     }
     assert.equal(last, 4_000_000);
+    // Many scrapes between two steps: all answered at once, from the same step.
+    const t0 = Date.now();
+    const bodies = await Promise.all(Array.from({ length: 20 }, () => scrape(url)));
+    assert.ok(Date.now() - t0 < 2000);
+    assert.ok(bodies.every((b) => sample(b, "scaph_host_energy_microjoules") === 4_000_000));
   } finally {
     await bg.stop();
     await removeTree(tree);

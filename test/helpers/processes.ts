@@ -10,13 +10,27 @@ export interface Background {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/**
+ * Starts a process the test owns. With `group`, it leads a process group of
+ * its own, and stop() signals the whole group: whatever it started (a demo's
+ * VM, daemon and guest) ends with it, even when it is killed.
+ */
 export function startBackground(
   cmd: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-  as: { argv0?: string; uid?: number; gid?: number } = {},
+  as: { argv0?: string; uid?: number; gid?: number; group?: boolean } = {},
 ): Background {
-  const child = spawn(cmd, [...args], { env, stdio: ["ignore", "pipe", "pipe"], ...as });
+  const { group, ...ids } = as;
+  const child = spawn(cmd, [...args], { env, stdio: ["ignore", "pipe", "pipe"], ...ids, ...(group ? { detached: true } : {}) });
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      if (group && child.pid) process.kill(-child.pid, sig);
+      else child.kill(sig);
+    } catch {
+      // already gone
+    }
+  };
   let out = "";
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()));
@@ -24,11 +38,12 @@ export function startBackground(
   return {
     child,
     output: () => out,
-    async stop(signal = "SIGTERM") {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+    async stop(sig = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) signal(sig);
+      const t = setTimeout(() => signal("SIGKILL"), 5000);
       const code = await exited;
       clearTimeout(t);
+      if (group) signal("SIGKILL"); // what it left behind, if anything
       return code;
     },
   };

@@ -19,6 +19,22 @@ export async function scrape(url: string): Promise<string> {
   return r.text();
 }
 
+/**
+ * Scrapes until the exporter serves a measurement taken after `afterMs`
+ * (Unix ms; scaph_self_last_step_timestamp_seconds), so that a change made
+ * to a fixture before `afterMs` is in what it returns.
+ */
+export async function scrapeAfter(url: string, afterMs: number, timeoutMs = 15_000): Promise<string> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const body = await scrape(url);
+    const t = sample(body, "scaph_self_last_step_timestamp_seconds");
+    if (t !== null && t * 1000 > afterMs) return body;
+    if (Date.now() > end) throw new Error(`no measurement after ${new Date(afterMs).toISOString()} within ${timeoutMs} ms (last: ${t})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** The value of the first sample of `metric` whose labels contain every `labels` fragment. */
 export function sample(body: string, metric: string, ...labels: string[]): number | null {
   for (const line of body.split("\n")) {

@@ -80,13 +80,17 @@ async function main(): Promise<void> {
     await waitFor(`the VM tree in ${tree}`, async () => ((await readable(join(tree, "intel-rapl:0", "energy_uj"))) ? true : null), 20_000);
     process.stdout.write(`host: scaph-host qemu writes ${tree}\n`);
     const port = Number(process.env.DEMO_PORT ?? (await freePort()));
-    const guest = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--powercap-path", tree]);
+    const guest = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "1", "--powercap-path", tree]);
     children.push(guest.bg);
     process.stdout.write(`guest: scaph-guest prometheus reads that tree; metrics at ${guest.url}\n(Ctrl-C to stop)\n\n`);
     const end = process.env.DEMO_SECONDS ? Date.now() + Number(process.env.DEMO_SECONDS) * 1000 : Infinity;
     await sleep(1500);
     while (!stopping && Date.now() < end) {
       const body = await scrape(guest.url);
+      if (sample(body, "scaph_self_last_step_timestamp_seconds") === null) {
+        await sleep(300); // the guest's first step is not done yet
+        continue;
+      }
       const uw = sample(body, "scaph_host_power_microwatts") ?? 0;
       const j = sample(body, "scaph_host_energy_joules_total") ?? 0;
       process.stdout.write(`[guest ${VM}] host power ${(uw / 1e6).toFixed(3)} W (scaph_host_power_microwatts ${uw.toFixed(0)}), energy ${j.toFixed(3)} J (scaph_host_energy_joules_total)\n`);

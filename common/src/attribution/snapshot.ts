@@ -1,3 +1,5 @@
+import type { Zone } from "../powercap/zones.js";
+import type { HostStats } from "../procfs/host.js";
 import type { Microjoules, Microwatts, Seconds, Ticks } from "../units.js";
 import { averagePowerUw } from "../units.js";
 import type { HostEnergy } from "./energy.js";
@@ -20,8 +22,8 @@ export interface ProcessSnapshot {
   pid: number;
   comm: string;
   exe: string;
-  cmdline: string[];
-  /** CPU time used over the interval. */
+  cmdline: readonly string[];
+  /** CPU time used over the interval (for a VM's qemu process: the VM's, from its cgroup where found). */
   cpuTicks: Ticks;
   /** Fraction of the host's busy time, in [0, 1]. */
   share: number;
@@ -31,11 +33,34 @@ export interface ProcessSnapshot {
   cpuPercent: number;
   memoryBytes: number;
   memoryVirtualBytes: number;
-  /** Set with --qemu on qemu processes: the VM name. */
+  /** The VM this qemu process runs (where VMs are resolved: scaph-host qemu, --qemu). */
   vmname?: string;
 }
 
-/** What every exporter consumes: one interval [t0, t1] of the host. */
+/** A VM over the interval: its identity, joined once, and its share of the host's energy. */
+export interface VmSnapshot {
+  /** Stable across steps: the UUID, else `name:NAME`. */
+  key: string;
+  /** Directory name and `vmname` label. */
+  name: string;
+  uuid: string | null;
+  /** Whether libvirt knows it (joined by UUID or name). */
+  libvirt: boolean;
+  pid: number;
+  /** Where its CPU time came from: its cgroup (vhost, iothreads included) or its qemu process. */
+  cpuSource: "cgroup" | "process";
+  cpuTicks: Ticks;
+  share: number;
+  /** Its energy: the same as its qemu process's, by construction. */
+  energyUj: Microjoules;
+  powerUw: Microwatts;
+  /** Its gain per zone of its powercap tree (`intel-rapl:0`, `intel-rapl:0:M`); package + dram = energyUj. */
+  zonesUj: ReadonlyMap<string, Microjoules>;
+  /** Extra labels for exporters (e.g. the Nova instance), never used to attribute. */
+  labels?: Readonly<Record<string, string>>;
+}
+
+/** What every sink consumes: one interval [t0, t1] of the host. */
 export interface Snapshot {
   /** Unix seconds at t1. */
   timestampS: number;
@@ -45,9 +70,20 @@ export interface Snapshot {
   estimated: boolean;
   host: { energyUj: Microjoules; powerUw: Microwatts };
   sockets: SocketSnapshot[];
+  /** The host's RAPL zones (names and wrap points), as the sensor found them. */
+  zones: readonly Zone[];
+  /** Sub-domain names in a stable order (core, uncore, dram...): the sub-zones of a VM tree. */
+  subDomains: readonly string[];
   /** Busy CPU time of the host over the interval. */
   busyTicks: Ticks;
+  /** Every user-space process, highest energy first. */
   processes: ProcessSnapshot[];
+  /** The VMs, where they are resolved (by name). */
+  vms: VmSnapshot[];
+  /** Energy of the processes that are not VMs. */
+  othersUj: Microjoules;
+  /** Load and memory, where read (Prometheus). */
+  hostStats: HostStats | null;
 }
 
 export function socketsSnapshot(e: HostEnergy): SocketSnapshot[] {

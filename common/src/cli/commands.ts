@@ -1,35 +1,20 @@
 import { Command, Option } from "commander";
-import { ScaphError, errorMessage } from "../errors.js";
+import { ScaphError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { Measurer } from "../measure.js";
-import type { Snapshot } from "../attribution/snapshot.js";
+import { writeStderr } from "../log.js";
+import type { Sink } from "../exporters/sink.js";
 import { JsonSink, toJsonReport } from "../exporters/json.js";
 import { compileRegex } from "../exporters/select.js";
 import type { ProcessFilter } from "../exporters/select.js";
 import { formatStdout } from "../exporters/stdout.js";
-import { PrometheusExporter } from "../exporters/prometheus.js";
-import { runEvery } from "../loop.js";
+import { runLoop } from "../loop.js";
+import type { VmSource } from "../meter.js";
 import { DEFAULT_IDLE_WATTS, DEFAULT_TDP_WATTS } from "../sensor/estimate.js";
 import { SENSOR_NAMES } from "../sensor/factory.js";
-import { interruptSignal, loggerFor, openMeasurer } from "./context.js";
+import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
 import { countVerbose, intArg, numberArg } from "./parse.js";
 import { stdoutCarriesReports } from "./main.js";
-import { writeStderr } from "../log.js";
-
-/**
- * One measurement; a failed read (a malformed or vanished energy_uj) is
- * logged and the step skipped: the next step measures from the last good
- * reading, so no energy is lost and the loop goes on.
- */
-export async function measureOrSkip(m: Measurer, log: Logger): Promise<Snapshot | null> {
-  try {
-    return (await m.measure()).snapshot;
-  } catch (err) {
-    log.error(`step skipped: ${errorMessage(err)}`);
-    return null;
-  }
-}
 
 /** Options every CLI takes before its subcommand (as in Scaphandre). */
 export function addGlobalOptions(program: Command): Command {
@@ -66,6 +51,21 @@ function addTimingOptions(cmd: Command): Command {
     .option("-s, --step <seconds>", "seconds between two measurements", numberArg("--step", 0), 2);
 }
 
+/** --qemu where the environment resolves VMs (the host). */
+function addQemuOption(cmd: Command, env: CliEnvironment, about: string): void {
+  if (!env.qemu) return;
+  cmd.option("-q, --qemu", about);
+  env.qemu.addOptions(cmd);
+}
+
+async function vmSourceFor(o: RootOptions & { qemu?: boolean }, env: CliEnvironment, log: Logger): Promise<VmSource | undefined> {
+  return o.qemu && env.qemu ? env.qemu.source(o as unknown as RootOptions & Record<string, unknown>, log) : undefined;
+}
+
+function regexOrTop(regex: string | undefined, n: number): ProcessFilter {
+  return regex ? { kind: "regex", re: compileRegex(regex), source: regex } : { kind: "top", n };
+}
+
 interface StdoutOptions extends RootOptions {
   timeout: number;
   step: number;
@@ -86,20 +86,17 @@ export function addStdoutCommand(program: Command, env: CliEnvironment): Command
         .conflicts("regexFilter"),
     )
     .option("-r, --regex-filter <regex>", "list the processes whose exe or cmdline match, instead of the top N");
-  if (env.labeler) cmd.option("-q, --qemu", "label qemu processes with the name of their virtual machine");
+  addQemuOption(cmd, env, "label qemu processes with the name of their virtual machine");
   addRootOptions(cmd, env);
   cmd.action(async (o: StdoutOptions, c: Command) => {
     const log = loggerFor(c);
-    const filter: ProcessFilter = o.regexFilter
-      ? { kind: "regex", re: compileRegex(o.regexFilter), source: o.regexFilter }
-      : { kind: "top", n: o.processes ?? 5 };
+    const filter = regexOrTop(o.regexFilter, o.processes ?? 5);
     if (o.step <= 0) throw new ScaphError("--step must be > 0");
-    const m = await openMeasurer(c, o, env, log);
+    const vms = await vmSourceFor(o, env, log);
+    const m = await openMeter(c, o, env, log, vms ? { vms } : {});
     stdoutCarriesReports();
-    await runEvery({ stepS: o.step, timeoutS: o.timeout, signal: interruptSignal() }, async () => {
-      const snapshot = await measureOrSkip(m, log);
-      if (snapshot) process.stdout.write(formatStdout(snapshot, filter));
-    });
+    const sink: Sink = { name: "stdout", write: (s) => void process.stdout.write(formatStdout(s, filter)) };
+    await runLoop(m, [sink], { stepS: o.step, timeoutS: o.timeout, signal: interruptSignal(), log });
   });
   return cmd;
 }
@@ -119,29 +116,22 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
   addTimingOptions(cmd);
   cmd
     .option("-n, --step-nano <ns>", "nanoseconds added to --step", intArg("--step-nano", 0), 0)
-    .option("-f, --file <path>", "write the JSON array to this file (rewritten atomically each step) instead of stdout")
+    .option("-f, --file <path>", "write the JSON array to this file instead of stdout: each report is appended in place, the file a complete array after every step")
     .option("-m, --max-top-consumers <n>", "number of top consumers per report", intArg("--max-top-consumers", 0), 10)
     .option("-r, --process-regex <regex>", "list the processes whose exe or cmdline match, instead of the top N");
-  if (env.labeler) cmd.option("-q, --qemu", "label qemu processes with the name of their virtual machine");
+  addQemuOption(cmd, env, "label qemu processes with the name of their virtual machine");
   addRootOptions(cmd, env);
   cmd.action(async (o: JsonOptions, c: Command) => {
     const log = loggerFor(c);
-    const filter: ProcessFilter = o.processRegex
-      ? { kind: "regex", re: compileRegex(o.processRegex), source: o.processRegex }
-      : { kind: "top", n: o.maxTopConsumers };
+    const filter = regexOrTop(o.processRegex, o.maxTopConsumers);
     const stepS = o.step + o.stepNano / 1e9;
     if (stepS <= 0) throw new ScaphError("--step plus --step-nano must be > 0");
-    const m = await openMeasurer(c, o, env, log);
+    const vms = await vmSourceFor(o, env, log);
+    const m = await openMeter(c, o, env, log, vms ? { vms } : {});
     if (!o.file) stdoutCarriesReports();
-    const sink = new JsonSink(o.file ? { file: o.file } : { stream: process.stdout });
-    try {
-      await runEvery({ stepS, timeoutS: o.timeout, signal: interruptSignal() }, async () => {
-        const snapshot = await measureOrSkip(m, log);
-        if (snapshot) await sink.write(toJsonReport(snapshot, filter));
-      });
-    } finally {
-      await sink.close();
-    }
+    const out = new JsonSink(o.file ? { file: o.file } : { stream: process.stdout });
+    const sink: Sink = { name: "json", write: (s) => out.write(toJsonReport(s, filter)), close: () => out.close() };
+    await runLoop(m, [sink], { stepS, timeoutS: o.timeout, signal: interruptSignal(), log });
   });
   return cmd;
 }
@@ -153,7 +143,8 @@ export interface PrometheusFlags {
   suffix: string;
   maxProcesses: number;
   processRegex?: string;
-  minInterval: number;
+  cmdline: boolean;
+  cmdlineMax: number;
 }
 
 export function addPrometheusFlags(cmd: Command, suffixShort = true): Command {
@@ -163,40 +154,52 @@ export function addPrometheusFlags(cmd: Command, suffixShort = true): Command {
     .option(suffixShort ? "-s, --suffix <path>" : "--suffix <path>", "path of the metrics page", "metrics")
     .option("--max-processes <n>", "per-process series: the top N consumers", intArg("--max-processes", 0), 20)
     .option("-r, --process-regex <regex>", "per-process series: the processes whose exe or cmdline match, instead of the top N")
-    .option("--min-interval <seconds>", "a scrape measures anew only if the last measurement is at least this old", numberArg("--min-interval", 0), 1);
+    .option("--no-cmdline", "no cmdline label on per-process series (qemu command lines run to kilobytes)")
+    .option("--cmdline-max <chars>", "longest cmdline label; longer ones are cut", intArg("--cmdline-max", 1), 256);
 }
 
-export function prometheusFilter(o: PrometheusFlags): ProcessFilter {
-  return o.processRegex ? { kind: "regex", re: compileRegex(o.processRegex), source: o.processRegex } : { kind: "top", n: o.maxProcesses };
+/** The Prometheus sink for these flags, listening; loaded only when metrics are served (prom-client). */
+export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Logger, program: string): Promise<Sink> {
+  const { PrometheusExporter } = await import("../exporters/prometheus.js");
+  const exporter = new PrometheusExporter({
+    address: o.address,
+    port: o.port,
+    suffix: o.suffix,
+    filter: regexOrTop(o.processRegex, o.maxProcesses),
+    qemu,
+    cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
+    log,
+  });
+  let url: string;
+  try {
+    url = await exporter.listen();
+  } catch (err) {
+    throw new ScaphError(`cannot listen on ${o.address} port ${o.port}: ${(err as Error).message}`);
+  }
+  writeStderr(`${program}: serving metrics at ${url}`);
+  return exporter;
 }
 
 interface PrometheusOptionsCli extends RootOptions, PrometheusFlags {
+  step: number;
   qemu?: boolean;
 }
 
 export function addPrometheusCommand(program: Command, env: CliEnvironment): Command {
-  const cmd = program.command("prometheus").description("serve metrics for Prometheus; values are measured at scrape time");
+  const cmd = program
+    .command("prometheus")
+    .description("serve metrics for Prometheus: each scrape gets the newest measurement of a loop that runs every --step");
   addPrometheusFlags(cmd);
-  if (env.labeler) cmd.option("-q, --qemu", "label qemu processes with their VM name and add per-VM series");
+  cmd.option("--step <seconds>", "seconds between two measurements; a scrape gets the newest", numberArg("--step", 0), 2);
+  addQemuOption(cmd, env, "label qemu processes with their VM name and add per-VM series");
   addRootOptions(cmd, env);
   cmd.action(async (o: PrometheusOptionsCli, c: Command) => {
     const log = loggerFor(c);
-    const filter = prometheusFilter(o);
-    const m = await openMeasurer(c, o, env, log);
-    const exporter = new PrometheusExporter(
-      { address: o.address, port: o.port, suffix: o.suffix, filter, procRoot: o.procfsPath, minIntervalS: o.minInterval, qemu: o.qemu === true, log },
-      async () => (await m.measure()).snapshot,
-    );
-    let url: string;
-    try {
-      url = await exporter.listen();
-    } catch (err) {
-      throw new ScaphError(`cannot listen on ${o.address} port ${o.port}: ${(err as Error).message}`);
-    }
-    writeStderr(`${env.program}: serving metrics at ${url}`);
-    const signal = interruptSignal();
-    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-    await exporter.close();
+    if (!(o.step > 0)) throw new ScaphError("--step must be > 0");
+    const vms = await vmSourceFor(o, env, log);
+    const m = await openMeter(c, o, env, log, { hostStats: true, ...(vms ? { vms } : {}) });
+    const exporter = await startPrometheus(o, o.qemu === true, log, env.program);
+    await runLoop(m, [exporter], { stepS: o.step, timeoutS: 0, signal: interruptSignal(), log });
   });
   return cmd;
 }

@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import type { Logger } from "../log.js";
 import { createLogger, levelFromVerbosity, writeStderr } from "../log.js";
-import { Measurer } from "../measure.js";
+import { Meter } from "../meter.js";
+import type { VmSource } from "../meter.js";
 import { ProcessTable } from "../procfs/table.js";
 import { createSensor } from "../sensor/factory.js";
-import type { ProcessAnnotator } from "../measure.js";
 
 /** Global options every CLI (host or guest) takes before the subcommand. */
 export interface GlobalOptions {
@@ -30,8 +30,11 @@ export interface CliEnvironment {
   beforeOpen?: (opts: RootOptions & Record<string, unknown>, log: Logger) => Promise<void>;
   /** Adds environment-specific options to every measuring subcommand (the guest's --no-wait). */
   extendCommand?: (cmd: Command) => void;
-  /** Hook that labels processes (the host's --qemu). */
-  labeler?: (enabled: boolean) => ProcessAnnotator | undefined;
+  /** The host's --qemu: its options, and the VM resolver it turns on (labels qemu processes, adds per-VM series). */
+  qemu?: {
+    addOptions(cmd: Command): void;
+    source(opts: RootOptions & Record<string, unknown>, log: Logger): Promise<VmSource>;
+  };
 }
 
 export function globalOptions(cmd: Command): GlobalOptions {
@@ -44,15 +47,16 @@ export function loggerFor(cmd: Command): Logger {
   return createLogger({ level: levelFromVerbosity(globalOptions(cmd).verbose ?? 0) });
 }
 
-/** Opens the sensor and the /proc reader chosen by the options. */
-export async function openMeasurer(
+/** Opens the sensor and the /proc reader chosen by the options, and takes the first reading. */
+export async function openMeter(
   cmd: Command,
-  roots: RootOptions & { qemu?: boolean },
+  roots: RootOptions,
   env: CliEnvironment,
   log: Logger,
-): Promise<Measurer> {
+  options: { hostStats?: boolean; vms?: VmSource } = {},
+): Promise<Meter> {
   const g = globalOptions(cmd);
-  await env.beforeOpen?.(roots as RootOptions & Record<string, unknown>, log);
+  await env.beforeOpen?.(roots as unknown as RootOptions & Record<string, unknown>, log);
   const sensor = await createSensor({
     sensor: g.sensor,
     powercapPath: roots.powercapPath,
@@ -61,9 +65,9 @@ export async function openMeasurer(
     ...(g.idleWatts !== undefined ? { idleWatts: g.idleWatts } : {}),
     log,
   });
-  const annotate = env.labeler?.(roots.qemu === true);
-  const m = new Measurer(sensor, new ProcessTable({ procRoot: roots.procfsPath }), { log, ...(annotate ? { annotate } : {}) });
-  await m.prime();
+  const table = new ProcessTable({ procRoot: roots.procfsPath, hostStats: options.hostStats ?? false, log });
+  const m = new Meter(sensor, table, { log, ...(options.vms ? { vms: options.vms } : {}) });
+  m.prime();
   return m;
 }
 

@@ -1,7 +1,8 @@
 import { constants } from "node:fs";
-import { open, rename, stat, writeFile } from "node:fs/promises";
+import { open, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "node:path";
+import { replaceFile } from "../io/atomic.js";
 import type { Writable } from "node:stream";
 import type { Snapshot } from "../attribution/snapshot.js";
 import type { Microwatts } from "../units.js";
@@ -120,9 +121,7 @@ export class JsonSink {
 
   private async create(file: string, json: string): Promise<void> {
     const text = "[\n" + json + CLOSE;
-    const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
-    await writeFile(tmp, text);
-    await rename(tmp, file);
+    replaceFile(dirname(file), basename(file), text);
     this.fileBytes = Buffer.byteLength(text);
     this.fileIno = (await stat(file)).ino;
   }
@@ -131,7 +130,7 @@ export class JsonSink {
     if (this.closed) return;
     this.closed = true;
     if ("file" in this.target) {
-      if (this.fileBytes < 0) await writeFile(this.target.file, "[]\n");
+      if (this.fileBytes < 0) replaceFile(dirname(this.target.file), basename(this.target.file), "[]\n");
       return;
     }
     this.target.stream.write(this.opened ? CLOSE : "[]\n");

@@ -16,6 +16,12 @@ export function cmdlineString(p: Pick<ProcessSnapshot, "cmdline">): string {
   return p.cmdline.join(" ");
 }
 
+/** The command line as a label, at most `max` characters (a cut one ends in "..."). */
+export function cmdlineLabel(p: Pick<ProcessSnapshot, "cmdline">, max = Infinity): string {
+  const s = cmdlineString(p);
+  return s.length <= max ? s : `${s.slice(0, Math.max(0, max - 3))}...`;
+}
+
 /** A label for a process: its exe, else argv[0], else [comm]. */
 export function exeLabel(p: Pick<ProcessSnapshot, "exe" | "cmdline" | "comm">): string {
   return p.exe || p.cmdline[0] || `[${p.comm}]`;

@@ -26,7 +26,7 @@ export function formatStdout(s: Snapshot, filter: ProcessFilter): string {
   }
   const procs = selectProcesses(s.processes, filter);
   lines.push(filter.kind === "top" ? `Top ${filter.n} consumers:` : `Processes filtered by '${filter.source}':`);
-  lines.push(filter.kind === "top" ? "Power\t\tPID\tExe" : "Power\t\tPID\tExe");
+  lines.push("Power\t\tPID\tExe");
   for (const p of procs) {
     const vm = p.vmname !== undefined ? `\tvm=${JSON.stringify(p.vmname)}` : "";
     lines.push(`${formatWatts(p.powerUw)} W\t${p.pid}\t${JSON.stringify(exeLabel(p))}${vm}`);

@@ -1,13 +1,12 @@
 import type { Snapshot } from "../attribution/snapshot.js";
 
-/** Cumulative energy (µJ) since the exporter started, by series key: what the counters export. */
+/** Cumulative energy (µJ) since the exporter started, by series: what the counters export. */
 export class EnergyTotals {
   readonly host = new Map<string, number>();
   readonly sockets = new Map<number, number>();
   readonly domains = new Map<string, { socket: number; name: string; zone: string; uj: number }>();
-  readonly vms = new Map<string, number>();
-  /** Updates since each VM was last seen. */
-  private readonly vmAge = new Map<string, number>();
+  /** By VM key: its name and labels as last seen, its energy, and how many updates ago it was last seen. */
+  readonly vms = new Map<string, { name: string; labels: Record<string, string>; uj: number; age: number }>();
   /** A VM that was not in this many updates leaves the exposition (so VMs that came and went do not pile up). */
   static readonly GONE_AFTER = 3;
 
@@ -21,19 +20,16 @@ export class EnergyTotals {
         this.domains.set(key, { socket: k.id, name: d.name, zone: d.zone, uj: (cur?.uj ?? 0) + d.energyUj });
       }
     }
+    for (const v of this.vms.values()) v.age++;
+    for (const v of s.vms) {
+      const cur = this.vms.get(v.key);
+      this.vms.set(v.key, { name: v.name, labels: vmLabels(v), uj: (cur?.uj ?? 0) + v.energyUj, age: 0 });
+    }
+    for (const [key, v] of this.vms) if (v.age >= EnergyTotals.GONE_AFTER) this.vms.delete(key);
   }
+}
 
-  /** Adds the VMs of one update; VMs absent for GONE_AFTER updates are dropped. */
-  addVms(list: readonly { name: string; energyUj: number }[]): void {
-    for (const [name, age] of this.vmAge) this.vmAge.set(name, age + 1);
-    for (const v of list) {
-      this.vms.set(v.name, (this.vms.get(v.name) ?? 0) + v.energyUj);
-      this.vmAge.set(v.name, 0);
-    }
-    for (const [name, age] of this.vmAge) {
-      if (age < EnergyTotals.GONE_AFTER) continue;
-      this.vms.delete(name);
-      this.vmAge.delete(name);
-    }
-  }
+/** A VM's extra labels: its uuid where known, and those its resolver found (the Nova instance...). */
+export function vmLabels(v: { uuid: string | null; labels?: Readonly<Record<string, string>> }): Record<string, string> {
+  return { ...(v.uuid ? { uuid: v.uuid } : {}), ...v.labels };
 }

@@ -1,19 +1,28 @@
 import { execFileSync } from "node:child_process";
 
-let cached: number | null = null;
+const cache = new Map<string, number>();
 
-/**
- * The kernel's USER_HZ (clock ticks per second), read from `getconf CLK_TCK`
- * once; 100 (the value on every mainstream Linux architecture) if getconf is
- * unavailable.
- */
-export function clockTicksPerSecond(): number {
-  if (cached !== null) return cached;
+/** A sysconf value through `getconf NAME`, read once; `fallback` if getconf is unavailable. */
+function getconf(name: string, fallback: number): number {
+  const hit = cache.get(name);
+  if (hit !== undefined) return hit;
+  let v = fallback;
   try {
-    const v = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
-    cached = Number.isInteger(v) && v > 0 ? v : 100;
+    const n = Number(execFileSync("getconf", [name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+    if (Number.isInteger(n) && n > 0) v = n;
   } catch {
-    cached = 100;
+    // keep the fallback
   }
-  return cached;
+  cache.set(name, v);
+  return v;
+}
+
+/** The kernel's USER_HZ (clock ticks per second); 100, the value on every mainstream Linux, if getconf is unavailable. */
+export function clockTicksPerSecond(): number {
+  return getconf("CLK_TCK", 100);
+}
+
+/** Bytes per memory page (4 KiB on x86, 64 KiB on some arm64 kernels); RSS in /proc/PID/stat is in pages. */
+export function pageSizeBytes(): number {
+  return getconf("PAGESIZE", 4096);
 }

@@ -1,6 +1,3 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-
 export interface HostStats {
   load1: number;
   load5: number;
@@ -12,12 +9,11 @@ export interface HostStats {
   swapFreeBytes: number;
 }
 
-/** /proc/loadavg and /proc/meminfo; fields that cannot be read are NaN (and not exported). */
-export async function readHostStats(procRoot: string): Promise<HostStats> {
-  const load = (await readFile(join(procRoot, "loadavg"), "utf8").catch(() => "")).trim().split(/\s+/).map(Number);
-  const mem = await readFile(join(procRoot, "meminfo"), "utf8").catch(() => "");
+/** /proc/loadavg and /proc/meminfo as read by the loop; fields that cannot be read are NaN (and not exported). */
+export function parseHostStats(loadavg: string, meminfo: string): HostStats {
+  const load = loadavg.trim().split(/\s+/).map(Number);
   const kb = (key: string): number => {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, "m").exec(mem);
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB$`, "m").exec(meminfo);
     return m ? Number(m[1]) * 1024 : NaN;
   };
   return {

@@ -1,5 +1,4 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readText } from "./files.js";
 import { ScaphError } from "../errors.js";
 import type { Ticks } from "../units.js";
 
@@ -30,7 +29,9 @@ export function totalTicks(t: CpuTimes): Ticks {
 }
 
 export function parseProcStat(text: string, file = "/proc/stat"): CpuTimes {
-  const line = text.split("\n").find((l) => /^cpu\s/.test(l));
+  const end = text.indexOf("\n");
+  const first = end < 0 ? text : text.slice(0, end);
+  const line = /^cpu\s/.test(first) ? first : text.split("\n").find((l) => /^cpu\s/.test(l));
   if (!line) throw new ScaphError(`Malformed ${file}: no aggregate "cpu" line`);
   const f = line.trim().split(/\s+/).slice(1).map(Number);
   if (f.length < 4 || f.some((x) => !Number.isFinite(x) || x < 0)) {
@@ -51,21 +52,14 @@ export function parseProcStat(text: string, file = "/proc/stat"): CpuTimes {
   };
 }
 
-export async function readCpuTimes(procRoot: string): Promise<CpuTimes> {
-  const file = join(procRoot, "stat");
+/** The aggregate CPU times of `<procRoot>/stat`, read synchronously. */
+export function readCpuTimes(procRoot: string): CpuTimes {
+  const file = `${procRoot}/stat`;
   let text: string;
   try {
-    text = await readFile(file, "utf8");
+    text = readText(file, 8192); // the aggregate "cpu" line comes first
   } catch (err) {
     throw new ScaphError(`Cannot read ${file} (is --procfs-path right?): ${String(err)}`, { cause: err });
   }
   return parseProcStat(text, file);
-}
-
-/** Seconds since boot, from /proc/uptime. */
-export async function readUptimeS(procRoot: string): Promise<number> {
-  const file = join(procRoot, "uptime");
-  const text = await readFile(file, "utf8").catch(() => "");
-  const v = Number(text.trim().split(/\s+/)[0]);
-  return Number.isFinite(v) ? v : 0;
 }

@@ -1,19 +1,35 @@
-import { clockTicksPerSecond } from "./clock.js";
-import { isKernelThread, listPids, readCmdline, readExe, readPidStat } from "./process.js";
-import type { ProcStat } from "./process.js";
-import { readCpuTimes, readUptimeS, busyTicks } from "./stat.js";
+import { readdirSync, readlinkSync } from "node:fs";
+import { errnoCode } from "../errors.js";
+import type { Logger } from "../log.js";
+import { silentLogger } from "../log.js";
 import type { Ticks } from "../units.js";
+import { clockTicksPerSecond, pageSizeBytes } from "./clock.js";
+import { readText, readView } from "./files.js";
+import { isKernelThread, parsePidStatBytes } from "./pid-stat.js";
+import { busyTicks, parseProcStat } from "./stat.js";
+import { parseHostStats } from "./host.js";
+import type { HostStats } from "./host.js";
 
-/** One user-space process at one instant. */
+/** Longest command line read (the kernel allows megabytes; labels and VM identity need the start). */
+export const CMDLINE_BOUND = 128 * 1024;
+
+/**
+ * One user-space process. The table keeps one of these per (pid, start time)
+ * for the process's whole life, updating its CPU time each step: what never
+ * changes (exe, cmdline, comm) is read once.
+ */
 export interface ProcessInfo {
   /** `pid:startTicks`: stable identity, safe against pid reuse. */
-  key: string;
-  pid: number;
-  comm: string;
-  exe: string;
-  cmdline: string[];
+  readonly key: string;
+  readonly pid: number;
+  readonly comm: string;
+  readonly exe: string;
+  readonly cmdline: readonly string[];
+  readonly startTicks: Ticks;
+  /** utime + stime at the last reading. */
   cpuTicks: Ticks;
-  startTicks: Ticks;
+  /** utime + stime at the reading before, or null if the process was first seen at the last reading. */
+  prevCpuTicks: Ticks | null;
   rssPages: number;
   vsizeBytes: number;
 }
@@ -22,71 +38,181 @@ export interface ProcessInfo {
 export interface ProcSample {
   busyTicks: Ticks;
   uptimeS: number;
-  processes: Map<string, ProcessInfo>;
+  /** Processes by key. The objects are the table's own, updated in place by the next sample. */
+  processes: ReadonlyMap<string, ProcessInfo>;
+  /** Load and memory of the host, when the table was asked for them. */
+  hostStats: HostStats | null;
 }
 
 export interface ProcessTableOptions {
   procRoot: string;
   /** Ticks per second (USER_HZ); read from the system by default. */
   clockTicks?: number;
+  /** Bytes per page (RSS is counted in pages); read from the system by default. */
+  pageSize?: number;
+  /** Also read /proc/loadavg and /proc/meminfo each step (for Prometheus). */
+  hostStats?: boolean;
+  log?: Logger;
+}
+
+interface Entry {
+  info: ProcessInfo;
+  kernel: boolean;
+  /** Sample number at which it was last seen. */
+  seen: number;
 }
 
 /**
- * Reads /proc into ProcSamples. Kernel threads, vanished and unreadable
- * processes are skipped. cmdline and exe are read once per process lifetime.
+ * Reads /proc into ProcSamples, synchronously (procfs is generated in
+ * memory: see files.ts). Each step it lists the pids and reads each
+ * /proc/PID/stat; a process first seen also has its exe and cmdline read.
+ * Kernel threads and zombies are left out. Only ENOENT/ESRCH mean that a
+ * process is gone; any other failure (EMFILE, EACCES, EIO) is counted and
+ * logged, and the process is kept with its last reading: never silently
+ * dropped from attribution.
  */
 export class ProcessTable {
   readonly procRoot: string;
   readonly clockTicks: number;
-  private readonly details = new Map<string, { exe: string; cmdline: string[] }>();
+  readonly pageSize: number;
+  private readonly byPid = new Map<number, Entry>();
+  private readonly live = new Map<string, ProcessInfo>();
+  private samples = 0;
+  private readonly log: Logger;
+  private readonly withHostStats: boolean;
+  /** Read failures other than "gone", by errno, since the last report. */
+  private readonly failures = new Map<string, number>();
+  private lastReportMs = 0;
 
   constructor(options: ProcessTableOptions) {
     this.procRoot = options.procRoot;
     this.clockTicks = options.clockTicks ?? clockTicksPerSecond();
+    this.pageSize = options.pageSize ?? pageSizeBytes();
+    this.withHostStats = options.hostStats ?? false;
+    this.log = options.log ?? silentLogger;
   }
 
-  async sample(): Promise<ProcSample> {
-    const [cpu, uptimeS, pids] = await Promise.all([
-      readCpuTimes(this.procRoot),
-      readUptimeS(this.procRoot),
-      listPids(this.procRoot),
-    ]);
-    const stats = await Promise.all(pids.map((pid) => readPidStat(this.procRoot, pid)));
-    const processes = new Map<string, ProcessInfo>();
-    const live = new Set<string>();
-    await Promise.all(
-      stats.map(async (st) => {
-        if (st === null || isKernelThread(st)) return;
-        const info = await this.describe(st);
-        if (info === null) return;
-        live.add(info.key);
-        processes.set(info.key, info);
-      }),
-    );
-    for (const key of this.details.keys()) if (!live.has(key)) this.details.delete(key);
-    return { busyTicks: busyTicks(cpu), uptimeS, processes };
-  }
-
-  private async describe(st: ProcStat): Promise<ProcessInfo | null> {
-    const key = `${st.pid}:${st.startTicks}`;
-    let d = this.details.get(key);
-    if (!d) {
-      const [exe, cmdline] = await Promise.all([readExe(this.procRoot, st.pid), readCmdline(this.procRoot, st.pid)]);
-      // A user process with an empty cmdline is a zombie or is exiting: skip it.
-      if (cmdline.length === 0 && exe === "") return null;
-      d = { exe, cmdline };
-      this.details.set(key, d);
+  sample(): ProcSample {
+    const root = this.procRoot;
+    const cpu = parseProcStat(readProcFile(`${root}/stat`), `${root}/stat`);
+    const uptimeS = Number(safeText(`${root}/uptime`).trim().split(/\s+/)[0]) || 0;
+    const stamp = ++this.samples;
+    let names: string[];
+    try {
+      names = readdirSync(root);
+    } catch (err) {
+      throw new Error(`Cannot list ${root} (is --procfs-path right?): ${String(err)}`);
     }
+    for (const name of names) {
+      const c = name.charCodeAt(0);
+      if (c < 0x30 || c > 0x39) continue;
+      const pid = Number(name);
+      if (!Number.isInteger(pid)) continue;
+      this.readPid(pid, stamp);
+    }
+    for (const [pid, e] of this.byPid) {
+      if (e.seen === stamp) continue;
+      this.byPid.delete(pid);
+      this.live.delete(e.info.key);
+    }
+    this.reportFailures();
     return {
+      busyTicks: busyTicks(cpu),
+      uptimeS,
+      processes: this.live,
+      hostStats: this.withHostStats ? parseHostStats(safeText(`${root}/loadavg`), safeText(`${root}/meminfo`)) : null,
+    };
+  }
+
+  private readPid(pid: number, stamp: number): void {
+    const known = this.byPid.get(pid);
+    let st;
+    try {
+      st = parsePidStatBytes(readView(`${this.procRoot}/${pid}/stat`, 4096), known === undefined);
+    } catch (err) {
+      const code = errnoCode(err) ?? "error";
+      if (code === "ENOENT" || code === "ESRCH") return; // gone between the listing and the read
+      this.failures.set(code, (this.failures.get(code) ?? 0) + 1);
+      if (known) known.seen = stamp; // kept, with its last reading: its CPU over this step counts as 0
+      return;
+    }
+    if (st === null) return;
+    if (known && known.info.startTicks === st.startTicks) {
+      known.seen = stamp;
+      if (known.kernel) return;
+      const info = known.info;
+      info.prevCpuTicks = info.cpuTicks;
+      info.cpuTicks = st.cpuTicks;
+      info.rssPages = st.rssPages;
+      info.vsizeBytes = st.vsizeBytes;
+      return;
+    }
+    // A new process (or a new one behind a reused pid).
+    if (known) this.live.delete(known.info.key);
+    const stat = known ? parsePidStatBytes(readView(`${this.procRoot}/${pid}/stat`, 4096), true) ?? st : st;
+    const key = `${pid}:${st.startTicks}`;
+    const kernel = isKernelThread(stat);
+    const info: ProcessInfo = {
       key,
-      pid: st.pid,
-      comm: st.comm,
-      exe: d.exe,
-      cmdline: d.cmdline,
-      cpuTicks: st.cpuTicks,
+      pid,
+      comm: stat.comm,
+      exe: kernel ? "" : this.readExe(pid),
+      cmdline: kernel ? [] : this.readCmdline(pid),
       startTicks: st.startTicks,
+      cpuTicks: st.cpuTicks,
+      prevCpuTicks: null,
       rssPages: st.rssPages,
       vsizeBytes: st.vsizeBytes,
     };
+    // A zombie or an exiting process has no cmdline and no exe: not a consumer.
+    const skip = kernel || stat.state === "Z" || (info.cmdline.length === 0 && info.exe === "");
+    this.byPid.set(pid, { info, kernel: skip, seen: stamp });
+    if (!skip) this.live.set(key, info);
+  }
+
+  private readExe(pid: number): string {
+    try {
+      return readlinkSync(`${this.procRoot}/${pid}/exe`).replace(/ \(deleted\)$/, "");
+    } catch {
+      return ""; // gone, or another user's process when not root
+    }
+  }
+
+  private readCmdline(pid: number): string[] {
+    try {
+      const parts = readView(`${this.procRoot}/${pid}/cmdline`, CMDLINE_BOUND).toString("utf8").split("\0");
+      if (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
+      return parts;
+    } catch {
+      return [];
+    }
+  }
+
+  /** Logs read failures that are not "gone", with counts, at most once a minute. */
+  private reportFailures(): void {
+    if (this.failures.size === 0) return;
+    const now = Date.now();
+    if (now - this.lastReportMs < 60_000) return;
+    this.lastReportMs = now;
+    const what = [...this.failures].map(([code, n]) => `${code} ×${n}`).join(", ");
+    this.failures.clear();
+    this.log.warn(`procfs: reads of ${this.procRoot}/PID/stat failed (${what}); those processes keep their last reading`);
+  }
+}
+
+/** /proc/stat and the like: a clear error naming --procfs-path if unreadable. */
+function readProcFile(path: string): string {
+  try {
+    return readText(path, 8192); // /proc/stat: the aggregate "cpu" line comes first
+  } catch (err) {
+    throw new Error(`Cannot read ${path} (is --procfs-path right?): ${String(err)}`);
+  }
+}
+
+function safeText(path: string): string {
+  try {
+    return readText(path, 16 * 1024);
+  } catch {
+    return "";
   }
 }

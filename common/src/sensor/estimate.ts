@@ -61,8 +61,12 @@ export class EstimateSensor implements Sensor {
     return this.idleWatts + (this.tdpWatts - this.idleWatts) * u;
   }
 
-  async sample(): Promise<EnergySample> {
-    const cpu = await readCpuTimes(this.procRoot);
+  zones(): readonly Zone[] {
+    return [this.zone];
+  }
+
+  read(): EnergySample {
+    const cpu = readCpuTimes(this.procRoot);
     const ns = process.hrtime.bigint();
     const busy = busyTicks(cpu);
     const total = totalTicks(cpu);

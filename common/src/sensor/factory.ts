@@ -26,7 +26,7 @@ export async function createSensor(o: SensorOptions): Promise<Sensor> {
         ...(o.tdpWatts !== undefined ? { tdpWatts: o.tdpWatts } : {}),
         ...(o.idleWatts !== undefined ? { idleWatts: o.idleWatts } : {}),
       });
-      await s.sample();
+      s.read();
       return s;
     }
     default:

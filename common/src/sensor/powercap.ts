@@ -20,7 +20,7 @@ export class PowercapSensor implements Sensor {
   readonly name = "powercap_rapl";
   readonly estimated = false;
   readonly root: string;
-  private zones: Zone[] = [];
+  private zoneList: Zone[] = [];
   private readonly log: Logger;
   private readonly clock: (() => bigint) | undefined;
 
@@ -38,7 +38,7 @@ export class PowercapSensor implements Sensor {
    */
   static async open(options: PowercapSensorOptions): Promise<PowercapSensor> {
     const s = new PowercapSensor(options);
-    s.zones = discoverZones(s.root, s.log);
+    s.zoneList = discoverZones(s.root, s.log);
     try {
       s.read();
     } catch (err) {
@@ -48,12 +48,12 @@ export class PowercapSensor implements Sensor {
     return s;
   }
 
-  get zoneList(): readonly Zone[] {
-    return this.zones;
+  zones(): readonly Zone[] {
+    return this.zoneList;
   }
 
   valueSource(): string {
-    return this.zones.some((z) => z.kind === "psys") ? "powercap_rapl_psys" : "powercap_rapl_pkg";
+    return this.zoneList.some((z) => z.kind === "psys") ? "powercap_rapl_psys" : "powercap_rapl_pkg";
   }
 
   private stale = false;
@@ -65,24 +65,19 @@ export class PowercapSensor implements Sensor {
    * Reads every zone. A failed read (a tree replaced or unmounted under us)
    * throws, and the next call finds the zones again before reading.
    */
-  async sample(): Promise<EnergySample> {
-    return this.read();
-  }
-
-  /** The synchronous read behind sample(). */
   read(): EnergySample {
     if (this.stale || ++this.samples % PowercapSensor.REDISCOVER_EVERY === 0) {
-      this.zones = discoverZones(this.root, this.log);
+      this.zoneList = discoverZones(this.root, this.log);
       this.stale = false;
     }
     let values: number[];
     try {
-      values = this.zones.map((z) => readEnergyUj(z.path));
+      values = this.zoneList.map((z) => readEnergyUj(z.path));
     } catch (err) {
       this.stale = true;
       throw err;
     }
-    const sample = nowSample(this.zones.map((zone, i) => ({ zone, energyUj: values[i] ?? 0 })));
+    const sample = nowSample(this.zoneList.map((zone, i) => ({ zone, energyUj: values[i] ?? 0 })));
     return this.clock ? { ...sample, monotonicNs: this.clock() } : sample;
   }
 }

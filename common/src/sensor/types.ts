@@ -18,7 +18,8 @@ export interface EnergySample {
 
 /**
  * A Sensor reads energy counters; it never computes shares. Counters are
- * cumulative and may wrap at their zone's max_energy_range_uj.
+ * cumulative and may wrap at their zone's max_energy_range_uj. Reads are
+ * synchronous: sysfs and procfs never wait on a disk.
  */
 export interface Sensor {
   /** e.g. `powercap_rapl`, `estimate`. */
@@ -27,7 +28,9 @@ export interface Sensor {
   valueSource(): string;
   /** Whether the values are estimated rather than measured. */
   readonly estimated: boolean;
-  sample(): Promise<EnergySample>;
+  /** The zones the sensor reads (their names and wrap points), as of the last read. */
+  zones(): readonly Zone[];
+  read(): EnergySample;
 }
 
 export function nowSample(readings: ZoneReading[]): EnergySample {

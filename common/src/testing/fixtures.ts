@@ -1,8 +1,9 @@
-import { cp, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseUj } from "../powercap/read.js";
+import { replaceFile } from "../io/atomic.js";
 
 /** The repository's fixtures/ directory (this file is common/dist/src/testing/). */
 export function fixturesDir(): string {
@@ -21,11 +22,9 @@ export async function removeTree(path: string): Promise<void> {
   await rm(dirname(path), { recursive: true, force: true });
 }
 
-/** Replaces a file atomically, so a concurrent reader never sees half of it. */
+/** Replaces a file atomically, so a concurrent reader never sees half of it (scaph's one atomic write). */
 export async function writeAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, file);
+  replaceFile(dirname(file), basename(file), text);
 }
 
 /** Reads and writes the energy counters of a powercap tree (a copy of a fixture). */

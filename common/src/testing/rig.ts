@@ -1,10 +1,10 @@
-import { Measurer, PowercapSensor, ProcessTable } from "../index.js";
-import type { ProcessAnnotator } from "../index.js";
+import { Meter, PowercapSensor, ProcessTable } from "../index.js";
+import type { Logger, VmSource } from "../index.js";
 import { copyFixture, PowercapFixture, ProcFixture, removeTree } from "./fixtures.js";
 
-/** A Measurer over copies of fixture trees, with a clock the test moves. */
+/** A Meter over copies of fixture trees, with a clock the test moves. */
 export interface FixtureRig {
-  measurer: Measurer;
+  meter: Meter;
   power: PowercapFixture;
   proc: ProcFixture;
   /** Moves the sensor's monotonic clock forward. */
@@ -12,15 +12,17 @@ export interface FixtureRig {
   cleanup(): Promise<void>;
 }
 
-export async function fixtureRig(powercap: string, proc = "proc/basic", annotate?: ProcessAnnotator): Promise<FixtureRig> {
+export async function fixtureRig(powercap: string, proc = "proc/basic", options: { vms?: (procRoot: string) => VmSource; hostStats?: boolean; log?: Logger } = {}): Promise<FixtureRig> {
   const powerRoot = await copyFixture(`powercap/${powercap}`);
   const procRoot = await copyFixture(proc);
   let now = 0n;
   const sensor = await PowercapSensor.open({ root: powerRoot, clock: () => now });
-  const measurer = new Measurer(sensor, new ProcessTable({ procRoot, clockTicks: 100 }), annotate ? { annotate } : {});
-  await measurer.prime();
+  const vms = options.vms?.(procRoot);
+  const table = new ProcessTable({ procRoot, clockTicks: 100, pageSize: 4096, hostStats: options.hostStats ?? false });
+  const meter = new Meter(sensor, table, { ...(vms ? { vms } : {}), ...(options.log ? { log: options.log } : {}) });
+  meter.prime();
   return {
-    measurer,
+    meter,
     power: new PowercapFixture(powerRoot),
     proc: new ProcFixture(procRoot),
     advanceClock(seconds) {

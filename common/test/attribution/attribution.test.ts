@@ -30,7 +30,7 @@ test("all busy time in listed processes: Σ process energy = host energy (packag
     await rig.proc.advanceProcess(200, 60);
     await rig.proc.advanceProcess(300, 40);
     rig.advanceClock(2);
-    const { snapshot: s } = await rig.measurer.measure();
+    const s = rig.meter.measure();
     assert.equal(s.host.energyUj, 24_000_000);
     assert.equal(s.host.powerUw, 12_000_000);
     assert.equal(s.valueSource, "powercap_rapl_pkg");
@@ -55,7 +55,7 @@ test("busy time outside listed processes: Σ process energy stays below host ene
     await rig.proc.advanceBusy(100);
     await rig.proc.advanceProcess(100, 50);
     rig.advanceClock(1);
-    const { snapshot: s } = await rig.measurer.measure();
+    const s = rig.meter.measure();
     assert.equal(s.processes.find((p) => p.pid === 100)?.energyUj, 5_000_000);
     assert.equal(s.processes.reduce((a, p) => a + p.energyUj, 0), 5_000_000);
   } finally {
@@ -72,7 +72,7 @@ test("more process time than busy time (sampling skew): normalised, never above 
     await rig.proc.advanceProcess(100, 40);
     await rig.proc.advanceProcess(200, 20);
     rig.advanceClock(1);
-    const { snapshot: s } = await rig.measurer.measure();
+    const s = rig.meter.measure();
     const total = s.processes.reduce((a, p) => a + p.energyUj, 0);
     assert.equal(total, s.host.energyUj);
     assert.equal(s.processes.find((p) => p.pid === 100)?.energyUj, 2_000_001);
@@ -88,11 +88,11 @@ test("a counter wrapping at max_energy_range_uj: the energy across the wrap, no 
     const max = 262143328850;
     await rig.power.setEnergy("intel-rapl:0", max - 1_000_000);
     rig.advanceClock(1);
-    await rig.measurer.measure();
+    rig.meter.measure();
     await rig.power.advance("intel-rapl:0", 3_000_000);
     assert.equal(await rig.power.energy("intel-rapl:0"), 2_000_000);
     rig.advanceClock(1);
-    const { snapshot: s } = await rig.measurer.measure();
+    const s = rig.meter.measure();
     assert.equal(s.sockets[0]?.energyUj, 3_000_000);
     assert.equal(s.host.powerUw, 3_000_000);
   } finally {
@@ -107,7 +107,7 @@ test("psys is the host energy when present; both sockets listed", async () => {
     await rig.power.advance("intel-rapl:1", 2_000_000);
     await rig.power.advance("intel-rapl:2", 9_000_000);
     rig.advanceClock(1);
-    const { snapshot: s } = await rig.measurer.measure();
+    const s = rig.meter.measure();
     assert.equal(s.valueSource, "powercap_rapl_psys");
     assert.equal(s.host.energyUj, 9_000_000);
     assert.deepEqual(s.sockets.map((k) => [k.id, k.energyUj]), [[0, 1_000_000], [1, 2_000_000]]);
@@ -128,7 +128,7 @@ test("a process that vanishes between reads is skipped; a new one counts whole",
     await rig.power.advance("intel-rapl:0", 1_000_000);
     await rig.proc.advanceBusy(100);
     rig.advanceClock(1);
-    const { snapshot: s } = await rig.measurer.measure();
+    const s = rig.meter.measure();
     assert.equal(s.processes.some((p) => p.pid === 300), false);
     assert.equal(s.processes.find((p) => p.pid === 500)?.energyUj, 300_000);
   } finally {

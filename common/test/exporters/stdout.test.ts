@@ -25,7 +25,7 @@ async function fixedSnapshot() {
     await rig.proc.advanceProcess(200, 100);
     await rig.proc.advanceProcess(300, 10);
     rig.advanceClock(2);
-    return (await rig.measurer.measure()).snapshot;
+    return rig.meter.measure();
   } finally {
     await rig.cleanup();
   }

@@ -1,5 +1,5 @@
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { readText } from "@scaph/common";
 
 /** A VM's cgroup and how to read its CPU usage. */
 export interface VmCgroup {
@@ -41,14 +41,6 @@ export function vmCgroupFromProcFile(text: string): VmCgroup | null {
   return p2 ? { path: p2, version: 2 } : null;
 }
 
-export async function readVmCgroup(procRoot: string, pid: number): Promise<VmCgroup | null> {
-  try {
-    return vmCgroupFromProcFile(await readFile(join(procRoot, String(pid), "cgroup"), "utf8"));
-  } catch {
-    return null;
-  }
-}
-
 /** `usage_usec` from a cgroup v2 cpu.stat. */
 export function parseCpuStatUsageUsec(text: string): number | null {
   const m = /^usage_usec (\d+)$/m.exec(text);
@@ -60,12 +52,12 @@ export function parseCpuStatUsageUsec(text: string): number | null {
  * (under the root or its `unified/` mount), v1 `cpuacct.usage` (ns). Null if
  * the cgroup cannot be read.
  */
-export async function readCgroupUsageUsec(cgroupRoot: string, cg: VmCgroup): Promise<number | null> {
+export function readCgroupUsageUsec(cgroupRoot: string, cg: VmCgroup): number | null {
   const rel = cg.path.replace(/^\/+/, "");
   if (cg.version === 2) {
     for (const dir of [cgroupRoot, join(cgroupRoot, "unified")]) {
       try {
-        const v = parseCpuStatUsageUsec(await readFile(join(dir, rel, "cpu.stat"), "utf8"));
+        const v = parseCpuStatUsageUsec(readText(join(dir, rel, "cpu.stat"), 4096));
         if (v !== null) return v;
       } catch {
         // try the next mount
@@ -75,7 +67,7 @@ export async function readCgroupUsageUsec(cgroupRoot: string, cg: VmCgroup): Pro
   }
   for (const ctl of ["cpuacct", "cpu,cpuacct", "cpuacct,cpu"]) {
     try {
-      const t = (await readFile(join(cgroupRoot, ctl, rel, "cpuacct.usage"), "utf8")).trim();
+      const t = readText(join(cgroupRoot, ctl, rel, "cpuacct.usage"), 64).trim();
       if (/^\d+$/.test(t)) return Math.floor(Number(t) / 1000);
     } catch {
       // try the next mount

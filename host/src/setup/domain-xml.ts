@@ -1,9 +1,7 @@
 import { DOMParser, XMLSerializer } from "@xmldom/xmldom";
 import type { Document, Element, Node } from "@xmldom/xmldom";
-import { ScaphError } from "@scaph/common";
-
-export type Transport = "virtiofs" | "9p";
-export const TRANSPORTS: readonly Transport[] = ["virtiofs", "9p"];
+import { ScaphError, SHARE_TAG } from "@scaph/common";
+import type { Transport } from "@scaph/common";
 /** Serializes, keeping the original's trailing newline. (xmldom writes attributes in double quotes.) */
 function serialize(doc: Document, original: string): string {
   const out = new XMLSerializer().serializeToString(doc);
@@ -14,9 +12,6 @@ function serialize(doc: Document, original: string): string {
 export function normalizeXml(xml: string): string {
   return serialize(parse(xml), xml);
 }
-
-/** The tag the guest mounts: `mount -t virtiofs scaphandre /var/scaphandre`. */
-export const SHARE_TAG = "scaphandre";
 
 export interface ShareSpec {
   transport: Transport;

@@ -5,7 +5,7 @@ import { ScaphError, errnoCode } from "@scaph/common";
 import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
 import { unsafeNameReason } from "../qemu/names.js";
 import { addShare, filesystemXml, findShare, hasSharedMemory, normalizeXml } from "./domain-xml.js";
-import type { Transport } from "./domain-xml.js";
+import type { Transport } from "@scaph/common";
 import { findDomain, openLibvirt } from "./libvirt-domain.js";
 import { guestInstructions } from "./guest-help.js";
 import { mountAt, mountTmpfs, tmpfsOptions, validSize } from "./mounts.js";

@@ -1,8 +1,8 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { DomainXMLFlags } from "@scaph/libvirt";
-import { STATUS_FILE } from "../qemu/propagator.js";
-import type { DaemonStatus } from "../qemu/propagator.js";
+import { STATUS_FILE } from "../qemu/status-sink.js";
+import type { DaemonStatus } from "../qemu/status-sink.js";
 import { isSafeDirName } from "../qemu/names.js";
 import { findShare } from "./domain-xml.js";
 import { openLibvirt } from "./libvirt-domain.js";

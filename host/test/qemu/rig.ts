@@ -1,77 +1,105 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { copyFixture, fixtureRig, removeTree } from "@scaph/common/testing";
-import { createLogger } from "@scaph/common";
+import { createLogger, Meter, PowercapSensor, ProcessTable } from "@scaph/common";
 import type { FixtureRig } from "@scaph/common/testing";
-import type { Logger } from "@scaph/common";
+import type { Logger, Snapshot } from "@scaph/common";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { Propagator } from "../../src/index.js";
-import type { PropagationStep } from "../../src/index.js";
+import { StatusSink, VmResolver, VmTreeSink } from "../../src/index.js";
 import type { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
 
 export const WEB_CG = "machine.slice/machine-qemu\\x2d1\\x2dweb\\x2d1.scope";
 export const RHEL_CG = "machine.slice/machine-qemu\\x2d3\\x2drhel\\x2dvm.scope";
 export const PVE_CG = "qemu.slice/100.scope";
 
-/** A Propagator over fixture /proc, powercap and cgroup trees, with a base dir of its own. */
+/** Owners of the fixture's qemu processes (fixtures/proc/qemu/PID/status); uid 1000 is a local user. */
+export const LIBVIRT_QEMU_UID = 64055;
+export const RHEL_QEMU_UID = 107;
+
+/** What one step of the daemon did: the Snapshot's VMs, with whether each tree was written. */
+export interface DaemonStep {
+  snapshot: Snapshot;
+  hostUj: number;
+  othersUj: number;
+  vms: (Snapshot["vms"][number] & { written: boolean })[];
+}
+
+/** The qemu daemon's pipeline (Meter with the VM resolver, tree and status sinks) over fixture /proc, powercap and cgroup trees. */
 export interface QemuRig {
   rig: FixtureRig;
   cgroupRoot: string;
   baseDir: string;
   log: Logger;
   lines: string[];
-  propagator: Propagator;
-  /** Measures and propagates one step of `seconds`. */
-  step(seconds?: number): Promise<PropagationStep>;
+  /** Measures one step of `seconds` and hands it to the sinks. */
+  step(seconds?: number): Promise<DaemonStep>;
   /** Adds µs to a cgroup's usage_usec. */
   advanceCgroup(path: string, usec: number): Promise<void>;
-  /** A new Propagator on the same trees (a restarted daemon). */
-  restart(): void;
+  /** A new daemon on the same trees (a restart): new resolver, sinks and meter, primed. */
+  restart(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
-/** Owners of the fixture's qemu processes (fixtures/proc/qemu/PID/status); uid 1000 is a local user. */
-export const LIBVIRT_QEMU_UID = 64055;
-export const RHEL_QEMU_UID = 107;
+export interface QemuRigOptions {
+  libvirt?: LibvirtDomains | null;
+  powercap?: string;
+  maxVms?: number;
+  libvirtPid?: (domain: string) => number | null;
+}
 
-export async function qemuRig(
-  options: { libvirt?: LibvirtDomains | null; powercap?: string; maxVms?: number; libvirtPid?: (domain: string) => number | null } = {},
-): Promise<QemuRig> {
-  const rig = await fixtureRig(options.powercap ?? "intel-1socket", "proc/qemu");
-  const cgroupRoot = await copyFixture("cgroup/qemu");
-  const baseDir = join(await mkdtemp(join(tmpdir(), "scaph-base-")), "scaphandre");
+export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
   const lines: string[] = [];
   const log = createLogger({ level: "debug", write: (l) => lines.push(l) });
-  const make = (): Propagator =>
-    new Propagator({
-      baseDir,
-      procRoot: rig.proc.root,
+  const cgroupRoot = await copyFixture("cgroup/qemu");
+  const baseDir = join(await mkdtemp(join(tmpdir(), "scaph-base-")), "scaphandre");
+  const maxVms = options.maxVms ?? 100;
+  const resolver = (procRoot: string): VmResolver =>
+    new VmResolver({
+      procRoot,
       cgroupRoot,
       clockTicks: 100,
       log,
       libvirt: options.libvirt ?? null,
-      zoneMax: (name) => (name === "package" ? 262143328850 : name === "dram" ? 65712999613 : 262143328850),
-      policy: { allowedUids: new Set([0, LIBVIRT_QEMU_UID, RHEL_QEMU_UID]), maxVms: options.maxVms ?? 100, libvirtPid: options.libvirtPid ?? (() => null) },
+      policy: { allowedUids: new Set([0, LIBVIRT_QEMU_UID, RHEL_QEMU_UID]), maxVms, libvirtPid: options.libvirtPid ?? (() => null) },
     });
+  await options.libvirt?.refresh();
+  const rig = await fixtureRig(options.powercap ?? "intel-1socket", "proc/qemu", { vms: resolver, log });
+  let now = 0n;
+  let meter = rig.meter;
+  let trees = new VmTreeSink({ baseDir, log, maxVms });
+  let status = new StatusSink({ baseDir, log, written: trees.written });
   const q: QemuRig = {
     rig,
     cgroupRoot,
     baseDir,
     log,
     lines,
-    propagator: make(),
     async step(seconds = 1) {
       rig.advanceClock(seconds);
-      return q.propagator.step(await rig.measurer.measure());
+      now += BigInt(Math.round(seconds * 1e9));
+      await options.libvirt?.refresh();
+      const snapshot = meter.measure();
+      trees.write(snapshot);
+      status.write(snapshot);
+      return {
+        snapshot,
+        hostUj: snapshot.host.energyUj,
+        othersUj: snapshot.othersUj,
+        vms: snapshot.vms.map((v) => ({ ...v, written: trees.written.get(v.key) ?? false })),
+      };
     },
     async advanceCgroup(path, usec) {
       const f = join(cgroupRoot, path, "cpu.stat");
       const t = await readFile(f, "utf8");
       await writeFile(f, t.replace(/^usage_usec (\d+)$/m, (_m, v: string) => `usage_usec ${Number(v) + usec}`));
     },
-    restart() {
-      q.propagator = make();
+    async restart() {
+      const sensor = await PowercapSensor.open({ root: rig.power.root, clock: () => now });
+      meter = new Meter(sensor, new ProcessTable({ procRoot: rig.proc.root, clockTicks: 100, pageSize: 4096 }), { vms: resolver(rig.proc.root), log });
+      meter.prime();
+      trees = new VmTreeSink({ baseDir, log, maxVms });
+      status = new StatusSink({ baseDir, log, written: trees.written });
     },
     async cleanup() {
       await rig.cleanup();

@@ -1,0 +1,181 @@
+import type { Snapshot } from "../attribution/snapshot.js";
+import { SCAPH_VERSION } from "../version.js";
+import { cmdlineLabel, exeLabel, selectProcesses } from "./select.js";
+import type { ProcessFilter } from "./select.js";
+import { EnergyTotals, vmLabels } from "./totals.js";
+
+/** One sample of a metric: its labels and value. */
+export interface MetricSample {
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** A metric with its samples: what Prometheus, Riemann, Warp 10 and the Pushgateway all export. */
+export interface MetricFamily {
+  name: string;
+  help: string;
+  type: "gauge" | "counter";
+  samples: MetricSample[];
+}
+
+export interface MetricsOptions {
+  filter: ProcessFilter;
+  /** Add `vmname` to the qemu processes' series, and the per-VM series. */
+  qemu: boolean;
+  /** Longest `cmdline` label, in characters (0: no cmdline label). */
+  cmdlineMax?: number;
+}
+
+/** Defined once: the name, help and type of each metric, whatever exports it. */
+const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
+  scaph_host_power_microwatts: { help: "Power of the host over the last interval, in microwatts", type: "gauge" },
+  scaph_host_energy_microjoules: { help: "Energy of the host since the exporter started, in microjoules", type: "counter" },
+  scaph_host_energy_joules_total: { help: "Energy of the host since the exporter started, in joules", type: "counter" },
+  scaph_socket_power_microwatts: { help: "Power of a CPU socket (RAPL package) over the last interval, in microwatts", type: "gauge" },
+  scaph_socket_energy_microjoules: { help: "Energy of a CPU socket since the exporter started, in microjoules", type: "counter" },
+  scaph_socket_energy_joules_total: { help: "Energy of a CPU socket since the exporter started, in joules", type: "counter" },
+  scaph_domain_power_microwatts: { help: "Power of a RAPL domain (core, uncore, dram) over the last interval, in microwatts", type: "gauge" },
+  scaph_domain_energy_microjoules: { help: "Energy of a RAPL domain since the exporter started, in microjoules", type: "counter" },
+  scaph_domain_energy_joules_total: { help: "Energy of a RAPL domain since the exporter started, in joules", type: "counter" },
+  scaph_process_power_consumption_microwatts: { help: "Power attributed to a process over the last interval, in microwatts", type: "gauge" },
+  scaph_process_cpu_usage_percentage: { help: "CPU time of a process over the last interval, in percent of one CPU", type: "gauge" },
+  scaph_process_memory_bytes: { help: "Resident memory of a process, in bytes", type: "gauge" },
+  scaph_process_memory_virtual_bytes: { help: "Virtual memory of a process, in bytes", type: "gauge" },
+  scaph_vm_power_microwatts: { help: "Power attributed to a virtual machine over the last interval, in microwatts", type: "gauge" },
+  scaph_vm_energy_joules_total: { help: "Energy attributed to a virtual machine since the exporter started, in joules", type: "counter" },
+  scaph_host_load_avg_one: { help: "Load average over 1 minute", type: "gauge" },
+  scaph_host_load_avg_five: { help: "Load average over 5 minutes", type: "gauge" },
+  scaph_host_load_avg_fifteen: { help: "Load average over 15 minutes", type: "gauge" },
+  scaph_host_memory_total_bytes: { help: "Total memory of the host, in bytes", type: "gauge" },
+  scaph_host_memory_available_bytes: { help: "Available memory of the host, in bytes", type: "gauge" },
+  scaph_host_memory_free_bytes: { help: "Free memory of the host, in bytes", type: "gauge" },
+  scaph_host_swap_total_bytes: { help: "Total swap of the host, in bytes", type: "gauge" },
+  scaph_host_swap_free_bytes: { help: "Free swap of the host, in bytes", type: "gauge" },
+  scaph_self_version: { help: "Version of scaph, as a label; always 1", type: "gauge" },
+  scaph_self_memory_bytes: { help: "Resident memory of this scaph process, in bytes", type: "gauge" },
+  scaph_self_cpu_usage_percent: { help: "CPU time of this scaph process since it started, in percent of one CPU", type: "gauge" },
+  scaph_self_topo_procs_nb: { help: "Number of processes seen in the last interval", type: "gauge" },
+  scaph_self_last_step_timestamp_seconds: { help: "Unix time of the newest measurement, the one these values come from, in seconds", type: "gauge" },
+};
+
+/** The metric names, in exposition order; the per-VM ones only with `qemu`. */
+export function metricNames(qemu: boolean): string[] {
+  return Object.keys(DEFS).filter((n) => qemu || !n.startsWith("scaph_vm_"));
+}
+
+export function metricDef(name: string): { help: string; type: "gauge" | "counter" } {
+  const d = DEFS[name];
+  if (!d) throw new Error(`no metric ${name}`);
+  return d;
+}
+
+/**
+ * The metrics of the newest Snapshot, and counters accumulated over every
+ * Snapshot since start. A sink feeds it; every metric exporter reads it, so
+ * a scrape or a push never measures anything itself.
+ */
+export class MetricsModel {
+  private latest: Snapshot | null = null;
+  private readonly totals = new EnergyTotals();
+  private cache: Map<string, MetricSample[]> | null = null;
+  private readonly startCpu = process.cpuUsage();
+  private readonly startMs = Date.now();
+
+  constructor(readonly o: MetricsOptions) {}
+
+  update(s: Snapshot): void {
+    this.latest = s;
+    this.totals.add(s);
+    this.cache = null;
+  }
+
+  get snapshot(): Snapshot | null {
+    return this.latest;
+  }
+
+  /** Every family with its samples (self metrics are read now). */
+  families(): MetricFamily[] {
+    return metricNames(this.o.qemu).map((name) => ({ name, ...metricDef(name), samples: this.samples(name) }));
+  }
+
+  /** The samples of one metric. */
+  samples(name: string): MetricSample[] {
+    if (name.startsWith("scaph_self_")) return this.self(name);
+    this.cache ??= this.compute();
+    return this.cache.get(name) ?? [];
+  }
+
+  private self(name: string): MetricSample[] {
+    switch (name) {
+      case "scaph_self_version":
+        return [{ labels: { version: SCAPH_VERSION }, value: 1 }];
+      case "scaph_self_memory_bytes":
+        return [{ labels: {}, value: process.memoryUsage.rss() }];
+      case "scaph_self_cpu_usage_percent": {
+        const u = process.cpuUsage(this.startCpu);
+        return [{ labels: {}, value: (100 * (u.user + u.system)) / (Math.max(1, Date.now() - this.startMs) * 1000) }];
+      }
+      case "scaph_self_topo_procs_nb":
+        return [{ labels: {}, value: this.latest?.processes.length ?? 0 }];
+      case "scaph_self_last_step_timestamp_seconds":
+        return this.latest ? [{ labels: {}, value: this.latest.timestampS }] : [];
+    }
+    return [];
+  }
+
+  private compute(): Map<string, MetricSample[]> {
+    const m = new Map<string, MetricSample[]>();
+    const add = (name: string, labels: Record<string, string>, value: number): void => {
+      if (!Number.isFinite(value)) return;
+      let list = m.get(name);
+      if (!list) m.set(name, (list = []));
+      list.push({ labels, value });
+    };
+    const s = this.latest;
+    const t = this.totals;
+    if (s) add("scaph_host_power_microwatts", { value_source: s.valueSource }, s.host.powerUw);
+    for (const [vs, uj] of t.host) {
+      add("scaph_host_energy_microjoules", { value_source: vs }, uj);
+      add("scaph_host_energy_joules_total", { value_source: vs }, uj / 1e6);
+    }
+    for (const k of s?.sockets ?? []) {
+      add("scaph_socket_power_microwatts", { socket_id: String(k.id) }, k.powerUw);
+      for (const d of k.domains) add("scaph_domain_power_microwatts", { domain_name: d.name, domain_id: d.zone, socket_id: String(k.id) }, d.powerUw);
+    }
+    for (const [id, uj] of t.sockets) {
+      add("scaph_socket_energy_microjoules", { socket_id: String(id) }, uj);
+      add("scaph_socket_energy_joules_total", { socket_id: String(id) }, uj / 1e6);
+    }
+    for (const d of t.domains.values()) {
+      const labels = { domain_name: d.name, domain_id: d.zone, socket_id: String(d.socket) };
+      add("scaph_domain_energy_microjoules", labels, d.uj);
+      add("scaph_domain_energy_joules_total", labels, d.uj / 1e6);
+    }
+    const cmdMax = this.o.cmdlineMax ?? Infinity;
+    for (const p of s ? selectProcesses(s.processes, this.o.filter) : []) {
+      const labels: Record<string, string> = { pid: String(p.pid), exe: exeLabel(p) };
+      if (cmdMax > 0) labels.cmdline = cmdlineLabel(p, cmdMax);
+      if (this.o.qemu && p.vmname !== undefined) labels.vmname = p.vmname;
+      add("scaph_process_power_consumption_microwatts", labels, p.powerUw);
+      add("scaph_process_cpu_usage_percentage", labels, p.cpuPercent);
+      add("scaph_process_memory_bytes", labels, p.memoryBytes);
+      add("scaph_process_memory_virtual_bytes", labels, p.memoryVirtualBytes);
+    }
+    if (this.o.qemu) {
+      for (const v of s?.vms ?? []) add("scaph_vm_power_microwatts", { vmname: v.name, ...vmLabels(v) }, v.powerUw);
+      for (const v of t.vms.values()) add("scaph_vm_energy_joules_total", { vmname: v.name, ...v.labels }, v.uj / 1e6);
+    }
+    const h = s?.hostStats;
+    if (h) {
+      add("scaph_host_load_avg_one", {}, h.load1);
+      add("scaph_host_load_avg_five", {}, h.load5);
+      add("scaph_host_load_avg_fifteen", {}, h.load15);
+      add("scaph_host_memory_total_bytes", {}, h.memTotalBytes);
+      add("scaph_host_memory_available_bytes", {}, h.memAvailableBytes);
+      add("scaph_host_memory_free_bytes", {}, h.memFreeBytes);
+      add("scaph_host_swap_total_bytes", {}, h.swapTotalBytes);
+      add("scaph_host_swap_free_bytes", {}, h.swapFreeBytes);
+    }
+    return m;
+  }
+}

@@ -1,0 +1,118 @@
+import { attribute } from "./attribution/attribute.js";
+import type { VmClaim } from "./attribution/attribute.js";
+import { energyBetween } from "./attribution/energy.js";
+import type { Snapshot } from "./attribution/snapshot.js";
+import type { Logger } from "./log.js";
+import { silentLogger } from "./log.js";
+import { CounterReadError } from "./powercap/read.js";
+import type { ProcSample, ProcessTable } from "./procfs/table.js";
+import type { EnergySample, Sensor } from "./sensor/types.js";
+
+/**
+ * Finds the VMs among the processes of a reading (scaph-host's resolver:
+ * qemu processes joined with libvirt and their cgroups). Synchronous: what
+ * it needs from slow sources (libvirt) it fetches in the background.
+ */
+export interface VmSource {
+  claims(proc: ProcSample, prevUptimeS: number): VmClaim[];
+}
+
+export interface MeterOptions {
+  log?: Logger;
+  vms?: VmSource;
+}
+
+/**
+ * The measurement: two readings of energy and /proc make one Snapshot, the
+ * only place where energy is split. Everything is read synchronously (see
+ * procfs/files.ts), so a step is one uninterrupted run of the event loop.
+ */
+export class Meter {
+  private prevEnergy: EnergySample | null = null;
+  private prevUptimeS = 0;
+  private prevBusy = 0;
+  private readonly log: Logger;
+  private readonly vms: VmSource | undefined;
+
+  constructor(
+    readonly sensor: Sensor,
+    readonly table: ProcessTable,
+    options: MeterOptions = {},
+  ) {
+    this.log = options.log ?? silentLogger;
+    this.vms = options.vms;
+  }
+
+  /**
+   * Takes the first reading (t0). A counter that cannot be read now is
+   * logged, and the next measure() takes the first reading instead.
+   */
+  prime(): void {
+    try {
+      const energy = this.sensor.read();
+      const proc = this.table.sample();
+      this.vms?.claims(proc, proc.uptimeS);
+      this.prevEnergy = energy;
+      this.prevUptimeS = proc.uptimeS;
+      this.prevBusy = proc.busyTicks;
+    } catch (err) {
+      if (!(err instanceof CounterReadError)) throw err;
+      this.prevEnergy = null;
+      this.log.warn(`first reading failed: ${err.message}`);
+    }
+  }
+
+  /**
+   * Reads t1 and returns the Snapshot of [t0, t1]; t1 becomes the next t0.
+   * A failed read throws (the caller skips the step) and leaves t0 as it
+   * was, so the next step measures from the last good reading: no energy is
+   * lost.
+   */
+  measure(): Snapshot {
+    if (!this.prevEnergy) {
+      this.prime();
+      throw new CounterReadError(this.prevEnergy ? "first reading taken: measuring from the next step" : "no reading yet to measure from");
+    }
+    const energy = this.sensor.read();
+    const proc = this.table.sample();
+    const prevEnergy = this.prevEnergy;
+    const prevUptimeS = this.prevUptimeS;
+    const busy = Math.max(0, proc.busyTicks - this.prevBusy);
+    this.prevEnergy = energy;
+    this.prevUptimeS = proc.uptimeS;
+    this.prevBusy = proc.busyTicks;
+    const host = energyBetween(prevEnergy, energy, this.log);
+    const snapshot = attribute({
+      energy: host,
+      timestampS: energy.timestampS,
+      valueSource: this.sensor.valueSource(),
+      estimated: this.sensor.estimated,
+      zones: this.sensor.zones(),
+      proc,
+      prevUptimeS,
+      busyTicks: busy,
+      clockTicks: this.table.clockTicks,
+      pageSize: this.table.pageSize,
+      vms: this.vms ? this.vms.claims(proc, prevUptimeS) : [],
+    });
+    if (this.log.enabled("debug")) {
+      const attributed = snapshot.processes.reduce((a, p) => a + p.energyUj, 0);
+      const vms = snapshot.vms.map((v) => `${v.name}=${v.energyUj} µJ (${v.cpuSource} ${v.cpuTicks.toFixed(1)} ticks)`);
+      this.log.debug(
+        `measure: ${host.intervalS.toFixed(3)} s, host ${host.hostUj} µJ, busy ${busy} ticks, ${snapshot.processes.length} processes, ` +
+          `attributed ${attributed} µJ${this.vms ? `; VMs: ${vms.join(", ") || "none"}; other processes ${snapshot.othersUj} µJ` : ""}`,
+      );
+    }
+    return snapshot;
+  }
+}
+
+/** measure(), or null (and a log line) for a step that must be skipped. */
+export function measureOrSkip(m: Meter, log: Logger): Snapshot | null {
+  try {
+    return m.measure();
+  } catch (err) {
+    log.error(`step skipped: ${err instanceof Error ? err.message : String(err)}`);
+    return null;
+  }
+}

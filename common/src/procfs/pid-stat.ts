@@ -1,0 +1,128 @@
+import type { Ticks } from "../units.js";
+
+/** Fields of /proc/PID/stat that scaph uses. */
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  state: string;
+  ppid: number;
+  flags: number;
+  /** utime + stime of all threads, in clock ticks. */
+  cpuTicks: Ticks;
+  /** Start time after boot, in clock ticks: with pid, identifies a process. */
+  startTicks: Ticks;
+  /** Resident set size in pages. */
+  rssPages: number;
+  vsizeBytes: number;
+}
+
+export const PF_KTHREAD = 0x00200000;
+
+const SPACE = 0x20;
+const RPAREN = 0x29;
+const LPAREN = 0x28;
+
+/**
+ * Parses /proc/PID/stat from its bytes, without splitting it into strings:
+ * comm may hold spaces and parentheses, so fields are counted after the LAST
+ * ')'. Returns null if the line is malformed. `withComm` false skips
+ * decoding comm (it is only needed the first time a process is seen).
+ */
+export function parsePidStatBytes(b: Uint8Array, withComm = true): ProcStat | null {
+  let close = -1;
+  for (let i = b.length - 1; i >= 0; i--) {
+    if (b[i] === RPAREN) {
+      close = i;
+      break;
+    }
+  }
+  let open = -1;
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] === LPAREN) {
+      open = i;
+      break;
+    }
+  }
+  if (open < 0 || close < open) return null;
+  let pid = 0;
+  let digits = 0;
+  for (let i = 0; i < open; i++) {
+    const c = b[i] as number;
+    if (c >= 0x30 && c <= 0x39) {
+      pid = pid * 10 + (c - 0x30);
+      digits++;
+    } else if (c !== SPACE) return null;
+  }
+  if (digits === 0) return null;
+  // Fields from 3 (state) on; we need 3, 4, 9, 14, 15, 22, 23, 24.
+  let field = 3;
+  let i = close + 2;
+  let state = "";
+  let ppid = 0;
+  let flags = 0;
+  let utime = -1;
+  let stime = -1;
+  let start = -1;
+  let vsize = 0;
+  let rss = 0;
+  while (i < b.length && field <= 24) {
+    let j = i;
+    let n = 0;
+    let numeric = true;
+    while (j < b.length && b[j] !== SPACE && b[j] !== 0x0a) {
+      const c = b[j] as number;
+      if (c >= 0x30 && c <= 0x39) n = n * 10 + (c - 0x30);
+      else numeric = false;
+      j++;
+    }
+    switch (field) {
+      case 3:
+        state = String.fromCharCode(b[i] ?? 0x3f);
+        break;
+      case 4:
+        ppid = numeric ? n : 0;
+        break;
+      case 9:
+        flags = numeric ? n : 0;
+        break;
+      case 14:
+        utime = numeric ? n : -1;
+        break;
+      case 15:
+        stime = numeric ? n : -1;
+        break;
+      case 22:
+        start = numeric ? n : -1;
+        break;
+      case 23:
+        vsize = numeric ? n : 0;
+        break;
+      case 24:
+        rss = numeric ? n : 0;
+        break;
+    }
+    field++;
+    i = j + 1;
+  }
+  if (utime < 0 || stime < 0 || start < 0) return null;
+  return {
+    pid,
+    comm: withComm ? Buffer.from(b.buffer, b.byteOffset + open + 1, close - open - 1).toString("utf8") : "",
+    state,
+    ppid,
+    flags,
+    cpuTicks: utime + stime,
+    startTicks: start,
+    vsizeBytes: vsize,
+    rssPages: rss,
+  };
+}
+
+/** The same from text (tests, fixtures). */
+export function parsePidStat(text: string): ProcStat | null {
+  return parsePidStatBytes(Buffer.from(text, "utf8"));
+}
+
+export function isKernelThread(s: ProcStat): boolean {
+  return (s.flags & PF_KTHREAD) !== 0 || s.pid === 2 || s.ppid === 2;
+}

@@ -1,0 +1,82 @@
+import { processDeltaTicks, readText } from "@scaph/common";
+import type { Logger, ProcessInfo, ProcSample, Ticks, VmClaim, VmSource } from "@scaph/common";
+import { readCgroupUsageUsec, vmCgroupFromProcFile } from "./cgroup.js";
+import type { VmCgroup } from "./cgroup.js";
+import { discoverVms, QemuScanner } from "./discover.js";
+import type { DiscoveryPolicy } from "./discover.js";
+import type { LibvirtDomains } from "./libvirt-source.js";
+
+export interface ResolverOptions {
+  procRoot: string;
+  cgroupRoot: string;
+  clockTicks: number;
+  policy: DiscoveryPolicy;
+  log: Logger;
+  /** libvirt's domains, or null (--no-libvirt, or --qemu on the exporters). */
+  libvirt: LibvirtDomains | null;
+}
+
+/**
+ * scaph-host's VM resolver: each step, the VMs among the processes (see
+ * discover.ts), each joined once with libvirt's domain and its cgroup, and
+ * its CPU time over the interval: its cgroup's (which holds vhost and
+ * iothreads) where found, else its qemu process's. The Meter splits energy
+ * with it; nothing else identifies VMs.
+ */
+export class VmResolver implements VmSource {
+  private readonly scanner: QemuScanner;
+  /** Each qemu process's VM cgroup (read once per process), null where it has none. */
+  private readonly cgroups = new Map<string, VmCgroup | null>();
+  /** Each VM's cgroup usage at the last reading. */
+  private readonly usage = new Map<string, { path: string; usec: number }>();
+
+  constructor(private readonly o: ResolverOptions) {
+    this.scanner = new QemuScanner(o.procRoot);
+  }
+
+  claims(proc: ProcSample, prevUptimeS: number): VmClaim[] {
+    void this.o.libvirt?.refresh(); // for the next step; this one uses the last list
+    const vms = discoverVms(proc, this.scanner, this.o.libvirt?.latest ?? null, this.o.policy, this.o.log);
+    const claims: VmClaim[] = [];
+    for (const vm of vms) {
+      const cpu = this.cpuTicks(vm.key, vm.process, prevUptimeS);
+      claims.push({ key: vm.key, name: vm.name, uuid: vm.uuid, libvirt: vm.libvirt, processKey: vm.process.key, ...cpu });
+    }
+    const live = new Set(vms.map((v) => v.key));
+    for (const k of this.usage.keys()) if (!live.has(k)) this.usage.delete(k);
+    for (const k of this.cgroups.keys()) if (!proc.processes.has(k)) this.cgroups.delete(k);
+    return claims;
+  }
+
+  private cgroupOf(p: { key: string; pid: number }): VmCgroup | null {
+    let cg = this.cgroups.get(p.key);
+    if (cg === undefined) {
+      try {
+        cg = vmCgroupFromProcFile(readText(`${this.o.procRoot}/${p.pid}/cgroup`));
+      } catch {
+        cg = null;
+      }
+      this.cgroups.set(p.key, cg);
+    }
+    return cg;
+  }
+
+  private cpuTicks(
+    key: string,
+    p: ProcessInfo,
+    prevUptimeS: number,
+  ): { cpuTicks: Ticks; cpuSource: "cgroup" | "process" } {
+    const cg = this.cgroupOf(p);
+    const usec = cg ? readCgroupUsageUsec(this.o.cgroupRoot, cg) : null;
+    if (cg && usec !== null) {
+      const prev = this.usage.get(key);
+      this.usage.set(key, { path: cg.path, usec });
+      const toTicks = (us: number): Ticks => (us * this.o.clockTicks) / 1e6;
+      if (prev && prev.path === cg.path) return { cpuTicks: Math.max(0, toTicks(usec - prev.usec)), cpuSource: "cgroup" };
+      const started = p.startTicks / this.o.clockTicks >= prevUptimeS;
+      return { cpuTicks: started ? toTicks(usec) : 0, cpuSource: "cgroup" };
+    }
+    this.usage.delete(key);
+    return { cpuTicks: processDeltaTicks(p, prevUptimeS, this.o.clockTicks), cpuSource: "process" };
+  }
+}

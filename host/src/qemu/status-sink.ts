@@ -1,0 +1,48 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { replaceFile } from "@scaph/common";
+import type { Logger, Sink, Snapshot } from "@scaph/common";
+
+/** Written by the daemon each step in the base dir (host-only), read by `scaph-host status`. */
+export const STATUS_FILE = ".scaph-status.json";
+
+export interface DaemonStatus {
+  timestamp_s: number;
+  step_s: number;
+  /** Steps since the daemon started. */
+  steps: number;
+  pid: number;
+  vms: { name: string; uuid: string | null; power_uw: number; written: boolean }[];
+}
+
+/** The status file, a sink: what the daemon attributed and wrote at its last step. */
+export class StatusSink implements Sink {
+  readonly name = "status file";
+  private steps = 0;
+  private failing: string | null = null;
+
+  constructor(
+    private readonly o: { baseDir: string; log: Logger; written: ReadonlyMap<string, boolean> },
+  ) {}
+
+  write(s: Snapshot): void {
+    const status: DaemonStatus = {
+      timestamp_s: Date.now() / 1000,
+      step_s: s.intervalS,
+      steps: ++this.steps,
+      pid: process.pid,
+      vms: s.vms.map((v) => ({ name: v.name, uuid: v.uuid, power_uw: v.powerUw, written: this.o.written.get(v.key) ?? false })),
+    };
+    const file = join(this.o.baseDir, STATUS_FILE);
+    try {
+      mkdirSync(this.o.baseDir, { recursive: true });
+      replaceFile(this.o.baseDir, STATUS_FILE, JSON.stringify(status) + "\n");
+      if (this.failing !== null) this.o.log.info(`qemu: ${file} written again`);
+      this.failing = null;
+    } catch (err) {
+      const msg = String(err);
+      if (msg !== this.failing) this.o.log.warn(`qemu: cannot write ${file}: ${msg}`);
+      this.failing = msg;
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { join } from "node:path";
+import type { Logger, Sink, Snapshot, Zone } from "@scaph/common";
+import { DaemonState } from "./state.js";
+import { isMountPoint } from "./tree.js";
+import { VmTree, vmZones } from "./vm-tree.js";
+
+/** The wrap point of the host's zone with this name (`package` for packages), from the Snapshot's zones. */
+export function zoneMaxOf(zones: readonly Zone[]): (name: string) => number | null {
+  return (name) => {
+    const z = zones.find((x) => (name === "package" ? x.kind === "package" : x.kind === "subdomain" && x.name === name));
+    return z?.maxEnergyRangeUj ?? null;
+  };
+}
+
+/**
+ * The VM tree writer: a sink. For each VM of a Snapshot it adds the VM's
+ * gain per zone (computed by the attribution) to its counters and writes
+ * `<base>/<name>/` as a powercap tree; the counters are kept in the daemon's
+ * own state file too, so a restart continues them. It reads nothing of /proc
+ * and splits nothing.
+ */
+export class VmTreeSink implements Sink {
+  readonly name = "vm trees";
+  private readonly trees = new Map<string, VmTree>();
+  private readonly notMounted = new Set<string>();
+  private readonly state: DaemonState;
+  /** Whether each VM's tree was written at the last step, by key (for the status file). */
+  readonly written = new Map<string, boolean>();
+
+  constructor(
+    private readonly o: { baseDir: string; log: Logger; maxVms: number },
+  ) {
+    this.state = DaemonState.load(o.baseDir, o.log);
+  }
+
+  write(s: Snapshot): void {
+    const zones = vmZones(s.subDomains, zoneMaxOf(s.zones));
+    this.written.clear();
+    for (const vm of s.vms) {
+      let tree = this.trees.get(vm.key);
+      if (!tree || tree.name !== vm.name) {
+        const saved = this.state.counters(vm.key);
+        tree = new VmTree(this.o.baseDir, vm.name, this.o.log, saved);
+        this.trees.set(vm.key, tree);
+        this.o.log.info(
+          `qemu: VM ${vm.name} (pid ${vm.pid}${vm.uuid ? `, uuid ${vm.uuid}` : ""}${vm.libvirt ? ", libvirt" : ""}) found` +
+            (saved ? ", its counters continued from the daemon's state" : ""),
+        );
+      }
+      this.warnIfNotMounted(vm.name);
+      this.written.set(vm.key, tree.update(zones, vm.zonesUj));
+      this.state.set(vm.key, vm.name, tree.counters);
+    }
+    const live = new Set(s.vms.map((v) => v.key));
+    for (const [key, tree] of this.trees) {
+      if (live.has(key)) continue;
+      this.o.log.info(`qemu: VM ${tree.name} is gone: no longer written (its tree stays until teardown)`);
+      this.trees.delete(key);
+    }
+    const names = new Set(s.vms.map((v) => v.name));
+    for (const n of this.notMounted) if (!names.has(n)) this.notMounted.delete(n);
+    this.state.prune(4 * this.o.maxVms);
+    this.state.save();
+  }
+
+  private warnIfNotMounted(name: string): void {
+    if (this.notMounted.has(name)) return;
+    if (isMountPoint(join(this.o.baseDir, name))) return;
+    this.notMounted.add(name);
+    this.o.log.warn(
+      `qemu: ${join(this.o.baseDir, name)} is not a mount point: writing anyway; run "scaph-host setup ${name}" to give the VM its own tmpfs`,
+    );
+  }
+}
