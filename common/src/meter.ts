@@ -96,11 +96,10 @@ export class Meter {
       vms: this.vms ? this.vms.claims(proc, prevUptimeS) : [],
     });
     if (this.log.enabled("debug")) {
-      const attributed = snapshot.processes.reduce((a, p) => a + p.energyUj, 0);
       const vms = snapshot.vms.map((v) => `${v.name}=${v.energyUj} µJ (${v.cpuSource} ${v.cpuTicks.toFixed(1)} ticks)`);
       this.log.debug(
-        `measure: ${host.intervalS.toFixed(3)} s, host ${host.hostUj} µJ, busy ${busy} ticks, ${snapshot.processes.length} processes, ` +
-          `attributed ${attributed} µJ${this.vms ? `; VMs: ${vms.join(", ") || "none"}; other processes ${snapshot.othersUj} µJ` : ""}`,
+        `measure: ${host.intervalS.toFixed(3)} s, host ${host.hostUj} µJ, busy ${busy} ticks, ${snapshot.processCount} processes, ` +
+          `attributed ${snapshot.attributedUj} µJ${this.vms ? `; VMs: ${vms.join(", ") || "none"}; other processes ${snapshot.othersUj} µJ` : ""}`,
       );
     }
     return snapshot;

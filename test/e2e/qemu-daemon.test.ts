@@ -58,23 +58,25 @@ test("a real qemu VM: discovered in the real /proc, given a share, its tree read
     assert.ok(vmUj <= Math.min(1, 1.2 * cpuShare) * hostUj, `${vmUj} µJ of ${hostUj} µJ is more than its CPU share`);
     assert.equal((await readFile(join(tree, "intel-rapl:0:2", "name"), "utf8")).trim(), "dram");
 
-    // Restart: a new daemon continues from the tree; sampled every 50 ms, no counter ever decreases.
+    // Restart: a new daemon continues from its state; sampled every 50 ms until it has added energy for a
+    // few steps (however long a loaded machine takes to start it), no counter ever decreases.
     let prev = c1;
     let samples = 0;
+    let gains = 0;
     const daemon = startBackground(process.execPath, [hostBin, ...args, "0"]);
-    const end = Date.now() + 2500;
-    while (Date.now() < end) {
+    const end = Date.now() + 30_000;
+    while (Date.now() < end && gains < 3) {
       const c = await counters(tree).catch(() => null);
       if (c) {
         samples++;
         for (const z of Object.keys(c)) assert.ok(c[z]! >= prev[z]!, `${z} went from ${prev[z]} to ${c[z]}`);
+        if (c["intel-rapl:0"]! > prev["intel-rapl:0"]!) gains++;
         prev = c;
       }
       await sleep(50);
     }
     await daemon.stop();
-    assert.ok(samples > 20);
-    assert.ok(prev["intel-rapl:0"]! > c1["intel-rapl:0"]!, "the restarted daemon added energy");
+    assert.ok(gains >= 3, `the restarted daemon added energy at ${gains} of the steps sampled (${samples} samples)`);
 
     // Conformance: node_exporter's rapl collector reads the VM tree as a sysfs.
     const exporter = requireCommand("prometheus-node-exporter", "prometheus-node-exporter");

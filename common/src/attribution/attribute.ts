@@ -56,47 +56,41 @@ export interface AttributionInput {
 export function attribute(i: AttributionInput): Snapshot {
   const { energy, proc, clockTicks } = i;
   const procs = [...proc.processes.values()];
+  const n = procs.length;
   const vmOf = new Map(i.vms.map((v) => [v.processKey, v]));
-  const deltas = procs.map((p) => vmOf.get(p.key)?.cpuTicks ?? processDeltaTicks(p, i.prevUptimeS, clockTicks));
+  const deltas = new Float64Array(n);
+  // What the table will overwrite at its next sample is copied now: the Snapshot is of this interval.
+  const rss = new Float64Array(n);
+  const vsize = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    const p = procs[k] as ProcessInfo;
+    deltas[k] = vmOf.get(p.key)?.cpuTicks ?? processDeltaTicks(p, i.prevUptimeS, clockTicks);
+    rss[k] = p.rssPages * i.pageSize;
+    vsize[k] = p.vsizeBytes;
+  }
   const shares = cpuShares(i.busyTicks, deltas);
   const energies = splitEnergy(energy.hostUj, shares);
-  const capacityTicks = energy.intervalS * clockTicks;
   const subNames = subDomainNames(energy);
-  const processes: ProcessSnapshot[] = new Array(procs.length);
   const vms: VmSnapshot[] = [];
   let othersUj: Microjoules = 0;
-  for (let k = 0; k < procs.length; k++) {
-    const p = procs[k] as ProcessInfo;
+  let attributedUj: Microjoules = 0;
+  for (let k = 0; k < n; k++) {
     const uj = energies[k] ?? 0;
-    const d = deltas[k] ?? 0;
-    const share = shares[k] ?? 0;
-    const vm = vmOf.get(p.key);
-    processes[k] = {
-      pid: p.pid,
-      comm: p.comm,
-      exe: p.exe,
-      cmdline: p.cmdline,
-      cpuTicks: d,
-      share,
-      energyUj: uj,
-      powerUw: averagePowerUw(uj, energy.intervalS),
-      cpuPercent: capacityTicks > 0 ? (100 * d) / capacityTicks : 0,
-      memoryBytes: p.rssPages * i.pageSize,
-      memoryVirtualBytes: p.vsizeBytes,
-      ...(vm ? { vmname: vm.name } : {}),
-    };
+    attributedUj += uj;
+    const vm = vmOf.get((procs[k] as ProcessInfo).key);
     if (!vm) {
       othersUj += uj;
       continue;
     }
+    const share = shares[k] ?? 0;
     vms.push({
       key: vm.key,
       name: vm.name,
       uuid: vm.uuid,
       libvirt: vm.libvirt,
-      pid: p.pid,
+      pid: (procs[k] as ProcessInfo).pid,
       cpuSource: vm.cpuSource,
-      cpuTicks: d,
+      cpuTicks: deltas[k] ?? 0,
       share,
       energyUj: uj,
       powerUw: averagePowerUw(uj, energy.intervalS),
@@ -104,8 +98,35 @@ export function attribute(i: AttributionInput): Snapshot {
       ...(vm.labels ? { labels: vm.labels } : {}),
     });
   }
-  processes.sort((a, b) => b.energyUj - a.energyUj || b.cpuTicks - a.cpuTicks || a.pid - b.pid);
   vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const capacityTicks = energy.intervalS * clockTicks;
+  // Processes are made into objects (and sorted) only when a sink asks: the VM trees never do.
+  let processes: ProcessSnapshot[] | null = null;
+  const materialize = (): ProcessSnapshot[] => {
+    const out: ProcessSnapshot[] = new Array(n);
+    for (let k = 0; k < n; k++) {
+      const p = procs[k] as ProcessInfo;
+      const uj = energies[k] ?? 0;
+      const d = deltas[k] ?? 0;
+      const ps: ProcessSnapshot = {
+        pid: p.pid,
+        comm: p.comm,
+        exe: p.exe,
+        cmdline: p.cmdline,
+        cpuTicks: d,
+        share: shares[k] ?? 0,
+        energyUj: uj,
+        powerUw: averagePowerUw(uj, energy.intervalS),
+        cpuPercent: capacityTicks > 0 ? (100 * d) / capacityTicks : 0,
+        memoryBytes: rss[k] ?? 0,
+        memoryVirtualBytes: vsize[k] ?? 0,
+      };
+      const vm = vmOf.get(p.key);
+      if (vm) ps.vmname = vm.name;
+      out[k] = ps;
+    }
+    return out.sort((a, b) => b.energyUj - a.energyUj || b.cpuTicks - a.cpuTicks || a.pid - b.pid);
+  };
   return {
     timestampS: i.timestampS,
     intervalS: energy.intervalS,
@@ -116,9 +137,13 @@ export function attribute(i: AttributionInput): Snapshot {
     zones: i.zones,
     subDomains: subNames,
     busyTicks: i.busyTicks,
-    processes,
+    processCount: n,
+    get processes(): ProcessSnapshot[] {
+      return (processes ??= materialize());
+    },
     vms,
     othersUj,
+    attributedUj,
     hostStats: proc.hostStats,
   };
 }

@@ -76,12 +76,16 @@ export interface Snapshot {
   subDomains: readonly string[];
   /** Busy CPU time of the host over the interval. */
   busyTicks: Ticks;
-  /** Every user-space process, highest energy first. */
-  processes: ProcessSnapshot[];
+  /** How many user-space processes there were. */
+  processCount: number;
+  /** Every user-space process, highest energy first (made when first read). */
+  readonly processes: ProcessSnapshot[];
   /** The VMs, where they are resolved (by name). */
   vms: VmSnapshot[];
   /** Energy of the processes that are not VMs. */
   othersUj: Microjoules;
+  /** Energy attributed to all processes (VMs included): at most the host's. */
+  attributedUj: Microjoules;
   /** Load and memory, where read (Prometheus). */
   hostStats: HostStats | null;
 }

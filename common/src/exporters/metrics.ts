@@ -116,7 +116,7 @@ export class MetricsModel {
         return [{ labels: {}, value: (100 * (u.user + u.system)) / (Math.max(1, Date.now() - this.startMs) * 1000) }];
       }
       case "scaph_self_topo_procs_nb":
-        return [{ labels: {}, value: this.latest?.processes.length ?? 0 }];
+        return [{ labels: {}, value: this.latest?.processCount ?? 0 }];
       case "scaph_self_last_step_timestamp_seconds":
         return this.latest ? [{ labels: {}, value: this.latest.timestampS }] : [];
     }

@@ -41,12 +41,13 @@ export function readBounded(path: string, bound: number): BoundedRead {
     if (!fstatSync(fd).isFile()) return { ok: false, why: "not-regular" };
     if (buf.length < bound + 1) buf = Buffer.allocUnsafe(bound + 1);
     let n = 0;
-    // A regular file in sysfs/tmpfs returns it all in one read; loop for the rest.
+    // A regular file reads short only at its end: one read, unless it filled what was asked.
     for (;;) {
-      const r = readSync(fd, buf, n, bound + 1 - n, n);
-      if (r === 0) break;
+      const want = bound + 1 - n;
+      const r = readSync(fd, buf, n, want, null);
       n += r;
       if (n > bound) return { ok: false, why: "too-long" };
+      if (r < want) break;
     }
     return { ok: true, text: buf.toString("latin1", 0, n) };
   } catch (err) {

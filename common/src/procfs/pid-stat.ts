@@ -19,6 +19,8 @@ export interface ProcStat {
 export const PF_KTHREAD = 0x00200000;
 
 const SPACE = 0x20;
+/** One-letter states by byte, made once (no string per process per step). */
+const STATES: string[] = Array.from({ length: 128 }, (_, c) => String.fromCharCode(c));
 const RPAREN = 0x29;
 const LPAREN = 0x28;
 
@@ -28,16 +30,16 @@ const LPAREN = 0x28;
  * ')'. Returns null if the line is malformed. `withComm` false skips
  * decoding comm (it is only needed the first time a process is seen).
  */
-export function parsePidStatBytes(b: Uint8Array, withComm = true): ProcStat | null {
+export function parsePidStatBytes(b: Uint8Array, withComm = true, length = b.length, into?: ProcStat): ProcStat | null {
   let close = -1;
-  for (let i = b.length - 1; i >= 0; i--) {
+  for (let i = length - 1; i >= 0; i--) {
     if (b[i] === RPAREN) {
       close = i;
       break;
     }
   }
   let open = -1;
-  for (let i = 0; i < b.length; i++) {
+  for (let i = 0; i < length; i++) {
     if (b[i] === LPAREN) {
       open = i;
       break;
@@ -65,11 +67,11 @@ export function parsePidStatBytes(b: Uint8Array, withComm = true): ProcStat | nu
   let start = -1;
   let vsize = 0;
   let rss = 0;
-  while (i < b.length && field <= 24) {
+  while (i < length && field <= 24) {
     let j = i;
     let n = 0;
     let numeric = true;
-    while (j < b.length && b[j] !== SPACE && b[j] !== 0x0a) {
+    while (j < length && b[j] !== SPACE && b[j] !== 0x0a) {
       const c = b[j] as number;
       if (c >= 0x30 && c <= 0x39) n = n * 10 + (c - 0x30);
       else numeric = false;
@@ -77,7 +79,7 @@ export function parsePidStatBytes(b: Uint8Array, withComm = true): ProcStat | nu
     }
     switch (field) {
       case 3:
-        state = String.fromCharCode(b[i] ?? 0x3f);
+        state = STATES[b[i] ?? 0x3f] ?? "?";
         break;
       case 4:
         ppid = numeric ? n : 0;
@@ -105,6 +107,18 @@ export function parsePidStatBytes(b: Uint8Array, withComm = true): ProcStat | nu
     i = j + 1;
   }
   if (utime < 0 || stime < 0 || start < 0) return null;
+  if (into) {
+    // The hot path of a known process: no object made, no comm decoded.
+    into.pid = pid;
+    into.state = state;
+    into.ppid = ppid;
+    into.flags = flags;
+    into.cpuTicks = utime + stime;
+    into.startTicks = start;
+    into.vsizeBytes = vsize;
+    into.rssPages = rss;
+    return into;
+  }
   return {
     pid,
     comm: withComm ? Buffer.from(b.buffer, b.byteOffset + open + 1, close - open - 1).toString("utf8") : "",

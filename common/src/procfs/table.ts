@@ -4,8 +4,9 @@ import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import type { Ticks } from "../units.js";
 import { clockTicksPerSecond, pageSizeBytes } from "./clock.js";
-import { readText, readView } from "./files.js";
+import { readInto, readText, readView, sharedBuffer } from "./files.js";
 import { isKernelThread, parsePidStatBytes } from "./pid-stat.js";
+import type { ProcStat } from "./pid-stat.js";
 import { busyTicks, parseProcStat } from "./stat.js";
 import { parseHostStats } from "./host.js";
 import type { HostStats } from "./host.js";
@@ -60,6 +61,8 @@ interface Entry {
   kernel: boolean;
   /** Sample number at which it was last seen. */
   seen: number;
+  /** `<procRoot>/<pid>/stat`, built once. */
+  statPath: string;
 }
 
 /**
@@ -83,6 +86,8 @@ export class ProcessTable {
   /** Read failures other than "gone", by errno, since the last report. */
   private readonly failures = new Map<string, number>();
   private lastReportMs = 0;
+  /** Parsed /proc/PID/stat of a known process, reused from one to the next. */
+  private readonly scratch: ProcStat = { pid: 0, comm: "", state: "", ppid: 0, flags: 0, cpuTicks: 0, startTicks: 0, rssPages: 0, vsizeBytes: 0 };
 
   constructor(options: ProcessTableOptions) {
     this.procRoot = options.procRoot;
@@ -126,9 +131,10 @@ export class ProcessTable {
 
   private readPid(pid: number, stamp: number): void {
     const known = this.byPid.get(pid);
+    const statPath = known?.statPath ?? `${this.procRoot}/${pid}/stat`;
     let st;
     try {
-      st = parsePidStatBytes(readView(`${this.procRoot}/${pid}/stat`, 4096), known === undefined);
+      st = parsePidStatBytes(sharedBuffer(), known === undefined, readInto(statPath, 4096), known === undefined ? undefined : this.scratch);
     } catch (err) {
       const code = errnoCode(err) ?? "error";
       if (code === "ENOENT" || code === "ESRCH") return; // gone between the listing and the read
@@ -137,7 +143,7 @@ export class ProcessTable {
       return;
     }
     if (st === null) return;
-    if (known && known.info.startTicks === st.startTicks) {
+    if (known !== undefined && known.info.startTicks === st.startTicks) {
       known.seen = stamp;
       if (known.kernel) return;
       const info = known.info;
@@ -149,7 +155,7 @@ export class ProcessTable {
     }
     // A new process (or a new one behind a reused pid).
     if (known) this.live.delete(known.info.key);
-    const stat = known ? parsePidStatBytes(readView(`${this.procRoot}/${pid}/stat`, 4096), true) ?? st : st;
+    const stat = known ? parsePidStatBytes(sharedBuffer(), true, readInto(statPath, 4096)) ?? st : st;
     const key = `${pid}:${st.startTicks}`;
     const kernel = isKernelThread(stat);
     const info: ProcessInfo = {
@@ -166,7 +172,7 @@ export class ProcessTable {
     };
     // A zombie or an exiting process has no cmdline and no exe: not a consumer.
     const skip = kernel || stat.state === "Z" || (info.cmdline.length === 0 && info.exe === "");
-    this.byPid.set(pid, { info, kernel: skip, seen: stamp });
+    this.byPid.set(pid, { info, kernel: skip, seen: stamp, statPath });
     if (!skip) this.live.set(key, info);
   }
 
@@ -203,7 +209,7 @@ export class ProcessTable {
 /** /proc/stat and the like: a clear error naming --procfs-path if unreadable. */
 function readProcFile(path: string): string {
   try {
-    return readText(path, 8192); // /proc/stat: the aggregate "cpu" line comes first
+    return readText(path, 8192, true); // /proc/stat: the aggregate "cpu" line comes first
   } catch (err) {
     throw new Error(`Cannot read ${path} (is --procfs-path right?): ${String(err)}`);
   }
@@ -211,7 +217,7 @@ function readProcFile(path: string): string {
 
 function safeText(path: string): string {
   try {
-    return readText(path, 16 * 1024);
+    return readText(path, 16 * 1024, true);
   } catch {
     return "";
   }

@@ -1,4 +1,7 @@
-import { PowercapFixture, ProcFixture } from "./fixtures.js";
+import { readFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { replaceFile } from "../io/atomic.js";
+import { parseUj } from "../powercap/read.js";
 
 export interface SimulatedZone {
   zone: string;
@@ -23,35 +26,32 @@ export interface SimulatorOptions {
   periodMs?: number;
 }
 
+/** Fields of /proc/PID/stat, numbered as in proc(5). */
+const UTIME_FIELD = 14;
+
 /**
  * Advances a fixture tree in real time: each zone gains `watts` × elapsed
  * time, each process `cpus` × elapsed × USER_HZ ticks. A reader of the tree
- * then sees a known power. Every write is atomic.
+ * then sees a known power. Every tick writes every file synchronously, in one
+ * run of the event loop, so a reader sees all zones and processes advanced
+ * together (up to a few µs), however late a tick comes on a loaded machine:
+ * ratios between them hold exactly. Each write is atomic.
  */
 export class PowerSimulator {
   private timer: NodeJS.Timeout | null = null;
   private last = 0;
-  private readonly power: PowercapFixture;
-  private readonly proc: ProcFixture | null;
   private readonly carry = new Map<string, number>();
-  private busy: Promise<void> = Promise.resolve();
 
-  constructor(private readonly o: SimulatorOptions) {
-    this.power = new PowercapFixture(o.powercapRoot);
-    this.proc = o.procRoot ? new ProcFixture(o.procRoot) : null;
-  }
+  constructor(private readonly o: SimulatorOptions) {}
 
   start(): void {
     this.last = performance.now();
-    this.timer = setInterval(() => {
-      this.busy = this.busy.then(() => this.tick()).catch(() => {});
-    }, this.o.periodMs ?? 10);
+    this.timer = setInterval(() => this.tick(), this.o.periodMs ?? 10);
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.busy;
   }
 
   /** Whole units to add now for a fractional rate, keeping the remainder. */
@@ -62,23 +62,52 @@ export class PowerSimulator {
     return whole;
   }
 
-  private async tick(): Promise<void> {
+  private tick(): void {
     const now = performance.now();
     const dt = (now - this.last) / 1000;
     this.last = now;
+    const writes: [string, string][] = [];
     for (const z of this.o.zones) {
       const uj = this.take(`z:${z.zone}`, z.watts * dt * 1e6);
-      if (uj > 0) await this.power.advance(z.zone, uj);
+      if (uj <= 0) continue;
+      const dir = join(this.o.powercapRoot, z.zone);
+      const cur = parseUj(readFileSync(join(dir, "energy_uj"), "utf8")) ?? 0;
+      let max: number | null = null;
+      try {
+        max = parseUj(readFileSync(join(dir, "max_energy_range_uj"), "utf8"));
+      } catch {
+        max = null;
+      }
+      const next = max !== null && max > 0 ? (cur + uj) % max : cur + uj;
+      writes.push([join(dir, "energy_uj"), `${next}\n`]);
     }
-    if (!this.proc) return;
-    const hz = this.o.clockTicks ?? 100;
-    let busy = 0;
-    for (const p of this.o.processes ?? []) {
-      const t = this.take(`p:${p.pid}`, p.cpus * dt * hz);
-      busy += t;
-      if (t > 0) await this.proc.advanceProcess(p.pid, t);
+    if (this.o.procRoot) {
+      const hz = this.o.clockTicks ?? 100;
+      let busy = 0;
+      for (const p of this.o.processes ?? []) {
+        const t = this.take(`p:${p.pid}`, p.cpus * dt * hz);
+        if (t <= 0) continue;
+        busy += t;
+        const file = join(this.o.procRoot, String(p.pid), "stat");
+        const text = readFileSync(file, "utf8");
+        const close = text.lastIndexOf(")");
+        const f = text.slice(close + 2).trim().split(" ");
+        f[UTIME_FIELD - 3] = String(Number(f[UTIME_FIELD - 3]) + t);
+        writes.push([file, `${text.slice(0, close + 1)} ${f.join(" ")}\n`]);
+      }
+      busy += this.take("extra", (this.o.extraBusyCpus ?? 0) * dt * hz);
+      if (busy > 0) {
+        const file = join(this.o.procRoot, "stat");
+        const lines = readFileSync(file, "utf8").split("\n").map((l) => {
+          if (!/^cpu0?\s/.test(l)) return l;
+          const f = l.trim().split(/\s+/);
+          f[1] = String(Number(f[1]) + busy);
+          return f[0] === "cpu" ? `cpu  ${f.slice(1).join(" ")}` : f.join(" ");
+        });
+        writes.push([file, lines.join("\n")]);
+      }
     }
-    busy += this.take("extra", (this.o.extraBusyCpus ?? 0) * dt * hz);
-    if (busy > 0) await this.proc.advanceBusy(busy);
+    // All computed first, then all written back to back.
+    for (const [file, text] of writes) replaceFile(dirname(file), basename(file), text);
   }
 }

@@ -57,7 +57,7 @@ export function readCgroupUsageUsec(cgroupRoot: string, cg: VmCgroup): number | 
   if (cg.version === 2) {
     for (const dir of [cgroupRoot, join(cgroupRoot, "unified")]) {
       try {
-        const v = parseCpuStatUsageUsec(readText(join(dir, rel, "cpu.stat"), 4096));
+        const v = parseCpuStatUsageUsec(readText(join(dir, rel, "cpu.stat"), 4096, true));
         if (v !== null) return v;
       } catch {
         // try the next mount
@@ -67,7 +67,7 @@ export function readCgroupUsageUsec(cgroupRoot: string, cg: VmCgroup): number | 
   }
   for (const ctl of ["cpuacct", "cpu,cpuacct", "cpuacct,cpu"]) {
     try {
-      const t = readText(join(cgroupRoot, ctl, rel, "cpuacct.usage"), 64).trim();
+      const t = readText(join(cgroupRoot, ctl, rel, "cpuacct.usage"), 64, true).trim();
       if (/^\d+$/.test(t)) return Math.floor(Number(t) / 1000);
     } catch {
       // try the next mount

@@ -41,6 +41,8 @@ export function readUids(procRoot: string, pid: number): [number, number] | null
 interface Scanned {
   id: QemuIdentity | null;
   uids: [number, number] | null;
+  /** argv[0] says qemu while the executable is not (logged as a possible spoof). */
+  posing: boolean;
 }
 
 /** Parses each process once per lifetime (its exe, cmdline and owner do not change). */
@@ -53,7 +55,7 @@ export class QemuScanner {
     let s = this.cache.get(p.key);
     if (!s) {
       const id = parseQemuCmdline(p.exe, p.cmdline);
-      s = { id, uids: id ? readUids(this.procRoot, p.pid) : null };
+      s = { id, uids: id ? readUids(this.procRoot, p.pid) : null, posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? "") };
       this.cache.set(p.key, s);
     }
     return s;
@@ -90,9 +92,9 @@ export function discoverVms(
   const byName = new Map((domains ?? []).map((d) => [d.name, d]));
   const candidates: DiscoveredVm[] = [];
   for (const p of sample.processes.values()) {
-    const { id, uids } = scanner.scan(p);
+    const { id, uids, posing } = scanner.scan(p);
     if (!id) {
-      if (claimsQemu(p.cmdline[0] ?? "") && p.exe !== "") {
+      if (posing) {
         log.warnOnce(processLogKey(p, "argv0"), `process ${p.pid} calls itself ${quoteName(p.cmdline[0] ?? "")} but runs ${quoteName(p.exe)}: not a VM`);
       }
       continue;

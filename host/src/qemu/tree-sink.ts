@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import type { Logger, Sink, Snapshot, Zone } from "@scaph/common";
 import { DaemonState } from "./state.js";
-import { isMountPoint } from "./tree.js";
+import { isMountPoint, openBaseDir } from "./tree.js";
+import type { DirHandle } from "./tree.js";
 import { VmTree, vmZones } from "./vm-tree.js";
 
 /** The wrap point of the host's zone with this name (`package` for packages), from the Snapshot's zones. */
@@ -36,11 +37,28 @@ export class VmTreeSink implements Sink {
   write(s: Snapshot): void {
     const zones = vmZones(s.subDomains, zoneMaxOf(s.zones));
     this.written.clear();
+    let base: DirHandle | null = null;
+    try {
+      base = s.vms.length > 0 ? openBaseDir(this.o.baseDir) : null;
+    } catch (err) {
+      this.o.log.warn(`qemu: cannot open ${this.o.baseDir}: ${String(err)}`);
+    }
+    try {
+      this.writeTrees(s, base, zones);
+    } finally {
+      base?.close();
+    }
+    this.state.prune(4 * this.o.maxVms);
+    this.state.save();
+  }
+
+  private writeTrees(s: Snapshot, base: DirHandle | null, zones: ReturnType<typeof vmZones>): void {
     for (const vm of s.vms) {
       let tree = this.trees.get(vm.key);
       if (!tree || tree.name !== vm.name) {
+        tree?.close();
         const saved = this.state.counters(vm.key);
-        tree = new VmTree(this.o.baseDir, vm.name, this.o.log, saved);
+        tree = new VmTree(vm.name, this.o.log, saved);
         this.trees.set(vm.key, tree);
         this.o.log.info(
           `qemu: VM ${vm.name} (pid ${vm.pid}${vm.uuid ? `, uuid ${vm.uuid}` : ""}${vm.libvirt ? ", libvirt" : ""}) found` +
@@ -48,19 +66,18 @@ export class VmTreeSink implements Sink {
         );
       }
       this.warnIfNotMounted(vm.name);
-      this.written.set(vm.key, tree.update(zones, vm.zonesUj));
+      this.written.set(vm.key, tree.update(base, zones, vm.zonesUj));
       this.state.set(vm.key, vm.name, tree.counters);
     }
     const live = new Set(s.vms.map((v) => v.key));
     for (const [key, tree] of this.trees) {
       if (live.has(key)) continue;
       this.o.log.info(`qemu: VM ${tree.name} is gone: no longer written (its tree stays until teardown)`);
+      tree.close();
       this.trees.delete(key);
     }
     const names = new Set(s.vms.map((v) => v.name));
     for (const n of this.notMounted) if (!names.has(n)) this.notMounted.delete(n);
-    this.state.prune(4 * this.o.maxVms);
-    this.state.save();
   }
 
   private warnIfNotMounted(name: string): void {

@@ -73,20 +73,16 @@ export function openChildDir(parent: DirHandle, name: string, log: Logger): DirH
   throw new Error(`cannot make ${shown} a directory`);
 }
 
-/** What the daemon last wrote at a path: the file's inode and change time. */
+/** What the daemon last wrote at a path: the file's inode and change time (ms, with its fraction). */
 export interface WrittenFile {
-  ino: bigint;
-  ctimeNs: bigint;
+  ino: number;
+  ctimeMs: number;
 }
 
 /** Identity of what is at `path` now (not followed), or null if it is not a regular file. */
 export function regularFileAt(path: string): WrittenFile | null {
-  try {
-    const st = lstatSync(path, { bigint: true });
-    return st.isFile() ? { ino: st.ino, ctimeNs: st.ctimeNs } : null;
-  } catch {
-    return null;
-  }
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  return st?.isFile() ? { ino: st.ino, ctimeMs: st.ctimeMs } : null;
 }
 
 /**
@@ -94,13 +90,12 @@ export function regularFileAt(path: string): WrittenFile | null {
  * identity of the file written, so that a later step can tell whether
  * anything changed it.
  */
-export function writeInto(dir: DirHandle, name: string, content: string, log: Logger): WrittenFile | null {
+export function writeInto(dir: DirHandle, name: string, content: string, log: Logger): void {
   try {
     replaceFile(dir.anchor, name, content, (what) => log.warn(`tree: ${what} in ${dir.shown} (planted in the share?): removed and replaced`));
   } catch (err) {
     throw shownError(err, dir);
   }
-  return regularFileAt(dir.at(name));
 }
 
 /** The error with `/proc/self/fd/N` written as the directory's real path; EACCES says to run as root. */
@@ -112,27 +107,34 @@ export function shownError(err: unknown, dir: DirHandle): Error {
 }
 
 /** Opens `<base>/<name>` for a VM, refusing unsafe names and symlinks. */
-export function openVmDir(baseDir: string, name: string): DirHandle {
+export function openVmDir(base: DirHandle, name: string): DirHandle {
   const why = unsafeNameReason(name);
   if (why !== null) throw new Error(`refusing VM name ${JSON.stringify(name)} as a directory: ${why}`);
-  mkdirSync(baseDir, { recursive: true, mode: 0o755 });
-  const base = DirHandle.open(baseDir);
-  const path = join(baseDir, name);
-  try {
-    try {
-      mkdirSync(base.at(name), { mode: 0o755 });
-    } catch (e) {
-      if (errnoCode(e) !== "EEXIST") throw e;
-    }
+  const path = join(base.shown, name);
+  for (let attempt = 0; ; attempt++) {
     try {
       return DirHandle.open(base.at(name), path);
     } catch (err) {
       // The host side of the share: not the guest's to change, so refuse, never delete.
       if (isNotADir(err)) throw new Error(`refusing ${path}: not a directory (a symlink?), not followed`);
-      throw err;
+      if (errnoCode(err) !== "ENOENT" || attempt > 0) throw err;
+      try {
+        mkdirSync(base.at(name), { mode: 0o755 });
+      } catch (e) {
+        if (errnoCode(e) !== "EEXIST") throw e;
+      }
     }
-  } finally {
-    base.close();
+  }
+}
+
+/** Opens the base dir (made if missing), under which each VM's directory is. */
+export function openBaseDir(baseDir: string): DirHandle {
+  try {
+    return DirHandle.open(baseDir);
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") throw err;
+    mkdirSync(baseDir, { recursive: true, mode: 0o755 });
+    return DirHandle.open(baseDir);
   }
 }
 

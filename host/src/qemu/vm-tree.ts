@@ -25,7 +25,7 @@ export function vmZones(subNames: readonly string[], maxOf: (name: string) => nu
   ];
 }
 
-const same = (a: WrittenFile | null | undefined, b: WrittenFile | null): boolean => !!a && !!b && a.ino === b.ino && a.ctimeNs === b.ctimeNs;
+const same = (a: WrittenFile | null | undefined, b: WrittenFile | null): boolean => !!a && !!b && a.ino === b.ino && a.ctimeMs === b.ctimeMs;
 
 /**
  * One VM's powercap tree under `<base>/<name>`: cumulative counters kept in
@@ -41,11 +41,9 @@ export class VmTree {
   /** Cumulative µJ per zone id: what the tree holds once written. */
   readonly counters: VmCounters;
   /** The name and max files this daemon wrote, by path inside the VM dir. */
-  private readonly written = new Map<string, WrittenFile | null>();
+  private readonly written = new Map<string, { value: string; file: WrittenFile | null }>();
   private lastError: string | null = null;
-
   constructor(
-    readonly baseDir: string,
     readonly name: string,
     private readonly log: Logger,
     restored?: VmCounters,
@@ -53,14 +51,21 @@ export class VmTree {
     this.counters = new Map(restored ?? []);
   }
 
-  /** Adds each zone's gain (wrapping at its max) and writes the tree. Returns false (and logs once per distinct error) when writing failed. */
-  update(zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>): boolean {
+  /**
+   * Adds each zone's gain (wrapping at its max) and writes the tree under
+   * `base` (the open base dir). Returns false (and logs once per distinct
+   * error) when writing failed.
+   */
+  update(base: DirHandle | null, zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>): boolean {
     for (const z of zones) this.counters.set(z.id, ((this.counters.get(z.id) ?? 0) + (gains.get(z.id) ?? 0)) % z.maxUj);
+    if (base === null) return false; // the base dir itself failed (logged by the sink); the energy stays counted
+    // Directories are opened anew each step and closed at its end: a held descriptor would keep the
+    // VM's tmpfs busy, and teardown (umount) would fail while the daemon runs.
     let vm: DirHandle | null = null;
     try {
-      vm = openVmDir(this.baseDir, this.name);
+      vm = openVmDir(base, this.name);
       // Sub-zones first, the package last: a reader that sees the package sees the whole tree.
-      for (const z of [...zones].reverse()) this.writeZone(vm, z);
+      for (let k = zones.length - 1; k >= 0; k--) this.writeZone(vm, zones[k] as ZoneSpec);
       if (this.lastError !== null) this.log.info(`tree ${this.name}: writing again`);
       this.lastError = null;
       return true;
@@ -75,16 +80,25 @@ export class VmTree {
     }
   }
 
+  /** Forgets what it wrote (the VM is gone). */
+  close(): void {
+    this.written.clear();
+  }
+
+  /** Writes `file` with `value` unless what is there is the file this daemon wrote with it. */
+  private keep(dir: DirHandle, z: ZoneSpec, file: string, value: string): void {
+    const key = `${z.id}/${file}`;
+    const mine = this.written.get(key);
+    if (mine && mine.value === value && same(mine.file, regularFileAt(dir.at(file)))) return;
+    writeInto(dir, file, `${value}\n`, this.log);
+    this.written.set(key, { value, file: regularFileAt(dir.at(file)) });
+  }
+
   private writeZone(vm: DirHandle, z: ZoneSpec): void {
     const dir = openChildDir(vm, z.id, this.log);
     try {
-      for (const [file, content] of [
-        ["name", `${z.name}\n`],
-        ["max_energy_range_uj", `${z.maxUj}\n`],
-      ] as const) {
-        const key = `${z.id}/${file}/${content}`;
-        if (!same(this.written.get(key), regularFileAt(dir.at(file)))) this.written.set(key, writeInto(dir, file, content, this.log));
-      }
+      this.keep(dir, z, "name", z.name);
+      this.keep(dir, z, "max_energy_range_uj", String(z.maxUj));
       writeInto(dir, "energy_uj", `${this.counters.get(z.id) ?? 0}\n`, this.log);
     } finally {
       dir.close();
