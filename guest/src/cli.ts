@@ -45,8 +45,9 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
     .description("mount the host's share (tag scaphandre) at the tree's path; idempotent; needs root")
     .addOption(new Option("--transport <name>", "how the host shares the tree").choices([...TRANSPORTS]).default("virtiofs"))
     .option("--path <dir>", "where to mount it", guestPowercapPath())
-    .action(async (o: { transport: Transport; path: string }) => {
-      await mountShare(o.transport, o.path, (l) => process.stdout.write(l + "\n"));
+    .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc")
+    .action(async (o: { transport: Transport; path: string; procfsPath: string }) => {
+      await mountShare(o.transport, o.path, (l) => process.stdout.write(l + "\n"), o.procfsPath);
     });
   return program;
 }

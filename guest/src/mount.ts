@@ -18,8 +18,8 @@ export function mountFailure(t: Transport, path: string, stderr: string): ScaphE
 }
 
 /** Mounts the share at `path` (created if missing); does nothing if it is already mounted there. */
-export async function mountShare(t: Transport, path: string, print: (l: string) => void): Promise<void> {
-  const m = await mountAt(path);
+export async function mountShare(t: Transport, path: string, print: (l: string) => void, procRoot = "/proc"): Promise<void> {
+  const m = await mountAt(path, procRoot);
   if (m) {
     if (m.fsType === t) {
       print(`${path} is already a ${t} mount of ${m.source}: nothing to do`);

@@ -1,5 +1,4 @@
 import { Worker } from "node:worker_threads";
-import type { Version } from "./connection.js";
 import { LibvirtError, LibvirtTimeoutError, LibvirtUnavailableError } from "./errors.js";
 import type { Request, Response } from "./protocol.js";
 import type { RawDomainInfo } from "./raw.js";
@@ -134,10 +133,6 @@ export class AsyncConnection {
     return this.send<boolean>({ op: "isAlive" });
   }
 
-  libVersion(): Promise<Version> {
-    return this.call({ op: "libVersion" });
-  }
-
   /** Name, UUID, id and state of every domain (flags: ListDomainsFlags). */
   listDomains(flags = 0): Promise<DomainInfo[]> {
     return this.call({ op: "listDomains", flags });
@@ -145,23 +140,6 @@ export class AsyncConnection {
 
   domainXml(uuid: string, flags = 0): Promise<string> {
     return this.call({ op: "domainXml", uuid, flags });
-  }
-
-  attachDevice(uuid: string, xml: string, flags = 0): Promise<void> {
-    return this.call({ op: "attachDevice", uuid, xml, flags });
-  }
-
-  detachDevice(uuid: string, xml: string, flags = 0): Promise<void> {
-    return this.call({ op: "detachDevice", uuid, xml, flags });
-  }
-
-  updateDevice(uuid: string, xml: string, flags = 0): Promise<void> {
-    return this.call({ op: "updateDevice", uuid, xml, flags });
-  }
-
-  /** Test hook: blocks the worker thread for `ms`, like a hung libvirtd call. */
-  blockWorkerForTest(ms: number): Promise<void> {
-    return this.call({ op: "sleep", ms });
   }
 
   /** Closes the connection and ends the worker (idempotent). */

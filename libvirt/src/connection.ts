@@ -40,11 +40,6 @@ export class Connection implements Disposable {
     return new Connection(handle("virConnectOpenReadOnly", libvirt().virConnectOpenReadOnly(uri)), uri);
   }
 
-  /** Adopts a raw handle (the async worker hands them over). */
-  static fromPointer(ptr: Ptr, uri: string): Connection {
-    return new Connection(ptr, uri);
-  }
-
   get ptr(): Ptr {
     if (this.#ptr === null) {
       throw new LibvirtError({ code: ErrorCode.INVALID_CONN, domain: 0, level: 2, message: "connection is closed", call: "Connection" });

@@ -3,11 +3,8 @@ export type Request =
   | { op: "open"; uri: string; readOnly: boolean }
   | { op: "close" }
   | { op: "isAlive" }
-  | { op: "libVersion" }
   | { op: "listDomains"; flags: number }
-  | { op: "domainXml"; uuid: string; flags: number }
-  | { op: "attachDevice" | "detachDevice" | "updateDevice"; uuid: string; xml: string; flags: number }
-  | { op: "sleep"; ms: number };
+  | { op: "domainXml"; uuid: string; flags: number };
 
 export type WireError =
   | { kind: "libvirt"; code: number; domain: number; level: number; message: string; call: string }

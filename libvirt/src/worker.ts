@@ -38,8 +38,6 @@ function run(req: Request): unknown {
       return null;
     case "isAlive":
       return conn?.isAlive() ?? false;
-    case "libVersion":
-      return current().libVersion();
     case "listDomains": {
       const doms = current().listAllDomains(req.flags);
       try {
@@ -50,17 +48,6 @@ function run(req: Request): unknown {
     }
     case "domainXml":
       return withDomain(req.uuid, (d) => d.xml(req.flags));
-    case "attachDevice":
-      return withDomain(req.uuid, (d) => d.attachDevice(req.xml, req.flags));
-    case "detachDevice":
-      return withDomain(req.uuid, (d) => d.detachDevice(req.xml, req.flags));
-    case "updateDevice":
-      return withDomain(req.uuid, (d) => d.updateDevice(req.xml, req.flags));
-    case "sleep": {
-      // Test hook: block this thread like a hung call would.
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, req.ms);
-      return null;
-    }
   }
 }
 

@@ -21,7 +21,7 @@ test("AsyncConnection: list, XML and errors run on a worker thread", async () =>
   assert.equal(await c.isAlive(), true);
 });
 
-test("AsyncConnection: a hung libvirtd times out without freezing the event loop, then reconnects", async () => {
+test("AsyncConnection: a libvirtd that never answers times out without freezing the event loop", async () => {
   const dir = await mkdtemp(join(tmpdir(), "scaph-hung-"));
   const sock = join(dir, "libvirt-sock");
   const held: Socket[] = [];
@@ -49,11 +49,7 @@ test("AsyncConnection: a hung libvirtd times out without freezing the event loop
     server.close();
     await rm(dir, { recursive: true, force: true });
   }
-  // A blocked worker is abandoned; the next call gets a new one.
-  const c = await AsyncConnection.open(fixtureUri, { timeoutMs: 300 });
-  await assert.rejects(c.blockWorkerForTest(2000), LibvirtTimeoutError);
-  assert.equal((await c.listDomains()).length, 4);
-  await c.close();
+  // (A daemon that hangs after the connection was made, and comes back: test/e2e/libvirt-hang.test.ts, against a real libvirtd.)
 });
 
 test("without libvirt.so.0: importing works, first use names libvirt0 / libvirt-libs", async () => {

@@ -131,6 +131,10 @@ test("scaph-host qemu --prometheus: trees and metrics from one measurement loop,
     assert.ok(vmJ > 0);
     assert.ok(vmJ <= (sample(body, "scaph_host_energy_joules_total") ?? 0));
     assert.match(body, new RegExp(`scaph_process_power_consumption_microwatts\\{pid="${vm.child.pid}",[^}]*vmname="scaph-prom-vm"`));
+    // One attribution: the VM's series and its qemu process's series are the same number, from the same step.
+    const vmUw = sample(body, "scaph_vm_power_microwatts", 'vmname="scaph-prom-vm"');
+    const procUw = sample(body, "scaph_process_power_consumption_microwatts", `pid="${vm.child.pid}"`);
+    assert.equal(vmUw, procUw);
     const tree = Number(await readFile(join(dir, "b", "scaph-prom-vm", "intel-rapl:0", "energy_uj"), "utf8"));
     assert.ok(tree > 0);
   } finally {

@@ -25,9 +25,9 @@ export function parseMountinfo(text: string): MountEntry[] {
   return out;
 }
 
-/** The mount at exactly `dir` (the last one, if stacked), or null. */
-export async function mountAt(dir: string): Promise<MountEntry | null> {
-  const entries = parseMountinfo(await readFile("/proc/self/mountinfo", "utf8"));
+/** The mount at exactly `dir` (the last one, if stacked), or null; `procRoot` is --procfs-path. */
+export async function mountAt(dir: string, procRoot = "/proc"): Promise<MountEntry | null> {
+  const entries = parseMountinfo(await readFile(`${procRoot}/self/mountinfo`, "utf8"));
   return entries.filter((e) => e.mountPoint === dir).pop() ?? null;
 }
 

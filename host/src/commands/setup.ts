@@ -14,7 +14,8 @@ function shared(cmd: Command): Command {
     .option("--live", "also (un)plug the share in the running domain, where possible", false)
     .option("--dry-run", "change nothing: print the XML diff and the commands it would run", false)
     .option("-c, --connect <uri>", "libvirt URI", DEFAULT_CONNECT_URI)
-    .option("--unit-dir <dir>", "where systemd mount units are written", "/etc/systemd/system");
+    .option("--unit-dir <dir>", "where systemd mount units are written", "/etc/systemd/system")
+    .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc");
 }
 
 const print = (line: string): void => {
@@ -46,7 +47,8 @@ export function addSetupCommands(program: Command): void {
     .option("--base-dir <dir>", "where the per-VM trees live", DEFAULT_BASE_DIR)
     .option("-c, --connect <uri>", "libvirt URI", DEFAULT_CONNECT_URI)
     .option("--json", "print JSON instead of a table", false)
-    .action(async (o: { baseDir: string; connect: string; json: boolean }) => {
+    .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc")
+    .action(async (o: { baseDir: string; connect: string; json: boolean; procfsPath: string }) => {
       const { collectStatus, formatStatus } = await import("../setup/status.js");
       const rows = await collectStatus(o);
       process.stdout.write(o.json ? JSON.stringify(rows, null, 2) + "\n" : formatStatus(rows));

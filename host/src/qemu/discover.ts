@@ -30,6 +30,13 @@ export interface DiscoveryPolicy {
   libvirtPid(domain: string): number | null;
 }
 
+/** libvirt's running domains as last listed, and whether that list can know a process first seen at a time. */
+export interface DomainList {
+  domains: readonly DomainInfo[];
+  /** Whether the list was asked for after `firstSeenMs`, so a libvirt domain started then is in it. */
+  knows(firstSeenMs: number): boolean;
+}
+
 /** The real and effective uid of a process, from /proc/PID/status; null if unreadable. */
 export function readUids(procRoot: string, pid: number): [number, number] | null {
   const r = readBounded(`${procRoot}/${pid}/status`, 16384);
@@ -39,6 +46,8 @@ export function readUids(procRoot: string, pid: number): [number, number] | null
 }
 
 interface Scanned {
+  /** When this process was first seen (ms). */
+  firstSeenMs: number;
   id: QemuIdentity | null;
   uids: [number, number] | null;
   /** argv[0] says qemu while the executable is not (logged as a possible spoof). */
@@ -55,7 +64,7 @@ export class QemuScanner {
     let s = this.cache.get(p.key);
     if (!s) {
       const id = parseQemuCmdline(p.exe, p.cmdline);
-      s = { id, uids: id ? readUids(this.procRoot, p.pid) : null, posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? "") };
+      s = { firstSeenMs: Date.now(), id, uids: id ? readUids(this.procRoot, p.pid) : null, posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? "") };
       this.cache.set(p.key, s);
     }
     return s;
@@ -78,21 +87,25 @@ export const processLogKey = (p: ProcessInfo, what: string): string => `${what}:
  * UUID, then by name; where libvirt's pid file names another process for
  * that domain, the candidate is a spoof. Two candidates for one VM (or one
  * directory): the one libvirt's pid file names wins, else the older; the
- * other is logged. Unsafe names are refused; at most `maxVms` VMs.
+ * other is logged. Unsafe names are refused; at most `maxVms` VMs. A
+ * candidate that libvirt's last list cannot know yet (it was asked for
+ * before the process was first seen) waits for the next list: one step as
+ * an ordinary process, then joined with its domain (or found not to be one).
  */
 export function discoverVms(
   sample: ProcSample,
   scanner: QemuScanner,
-  domains: readonly DomainInfo[] | null,
+  list: DomainList | null,
   policy: DiscoveryPolicy,
   log: Logger,
 ): DiscoveredVm[] {
   scanner.prune(sample);
-  const byUuid = new Map((domains ?? []).map((d) => [d.uuid.toLowerCase(), d]));
-  const byName = new Map((domains ?? []).map((d) => [d.name, d]));
+  const domains = list?.domains ?? [];
+  const byUuid = new Map(domains.map((d) => [d.uuid.toLowerCase(), d]));
+  const byName = new Map(domains.map((d) => [d.name, d]));
   const candidates: DiscoveredVm[] = [];
   for (const p of sample.processes.values()) {
-    const { id, uids, posing } = scanner.scan(p);
+    const { id, uids, posing, firstSeenMs } = scanner.scan(p);
     if (!id) {
       if (posing) {
         log.warnOnce(processLogKey(p, "argv0"), `process ${p.pid} calls itself ${quoteName(p.cmdline[0] ?? "")} but runs ${quoteName(p.exe)}: not a VM`);
@@ -107,6 +120,7 @@ export function discoverVms(
       continue;
     }
     const dom = (id.uuid ? byUuid.get(id.uuid) : undefined) ?? (id.name !== null ? byName.get(id.name) : undefined);
+    if (!dom && list && !list.knows(firstSeenMs)) continue; // libvirt's next list will say whether it is a domain
     const name = dom?.name ?? id.name;
     if (name === null) {
       log.warnOnce(processLogKey(p, "noname"), `qemu process ${p.pid} has no -name and no libvirt domain: skipped`);

@@ -17,6 +17,8 @@ export class LibvirtDomains {
   private closed = false;
   /** The running domains as last listed; null before the first list or while libvirt is unreachable. */
   latest: DomainInfo[] | null = null;
+  /** When the list in `latest` was asked for (ms): a qemu process seen later may not be in it yet. */
+  latestAskedMs = 0;
 
   constructor(
     readonly uri: string,
@@ -43,7 +45,9 @@ export class LibvirtDomains {
     try {
       const { AsyncConnection, ListDomainsFlags } = await import("@scaph/libvirt");
       this.conn ??= await AsyncConnection.open(this.uri, { readOnly: true, timeoutMs: this.timeoutMs });
+      const asked = Date.now();
       this.latest = await this.conn.listDomains(ListDomainsFlags.ACTIVE);
+      this.latestAskedMs = asked;
       if (this.down) this.log.info(`libvirt at ${this.uri} is back: VMs are named by libvirt again`);
       this.down = false;
     } catch (err) {

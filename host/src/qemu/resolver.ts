@@ -35,8 +35,10 @@ export class VmResolver implements VmSource {
   }
 
   claims(proc: ProcSample, prevUptimeS: number): VmClaim[] {
-    void this.o.libvirt?.refresh(); // for the next step; this one uses the last list
-    const vms = discoverVms(proc, this.scanner, this.o.libvirt?.latest ?? null, this.o.policy, this.o.log);
+    const lv = this.o.libvirt;
+    void lv?.refresh(); // for the next step; this one uses the last list
+    const list = lv?.latest ? { domains: lv.latest, knows: (firstSeenMs: number) => lv.latestAskedMs > firstSeenMs } : null;
+    const vms = discoverVms(proc, this.scanner, list, this.o.policy, this.o.log);
     const claims: VmClaim[] = [];
     for (const vm of vms) {
       const cpu = this.cpuTicks(vm.key, vm.process, prevUptimeS);

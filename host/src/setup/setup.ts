@@ -21,6 +21,8 @@ export interface SetupOptions {
   connect: string;
   /** Where mount units go (default /etc/systemd/system). */
   unitDir: string;
+  /** procfs root, for the mount table (default /proc). */
+  procfsPath?: string;
   /** Output lines (stdout). */
   print: (line: string) => void;
 }
@@ -70,7 +72,7 @@ export async function setup(o: SetupOptions): Promise<void> {
   const actions: Action[] = [];
 
   if (!(await exists(dir))) actions.push({ say: `create ${dir}`, run: () => mkdir(dir, { recursive: true, mode: 0o755 }).then(() => {}) });
-  const mounted = await mountAt(dir);
+  const mounted = await mountAt(dir, o.procfsPath);
   if (!mounted) actions.push({ say: `mount -t tmpfs -o ${tmpfsOptions(o.size)} tmpfs ${dir}`, run: () => mountTmpfs(dir, o.size) });
   else if (mounted.fsType !== "tmpfs") o.print(`note: ${dir} is already a ${mounted.fsType} mount; left as it is`);
 

@@ -26,7 +26,7 @@ export interface StatusRow {
 /** A tree older than this is stale (the daemon is down). */
 export const STALE_AFTER_S = 30;
 
-export async function collectStatus(o: { connect: string; baseDir: string }): Promise<StatusRow[]> {
+export async function collectStatus(o: { connect: string; baseDir: string; procfsPath?: string }): Promise<StatusRow[]> {
   using conn = openLibvirt(o.connect, true);
   const daemon = await readFile(join(o.baseDir, STATUS_FILE), "utf8")
     .then((t) => JSON.parse(t) as DaemonStatus)
@@ -39,7 +39,7 @@ export async function collectStatus(o: { connect: string; baseDir: string }): Pr
       const running = d.isActive;
       const safe = isSafeDirName(name);
       const dir = join(o.baseDir, name);
-      const mount = safe ? await mountAt(dir) : null;
+      const mount = safe ? await mountAt(dir, o.procfsPath) : null;
       const share = findShare(d.xml(DomainXMLFlags.INACTIVE))?.transport ?? null;
       const mtime = safe ? await stat(join(dir, "intel-rapl:0", "energy_uj")).then((s) => s.mtimeMs).catch(() => null) : null;
       const age = mtime === null ? null : Math.max(0, (Date.now() - mtime) / 1000);

@@ -56,12 +56,12 @@ export async function teardown(o: TeardownOptions): Promise<void> {
     if (await systemdRunning()) actions.push({ say: `systemctl disable ${unit}`, run: () => systemctl(["disable", unit]) });
     actions.push({ say: `remove ${unitPath}`, run: () => unlink(unitPath) });
   }
-  if (await mountAt(dir)) actions.push({ say: `umount ${dir}`, run: () => unmount(dir) });
+  if (await mountAt(dir, o.procfsPath)) actions.push({ say: `umount ${dir}`, run: () => unmount(dir) });
   if (await exists(dir)) {
     actions.push({
       say: `remove ${dir}`,
       run: async () => {
-        if (await mountAt(dir)) throw new ScaphError(`${dir} is still mounted: not removed`);
+        if (await mountAt(dir, o.procfsPath)) throw new ScaphError(`${dir} is still mounted: not removed`);
         await rm(dir, { recursive: true, force: true });
       },
     });

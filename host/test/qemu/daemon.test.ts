@@ -62,6 +62,12 @@ test("exact µJ per VM; Σ VMs + others ≤ host; the tree gains what was attrib
     assert.equal(s.othersUj, 5_400_000);
     const vmSum = s.vms.reduce((a, v) => a + v.energyUj, 0);
     assert.ok(vmSum + s.othersUj <= s.hostUj);
+    // One attribution: each VM's energy is its qemu process's, the one every sink shows with vmname.
+    for (const v of s.vms) {
+      const procs = s.snapshot.processes.filter((p) => p.vmname === v.name);
+      assert.deepEqual(procs.map((p) => [p.pid, p.energyUj]), [[v.pid, v.energyUj]], v.name);
+    }
+    assert.equal(s.snapshot.attributedUj, vmSum + s.othersUj);
     // web-1's tree: core and dram take the VM's share, the package the rest; package + dram = attributed.
     assert.equal(await read(q, "web-1", "intel-rapl:0"), "5000000");
     assert.equal(await read(q, "web-1", "intel-rapl:0:0"), "2000000");
