@@ -107,29 +107,18 @@ export function parsePidStatBytes(b: Uint8Array, withComm = true, length = b.len
     i = j + 1;
   }
   if (utime < 0 || stime < 0 || start < 0) return null;
-  if (into) {
-    // The hot path of a known process: no object made, no comm decoded.
-    into.pid = pid;
-    into.state = state;
-    into.ppid = ppid;
-    into.flags = flags;
-    into.cpuTicks = utime + stime;
-    into.startTicks = start;
-    into.vsizeBytes = vsize;
-    into.rssPages = rss;
-    return into;
-  }
-  return {
-    pid,
-    comm: withComm ? Buffer.from(b.buffer, b.byteOffset + open + 1, close - open - 1).toString("utf8") : "",
-    state,
-    ppid,
-    flags,
-    cpuTicks: utime + stime,
-    startTicks: start,
-    vsizeBytes: vsize,
-    rssPages: rss,
-  };
+  // A known process's hot path writes into `into` (no object made, no comm decoded).
+  const out = into ?? ({} as ProcStat);
+  out.pid = pid;
+  out.comm = withComm ? Buffer.from(b.buffer, b.byteOffset + open + 1, close - open - 1).toString("utf8") : "";
+  out.state = state;
+  out.ppid = ppid;
+  out.flags = flags;
+  out.cpuTicks = utime + stime;
+  out.startTicks = start;
+  out.vsizeBytes = vsize;
+  out.rssPages = rss;
+  return out;
 }
 
 /** The same from text (tests, fixtures). */
