@@ -39,3 +39,4 @@ export * from "./cli/context.js";
 export * from "./cli/commands.js";
 export * from "./cli/main.js";
 export * from "./share.js";
+export * from "./channel.js";

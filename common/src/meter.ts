@@ -58,7 +58,8 @@ export class Meter {
     } catch (err) {
       if (!(err instanceof CounterReadError)) throw err;
       this.prevEnergy = null;
-      this.log.warn(`first reading failed: ${err.message}`);
+      if (err.quiet) this.log.debug(`first reading: ${err.message}`);
+      else this.log.warn(`first reading failed: ${err.message}`);
     }
   }
 
@@ -71,7 +72,7 @@ export class Meter {
   measure(): Snapshot {
     if (!this.prevEnergy) {
       this.prime();
-      throw new CounterReadError(this.prevEnergy ? "first reading taken: measuring from the next step" : "no reading yet to measure from");
+      throw new CounterReadError(this.prevEnergy ? "first reading taken: measuring from the next step" : "no reading yet to measure from", { quiet: this.prevEnergy !== null });
     }
     const energy = this.sensor.read();
     const proc = this.table.sample();
@@ -111,7 +112,9 @@ export function measureOrSkip(m: Meter, log: Logger): Snapshot | null {
   try {
     return m.measure();
   } catch (err) {
-    log.error(`step skipped: ${err instanceof Error ? err.message : String(err)}`);
+    const msg = `step skipped: ${err instanceof Error ? err.message : String(err)}`;
+    if (err instanceof CounterReadError && err.quiet) log.debug(msg);
+    else log.error(msg);
     return null;
   }
 }

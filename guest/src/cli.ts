@@ -5,11 +5,19 @@ import {
   addPrometheusCommand,
   addStdoutCommand,
   GUEST_MOUNT_POINT,
+  CHANNEL_NAME,
   interruptSignal,
+  loggerFor,
   SCAPH_VERSION,
-  TRANSPORTS,
+  ScaphError,
+  SHARE_TRANSPORTS,
+  writeStderr,
 } from "@scaph/common";
-import type { CliEnvironment, Transport } from "@scaph/common";
+import type { CliEnvironment, RootOptions, ShareTransport as Transport } from "@scaph/common";
+import type { ChannelReceiver } from "./channel/receiver.js";
+import { ChannelSensor } from "./channel/sensor.js";
+import { CHANNEL_DEFAULTS, firstLine, portFinder, startReceiver } from "./channel/start.js";
+import type { ChannelFlags } from "./channel/start.js";
 import { mountShare } from "./mount.js";
 import { waitForTree } from "./wait.js";
 
@@ -18,14 +26,46 @@ export function guestPowercapPath(env: NodeJS.ProcessEnv = process.env): string 
   return env.SCAPHANDRE_POWERCAP_PATH || GUEST_MOUNT_POINT;
 }
 
+/** Adds the channel options (scaph-guest channel, and every exporter). */
+function addChannelOptions(cmd: Command): Command {
+  return cmd
+    .option("--port <name>", "the channel's virtio-serial port", CHANNEL_DEFAULTS.port)
+    .option("--port-path <device>", "the port's device, where it cannot be found by name")
+    .option("--sysfs-path <dir>", "sysfs root, to find the port", CHANNEL_DEFAULTS.sysfsPath)
+    .option("--dev-path <dir>", "devfs root, to find the port", CHANNEL_DEFAULTS.devPath)
+    .option("--no-tmpfs", "keep the tree where --powercap-path is, without mounting a tmpfs there");
+}
+
+type GuestOptions = RootOptions & Record<string, unknown> & ChannelFlags & { wait?: boolean; channel?: boolean };
+
+/** The channel receiver of this run, where the port exists: started once, used as the sensor. */
+let receiver: ChannelReceiver | null = null;
+
 export const guestEnvironment: CliEnvironment = {
   program: "scaph-guest",
   defaultPowercapPath: () => guestPowercapPath(),
   extendCommand: (cmd) => {
-    cmd.option("--no-wait", "exit 1 at once if the tree is not there, instead of waiting for it");
+    cmd.option("--no-wait", "exit 1 at once if neither the tree nor the channel has data, instead of waiting");
+    cmd.option("--no-channel", "read the tree only, even where the channel's port exists");
+    addChannelOptions(cmd);
   },
-  beforeOpen: async (o, log) => {
-    await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal() });
+  beforeOpen: async (opts, log) => {
+    const o = opts as GuestOptions;
+    const port = o.channel === false ? () => null : portFinder(o);
+    if (port() !== null) return; // the channel: its receiver is the sensor
+    await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal(), ready: () => port() !== null });
+  },
+  sensor: async (opts, log) => {
+    const o = opts as GuestOptions;
+    if (o.channel === false || portFinder(o)() === null) return null;
+    receiver ??= await startReceiver(o.powercapPath, o, log);
+    if (!receiver.latest) {
+      if (o.wait === false) throw new ScaphError(`the channel's port is there but no line came from the host yet: is scaph-host qemu running on the host?`);
+      log.warn("channel: waiting for the host's first line (is scaph-host qemu running on the host?)");
+      await firstLine(receiver, interruptSignal());
+    }
+    log.info(`channel: reading the host's lines from ${portFinder(o)()}, keeping the tree at ${o.powercapPath}`);
+    return new ChannelSensor(receiver, o.powercapPath);
   },
 };
 
@@ -40,10 +80,24 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
   addStdoutCommand(program, env);
   addJsonCommand(program, env);
   addPrometheusCommand(program, env);
+  addChannelOptions(
+    program
+      .command("channel")
+      .description(`keep this VM's powercap tree from the host's lines on the virtio-serial port ${CHANNEL_NAME} (the channel transport)`)
+      .option("--path <dir>", "where to keep the tree", guestPowercapPath())
+      .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc"),
+  ).action(async (o: ChannelFlags & { path: string }, c: Command) => {
+    const log = loggerFor(c);
+    const r = await startReceiver(o.path, o, log);
+    const signal = interruptSignal();
+    writeStderr(`scaph-guest: keeping ${o.path} from the channel ${o.portPath ?? o.port}`);
+    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+    r.stop();
+  });
   program
     .command("mount")
     .description("mount the host's share (tag scaphandre) at the tree's path; idempotent; needs root")
-    .addOption(new Option("--transport <name>", "how the host shares the tree").choices([...TRANSPORTS]).default("virtiofs"))
+    .addOption(new Option("--transport <name>", "how the host shares the tree").choices([...SHARE_TRANSPORTS]).default("virtiofs"))
     .option("--path <dir>", "where to mount it", guestPowercapPath())
     .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc")
     .action(async (o: { transport: Transport; path: string; procfsPath: string }) => {

@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { guestMountArgs, guestMountCommand, mountAt, ScaphError, SHARE_TAG } from "@scaph/common";
-import type { Transport } from "@scaph/common";
+import type { ShareTransport as Transport } from "@scaph/common";
 
 /** Explains a failed mount of the share. */
 export function mountFailure(t: Transport, path: string, stderr: string): ScaphError {

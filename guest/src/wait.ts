@@ -28,9 +28,13 @@ export function notMountedMessage(root: string, problem: string): string {
  * chokidar sees the tree written into an existing directory; a mount over the
  * directory makes no inotify event, so it is also re-checked every `pollMs`.
  */
-export async function waitForTree(root: string, log: Logger, options: { wait: boolean; pollMs?: number; signal?: AbortSignal }): Promise<void> {
+export async function waitForTree(
+  root: string,
+  log: Logger,
+  options: { wait: boolean; pollMs?: number; signal?: AbortSignal; ready?: () => boolean },
+): Promise<void> {
   const first = await treeProblem(root);
-  if (first === null) return;
+  if (first === null || options.ready?.()) return;
   const msg = notMountedMessage(root, first);
   if (!options.wait) throw new ScaphError(msg);
   log.warn(`${msg}\n  Waiting for it to appear (--no-wait exits at once)...`);
@@ -41,7 +45,7 @@ export async function waitForTree(root: string, log: Logger, options: { wait: bo
     const check = async (): Promise<void> => {
       if (done) return;
       try {
-        if ((await treeProblem(root)) === null && !done) finish();
+        if (((await treeProblem(root)) === null || options.ready?.()) && !done) finish();
       } catch (err) {
         done = true;
         cleanup();

@@ -10,3 +10,6 @@ export type { DaemonStatus } from "./qemu/status-sink.js";
 export { VmTree, vmZones, DEFAULT_MAX_UJ } from "./qemu/vm-tree.js";
 export { DEFAULT_BASE_DIR, DEFAULT_CONNECT_URI } from "./commands/qemu.js";
 export { libvirtPidReader, DEFAULT_LIBVIRT_RUN_DIR, qemuConfUser } from "./qemu/policy.js";
+export { ChannelSink } from "./qemu/channel-sink.js";
+export type { ChannelStatus } from "./qemu/channel-sink.js";
+export { LibvirtDomains } from "./qemu/libvirt-source.js";

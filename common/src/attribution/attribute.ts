@@ -5,7 +5,7 @@ import { averagePowerUw } from "../units.js";
 import type { HostEnergy } from "./energy.js";
 import { cpuShares, splitEnergy } from "./share.js";
 import { socketsSnapshot } from "./snapshot.js";
-import type { ProcessSnapshot, Snapshot, VmSnapshot } from "./snapshot.js";
+import type { ProcessSnapshot, Snapshot, VmSnapshot, VmTransports } from "./snapshot.js";
 import { subDomainNames, vmZoneGains } from "./vm-zones.js";
 
 /** A VM as its resolver found it: which process runs it, and its CPU time over the interval. */
@@ -19,6 +19,8 @@ export interface VmClaim {
   cpuTicks: Ticks;
   cpuSource: "cgroup" | "process";
   labels?: Readonly<Record<string, string>>;
+  /** The transports its libvirt live XML shows; absent where unknown (no libvirt). */
+  transports?: VmTransports;
 }
 
 /**
@@ -96,6 +98,7 @@ export function attribute(i: AttributionInput): Snapshot {
       powerUw: averagePowerUw(uj, energy.intervalS),
       zonesUj: vmZoneGains(uj, share, energy, subNames),
       ...(vm.labels ? { labels: vm.labels } : {}),
+      ...(vm.transports ? { transports: vm.transports } : {}),
     });
   }
   vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -37,6 +37,14 @@ export interface ProcessSnapshot {
   vmname?: string;
 }
 
+/** How a VM gets its energy, as its libvirt live XML says. */
+export interface VmTransports {
+  /** The unix socket of its channel (org.scaph.energy.0), or null. */
+  channelPath: string | null;
+  /** Whether it has the tree share (virtiofs or 9p). */
+  share: boolean;
+}
+
 /** A VM over the interval: its identity, joined once, and its share of the host's energy. */
 export interface VmSnapshot {
   /** Stable across steps: the UUID, else `name:NAME`. */
@@ -58,6 +66,8 @@ export interface VmSnapshot {
   zonesUj: ReadonlyMap<string, Microjoules>;
   /** Extra labels for exporters (e.g. the Nova instance), never used to attribute. */
   labels?: Readonly<Record<string, string>>;
+  /** Its transports, where libvirt tells them; absent where unknown (its tree is written). */
+  transports?: VmTransports;
 }
 
 /** What every sink consumes: one interval [t0, t1] of the host. */

@@ -5,6 +5,7 @@ import { Meter } from "../meter.js";
 import type { VmSource } from "../meter.js";
 import { ProcessTable } from "../procfs/table.js";
 import { createSensor } from "../sensor/factory.js";
+import type { Sensor } from "../sensor/types.js";
 
 /** Global options every CLI (host or guest) takes before the subcommand. */
 export interface GlobalOptions {
@@ -28,6 +29,8 @@ export interface CliEnvironment {
   defaultPowercapPath: () => string;
   /** Hook run before measuring, with the subcommand's options (the guest waits for its tree). */
   beforeOpen?: (opts: RootOptions & Record<string, unknown>, log: Logger) => Promise<void>;
+  /** A sensor of the environment's own, where it has one for these options (the guest's channel), else null. */
+  sensor?: (opts: RootOptions & Record<string, unknown>, log: Logger) => Promise<Sensor | null>;
   /** Adds environment-specific options to every measuring subcommand (the guest's --no-wait). */
   extendCommand?: (cmd: Command) => void;
   /** The host's --qemu: its options, and the VM resolver it turns on (labels qemu processes, adds per-VM series). */
@@ -56,8 +59,9 @@ export async function openMeter(
   options: { hostStats?: boolean; vms?: VmSource } = {},
 ): Promise<Meter> {
   const g = globalOptions(cmd);
-  await env.beforeOpen?.(roots as unknown as RootOptions & Record<string, unknown>, log);
-  const sensor = await createSensor({
+  const opts = roots as unknown as RootOptions & Record<string, unknown>;
+  await env.beforeOpen?.(opts, log);
+  const sensor = (await env.sensor?.(opts, log)) ?? await createSensor({
     sensor: g.sensor,
     powercapPath: roots.powercapPath,
     procfsPath: roots.procfsPath,

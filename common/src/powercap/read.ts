@@ -20,9 +20,12 @@ export function permissionError(file: string): ScaphError {
  * good reading. Permission errors are not of this kind: they do not heal.
  */
 export class CounterReadError extends ScaphError {
-  constructor(message: string) {
+  /** Nothing is wrong: there is just nothing new to measure (logged at debug level only). */
+  readonly quiet: boolean;
+  constructor(message: string, options: { quiet?: boolean } = {}) {
     super(message);
     this.name = "CounterReadError";
+    this.quiet = options.quiet ?? false;
   }
 }
 

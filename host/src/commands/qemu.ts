@@ -13,10 +13,11 @@ import {
   clockTicksPerSecond,
 } from "@scaph/common";
 import type { CliEnvironment, Logger, PrometheusFlags, RootOptions, Sink } from "@scaph/common";
-import { LibvirtDomains } from "../qemu/libvirt-source.js";
+import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
 import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 import { VmResolver } from "../qemu/resolver.js";
 import { StatusSink } from "../qemu/status-sink.js";
+import { ChannelSink } from "../qemu/channel-sink.js";
 import { VmTreeSink } from "../qemu/tree-sink.js";
 
 export const DEFAULT_BASE_DIR = "/var/lib/libvirt/scaphandre";
@@ -53,17 +54,19 @@ interface QemuOptions extends RootOptions, PrometheusFlags, ResolverFlags {
   timeout: number;
   connect: string;
   libvirt: boolean;
+  channelDir: string;
 }
 
 export function addQemuCommand(program: Command, env: CliEnvironment): Command {
   const cmd = program
     .command("qemu")
-    .description("write each running VM's share of host energy into <base-dir>/<domain>/ as a powercap tree, every step")
+    .description("give each running VM its share of host energy every step: a powercap tree in <base-dir>/<domain>/, or lines over its channel")
     .option("--base-dir <dir>", "where the per-VM trees live", DEFAULT_BASE_DIR)
     .option("-s, --step <seconds>", "seconds between two measurements (fractions allowed)", numberArg("--step", 0), 2)
     .option("-t, --timeout <seconds>", "stop after this many seconds; 0 runs until stopped", numberArg("--timeout"), 0)
     .option("-c, --connect <uri>", "libvirt URI to name VMs by", DEFAULT_CONNECT_URI)
-    .option("--no-libvirt", "discover VMs from /proc alone, without libvirt");
+    .option("--no-libvirt", "discover VMs from /proc alone, without libvirt (no channel transport then)")
+    .option("--channel-dir <dir>", "where libvirt makes the channels' sockets (to see a hot-plugged channel at once)", DEFAULT_CHANNEL_DIR);
   addResolverOptions(cmd);
   cmd.option("--prometheus", "also serve Prometheus metrics (with vmname and per-VM series) from the same measurement loop", false);
   addPrometheusFlags(cmd, false);
@@ -71,14 +74,15 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
   cmd.action(async (o: QemuOptions, c: Command) => {
     const log = loggerFor(c);
     if (!(o.step > 0)) throw new ScaphError("--step must be > 0");
-    const libvirt = o.libvirt ? new LibvirtDomains(o.connect, log) : null;
+    const libvirt = o.libvirt ? new LibvirtDomains(o.connect, log, 5000, o.channelDir) : null;
     const sinks: Sink[] = [];
     try {
       await libvirt?.refresh(); // the first step already joins with libvirt
       const resolver = vmResolver(o, clockTicksPerSecond(), log, libvirt);
       const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus });
       const trees = new VmTreeSink({ baseDir: o.baseDir, log, maxVms: o.maxVms });
-      sinks.push(trees, new StatusSink({ baseDir: o.baseDir, log, written: trees.written }));
+      const channels = new ChannelSink(log);
+      sinks.push(trees, channels, new StatusSink({ baseDir: o.baseDir, log, written: trees.written, channels: () => channels.status() }));
       if (o.prometheus) sinks.push(await startPrometheus(o, true, log, "scaph-host"));
       log.info(`qemu: writing VM trees under ${o.baseDir} every ${o.step} s${libvirt ? `, VMs named by ${o.connect}` : ", without libvirt"}`);
       await runLoop(m, sinks, { stepS: o.step, timeoutS: o.timeout, signal: interruptSignal(), log });

@@ -42,7 +42,8 @@ export class VmResolver implements VmSource {
     const claims: VmClaim[] = [];
     for (const vm of vms) {
       const cpu = this.cpuTicks(vm.key, vm.process, prevUptimeS);
-      claims.push({ key: vm.key, name: vm.name, uuid: vm.uuid, libvirt: vm.libvirt, processKey: vm.process.key, ...cpu });
+      const transports = vm.libvirt && vm.uuid ? lv?.transportsOf(vm.uuid) : null;
+      claims.push({ key: vm.key, name: vm.name, uuid: vm.uuid, libvirt: vm.libvirt, processKey: vm.process.key, ...cpu, ...(transports ? { transports } : {}) });
     }
     const live = new Set(vms.map((v) => v.key));
     for (const k of this.usage.keys()) if (!live.has(k)) this.usage.delete(k);

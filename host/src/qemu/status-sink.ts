@@ -2,6 +2,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { replaceFile } from "@scaph/common";
 import type { Logger, Sink, Snapshot } from "@scaph/common";
+import type { ChannelStatus } from "./channel-sink.js";
+import { treeWanted } from "./tree-sink.js";
 
 /** Written by the daemon each step in the base dir (host-only), read by `scaph-host status`. */
 export const STATUS_FILE = ".scaph-status.json";
@@ -12,7 +14,15 @@ export interface DaemonStatus {
   /** Steps since the daemon started. */
   steps: number;
   pid: number;
-  vms: { name: string; uuid: string | null; power_uw: number; written: boolean }[];
+  vms: {
+    name: string;
+    uuid: string | null;
+    power_uw: number;
+    /** Whether it gets a tree, and whether the tree was written at this step. */
+    tree: boolean;
+    written: boolean;
+    channel?: ChannelStatus;
+  }[];
 }
 
 /** The status file, a sink: what the daemon attributed and wrote at its last step. */
@@ -22,16 +32,20 @@ export class StatusSink implements Sink {
   private failing: string | null = null;
 
   constructor(
-    private readonly o: { baseDir: string; log: Logger; written: ReadonlyMap<string, boolean> },
+    private readonly o: { baseDir: string; log: Logger; written: ReadonlyMap<string, boolean>; channels?: () => ReadonlyMap<string, ChannelStatus> },
   ) {}
 
   write(s: Snapshot): void {
+    const channels = this.o.channels?.();
     const status: DaemonStatus = {
       timestamp_s: Date.now() / 1000,
       step_s: s.intervalS,
       steps: ++this.steps,
       pid: process.pid,
-      vms: s.vms.map((v) => ({ name: v.name, uuid: v.uuid, power_uw: v.powerUw, written: this.o.written.get(v.key) ?? false })),
+      vms: s.vms.map((v) => {
+        const channel = channels?.get(v.key);
+        return { name: v.name, uuid: v.uuid, power_uw: v.powerUw, tree: treeWanted(v), written: this.o.written.get(v.key) ?? false, ...(channel ? { channel } : {}) };
+      }),
     };
     const file = join(this.o.baseDir, STATUS_FILE);
     try {

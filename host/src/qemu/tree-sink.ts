@@ -13,6 +13,11 @@ export function zoneMaxOf(zones: readonly Zone[]): (name: string) => number | nu
   };
 }
 
+/** Whether a VM gets a tree: unless libvirt says it has the channel and no share. */
+export function treeWanted(vm: { transports?: { channelPath: string | null; share: boolean } }): boolean {
+  return !vm.transports || vm.transports.share || vm.transports.channelPath === null;
+}
+
 /**
  * The VM tree writer: a sink. For each VM of a Snapshot it adds the VM's
  * gain per zone (computed by the attribution) to its counters and writes
@@ -54,6 +59,7 @@ export class VmTreeSink implements Sink {
 
   private writeTrees(s: Snapshot, base: DirHandle | null, zones: ReturnType<typeof vmZones>): void {
     for (const vm of s.vms) {
+      if (!treeWanted(vm)) continue;
       let tree = this.trees.get(vm.key);
       if (!tree || tree.name !== vm.name) {
         tree?.close();
@@ -69,14 +75,14 @@ export class VmTreeSink implements Sink {
       this.written.set(vm.key, tree.update(base, zones, vm.zonesUj));
       this.state.set(vm.key, vm.name, tree.counters);
     }
-    const live = new Set(s.vms.map((v) => v.key));
+    const live = new Set(s.vms.filter(treeWanted).map((v) => v.key));
     for (const [key, tree] of this.trees) {
       if (live.has(key)) continue;
       this.o.log.info(`qemu: VM ${tree.name} is gone: no longer written (its tree stays until teardown)`);
       tree.close();
       this.trees.delete(key);
     }
-    const names = new Set(s.vms.map((v) => v.name));
+    const names = new Set(s.vms.filter(treeWanted).map((v) => v.name));
     for (const n of this.notMounted) if (!names.has(n)) this.notMounted.delete(n);
   }
 

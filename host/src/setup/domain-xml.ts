@@ -1,7 +1,7 @@
 import { DOMParser, XMLSerializer } from "@xmldom/xmldom";
 import type { Document, Element, Node } from "@xmldom/xmldom";
-import { ScaphError, SHARE_TAG } from "@scaph/common";
-import type { Transport } from "@scaph/common";
+import { CHANNEL_NAME, ScaphError, SHARE_TAG } from "@scaph/common";
+import type { ShareTransport as Transport } from "@scaph/common";
 /** Serializes, keeping the original's trailing newline. (xmldom writes attributes in double quotes.) */
 function serialize(doc: Document, original: string): string {
   const out = new XMLSerializer().serializeToString(doc);
@@ -225,4 +225,75 @@ export function hasSharedMemory(xml: string): boolean {
 export function shareElementXml(xml: string): string | null {
   const fs = shareElements(parse(xml))[0];
   return fs ? new XMLSerializer().serializeToString(fs) : null;
+}
+
+/** The virtio-serial channel of the channel transport; libvirt picks the socket path. */
+export function channelXml(): string {
+  return ["<channel type='unix'>", "  <source mode='bind'/>", `  <target type='virtio' name='${CHANNEL_NAME}'/>`, "</channel>"].join("\n");
+}
+
+function channelElements(doc: Document): Element[] {
+  const devices = child(doc.documentElement as Element, "devices");
+  if (!devices) return [];
+  return children(devices, "channel").filter((c) => {
+    const t = child(c, "target");
+    return t?.getAttribute("type") === "virtio" && t.getAttribute("name") === CHANNEL_NAME;
+  });
+}
+
+export interface FoundChannel {
+  /** The unix socket libvirt made for it (live XML), or null. */
+  path: string | null;
+  /** The guest side's state (live XML): connected, disconnected, or null. */
+  state: string | null;
+}
+
+/** The scaph channel of a domain XML, or null. */
+export function findChannel(xml: string): FoundChannel | null {
+  const c = channelElements(parse(xml))[0];
+  if (!c) return null;
+  const source = child(c, "source");
+  return {
+    path: c.getAttribute("type") === "unix" ? (source?.getAttribute("path") ?? null) : null,
+    state: child(c, "target")?.getAttribute("state") ?? null,
+  };
+}
+
+/** Whether the domain has a virtio-serial controller (a channel can be hot-plugged only then). */
+export function hasVirtioSerial(xml: string): boolean {
+  const devices = child(parse(xml).documentElement as Element, "devices");
+  return devices !== null && children(devices, "controller").some((c) => c.getAttribute("type") === "virtio-serial");
+}
+
+/** Adds the channel to a domain XML (libvirt adds the virtio-serial controller it needs when defining it). */
+export function addChannel(xml: string): Edit {
+  const doc = parse(xml);
+  if (channelElements(doc).length > 0) return { xml, changed: false, notes: [] };
+  const dom = doc.documentElement as Element;
+  let devices = child(dom, "devices");
+  if (!devices) {
+    devices = doc.createElement("devices");
+    appendIndented(doc, dom, devices, 1);
+  }
+  appendIndented(doc, devices, fragment(doc, channelXml(), 2), 2);
+  return { xml: serialize(doc, xml), changed: true, notes: [`add <channel> virtio ${CHANNEL_NAME}`] };
+}
+
+/** Removes the channel from a domain XML. */
+export function removeChannel(xml: string): Edit {
+  const doc = parse(xml);
+  const found = channelElements(doc);
+  if (found.length === 0) return { xml, changed: false, notes: [] };
+  for (const c of found) {
+    const prev = c.previousSibling;
+    if (prev && prev.nodeType === 3 && /^\s*$/.test(prev.nodeValue ?? "")) prev.parentNode?.removeChild(prev);
+    c.parentNode?.removeChild(c);
+  }
+  return { xml: serialize(doc, xml), changed: true, notes: [`remove <channel> ${CHANNEL_NAME}`] };
+}
+
+/** The channel element as XML (to detach it from a running domain), or null. */
+export function channelElementXml(xml: string): string | null {
+  const c = channelElements(parse(xml))[0];
+  return c ? new XMLSerializer().serializeToString(c) : null;
 }

@@ -1,10 +1,12 @@
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
-import { ScaphError, errnoCode } from "@scaph/common";
+import { CHANNEL_NAME, ScaphError, SHARE_TAG, errnoCode } from "@scaph/common";
 import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
+import type { Connection, Domain } from "@scaph/libvirt";
 import { unsafeNameReason } from "../qemu/names.js";
-import { addShare, filesystemXml, findShare, hasSharedMemory, normalizeXml } from "./domain-xml.js";
+import { addChannel, addShare, channelXml, filesystemXml, findChannel, findShare, hasSharedMemory, hasVirtioSerial, normalizeXml } from "./domain-xml.js";
+import type { Edit } from "./domain-xml.js";
 import type { Transport } from "@scaph/common";
 import { findDomain, openLibvirt } from "./libvirt-domain.js";
 import { guestInstructions } from "./guest-help.js";
@@ -61,12 +63,72 @@ export async function runActions(actions: readonly Action[], o: { dryRun: boolea
   }
 }
 
+/** Prints the XML diff of an edit (--dry-run) and queues its definition. */
+function defineAction(conn: Connection, o: SetupOptions, xml: string, edit: Edit, actions: Action[], after: string): void {
+  if (!edit.changed) return;
+  actions.push({
+    say: `define ${o.domain} with: ${edit.notes.join("; ")}`,
+    run: async () => {
+      try {
+        conn.defineXML(edit.xml).free();
+      } catch (err) {
+        throw new ScaphError(`libvirt refused the edited XML of ${o.domain}: ${(err as Error).message}`);
+      }
+    },
+  });
+  if (o.dryRun) o.print(createTwoFilesPatch(`${o.domain}.xml`, `${o.domain}.xml (${after})`, normalizeXml(xml), edit.xml).trimEnd());
+}
+
+/**
+ * The channel transport: a virtio-serial channel in the persistent XML
+ * (libvirt adds the controller it needs, and picks the socket path); with
+ * --live, hot-plugged into the running domain where it has a virtio-serial
+ * controller (libvirt cannot hot-plug the controller itself). No tmpfs, no
+ * share, nothing to mount in the guest.
+ */
+async function setupChannel(o: SetupOptions, conn: Connection, dom: Domain): Promise<void> {
+  const actions: Action[] = [];
+  const xml = dom.xml(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE);
+  defineAction(conn, o, xml, addChannel(xml), actions, "after setup");
+  if (findShare(xml)) o.print(`note: ${o.domain} also has the "${SHARE_TAG}" share; "scaph-host teardown ${o.domain}" removes both`);
+  let restartNeeded = false;
+  if (dom.isActive) {
+    const live = dom.xml(DomainXMLFlags.SECURE);
+    if (findChannel(live)) {
+      // already there
+    } else if (!o.live) restartNeeded = true;
+    else if (!hasVirtioSerial(live)) {
+      o.print(`cannot hot-plug the channel into ${o.domain}: its running config has no virtio-serial controller, and libvirt cannot hot-plug one`);
+      restartNeeded = true;
+    } else {
+      actions.push({
+        say: `hot-plug the channel ${CHANNEL_NAME} into running ${o.domain}`,
+        run: async () => {
+          try {
+            dom.attachDevice(channelXml(), DeviceModifyFlags.LIVE);
+          } catch (err) {
+            o.print(`hot-plug failed (${err instanceof LibvirtError ? err.message : String(err)})`);
+            restartNeeded = true;
+          }
+        },
+      });
+    }
+  }
+  if (actions.length === 0) o.print(`${o.domain}: nothing to change, already set up for channel`);
+  await runActions(actions, o);
+  if (restartNeeded) {
+    o.print(`restart ${o.domain} for the channel to appear in the guest (virsh shutdown ${o.domain}; virsh start ${o.domain})${o.live ? "" : ", or run setup with --live to hot-plug it"}`);
+  }
+  o.print(guestInstructions("channel"));
+}
+
 export async function setup(o: SetupOptions): Promise<void> {
   checkCommon(o, "setup");
   if (!validSize(o.size)) throw new ScaphError(`--size ${JSON.stringify(o.size)} is not a tmpfs size (e.g. 5m, 512k)`);
   const dir = join(o.baseDir, o.domain);
   using conn = openLibvirt(o.connect);
   using dom = findDomain(conn, o.domain);
+  if (o.transport === "channel") return setupChannel(o, conn, dom);
   const version = conn.libVersion();
   const spec = { transport: o.transport, sourceDir: dir, virtiofsReadonly: version.number >= VIRTIOFS_READONLY_SINCE };
   const actions: Action[] = [];
@@ -90,20 +152,7 @@ export async function setup(o: SetupOptions): Promise<void> {
   if (!sd) o.print(`systemd is not running here: to mount the tmpfs at boot, add this line to /etc/fstab:\n  ${fstabLine(dir, o.size)}`);
 
   const xml = dom.xml(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE);
-  const edit = addShare(xml, spec);
-  if (edit.changed) {
-    actions.push({
-      say: `define ${o.domain} with: ${edit.notes.join("; ")}`,
-      run: async () => {
-        try {
-          conn.defineXML(edit.xml).free();
-        } catch (err) {
-          throw new ScaphError(`libvirt refused the edited XML of ${o.domain}: ${(err as Error).message}`);
-        }
-      },
-    });
-    if (o.dryRun) o.print(createTwoFilesPatch(`${o.domain}.xml`, `${o.domain}.xml (after setup)`, normalizeXml(xml), edit.xml).trimEnd());
-  }
+  defineAction(conn, o, xml, addShare(xml, spec), actions, "after setup");
   if (o.transport === "virtiofs" && spec.virtiofsReadonly === false) {
     o.print(`note: libvirt ${version.major}.${version.minor} rejects <readonly/> on virtiofs: the guest can write into its share (scaph treats the tree as untrusted); use --transport 9p for a read-only share`);
   }

@@ -1,9 +1,9 @@
 import { readFile, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
-import { ScaphError } from "@scaph/common";
+import { CHANNEL_NAME, ScaphError } from "@scaph/common";
 import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
-import { findShare, normalizeXml, removeShare, shareElementXml } from "./domain-xml.js";
+import { channelElementXml, findChannel, findShare, normalizeXml, removeChannel, removeShare, shareElementXml } from "./domain-xml.js";
 import { findDomain, openLibvirt } from "./libvirt-domain.js";
 import { mountAt, unmount } from "./mounts.js";
 import { checkCommon, exists, runActions } from "./setup.js";
@@ -22,6 +22,19 @@ export async function teardown(o: TeardownOptions): Promise<void> {
 
   if (dom.isActive) {
     const live = dom.xml(DomainXMLFlags.SECURE);
+    const chanXml = findChannel(live) ? channelElementXml(live) : null;
+    if (chanXml && o.live) {
+      actions.push({
+        say: `hot-unplug the channel ${CHANNEL_NAME} from running ${o.domain}`,
+        run: async () => {
+          try {
+            dom.detachDevice(chanXml, DeviceModifyFlags.LIVE);
+          } catch (err) {
+            o.print(`hot-unplug of the channel failed (${err instanceof LibvirtError ? err.message : String(err)}): it goes at the next restart of ${o.domain}`);
+          }
+        },
+      });
+    } else if (chanXml) o.print(`${o.domain} is running with the channel: it goes at its next restart (or use --live)`);
     const share = findShare(live);
     if (share && o.live) {
       actions.push({
@@ -39,10 +52,12 @@ export async function teardown(o: TeardownOptions): Promise<void> {
     } else if (share) o.print(`${o.domain} is running with the share: it goes at its next restart (or use --live)`);
   }
   const xml = dom.xml(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE);
-  const edit = removeShare(xml);
+  const noShare = removeShare(xml);
+  const noChannel = removeChannel(noShare.xml);
+  const edit = { xml: noChannel.xml, changed: noShare.changed || noChannel.changed, notes: [...noShare.notes, ...noChannel.notes] };
   if (edit.changed) {
     actions.push({
-      say: `define ${o.domain} without the share`,
+      say: `define ${o.domain} with: ${edit.notes.join("; ")}`,
       run: async () => {
         conn.defineXML(edit.xml).free();
       },

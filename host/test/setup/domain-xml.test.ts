@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Connection, DomainXMLFlags } from "@scaph/libvirt";
 import { fixturesDir } from "@scaph/common/testing";
-import { addShare, findShare, normalizeXml, removeShare } from "../../src/setup/domain-xml.js";
+import { addChannel, addShare, channelElementXml, findChannel, findShare, hasVirtioSerial, normalizeXml, removeChannel, removeShare } from "../../src/setup/domain-xml.js";
 import { checkGolden } from "../golden.js";
 
 const uri = `test://${join(fixturesDir(), "libvirt", "node.xml")}`;
@@ -81,4 +81,33 @@ test("teardown removes exactly the share: nothing else changes", async () => {
   await checkGolden("libvirt/db-1.after-teardown.xml", vf.xml);
   assert.equal(removeShare(xml).changed, false);
   assert.equal(findShare(defineAndRead(c, back.xml)), null);
+});
+
+test("channel: a virtio channel org.scaph.energy.0, added once and removed exactly; libvirt adds its controller", async () => {
+  using c = Connection.open(uri);
+  const xml = persistentXml(c, "db-1");
+  assert.equal(findChannel(xml), null);
+  const e = addChannel(xml);
+  assert.deepEqual(e.notes, ["add <channel> virtio org.scaph.energy.0"]);
+  await checkGolden("libvirt/db-1.channel.xml", e.xml);
+  assert.equal(addChannel(e.xml).changed, false, "idempotent");
+  const stored = defineAndRead(c, e.xml);
+  assert.deepEqual(findChannel(stored), { path: null, state: null });
+  assert.equal(hasVirtioSerial(stored), true, "libvirt added the virtio-serial controller the channel needs");
+  assert.equal(hasVirtioSerial(xml), false);
+  const r = removeChannel(stored);
+  assert.equal(r.changed, true);
+  assert.equal(findChannel(r.xml), null);
+  assert.equal(normalizeXml(removeChannel(e.xml).xml), normalizeXml(xml), "nothing else changed");
+  assert.match(channelElementXml(e.xml) ?? "", /^<channel type="unix"><source mode="bind"\/>|<target type="virtio" name="org.scaph.energy.0"\/>/);
+});
+
+test("channel in a live XML: libvirt's socket path and the guest side's state", () => {
+  const live = `<domain type='kvm' id='5'><name>x</name><devices>
+    <controller type='virtio-serial' index='0'/>
+    <channel type='unix'><source mode='bind' path='/var/lib/libvirt/qemu/channel/target/domain-5-x/org.guest_agent.0'/><target type='virtio' name='org.qemu.guest_agent.0' state='connected'/></channel>
+    <channel type='unix'><source mode='bind' path='/var/lib/libvirt/qemu/channel/target/domain-5-x/org.scaph.energy.0'/><target type='virtio' name='org.scaph.energy.0' state='disconnected'/></channel>
+  </devices></domain>`;
+  assert.deepEqual(findChannel(live), { path: "/var/lib/libvirt/qemu/channel/target/domain-5-x/org.scaph.energy.0", state: "disconnected" });
+  assert.equal(hasVirtioSerial(live), true);
 });

@@ -1,0 +1,48 @@
+import { CounterReadError } from "@scaph/common";
+import type { EnergySample, Sensor, Zone } from "@scaph/common";
+import type { ChannelReceiver } from "./receiver.js";
+
+/**
+ * A Sensor over the channel receiver: the tree's counters, timed by the
+ * host's clock (each line's `t`), so power is energy over the host's own
+ * interval and a guest step never aliases with the host's (one guest step
+ * seeing no line, the next seeing two). A guest step with no new line since
+ * the last is skipped (quietly), and the next measures from the last line.
+ */
+export class ChannelSensor implements Sensor {
+  readonly name = "channel";
+  readonly estimated = false;
+  private lastT = 0;
+
+  constructor(
+    private readonly receiver: ChannelReceiver,
+    private readonly tree: string,
+  ) {}
+
+  valueSource(): string {
+    return "powercap_rapl_pkg";
+  }
+
+  zones(): readonly Zone[] {
+    return (this.receiver.latest?.zones ?? []).map((z) => this.zone(z.zone, z.name, z.max));
+  }
+
+  private zone(id: string, name: string, max: number): Zone {
+    const m = /^intel-rapl:(\d+)(?::(\d+))?$/.exec(id);
+    const n = Number(m?.[1] ?? 0);
+    const sub = m?.[2] !== undefined;
+    return { id, path: `${this.tree}/${id}`, name, kind: sub ? "subdomain" : name === "psys" ? "psys" : "package", socket: n, parent: sub ? `intel-rapl:${n}` : null, maxEnergyRangeUj: max };
+  }
+
+  read(): EnergySample {
+    const latest = this.receiver.latest;
+    if (!latest) throw new CounterReadError("no line from the host yet", { quiet: true });
+    if (latest.t === this.lastT) throw new CounterReadError("no new line from the host since the last step", { quiet: true });
+    this.lastT = latest.t;
+    return {
+      monotonicNs: BigInt(Math.round(latest.t * 1e9)),
+      timestampS: latest.t,
+      readings: latest.zones.map((z) => ({ zone: this.zone(z.zone, z.name, z.max), energyUj: z.value })),
+    };
+  }
+}

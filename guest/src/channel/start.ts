@@ -1,0 +1,70 @@
+import { CHANNEL_NAME, mountAt, ScaphError } from "@scaph/common";
+import type { Logger } from "@scaph/common";
+import { findPort } from "./port.js";
+import { ChannelReceiver } from "./receiver.js";
+
+/** The channel options of scaph-guest's commands. */
+export interface ChannelFlags {
+  /** The port's name (org.scaph.energy.0). */
+  port: string;
+  /** The port's device, where it is not found by name (a test's FIFO). */
+  portPath?: string;
+  sysfsPath: string;
+  devPath: string;
+  procfsPath: string;
+  /** Mount a tmpfs on the tree's directory when it is not a mount (as root). */
+  tmpfs: boolean;
+}
+
+export const CHANNEL_DEFAULTS = { port: CHANNEL_NAME, sysfsPath: "/sys", devPath: "/dev" };
+
+/** Finds the port now (it may be hot-plugged later: call again). */
+export function portFinder(o: ChannelFlags): () => string | null {
+  return () => o.portPath ?? findPort(o.port, { sysRoot: o.sysfsPath, devRoot: o.devPath });
+}
+
+/**
+ * Prepares the tree's directory for the receiver: the guest's own tmpfs
+ * (mounted if it is not a mount yet and we are root); never a tree the host
+ * shares (virtiofs, 9p), which the receiver would overwrite.
+ */
+async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<void> {
+  const m = await mountAt(tree, o.procfsPath).catch(() => null);
+  if (m && (m.fsType === "virtiofs" || m.fsType === "9p")) {
+    throw new ScaphError(`${tree} is the host's ${m.fsType} share: the channel receiver keeps its own tree; give it another --path, or unmount the share`);
+  }
+  if (m || !o.tmpfs) return;
+  if (process.getuid?.() !== 0) {
+    log.warn(`channel: ${tree} is not a tmpfs of its own and this is not root: the tree is written there as it is`);
+    return;
+  }
+  const { mkdir } = await import("node:fs/promises");
+  await mkdir(tree, { recursive: true });
+  const { execa } = await import("execa");
+  const r = await execa("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0755", "scaph-channel", tree], { reject: false });
+  if (r.exitCode !== 0) throw new ScaphError(`mount -t tmpfs on ${tree} failed: ${r.stderr.trim()}`);
+  log.info(`channel: mounted a tmpfs at ${tree} for the tree`);
+}
+
+/** Starts a receiver in the background, keeping `tree`; resolves once it runs (not once a line came). */
+export async function startReceiver(tree: string, o: ChannelFlags, log: Logger): Promise<ChannelReceiver> {
+  await prepareTree(tree, o, log);
+  const r = new ChannelReceiver({ tree, port: portFinder(o), log });
+  void r.run();
+  return r;
+}
+
+/** Resolves at the receiver's first line (or at once if it has one), rejects when `signal` aborts. */
+export function firstLine(r: ChannelReceiver, signal: AbortSignal): Promise<void> {
+  if (r.latest) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const off = r.onApplied(() => {
+      off();
+      resolve();
+    });
+    signal.addEventListener("abort", () => {
+      off();
+      reject(new ScaphError("interrupted while waiting for the host's first line", { exitCode: 130 }));
+    });
+  });
+}

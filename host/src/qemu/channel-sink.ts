@@ -1,0 +1,125 @@
+import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
+import type { Socket } from "node:net";
+import { encodeMessage, errorMessage } from "@scaph/common";
+import type { ChannelZone, Logger, Sink, Snapshot } from "@scaph/common";
+import { zoneMaxOf } from "./tree-sink.js";
+import { vmZones } from "./vm-tree.js";
+import type { ZoneSpec } from "./vm-tree.js";
+
+/** What `scaph-host status` shows of a VM's channel. */
+export interface ChannelStatus {
+  path: string;
+  connected: boolean;
+  /** Lines written since the daemon started attributing to the VM. */
+  sent: number;
+  /** Lines dropped because the guest had not read the one before. */
+  dropped: number;
+  epoch: string;
+  /** Its counters as last sent or dropped: zone id -> µJ since the epoch (package + dram is the VM's energy). */
+  counters: Record<string, number>;
+}
+
+/** One VM's channel: its epoch, its counters since then, its connection. */
+class VmChannel {
+  readonly epoch = randomBytes(8).toString("hex");
+  readonly counters = new Map<string, number>();
+  seq = 0;
+  sent = 0;
+  dropped = 0;
+  socket: Socket | null = null;
+  path: string | null = null;
+  connected = false;
+  lastError: string | null = null;
+}
+
+/**
+ * The channel transport, a sink: each step, for each VM whose live XML has
+ * the channel, adds the VM's gain per zone to its counters since its epoch
+ * and writes one line (channel.ts) into the channel's unix socket, which
+ * qemu relays to the guest's virtio-serial port. Writes never block the
+ * loop: while the line before is still unsent (the guest is not reading),
+ * the new one is dropped and counted; the next carries the total. Nothing
+ * the guest sends is read (the socket stays paused: qemu's flow control
+ * bounds it). A VM that restarts, is restored or migrates in has a new
+ * socket: the next step connects to it.
+ */
+export class ChannelSink implements Sink {
+  readonly name = "channel";
+  private readonly vms = new Map<string, VmChannel>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Each VM's channel, by VM key, for the status file. */
+  status(): Map<string, ChannelStatus> {
+    const out = new Map<string, ChannelStatus>();
+    for (const [k, c] of this.vms) {
+      if (c.path) out.set(k, { path: c.path, connected: c.connected, sent: c.sent, dropped: c.dropped, epoch: c.epoch, counters: Object.fromEntries(c.counters) });
+    }
+    return out;
+  }
+
+  write(s: Snapshot): void {
+    const zones = vmZones(s.subDomains, zoneMaxOf(s.zones));
+    const live = new Set<string>();
+    for (const vm of s.vms) {
+      const path = vm.transports?.channelPath;
+      if (!path) continue;
+      live.add(vm.key);
+      let c = this.vms.get(vm.key);
+      if (!c) {
+        this.vms.set(vm.key, (c = new VmChannel()));
+        this.log.info(`channel: VM ${vm.name}: epoch ${c.epoch} at ${path}`);
+      }
+      for (const z of zones) c.counters.set(z.id, ((c.counters.get(z.id) ?? 0) + (vm.zonesUj.get(z.id) ?? 0)) % z.maxUj);
+      this.ensureSocket(c, path, vm.name);
+      this.send(c, s, zones);
+    }
+    for (const [key, c] of this.vms) {
+      if (live.has(key)) continue;
+      c.socket?.destroy();
+      this.vms.delete(key); // it comes back with a new epoch
+    }
+  }
+
+  private ensureSocket(c: VmChannel, path: string, name: string): void {
+    if (c.socket && !c.socket.destroyed && c.path === path) return;
+    c.socket?.destroy();
+    c.path = path;
+    c.connected = false;
+    const sock = connect({ path });
+    c.socket = sock;
+    sock.pause(); // never read what the guest sends
+    sock.on("connect", () => {
+      c.connected = true;
+      if (c.lastError !== null) this.log.info(`channel: VM ${name}: connected again`);
+      c.lastError = null;
+    });
+    sock.on("error", (err) => {
+      const msg = errorMessage(err);
+      if (msg !== c.lastError) this.log.warn(`channel: VM ${name}: ${path}: ${msg} (retried each step)`);
+      c.lastError = msg;
+    });
+    sock.on("close", () => {
+      c.connected = false;
+      if (c.socket === sock) c.socket = null;
+    });
+  }
+
+  private send(c: VmChannel, s: Snapshot, zones: readonly ZoneSpec[]): void {
+    const list: ChannelZone[] = zones.map((z) => ({ zone: z.id, name: z.name, energy_uj: c.counters.get(z.id) ?? 0, max_energy_range_uj: z.maxUj }));
+    const line = encodeMessage({ v: 1, epoch: c.epoch, seq: ++c.seq, t: s.timestampS, step_s: s.intervalS, zones: list });
+    const sock = c.socket;
+    if (!sock || !c.connected || sock.writableLength > 0) {
+      c.dropped++;
+      return;
+    }
+    sock.write(line);
+    c.sent++;
+  }
+
+  close(): void {
+    for (const c of this.vms.values()) c.socket?.destroy();
+    this.vms.clear();
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The channel sink end to end on the host: libvirt's live XML (test driver)
+ * gives web-1 a channel, the daemon's pipeline writes its lines to the unix
+ * socket a test server plays qemu with.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cp, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import type { Server, Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger, parseMessage } from "@scaph/common";
+import type { ChannelMessage } from "@scaph/common";
+import { fixturesDir } from "@scaph/common/testing";
+import { libVersion } from "@scaph/libvirt";
+import { ChannelSink } from "../../src/index.js";
+import { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
+import { qemuRig, WEB_CG } from "./rig.js";
+import type { QemuRig } from "./rig.js";
+
+/** qemu's side of the channel: a unix socket server that keeps the lines it gets. */
+async function qemuSide(path: string, read = true): Promise<{ server: Server; lines: ChannelMessage[]; clients: Socket[]; close(): Promise<void> }> {
+  const lines: ChannelMessage[] = [];
+  const clients: Socket[] = [];
+  const server = createServer((s) => {
+    clients.push(s);
+    s.on("error", () => {}); // the daemon going away mid-write is part of the tests
+    if (!read) return s.pause();
+    let partial = "";
+    s.on("data", (d: Buffer) => {
+      const parts = (partial + d.toString()).split("\n");
+      partial = parts.pop() ?? "";
+      for (const p of parts) {
+        const r = parseMessage(p);
+        assert.ok(r.ok, `a bad line from the daemon: ${p}`);
+        lines.push(r.message);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return {
+    server,
+    lines,
+    clients,
+    close: async () => {
+      for (const c of clients) c.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** A rig whose libvirt (the fixture node) gives web-1 a channel at `sock`, with the channel sink. */
+async function channelRig(sock: string, dir: string): Promise<{ q: QemuRig; sink: ChannelSink; lv: LibvirtDomains; log: string[]; step(s?: number): Promise<void> }> {
+  libVersion(); // needs libvirt.so.0 (Debian libvirt0)
+  const node = join(dir, "node.xml");
+  const xml = await readFile(join(fixturesDir(), "libvirt", "node.xml"), "utf8");
+  const channel = `<channel type='unix'><source mode='bind' path='${sock}'/><target type='virtio' name='org.scaph.energy.0'/></channel>`;
+  await writeFile(node, xml.replace(/(<name>web-1<\/name>[\s\S]*?<devices>)/, `$1${channel}`));
+  const log: string[] = [];
+  const lv = new LibvirtDomains(`test://${node}`, createLogger({ level: "info", write: (l) => log.push(l) }), 5000, join(dir, "no-channel-dir"));
+  const q = await qemuRig({ libvirt: lv });
+  const sink = new ChannelSink(createLogger({ level: "info", write: (l) => log.push(l) }));
+  return {
+    q,
+    sink,
+    lv,
+    log,
+    async step(seconds = 1) {
+      const s = await q.step(seconds);
+      sink.write(s.snapshot);
+    },
+  };
+}
+
+const waitFor = async (what: string, f: () => boolean, ms = 5000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+test("channel: one line per step with the VM's counters since its epoch; no tree for a channel-only VM; reconnects", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "scaph-chan-"));
+  const sock = join(dir, "web-1.sock");
+  let qemu = await qemuSide(sock);
+  const r = await channelRig(sock, dir);
+  try {
+    await r.step();
+    await r.step(); // connected by now
+    for (let i = 0; i < 4; i++) {
+      await r.q.rig.power.advance("intel-rapl:0", 20_000_000);
+      await r.q.rig.power.advance("intel-rapl:0:2", 4_000_000);
+      await r.q.rig.proc.advanceBusy(400);
+      await r.q.advanceCgroup(WEB_CG, 1_000_000);
+      await r.step(2);
+    }
+    // Every line sent arrives (the first steps' lines, before the connection was up, were dropped: each carries the total).
+    const key = "11111111-2222-3333-4444-555555555501";
+    await waitFor("every line sent", () => qemu.lines.length === r.sink.status().get(key)?.sent);
+    const ls = qemu.lines;
+    assert.equal(new Set(ls.map((l) => l.epoch)).size, 1, "one epoch");
+    assert.deepEqual(ls.map((l) => l.seq).slice(-4), [ls.at(-4)!.seq, ls.at(-4)!.seq + 1, ls.at(-4)!.seq + 2, ls.at(-4)!.seq + 3]);
+    const last = ls.at(-1)!;
+    const pkg = last.zones.find((z) => z.zone === "intel-rapl:0")!;
+    const dram = last.zones.find((z) => z.name === "dram")!;
+    // web-1 gets 100 of 400 busy ticks: a quarter of 24 J each step, dram a quarter of 4 J, over four steps.
+    assert.equal(pkg.energy_uj + dram.energy_uj, 4 * 6_000_000);
+    assert.equal(dram.energy_uj, 4 * 1_000_000);
+    assert.equal(last.step_s, 2);
+    assert.equal(pkg.max_energy_range_uj, 262143328850);
+    await assert.rejects(stat(join(r.q.baseDir, "web-1")), /ENOENT/, "no tree for a VM that has the channel and no share");
+    await stat(join(r.q.baseDir, "rhel-vm", "intel-rapl:0", "energy_uj")); // the others still get theirs
+    const st = r.sink.status().get(key);
+    assert.equal(st?.connected, true);
+    assert.ok((st?.sent ?? 0) >= 4);
+
+    // qemu's socket goes away (the VM restored, migrated in): the next steps connect to the new one, same epoch.
+    await qemu.close();
+    await rm(sock, { force: true });
+    await r.step();
+    qemu = await qemuSide(sock);
+    await r.step();
+    await r.step();
+    await r.step();
+    await waitFor("a line on the new socket", () => qemu.lines.length >= 1);
+    assert.equal(qemu.lines[0]!.epoch, last.epoch);
+    assert.ok(qemu.lines[0]!.seq > last.seq);
+    assert.ok(r.log.some((l) => l.includes("connected again")), r.log.join("\n"));
+  } finally {
+    r.sink.close();
+    await r.lv.close();
+    await qemu.close();
+    await r.q.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("channel: a guest that does not read makes lines drop, counted, never a blocked step; its flood is never read", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "scaph-chan-"));
+  const sock = join(dir, "web-1.sock");
+  const qemu = await qemuSide(sock, false);
+  const r = await channelRig(sock, dir);
+  try {
+    await r.step();
+    await r.step();
+    await waitFor("the connection", () => qemu.clients.length === 1);
+    // The guest floods: 16 MiB written towards the daemon, which never reads it.
+    const flood = Buffer.alloc(1 << 20, 0x78);
+    for (let i = 0; i < 16; i++) qemu.clients[0]!.write(flood);
+    await new Promise((x) => setTimeout(x, 200));
+    let slowest = 0;
+    for (let i = 0; i < 600; i++) {
+      const t0 = performance.now();
+      r.sink.write((await r.q.step()).snapshot);
+      slowest = Math.max(slowest, performance.now() - t0);
+    }
+    const st = r.sink.status().get("11111111-2222-3333-4444-555555555501")!;
+    assert.ok(st.dropped > 0, `dropped ${st.dropped}, sent ${st.sent}`);
+    assert.ok(st.sent > 0 && st.sent < 600, `sent ${st.sent}: the kernel buffer took some, then lines dropped`);
+    // qemu's side still holds nearly all of the flood: the daemon read no more than the kernel's socket buffer.
+    assert.ok(qemu.clients[0]!.writableLength > 15 * 2 ** 20, `qemu still holds ${qemu.clients[0]!.writableLength} bytes of the flood`);
+    assert.ok(slowest < 250, `slowest step ${slowest.toFixed(1)} ms`);
+  } finally {
+    r.sink.close();
+    await r.lv.close();
+    await qemu.close();
+    await r.q.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
