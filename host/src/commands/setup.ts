@@ -43,15 +43,15 @@ export function addSetupCommands(program: Command): void {
   }
   program
     .command("status")
-    .description("one row per domain: state, tree mounted, share in the XML, tree age, power; exit 1 if a running VM lacks something")
+    .description("one row per domain: state, transport (persistent and live), tree mount and age, channel, power; exit 1 on any problem")
     .option("--base-dir <dir>", "where the per-VM trees live", DEFAULT_BASE_DIR)
     .option("-c, --connect <uri>", "libvirt URI", DEFAULT_CONNECT_URI)
     .option("--json", "print JSON instead of a table", false)
     .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc")
     .action(async (o: { baseDir: string; connect: string; json: boolean; procfsPath: string }) => {
-      const { collectStatus, formatStatus } = await import("../setup/status.js");
-      const rows = await collectStatus(o);
-      process.stdout.write(o.json ? JSON.stringify(rows, null, 2) + "\n" : formatStatus(rows));
-      if (rows.some((r) => r.running && r.problems.length > 0)) process.exitCode = 1;
+      const { collectStatus, formatStatus, statusFailed } = await import("../setup/status.js");
+      const report = await collectStatus(o);
+      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + "\n" : formatStatus(report));
+      if (statusFailed(report)) process.exitCode = 1;
     });
 }

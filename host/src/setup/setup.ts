@@ -128,7 +128,7 @@ export async function setup(o: SetupOptions): Promise<void> {
   const dir = join(o.baseDir, o.domain);
   using conn = openLibvirt(o.connect);
   using dom = findDomain(conn, o.domain);
-  if (o.transport === "channel") return setupChannel(o, conn, dom);
+  if (o.transport === "channel") return await setupChannel(o, conn, dom); // await: `using` frees the handles when setup returns
   const version = conn.libVersion();
   const spec = { transport: o.transport, sourceDir: dir, virtiofsReadonly: version.number >= VIRTIOFS_READONLY_SINCE };
   const actions: Action[] = [];

@@ -1,10 +1,11 @@
-import { readFile, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
+import { readBounded } from "@scaph/common";
 import { DomainXMLFlags } from "@scaph/libvirt";
 import { STATUS_FILE } from "../qemu/status-sink.js";
 import type { DaemonStatus } from "../qemu/status-sink.js";
 import { isSafeDirName } from "../qemu/names.js";
-import { findShare } from "./domain-xml.js";
+import { findChannel, findShare } from "./domain-xml.js";
 import { openLibvirt } from "./libvirt-domain.js";
 import { mountAt } from "./mounts.js";
 
@@ -12,74 +13,161 @@ export interface StatusRow {
   domain: string;
   state: string;
   running: boolean;
+  /** Transports in the persistent XML: `virtiofs`, `9p`, `channel`, joined with `+`; null when none. */
+  transport: string | null;
+  /** Transports in the live XML (running domains): what the guest has now. */
+  live_transport: string | null;
   /** The tree directory is a tmpfs mount. */
   mounted: boolean;
-  /** Transport of the share in the persistent XML, or null. */
-  share: string | null;
   /** Seconds since the tree was last written, or null if never. */
   tree_age_s: number | null;
   /** Power the daemon attributed at its last step, W, or null. */
   power_w: number | null;
+  /** The daemon's channel to the VM, where it has one. */
+  channel: { connected: boolean; sent: number; dropped: number } | null;
   problems: string[];
 }
 
-/** A tree older than this is stale (the daemon is down). */
-export const STALE_AFTER_S = 30;
+/** A tree or a status file older than this many of the daemon's steps is stale. */
+export const STALE_STEPS = 3;
+/** Whatever the step, older than this is stale. */
+const STALE_MIN_S = 10;
 
-export async function collectStatus(o: { connect: string; baseDir: string; procfsPath?: string }): Promise<StatusRow[]> {
-  using conn = openLibvirt(o.connect, true);
-  const daemon = await readFile(join(o.baseDir, STATUS_FILE), "utf8")
-    .then((t) => JSON.parse(t) as DaemonStatus)
-    .catch(() => null);
+/** The daemon's status file, or null (absent, unreadable). Host-only: read as untrusted all the same. */
+export function readDaemonStatus(baseDir: string): DaemonStatus | null {
+  const r = readBounded(join(baseDir, STATUS_FILE), 4 * 1024 * 1024);
+  if (!r.ok) return null;
+  try {
+    const s = JSON.parse(Buffer.from(r.text, "latin1").toString("utf8")) as DaemonStatus;
+    return typeof s.timestamp_s === "number" && Array.isArray(s.vms) ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+function transports(xml: string): string | null {
+  const t = [findShare(xml)?.transport, findChannel(xml) ? "channel" : undefined].filter(Boolean);
+  return t.length ? t.join("+") : null;
+}
+
+export interface StatusOptions {
+  connect: string;
+  baseDir: string;
+  procfsPath?: string;
+}
+
+export interface StatusReport {
+  rows: StatusRow[];
+  /** Said above the table: libvirt unreachable, the daemon not running... */
+  notes: string[];
+}
+
+/**
+ * One row per domain, and what is wrong with it: for a running domain, no
+ * transport, a transport only in the persistent XML (the guest has it after
+ * a restart), a tree that is not a tmpfs or is older than three of the
+ * daemon's steps, a channel the daemon is not connected to. When libvirt
+ * cannot be reached, the rows come from the daemon's status file alone.
+ */
+export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
+  const daemon = readDaemonStatus(o.baseDir);
+  const notes: string[] = [];
+  const nowS = Date.now() / 1000;
+  const staleS = Math.max(STALE_MIN_S, STALE_STEPS * (daemon?.step_s || 2));
+  const daemonFresh = daemon !== null && nowS - daemon.timestamp_s <= staleS;
+  if (!daemon) notes.push(`no status file in ${o.baseDir}: scaph-host qemu has not run with this --base-dir`);
+  else if (!daemonFresh) notes.push(`scaph-host qemu last wrote its status ${Math.round(nowS - daemon.timestamp_s)} s ago: it is not running (systemctl status scaph-host-qemu)`);
+  let conn;
+  try {
+    conn = openLibvirt(o.connect, true);
+  } catch (err) {
+    notes.push(`libvirt unreachable (${(err as Error).message.split("\n")[0]}): rows from the daemon's status file only`);
+    return { rows: fromStatusFile(daemon, daemonFresh), notes };
+  }
+  using c = conn;
   const rows: StatusRow[] = [];
-  for (const d of conn.listAllDomains()) {
+  for (const d of c.listAllDomains()) {
     try {
       const name = d.name;
-      const st = d.state.state;
       const running = d.isActive;
       const safe = isSafeDirName(name);
       const dir = join(o.baseDir, name);
-      const mount = safe ? await mountAt(dir, o.procfsPath) : null;
-      const share = findShare(d.xml(DomainXMLFlags.INACTIVE))?.transport ?? null;
-      const mtime = safe ? await stat(join(dir, "intel-rapl:0", "energy_uj")).then((s) => s.mtimeMs).catch(() => null) : null;
-      const age = mtime === null ? null : Math.max(0, (Date.now() - mtime) / 1000);
-      const fresh = daemon && Date.now() / 1000 - daemon.timestamp_s < STALE_AFTER_S;
-      const vm = fresh ? daemon.vms.find((v) => v.name === name) : undefined;
+      const persistent = transports(d.xml(DomainXMLFlags.INACTIVE));
+      const live = running ? transports(d.xml(0)) : null;
+      const wantsTree = /virtiofs|9p/.test(live ?? persistent ?? "");
+      const wantsChannel = /channel/.test(live ?? "");
+      const mount = safe && wantsTree ? await mountAt(dir, o.procfsPath) : null;
+      const mtime = safe && wantsTree ? await stat(join(dir, "intel-rapl:0", "energy_uj")).then((s) => s.mtimeMs).catch(() => null) : null;
+      const age = mtime === null ? null : Math.max(0, Date.now() / 1000 - mtime / 1000);
+      const vm = daemonFresh ? daemon.vms.find((v) => v.name === name) : undefined;
       const problems: string[] = [];
       if (!safe) problems.push("name unsafe as a directory");
       if (running) {
-        if (!mount) problems.push("tree dir not mounted (run setup)");
-        if (!share) problems.push("no share in the XML (run setup)");
-        if (age === null || age > STALE_AFTER_S) problems.push("tree not updated (is scaph-host qemu running?)");
+        if (!persistent && !live) problems.push("not set up (scaph-host setup)");
+        for (const t of (persistent ?? "").split("+").filter(Boolean)) {
+          if (!(live ?? "").split("+").includes(t)) problems.push(`${t} only in the persistent XML: restart the VM${t === "channel" ? " or setup --live" : ""}`);
+        }
+        for (const t of (live ?? "").split("+").filter(Boolean)) {
+          if (!(persistent ?? "").split("+").includes(t)) problems.push(`${t} only in the running VM: it goes at the next restart (scaph-host setup)`);
+        }
+        if (wantsTree && mount?.fsType !== "tmpfs") problems.push("tree dir not a tmpfs (scaph-host setup)");
+        if (wantsTree && (age === null || age > staleS)) problems.push(`tree not updated for ${age === null ? "ever" : `${Math.round(age)} s`} (is scaph-host qemu running?)`);
+        if (wantsChannel && vm && !vm.channel?.connected) problems.push("the daemon is not connected to the channel");
+        if (wantsChannel && !vm) problems.push("no channel lines: is scaph-host qemu running?");
       }
       rows.push({
         domain: name,
-        state: st.toLowerCase(),
+        state: d.state.state.toLowerCase(),
         running,
+        transport: persistent,
+        live_transport: live,
         mounted: mount?.fsType === "tmpfs",
-        share,
         tree_age_s: age === null ? null : Math.round(age * 10) / 10,
         power_w: vm ? Math.round(vm.power_uw / 1e3) / 1e3 : null,
+        channel: vm?.channel ? { connected: vm.channel.connected, sent: vm.channel.sent, dropped: vm.channel.dropped } : null,
         problems,
       });
     } finally {
       d.free();
     }
   }
-  return rows.sort((a, b) => a.domain.localeCompare(b.domain));
+  return { rows: rows.sort((a, b) => a.domain.localeCompare(b.domain)), notes };
 }
 
-export function formatStatus(rows: readonly StatusRow[]): string {
-  const head = ["DOMAIN", "STATE", "MOUNTED", "SHARE", "TREE AGE (s)", "POWER (W)", "PROBLEMS"];
-  const body = rows.map((r) => [
+/** Rows from the daemon's status file alone (libvirt unreachable). */
+function fromStatusFile(daemon: DaemonStatus | null, fresh: boolean): StatusRow[] {
+  return (daemon?.vms ?? []).map((v) => ({
+    domain: v.name,
+    state: fresh ? "running" : "unknown",
+    running: fresh,
+    transport: null,
+    live_transport: [v.tree ? "tree" : "", v.channel ? "channel" : ""].filter(Boolean).join("+") || null,
+    mounted: false,
+    tree_age_s: null,
+    power_w: fresh ? Math.round(v.power_uw / 1e3) / 1e3 : null,
+    channel: v.channel ? { connected: v.channel.connected, sent: v.channel.sent, dropped: v.channel.dropped } : null,
+    problems: [...(fresh ? [] : ["the daemon's status is stale"]), ...(v.tree && !v.written ? ["tree not written at the last step"] : []), ...(v.channel && !v.channel.connected ? ["the daemon is not connected to the channel"] : [])],
+  }));
+}
+
+export function formatStatus(report: StatusReport): string {
+  const head = ["DOMAIN", "STATE", "TRANSPORT", "MOUNTED", "TREE AGE (s)", "CHANNEL", "POWER (W)", "PROBLEMS"];
+  const body = report.rows.map((r) => [
     r.domain,
     r.state,
+    r.live_transport ?? r.transport ?? "-",
     r.mounted ? "yes" : "no",
-    r.share ?? "-",
     r.tree_age_s === null ? "-" : String(r.tree_age_s),
+    r.channel ? `${r.channel.connected ? "connected" : "disconnected"}, ${r.channel.dropped} dropped` : "-",
     r.power_w === null ? "-" : String(r.power_w),
     r.problems.join("; ") || "-",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
-  return [head, ...body].map((cols) => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n") + "\n";
+  const table = [head, ...body].map((cols) => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n");
+  return [...report.notes.map((n) => `note: ${n}`), table].join("\n") + "\n";
+}
+
+/** Whether status must exit non-zero: any problem of any row, or the daemon down. */
+export function statusFailed(report: StatusReport): boolean {
+  return report.rows.some((r) => r.problems.length > 0) || report.notes.some((n) => /not running|unreachable|no status file/.test(n));
 }

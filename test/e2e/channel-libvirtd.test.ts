@@ -1,0 +1,114 @@
+/**
+ * The channel transport against a real libvirtd and qemu: setup hot-plugs the
+ * channel into a running domain, the daemon finds its socket in the live XML
+ * and writes to it within a few steps, a save/restore (qemu's migration
+ * stream) keeps the channel and the daemon reconnects, teardown unplugs it.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
+import { hostBin, runNode } from "../helpers/cli.js";
+import { ensureLibvirtd } from "../helpers/libvirtd.js";
+import type { Libvirtd } from "../helpers/libvirtd.js";
+import { startBackground, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import { domainType } from "../lab/accel.js";
+
+const NAME = "scaph-channel-e2e";
+let daemon: Libvirtd | null = null;
+after(async () => {
+  await daemon?.stop();
+});
+
+const virsh = (...a: string[]): string => execFileSync("virsh", ["-c", "qemu:///system", ...a], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const quiet = (f: () => unknown): void => {
+  try {
+    f();
+  } catch {
+    // not there, not running
+  }
+};
+
+interface Status {
+  steps: number;
+  vms: { name: string; channel?: { connected: boolean; sent: number; dropped: number; epoch: string; path: string } }[];
+}
+
+test("a real libvirtd: the channel hot-plugged into a running VM, written within steps, kept across save/restore, unplugged", async () => {
+  requireRoot("it starts libvirtd and VMs");
+  daemon = await ensureLibvirtd();
+  const dir = await mkdtemp(join(tmpdir(), "scaph-chan-lvd-"));
+  await chmod(dir, 0o755);
+  const img = join(dir, "boot.img");
+  await writeBusyBootSector(img);
+  const { type } = await domainType();
+  // A virtio-serial controller, as any domain with a guest agent channel has: a channel can be hot-plugged then.
+  await writeFile(join(dir, "dom.xml"), `<domain type='${type}'><name>${NAME}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+    <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><features><acpi/></features>
+    <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/><target dev='hda' bus='ide'/></disk>
+    <controller type='virtio-serial' index='0'/></devices></domain>`);
+  for (const c of ["destroy", "undefine"]) quiet(() => virsh(c, NAME));
+  virsh("define", join(dir, "dom.xml"));
+  const base = join(dir, "base");
+  const powercap = await copyFixture("powercap/intel-1socket");
+  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 30 }] });
+  sim.start();
+  const host = startBackground(process.execPath, [hostBin, "-v", "qemu", "--base-dir", base, "--step", "0.5", "--powercap-path", powercap]);
+  const status = async (): Promise<Status | null> => JSON.parse(await readFile(join(base, ".scaph-status.json"), "utf8").catch(() => "null")) as Status | null;
+  const channelOf = async () => (await status())?.vms.find((v) => v.name === NAME)?.channel ?? null;
+  try {
+    virsh("start", NAME);
+    await waitFor("the daemon to see the VM", async () => ((await status())?.vms.some((v) => v.name === NAME) ? true : null), 30_000);
+    assert.equal(await channelOf(), null, "no channel yet");
+
+    const s = await runNode(hostBin, ["setup", NAME, "--transport", "channel", "--live"]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout, /hot-plug the channel org\.scaph\.energy\.0 into running/);
+    assert.doesNotMatch(s.stdout, /restart/);
+    assert.match(virsh("dumpxml", NAME), /<source mode='bind' path='[^']*\/org\.scaph\.energy\.0'\/>\s*<target type='virtio' name='org\.scaph\.energy\.0'/);
+    assert.match(virsh("dumpxml", "--inactive", NAME), /name='org\.scaph\.energy\.0'/);
+    // Within a few steps of the hot-plug the daemon has the socket from the live XML and writes to it.
+    const t0 = Date.now();
+    const ch = await waitFor("the daemon to write to the channel", async () => {
+      const c = await channelOf();
+      return c && c.connected && c.sent > 0 ? c : null;
+    }, 15_000);
+    const after = (Date.now() - t0) / 1000;
+    assert.ok(after <= 3, `the first line after ${after.toFixed(1)} s (steps of 0.5 s)`);
+    assert.match(ch.path, /domain-\d+-.*\/org\.scaph\.energy\.0$/);
+
+    const st = await runNode(hostBin, ["status", "--json", "--base-dir", base]);
+    const row = (JSON.parse(st.stdout) as { rows: { domain: string; transport: string; live_transport: string; channel: { connected: boolean }; problems: string[] }[] }).rows.find((r) => r.domain === NAME);
+    assert.equal(row?.transport, "channel");
+    assert.equal(row?.live_transport, "channel");
+    assert.equal(row?.channel.connected, true);
+    assert.deepEqual(row?.problems, []);
+
+    // save + restore go through qemu's migration stream: the channel does not block it, and the restored VM
+    // (a new qemu, a new domain id, a new socket) is written to again, in a new epoch: the guest, whose memory
+    // went back to the save, adds the new epoch's first value to its counters (never a decrease).
+    const saved = join(dir, "saved.img");
+    virsh("save", NAME, saved);
+    virsh("restore", saved);
+    const again = await waitFor("the daemon to reconnect after the restore", async () => {
+      const c = await channelOf();
+      return c && c.connected && c.path !== ch.path ? c : null;
+    }, 20_000);
+    assert.notEqual(again.epoch, ch.epoch, "the daemon starts attributing to the restored VM anew: a new epoch");
+
+    const td = await runNode(hostBin, ["teardown", NAME, "--live"]);
+    assert.equal(td.code, 0, td.stderr);
+    assert.doesNotMatch(virsh("dumpxml", NAME), /org\.scaph\.energy\.0/, "unplugged from the running VM");
+    assert.doesNotMatch(virsh("dumpxml", "--inactive", NAME), /org\.scaph\.energy\.0/);
+  } finally {
+    await host.stop();
+    await sim.stop();
+    quiet(() => virsh("destroy", NAME));
+    quiet(() => virsh("undefine", NAME));
+    await removeTree(powercap);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
