@@ -29,11 +29,11 @@ export function guestPowercapPath(env: NodeJS.ProcessEnv = process.env): string 
 /** Adds the channel options (scaph-guest channel, and every exporter). */
 function addChannelOptions(cmd: Command): Command {
   return cmd
-    .option("--port <name>", "the channel's virtio-serial port", CHANNEL_DEFAULTS.port)
-    .option("--port-path <device>", "the port's device, where it cannot be found by name")
+    .option("--channel-port <name>", "the channel's virtio-serial port", CHANNEL_DEFAULTS.channelPort)
+    .option("--channel-device <path>", "the port's device, where it cannot be found by name")
     .option("--sysfs-path <dir>", "sysfs root, to find the port", CHANNEL_DEFAULTS.sysfsPath)
     .option("--dev-path <dir>", "devfs root, to find the port", CHANNEL_DEFAULTS.devPath)
-    .option("--no-tmpfs", "keep the tree where --powercap-path is, without mounting a tmpfs there");
+    .option("--no-tmpfs", "keep the tree where it is (--path, --powercap-path), without mounting a tmpfs there");
 }
 
 type GuestOptions = RootOptions & Record<string, unknown> & ChannelFlags & { wait?: boolean; channel?: boolean };
@@ -58,7 +58,7 @@ export const guestEnvironment: CliEnvironment = {
   sensor: async (opts, log) => {
     const o = opts as GuestOptions;
     if (o.channel === false || portFinder(o)() === null) return null;
-    receiver ??= await startReceiver(o.powercapPath, o, log);
+    receiver ??= await startReceiver(o.powercapPath, o, log, interruptSignal());
     if (!receiver.latest) {
       if (o.wait === false) throw new ScaphError(`the channel's port is there but no line came from the host yet: is scaph-host qemu running on the host?`);
       log.warn("channel: waiting for the host's first line (is scaph-host qemu running on the host?)");
@@ -88,11 +88,10 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
       .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc"),
   ).action(async (o: ChannelFlags & { path: string }, c: Command) => {
     const log = loggerFor(c);
-    const r = await startReceiver(o.path, o, log);
     const signal = interruptSignal();
-    writeStderr(`scaph-guest: keeping ${o.path} from the channel ${o.portPath ?? o.port}`);
-    await new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
-    r.stop();
+    const r = await startReceiver(o.path, o, log, signal, true);
+    writeStderr(`scaph-guest: keeping ${o.path} from the channel ${o.channelDevice ?? o.channelPort}`);
+    await r.run(); // returns once stopped (SIGTERM, SIGINT)
   });
   program
     .command("mount")

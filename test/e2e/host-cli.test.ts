@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { chmod, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
-import { hostBin, runNode } from "../helpers/cli.js";
+import { guestBin, hostBin, runNode } from "../helpers/cli.js";
 
 interface Report {
   host: { consumption: number; value_source: string; timestamp: number };
@@ -160,5 +160,20 @@ test("energy_uj unreadable (EACCES): a message naming CVE-2020-8694 and the fix"
     assert.match(r.stderr, /chmod a\+r/);
   } finally {
     await removeTree(root);
+  }
+});
+
+test("every scaph-guest --help is complete, and its commands' options do not clash", async () => {
+  for (const [args, flags] of [
+    [["--help"], ["--sensor", "stdout", "json", "prometheus", "channel", "mount"]],
+    [["prometheus", "--help"], ["--port", "--step", "--channel-port", "--channel-device", "--no-channel", "--no-wait", "--powercap-path"]],
+    [["json", "--help"], ["--file", "--channel-port", "--no-channel"]],
+    [["stdout", "--help"], ["--processes", "--channel-port"]],
+    [["channel", "--help"], ["--path", "--channel-port", "--channel-device", "--sysfs-path", "--dev-path", "--no-tmpfs"]],
+    [["mount", "--help"], ["--transport", "--path"]],
+  ] as const) {
+    const r = await runNode(guestBin, args);
+    assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    for (const f of flags) assert.ok(r.stdout.includes(f), `scaph-guest ${args.join(" ")} lacks ${f}`);
   }
 });

@@ -8,6 +8,8 @@ export interface LabDomain {
   consoleFile: string;
   memoryMiB: number;
   vcpus: number;
+  /** More devices, as XML (a virtio-serial controller for the channel). */
+  devices?: string;
 }
 
 const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/'/g, "&apos;");
@@ -30,9 +32,10 @@ export function labDomainXml(d: LabDomain): string {
   <on_reboot>destroy</on_reboot>
   <devices>
     <serial type='file'>
-      <source path='${esc(d.consoleFile)}'/>
+      <source path='${esc(d.consoleFile)}' append='on'/>
       <target port='0'/>
-    </serial>
+    </serial>${d.devices ? `
+    ${d.devices}` : ""}
   </devices>
 </domain>
 `;

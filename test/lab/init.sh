@@ -13,16 +13,18 @@ T=$(arg transport); MODE=$(arg mode); SECS=$(arg seconds); STEP=$(arg step)
 say boot transport=$T mode=$MODE uptime=$(cut -d' ' -f1 /proc/uptime) clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)
 if [ "$T" = virtiofs ]; then
   mount -t virtiofs scaphandre /var/scaphandre || say mount-failed
-else
+elif [ "$T" = 9p ]; then
   mount -t 9p -o trans=virtio,version=9p2000.L,ro scaphandre /var/scaphandre || say mount-failed
 fi
-grep scaphandre /proc/mounts | sed 's/^/SCAPH-LAB mounted /'
-if echo x > /var/scaphandre/probe 2>/dev/null; then say write-test ok; rm -f /var/scaphandre/probe; else say write-test failed; fi
+if [ "$T" != channel ]; then
+  grep scaphandre /proc/mounts | sed 's/^/SCAPH-LAB mounted /'
+  if echo x > /var/scaphandre/probe 2>/dev/null; then say write-test ok; rm -f /var/scaphandre/probe; else say write-test failed; fi
+fi
 # The burner starts once scaph-guest has written its first report (node starts
 # slowly under TCG), then keeps the vCPU, so its qemu process, always busy.
 if [ "$MODE" = busy ]; then
   for n in $(seq "$(grep -c ^processor /proc/cpuinfo)"); do
-    ( while [ ! -e /tmp/reports.json ]; do sleep 1; done; [ "$n" = 1 ] && say burner-started now=$(date +%s); while :; do :; done ) &
+    ( while ! ls /tmp/reports*.json >/dev/null 2>&1; do sleep 1; done; [ "$n" = 1 ] && say burner-started now=$(date +%s); while :; do :; done ) &
   done
 fi
 (
@@ -48,11 +50,28 @@ fi
 ) &
 cd /scaph
 say start now=$(date +%s)
-node guest/bin/scaph-guest.js json -t "$SECS" -s "$STEP" --max-top-consumers 2 --powercap-path /var/scaphandre -f /tmp/reports.json 2>&1 | sed 's/^/SCAPH-LAB guest-log /'
+if [ "$T" = channel ]; then
+  # The channel: scaph-guest reads the port (hot-plugged later), keeps /var/scaphandre and reports. At
+  # scaph.restart_at (guest seconds) the agent is stopped, the port flooded for 5 s by a hostile process (the
+  # port opens once: the agent must be gone), and the agent started again three steps after it stopped.
+  agent() { node guest/bin/scaph-guest.js -vv json -t "$1" -s "$STEP" --max-top-consumers 2 --powercap-path /var/scaphandre -f "$2" 2>&1 | sed 's/^/SCAPH-LAB guest-log /'; }
+  # (Debian's static busybox has no pkill: the agent is found by its command line.)
+  killagent() { for p in /proc/[0-9]*; do tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q 'scaph-guest.js -vv json' && kill "${p#/proc/}"; done; }
+  RESTART=$(arg restart_at)
+  agent 0 /tmp/reports1.json &
+  sleep "$RESTART"; killagent; STOPPED=$(date +%s); say agent-stopped now=$STOPPED
+  P=; for n in /sys/class/virtio-ports/*/name; do [ "$(cat "$n")" = org.scaph.energy.0 ] && P=/dev/$(basename "$(dirname "$n")"); done
+  sleep 1; say flood-start now=$(date +%s) port=$P; timeout 5 cat /dev/zero > "$P"; say flood-end now=$(date +%s)
+  sleep $((STOPPED + 3 * STEP - $(date +%s)))
+  say agent-restarted now=$(date +%s)
+  agent $((SECS - RESTART - 3 * STEP)) /tmp/reports2.json
+else
+  node guest/bin/scaph-guest.js json -t "$SECS" -s "$STEP" --max-top-consumers 2 --powercap-path /var/scaphandre -f /tmp/reports.json 2>&1 | sed 's/^/SCAPH-LAB guest-log /'
+fi
 touch /tmp/guest-done
 say end now=$(date +%s)
 sleep $((STEP + 1))
-node -e 'for (const r of JSON.parse(require("fs").readFileSync("/tmp/reports.json","utf8"))) console.log("SCAPH-LAB report ts=" + r.host.timestamp + " uw=" + r.host.consumption)'
+node -e 'for (const f of require("fs").readdirSync("/tmp").filter((f) => /^reports\d*\.json$/.test(f)).sort()) for (const r of JSON.parse(require("fs").readFileSync("/tmp/" + f, "utf8"))) console.log("SCAPH-LAB report ts=" + r.host.timestamp + " uw=" + r.host.consumption + " file=" + f)'
 say done
 sync
 poweroff -f

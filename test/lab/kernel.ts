@@ -9,6 +9,7 @@ export const GUEST_MODULES = [
   "drivers/virtio/virtio_pci_legacy_dev.ko",
   "drivers/virtio/virtio_pci_modern_dev.ko",
   "drivers/virtio/virtio_pci.ko",
+  "drivers/char/virtio_console.ko",
   "fs/fuse/fuse.ko",
   "fs/fuse/virtiofs.ko",
   "fs/netfs/netfs.ko",

@@ -10,22 +10,19 @@ import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
-import { hostBin, repoRoot, runNode } from "../helpers/cli.js";
+import { hostBin, runNode } from "../helpers/cli.js";
 import { sleep, startBackground, waitFor } from "../helpers/processes.js";
 import { clockOffset, readAgesMs, reportedEnergy, treeGain, TreeHistory } from "./accuracy.js";
 import type { TreeWrite } from "./accuracy.js";
 import { consoleProbes, consoleReports, guestCpuPercent, parseConsole } from "./console.js";
 import type { ConsoleEvent } from "./console.js";
 import { labDomainXml } from "./domain.js";
-import { buildInitramfs, staticBusybox } from "./initramfs.js";
-import { fetchKernel } from "./kernel.js";
-import { domainType } from "./accel.js";
+import { LAB_CACHE as CACHE, labImages } from "./images.js";
 import { ensureLibvirtd } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
 
 const STEP_S = 2;
 const GUEST_SECONDS = 40;
-const CACHE = process.env.SCAPH_LAB_CACHE ?? "/var/cache/scaph-lab";
 /** lab-busy burns two vCPUs; lab-idle reads every other step: under TCG even an idle guest running node costs ~15% of a host CPU. */
 const VMS = [
   { name: "lab-busy", mode: "busy", transport: "virtiofs", step: STEP_S, vcpus: 2 },
@@ -69,28 +66,12 @@ async function readTree(dir: string): Promise<TreeWrite | null> {
 
 test("lab: two real guests read their own power through virtiofs and 9p", { timeout: 300_000 }, async (t) => {
   requireRoot("it starts libvirtd and boots guests through it");
-  const busybox = staticBusybox();
   daemon = await ensureLibvirtd();
-  const { type, why } = await domainType();
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-"));
   chmodSync(dir, 0o777);
   const base = join(dir, "trees");
-  const kernel = fetchKernel(CACHE);
-  const initrd = join(dir, "initrd.gz");
-  const t0 = Date.now();
-  buildInitramfs({
-    output: initrd,
-    staging: join(dir, "root"),
-    busybox,
-    modules: kernel.modules,
-    nodeBinary: process.execPath,
-    repoRoot,
-    init: readFileSync(join(repoRoot, "test", "lab", "init.sh"), "utf8"),
-  });
-  chmodSync(initrd, 0o644);
-  const vmlinuz = join(dir, "vmlinuz");
-  writeFileSync(vmlinuz, readFileSync(kernel.vmlinuz));
-  t.diagnostic(`initramfs ${(readFileSync(initrd).length / 2 ** 20).toFixed(0)} MiB built in ${((Date.now() - t0) / 1000).toFixed(1)} s; guests run as type=${type}: ${why}`);
+  const { vmlinuz, initrd, type, about } = await labImages(dir);
+  t.diagnostic(about);
 
   const powercap = await copyFixture("powercap/intel-1socket");
   const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 40 }, { zone: "intel-rapl:0:2", watts: 4 }] });

@@ -1,6 +1,6 @@
-import { createReadStream, mkdirSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { CHANNEL_MAX_LINE, errorMessage, excerpt, parseMessage, readBounded, replaceFile } from "@scaph/common";
+import { CHANNEL_MAX_LINE, errnoCode, errorMessage, excerpt, parseMessage, readBounded, replaceFile } from "@scaph/common";
 import type { ChannelMessage, Logger } from "@scaph/common";
 
 /** The receiver's own memory, beside the tree it keeps: where each counter stands, and the host's last line. */
@@ -32,6 +32,10 @@ export interface ReceiverOptions {
   log: Logger;
   /** How long to wait before looking for the port or opening it again. */
   retryMs?: number;
+  /** How often an open port with nothing to read is read again. */
+  pollMs?: number;
+  /** Whether the receiver alone keeps the process running (scaph-guest channel); beside an exporter's loop, it does not. */
+  keepAlive?: boolean;
 }
 
 /**
@@ -48,7 +52,6 @@ export interface ReceiverOptions {
  */
 export class ChannelReceiver {
   private state: State;
-  private stream: ReturnType<typeof createReadStream> | null = null;
   private stopped = false;
   private bad = 0;
   private lastBadLogMs = 0;
@@ -73,8 +76,14 @@ export class ChannelReceiver {
     return () => this.listeners.delete(f);
   }
 
-  /** Reads the port until stop(): finds it (it may appear later), reads lines, opens it again when it ends. */
-  async run(): Promise<void> {
+  private running: Promise<void> | null = null;
+
+  /** Reads the port until stop(): finds it (it may appear later), reads lines, opens it again when it ends. One run at a time: a second call returns the first's promise. */
+  run(): Promise<void> {
+    return (this.running ??= this.loop());
+  }
+
+  private async loop(): Promise<void> {
     const retry = this.o.retryMs ?? 1000;
     let said = false;
     while (!this.stopped) {
@@ -82,28 +91,51 @@ export class ChannelReceiver {
       if (!port) {
         if (!said) this.o.log.info("channel: no port yet (set up with scaph-host setup --transport channel, hot-plugged or at the next boot): waiting");
         said = true;
-        await sleep(retry);
+        await sleep(retry, this.o.keepAlive);
         continue;
       }
       said = false;
       await this.readPort(port);
-      if (!this.stopped) await sleep(retry); // the host end is not connected (EOF), or the port went away
+      if (!this.stopped) await sleep(retry, this.o.keepAlive); // the host end is not connected (EOF), or the port went away
     }
   }
 
   stop(): void {
     this.stopped = true;
-    this.stream?.destroy();
   }
 
-  private readPort(port: string): Promise<void> {
-    return new Promise((resolve) => {
-      let partial = "";
-      let skipping = false;
-      const s = createReadStream(port, { encoding: "utf8", highWaterMark: CHANNEL_MAX_LINE });
-      this.stream = s;
-      s.on("data", (chunk: string | Buffer) => {
-        let text = partial + String(chunk);
+  /**
+   * Reads the port until it ends (the host end not connected reads as end of
+   * file) or stop(). Non-blocking reads on this thread, drained and then
+   * polled every pollMs: a read blocked in libuv's thread pool could not be
+   * interrupted, and would even keep the process from exiting.
+   */
+  private async readPort(port: string): Promise<void> {
+    let fd: number;
+    try {
+      fd = openSync(port, constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      this.o.log.warn(`channel: ${port}: ${errorMessage(err)}`);
+      return;
+    }
+    const buf = Buffer.alloc(CHANNEL_MAX_LINE);
+    let partial = "";
+    let skipping = false;
+    try {
+      while (!this.stopped) {
+        let n: number;
+        try {
+          n = readSync(fd, buf, 0, buf.length, null);
+        } catch (err) {
+          if (errnoCode(err) === "EAGAIN") {
+            await sleep(this.o.pollMs ?? 100, this.o.keepAlive);
+            continue;
+          }
+          this.o.log.warn(`channel: ${port}: ${errorMessage(err)}`);
+          return;
+        }
+        if (n === 0) return; // the host end is not connected
+        let text = partial + buf.toString("utf8", 0, n);
         partial = "";
         for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
           const line = text.slice(0, nl);
@@ -115,13 +147,10 @@ export class ChannelReceiver {
           this.refuse("line too long", text);
           skipping = true; // until the next newline
         } else partial = text;
-      });
-      s.on("error", (err) => {
-        this.o.log.warn(`channel: ${port}: ${errorMessage(err)}`);
-        resolve();
-      });
-      s.on("close", () => resolve());
-    });
+      }
+    } finally {
+      closeSync(fd);
+    }
   }
 
   private refuse(why: string, line: string): void {
@@ -165,6 +194,7 @@ export class ChannelReceiver {
     }
     st.epoch = m.epoch;
     st.t = m.t;
+    this.o.log.debug(`channel: applied epoch ${m.epoch} seq ${m.seq} t ${m.t}`);
     this.write();
     this.applied++;
     for (const f of this.listeners) f();
@@ -209,4 +239,9 @@ export class ChannelReceiver {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** A pause that keeps the process running only if `keepAlive`. */
+const sleep = (ms: number, keepAlive = true): Promise<void> =>
+  new Promise((r) => {
+    const t = setTimeout(r, ms);
+    if (!keepAlive) t.unref();
+  });

@@ -6,9 +6,9 @@ import { ChannelReceiver } from "./receiver.js";
 /** The channel options of scaph-guest's commands. */
 export interface ChannelFlags {
   /** The port's name (org.scaph.energy.0). */
-  port: string;
+  channelPort: string;
   /** The port's device, where it is not found by name (a test's FIFO). */
-  portPath?: string;
+  channelDevice?: string;
   sysfsPath: string;
   devPath: string;
   procfsPath: string;
@@ -16,11 +16,11 @@ export interface ChannelFlags {
   tmpfs: boolean;
 }
 
-export const CHANNEL_DEFAULTS = { port: CHANNEL_NAME, sysfsPath: "/sys", devPath: "/dev" };
+export const CHANNEL_DEFAULTS = { channelPort: CHANNEL_NAME, sysfsPath: "/sys", devPath: "/dev" };
 
 /** Finds the port now (it may be hot-plugged later: call again). */
 export function portFinder(o: ChannelFlags): () => string | null {
-  return () => o.portPath ?? findPort(o.port, { sysRoot: o.sysfsPath, devRoot: o.devPath });
+  return () => o.channelDevice ?? findPort(o.channelPort, { sysRoot: o.sysfsPath, devRoot: o.devPath });
 }
 
 /**
@@ -46,10 +46,16 @@ async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<
   log.info(`channel: mounted a tmpfs at ${tree} for the tree`);
 }
 
-/** Starts a receiver in the background, keeping `tree`; resolves once it runs (not once a line came). */
-export async function startReceiver(tree: string, o: ChannelFlags, log: Logger): Promise<ChannelReceiver> {
+/**
+ * Starts a receiver in the background, keeping `tree`; resolves once it runs
+ * (not once a line came). It stops when `signal` aborts; `keepAlive`: it
+ * alone keeps the process running (scaph-guest channel), else it lives as
+ * long as the exporter beside it.
+ */
+export async function startReceiver(tree: string, o: ChannelFlags, log: Logger, signal: AbortSignal, keepAlive = false): Promise<ChannelReceiver> {
   await prepareTree(tree, o, log);
-  const r = new ChannelReceiver({ tree, port: portFinder(o), log });
+  const r = new ChannelReceiver({ tree, port: portFinder(o), log, keepAlive });
+  signal.addEventListener("abort", () => r.stop(), { once: true });
   void r.run();
   return r;
 }

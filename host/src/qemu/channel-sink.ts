@@ -16,6 +16,8 @@ export interface ChannelStatus {
   /** Lines dropped because the guest had not read the one before. */
   dropped: number;
   epoch: string;
+  /** The sequence number of the last line (sent or dropped). */
+  seq: number;
   /** Its counters as last sent or dropped: zone id -> µJ since the epoch (package + dram is the VM's energy). */
   counters: Record<string, number>;
 }
@@ -31,6 +33,8 @@ class VmChannel {
   path: string | null = null;
   connected = false;
   lastError: string | null = null;
+  /** The line of a step that came while connecting: written once connected (it carries the totals). */
+  pending: string | null = null;
 }
 
 /**
@@ -54,7 +58,7 @@ export class ChannelSink implements Sink {
   status(): Map<string, ChannelStatus> {
     const out = new Map<string, ChannelStatus>();
     for (const [k, c] of this.vms) {
-      if (c.path) out.set(k, { path: c.path, connected: c.connected, sent: c.sent, dropped: c.dropped, epoch: c.epoch, counters: Object.fromEntries(c.counters) });
+      if (c.path) out.set(k, { path: c.path, connected: c.connected, sent: c.sent, dropped: c.dropped, epoch: c.epoch, seq: c.seq, counters: Object.fromEntries(c.counters) });
     }
     return out;
   }
@@ -94,6 +98,12 @@ export class ChannelSink implements Sink {
       c.connected = true;
       if (c.lastError !== null) this.log.info(`channel: VM ${name}: connected again`);
       c.lastError = null;
+      if (c.pending !== null) {
+        sock.write(c.pending);
+        c.sent++;
+        c.dropped--; // counted as dropped while connecting: it went after all
+        c.pending = null;
+      }
     });
     sock.on("error", (err) => {
       const msg = errorMessage(err);
@@ -111,6 +121,7 @@ export class ChannelSink implements Sink {
     const line = encodeMessage({ v: 1, epoch: c.epoch, seq: ++c.seq, t: s.timestampS, step_s: s.intervalS, zones: list });
     const sock = c.socket;
     if (!sock || !c.connected || sock.writableLength > 0) {
+      if (sock && !c.connected) c.pending = line; // the newest line goes as soon as the connection is up
       c.dropped++;
       return;
     }

@@ -1,0 +1,229 @@
+/**
+ * The channel transport with a real guest (`npm run test:lab`): the channel
+ * hot-plugged into a running VM, the guest's own tree kept from the host's
+ * lines through a daemon restart, a save/restore (qemu's migration stream),
+ * a restart of the guest's agent and a guest flooding the port.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
+import { hostBin, runNode } from "../helpers/cli.js";
+import { ensureLibvirtd } from "../helpers/libvirtd.js";
+import type { Libvirtd } from "../helpers/libvirtd.js";
+import { sleep, startBackground, waitFor } from "../helpers/processes.js";
+import type { Background } from "../helpers/processes.js";
+import { clockOffset, reportedEnergy, treeGain, TreeHistory } from "./accuracy.js";
+import { consoleProbes, consoleReports, parseConsole } from "./console.js";
+import type { ConsoleEvent } from "./console.js";
+import { labDomainXml } from "./domain.js";
+import { labImages } from "./images.js";
+
+const STEP_S = 2;
+const NAME = "lab-chan";
+/** Guest seconds (from its init): the agent stops at RESTART_AT, the port is flooded for 5 s, the agent starts again. */
+const RESTART_AT = 40;
+const GUEST_SECONDS = 56;
+const WATTS = 44;
+
+let daemon: Libvirtd | null = null;
+after(async () => {
+  await daemon?.stop();
+});
+
+const virsh = (...a: string[]): string => execFileSync("virsh", ["-c", "qemu:///system", ...a], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const quiet = (f: () => unknown): void => {
+  try {
+    f();
+  } catch {
+    // best effort
+  }
+};
+
+interface Status {
+  timestamp_s: number;
+  steps: number;
+  vms: { name: string; channel?: { connected: boolean; sent: number; dropped: number; epoch: string; seq: number; counters: Record<string, number> } }[];
+}
+
+/** The daemon's view over time, from its status file: each step's time, and the VM's channel counters (package + dram, µJ) by epoch. */
+class DaemonHistory {
+  readonly steps: number[] = [];
+  /** Per epoch, the counters as sent (host ms of the status write). */
+  readonly epochs = new Map<string, TreeHistory>();
+  /** Per epoch, package + dram by line number. */
+  readonly bySeq = new Map<string, Map<number, number>>();
+  add(s: Status): void {
+    const ms = s.timestamp_s * 1000;
+    if (this.steps.length && this.steps[this.steps.length - 1]! >= ms) return;
+    this.steps.push(ms);
+    const c = s.vms.find((v) => v.name === NAME)?.channel;
+    if (!c) return;
+    let h = this.epochs.get(c.epoch);
+    if (!h) this.epochs.set(c.epoch, (h = new TreeHistory()));
+    // Package + dram, as the guest's probes read them (the fixture host has core, uncore, dram: dram is intel-rapl:0:2).
+    const uj = (c.counters["intel-rapl:0"] ?? 0) + (c.counters["intel-rapl:0:2"] ?? 0);
+    h.add({ hostMs: ms, uj });
+    if (!this.bySeq.has(c.epoch)) this.bySeq.set(c.epoch, new Map());
+    this.bySeq.get(c.epoch)!.set(c.seq, uj);
+  }
+}
+
+test("lab: the channel, hot-plugged into a running guest, through a daemon restart, a save/restore, an agent restart and a flood", { timeout: 300_000 }, async (t) => {
+  requireRoot("it starts libvirtd and boots a guest through it");
+  daemon = await ensureLibvirtd();
+  const dir = await mkdtemp(join(tmpdir(), "scaph-lab-chan-"));
+  chmodSync(dir, 0o777);
+  const { vmlinuz, initrd, type, about } = await labImages(dir);
+  t.diagnostic(about);
+  const base = join(dir, "trees");
+  const powercap = await copyFixture("powercap/intel-1socket");
+  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: WATTS - 4 }, { zone: "intel-rapl:0:2", watts: 4 }] });
+  const consoleFile = join(dir, `${NAME}.console`);
+  const startDaemon = (): Background => startBackground(process.execPath, [hostBin, "-v", "qemu", "--base-dir", base, "--step", String(STEP_S), "--powercap-path", powercap]);
+  let host = startDaemon();
+  const history = new DaemonHistory();
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      const s = JSON.parse(await readFile(join(base, ".scaph-status.json"), "utf8").catch(() => "null")) as Status | null;
+      if (s) history.add(s);
+      await sleep(100);
+    }
+  })();
+  try {
+    quiet(() => virsh("destroy", NAME));
+    quiet(() => virsh("undefine", NAME));
+    const xml = join(dir, `${NAME}.xml`);
+    writeFileSync(
+      xml,
+      labDomainXml({
+        name: NAME,
+        type,
+        kernel: vmlinuz,
+        initrd,
+        consoleFile,
+        memoryMiB: 1024,
+        vcpus: 1,
+        // A virtio-serial controller, as a guest agent channel brings: what a channel hot-plug needs.
+        devices: "<controller type='virtio-serial' index='0'/>",
+        cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=channel scaph.mode=busy scaph.seconds=${GUEST_SECONDS} scaph.step=${STEP_S} scaph.restart_at=${RESTART_AT}`,
+      }),
+    );
+    virsh("define", xml);
+    sim.start();
+    virsh("start", NAME);
+    const events = async (): Promise<ConsoleEvent[]> => parseConsole(await readFile(consoleFile, "utf8").catch(() => ""));
+    await waitFor("the guest to start its agent", async () => ((await events()).some((e) => e.kind === "start") ? true : null), 120_000);
+
+    // 1. Hot-plug, without a restart.
+    const plug = await runNode(hostBin, ["setup", NAME, "--transport", "channel", "--live"]);
+    assert.equal(plug.code, 0, plug.stderr);
+    assert.doesNotMatch(plug.stdout, /restart/, plug.stdout);
+    const plugMs = Date.now();
+    // 2. The daemon restarted mid-run.
+    await sleep(10_000);
+    await host.stop();
+    const restartMs = Date.now();
+    host = startDaemon();
+    // 3. save + restore: qemu's migration stream.
+    await sleep(8_000);
+    const saved = join(dir, "saved.img");
+    virsh("save", NAME, saved);
+    const saveMs = Date.now();
+    virsh("restore", saved);
+    const restoreMs = Date.now();
+    // 4. The guest stops its agent, floods the port, and starts the agent again, on its own.
+    const ev = await waitFor(`${NAME} to finish (console ${consoleFile})`, async () => {
+      const e = await events();
+      return e.some((x) => x.kind === "done") ? e : null;
+    }, 200_000).catch((err: unknown) => {
+      throw new Error(`${String(err)}\n--- console:\n${existsSync(consoleFile) ? readFileSync(consoleFile, "utf8").slice(-4000) : "(none)"}`);
+    });
+    polling = false;
+    await poll;
+    const log = host.output();
+
+    // The guest's clock against the host's, from its probes of the first epoch (before the daemon restart),
+    // where the guest's tree holds exactly the daemon's counters.
+    const first = [...history.epochs.values()][0];
+    assert.ok(first, `the daemon wrote the channel (log: ${log})`);
+    const probes = consoleProbes(ev).filter((p) => Number.isFinite(p.uj));
+    const firstProbes = probes.filter((p) => first.spans(p.uj).length > 0);
+    assert.ok(firstProbes.length >= 3, `${firstProbes.length} probes in the first epoch`);
+    const off = clockOffset(firstProbes, first);
+    const mid = (off.loMs + off.hiMs) / 2;
+    const toHost = (guestMs: number): number => guestMs - mid;
+
+    // Hot-plug: the guest's tree from the host's lines within two steps (and its agent's one-second look for the port).
+    const firstRead = firstProbes[0]!;
+    const latency = toHost(firstRead.g2Ms) - plugMs;
+    t.diagnostic(`hot-plug to the guest's first reading of its tree: ${(latency / 1000).toFixed(1)} s (offset ${mid.toFixed(0)} ± ${((off.hiMs - off.loMs) / 2).toFixed(0)} ms)`);
+    // Two steps (the daemon sees the new socket at its next step, writes at the one after), the agent's one-second look
+    // for the port, the offset's uncertainty, and a step of the probe loop.
+    assert.ok(latency <= 2 * STEP_S * 1000 + 1000 + (off.hiMs - off.loMs) / 2 + STEP_S * 1000, `first reading ${latency} ms after the hot-plug`);
+
+    // Never a decrease of the guest's counter: across the daemon restart, the save/restore and the agent restart.
+    for (let i = 1; i < probes.length; i++) assert.ok(probes[i]!.uj >= probes[i - 1]!.uj, `probe ${i}: ${probes[i - 1]!.uj} -> ${probes[i]!.uj} µJ`);
+
+    // The first epoch: the guest's reports add up to what the daemon sent, within one step.
+    const reports = consoleReports(ev);
+    const firstWindow = reports.filter((r) => toHost(r.ts * 1000) < restartMs);
+    if (firstWindow.length >= 3) {
+      const w = reportedEnergy(firstWindow);
+      const gain = treeGain(first, w.fromS, w.toS, mid);
+      const step = first.maxStepUj(toHost(w.fromS * 1000), toHost(w.toS * 1000));
+      t.diagnostic(`first epoch: guest ${(w.uj / 1e6).toFixed(2)} J, daemon ${(gain / 1e6).toFixed(2)} J, one step ${(step / 1e6).toFixed(2)} J`);
+      assert.ok(Math.abs(w.uj - gain) <= step, `guest ${w.uj} µJ vs daemon ${gain} µJ`);
+    }
+
+    // No negative power and no spike in any report: never above the host's whole power, whatever happened.
+    for (const r of reports) assert.ok(r.uw >= 0 && r.uw <= 1.5 * WATTS * 1e6, `report at ${r.ts}: ${r.uw} µW`);
+
+    // The daemon restart: a new epoch, and the guest lost at most one step of energy across it: what the old
+    // daemon counted after the last of its lines the guest applied (the guest logs each line it applies).
+    assert.ok(history.epochs.size >= 2, `epochs: ${[...history.epochs.keys()].join(", ")}`);
+    const [oldEpoch] = [...history.bySeq.keys()];
+    const applied = ev.filter((e) => e.kind === "guest-log" && e.raw.includes(`applied epoch ${oldEpoch} seq`)).map((e) => Number(/seq (\d+)/.exec(e.raw)?.[1]));
+    const lastApplied = Math.max(...applied);
+    const oldLines = history.bySeq.get(oldEpoch!)!;
+    const finalOld = Math.max(...oldLines.values());
+    const lostUj = finalOld - (oldLines.get(lastApplied) ?? NaN);
+    t.diagnostic(`daemon restart: the old daemon counted ${(finalOld / 1e6).toFixed(2)} J, the guest applied its line ${lastApplied} of ${Math.max(...oldLines.keys())}: ${(lostUj / 1e6).toFixed(2)} J lost`);
+    assert.ok(lostUj >= 0 && lostUj <= first.maxStepUj(), `${lostUj} µJ lost across the daemon restart (one step: ${first.maxStepUj()} µJ)`);
+
+    // The save/restore worked with the channel, and the restored VM was written to again.
+    assert.ok(ev.some((e) => e.kind === "done"), "the guest ran to its end after the restore");
+    assert.ok(restoreMs > saveMs);
+    const afterRestore = probes.filter((p) => toHost(p.g1Ms) > restoreMs + 2 * STEP_S * 1000);
+    assert.ok(afterRestore.length >= 2 && afterRestore[afterRestore.length - 1]!.uj > afterRestore[0]!.uj, "the counter grows after the restore");
+
+    // The agent restart (guest side) and the flood: the agent continued from its state, and the daemon's
+    // steps kept their pace while the guest flooded the port.
+    assert.ok(ev.some((e) => e.kind === "agent-restarted"), "the guest restarted its agent");
+    assert.ok(ev.some((e) => e.kind === "guest-log" && /continuing from/.test(e.raw)), "the restarted agent continued from its state file");
+    const fs = ev.find((e) => e.kind === "flood-start");
+    const fe = ev.find((e) => e.kind === "flood-end");
+    assert.ok(fs && fe && fs.fields.port?.startsWith("/dev/vport"), `the guest flooded its port ${fs?.fields.port}`);
+    const flood = [toHost(Number(fs.fields.now) * 1000), toHost(Number(fe.fields.now) * 1000 + 1000)] as const;
+    const during = history.steps.filter((ms) => ms >= flood[0] - STEP_S * 1000 && ms <= flood[1] + STEP_S * 1000);
+    const gaps = during.slice(1).map((ms, i) => ms - during[i]!);
+    t.diagnostic(`daemon steps around the flood: ${gaps.map((g) => (g / 1000).toFixed(2)).join(", ")} s`);
+    assert.ok(gaps.length >= 2 && gaps.every((g) => g <= 1.5 * STEP_S * 1000), "the daemon's loop kept its pace during the flood");
+    assert.ok(statSync(consoleFile).size > 0);
+  } finally {
+    polling = false;
+    await poll;
+    await host.stop();
+    await sim.stop();
+    quiet(() => virsh("destroy", NAME));
+    await runNode(hostBin, ["teardown", NAME, "--base-dir", base]);
+    quiet(() => virsh("undefine", NAME));
+    await removeTree(powercap);
+    if (!process.env.SCAPH_LAB_KEEP) await rm(dir, { recursive: true, force: true });
+  }
+});
