@@ -40,3 +40,5 @@ export * from "./cli/commands.js";
 export * from "./cli/main.js";
 export * from "./share.js";
 export * from "./channel.js";
+// commander, re-exported: host and guest build their programs with this one copy (two copies' errors are not each other's).
+export { Command, CommanderError, InvalidArgumentError, Option } from "commander";

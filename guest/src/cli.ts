@@ -1,5 +1,6 @@
-import { Command, Option } from "commander";
 import {
+  Command,
+  Option,
   addGlobalOptions,
   addJsonCommand,
   addPrometheusCommand,

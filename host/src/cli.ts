@@ -1,5 +1,4 @@
-import { Command } from "commander";
-import { addGlobalOptions, addJsonCommand, addPrometheusCommand, addStdoutCommand, clockTicksPerSecond, SCAPH_VERSION } from "@scaph/common";
+import { addGlobalOptions, addJsonCommand, addPrometheusCommand, addStdoutCommand, clockTicksPerSecond, Command, SCAPH_VERSION } from "@scaph/common";
 import type { CliEnvironment, RootOptions } from "@scaph/common";
 import { addQemuCommand, addResolverOptions, vmResolver } from "./commands/qemu.js";
 import type { ResolverFlags } from "./commands/qemu.js";

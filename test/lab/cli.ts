@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Command } from "commander";
+import { Command } from "@scaph/common";
 import { repoRoot } from "../helpers/cli.js";
 import { domainType } from "./accel.js";
 import { consoleProbes, consoleReports, parseConsole } from "./console.js";

@@ -1,4 +1,3 @@
-import { CommanderError } from "commander";
 import type { Command } from "commander";
 import { ScaphError } from "../errors.js";
 import { writeStderr } from "../log.js";
@@ -26,7 +25,9 @@ export async function runCli(program: Command, argv: readonly string[] = process
   try {
     await program.parseAsync([...argv]);
   } catch (err) {
-    if (err instanceof CommanderError) {
+    // commander's own errors (help, version, bad flags: already printed), by their code rather than their class,
+    // so that a second copy of commander in an install still ends cleanly.
+    if (isCommanderError(err)) {
       process.exitCode = err.exitCode;
       return;
     }
@@ -38,4 +39,8 @@ export async function runCli(program: Command, argv: readonly string[] = process
     writeStderr(`${program.name()}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     process.exitCode = 2;
   }
+}
+
+function isCommanderError(err: unknown): err is { exitCode: number; code: string } {
+  return typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "string" && (err as { code: string }).code.startsWith("commander.") && typeof (err as { exitCode?: unknown }).exitCode === "number";
 }

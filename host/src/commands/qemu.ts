@@ -1,4 +1,3 @@
-import type { Command } from "commander";
 import {
   addPrometheusFlags,
   addRootOptions,
@@ -12,7 +11,7 @@ import {
   startPrometheus,
   clockTicksPerSecond,
 } from "@scaph/common";
-import type { CliEnvironment, Logger, PrometheusFlags, RootOptions, Sink } from "@scaph/common";
+import type { CliEnvironment, Command, Logger, PrometheusFlags, RootOptions, Sink } from "@scaph/common";
 import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
 import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 import { VmResolver } from "../qemu/resolver.js";

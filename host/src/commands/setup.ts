@@ -1,7 +1,6 @@
-import { Option } from "commander";
-import type { Command } from "commander";
 import { DEFAULT_BASE_DIR, DEFAULT_CONNECT_URI } from "./qemu.js";
-import { TRANSPORTS } from "@scaph/common";
+import { Option, TRANSPORTS } from "@scaph/common";
+import type { Command } from "@scaph/common";
 import type { SetupOptions } from "../setup/setup.js";
 
 type SetupFlags = Omit<SetupOptions, "domain" | "print">;
