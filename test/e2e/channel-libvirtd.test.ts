@@ -99,7 +99,7 @@ test("a real libvirtd: the channel hot-plugged into a running VM, written within
     }, 20_000);
     assert.notEqual(again.epoch, ch.epoch, "the daemon starts attributing to the restored VM anew: a new epoch");
 
-    const td = await runNode(hostBin, ["teardown", NAME, "--live"]);
+    const td = await runNode(hostBin, ["teardown", NAME]);
     assert.equal(td.code, 0, td.stderr);
     assert.doesNotMatch(virsh("dumpxml", NAME), /org\.scaph\.energy\.0/, "unplugged from the running VM");
     assert.doesNotMatch(virsh("dumpxml", "--inactive", NAME), /org\.scaph\.energy\.0/);

@@ -1,6 +1,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +23,8 @@ function virsh(...args: string[]): string {
   return execFileSync("virsh", ["-c", "qemu:///system", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
+const mountedAt = (dir: string): boolean => readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === dir);
+
 async function qemuProcess(): Promise<{ pid: number; cmdline: string }> {
   return waitFor("the domain's qemu process", async () => {
     const pid = execFileSync("pgrep", ["-f", `guest=${NAME}`], { encoding: "utf8" }).trim().split("\n")[0];
@@ -29,7 +32,7 @@ async function qemuProcess(): Promise<{ pid: number; cmdline: string }> {
   });
 }
 
-test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's command line", async () => {
+test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's command line; teardown of the running domain refuses, or goes on with --force", async () => {
   requireRoot("it starts libvirtd and setup mounts a tmpfs");
   daemon = await ensureLibvirtd();
   const dir = await mkdtemp(join(tmpdir(), "scaph-lvd-"));
@@ -79,6 +82,23 @@ test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's 
       assert.equal(row?.live_transport, transport);
       assert.deepEqual(row?.problems, ["tree not updated for ever (is scaph-host qemu running?)"]);
       assert.equal(st.code, 1);
+      // A running domain: teardown detaches the share live first. 9p cannot be unplugged, and this guest (no OS)
+      // never acknowledges virtiofs's PCI unplug: refused, nothing changed.
+      const treeDir = join(dir, "base", NAME);
+      const refused = await runNode(hostBin, ["teardown", NAME, ...flags]);
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(refused.stderr, new RegExp(`cannot detach the ${transport} share from running ${NAME}: .+\\.\\n  Nothing was changed`));
+      assert.match(virsh("dumpxml", "--inactive", NAME), /scaphandre/);
+      assert.ok(mountedAt(treeDir), "the tmpfs stays under the running guest");
+      if (transport === "9p") {
+        // --force goes on: the guest keeps its last values, the tmpfs and the XML's share are gone
+        const forced = await runNode(hostBin, ["teardown", NAME, "--force", ...flags]);
+        assert.equal(forced.code, 0, forced.stderr);
+        assert.match(forced.stdout, /going on \(--force\)/);
+        assert.equal(mountedAt(treeDir), false);
+        assert.equal(existsSync(treeDir), false);
+        assert.doesNotMatch(virsh("dumpxml", "--inactive", NAME), /scaphandre/);
+      }
       virsh("destroy", NAME);
       const td = await runNode(hostBin, ["teardown", NAME, ...flags]);
       assert.equal(td.code, 0, td.stderr);

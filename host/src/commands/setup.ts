@@ -3,14 +3,13 @@ import { Option, TRANSPORTS } from "@scaph/common";
 import type { Command } from "@scaph/common";
 import type { SetupOptions } from "../setup/setup.js";
 
-type SetupFlags = Omit<SetupOptions, "domain" | "print">;
+type SetupFlags = Omit<SetupOptions, "domain" | "print" | "live"> & { live?: boolean; force?: boolean };
 
 function shared(cmd: Command): Command {
   return cmd
     .option("--base-dir <dir>", "where the per-VM trees live", DEFAULT_BASE_DIR)
     .option("--size <size>", "size of the VM's tmpfs", "5m")
     .addOption(new Option("--transport <name>", "how the guest sees the tree").choices([...TRANSPORTS]).default("virtiofs"))
-    .option("--live", "also (un)plug the share in the running domain, where possible", false)
     .option("--dry-run", "change nothing: print the XML diff and the commands it would run", false)
     .option("-c, --connect <uri>", "libvirt URI", DEFAULT_CONNECT_URI)
     .option("--unit-dir <dir>", "where systemd mount units are written", "/etc/systemd/system")
@@ -28,17 +27,24 @@ export function addSetupCommands(program: Command): void {
       name: "setup",
       run: async (o: SetupOptions) => (await import("../setup/setup.js")).setup(o),
       about: "prepare a domain: a tmpfs for its tree (surviving reboots) and the share in its XML; idempotent",
+      flags: (c: Command) => c.option("--live", "also plug the share or channel into the running domain, where possible", false),
     },
     {
       name: "teardown",
-      run: async (o: SetupOptions) => (await import("../setup/teardown.js")).teardown(o),
-      about: "undo setup: the share, the mount unit, the mount and the directory; idempotent",
+      run: async (o: SetupOptions & { force?: boolean }) => (await import("../setup/teardown.js")).teardown(o),
+      about:
+        "undo setup: the share or channel (detached live from a running domain first: refused, changing nothing, " +
+        "where it cannot be, unless --force), the mount unit, the mount and the directory; idempotent",
+      flags: (c: Command) =>
+        c.option("--force", "go on where a running domain cannot let go of its share: the guest keeps its last values until it restarts", false),
     },
   ];
   for (const a of actions) {
-    shared(program.command(a.name).argument("<domain>", "libvirt domain name").description(a.about)).action(async (domain: string, o: SetupFlags) => {
-      await a.run({ ...o, domain, print });
-    });
+    a.flags(shared(program.command(a.name).argument("<domain>", "libvirt domain name").description(a.about))).action(
+      async (domain: string, o: SetupFlags) => {
+        await a.run({ ...o, live: o.live ?? false, domain, print });
+      },
+    );
   }
   program
     .command("status")

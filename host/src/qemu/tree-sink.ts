@@ -71,8 +71,10 @@ export class VmTreeSink implements Sink {
             (saved ? ", its counters continued from the daemon's state" : ""),
         );
       }
-      this.warnIfNotMounted(vm.name);
-      this.written.set(vm.key, tree.update(base, zones, vm.zonesUj));
+      // A share whose tmpfs is gone (teardown --force, an unmount) would put the tree on the host's
+      // filesystem, where the guest does not see it: counted, not written, until the tmpfs is back.
+      const unmounted = !this.mounted(vm.name, vm.transports?.share === true);
+      this.written.set(vm.key, tree.update(unmounted ? null : base, zones, vm.zonesUj));
       this.state.set(vm.key, vm.name, tree.counters);
     }
     const live = new Set(s.vms.filter(treeWanted).map((v) => v.key));
@@ -86,12 +88,26 @@ export class VmTreeSink implements Sink {
     for (const n of this.notMounted) if (!names.has(n)) this.notMounted.delete(n);
   }
 
-  private warnIfNotMounted(name: string): void {
-    if (this.notMounted.has(name)) return;
-    if (isMountPoint(join(this.o.baseDir, name))) return;
-    this.notMounted.add(name);
-    this.o.log.warn(
-      `qemu: ${join(this.o.baseDir, name)} is not a mount point: writing anyway; run "scaph-host setup ${name}" to give the VM its own tmpfs`,
-    );
+  /**
+   * Whether a VM's dir is its own mount (a tmpfs, as setup makes it). Where it is not: a VM whose
+   * XML shares the dir is not written (logged once); any other (no libvirt, a plain qemu) is,
+   * with a warning once.
+   */
+  private mounted(name: string, shared: boolean): boolean {
+    const dir = join(this.o.baseDir, name);
+    if (isMountPoint(dir)) {
+      if (this.notMounted.delete(name) && shared) this.o.log.info(`qemu: ${dir} is a mount point again: writing ${name}'s tree`);
+      return true;
+    }
+    if (!this.notMounted.has(name)) {
+      this.notMounted.add(name);
+      this.o.log.warn(
+        shared
+          ? `qemu: ${dir} is not a mount point but ${name}'s XML shares it (its tmpfs is gone: teardown?): not writing there, ` +
+              `energy kept until it is; run "scaph-host setup ${name}" to mount it again`
+          : `qemu: ${dir} is not a mount point: writing anyway; run "scaph-host setup ${name}" to give the VM its own tmpfs`,
+      );
+    }
+    return !shared;
   }
 }

@@ -10,9 +10,23 @@ import { checkCommon, exists, runActions } from "./setup.js";
 import type { Action, SetupOptions } from "./setup.js";
 import { mountUnitName, systemctl, systemdRunning } from "./systemd.js";
 
-export type TeardownOptions = Omit<SetupOptions, "size" | "transport"> & { size?: string; transport?: string };
+export type TeardownOptions = Omit<SetupOptions, "size" | "transport" | "live"> & {
+  size?: string;
+  transport?: string;
+  /** Go on where the running domain cannot let go of the share or channel (the guest then keeps its last values). */
+  force?: boolean;
+};
 
-/** Reverses setup: the device (live with --live, and persistent), the mount unit, the mount, the directory. Idempotent. */
+/**
+ * Reverses setup: the devices of a running domain (detached live first), the
+ * persistent XML, the mount unit, the mount, the directory. Idempotent.
+ *
+ * A running domain's share is detached live before its tmpfs goes; where it
+ * cannot be (no hot-unplug, the guest holding on), teardown refuses and
+ * changes nothing, unless --force: the tmpfs then goes from under the guest,
+ * which keeps its last values, and the daemon stops writing there (a share
+ * without its tmpfs is never written).
+ */
 export async function teardown(o: TeardownOptions): Promise<void> {
   checkCommon(o, "teardown");
   const dir = join(o.baseDir, o.domain);
@@ -22,34 +36,36 @@ export async function teardown(o: TeardownOptions): Promise<void> {
 
   if (dom.isActive) {
     const live = dom.xml(DomainXMLFlags.SECURE);
-    const chanXml = findChannel(live) ? channelElementXml(live) : null;
-    if (chanXml && o.live) {
+    const devices = [
+      findChannel(live) ? { what: `the channel ${CHANNEL_NAME}`, xml: channelElementXml(live), still: (x: string) => findChannel(x) !== null } : null,
+      findShare(live) ? { what: `the ${findShare(live)?.transport} share`, xml: shareElementXml(live), still: (x: string) => findShare(x) !== null } : null,
+    ];
+    for (const d of devices) {
+      if (!d?.xml) continue;
+      const devXml = d.xml;
       actions.push({
-        say: `hot-unplug the channel ${CHANNEL_NAME} from running ${o.domain}`,
+        say: `hot-unplug ${d.what} from running ${o.domain}`,
         run: async () => {
+          let why: string | null = null;
           try {
-            dom.detachDevice(chanXml, DeviceModifyFlags.LIVE);
+            dom.detachDevice(devXml, DeviceModifyFlags.LIVE);
+            // PCI devices go once the guest acknowledges (ACPI); libvirt returns after its wait either way
+            if (d.still(dom.xml(DomainXMLFlags.SECURE))) why = "the guest did not release it (it must acknowledge PCI hot-unplug)";
           } catch (err) {
-            o.print(`hot-unplug of the channel failed (${err instanceof LibvirtError ? err.message : String(err)}): it goes at the next restart of ${o.domain}`);
+            why = err instanceof LibvirtError ? err.message : String(err);
           }
+          if (why === null) return;
+          const msg = `cannot detach ${d.what} from running ${o.domain}: ${why}`;
+          if (!o.force) {
+            throw new ScaphError(
+              `${msg}.\n  Nothing was changed. Shut ${o.domain} down first (virsh shutdown ${o.domain}), then teardown; ` +
+                `or --force: the guest keeps its last values until its next restart, and scaph-host qemu stops writing there.`,
+            );
+          }
+          o.print(`${msg}: going on (--force); it goes at the next restart of ${o.domain}`);
         },
       });
-    } else if (chanXml) o.print(`${o.domain} is running with the channel: it goes at its next restart (or use --live)`);
-    const share = findShare(live);
-    if (share && o.live) {
-      actions.push({
-        say: `hot-unplug the ${share.transport} share from running ${o.domain}`,
-        run: async () => {
-          try {
-            const fsXml = shareElementXml(live);
-            if (fsXml) dom.detachDevice(fsXml, DeviceModifyFlags.LIVE);
-            o.print(`unplug requested: the guest must acknowledge it (ACPI); if it does not, the share goes at the next restart of ${o.domain}`);
-          } catch (err) {
-            o.print(`hot-unplug failed (${err instanceof LibvirtError ? err.message : String(err)}): the share goes at the next restart of ${o.domain}`);
-          }
-        },
-      });
-    } else if (share) o.print(`${o.domain} is running with the share: it goes at its next restart (or use --live)`);
+    }
   }
   const xml = dom.xml(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE);
   const noShare = removeShare(xml);

@@ -1,10 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
-import { requireRoot } from "@scaph/common/testing";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { createLogger } from "@scaph/common";
+import { fixturesDir, requireRoot } from "@scaph/common/testing";
+import { libVersion } from "@scaph/libvirt";
 import { join } from "node:path";
-import { qemuRig } from "./rig.js";
+import { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
+import { qemuRig, WEB_CG } from "./rig.js";
 import type { QemuRig } from "./rig.js";
 
 /** A real tmpfs on a VM's tree dir (as setup makes it); needs root. */
@@ -65,5 +69,51 @@ test("mount point detection: no warning for a tmpfs-backed VM dir", async () => 
   } finally {
     execFileSync("umount", [dir]);
     await q.cleanup();
+  }
+});
+
+test("a VM whose XML shares its dir, with no tmpfs there (teardown --force): not written, energy kept until the tmpfs is back", async () => {
+  requireRoot("it mounts a real tmpfs");
+  libVersion(); // libvirt.so.0 (Debian libvirt0): the XML comes from libvirt's test driver
+  const dir = await mkdtemp(join(tmpdir(), "scaph-share-"));
+  const node = join(dir, "node.xml");
+  const xml = await readFile(join(fixturesDir(), "libvirt", "node.xml"), "utf8");
+  const share = `<filesystem type='mount'><driver type='virtiofs'/><source dir='/var/lib/libvirt/scaphandre/web-1'/><target dir='scaphandre'/></filesystem>`;
+  await writeFile(node, xml.replace(/(<name>web-1<\/name>[\s\S]*?<devices>)/, `$1${share}`));
+  const lv = new LibvirtDomains(`test://${node}`, createLogger({ level: "error", write: () => {} }), 5000, join(dir, "no-channel-dir"));
+  const q = await qemuRig({ libvirt: lv });
+  const web = join(q.baseDir, "web-1");
+  const advance = async (): Promise<void> => {
+    await q.rig.power.advance("intel-rapl:0", 20_000_000);
+    await q.rig.proc.advanceBusy(400);
+    await q.advanceCgroup(WEB_CG, 1_000_000);
+  };
+  try {
+    await q.step();
+    await advance();
+    const s1 = await q.step(2);
+    assert.equal(s1.vms.find((v) => v.name === "web-1")?.transports?.share, true);
+    assert.equal(s1.vms.find((v) => v.name === "web-1")?.written, false);
+    await assert.rejects(stat(web), /ENOENT/, "nothing written on the host's filesystem");
+    assert.equal(s1.vms.find((v) => v.name === "rhel-vm")?.written, true, "a VM libvirt does not know is written as before");
+    assert.equal(q.lines.filter((l) => l.includes(`${web} is not a mount point but web-1's XML shares it`)).length, 1, q.lines.join("\n"));
+    await advance();
+    await q.step(2);
+    assert.equal(q.lines.filter((l) => l.includes(`${web} is not a mount point`)).length, 1, "said once");
+    // setup again: the tmpfs is back, the tree gets all of it (three steps of a quarter of 20 J)
+    await mountVmTmpfs(q, "web-1", "1m");
+    try {
+      await advance();
+      const s3 = await q.step(2);
+      assert.equal(s3.vms.find((v) => v.name === "web-1")?.written, true);
+      assert.equal((await readFile(join(web, "intel-rapl:0", "energy_uj"), "utf8")).trim(), "15000000");
+      assert.ok(q.lines.some((l) => l.includes(`${web} is a mount point again`)));
+    } finally {
+      execFileSync("umount", [web]);
+    }
+  } finally {
+    await lv.close();
+    await q.cleanup();
+    await rm(dir, { recursive: true, force: true });
   }
 });
