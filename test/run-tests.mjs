@@ -24,6 +24,7 @@ const dirs = ["common/dist/test", "libvirt/dist/test", "host/dist/test", "guest/
 export const DEADLINES_S = [
   ["test/dist/lab/", 420],
   ["test/dist/e2e/", 240],
+  ["test/dist/packaging/", 240],
   ["", 120],
 ];
 
