@@ -54,7 +54,7 @@ export const guestEnvironment: CliEnvironment = {
     const o = opts as GuestOptions;
     const port = o.channel === false ? () => null : portFinder(o);
     if (port() !== null) return; // the channel: its receiver is the sensor
-    await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal(), ready: () => port() !== null });
+    await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal(), ready: () => port() !== null, procRoot: o.procfsPath });
   },
   sensor: async (opts, log) => {
     const o = opts as GuestOptions;

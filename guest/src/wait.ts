@@ -1,4 +1,4 @@
-import { discoverZones, guestMountCommand, ScaphError, silentLogger } from "@scaph/common";
+import { discoverZones, guestMountCommand, mountAt, ScaphError, silentLogger } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import { dirname } from "node:path";
 
@@ -13,7 +13,19 @@ export async function treeProblem(root: string): Promise<string | null> {
   }
 }
 
-export function notMountedMessage(root: string, problem: string): string {
+/**
+ * What is wrong with the tree at `root` and what to do: a share mounted but
+ * empty is the host's daemon missing, not a mount to make.
+ */
+export async function notMountedMessage(root: string, problem: string, procRoot = "/proc"): Promise<string> {
+  const m = await mountAt(root, procRoot).catch(() => null);
+  if (m) {
+    return (
+      `The powercap tree at ${root} is empty, though ${root} is mounted (${m.fsType}): the host's share is there, no tree in it yet.\n` +
+      `  On the host, is scaph-host qemu running? (scaph-host status shows each VM's tree and its age;\n` +
+      `  systemctl status scaph-host-qemu)`
+    );
+  }
   return (
     `The powercap tree at ${root} is ${problem}: the host's share is not mounted yet.\n` +
     `  Mount it (as root): ${guestMountCommand("virtiofs", root)}\n` +
@@ -31,11 +43,11 @@ export function notMountedMessage(root: string, problem: string): string {
 export async function waitForTree(
   root: string,
   log: Logger,
-  options: { wait: boolean; pollMs?: number; signal?: AbortSignal; ready?: () => boolean },
+  options: { wait: boolean; pollMs?: number; signal?: AbortSignal; ready?: () => boolean; procRoot?: string },
 ): Promise<void> {
   const first = await treeProblem(root);
   if (first === null || options.ready?.()) return;
-  const msg = notMountedMessage(root, first);
+  const msg = await notMountedMessage(root, first, options.procRoot);
   if (!options.wait) throw new ScaphError(msg);
   log.warn(`${msg}\n  Waiting for it to appear (--no-wait exits at once)...`);
   const { watch } = await import("chokidar"); // loaded only while waiting

@@ -14,10 +14,17 @@ export const hostEnvironment: CliEnvironment = {
   },
 };
 
+const VM_HINT =
+  "  scaph-host runs on the host. Inside a VM (Scaphandre's --vm), run scaph-guest instead: it reads the tree at " +
+  "SCAPHANDRE_POWERCAP_PATH (default /var/scaphandre), e.g. scaph-guest prometheus\n";
+
 export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   const program = new Command("scaph-host")
     .description("Measure power on a Linux host (RAPL) and attribute it to processes and virtual machines.")
-    .version(SCAPH_VERSION);
+    .version(SCAPH_VERSION)
+    // Scaphandre's `--vm` mode is a command of its own here: say so where commander says "unknown option"
+    // (set before the commands are added, which inherit it)
+    .configureOutput({ outputError: (str, write) => write(/unknown option '--vm'/.test(str) ? str + VM_HINT : str) });
   addGlobalOptions(program);
   addStdoutCommand(program, env);
   addJsonCommand(program, env);

@@ -1,8 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, readFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
 import { guestBin, hostBin, runNode } from "../helpers/cli.js";
 
 interface Report {
@@ -176,4 +177,33 @@ test("every scaph-guest --help is complete, and its commands' options do not cla
     assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
     for (const f of flags) assert.ok(r.stdout.includes(f), `scaph-guest ${args.join(" ")} lacks ${f}`);
   }
+});
+
+test("scaph-host qemu as a user: one message at start naming the base dir and the fix, exit 1", async () => {
+  requireRoot("it drops to nobody with setpriv");
+  const dir = await mkdtemp(join(tmpdir(), "scaph-nobody-"));
+  try {
+    await chmod(dir, 0o755); // root's: nobody may not write there
+    const base = join(dir, "base");
+    const r = await runNode(hostBin, ["--sensor", "estimate", "qemu", "--no-libvirt", "--base-dir", base, "-t", "2"], {
+      wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot write the VM trees' base dir ${base}: EACCES`));
+    assert.match(r.stderr, /run it as root/);
+    assert.doesNotMatch(r.stderr, /\/proc\/self\/fd/);
+    assert.equal(r.stderr.trim().split("\n").length, 2, r.stderr);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("Scaphandre's --vm on scaph-host: unknown, with the hint to run scaph-guest", async () => {
+  for (const args of [["--vm", "prometheus"], ["prometheus", "--vm"]]) {
+    const r = await runNode(hostBin, args);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /unknown option '--vm'\n  scaph-host runs on the host\. Inside a VM \(Scaphandre's --vm\), run scaph-guest/);
+  }
+  const other = await runNode(hostBin, ["prometheus", "--foo"]);
+  assert.doesNotMatch(other.stderr, /scaph-guest/, "the hint is for --vm only");
 });

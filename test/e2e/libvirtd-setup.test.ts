@@ -115,3 +115,13 @@ test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("setup --dry-run as a user: read-only, and a refusal says permission, not that libvirtd is down", async () => {
+  requireRoot("it starts libvirtd and drops to nobody with setpriv");
+  daemon ??= await ensureLibvirtd();
+  const r = await runNode(hostBin, ["setup", "no-such-domain", "--dry-run"], { wrapper: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] });
+  assert.equal(r.code, 1);
+  assert.doesNotMatch(r.stderr, /Is libvirtd running/);
+  // where polkit lets any user read (a host with D-Bus), the lookup itself fails; else the read-only connection is refused
+  assert.match(r.stderr, /no domain named "no-such-domain"|Permission: libvirt refused even a read-only connection/);
+});

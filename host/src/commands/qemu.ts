@@ -18,6 +18,7 @@ import { VmResolver } from "../qemu/resolver.js";
 import { StatusSink } from "../qemu/status-sink.js";
 import { ChannelSink } from "../qemu/channel-sink.js";
 import { VmTreeSink } from "../qemu/tree-sink.js";
+import { checkBaseDir } from "../qemu/base-dir.js";
 
 export const DEFAULT_BASE_DIR = "/var/lib/libvirt/scaphandre";
 export const DEFAULT_CONNECT_URI = "qemu:///system";
@@ -78,7 +79,8 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
     try {
       await libvirt?.refresh(); // the first step already joins with libvirt
       const resolver = vmResolver(o, clockTicksPerSecond(), log, libvirt);
-      const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus });
+      const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus }); // RAPL readable, or the fix named
+      checkBaseDir(o.baseDir);
       const trees = new VmTreeSink({ baseDir: o.baseDir, log, maxVms: o.maxVms });
       const channels = new ChannelSink(log);
       sinks.push(trees, channels, new StatusSink({ baseDir: o.baseDir, log, written: trees.written, channels: () => channels.status() }));

@@ -1,4 +1,4 @@
-import { Connection, LibvirtError, LibvirtUnavailableError } from "@scaph/libvirt";
+import { Connection, DomainXMLFlags, LibvirtError, LibvirtUnavailableError } from "@scaph/libvirt";
 import type { Domain } from "@scaph/libvirt";
 import { ScaphError } from "@scaph/common";
 
@@ -9,8 +9,23 @@ export function openLibvirt(uri: string, readOnly = false): Connection {
   } catch (err) {
     if (err instanceof LibvirtUnavailableError) throw new ScaphError(err.message);
     const msg = err instanceof Error ? err.message : String(err);
-    throw new ScaphError(`cannot connect to libvirt at ${uri}: ${msg}\n  Is libvirtd running? Pass another URI with --connect.`);
+    throw new ScaphError(`cannot connect to libvirt at ${uri}: ${msg}\n  ${connectHint(uri, msg, readOnly)}`);
   }
+}
+
+/** What to do about a failed connection: a permission problem is not a stopped libvirtd. */
+function connectHint(uri: string, msg: string, readOnly: boolean): string {
+  const denied = /permission denied|authentication|polkit|not authori[sz]ed|system bus|access denied/i.test(msg);
+  if (readOnly && denied) return `Permission: libvirt refused even a read-only connection (polkit, or the D-Bus it asks, unavailable?): run it with sudo.`;
+  if (denied || (!readOnly && process.getuid?.() !== 0 && uri.endsWith(":///system"))) {
+    return `Permission: changing domains at ${uri} needs root (or polkit's consent, group libvirt): run it with sudo; --dry-run only reads, as any user.`;
+  }
+  return "Is libvirtd running? Pass another URI with --connect.";
+}
+
+/** The XML flag for a definition that keeps the domain's secrets; none where nothing is defined (--dry-run, read-only). */
+export function secureFlag(o: { dryRun: boolean }): number {
+  return o.dryRun ? 0 : DomainXMLFlags.SECURE;
 }
 
 /** Looks a domain up by name; an unknown name is an error that lists the domains there are. */

@@ -8,7 +8,7 @@ import { unsafeNameReason } from "../qemu/names.js";
 import { addChannel, addShare, channelXml, filesystemXml, findChannel, findShare, hasSharedMemory, hasVirtioSerial, normalizeXml } from "./domain-xml.js";
 import type { Edit } from "./domain-xml.js";
 import type { Transport } from "@scaph/common";
-import { findDomain, openLibvirt } from "./libvirt-domain.js";
+import { findDomain, openLibvirt, secureFlag } from "./libvirt-domain.js";
 import { guestInstructions } from "./guest-help.js";
 import { mountAt, mountTmpfs, tmpfsOptions, validSize } from "./mounts.js";
 import { fstabLine, mountUnitName, mountUnitText, systemctl, systemdRunning } from "./systemd.js";
@@ -88,12 +88,12 @@ function defineAction(conn: Connection, o: SetupOptions, xml: string, edit: Edit
  */
 async function setupChannel(o: SetupOptions, conn: Connection, dom: Domain): Promise<void> {
   const actions: Action[] = [];
-  const xml = dom.xml(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE);
+  const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(o));
   defineAction(conn, o, xml, addChannel(xml), actions, "after setup");
   if (findShare(xml)) o.print(`note: ${o.domain} also has the "${SHARE_TAG}" share; "scaph-host teardown ${o.domain}" removes both`);
   let restartNeeded = false;
   if (dom.isActive) {
-    const live = dom.xml(DomainXMLFlags.SECURE);
+    const live = dom.xml(secureFlag(o));
     if (findChannel(live)) {
       // already there
     } else if (!o.live) restartNeeded = true;
@@ -126,7 +126,7 @@ export async function setup(o: SetupOptions): Promise<void> {
   checkCommon(o, "setup");
   if (!validSize(o.size)) throw new ScaphError(`--size ${JSON.stringify(o.size)} is not a tmpfs size (e.g. 5m, 512k)`);
   const dir = join(o.baseDir, o.domain);
-  using conn = openLibvirt(o.connect);
+  using conn = openLibvirt(o.connect, o.dryRun); // --dry-run changes nothing: read-only, as any user may
   using dom = findDomain(conn, o.domain);
   if (o.transport === "channel") return await setupChannel(o, conn, dom); // await: `using` frees the handles when setup returns
   const version = conn.libVersion();
@@ -151,7 +151,7 @@ export async function setup(o: SetupOptions): Promise<void> {
   }
   if (!sd) o.print(`systemd is not running here: to mount the tmpfs at boot, add this line to /etc/fstab:\n  ${fstabLine(dir, o.size)}`);
 
-  const xml = dom.xml(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE);
+  const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(o));
   defineAction(conn, o, xml, addShare(xml, spec), actions, "after setup");
   if (o.transport === "virtiofs" && spec.virtiofsReadonly === false) {
     o.print(`note: libvirt ${version.major}.${version.minor} rejects <readonly/> on virtiofs: the guest can write into its share (scaph treats the tree as untrusted); use --transport 9p for a read-only share`);
@@ -159,7 +159,7 @@ export async function setup(o: SetupOptions): Promise<void> {
 
   let restartNeeded = false;
   if (dom.isActive) {
-    const live = dom.xml(DomainXMLFlags.SECURE);
+    const live = dom.xml(secureFlag(o));
     if (findShare(live)) {
       // already there
     } else if (!o.live) restartNeeded = true;

@@ -4,7 +4,7 @@ import { createTwoFilesPatch } from "diff";
 import { CHANNEL_NAME, ScaphError } from "@scaph/common";
 import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
 import { channelElementXml, findChannel, findShare, normalizeXml, removeChannel, removeShare, shareElementXml } from "./domain-xml.js";
-import { findDomain, openLibvirt } from "./libvirt-domain.js";
+import { findDomain, openLibvirt, secureFlag } from "./libvirt-domain.js";
 import { mountAt, unmount } from "./mounts.js";
 import { checkCommon, exists, runActions } from "./setup.js";
 import type { Action, SetupOptions } from "./setup.js";
@@ -30,12 +30,12 @@ export type TeardownOptions = Omit<SetupOptions, "size" | "transport" | "live"> 
 export async function teardown(o: TeardownOptions): Promise<void> {
   checkCommon(o, "teardown");
   const dir = join(o.baseDir, o.domain);
-  using conn = openLibvirt(o.connect);
+  using conn = openLibvirt(o.connect, o.dryRun); // --dry-run changes nothing: read-only, as any user may
   using dom = findDomain(conn, o.domain);
   const actions: Action[] = [];
 
   if (dom.isActive) {
-    const live = dom.xml(DomainXMLFlags.SECURE);
+    const live = dom.xml(secureFlag(o));
     const devices = [
       findChannel(live) ? { what: `the channel ${CHANNEL_NAME}`, xml: channelElementXml(live), still: (x: string) => findChannel(x) !== null } : null,
       findShare(live) ? { what: `the ${findShare(live)?.transport} share`, xml: shareElementXml(live), still: (x: string) => findShare(x) !== null } : null,
@@ -50,7 +50,7 @@ export async function teardown(o: TeardownOptions): Promise<void> {
           try {
             dom.detachDevice(devXml, DeviceModifyFlags.LIVE);
             // PCI devices go once the guest acknowledges (ACPI); libvirt returns after its wait either way
-            if (d.still(dom.xml(DomainXMLFlags.SECURE))) why = "the guest did not release it (it must acknowledge PCI hot-unplug)";
+            if (d.still(dom.xml(secureFlag(o)))) why = "the guest did not release it (it must acknowledge PCI hot-unplug)";
           } catch (err) {
             why = err instanceof LibvirtError ? err.message : String(err);
           }
@@ -67,7 +67,7 @@ export async function teardown(o: TeardownOptions): Promise<void> {
       });
     }
   }
-  const xml = dom.xml(DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE);
+  const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(o));
   const noShare = removeShare(xml);
   const noChannel = removeChannel(noShare.xml);
   const edit = { xml: noChannel.xml, changed: noShare.changed || noChannel.changed, notes: [...noShare.notes, ...noChannel.notes] };

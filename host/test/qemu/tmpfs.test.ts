@@ -117,3 +117,19 @@ test("a VM whose XML shares its dir, with no tmpfs there (teardown --force): not
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a write that fails names the VM's real directory (never /proc/self/fd/N) and the errno", async () => {
+  const q = await qemuRig();
+  const dir = await mountVmTmpfs(q, "web-1", "1m");
+  try {
+    execFileSync("mount", ["-o", "remount,ro", dir]);
+    await q.step();
+    const line = q.lines.find((l) => l.includes("tree web-1:"));
+    assert.ok(line, q.lines.join("\n"));
+    assert.match(line, new RegExp(`EROFS.*${dir}`));
+    assert.doesNotMatch(line, /\/proc\/self\/fd/);
+  } finally {
+    execFileSync("umount", [dir]);
+    await q.cleanup();
+  }
+});
