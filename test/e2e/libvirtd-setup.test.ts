@@ -2,7 +2,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireRoot } from "@scaph/common/testing";
@@ -104,6 +104,23 @@ test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's 
       assert.equal(td.code, 0, td.stderr);
       assert.doesNotMatch(virsh("dumpxml", "--inactive", NAME), /scaphandre/);
     }
+    // set up while running, without --live: the share is only in the persistent XML, and status says so;
+    // a tree the daemon stopped writing a minute ago is flagged too
+    virsh("start", NAME);
+    assert.equal((await runNode(hostBin, ["setup", NAME, "--transport", "9p", ...flags])).code, 0);
+    const tree = join(dir, "base", NAME, "intel-rapl:0");
+    await mkdir(tree, { recursive: true });
+    await writeFile(join(tree, "energy_uj"), "1000\n");
+    const old = new Date(Date.now() - 60_000);
+    await utimes(join(tree, "energy_uj"), old, old);
+    const st = await runNode(hostBin, ["status", "--json", "--base-dir", join(dir, "base")]);
+    assert.equal(st.code, 1);
+    const row = (JSON.parse(st.stdout) as { rows: { domain: string; transport: string; live_transport: string | null; problems: string[] }[] }).rows.find((r) => r.domain === NAME);
+    assert.equal(row?.transport, "9p");
+    assert.equal(row?.live_transport, null);
+    assert.ok(row?.problems.includes("9p only in the persistent XML: restart the VM"), row?.problems.join("; "));
+    assert.ok(row?.problems.some((p) => /^tree not updated for (59|6\d) s/.test(p)), row?.problems.join("; "));
+    virsh("destroy", NAME);
   } finally {
     try {
       virsh("destroy", NAME);

@@ -1,0 +1,33 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { STATUS_FILE } from "../../src/qemu/status-sink.js";
+import { collectStatus, formatStatus, statusFailed } from "../../src/setup/status.js";
+import { qemuRig } from "../qemu/rig.js";
+
+test("libvirt unreachable: status reads the daemon's status file, says so, and fails; a stale file is flagged", async () => {
+  const q = await qemuRig();
+  try {
+    await q.step();
+    const s = await q.step(); // the daemon's pipeline wrote its status file in the base dir
+    const o = { connect: `test://${join(q.baseDir, "no-such-node.xml")}`, baseDir: q.baseDir };
+    const r = await collectStatus(o);
+    assert.ok(r.notes.some((n) => /libvirt unreachable .*: rows from the daemon's status file only/.test(n)), r.notes.join("\n"));
+    assert.deepEqual(r.rows.map((x) => x.domain).sort(), s.vms.map((v) => v.name).sort());
+    assert.ok(r.rows.length >= 2, formatStatus(r));
+    assert.ok(r.rows.every((x) => x.state === "running" && x.power_w !== null));
+    assert.equal(statusFailed(r), true, "libvirt down is a problem");
+    assert.match(formatStatus(r), /^note: libvirt unreachable/m);
+
+    // the daemon stopped a minute ago
+    const file = join(q.baseDir, STATUS_FILE);
+    const st = JSON.parse(await readFile(file, "utf8")) as { timestamp_s: number };
+    await writeFile(file, JSON.stringify({ ...st, timestamp_s: st.timestamp_s - 60 }));
+    const stale = await collectStatus(o);
+    assert.ok(stale.notes.some((n) => /last wrote its status \d+ s ago: it is not running/.test(n)), stale.notes.join("\n"));
+    assert.ok(stale.rows.every((x) => x.problems.includes("the daemon's status is stale")));
+  } finally {
+    await q.cleanup();
+  }
+});
