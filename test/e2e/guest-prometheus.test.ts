@@ -3,12 +3,7 @@ import assert from "node:assert/strict";
 import { copyFixture, PowercapFixture, ProcFixture, removeTree, checkGolden } from "@scaph/common/testing";
 import { guestBin } from "../helpers/cli.js";
 import { freePort, requireCommand } from "../helpers/processes.js";
-import { promtoolLint, sample, scrape, scrapeAfter, startExporter } from "../helpers/scrape.js";
-
-/** Names kept for Scaphandre's dashboards, whose lint warnings are accepted. */
-const ACCEPTED_LINT = [
-  /^scaph_(host|socket|domain)_energy_microjoules (counter metrics should have "_total" suffix|use base unit "joules" instead of "microjoules")$/,
-];
+import { promtoolProblems, sample, scrape, scrapeAfter, startExporter } from "../helpers/scrape.js";
 
 /** Series whose values depend on time or on this process: replaced by a placeholder in the golden file. */
 function normalise(body: string): string {
@@ -47,8 +42,7 @@ test("scaph-guest prometheus on fixture roots: golden metrics, promtool-clean bu
     assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
     assert.equal((await fetch(url.replace("/metrics", "/other"))).status, 404);
     await checkGolden("prometheus/guest-vm-tree.txt", normalise(body));
-    const lint = promtoolLint(body).filter((l) => !ACCEPTED_LINT.some((re) => re.test(l)));
-    assert.deepEqual(lint, []);
+    assert.deepEqual(promtoolProblems(body), []);
   } finally {
     await bg.stop();
     await removeTree(tree);

@@ -44,14 +44,4 @@ export function sample(body: string, metric: string, ...labels: string[]): numbe
   return null;
 }
 
-/** Runs promtool check metrics; returns its lint lines (empty when clean). */
-export function promtoolLint(body: string): string[] {
-  try {
-    execFileSync("promtool", ["check", "metrics"], { input: body, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
-    return [];
-  } catch (err) {
-    const e = err as { status?: number; stdout?: string; stderr?: string };
-    if (e.status === undefined) throw new Error("promtool not found: install the Debian package prometheus");
-    return `${e.stdout ?? ""}${e.stderr ?? ""}`.split("\n").filter((l) => l.trim() !== "");
-  }
-}
+export { promtoolLint, promtoolProblems } from "@scaph/common/testing";

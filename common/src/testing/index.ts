@@ -3,3 +3,4 @@ export * from "./simulator.js";
 export * from "./rig.js";
 export * from "./golden.js";
 export * from "./root.js";
+export { ACCEPTED_LINT, promtoolLint, promtoolProblems } from "./promtool.js";

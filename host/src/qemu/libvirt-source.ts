@@ -11,6 +11,11 @@ export interface DomainTransports {
   share: boolean;
 }
 
+/** What scaph reads from a running domain's live XML: its transports, and labels for exporters (Nova's names). */
+export interface DomainFacts extends DomainTransports {
+  labels: Readonly<Record<string, string>>;
+}
+
 /** Where libvirt's qemu driver makes the channels' sockets: `<dir>/domain-<id>-<name>/<channel name>`. */
 export const DEFAULT_CHANNEL_DIR = "/var/lib/libvirt/qemu/channel/target";
 /** Live XML is read again at least this often (steps), besides each new start and each channel socket that appears. */
@@ -38,7 +43,7 @@ export class LibvirtDomains {
   /** When the list in `latest` was asked for (ms): a qemu process seen later may not be in it yet. */
   latestAskedMs = 0;
   /** Transports of each running domain, by UUID (lower case), with the id they were read for. */
-  private readonly transports = new Map<string, DomainTransports & { id: number | null; at: number; socket: boolean }>();
+  private readonly transports = new Map<string, DomainFacts & { id: number | null; at: number; socket: boolean }>();
 
   constructor(
     readonly uri: string,
@@ -49,7 +54,13 @@ export class LibvirtDomains {
 
   /** What the live XML of a running domain said about its transports, or null if not read yet. */
   transportsOf(uuid: string): DomainTransports | null {
-    return this.transports.get(uuid.toLowerCase()) ?? null;
+    const f = this.transports.get(uuid.toLowerCase());
+    return f ? { channelPath: f.channelPath, share: f.share } : null;
+  }
+
+  /** The labels a running domain's live XML gives it (OpenStack Nova's instance and project), or none. */
+  labelsOf(uuid: string): Readonly<Record<string, string>> {
+    return this.transports.get(uuid.toLowerCase())?.labels ?? {};
   }
 
   /** Starts a list in the background (unless one is running); resolves when it is done. */
@@ -121,7 +132,7 @@ export class LibvirtDomains {
         xmlTools ??= await import("../setup/domain-xml.js"); // an XML DOM, loaded when there is XML to read
         const xml = await conn.domainXml(uuid, 0);
         const channel = xmlTools.findChannel(xml);
-        const t = { channelPath: channel?.path ?? null, share: xmlTools.findShare(xml) !== null, id: d.id, at: Date.now(), socket };
+        const t = { channelPath: channel?.path ?? null, share: xmlTools.findShare(xml) !== null, labels: xmlTools.findNovaLabels(xml), id: d.id, at: Date.now(), socket };
         if (known?.channelPath !== t.channelPath && t.channelPath) this.log.info(`libvirt: domain ${d.name} has the channel at ${t.channelPath}`);
         this.transports.set(uuid, t);
       } catch (err) {

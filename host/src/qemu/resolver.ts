@@ -43,7 +43,17 @@ export class VmResolver implements VmSource {
     for (const vm of vms) {
       const cpu = this.cpuTicks(vm.key, vm.process, prevUptimeS);
       const transports = vm.libvirt && vm.uuid ? lv?.transportsOf(vm.uuid) : null;
-      claims.push({ key: vm.key, name: vm.name, uuid: vm.uuid, libvirt: vm.libvirt, processKey: vm.process.key, ...cpu, ...(transports ? { transports } : {}) });
+      const labels = vm.libvirt && vm.uuid ? lv?.labelsOf(vm.uuid) : undefined;
+      claims.push({
+        key: vm.key,
+        name: vm.name,
+        uuid: vm.uuid,
+        libvirt: vm.libvirt,
+        processKey: vm.process.key,
+        ...cpu,
+        ...(transports ? { transports } : {}),
+        ...(labels && Object.keys(labels).length ? { labels } : {}),
+      });
     }
     const live = new Set(vms.map((v) => v.key));
     for (const k of this.usage.keys()) if (!live.has(k)) this.usage.delete(k);

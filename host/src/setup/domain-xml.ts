@@ -297,3 +297,38 @@ export function channelElementXml(xml: string): string | null {
   const c = channelElements(parse(xml))[0];
   return c ? new XMLSerializer().serializeToString(c) : null;
 }
+
+/** OpenStack Nova's namespace for its <metadata> (1.0, 1.1...). */
+const NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/";
+/** Longest label value taken from a domain's metadata (a tenant chooses these). */
+const MAX_LABEL = 128;
+
+function textOf(el: Element | null): string | null {
+  const t = el?.textContent?.trim() ?? "";
+  if (t === "" || /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\uFFFD]/u.test(t)) return null; // unreadable or invisible: no label rather than a lie
+  return t.normalize("NFC").slice(0, MAX_LABEL);
+}
+
+function nsChild(el: Element, local: string): Element | null {
+  for (let n: Node | null = el.firstChild; n; n = n.nextSibling) {
+    const e = n as Element;
+    if (n.nodeType === ELEMENT_NODE && e.localName === local && (e.namespaceURI ?? "").startsWith(NOVA_NS)) return e;
+  }
+  return null;
+}
+
+/**
+ * The labels OpenStack Nova's metadata gives a domain (whose libvirt name is
+ * `instance-0000XXXX`): `nova_instance` (the instance's name) and
+ * `nova_project` (its project's name), where present. Empty for any other domain.
+ */
+export function findNovaLabels(xml: string): Record<string, string> {
+  const dom = parse(xml).documentElement as Element;
+  const meta = child(dom, "metadata");
+  const inst = meta ? nsChild(meta, "instance") : null;
+  if (!inst) return {};
+  const name = textOf(nsChild(inst, "name"));
+  const owner = nsChild(inst, "owner");
+  const project = textOf(owner ? nsChild(owner, "project") : null);
+  return { ...(name ? { nova_instance: name } : {}), ...(project ? { nova_project: project } : {}) };
+}

@@ -1,10 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "@scaph/common";
-import { fixturesDir } from "@scaph/common/testing";
+import { PrometheusExporter } from "@scaph/common/prometheus";
+import { fixturesDir, promtoolProblems } from "@scaph/common/testing";
 import { libVersion } from "@scaph/libvirt";
 import { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
 import { qemuRig } from "./rig.js";
@@ -47,6 +48,43 @@ test("libvirt unreachable: logged once, discovery goes on from /proc; used again
     assert.ok(lines.some((l) => l.includes("is back")));
   } finally {
     await lv.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("an OpenStack Nova domain: its instance and project names label the VM's series, beside its uuid", async () => {
+  requireLibvirt();
+  const dir = await mkdtemp(join(tmpdir(), "scaph-nova-"));
+  const node = join(dir, "node.xml");
+  const xml = await readFile(join(fixturesDir(), "libvirt", "node.xml"), "utf8");
+  // Nova's metadata as Nova writes it (nova 1.1); a tenant's name with a quote and a newline-free unicode
+  const nova = `<metadata><nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1">
+    <nova:package version="27.1.0"/><nova:name>web "front" é</nova:name><nova:flavor name="m1.small"><nova:memory>2048</nova:memory></nova:flavor>
+    <nova:owner><nova:user uuid="u1">alice</nova:user><nova:project uuid="p1">shop</nova:project></nova:owner></nova:instance></metadata>`;
+  // and a hostile one: a bidi override in the project's name gives no label rather than a misleading one
+  const hostile = `<metadata><nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1"><nova:name>db</nova:name>
+    <nova:owner><nova:project uuid="p2">evil\u202Eadmin</nova:project></nova:owner></nova:instance></metadata>`;
+  await writeFile(
+    node,
+    xml.replace(/(<name>web-1<\/name>)/, `$1${nova}`).replace(/(<name>odd,name<\/name>)/, `$1${hostile}`),
+  );
+  const lv = new LibvirtDomains(`test://${node}`, createLogger({ level: "error", write: () => {} }), 5000, join(dir, "no-channel-dir"));
+  const q = await qemuRig({ libvirt: lv });
+  try {
+    await q.step();
+    const s = await q.step();
+    const web = s.vms.find((v) => v.name === "web-1");
+    assert.deepEqual(web?.labels, { nova_instance: 'web "front" é', nova_project: "shop" });
+    assert.deepEqual(s.vms.find((v) => v.name === "odd,name")?.labels, { nova_instance: "db" });
+    assert.equal(s.vms.find((v) => v.name === "rhel-vm")?.labels, undefined, "no Nova metadata, no Nova labels");
+    const prom = new PrometheusExporter({ address: "127.0.0.1", port: 0, suffix: "metrics", qemu: true, filter: { kind: "top", n: 5 } });
+    prom.write(s.snapshot);
+    const body = await prom.registry.metrics();
+    assert.match(body, /scaph_vm_power_microwatts\{vmname="web-1",uuid="11111111-2222-3333-4444-555555555501",nova_instance="web \\"front\\" é",nova_project="shop"\} \d+/);
+    assert.deepEqual(promtoolProblems(body), []);
+  } finally {
+    await lv.close();
+    await q.cleanup();
     await rm(dir, { recursive: true, force: true });
   }
 });
