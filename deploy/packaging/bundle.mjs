@@ -35,11 +35,15 @@ export async function bundleGuest(outFile, version) {
   return outFile;
 }
 
-/** The host's files in `outDir`: main.js (the CLI), worker.js (libvirt's calls off the main thread), node_modules/koffi. */
+/** The host's files in `outDir`: main.js (the CLI), worker.js and events-worker.js (libvirt off the main thread), node_modules/koffi. */
 export async function bundleHost(outDir, version) {
   mkdirSync(outDir, { recursive: true });
   await build({
-    entryPoints: { main: join(repo, "host/dist/src/main.js"), worker: join(repo, "libvirt/dist/src/worker.js") },
+    entryPoints: {
+      main: join(repo, "host/dist/src/main.js"),
+      worker: join(repo, "libvirt/dist/src/worker.js"),
+      "events-worker": join(repo, "libvirt/dist/src/events-worker.js"),
+    },
     bundle: true,
     splitting: true,
     platform: "node",

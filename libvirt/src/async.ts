@@ -142,6 +142,21 @@ export class AsyncConnection {
     return this.call({ op: "domainXml", uuid, flags });
   }
 
+  /** Whether a domain has a persistent definition (a transient one, `virsh create`, has none). */
+  isPersistent(uuid: string): Promise<boolean> {
+    return this.call({ op: "isPersistent", uuid });
+  }
+
+  /** Defines (or redefines) a persistent domain; resolves with its UUID. Needs a read-write connection. */
+  defineXML(xml: string): Promise<string> {
+    return this.call({ op: "defineXML", xml });
+  }
+
+  /** Attaches a device (flags: DeviceModifyFlags, e.g. LIVE). Needs a read-write connection. */
+  async attachDevice(uuid: string, xml: string, flags: number): Promise<void> {
+    await this.call({ op: "attachDevice", uuid, xml, flags });
+  }
+
   /** Closes the connection and ends the worker (idempotent). */
   async close(): Promise<void> {
     if (this.closed) return;

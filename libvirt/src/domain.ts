@@ -50,6 +50,11 @@ export class Domain implements Disposable {
     return status("virDomainIsActive", libvirt().virDomainIsActive(this.ptr)) === 1;
   }
 
+  /** Whether it has a persistent definition (a transient domain, `virsh create`, has none). */
+  get isPersistent(): boolean {
+    return status("virDomainIsPersistent", libvirt().virDomainIsPersistent(this.ptr)) === 1;
+  }
+
   /** State and reason (virDomainState, a per-state reason number). */
   get state(): { state: DomainStateName | "UNKNOWN"; code: number; reason: number } {
     const i = domainInfo(this.ptr);

@@ -53,6 +53,7 @@ export interface LibvirtApi {
   virDomainGetUUIDString(dom: Ptr, buf: Buffer): number;
   virDomainGetID(dom: Ptr): number;
   virDomainIsActive(dom: Ptr): number;
+  virDomainIsPersistent(dom: Ptr): number;
   virDomainGetState(dom: Ptr, state: [number | null], reason: [number | null], flags: number): number;
   virDomainGetXMLDesc(dom: Ptr, flags: number): string | null;
   virDomainAttachDeviceFlags(dom: Ptr, xml: string, flags: number): number;
@@ -88,6 +89,7 @@ const PROTOTYPES = [
   "int virDomainGetUUIDString(void *dom, _Out_ uint8_t *buf)",
   "unsigned int virDomainGetID(void *dom)",
   "int virDomainIsActive(void *dom)",
+  "int virDomainIsPersistent(void *dom)",
   "int virDomainGetState(void *dom, _Out_ int *state, _Out_ int *reason, unsigned int flags)",
   "char *! virDomainGetXMLDesc(void *dom, unsigned int flags)",
   "int virDomainAttachDeviceFlags(void *dom, const char *xml, unsigned int flags)",
@@ -103,6 +105,7 @@ export function libraryName(): string {
 }
 
 let api: LibvirtApi | null = null;
+let loadedLib: { koffi: Koffi; lib: ReturnType<Koffi["load"]> } | null = null;
 let virErrorType: ReturnType<Koffi["struct"]> | null = null;
 
 /**
@@ -129,6 +132,7 @@ export function libvirt(): LibvirtApi {
     const f = lib.func(proto);
     fns[f.info.name] = f as (...args: unknown[]) => unknown;
   }
+  loadedLib = { koffi, lib };
   const virSetErrorFunc = lib.func("void virSetErrorFunc(void *userData, void *handler)");
   const virGetLastError = lib.func("void *virGetLastError(void)");
   const cfree = libc.func("void free(void *ptr)");
@@ -150,4 +154,11 @@ export function libvirt(): LibvirtApi {
     },
   };
   return api;
+}
+
+/** koffi and the loaded libvirt.so.0 (loading them first), for bindings beyond LibvirtApi (events). */
+export function loadedLibvirt(): { koffi: Koffi; lib: ReturnType<Koffi["load"]> } {
+  libvirt();
+  if (!loadedLib) throw new Error("libvirt not loaded");
+  return loadedLib;
 }

@@ -8,3 +8,5 @@ export type { ErrorCodeName, ErrorDomainName } from "./errors.js";
 export { libraryName } from "./ffi.js";
 export { AsyncConnection } from "./async.js";
 export type { AsyncConnectionOptions, DomainInfo } from "./async.js";
+export { DomainEvents, DomainEventType, domainEventName } from "./events.js";
+export type { DomainEventsHandlers, LifecycleEvent } from "./events.js";

@@ -4,7 +4,10 @@ export type Request =
   | { op: "close" }
   | { op: "isAlive" }
   | { op: "listDomains"; flags: number }
-  | { op: "domainXml"; uuid: string; flags: number };
+  | { op: "domainXml"; uuid: string; flags: number }
+  | { op: "isPersistent"; uuid: string }
+  | { op: "defineXML"; xml: string }
+  | { op: "attachDevice"; uuid: string; xml: string; flags: number };
 
 export type WireError =
   | { kind: "libvirt"; code: number; domain: number; level: number; message: string; call: string }

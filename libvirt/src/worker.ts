@@ -48,6 +48,18 @@ function run(req: Request): unknown {
     }
     case "domainXml":
       return withDomain(req.uuid, (d) => d.xml(req.flags));
+    case "isPersistent":
+      return withDomain(req.uuid, (d) => d.isPersistent);
+    case "defineXML": {
+      const d = current().defineXML(req.xml);
+      try {
+        return domainInfo(d.ptr).uuid;
+      } finally {
+        d.free();
+      }
+    }
+    case "attachDevice":
+      return withDomain(req.uuid, (d) => d.attachDevice(req.xml, req.flags));
   }
 }
 

@@ -10,6 +10,8 @@ import {
   ScaphError,
   startPrometheus,
   clockTicksPerSecond,
+  compileRegex,
+  errorMessage,
 } from "@scaph/common";
 import type { CliEnvironment, Command, Logger, PrometheusFlags, RootOptions, Sink } from "@scaph/common";
 import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
@@ -19,6 +21,7 @@ import { StatusSink } from "../qemu/status-sink.js";
 import { ChannelSink } from "../qemu/channel-sink.js";
 import { VmTreeSink } from "../qemu/tree-sink.js";
 import { checkBaseDir } from "../qemu/base-dir.js";
+import { AutoSetup } from "../qemu/auto-setup.js";
 
 export const DEFAULT_BASE_DIR = "/var/lib/libvirt/scaphandre";
 export const DEFAULT_CONNECT_URI = "qemu:///system";
@@ -55,6 +58,8 @@ interface QemuOptions extends RootOptions, PrometheusFlags, ResolverFlags {
   connect: string;
   libvirt: boolean;
   channelDir: string;
+  autoSetup: boolean;
+  domains?: string;
 }
 
 export function addQemuCommand(program: Command, env: CliEnvironment): Command {
@@ -66,7 +71,13 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
     .option("-t, --timeout <seconds>", "stop after this many seconds; 0 runs until stopped", numberArg("--timeout"), 0)
     .option("-c, --connect <uri>", "libvirt URI to name VMs by", DEFAULT_CONNECT_URI)
     .option("--no-libvirt", "discover VMs from /proc alone, without libvirt (no channel transport then)")
-    .option("--channel-dir <dir>", "where libvirt makes the channels' sockets (to see a hot-plugged channel at once)", DEFAULT_CHANNEL_DIR);
+    .option("--channel-dir <dir>", "where libvirt makes the channels' sockets (to see a hot-plugged channel at once)", DEFAULT_CHANNEL_DIR)
+    .option(
+      "--auto-setup",
+      "give every domain the channel transport: added to its XML whenever it is defined (Nova's rewrites too), hot-plugged when it starts (libvirt's events)",
+      false,
+    )
+    .option("--domains <regex>", "with --auto-setup: only the domains whose name matches (e.g. '^instance-' for OpenStack Nova's)");
   addResolverOptions(cmd);
   cmd.option("--prometheus", "also serve Prometheus metrics (with vmname and per-VM series) from the same measurement loop", false);
   addPrometheusFlags(cmd, false);
@@ -74,8 +85,12 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
   cmd.action(async (o: QemuOptions, c: Command) => {
     const log = loggerFor(c);
     if (!(o.step > 0)) throw new ScaphError("--step must be > 0");
+    if (o.autoSetup && !o.libvirt) throw new ScaphError("--auto-setup works through libvirt: it cannot go with --no-libvirt");
+    if (o.domains !== undefined && !o.autoSetup) throw new ScaphError("--domains narrows --auto-setup: give both");
+    const domains = o.domains !== undefined ? compileRegex(o.domains) : null;
     const libvirt = o.libvirt ? new LibvirtDomains(o.connect, log, 5000, o.channelDir) : null;
     const sinks: Sink[] = [];
+    let auto: AutoSetup | null = null;
     try {
       await libvirt?.refresh(); // the first step already joins with libvirt
       const resolver = vmResolver(o, clockTicksPerSecond(), log, libvirt);
@@ -86,8 +101,15 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       sinks.push(trees, channels, new StatusSink({ baseDir: o.baseDir, log, written: trees.written, channels: () => channels.status() }));
       if (o.prometheus) sinks.push(await startPrometheus(o, true, log, "scaph-host"));
       log.info(`qemu: writing VM trees under ${o.baseDir} every ${o.step} s${libvirt ? `, VMs named by ${o.connect}` : ", without libvirt"}`);
+      if (o.autoSetup) {
+        auto = new AutoSetup({ uri: o.connect, domains, log });
+        await auto.start().catch((err: unknown) => {
+          throw new ScaphError(`--auto-setup: cannot open a read-write connection to ${o.connect}: ${errorMessage(err)}\n  It changes domains: run scaph-host qemu as root.`);
+        });
+      }
       await runLoop(m, sinks, { stepS: o.step, timeoutS: o.timeout, signal: interruptSignal(), log });
     } finally {
+      await auto?.close();
       await libvirt?.close();
     }
   });

@@ -71,16 +71,21 @@ export class VmTreeSink implements Sink {
             (saved ? ", its counters continued from the daemon's state" : ""),
         );
       }
-      // A share whose tmpfs is gone (teardown --force, an unmount) would put the tree on the host's
-      // filesystem, where the guest does not see it: counted, not written, until the tmpfs is back.
-      const unmounted = !this.mounted(vm.name, vm.transports?.share === true);
-      this.written.set(vm.key, tree.update(unmounted ? null : base, zones, vm.zonesUj));
+      // A domain whose live XML is not read yet (just started) may have the channel alone: counted, not
+      // written, for the step or two until its transports are known. A share whose tmpfs is gone
+      // (teardown --force, an unmount) would put the tree on the host's filesystem, where the guest does
+      // not see it: counted, not written, until the tmpfs is back.
+      const pending = vm.libvirt && !vm.transports;
+      const writable = !pending && this.mounted(vm.name, vm.transports?.share === true);
+      this.written.set(vm.key, tree.update(writable ? base : null, zones, vm.zonesUj));
       this.state.set(vm.key, vm.name, tree.counters);
     }
     const live = new Set(s.vms.filter(treeWanted).map((v) => v.key));
+    const running = new Set(s.vms.map((v) => v.key));
     for (const [key, tree] of this.trees) {
       if (live.has(key)) continue;
-      this.o.log.info(`qemu: VM ${tree.name} is gone: no longer written (its tree stays until teardown)`);
+      if (running.has(key)) this.o.log.info(`qemu: VM ${tree.name} has the channel and no share: no tree`);
+      else this.o.log.info(`qemu: VM ${tree.name} is gone: no longer written (its tree stays until teardown)`);
       tree.close();
       this.trees.delete(key);
     }
