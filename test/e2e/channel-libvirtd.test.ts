@@ -6,13 +6,12 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
 import { hostBin, runNode } from "../helpers/cli.js";
-import { ensureLibvirtd } from "../helpers/libvirtd.js";
+import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
 import { startBackground, waitFor, writeBusyBootSector } from "../helpers/processes.js";
 import { domainType } from "../lab/accel.js";
@@ -23,14 +22,6 @@ after(async () => {
   await daemon?.stop();
 });
 
-const virsh = (...a: string[]): string => execFileSync("virsh", ["-c", "qemu:///system", ...a], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-const quiet = (f: () => unknown): void => {
-  try {
-    f();
-  } catch {
-    // not there, not running
-  }
-};
 
 interface Status {
   steps: number;

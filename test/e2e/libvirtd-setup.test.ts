@@ -10,7 +10,7 @@ import { DEFAULT_LIBVIRT_RUN_DIR, libvirtPidReader } from "@scaph/host";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { waitFor, writeBusyBootSector } from "../helpers/processes.js";
 import { domainType } from "../lab/accel.js";
-import { ensureLibvirtd } from "../helpers/libvirtd.js";
+import { ensureLibvirtd, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
 
 const NAME = "scaph-setup-e2e";
@@ -18,10 +18,6 @@ let daemon: Libvirtd | null = null;
 after(async () => {
   await daemon?.stop();
 });
-
-function virsh(...args: string[]): string {
-  return execFileSync("virsh", ["-c", "qemu:///system", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-}
 
 const mountedAt = (dir: string): boolean => readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === dir);
 

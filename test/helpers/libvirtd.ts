@@ -78,3 +78,16 @@ export async function ensureLibvirtd(): Promise<Libvirtd> {
     },
   };
 }
+
+/** virsh on qemu:///system; throws with its stderr on failure. */
+export const virsh = (...args: string[]): string =>
+  execFileSync("virsh", ["-c", "qemu:///system", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+
+/** Runs a clean-up step that may find nothing to clean (a domain not there, not running). */
+export const quiet = (f: () => unknown): void => {
+  try {
+    f();
+  } catch {
+    // nothing to clean
+  }
+};

@@ -7,14 +7,13 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
 import { hostBin, runNode } from "../helpers/cli.js";
-import { ensureLibvirtd } from "../helpers/libvirtd.js";
+import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
 import { sleep, startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
@@ -36,14 +35,6 @@ after(async () => {
   await daemon?.stop();
 });
 
-const virsh = (...a: string[]): string => execFileSync("virsh", ["-c", "qemu:///system", ...a], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-const quiet = (f: () => unknown): void => {
-  try {
-    f();
-  } catch {
-    // best effort
-  }
-};
 
 interface Status {
   timestamp_s: number;

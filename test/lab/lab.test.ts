@@ -4,7 +4,6 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -18,7 +17,7 @@ import { consoleProbes, consoleReports, guestCpuPercent, parseConsole } from "./
 import type { ConsoleEvent } from "./console.js";
 import { labDomainXml } from "./domain.js";
 import { LAB_CACHE as CACHE, labImages } from "./images.js";
-import { ensureLibvirtd } from "../helpers/libvirtd.js";
+import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
 
 const STEP_S = 2;
@@ -34,14 +33,6 @@ after(async () => {
   await daemon?.stop();
 });
 
-const virsh = (...a: string[]): string => execFileSync("virsh", ["-c", "qemu:///system", ...a], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-const quiet = (f: () => unknown): void => {
-  try {
-    f();
-  } catch {
-    // best effort cleanup
-  }
-};
 
 /**
  * A VM's tree as the host wrote it: package + dram, at the package file's
