@@ -42,3 +42,4 @@ export * from "./share.js";
 export * from "./channel.js";
 // commander, re-exported: host and guest build their programs with this one copy (two copies' errors are not each other's).
 export { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+export * from "./cli/push-commands.js";

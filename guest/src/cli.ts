@@ -4,7 +4,10 @@ import {
   addGlobalOptions,
   addJsonCommand,
   addPrometheusCommand,
+  addPrometheusPushCommand,
+  addRiemannCommand,
   addStdoutCommand,
+  addWarp10Command,
   GUEST_MOUNT_POINT,
   CHANNEL_NAME,
   interruptSignal,
@@ -81,6 +84,9 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
   addStdoutCommand(program, env);
   addJsonCommand(program, env);
   addPrometheusCommand(program, env);
+  addPrometheusPushCommand(program, env);
+  addRiemannCommand(program, env);
+  addWarp10Command(program, env);
   addChannelOptions(
     program
       .command("channel")

@@ -1,4 +1,15 @@
-import { addGlobalOptions, addJsonCommand, addPrometheusCommand, addStdoutCommand, clockTicksPerSecond, Command, SCAPH_VERSION } from "@scaph/common";
+import {
+  addGlobalOptions,
+  addJsonCommand,
+  addPrometheusCommand,
+  addPrometheusPushCommand,
+  addRiemannCommand,
+  addStdoutCommand,
+  addWarp10Command,
+  clockTicksPerSecond,
+  Command,
+  SCAPH_VERSION,
+} from "@scaph/common";
 import type { CliEnvironment, RootOptions } from "@scaph/common";
 import { addQemuCommand, addResolverOptions, vmResolver } from "./commands/qemu.js";
 import type { ResolverFlags } from "./commands/qemu.js";
@@ -29,6 +40,9 @@ export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   addStdoutCommand(program, env);
   addJsonCommand(program, env);
   addPrometheusCommand(program, env);
+  addPrometheusPushCommand(program, env);
+  addRiemannCommand(program, env);
+  addWarp10Command(program, env);
   addQemuCommand(program, env);
   addSetupCommands(program);
   return program;

@@ -52,17 +52,17 @@ function addTimingOptions(cmd: Command): Command {
 }
 
 /** --qemu where the environment resolves VMs (the host). */
-function addQemuOption(cmd: Command, env: CliEnvironment, about: string): void {
+export function addQemuOption(cmd: Command, env: CliEnvironment, about: string): void {
   if (!env.qemu) return;
   cmd.option("-q, --qemu", about);
   env.qemu.addOptions(cmd);
 }
 
-async function vmSourceFor(o: RootOptions & { qemu?: boolean }, env: CliEnvironment, log: Logger): Promise<VmSource | undefined> {
+export async function vmSourceFor(o: RootOptions & { qemu?: boolean }, env: CliEnvironment, log: Logger): Promise<VmSource | undefined> {
   return o.qemu && env.qemu ? env.qemu.source(o as unknown as RootOptions & Record<string, unknown>, log) : undefined;
 }
 
-function regexOrTop(regex: string | undefined, n: number): ProcessFilter {
+export function regexOrTop(regex: string | undefined, n: number): ProcessFilter {
   return regex ? { kind: "regex", re: compileRegex(regex), source: regex } : { kind: "top", n };
 }
 

@@ -25,7 +25,7 @@ export interface PrometheusOptions extends MetricsOptions {
  */
 export class PrometheusExporter implements Sink {
   readonly name = "prometheus";
-  readonly registry = new Registry();
+  readonly registry: Registry;
   readonly model: MetricsModel;
   private server: Server | null = null;
   private readonly log: Logger;
@@ -33,21 +33,7 @@ export class PrometheusExporter implements Sink {
   constructor(private readonly o: PrometheusOptions) {
     this.log = o.log ?? silentLogger;
     this.model = new MetricsModel(o);
-    const model = this.model;
-    for (const name of metricNames(o.qemu)) {
-      const def = metricDef(name);
-      const labelNames = labelsOf(name, o);
-      const collect = function (this: Gauge | Counter): void {
-        this.reset();
-        for (const s of model.samples(name)) {
-          if (this instanceof Counter) this.inc(s.labels, s.value);
-          else this.set(s.labels, s.value);
-        }
-      };
-      const config = { name, help: def.help, labelNames, registers: [this.registry], collect };
-      if (def.type === "counter") new Counter(config);
-      else new Gauge(config);
-    }
+    this.registry = registryFor(this.model, o);
   }
 
   write(s: Snapshot): void {
@@ -102,6 +88,26 @@ export class PrometheusExporter implements Sink {
     await closed;
     clearTimeout(cut);
   }
+}
+
+/** A prom-client registry whose metrics are the model's, read at each collection (a scrape, a push). */
+export function registryFor(model: MetricsModel, o: MetricsOptions): Registry {
+  const registry = new Registry();
+  for (const name of metricNames(o.qemu)) {
+    const def = metricDef(name);
+    const labelNames = labelsOf(name, o);
+    const collect = function (this: Gauge | Counter): void {
+      this.reset();
+      for (const s of model.samples(name)) {
+        if (this instanceof Counter) this.inc(s.labels, s.value);
+        else this.set(s.labels, s.value);
+      }
+    };
+    const config = { name, help: def.help, labelNames, registers: [registry], collect };
+    if (def.type === "counter") new Counter(config);
+    else new Gauge(config);
+  }
+  return registry;
 }
 
 /** The label names a metric can carry (prom-client wants them declared). */

@@ -1,0 +1,78 @@
+import type { Snapshot } from "../../attribution/snapshot.js";
+import type { Logger } from "../../log.js";
+import { MetricsModel, metricNames } from "../metrics.js";
+import type { MetricsOptions } from "../metrics.js";
+import type { Sink } from "../sink.js";
+import { PeerHealth } from "./health.js";
+import { Background, post } from "./post.js";
+
+export interface Warp10Options extends MetricsOptions {
+  /** `http(s)://host:port`. */
+  base: URL;
+  token: string;
+  log: Logger;
+  timeoutMs?: number;
+}
+
+/** A class name, label name or label value as Warp 10's input format takes it: percent-encoded UTF-8. */
+const gtsEncode = (s: string): string => encodeURIComponent(s);
+
+/** A value as a Warp 10 DOUBLE (an integer too: a series keeps one type). */
+function gtsValue(v: number): string {
+  return Number.isInteger(v) ? `${v}.0` : String(v);
+}
+
+/** Every series of the model as Warp 10 GTS input lines: `<ts µs>// <class>{<labels>} <value>`. */
+export function gtsLines(model: MetricsModel, qemu: boolean, tsMicros: number): string[] {
+  const lines: string[] = [];
+  for (const name of metricNames(qemu)) {
+    for (const s of model.samples(name)) {
+      const labels = Object.entries(s.labels).map(([k, v]) => `${gtsEncode(k)}=${gtsEncode(v)}`).join(",");
+      lines.push(`${tsMicros}// ${gtsEncode(name)}{${labels}} ${gtsValue(s.value)}`);
+    }
+  }
+  return lines;
+}
+
+/**
+ * The warp10 exporter: every step, all the metrics of the Prometheus
+ * exporter in one POST to `/api/v0/update` with the write token. A refusal
+ * (403 for a wrong token) or a network failure is logged, never fatal, and
+ * never blocks the loop.
+ */
+export class Warp10Sink implements Sink {
+  readonly name = "warp10";
+  readonly model: MetricsModel;
+  readonly health: PeerHealth;
+  private readonly bg = new Background();
+  private readonly url: URL;
+
+  constructor(private readonly o: Warp10Options) {
+    this.model = new MetricsModel(o);
+    this.health = new PeerHealth("warp10", "series", o.log);
+    this.url = new URL("/api/v0/update", o.base);
+  }
+
+  write(s: Snapshot): void {
+    this.model.update(s);
+    const lines = gtsLines(this.model, this.o.qemu, Math.round(s.timestampS * 1e6));
+    if (!this.bg.run(() => this.send(lines))) this.health.fail("the previous update is still running", lines.length);
+  }
+
+  private async send(lines: string[]): Promise<void> {
+    try {
+      const r = await post(this.url, lines.join("\n") + "\n", {
+        headers: { "X-Warp10-Token": this.o.token, "Content-Type": "text/plain; charset=utf-8" },
+        timeoutMs: this.o.timeoutMs ?? 10_000,
+      });
+      if (r.status >= 200 && r.status < 300) this.health.ok(lines.length);
+      else this.health.fail(`${this.url.href} answered ${r.status}${r.body ? `: ${r.body.split("\n")[0]}` : ""}`, lines.length);
+    } catch (err) {
+      this.health.fail(`${this.url.href}: ${(err as Error).message}`, lines.length);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.bg.settle(this.o.timeoutMs ?? 10_000);
+  }
+}

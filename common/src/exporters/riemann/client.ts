@@ -1,0 +1,126 @@
+import { connect as netConnect } from "node:net";
+import type { Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { decodeMsg, takeFrames } from "./proto.js";
+import type { RiemannMsg } from "./proto.js";
+
+export interface RiemannTls {
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+export interface RiemannClientOptions {
+  /** With TLS, the server's name, checked against its certificate. */
+  host: string;
+  port: number;
+  tls?: RiemannTls;
+  /** Connecting, and waiting for the answer to a message, ms. */
+  timeoutMs: number;
+  /** Backoff after a failure: from minMs, doubling, to maxMs. */
+  backoff?: { minMs: number; maxMs: number };
+  now?: () => number;
+}
+
+/**
+ * A Riemann TCP (or mutual TLS) connection: one Msg frame out, one answer
+ * frame back, checked for `ok`. Connects on demand; after a failure, the
+ * next connection waits a backoff (1 s doubling to 30 s), and a send before
+ * then fails at once, so a dead server costs nothing.
+ */
+export class RiemannClient {
+  private socket: Socket | null = null;
+  private buf: Buffer = Buffer.alloc(0);
+  private waiter: { resolve: (m: RiemannMsg) => void; reject: (e: Error) => void } | null = null;
+  private delayMs: number;
+  private nextAttemptMs = 0;
+  /** Connections made (the first, and each reconnection). */
+  connects = 0;
+
+  constructor(private readonly o: RiemannClientOptions) {
+    this.delayMs = o.backoff?.minMs ?? 1000;
+  }
+
+  private now(): number {
+    return this.o.now?.() ?? Date.now();
+  }
+
+  private fail(err: Error): void {
+    const w = this.waiter;
+    this.waiter = null;
+    this.socket?.destroy();
+    this.socket = null;
+    this.buf = Buffer.alloc(0);
+    w?.reject(err);
+  }
+
+  private connect(): Promise<Socket> {
+    if (this.now() < this.nextAttemptMs) {
+      return Promise.reject(new Error(`not connected (next attempt in ${Math.ceil((this.nextAttemptMs - this.now()) / 1000)} s)`));
+    }
+    return new Promise((resolve, reject) => {
+      const { host, port, tls } = this.o;
+      const s = tls
+        ? tlsConnect({ host, port, servername: host, ca: tls.ca, cert: tls.cert, key: tls.key })
+        : netConnect({ host, port });
+      const timer = setTimeout(() => s.destroy(new Error(`no connection within ${this.o.timeoutMs} ms`)), this.o.timeoutMs);
+      s.once(tls ? "secureConnect" : "connect", () => {
+        clearTimeout(timer);
+        s.removeAllListeners("error");
+        s.on("error", (err) => this.fail(err));
+        s.on("close", () => this.fail(new Error("connection closed by the server")));
+        s.on("data", (d: Buffer) => this.onData(d));
+        this.connects++;
+        this.delayMs = this.o.backoff?.minMs ?? 1000;
+        resolve(s);
+      });
+      s.once("error", (err) => {
+        clearTimeout(timer);
+        s.destroy();
+        // wait before the next attempt: 1 s, doubling to 30 s, back to 1 s once connected
+        this.nextAttemptMs = this.now() + this.delayMs;
+        this.delayMs = Math.min(this.delayMs * 2, this.o.backoff?.maxMs ?? 30_000);
+        reject(err);
+      });
+    });
+  }
+
+  private onData(d: Buffer): void {
+    try {
+      const { frames, rest } = takeFrames(Buffer.concat([this.buf, d]));
+      this.buf = rest;
+      for (const f of frames) {
+        const w = this.waiter;
+        this.waiter = null;
+        w?.resolve(decodeMsg(f));
+      }
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  /** Sends one framed Msg and resolves once the server answered ok; rejects with the reason otherwise. */
+  async send(frame: Buffer): Promise<void> {
+    this.socket ??= await this.connect();
+    const socket = this.socket;
+    const answer = await new Promise<RiemannMsg>((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new Error(`no answer within ${this.o.timeoutMs} ms`)), this.o.timeoutMs);
+      this.waiter = {
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      socket.write(frame);
+    });
+    if (answer.ok !== true) throw new Error(`the server refused the events: ${answer.error ?? "no reason given"}`);
+  }
+
+  close(): void {
+    this.fail(new Error("closed"));
+  }
+}

@@ -1,0 +1,99 @@
+import { hostname } from "node:os";
+import type { Snapshot } from "../../attribution/snapshot.js";
+import type { Logger } from "../../log.js";
+import { MetricsModel, metricDef, metricNames } from "../metrics.js";
+import type { MetricsOptions } from "../metrics.js";
+import { PeerHealth } from "../push/health.js";
+import { Background } from "../push/post.js";
+import type { Sink } from "../sink.js";
+import { RiemannClient } from "./client.js";
+import type { RiemannTls } from "./client.js";
+import { encodeFrame, loadRiemannProto } from "./proto.js";
+import type { RiemannEvent } from "./proto.js";
+
+export interface RiemannOptions extends MetricsOptions {
+  host: string;
+  port: number;
+  tls?: RiemannTls;
+  log: Logger;
+  timeoutMs?: number;
+  backoff?: { minMs: number; maxMs: number };
+  /** The `host` of the events (default: this host's name). */
+  eventHost?: string;
+}
+
+const PROCESS_POWER = "scaph_process_power_consumption_microwatts";
+
+/**
+ * Every metric of the Prometheus exporter as Riemann events, as Scaphandre
+ * sends them: service = the metric's name (a process's power:
+ * `scaph_process_power_consumption_microwatts_<pid>_<exe>`), host, the labels
+ * as attributes, tag `scaphandre`, ttl 60 s, state ok, the value as a double.
+ */
+export function riemannEvents(model: MetricsModel, qemu: boolean, timestampS: number, host: string): RiemannEvent[] {
+  const events: RiemannEvent[] = [];
+  const time = Math.floor(timestampS);
+  const timeMicros = Math.round(timestampS * 1e6);
+  for (const name of metricNames(qemu)) {
+    const description = metricDef(name).help;
+    for (const s of model.samples(name)) {
+      events.push({
+        time,
+        time_micros: timeMicros,
+        state: "ok",
+        service: name === PROCESS_POWER ? `${name}_${s.labels.pid ?? ""}_${s.labels.exe ?? ""}` : name,
+        host,
+        description,
+        tags: ["scaphandre"],
+        ttl: 60,
+        attributes: Object.entries(s.labels).map(([key, value]) => ({ key, value })),
+        metric_d: s.value,
+      });
+    }
+  }
+  return events;
+}
+
+/**
+ * The riemann exporter: every step (its --dispatch), all the events in one
+ * Msg over one TCP or mutual-TLS connection, answered ok by the server. A
+ * server down or gone: the events of that step are counted and logged as
+ * not delivered, the connection is tried again with a backoff, and
+ * measuring goes on; the loop never waits on the server.
+ */
+export class RiemannSink implements Sink {
+  readonly name = "riemann";
+  readonly model: MetricsModel;
+  readonly health: PeerHealth;
+  readonly client: RiemannClient;
+  private readonly bg = new Background();
+  private readonly eventHost: string;
+
+  constructor(private readonly o: RiemannOptions) {
+    this.model = new MetricsModel(o);
+    this.health = new PeerHealth("riemann", "events", o.log);
+    this.eventHost = o.eventHost ?? hostname();
+    this.client = new RiemannClient({ host: o.host, port: o.port, timeoutMs: o.timeoutMs ?? 5000, ...(o.tls ? { tls: o.tls } : {}), ...(o.backoff ? { backoff: o.backoff } : {}) });
+  }
+
+  write(s: Snapshot): void {
+    this.model.update(s);
+    const events = riemannEvents(this.model, this.o.qemu, s.timestampS, this.eventHost);
+    if (!this.bg.run(() => this.send(events))) this.health.fail("the previous dispatch is still waiting for the server", events.length);
+  }
+
+  private async send(events: RiemannEvent[]): Promise<void> {
+    try {
+      await loadRiemannProto();
+      await this.client.send(encodeFrame({ events }));
+      this.health.ok(events.length, " in one message");
+    } catch (err) {
+      this.health.fail(`${this.o.host}:${this.o.port}: ${(err as Error).message}`, events.length);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.bg.settle(this.o.timeoutMs ?? 5000);
+    this.client.close();
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The sending exporters as commands, and the Pushgateway for real: Debian's
+ * prometheus-pushgateway, a Riemann server and a Warp 10 endpoint started
+ * here on 127.0.0.1, fed by scaph-host and scaph-guest measuring a simulated
+ * host of known power.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
+import { createLogger } from "@scaph/common";
+import { PrometheusPushSink } from "@scaph/common/prometheus-push";
+import { copyFixture, KNOWN_HOST, knownHost, PowerSimulator, removeTree, startRiemannServer } from "@scaph/common/testing";
+import { guestBin, hostBin, runNode } from "../helpers/cli.js";
+import { freePort, requireCommand, startBackground, waitFor } from "../helpers/processes.js";
+import type { Background } from "../helpers/processes.js";
+import { sample } from "../helpers/scrape.js";
+
+const WATTS = 20;
+const cleanups: (() => Promise<unknown>)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** A simulated host drawing WATTS on its package. */
+async function simulatedHost(fixture = "powercap/intel-1socket"): Promise<string> {
+  const tree = await copyFixture(fixture);
+  const sim = new PowerSimulator({ powercapRoot: tree, zones: [{ zone: "intel-rapl:0", watts: WATTS }] });
+  sim.start();
+  cleanups.push(async () => {
+    await sim.stop();
+    await removeTree(tree);
+  });
+  return tree;
+}
+
+function started(bg: Background): Background {
+  cleanups.push(() => bg.stop());
+  return bg;
+}
+
+/** Debian's Pushgateway on a free port, ready. */
+async function pushgateway(): Promise<string> {
+  const bin = requireCommand("prometheus-pushgateway", "prometheus-pushgateway");
+  const port = await freePort();
+  started(startBackground(bin, [`--web.listen-address=127.0.0.1:${port}`]));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor("the Pushgateway to be ready", async () => ((await fetch(`${url}/-/ready`).catch(() => null))?.ok ? true : null), 20_000);
+  return url;
+}
+
+const near = (v: number | null, expected: number, tolerance: number): boolean => v !== null && Math.abs(v - expected) <= tolerance * expected;
+
+test("prometheus-push to Debian's Pushgateway: our series under job and instance; the host's power and its processes' add up", async () => {
+  const url = await pushgateway();
+  const h = await knownHost();
+  cleanups.push(() => h.cleanup());
+  const sink = new PrometheusPushSink({ base: new URL(url), suffix: "metrics", job: "scaph-test", instance: "hv-7", log: createLogger(), filter: { kind: "top", n: 10 }, qemu: false });
+  await h.step();
+  sink.write(await h.step());
+  await sink.close();
+  assert.equal(sink.health.failures, 0);
+  const body = await (await fetch(`${url}/metrics`)).text();
+  const labels = ['job="scaph-test"', 'instance="hv-7"'];
+  const host = sample(body, "scaph_host_power_microwatts", ...labels);
+  assert.ok(near(host, KNOWN_HOST.hostUw, 0.03), `host ${host} µW`);
+  let sum = 0;
+  for (const [pid, uw] of KNOWN_HOST.processUw) {
+    const v = sample(body, "scaph_process_power_consumption_microwatts", ...labels, `pid="${pid}"`);
+    assert.equal(v, uw, `process ${pid}`);
+    sum += v ?? 0;
+  }
+  assert.equal(sum, KNOWN_HOST.hostUw);
+  // the Pushgateway's own record of the push
+  assert.ok(sample(body, "push_time_seconds", ...labels) !== null);
+});
+
+test("scaph-host prometheus-push: pushes every --step, instance = this host's name", async () => {
+  const url = await pushgateway();
+  const tree = await simulatedHost();
+  const port = new URL(url).port;
+  started(startBackground(process.execPath, [hostBin, "prometheus-push", "-H", "127.0.0.1", "-p", port, "-s", "1", "--powercap-path", tree]));
+  const labels = ['job="scaphandre"', `instance="${hostname()}"`];
+  const v = await waitFor("a pushed host power", async () => {
+    const b = await (await fetch(`${url}/metrics`)).text();
+    const p = sample(b, "scaph_host_power_microwatts", ...labels);
+    return p && p > 0 ? p : null;
+  }, 20_000);
+  assert.ok(near(v, WATTS * 1e6, 0.1), `host ${v} µW`);
+});
+
+test("scaph-host riemann: events every --dispatch, the host's power among them", async () => {
+  const srv = await startRiemannServer();
+  cleanups.push(() => srv.close());
+  const tree = await simulatedHost();
+  const bg = started(startBackground(process.execPath, [hostBin, "-vv", "riemann", "-a", "127.0.0.1", "-p", String(srv.port), "-d", "1", "--powercap-path", tree]));
+  await waitFor("three dispatches", async () => (srv.msgs.length >= 3 ? true : null), 20_000);
+  const host = srv.msgs.at(-1)?.events?.find((e) => e.service === "scaph_host_power_microwatts");
+  assert.ok(near(host?.metric_d ?? null, WATTS * 1e6, 0.1), `host ${host?.metric_d} µW`);
+  assert.equal(host?.host, hostname());
+  assert.match(bg.output(), /scaph-host: sending events to riemann at 127\.0\.0\.1:\d+, every 1 s/);
+  // a bad flag set: --ca without --mtls is refused at once
+  const bad = await runNode(hostBin, ["riemann", "--ca", "/nonexistent"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /--ca, --cert and --key go with --mtls/);
+  const missing = await runNode(hostBin, ["riemann", "--mtls", "--ca", "/nonexistent/ca.pem", "--cert", "/x", "--key", "/y"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /--ca \/nonexistent\/ca\.pem: cannot read it \(ENOENT\)/);
+});
+
+test("scaph-guest warp10 (the token from SCAPH_WARP10_WRITE_TOKEN): series every --step", async () => {
+  const lines: string[] = [];
+  const tokens = new Set<string>();
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d.toString()));
+    req.on("end", () => {
+      tokens.add(String(req.headers["x-warp10-token"]));
+      lines.push(...body.split("\n").filter(Boolean));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  const tree = await simulatedHost("powercap/vm-tree");
+  const port = String((server.address() as AddressInfo).port);
+  started(
+    startBackground(process.execPath, [guestBin, "warp10", "-H", "127.0.0.1", "-p", port, "-S", "1", "--no-channel", "--powercap-path", tree], {
+      ...process.env,
+      SCAPH_WARP10_WRITE_TOKEN: "from-env",
+    }),
+  );
+  const v = await waitFor("a host power line", async () => {
+    const l = lines.filter((x) => x.includes("// scaph_host_power_microwatts{")).at(-1);
+    const n = l ? Number(l.split(" ").at(-1)) : 0;
+    return n > 0 ? n : null;
+  }, 20_000);
+  assert.ok(near(v, WATTS * 1e6, 0.1), `host ${v} µW`);
+  assert.deepEqual([...tokens], ["from-env"]);
+  // no token at all: refused at once, naming both ways to give one
+  const none = await runNode(guestBin, ["warp10", "--no-channel", "--powercap-path", tree], { env: { ...process.env, SCAPH_WARP10_WRITE_TOKEN: "" } });
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /--write-token TOKEN, or SCAPH_WARP10_WRITE_TOKEN/);
+});
