@@ -141,6 +141,12 @@ test("every --help is complete", async () => {
     [["--help"], ["--sensor", "--tdp-watts", "--idle-watts", "stdout", "json"]],
     [["stdout", "--help"], ["--timeout", "--step", "--processes", "--regex-filter", "--powercap-path", "--procfs-path"]],
     [["json", "--help"], ["--timeout", "--step", "--step-nano", "--file", "--max-top-consumers", "--process-regex"]],
+    [["riemann", "--help"], ["--address", "--port", "--dispatch", "--mtls", "--ca", "--cert", "--key", "--qemu"]],
+    [["warp10", "--help"], ["--host", "--port", "--scheme", "--step", "--write-token", "--qemu"]],
+    [["warpten", "--help"], ["--write-token"]],
+    [["prometheus-push", "--help"], ["--host", "--port", "--suffix", "--scheme", "--step", "--job", "--no-tls-check", "--qemu"]],
+    [["qemu", "--help"], ["--auto-setup", "--domains", "--channel-dir", "--prometheus"]],
+    [["teardown", "--help"], ["--force", "--dry-run"]],
   ] as const) {
     const r = await runNode(hostBin, args);
     assert.equal(r.code, 0);
@@ -172,6 +178,9 @@ test("every scaph-guest --help is complete, and its commands' options do not cla
     [["stdout", "--help"], ["--processes", "--channel-port"]],
     [["channel", "--help"], ["--path", "--channel-port", "--channel-device", "--sysfs-path", "--dev-path", "--no-tmpfs"]],
     [["mount", "--help"], ["--transport", "--path"]],
+    [["riemann", "--help"], ["--address", "--dispatch", "--mtls", "--no-channel"]],
+    [["warp10", "--help"], ["--write-token", "--no-channel"]],
+    [["prometheus-push", "--help"], ["--job", "--no-channel"]],
   ] as const) {
     const r = await runNode(guestBin, args);
     assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
