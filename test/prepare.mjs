@@ -34,8 +34,14 @@ if (process.getuid?.() !== 0) {
 if (spawnSync("dpkg-query", ["--version"]).status !== 0 || spawnSync("apt-get", ["--version"]).status !== 0) {
   fail(`this machine has no dpkg/apt-get: install the equivalents of these Debian packages by hand, then run again: ${TEST_PACKAGES.join(" ")}`);
 }
+/** Whether a command is on PATH (from whatever package). */
+function onPath(cmd) {
+  return spawnSync("sh", ["-c", `command -v "$1"`, "sh", cmd], { stdio: "ignore" }).status === 0;
+}
+
 const wanted = process.argv.length > 2 ? process.argv.slice(2) : TEST_PACKAGES;
-const missing = wanted.filter((p) => !isInstalled(p));
+const provided = (p) => typeof list.commands?.[p] === "string" && onPath(list.commands[p]);
+const missing = wanted.filter((p) => !isInstalled(p) && !provided(p));
 if (missing.length > 0) {
   process.stdout.write(`test: installing Debian packages the tests drive: ${missing.join(" ")}\n`);
   for (const p of missing) process.stdout.write(`  ${p}: ${list.packages[p] ?? "asked for on the command line"}\n`);

@@ -4,7 +4,9 @@
 //   scaph-guest_<version>_amd64.deb   the guest: the executable (no Node needed), units, udev rule, man page
 //   scaph-guest-<version>.cjs         the guest as one file, for any Linux with Node >= 18
 //   scaph-guest-<version>-linux-x64   the guest executable alone (Node's single executable application)
-// --only host-deb,guest-deb,guest-bundle,guest-sea builds a part (the tests do). Run `tsc -b` first.
+//   scaph-host/                       with --only host-bundle: the host's files for Node >= 20 (main.js; the container image)
+// --only host-deb,guest-deb,guest-bundle,guest-sea,host-bundle builds those parts (the tests, the Dockerfile).
+// Run `tsc -b` first.
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -16,13 +18,14 @@ import { manPage, sourceDate } from "./man.mjs";
 import { repo, version } from "./paths.mjs";
 import { buildSea } from "./sea.mjs";
 
-const PARTS = ["host-deb", "guest-deb", "guest-bundle", "guest-sea"];
+const PARTS = ["host-deb", "guest-deb", "guest-bundle", "guest-sea", "host-bundle"];
+const DEFAULT_PARTS = ["host-deb", "guest-deb", "guest-bundle", "guest-sea"];
 const { values } = parseArgs({ options: { out: { type: "string", default: join(repo, "dist/packages") }, only: { type: "string" }, help: { type: "boolean" } } });
 if (values.help) {
   process.stdout.write(readFileSync(new URL(import.meta.url), "utf8").split("\n").filter((l) => l.startsWith("//")).map((l) => l.slice(3)).join("\n") + "\n");
   process.exit(0);
 }
-const only = values.only ? values.only.split(",") : PARTS;
+const only = values.only ? values.only.split(",") : DEFAULT_PARTS;
 for (const p of only) if (!PARTS.includes(p)) throw new Error(`--only: unknown part ${p} (one of ${PARTS.join(", ")})`);
 const out = resolve(values.out);
 const work = mkdtempSync(join(tmpdir(), "scaph-package-"));
@@ -54,6 +57,7 @@ try {
     sea = await buildSea(guestBundle, join(work, "scaph-guest"), work);
     if (only.includes("guest-sea")) say(copyTo(sea, `scaph-guest-${version}-linux-x64`));
   }
+  if (only.includes("host-bundle")) say(await bundleHost(join(out, "scaph-host"), version));
   if (only.includes("host-deb")) {
     const lib = await bundleHost(join(work, "host"), version);
     const { hostProgram } = await import(join(repo, "host/dist/src/cli.js"));

@@ -159,7 +159,7 @@ export function addPrometheusFlags(cmd: Command, suffixShort = true): Command {
 }
 
 /** The Prometheus sink for these flags, listening; loaded only when metrics are served (prom-client). */
-export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Logger, program: string): Promise<Sink> {
+export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Logger, program: string): Promise<import("../exporters/prometheus.js").PrometheusExporter> {
   const { PrometheusExporter } = await import("../exporters/prometheus.js");
   const exporter = new PrometheusExporter({
     address: o.address,

@@ -6,7 +6,7 @@ import type { Snapshot } from "../attribution/snapshot.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { MetricsModel, metricDef, metricNames } from "./metrics.js";
-import type { MetricsOptions } from "./metrics.js";
+import type { MetricSample, MetricsOptions } from "./metrics.js";
 import type { Sink } from "./sink.js";
 
 export interface PrometheusOptions extends MetricsOptions {
@@ -38,6 +38,23 @@ export class PrometheusExporter implements Sink {
 
   write(s: Snapshot): void {
     this.model.update(s);
+  }
+
+  /**
+   * One more gauge, its samples read at each scrape from `samples` (what a
+   * Snapshot does not hold: the qemu daemon's deliveries).
+   */
+  addGauge(name: string, help: string, labelNames: readonly string[], samples: () => readonly MetricSample[]): void {
+    new Gauge({
+      name,
+      help,
+      labelNames: [...labelNames],
+      registers: [this.registry],
+      collect(this: Gauge) {
+        this.reset();
+        for (const s of samples()) this.set(s.labels, s.value);
+      },
+    });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -17,7 +17,7 @@ import type { CliEnvironment, Command, Logger, PrometheusFlags, RootOptions, Sin
 import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
 import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 import { VmResolver } from "../qemu/resolver.js";
-import { StatusSink } from "../qemu/status-sink.js";
+import { deliverySamples, StatusSink } from "../qemu/status-sink.js";
 import { ChannelSink } from "../qemu/channel-sink.js";
 import { VmTreeSink } from "../qemu/tree-sink.js";
 import { checkBaseDir } from "../qemu/base-dir.js";
@@ -98,8 +98,18 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       checkBaseDir(o.baseDir);
       const trees = new VmTreeSink({ baseDir: o.baseDir, log, maxVms: o.maxVms });
       const channels = new ChannelSink(log);
-      sinks.push(trees, channels, new StatusSink({ baseDir: o.baseDir, log, written: trees.written, channels: () => channels.status() }));
-      if (o.prometheus) sinks.push(await startPrometheus(o, true, log, "scaph-host"));
+      const status = new StatusSink({ baseDir: o.baseDir, log, written: trees.written, channels: () => channels.status() });
+      sinks.push(trees, channels, status);
+      if (o.prometheus) {
+        const exporter = await startPrometheus(o, true, log, "scaph-host");
+        exporter.addGauge(
+          "scaph_vm_delivery_ok",
+          "Whether the daemon's last step delivered the VM's energy (tree written, channel connected): 1 or 0",
+          ["vmname", "transport"],
+          () => deliverySamples(status.latest),
+        );
+        sinks.push(exporter);
+      }
       log.info(`qemu: writing VM trees under ${o.baseDir} every ${o.step} s${libvirt ? `, VMs named by ${o.connect}` : ", without libvirt"}`);
       if (o.autoSetup) {
         auto = new AutoSetup({ uri: o.connect, domains, log });

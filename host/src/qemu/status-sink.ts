@@ -30,6 +30,8 @@ export class StatusSink implements Sink {
   readonly name = "status file";
   private steps = 0;
   private failing: string | null = null;
+  /** What the last step delivered (the status file's content), for the delivery metric. */
+  latest: DaemonStatus | null = null;
 
   constructor(
     private readonly o: { baseDir: string; log: Logger; written: ReadonlyMap<string, boolean>; channels?: () => ReadonlyMap<string, ChannelStatus> },
@@ -47,6 +49,7 @@ export class StatusSink implements Sink {
         return { name: v.name, uuid: v.uuid, power_uw: v.powerUw, tree: treeWanted(v), written: this.o.written.get(v.key) ?? false, ...(channel ? { channel } : {}) };
       }),
     };
+    this.latest = status;
     const file = join(this.o.baseDir, STATUS_FILE);
     try {
       mkdirSync(this.o.baseDir, { recursive: true });
@@ -59,4 +62,18 @@ export class StatusSink implements Sink {
       this.failing = msg;
     }
   }
+}
+
+/**
+ * `scaph_vm_delivery_ok{vmname,transport}`: 1 when the daemon's last step
+ * wrote the VM's tree (`tree`) or is connected to its channel (`channel`),
+ * else 0; what an alert on stale VM trees reads.
+ */
+export function deliverySamples(status: DaemonStatus | null): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const v of status?.vms ?? []) {
+    if (v.tree) out.push({ labels: { vmname: v.name, transport: "tree" }, value: v.written ? 1 : 0 });
+    if (v.channel) out.push({ labels: { vmname: v.name, transport: "channel" }, value: v.channel.connected ? 1 : 0 });
+  }
+  return out;
 }

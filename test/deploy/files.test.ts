@@ -1,0 +1,146 @@
+/**
+ * Each deploy/ file checked by the tool that reads it: promtool (configs,
+ * rules, rule unit tests), docker-compose (the stack), kubectl kustomize and
+ * the Kubernetes schemas (kubernetes-models) for every rendered object, and
+ * the Dockerfile's COPY sources and command against this repository and the
+ * CLI. (No image is built: there is no Docker engine here.)
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, copyFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseAllDocuments, parse } from "yaml";
+import { Namespace, Service } from "kubernetes-models/v1";
+import { DaemonSet } from "kubernetes-models/apps/v1";
+import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
+import { hostBin, repoRoot, runNode } from "../helpers/cli.js";
+import { requireCommand } from "../helpers/processes.js";
+
+const deploy = join(repoRoot, "deploy");
+const dir = mkdtempSync(join(tmpdir(), "scaph-deploy-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(cmd: string, args: readonly string[], cwd = repoRoot): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, [...args], { cwd, maxBuffer: 32 * 1024 * 1024, timeout: 120_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** scaph-host with `args` and --help: exit 0 means the command exists and takes every flag given. */
+async function assertRealCommand(args: readonly string[], where: string): Promise<void> {
+  const r = await runNode(hostBin, [...args, "--help"]);
+  assert.equal(r.code, 0, `${where}: scaph-host ${args.join(" ")} is not a command line scaph-host takes: ${r.stderr}`);
+}
+
+test("promtool: the Prometheus configs, the rules, and the rules' unit tests", async () => {
+  const promtool = requireCommand("promtool", "prometheus");
+  const c = await run(promtool, ["check", "config", join(deploy, "prometheus/prometheus.yml")]);
+  assert.equal(c.code, 0, c.stdout + c.stderr);
+  assert.match(c.stdout, /SUCCESS: 2 rule files found/);
+  // the compose stack's config, where its container finds it (/etc/prometheus, rules beside it)
+  copyFileSync(join(deploy, "compose/prometheus.yml"), join(dir, "prometheus.yml"));
+  symlinkSync(join(deploy, "prometheus/rules"), join(dir, "rules"));
+  const cc = await run(promtool, ["check", "config", join(dir, "prometheus.yml")]);
+  assert.equal(cc.code, 0, cc.stdout + cc.stderr);
+  const rules = readdirSync(join(deploy, "prometheus/rules")).filter((f) => /\.yml$/.test(f) && !f.endsWith(".test.yml"));
+  const r = await run(promtool, ["check", "rules", ...rules.map((f) => join(deploy, "prometheus/rules", f))]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const t = await run(promtool, ["test", "rules", "scaph-alerts.test.yml"], join(deploy, "prometheus/rules"));
+  assert.equal(t.code, 0, t.stdout + t.stderr);
+  assert.match(t.stdout, /SUCCESS/);
+});
+
+test("docker-compose accepts the stack; its scaph command and mounts are what the CLI takes", async () => {
+  const compose = requireCommand("docker-compose", "docker-compose");
+  const cwd = join(deploy, "compose");
+  const q = await run(compose, ["config", "-q"], cwd);
+  assert.equal(q.code, 0, q.stderr);
+  const full = await run(compose, ["config"], cwd);
+  const stack = parse(full.stdout) as { services: Record<string, { command?: string[]; volumes?: (string | { source: string; target: string; read_only?: boolean })[]; build?: { context: string; dockerfile: string } }> };
+  assert.deepEqual(Object.keys(stack.services).sort(), ["grafana", "prometheus", "scaph"]);
+  const scaph = stack.services.scaph!;
+  await assertRealCommand(scaph.command ?? [], "docker-compose.yaml, service scaph");
+  const vols = (scaph.volumes ?? []).map((v) => (typeof v === "string" ? v : `${v.source}:${v.target}${v.read_only ? ":ro" : ""}`));
+  assert.ok(vols.includes("/proc:/host/proc:ro") && vols.includes("/sys:/host/sys:ro"), vols.join(", "));
+  assert.ok(existsSync(join(scaph.build!.context, scaph.build!.dockerfile)), "the Dockerfile it builds exists");
+  // what the stack mounts into Grafana and Prometheus exists
+  for (const s of ["grafana", "prometheus"]) {
+    for (const v of stack.services[s]?.volumes ?? []) {
+      const src = typeof v === "string" ? v.split(":")[0]! : v.source;
+      assert.ok(existsSync(src), `${s} mounts ${src}, which exists`);
+    }
+  }
+});
+
+type Validator = (o: Record<string, unknown>) => void;
+const VALIDATORS: Record<string, Validator> = {
+  "v1/Namespace": (o) => new Namespace(o).validate(),
+  "v1/Service": (o) => new Service(o).validate(),
+  "apps/v1/DaemonSet": (o) => new DaemonSet(o).validate(),
+  "monitoring.coreos.com/v1/ServiceMonitor": (o) => new ServiceMonitor(o as unknown as ConstructorParameters<typeof ServiceMonitor>[0]).validate(),
+};
+
+test("kubectl kustomize renders every overlay; each object validates against the Kubernetes schemas", async () => {
+  const kubectl = requireCommand("kubectl", "kubernetes-client");
+  const overlays = ["base", ...readdirSync(join(deploy, "kubernetes/overlays")).map((o) => `overlays/${o}`)];
+  assert.ok(overlays.length >= 3);
+  for (const o of overlays) {
+    const r = await run(kubectl, ["kustomize", join(deploy, "kubernetes", o)]);
+    assert.equal(r.code, 0, `${o}: ${r.stderr}`);
+    const objects = parseAllDocuments(r.stdout).map((d) => d.toJSON() as Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string } });
+    assert.ok(objects.length >= 4, `${o}: ${objects.length} objects`);
+    for (const obj of objects) {
+      const key = `${obj.apiVersion}/${obj.kind}`;
+      const validate = VALIDATORS[key];
+      assert.ok(validate, `${o}: no schema checked for ${key}`);
+      try {
+        validate(obj);
+      } catch (err) {
+        assert.fail(`${o}: ${key} ${obj.metadata.name}: ${(err as Error).message}`);
+      }
+      if (obj.kind !== "DaemonSet") continue;
+      const spec = (obj as unknown as { spec: { template: { spec: { containers: { args: string[]; volumeMounts: { name: string }[] }[]; volumes: { name: string }[] } } } }).spec.template.spec;
+      const volumes = new Set(spec.volumes.map((v) => v.name));
+      for (const c of spec.containers) {
+        await assertRealCommand(c.args, `${o}: DaemonSet ${obj.metadata.name}`);
+        for (const m of c.volumeMounts) assert.ok(volumes.has(m.name), `${o}: mount ${m.name} has a volume`);
+      }
+    }
+    // a Service and a ServiceMonitor per overlay, the monitor selecting that Service's labels
+    const svc = objects.find((x) => x.kind === "Service") as unknown as { metadata: { labels: Record<string, string> } };
+    const mon = objects.find((x) => x.kind === "ServiceMonitor") as unknown as { spec: { selector: { matchLabels: Record<string, string> } } };
+    for (const [k, v] of Object.entries(mon.spec.selector.matchLabels)) assert.equal(svc.metadata.labels[k], v, `${o}: the ServiceMonitor selects ${k}=${v}`);
+  }
+});
+
+test("the Dockerfile: its COPY sources exist, its build step makes what it copies, its command is scaph-host's", async () => {
+  const lines = readFileSync(join(deploy, "docker/Dockerfile"), "utf8").split("\n").filter((l) => l.trim() && !l.trim().startsWith("#"));
+  const copies = lines.filter((l) => l.startsWith("COPY "));
+  assert.ok(copies.length > 0);
+  for (const l of copies) {
+    const parts = l.split(/\s+/).slice(1);
+    if (parts[0]?.startsWith("--from=")) continue;
+    for (const src of parts.slice(0, -1)) assert.ok(existsSync(join(repoRoot, src)), `COPY ${src}: not in the repository`);
+  }
+  // the build stage's command, run here: it must make the directory the image copies
+  const build = lines.find((l) => l.includes("package.mjs"));
+  assert.match(build ?? "", /node deploy\/packaging\/package\.mjs --only host-bundle --out \/out/);
+  const out = join(dir, "out");
+  const b = await run(process.execPath, [join(repoRoot, "deploy/packaging/package.mjs"), "--only", "host-bundle", "--out", out]);
+  assert.equal(b.code, 0, b.stderr);
+  const from = lines.find((l) => l.startsWith("COPY --from=build"))?.split(/\s+/);
+  assert.equal(from?.[2], "/out/scaph-host");
+  assert.equal(from?.[3], "/usr/lib/scaph-host");
+  // ENTRYPOINT + CMD, run against what the build made
+  const entry = JSON.parse(lines.find((l) => l.startsWith("ENTRYPOINT "))!.slice(11)) as string[];
+  const cmd = JSON.parse(lines.find((l) => l.startsWith("CMD "))!.slice(4)) as string[];
+  assert.equal(entry[0], "node");
+  const args = entry.slice(1).map((a) => a.replace("/usr/lib/scaph-host", join(out, "scaph-host")));
+  const r = await run(process.execPath, [...args, ...cmd, "--help"]);
+  assert.equal(r.code, 0, `the image's command: ${r.stderr}`);
+  assert.match(r.stdout, /Usage: scaph-host prometheus/);
+});
