@@ -1,12 +1,9 @@
 import { hostname } from "node:os";
-import type { Snapshot } from "../../attribution/snapshot.js";
 import type { Logger } from "../../log.js";
-import { MetricsModel } from "../metrics.js";
 import type { MetricsOptions } from "../metrics.js";
 import { registryFor } from "../prometheus.js";
-import type { Sink } from "../sink.js";
-import { PeerHealth } from "./health.js";
-import { Background, post } from "./post.js";
+import { post } from "./post.js";
+import { SendingSink } from "./sending-sink.js";
 
 export interface PushOptions extends MetricsOptions {
   /** `http(s)://host:port`. */
@@ -32,35 +29,29 @@ export function pushUrl(base: URL, suffix: string, job: string, instance: string
  * The prometheus-push exporter: every step, the Prometheus exporter's
  * metrics in the text format, POSTed to a Pushgateway under the grouping
  * key job and instance (the Pushgateway then replaces the series of the
- * metrics pushed). Failures are logged, never fatal, never block the loop.
+ * metrics pushed). Failures are logged, never fatal.
  */
-export class PrometheusPushSink implements Sink {
-  readonly name = "prometheus-push";
-  readonly model: MetricsModel;
-  readonly health: PeerHealth;
+export class PrometheusPushSink extends SendingSink<null> {
   readonly url: URL;
   private readonly registry;
-  private readonly bg = new Background();
 
   constructor(private readonly o: PushOptions) {
-    this.model = new MetricsModel(o);
+    super("prometheus-push", "series", o, o.timeoutMs ?? 5_000);
     this.registry = registryFor(this.model, o);
-    this.health = new PeerHealth("prometheus-push", "series", o.log);
     this.url = pushUrl(o.base, o.suffix, o.job, o.instance ?? hostname());
   }
 
-  write(s: Snapshot): void {
-    this.model.update(s);
-    if (!this.bg.run(() => this.send())) this.health.fail("the previous push is still running", 0);
+  protected payload(): { data: null; items: number } {
+    return { data: null, items: 0 }; // the text is the registry's, made when sent
   }
 
-  private async send(): Promise<void> {
+  protected async send(): Promise<void> {
     const text = await this.registry.metrics();
     const series = text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length;
     try {
       const r = await post(this.url, text, {
         headers: { "Content-Type": this.registry.contentType },
-        timeoutMs: this.o.timeoutMs ?? 5_000,
+        timeoutMs: this.timeoutMs,
         insecure: this.o.insecure ?? false,
       });
       if (r.status >= 200 && r.status < 300) this.health.ok(series);
@@ -68,9 +59,5 @@ export class PrometheusPushSink implements Sink {
     } catch (err) {
       this.health.fail(`${this.url.href}: ${(err as Error).message}`, series);
     }
-  }
-
-  async close(): Promise<void> {
-    await this.bg.settle(this.o.timeoutMs ?? 5_000);
   }
 }

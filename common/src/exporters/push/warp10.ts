@@ -1,10 +1,9 @@
 import type { Snapshot } from "../../attribution/snapshot.js";
 import type { Logger } from "../../log.js";
-import { MetricsModel, metricNames } from "../metrics.js";
-import type { MetricsOptions } from "../metrics.js";
-import type { Sink } from "../sink.js";
-import { PeerHealth } from "./health.js";
-import { Background, post } from "./post.js";
+import { metricNames } from "../metrics.js";
+import type { MetricsModel, MetricsOptions } from "../metrics.js";
+import { post } from "./post.js";
+import { SendingSink } from "./sending-sink.js";
 
 export interface Warp10Options extends MetricsOptions {
   /** `http(s)://host:port`. */
@@ -37,42 +36,31 @@ export function gtsLines(model: MetricsModel, qemu: boolean, tsMicros: number): 
 /**
  * The warp10 exporter: every step, all the metrics of the Prometheus
  * exporter in one POST to `/api/v0/update` with the write token. A refusal
- * (403 for a wrong token) or a network failure is logged, never fatal, and
- * never blocks the loop.
+ * (403 for a wrong token) or a network failure is logged, never fatal.
  */
-export class Warp10Sink implements Sink {
-  readonly name = "warp10";
-  readonly model: MetricsModel;
-  readonly health: PeerHealth;
-  private readonly bg = new Background();
+export class Warp10Sink extends SendingSink<string[]> {
   private readonly url: URL;
 
   constructor(private readonly o: Warp10Options) {
-    this.model = new MetricsModel(o);
-    this.health = new PeerHealth("warp10", "series", o.log);
+    super("warp10", "series", o, o.timeoutMs ?? 10_000);
     this.url = new URL("/api/v0/update", o.base);
   }
 
-  write(s: Snapshot): void {
-    this.model.update(s);
+  protected payload(s: Snapshot): { data: string[]; items: number } {
     const lines = gtsLines(this.model, this.o.qemu, Math.round(s.timestampS * 1e6));
-    if (!this.bg.run(() => this.send(lines))) this.health.fail("the previous update is still running", lines.length);
+    return { data: lines, items: lines.length };
   }
 
-  private async send(lines: string[]): Promise<void> {
+  protected async send(lines: string[]): Promise<void> {
     try {
       const r = await post(this.url, lines.join("\n") + "\n", {
         headers: { "X-Warp10-Token": this.o.token, "Content-Type": "text/plain; charset=utf-8" },
-        timeoutMs: this.o.timeoutMs ?? 10_000,
+        timeoutMs: this.timeoutMs,
       });
       if (r.status >= 200 && r.status < 300) this.health.ok(lines.length);
       else this.health.fail(`${this.url.href} answered ${r.status}${r.body ? `: ${r.body.split("\n")[0]}` : ""}`, lines.length);
     } catch (err) {
       this.health.fail(`${this.url.href}: ${(err as Error).message}`, lines.length);
     }
-  }
-
-  async close(): Promise<void> {
-    await this.bg.settle(this.o.timeoutMs ?? 10_000);
   }
 }

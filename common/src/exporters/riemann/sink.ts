@@ -1,11 +1,9 @@
 import { hostname } from "node:os";
 import type { Snapshot } from "../../attribution/snapshot.js";
 import type { Logger } from "../../log.js";
-import { MetricsModel, metricDef, metricNames } from "../metrics.js";
-import type { MetricsOptions } from "../metrics.js";
-import { PeerHealth } from "../push/health.js";
-import { Background } from "../push/post.js";
-import type { Sink } from "../sink.js";
+import { metricDef, metricNames } from "../metrics.js";
+import type { MetricsModel, MetricsOptions } from "../metrics.js";
+import { SendingSink } from "../push/sending-sink.js";
 import { RiemannClient } from "./client.js";
 import type { RiemannTls } from "./client.js";
 import { encodeFrame, loadRiemannProto } from "./proto.js";
@@ -59,30 +57,24 @@ export function riemannEvents(model: MetricsModel, qemu: boolean, timestampS: nu
  * Msg over one TCP or mutual-TLS connection, answered ok by the server. A
  * server down or gone: the events of that step are counted and logged as
  * not delivered, the connection is tried again with a backoff, and
- * measuring goes on; the loop never waits on the server.
+ * measuring goes on.
  */
-export class RiemannSink implements Sink {
-  readonly name = "riemann";
-  readonly model: MetricsModel;
-  readonly health: PeerHealth;
+export class RiemannSink extends SendingSink<RiemannEvent[]> {
   readonly client: RiemannClient;
-  private readonly bg = new Background();
   private readonly eventHost: string;
 
   constructor(private readonly o: RiemannOptions) {
-    this.model = new MetricsModel(o);
-    this.health = new PeerHealth("riemann", "events", o.log);
+    super("riemann", "events", o, o.timeoutMs ?? 5000);
     this.eventHost = o.eventHost ?? hostname();
-    this.client = new RiemannClient({ host: o.host, port: o.port, timeoutMs: o.timeoutMs ?? 5000, ...(o.tls ? { tls: o.tls } : {}), ...(o.backoff ? { backoff: o.backoff } : {}) });
+    this.client = new RiemannClient({ host: o.host, port: o.port, timeoutMs: this.timeoutMs, ...(o.tls ? { tls: o.tls } : {}), ...(o.backoff ? { backoff: o.backoff } : {}) });
   }
 
-  write(s: Snapshot): void {
-    this.model.update(s);
+  protected payload(s: Snapshot): { data: RiemannEvent[]; items: number } {
     const events = riemannEvents(this.model, this.o.qemu, s.timestampS, this.eventHost);
-    if (!this.bg.run(() => this.send(events))) this.health.fail("the previous dispatch is still waiting for the server", events.length);
+    return { data: events, items: events.length };
   }
 
-  private async send(events: RiemannEvent[]): Promise<void> {
+  protected async send(events: RiemannEvent[]): Promise<void> {
     try {
       await loadRiemannProto();
       await this.client.send(encodeFrame({ events }));
@@ -92,8 +84,8 @@ export class RiemannSink implements Sink {
     }
   }
 
-  async close(): Promise<void> {
-    await this.bg.settle(this.o.timeoutMs ?? 5000);
+  override async close(): Promise<void> {
+    await super.close();
     this.client.close();
   }
 }
