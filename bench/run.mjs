@@ -204,6 +204,27 @@ async function idleNodeRss() {
 rmSync(work, { recursive: true, force: true });
 writeReport(results);
 
+/** The marginal cost of a process and of a VM, from this run's rows (fewest vs most of one, the other fixed). */
+function slopes(cost) {
+  const per = (key, fixedKey) => {
+    const rows = cost.filter((c) => c.floorMs !== null);
+    const groups = new Map();
+    for (const c of rows) groups.set(c[fixedKey], [...(groups.get(c[fixedKey]) ?? []), c]);
+    const g = [...groups.values()].filter((xs) => xs.length >= 2).sort((a, b) => b.length - a.length)[0];
+    if (!g) return null;
+    const lo = g.reduce((a, b) => (b[key] < a[key] ? b : a));
+    const hi = g.reduce((a, b) => (b[key] > a[key] ? b : a));
+    const n = hi[key] - lo[key];
+    return { ours: (hi.ourMs - lo.ourMs) / n, floor: (hi.floorMs - lo.floorMs) / n };
+  };
+  const p = per("procs", "vms");
+  const v = per("vms", "procs");
+  const parts = [];
+  if (p) parts.push(`one more process adds ${(p.ours * 1000).toFixed(1)} µs to a step (the floor: ${(p.floor * 1000).toFixed(1)} µs)`);
+  if (v) parts.push(`one more VM ${v.ours.toFixed(2)} ms (the floor: ${v.floor.toFixed(2)} ms)`);
+  return parts.length ? `cost grows linearly; in this run ${parts.join(", ")}. ` : "";
+}
+
 function writeReport(r) {
   const mb = (b) => `${(b / 1048576).toFixed(1)} MiB`;
   const lines = [];
@@ -218,7 +239,7 @@ function writeReport(r) {
     lines.push(`| ${c.procs} | ${c.vms} | ${c.ourMs.toFixed(2)} [${c.ours.map((x) => x.toFixed(2)).join(", ")}] | ${c.floorMs === null ? "not measured (no cc)" : `${c.floorMs.toFixed(2)} [${c.floors.map((x) => x.toFixed(2)).join(", ")}]`} | ${c.floorMs ? (c.ourMs / c.floorMs).toFixed(2) : "-"} | ${mb(c.rss)} |`);
   }
   lines.push("", "![CPU per step against the number of processes](benchmarks-cost.svg)", "");
-  lines.push("Reading these numbers: cost grows linearly, about 7 µs per process (the floor: about 4.5) and 0.2 ms per VM (the floor: about 0.08). Per process both do the same three system calls (open, read, close of `/proc/PID/stat`); Node's synchronous fs calls cost about 1-2 µs more each than C's, and that sets the ratio near 2 at 1,000 processes. Per VM, scaph also checks its tree against planted files (an `lstat` per zone and per `name`/`max_energy_range_uj`, through an open directory handle) and opens each directory anew every step (a descriptor held open would keep the VM's tmpfs busy, so `teardown` could not unmount it): with few processes and many VMs, the ratio is higher.", "");
+  lines.push("Reading these numbers: " + slopes(r.cost) + "Per process both do the same three system calls (open, read, close of `/proc/PID/stat`); the difference is Node's cost around those calls (synchronous fs bindings, buffers) and the parsing. Per VM, scaph also checks its tree against planted files (an `lstat` per zone and per `name`/`max_energy_range_uj`, through an open directory handle) and opens each directory anew every step (a descriptor held open would keep the VM's tmpfs busy, so `teardown` could not unmount it): with few processes and many VMs, the ratio is higher.", "");
   lines.push("## Scrape latency", "");
   lines.push("Sequential scrapes, one every 7 ms, timed by the client (request to last byte), on 127.0.0.1. A scrape serves the newest step of the loop and never waits on /proc; the only wait is a step running at that moment.", "");
   lines.push("| exporter | p50 ms | p90 ms | p99 ms | scrapes |", "| --- | ---: | ---: | ---: | ---: |");
