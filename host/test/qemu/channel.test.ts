@@ -51,7 +51,7 @@ async function qemuSide(path: string, read = true): Promise<{ server: Server; li
 }
 
 /** A rig whose libvirt (the fixture node) gives web-1 a channel at `sock`, with the channel sink. */
-async function channelRig(sock: string, dir: string): Promise<{ q: QemuRig; sink: ChannelSink; lv: LibvirtDomains; log: string[]; step(s?: number): Promise<void> }> {
+async function channelRig(sock: string, dir: string): Promise<{ q: QemuRig; sink: ChannelSink; lv: LibvirtDomains; log: string[]; step(s?: number): Promise<void>; close(): Promise<void> }> {
   libVersion(); // needs libvirt.so.0 (Debian libvirt0)
   const node = join(dir, "node.xml");
   const xml = await readFile(join(fixturesDir(), "libvirt", "node.xml"), "utf8");
@@ -69,6 +69,11 @@ async function channelRig(sock: string, dir: string): Promise<{ q: QemuRig; sink
     async step(seconds = 1) {
       const s = await q.step(seconds);
       sink.write(s.snapshot);
+    },
+    async close() {
+      sink.close();
+      await lv.close();
+      await q.cleanup();
     },
   };
 }
@@ -129,10 +134,8 @@ test("channel: one line per step with the VM's counters since its epoch; no tree
     assert.ok(qemu.lines[0]!.seq > last.seq);
     assert.ok(r.log.some((l) => l.includes("connected again")), r.log.join("\n"));
   } finally {
-    r.sink.close();
-    await r.lv.close();
+    await r.close();
     await qemu.close();
-    await r.q.cleanup();
     await rm(dir, { recursive: true, force: true });
   }
 });
@@ -163,10 +166,8 @@ test("channel: a guest that does not read makes lines drop, counted, never a blo
     assert.ok(qemu.clients[0]!.writableLength > 15 * 2 ** 20, `qemu still holds ${qemu.clients[0]!.writableLength} bytes of the flood`);
     assert.ok(slowest < 250, `slowest step ${slowest.toFixed(1)} ms`);
   } finally {
-    r.sink.close();
-    await r.lv.close();
+    await r.close();
     await qemu.close();
-    await r.q.cleanup();
     await rm(dir, { recursive: true, force: true });
   }
 });
