@@ -4,6 +4,9 @@ import type { Ticks } from "../units.js";
 export interface ProcStat {
   pid: number;
   comm: string;
+  /** Where comm's bytes are in the buffer parsed: [commStart, commEnd). Compared each step, as a new comm means an exec. */
+  commStart: number;
+  commEnd: number;
   state: string;
   ppid: number;
   flags: number;
@@ -111,6 +114,8 @@ export function parsePidStatBytes(b: Uint8Array, withComm = true, length = b.len
   const out = into ?? ({} as ProcStat);
   out.pid = pid;
   out.comm = withComm ? Buffer.from(b.buffer, b.byteOffset + open + 1, close - open - 1).toString("utf8") : "";
+  out.commStart = open + 1;
+  out.commEnd = close;
   out.state = state;
   out.ppid = ppid;
   out.flags = flags;

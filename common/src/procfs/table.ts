@@ -16,8 +16,9 @@ export const CMDLINE_BOUND = 128 * 1024;
 
 /**
  * One user-space process. The table keeps one of these per (pid, start time)
- * for the process's whole life, updating its CPU time each step: what never
- * changes (exe, cmdline, comm) is read once.
+ * for the process's whole life, updating its CPU time each step: what only
+ * an exec changes (exe, cmdline, comm) is read once, and again when comm
+ * changes (an exec), as a new object with `execs` one higher.
  */
 export interface ProcessInfo {
   /** `pid:startTicks`: stable identity, safe against pid reuse. */
@@ -27,6 +28,14 @@ export interface ProcessInfo {
   readonly exe: string;
   readonly cmdline: readonly string[];
   readonly startTicks: Ticks;
+  /**
+   * How many times the process was seen to exec (its comm changed, so its
+   * exe and cmdline were read again) since first seen. A cache of what a
+   * process is (its exe, cmdline, owner, cgroup, VM identity) is keyed by
+   * `key` AND `execs`: libvirt's child is `libvirtd` for up to ~140 ms
+   * before it execs qemu, with the same pid and start time.
+   */
+  readonly execs: number;
   /** utime + stime at the last reading. */
   cpuTicks: Ticks;
   /** utime + stime at the reading before, or null if the process was first seen at the last reading. */
@@ -58,7 +67,12 @@ export interface ProcessTableOptions {
 
 interface Entry {
   info: ProcessInfo;
+  /** Not a consumer: a kernel thread, a zombie, an exiting process. */
   kernel: boolean;
+  /** A kernel thread (its comm changes as it works, and it never execs). */
+  kthread: boolean;
+  /** comm's bytes as last read: a change means an exec. */
+  comm: Buffer;
   /** Sample number at which it was last seen. */
   seen: number;
   /** `<procRoot>/<pid>/stat`, built once. */
@@ -87,7 +101,7 @@ export class ProcessTable {
   private readonly failures = new Map<string, number>();
   private lastReportMs = 0;
   /** Parsed /proc/PID/stat of a known process, reused from one to the next. */
-  private readonly scratch: ProcStat = { pid: 0, comm: "", state: "", ppid: 0, flags: 0, cpuTicks: 0, startTicks: 0, rssPages: 0, vsizeBytes: 0 };
+  private readonly scratch: ProcStat = { pid: 0, comm: "", commStart: 0, commEnd: 0, state: "", ppid: 0, flags: 0, cpuTicks: 0, startTicks: 0, rssPages: 0, vsizeBytes: 0 };
 
   constructor(options: ProcessTableOptions) {
     this.procRoot = options.procRoot;
@@ -132,9 +146,12 @@ export class ProcessTable {
   private readPid(pid: number, stamp: number): void {
     const known = this.byPid.get(pid);
     const statPath = known?.statPath ?? `${this.procRoot}/${pid}/stat`;
+    const buf = sharedBuffer();
     let st;
+    let length;
     try {
-      st = parsePidStatBytes(sharedBuffer(), known === undefined, readInto(statPath, 4096), known === undefined ? undefined : this.scratch);
+      length = readInto(statPath, 4096);
+      st = parsePidStatBytes(buf, known === undefined, length, known === undefined ? undefined : this.scratch);
     } catch (err) {
       const code = errnoCode(err) ?? "error";
       if (code === "ENOENT" || code === "ESRCH") return; // gone between the listing and the read
@@ -145,6 +162,10 @@ export class ProcessTable {
     if (st === null) return;
     if (known !== undefined && known.info.startTicks === st.startTicks) {
       known.seen = stamp;
+      if (!known.kthread && !sameBytes(known.comm, buf, st.commStart, st.commEnd)) {
+        this.identify(pid, stamp, statPath, parsePidStatBytes(buf, true, length) ?? st, known);
+        return;
+      }
       if (known.kernel) return;
       const info = known.info;
       info.prevCpuTicks = info.cpuTicks;
@@ -155,25 +176,38 @@ export class ProcessTable {
     }
     // A new process (or a new one behind a reused pid).
     if (known) this.live.delete(known.info.key);
-    const stat = known ? parsePidStatBytes(sharedBuffer(), true, readInto(statPath, 4096)) ?? st : st;
-    const key = `${pid}:${st.startTicks}`;
-    const kernel = isKernelThread(stat);
+    this.identify(pid, stamp, statPath, known ? parsePidStatBytes(buf, true, length) ?? st : st, null);
+  }
+
+  /**
+   * Reads what a process is (exe, cmdline) and files it: a process first
+   * seen, or one that exec'd (`before`: its entry until now), which keeps its
+   * key and its CPU time but is a new object with `execs` one higher.
+   */
+  private identify(pid: number, stamp: number, statPath: string, stat: ProcStat, before: Entry | null): void {
+    const commBytes = Buffer.from(sharedBuffer().subarray(stat.commStart, stat.commEnd));
+    const key = `${pid}:${stat.startTicks}`;
+    const kthread = isKernelThread(stat);
+    const prev = before?.kernel === false ? before.info : null;
     const info: ProcessInfo = {
       key,
       pid,
       comm: stat.comm,
-      exe: kernel ? "" : this.readExe(pid),
-      cmdline: kernel ? [] : this.readCmdline(pid),
-      startTicks: st.startTicks,
-      cpuTicks: st.cpuTicks,
-      prevCpuTicks: null,
-      rssPages: st.rssPages,
-      vsizeBytes: st.vsizeBytes,
+      exe: kthread ? "" : this.readExe(pid),
+      cmdline: kthread ? [] : this.readCmdline(pid),
+      startTicks: stat.startTicks,
+      execs: before ? before.info.execs + 1 : 0,
+      cpuTicks: stat.cpuTicks,
+      // Across an exec the CPU time goes on: the step's delta is what it used, before and after.
+      prevCpuTicks: prev ? prev.cpuTicks : null,
+      rssPages: stat.rssPages,
+      vsizeBytes: stat.vsizeBytes,
     };
     // A zombie or an exiting process has no cmdline and no exe: not a consumer.
-    const skip = kernel || stat.state === "Z" || (info.cmdline.length === 0 && info.exe === "");
-    this.byPid.set(pid, { info, kernel: skip, seen: stamp, statPath });
-    if (!skip) this.live.set(key, info);
+    const skip = kthread || stat.state === "Z" || (info.cmdline.length === 0 && info.exe === "");
+    this.byPid.set(pid, { info, kernel: skip, kthread, comm: commBytes, seen: stamp, statPath });
+    if (skip) this.live.delete(key);
+    else this.live.set(key, info);
   }
 
   private readExe(pid: number): string {
@@ -204,6 +238,13 @@ export class ProcessTable {
     this.failures.clear();
     this.log.warn(`procfs: reads of ${this.procRoot}/PID/stat failed (${what}); those processes keep their last reading`);
   }
+}
+
+/** Whether `a` holds the bytes b[start, end). */
+function sameBytes(a: Buffer, b: Buffer, start: number, end: number): boolean {
+  if (a.length !== end - start) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[start + i]) return false;
+  return true;
 }
 
 /** /proc/stat and the like: a clear error naming --procfs-path if unreadable. */

@@ -39,3 +39,34 @@ test("the process table skips kernel threads, zombies and vanished pids", async 
   assert.equal(s.busyTicks, 10000 + 200 + 3000 + 100 + 50);
   assert.equal(s.uptimeS, 1000);
 });
+
+test("an exec (a new comm, the same pid and start time) makes the table read exe and cmdline again, with execs one higher and the CPU time going on", async () => {
+  const { copyFixture, removeTree, ProcFixture } = await import("../../src/testing/index.js");
+  const { readFile, rm, symlink, writeFile } = await import("node:fs/promises");
+  const root = await copyFixture("proc/basic");
+  try {
+    const table = new ProcessTable({ procRoot: root, clockTicks: 100, pageSize: 4096 });
+    const before = table.sample().processes.get("100:5000");
+    assert.ok(before);
+    assert.equal(before.exe, "/usr/sbin/nginx");
+    assert.equal(before.execs, 0);
+    // A step with nothing new: the same object, the same identity.
+    assert.equal(table.sample().processes.get("100:5000"), before);
+    // The process execs qemu: the kernel changes comm, exe and cmdline; pid and start time stay.
+    const stat = join(root, "100", "stat");
+    await writeFile(stat, (await readFile(stat, "utf8")).replace("(nginx)", "(qemu-system-x86)"));
+    await rm(join(root, "100", "exe"));
+    await symlink("/usr/bin/qemu-system-x86_64", join(root, "100", "exe"));
+    await writeFile(join(root, "100", "cmdline"), "qemu-system-x86_64\0-name\0guest=vm1\0");
+    await new ProcFixture(root).advanceProcess(100, 30);
+    const after = table.sample().processes.get("100:5000");
+    assert.ok(after && after !== before);
+    assert.equal(after.comm, "qemu-system-x86");
+    assert.equal(after.exe, "/usr/bin/qemu-system-x86_64");
+    assert.deepEqual(after.cmdline, ["qemu-system-x86_64", "-name", "guest=vm1"]);
+    assert.equal(after.execs, 1);
+    assert.equal(after.cpuTicks - (after.prevCpuTicks ?? 0), 30, "the CPU time over the step is counted across the exec");
+  } finally {
+    await removeTree(root);
+  }
+});

@@ -46,7 +46,9 @@ export function readUids(procRoot: string, pid: number): [number, number] | null
 }
 
 interface Scanned {
-  /** When this process was first seen (ms). */
+  /** The process's exec count when scanned: another exec, another scan. */
+  execs: number;
+  /** When this process was first seen as it is now (ms): at its start, or at its last exec. */
   firstSeenMs: number;
   id: QemuIdentity | null;
   uids: [number, number] | null;
@@ -54,7 +56,11 @@ interface Scanned {
   posing: boolean;
 }
 
-/** Parses each process once per lifetime (its exe, cmdline and owner do not change). */
+/**
+ * Parses each process once per exec (its exe, cmdline and owner change only
+ * then): a process first seen as libvirt's child, before it execs qemu, is
+ * scanned again once it has.
+ */
 export class QemuScanner {
   private readonly cache = new Map<string, Scanned>();
 
@@ -62,9 +68,9 @@ export class QemuScanner {
 
   scan(p: ProcessInfo): Scanned {
     let s = this.cache.get(p.key);
-    if (!s) {
+    if (!s || s.execs !== p.execs) {
       const id = parseQemuCmdline(p.exe, p.cmdline);
-      s = { firstSeenMs: Date.now(), id, uids: id ? readUids(this.procRoot, p.pid) : null, posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? "") };
+      s = { execs: p.execs, firstSeenMs: Date.now(), id, uids: id ? readUids(this.procRoot, p.pid) : null, posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? "") };
       this.cache.set(p.key, s);
     }
     return s;
@@ -77,7 +83,7 @@ export class QemuScanner {
 }
 
 /** Log keys for a process, to be forgotten when it goes. */
-export const processLogKey = (p: ProcessInfo, what: string): string => `${what}:${p.key}`;
+export const processLogKey = (p: ProcessInfo, what: string): string => `${what}:${p.key}:${p.execs}`;
 
 /**
  * Finds the VMs among the processes. Only a process whose executable is a

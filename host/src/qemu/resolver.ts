@@ -25,8 +25,8 @@ export interface ResolverOptions {
  */
 export class VmResolver implements VmSource {
   private readonly scanner: QemuScanner;
-  /** Each qemu process's VM cgroup (read once per process), null where it has none. */
-  private readonly cgroups = new Map<string, VmCgroup | null>();
+  /** Each qemu process's VM cgroup (read once per process and exec), null where it has none. */
+  private readonly cgroups = new Map<string, { execs: number; cgroup: VmCgroup | null }>();
   /** Each VM's cgroup usage at the last reading. */
   private readonly usage = new Map<string, { path: string; usec: number }>();
 
@@ -61,17 +61,17 @@ export class VmResolver implements VmSource {
     return claims;
   }
 
-  private cgroupOf(p: { key: string; pid: number }): VmCgroup | null {
-    let cg = this.cgroups.get(p.key);
-    if (cg === undefined) {
-      try {
-        cg = vmCgroupFromProcFile(readText(`${this.o.procRoot}/${p.pid}/cgroup`));
-      } catch {
-        cg = null;
-      }
-      this.cgroups.set(p.key, cg);
+  private cgroupOf(p: ProcessInfo): VmCgroup | null {
+    const known = this.cgroups.get(p.key);
+    if (known !== undefined && known.execs === p.execs) return known.cgroup;
+    let cgroup: VmCgroup | null;
+    try {
+      cgroup = vmCgroupFromProcFile(readText(`${this.o.procRoot}/${p.pid}/cgroup`));
+    } catch {
+      cgroup = null;
     }
-    return cg;
+    this.cgroups.set(p.key, { execs: p.execs, cgroup });
+    return cgroup;
   }
 
   private cpuTicks(
