@@ -3,13 +3,17 @@
  * into the VM's virtio-serial port `org.scaph.energy.0`, UTF-8 JSON ending
  * in "\n", at most 4 KiB:
  *
- *   {"v":1,"epoch":"<id>","seq":N,"t":<host unix s>,"step_s":S,
+ *   {"v":1,"epoch":"<id>","seq":N,"t":<host unix s>,"t0":<host unix s>,"step_s":S,
  *    "zones":[{"zone":"intel-rapl:0","name":"package-0","energy_uj":E,"max_energy_range_uj":M}, ...]}
  *
- * energy_uj is the VM's cumulative energy since `epoch` began, wrapping at
- * max_energy_range_uj like a RAPL counter; `epoch` is new whenever the host
- * starts attributing to the VM (a daemon start, a VM that appears: restored,
- * migrated in). A lost line loses nothing: the next carries the total.
+ * energy_uj is the VM's cumulative energy since `epoch` began (at `t0`, the
+ * start of the first interval it counts), wrapping at max_energy_range_uj
+ * like a RAPL counter; `epoch` is new whenever the host starts attributing
+ * to the VM (a daemon start, a VM that starts running here: restored,
+ * migrated in). `seq` orders one epoch's lines. A lost line loses nothing:
+ * the next carries the total. `t0` was added after the first release: a
+ * reader takes a line without it (its epoch's first line then covers one
+ * step), and an older reader ignores it.
  */
 export const CHANNEL_NAME = "org.scaph.energy.0";
 export const CHANNEL_VERSION = 1;
@@ -31,6 +35,8 @@ export interface ChannelMessage {
   seq: number;
   /** The host's time of the reading, Unix seconds. */
   t: number;
+  /** When the epoch began (the start of the first interval it counts), host Unix seconds; absent from older hosts. */
+  t0?: number;
   step_s: number;
   zones: ChannelZone[];
 }
@@ -67,6 +73,7 @@ export function parseMessage(line: string): { ok: true; message: ChannelMessage 
   if (typeof o.epoch !== "string" || !EPOCH_RE.test(o.epoch)) return { ok: false, why: "bad epoch" };
   if (!isCount(o.seq)) return { ok: false, why: "bad seq" };
   if (typeof o.t !== "number" || !Number.isFinite(o.t) || o.t <= 0) return { ok: false, why: "bad t" };
+  if (o.t0 !== undefined && (typeof o.t0 !== "number" || !Number.isFinite(o.t0) || o.t0 <= 0 || o.t0 > o.t)) return { ok: false, why: "bad t0" };
   if (typeof o.step_s !== "number" || !Number.isFinite(o.step_s) || o.step_s < 0) return { ok: false, why: "bad step_s" };
   if (!Array.isArray(o.zones) || o.zones.length === 0 || o.zones.length > MAX_ZONES) return { ok: false, why: "bad zones" };
   const zones: ChannelZone[] = [];
@@ -80,5 +87,5 @@ export function parseMessage(line: string): { ok: true; message: ChannelMessage 
     zones.push({ zone: r.zone, name: r.name, energy_uj: r.energy_uj, max_energy_range_uj: r.max_energy_range_uj });
   }
   if (new Set(zones.map((z) => z.zone)).size !== zones.length) return { ok: false, why: "a zone twice" };
-  return { ok: true, message: { v: 1, epoch: o.epoch, seq: o.seq, t: o.t, step_s: o.step_s, zones } };
+  return { ok: true, message: { v: 1, epoch: o.epoch, seq: o.seq, t: o.t, ...(o.t0 !== undefined ? { t0: o.t0 as number } : {}), step_s: o.step_s, zones } };
 }

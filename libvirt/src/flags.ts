@@ -51,6 +51,34 @@ export const DomainState = {
 
 export type DomainStateName = keyof typeof DomainState;
 
+/** virDomainPausedReason (the reasons scaph tells apart). */
+export const PausedReason = {
+  UNKNOWN: 0,
+  USER: 1,
+  /** Paused for migration: on the destination until it ends (incoming), on the source at its end. */
+  MIGRATION: 2,
+  SAVE: 3,
+  /** Paused while qemu starts, before libvirt resumes it. */
+  STARTING_UP: 11,
+  POSTCOPY: 12,
+} as const;
+
+/** virDomainRunningReason (the reasons scaph tells apart). */
+export const RunningReason = {
+  BOOTED: 1,
+  /** Running after an incoming migration. */
+  MIGRATED: 2,
+  RESTORED: 3,
+  UNPAUSED: 5,
+} as const;
+
+/** virDomainShutoffReason (the reasons scaph tells apart). */
+export const ShutoffReason = {
+  /** Migrated to another host (its definition kept here). */
+  MIGRATED: 5,
+  SAVED: 4,
+} as const;
+
 export function domainStateName(state: number): DomainStateName | "UNKNOWN" {
   for (const [k, v] of Object.entries(DomainState)) if (v === state) return k as DomainStateName;
   return "UNKNOWN";

@@ -21,6 +21,13 @@ export interface VmClaim {
   labels?: Readonly<Record<string, string>>;
   /** The transports its libvirt live XML shows; absent where unknown (no libvirt). */
   transports?: VmTransports;
+  /**
+   * Not this host's VM yet: its qemu is here, but libvirt says it does not
+   * run here (an incoming live migration, still paused). It gets no share:
+   * its qemu counts as an ordinary process, and the Snapshot lists it in
+   * `incomingVms`.
+   */
+  incoming?: boolean;
 }
 
 /**
@@ -59,7 +66,10 @@ export function attribute(i: AttributionInput): Snapshot {
   const { energy, proc, clockTicks } = i;
   const procs = [...proc.processes.values()];
   const n = procs.length;
-  const vmOf = new Map(i.vms.map((v) => [v.processKey, v]));
+  const vmOf = new Map(i.vms.filter((v) => !v.incoming).map((v) => [v.processKey, v]));
+  const incomingVms = i.vms
+    .filter((v) => v.incoming)
+    .map((v) => ({ key: v.key, name: v.name, uuid: v.uuid, pid: proc.processes.get(v.processKey)?.pid ?? 0 }));
   const deltas = new Float64Array(n);
   // What the table will overwrite at its next sample is copied now: the Snapshot is of this interval.
   const rss = new Float64Array(n);
@@ -145,6 +155,7 @@ export function attribute(i: AttributionInput): Snapshot {
       return (processes ??= materialize());
     },
     vms,
+    incomingVms,
     othersUj,
     attributedUj,
     hostStats: proc.hostStats,

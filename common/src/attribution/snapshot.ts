@@ -70,6 +70,14 @@ export interface VmSnapshot {
   transports?: VmTransports;
 }
 
+/** A VM on its way in: its qemu runs here, libvirt does not say it runs here yet. */
+export interface IncomingVm {
+  key: string;
+  name: string;
+  uuid: string | null;
+  pid: number;
+}
+
 /** What every sink consumes: one interval [t0, t1] of the host. */
 export interface Snapshot {
   /** Unix seconds at t1. */
@@ -92,6 +100,8 @@ export interface Snapshot {
   readonly processes: ProcessSnapshot[];
   /** The VMs, where they are resolved (by name). */
   vms: VmSnapshot[];
+  /** VMs whose qemu is here but which do not run here yet (an incoming live migration): no share, no epoch. */
+  incomingVms: readonly IncomingVm[];
   /** Energy of the processes that are not VMs. */
   othersUj: Microjoules;
   /** Energy attributed to all processes (VMs included): at most the host's. */

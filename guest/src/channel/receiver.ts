@@ -1,6 +1,6 @@
 import { closeSync, constants, mkdirSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { CHANNEL_MAX_LINE, errnoCode, errorMessage, excerpt, parseMessage, readBounded, replaceFile } from "@scaph/common";
+import { CHANNEL_MAX_LINE, counterDelta, errnoCode, isCounterReset, errorMessage, excerpt, parseMessage, readBounded, replaceFile } from "@scaph/common";
 import type { ChannelMessage, Logger } from "@scaph/common";
 
 /** The receiver's own memory, beside the tree it keeps: where each counter stands, and the host's last line. */
@@ -15,13 +15,49 @@ export interface GuestZone {
   max: number;
 }
 
-interface State {
-  epoch: string | null;
-  /** The host's time of the last line applied (Unix s). */
+/** Where one of the host's epochs stands: its last line applied. */
+interface EpochState {
+  epoch: string;
+  seq: number;
+  /** The host's time of that line (Unix s). */
   t: number;
   /** The host's counters in that line, by zone. */
   host: Record<string, number>;
+}
+
+interface State {
+  /** The epoch of the last line applied. */
+  epoch: string | null;
+  /** The host's time of the last line applied (Unix s). */
+  t: number;
+  /**
+   * The guest's power clock (s): the sum of the host time each applied line
+   * covers. It only goes forward, whatever the hosts' clocks do (a
+   * migration between hosts whose clocks differ, a clock stepped back),
+   * so power over it is never above what the host sent for that time.
+   */
+  clockS: number;
+  /** The most recent epochs (MAX_EPOCHS, the last used last), so lines of two epochs that overlap (a live migration's hand-off) count once each. */
+  epochs: EpochState[];
   zones: Record<string, GuestZone>;
+}
+
+/** Epochs remembered: the current one, the one before (a migration's source), a few more. */
+const MAX_EPOCHS = 4;
+/** What one line may cover, s: the host's time is trusted, but a bogus one must not freeze the clock (a day). */
+const MAX_COVER_S = 86_400;
+/** What a line covers when the host's times cannot tell (no t0, no step): a second. */
+const DEFAULT_COVER_S = 1;
+
+/**
+ * The host time a line covers, s, in (0, MAX_COVER_S]: since the same
+ * epoch's line before it, or for an epoch's first line since the epoch
+ * began (`t0`); where the host's clock went back or says nothing, the step.
+ */
+export function coveredS(m: ChannelMessage, before: EpochState | undefined): number {
+  const since = before ? m.t - before.t : m.t0 !== undefined ? m.t - m.t0 : NaN;
+  const s = since > 0 ? since : m.step_s > 0 ? m.step_s : DEFAULT_COVER_S;
+  return Math.min(s, MAX_COVER_S);
 }
 
 export interface ReceiverOptions {
@@ -64,10 +100,10 @@ export class ChannelReceiver {
     this.state = this.load();
   }
 
-  /** The tree's zones and the host's time of the last line applied, or null before any. */
-  get latest(): { t: number; zones: GuestZone[] } | null {
+  /** The tree's zones, the host's time of the last line applied and the guest's power clock (s), or null before any. */
+  get latest(): { t: number; clockS: number; zones: GuestZone[] } | null {
     if (this.state.epoch === null) return null;
-    return { t: this.state.t, zones: Object.values(this.state.zones) };
+    return { t: this.state.t, clockS: this.state.clockS, zones: Object.values(this.state.zones) };
   }
 
   /** Calls `f` after each line applied. */
@@ -168,30 +204,35 @@ export class ChannelReceiver {
     this.apply(r.message);
   }
 
-  /** Applies a checked message to the counters, then writes the tree and the state. */
+  /**
+   * Applies a checked message to the counters, then writes the tree and the
+   * state. A line of a known epoch adds what that epoch's counters gained
+   * since its last line applied (older or repeated lines add nothing); a new
+   * epoch's first line adds its value (energy since the epoch began). Each
+   * epoch counts once, even while two overlap (a live migration's source and
+   * destination). The guest's counter keeps its own wrap point: a host whose
+   * max changes cannot send it backwards.
+   */
   apply(m: ChannelMessage): void {
     const st = this.state;
-    const sameEpoch = m.epoch === st.epoch;
-    if (sameEpoch && m.t <= st.t) return; // an old or repeated line
+    const before = st.epochs.find((e) => e.epoch === m.epoch);
+    if (before && m.seq <= before.seq) return; // an old or repeated line
     for (const z of m.zones) {
       const prev = st.zones[z.zone];
-      const last = st.host[z.zone];
+      const last = before?.host[z.zone];
       let gain: number;
-      if (!sameEpoch || last === undefined) gain = z.energy_uj; // a new epoch (or a new zone): its first value
-      else if (z.energy_uj >= last) gain = z.energy_uj - last;
+      if (last === undefined) gain = z.energy_uj; // a new epoch (or a new zone): its first value
       else {
-        const wrapped = z.energy_uj - last + z.max_energy_range_uj;
-        gain = wrapped <= z.max_energy_range_uj / 2 ? wrapped : 0; // a host counter that went back: a reset, not a spike
-        if (gain === 0) this.o.log.warn(`channel: ${z.zone} went back from ${last} to ${z.energy_uj} µJ in epoch ${m.epoch}: no gain counted`);
+        // A wrap at the host's max, or a host counter that went back: a reset, not a spike.
+        gain = counterDelta(last, z.energy_uj, z.max_energy_range_uj);
+        if (isCounterReset(last, z.energy_uj, z.max_energy_range_uj)) this.o.log.warn(`channel: ${z.zone} went back from ${last} to ${z.energy_uj} µJ in epoch ${m.epoch}: no gain counted`);
       }
-      const max = z.max_energy_range_uj;
+      const max = prev?.max ?? z.max_energy_range_uj;
       st.zones[z.zone] = { zone: z.zone, name: z.name, max, value: ((prev?.value ?? 0) + gain) % max };
-      st.host[z.zone] = z.energy_uj;
     }
-    if (!sameEpoch) {
-      if (st.epoch !== null) this.o.log.info(`channel: new epoch ${m.epoch} (the host's daemon restarted, or this VM was restored or migrated): counters continue`);
-      for (const k of Object.keys(st.host)) if (!m.zones.some((z) => z.zone === k)) delete st.host[k];
-    }
+    st.clockS += coveredS(m, before);
+    if (!before && st.epoch !== null) this.o.log.info(`channel: new epoch ${m.epoch} (the host's daemon restarted, or this VM was restored or migrated): counters continue`);
+    st.epochs = [...st.epochs.filter((e) => e !== before), { epoch: m.epoch, seq: m.seq, t: m.t, host: Object.fromEntries(m.zones.map((z) => [z.zone, z.energy_uj])) }].slice(-MAX_EPOCHS);
     st.epoch = m.epoch;
     st.t = m.t;
     this.o.log.debug(`channel: applied epoch ${m.epoch} seq ${m.seq} t ${m.t}`);
@@ -219,24 +260,38 @@ export class ChannelReceiver {
 
   /** The state file of an earlier run (the agent restarted): counters continue from it. */
   private load(): State {
-    const empty: State = { epoch: null, t: 0, host: {}, zones: {} };
-    const r = readBounded(join(this.o.tree, CHANNEL_STATE_FILE), 64 * 1024);
+    const empty: State = { epoch: null, t: 0, clockS: 0, epochs: [], zones: {} };
+    const file = join(this.o.tree, CHANNEL_STATE_FILE);
+    const r = readBounded(file, 64 * 1024);
     if (!r.ok) return empty;
     try {
-      const s = JSON.parse(r.text) as State;
-      const ok =
-        (typeof s.epoch === "string" || s.epoch === null) &&
-        typeof s.t === "number" &&
-        Object.values(s.host ?? {}).every((v) => Number.isSafeInteger(v) && v >= 0) &&
-        Object.values(s.zones ?? {}).every((z) => Number.isSafeInteger(z.value) && Number.isSafeInteger(z.max) && z.max > 0 && typeof z.name === "string");
-      if (!ok) throw new Error("unexpected content");
-      this.o.log.info(`channel: continuing from ${join(this.o.tree, CHANNEL_STATE_FILE)} (epoch ${s.epoch})`);
-      return { epoch: s.epoch, t: s.t, host: s.host ?? {}, zones: s.zones ?? {} };
+      const s = parseState(JSON.parse(r.text));
+      this.o.log.info(`channel: continuing from ${file} (epoch ${s.epoch})`);
+      return s;
     } catch (err) {
-      this.o.log.warn(`channel: ${join(this.o.tree, CHANNEL_STATE_FILE)} unreadable (${errorMessage(err)}): counters start anew`);
+      this.o.log.warn(`channel: ${file} unreadable (${errorMessage(err)}): counters start anew`);
       return empty;
     }
   }
+}
+
+const isCount = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isTime = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0;
+const isCounters = (v: unknown): v is Record<string, number> => typeof v === "object" && v !== null && Object.values(v).every(isCount);
+
+/** A state file's content, checked (it lives in the guest's own tmpfs, but is read as untrusted); throws if it is not one. The format before epochs were kept (epoch, t, host) is read too. */
+function parseState(j: unknown): State {
+  const s = j as Partial<State> & { host?: unknown };
+  const zonesOk =
+    typeof s.zones === "object" && s.zones !== null &&
+    Object.values(s.zones).every((z: GuestZone) => isCount(z.value) && isCount(z.max) && z.max > 0 && z.value < z.max && typeof z.name === "string" && typeof z.zone === "string");
+  if (!(typeof s.epoch === "string" || s.epoch === null) || !isTime(s.t) || !zonesOk) throw new Error("unexpected content");
+  const epochs: EpochState[] = Array.isArray(s.epochs)
+    ? s.epochs.filter((e: EpochState) => typeof e?.epoch === "string" && isCount(e.seq) && isTime(e.t) && isCounters(e.host)).slice(-MAX_EPOCHS)
+    : s.epoch !== null && isCounters(s.host)
+      ? [{ epoch: s.epoch, seq: 0, t: s.t, host: s.host }]
+      : [];
+  return { epoch: s.epoch ?? null, t: s.t, clockS: isTime(s.clockS) ? s.clockS : 0, epochs, zones: s.zones as Record<string, GuestZone> };
 }
 
 /** A pause that keeps the process running only if `keepAlive`. */

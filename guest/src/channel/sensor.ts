@@ -4,15 +4,17 @@ import type { ChannelReceiver } from "./receiver.js";
 
 /**
  * A Sensor over the channel receiver: the tree's counters, timed by the
- * host's clock (each line's `t`), so power is energy over the host's own
- * interval and a guest step never aliases with the host's (one guest step
- * seeing no line, the next seeing two). A guest step with no new line since
- * the last is skipped (quietly), and the next measures from the last line.
+ * receiver's power clock (the host time each line covers, summed), so power
+ * is energy over the host's own interval, a guest step never aliases with
+ * the host's (one guest step seeing no line, the next seeing two), and no
+ * interval is ever <= 0, whatever the hosts' clocks do across a migration.
+ * A guest step with no new line since the last is skipped (quietly), and
+ * the next measures from the last line.
  */
 export class ChannelSensor implements Sensor {
   readonly name = "channel";
   readonly estimated = false;
-  private lastT = 0;
+  private lastClockS = -1;
 
   constructor(
     private readonly receiver: ChannelReceiver,
@@ -37,10 +39,10 @@ export class ChannelSensor implements Sensor {
   read(): EnergySample {
     const latest = this.receiver.latest;
     if (!latest) throw new CounterReadError("no line from the host yet", { quiet: true });
-    if (latest.t === this.lastT) throw new CounterReadError("no new line from the host since the last step", { quiet: true });
-    this.lastT = latest.t;
+    if (latest.clockS === this.lastClockS) throw new CounterReadError("no new line from the host since the last step", { quiet: true });
+    this.lastClockS = latest.clockS;
     return {
-      monotonicNs: BigInt(Math.round(latest.t * 1e9)),
+      monotonicNs: BigInt(Math.round(latest.clockS * 1e9)),
       timestampS: latest.t,
       readings: latest.zones.map((z) => ({ zone: this.zone(z.zone, z.name, z.max), energyUj: z.value })),
     };

@@ -117,3 +117,100 @@ test("lines from a port (a FIFO here): garbage, overlong and bad lines are skipp
       await rm(fifo, { force: true });
     }
   }));
+
+/** A line of `epoch` with the package at `pkgJ` joules (no dram), at host time t (s), its epoch begun at t0. */
+const line = (epoch: string, seq: number, t: number, pkgJ: number, t0?: number): ChannelMessage => ({
+  v: 1,
+  epoch,
+  seq,
+  t,
+  ...(t0 !== undefined ? { t0 } : {}),
+  step_s: 1,
+  zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: Math.round(pkgJ * 1e6), max_energy_range_uj: MAX }],
+});
+
+/** Applies each line, then reads the sensor: the power (W) over each reading's interval, and the tree's total (J). */
+function powers(r: ChannelReceiver, s: ChannelSensor, lines: readonly ChannelMessage[]): { watts: number[]; totalJ: number } {
+  let prev = s.read();
+  const watts: number[] = [];
+  for (const l of lines) {
+    const before = r.applied;
+    r.apply(l);
+    if (r.applied === before) continue; // an old or repeated line: nothing new to read
+    const cur = s.read();
+    const dtS = Number(cur.monotonicNs - prev.monotonicNs) / 1e9;
+    assert.ok(dtS > 0, `an interval of ${dtS} s`);
+    watts.push(((cur.readings[0]?.energyUj ?? 0) - (prev.readings[0]?.energyUj ?? 0)) / 1e6 / dtS);
+    prev = cur;
+  }
+  return { watts, totalJ: (prev.readings[0]?.energyUj ?? 0) / 1e6 };
+}
+
+test("a live migration's hand-off: two epochs whose lines overlap, on hosts whose clocks differ, each count once, and no interval or power goes wrong", () =>
+  withTree(async (tree, lines) => {
+    const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    const s = new ChannelSensor(r, tree);
+    // The source host sends 10 W since t0 = 99: 10 J at t = 100.
+    r.apply(line("src", 1, 100, 10, 99));
+    // Lines of the source and of the destination (whose clock is 2.5 s behind) interleave; both send 10 W.
+    const { watts, totalJ } = powers(r, s, [
+      line("src", 2, 101, 20),
+      line("dst", 1, 99, 5, 98.5), // its first line: 5 J over the half second since its epoch began
+      line("src", 3, 102, 30),
+      line("dst", 2, 100, 15),
+      line("src", 3, 102, 30), // repeated
+      line("dst", 3, 101, 25),
+    ]);
+    // Every joule sent counts once: the source's 30 J and the destination's 25 J.
+    assert.equal(totalJ, 55);
+    for (const w of watts) assert.ok(w >= 0 && w <= 10 + 1e-9, `a step read ${w} W where each host sent 10 W`);
+  }));
+
+test("a new epoch whose first value covers several seconds reads as the host's power over them, not as one step's", () =>
+  withTree(async (tree, lines) => {
+    const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    const s = new ChannelSensor(r, tree);
+    r.apply(line("a", 1, 1000, 100, 990));
+    // A new epoch (the VM migrated in) whose first line carries 70 J counted over 7 s: 10 W, not 70 W.
+    const { watts, totalJ } = powers(r, s, [line("b", 1, 2000, 70, 1993), line("b", 2, 2001, 80)]);
+    assert.deepEqual(watts.map((w) => Math.round(w * 1000) / 1000), [10, 10]);
+    assert.equal(totalJ, 180);
+  }));
+
+test("a host clock that steps back within an epoch: lines still apply in seq order, over intervals > 0, nothing lost", () =>
+  withTree(async (tree, lines) => {
+    const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    const s = new ChannelSensor(r, tree);
+    r.apply(line("e", 1, 5000, 10, 4999));
+    const { watts, totalJ } = powers(r, s, [line("e", 2, 5001, 20), line("e", 3, 4000, 30), line("e", 4, 4001, 40), line("e", 2, 5001, 99)]);
+    assert.equal(totalJ, 40, "seq orders the lines: the stale seq 2 adds nothing");
+    for (const w of watts.slice(0, 3)) assert.ok(w > 0 && w <= 10 + 1e-9, `${w} W`);
+  }));
+
+test("the epochs and the power clock survive an agent restart; a state file of the older format is read", () =>
+  withTree(async (tree, lines) => {
+    const a = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    a.apply(line("src", 1, 100, 10, 99));
+    a.apply(line("dst", 1, 99, 5, 98.5));
+    const b = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    assert.equal(b.latest?.clockS, a.latest?.clockS);
+    b.apply(line("src", 2, 101, 20)); // the source's next line: +10 J, not its whole counter again
+    assert.equal(await read(tree, "intel-rapl:0"), String(25_000_000));
+    const { writeFile } = await import("node:fs/promises");
+    await writeFile(join(tree, ".scaph-channel.json"), JSON.stringify({ epoch: "old", t: 50, host: { "intel-rapl:0": 3_000_000 }, zones: { "intel-rapl:0": { zone: "intel-rapl:0", name: "package-0", value: 7_000_000, max: MAX } } }));
+    const c = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    c.apply(line("old", 5, 51, 4));
+    assert.equal(await read(tree, "intel-rapl:0"), String(8_000_000), "the old epoch's counter goes on from its last value");
+  }));
+
+test("a host whose max_energy_range_uj shrinks cannot send the guest's counter backwards", () =>
+  withTree(async (tree, lines) => {
+    const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    r.apply(line("m", 1, 10, 5000, 9));
+    const small = line("m", 2, 11, 0.5);
+    small.zones[0]!.max_energy_range_uj = 1_000_000;
+    small.zones[0]!.energy_uj = 500_000;
+    r.apply(small);
+    assert.ok(Number(await read(tree, "intel-rapl:0")) >= 5_000_000_000);
+    assert.equal(await read(tree, "intel-rapl:0", "max_energy_range_uj"), String(MAX));
+  }));

@@ -25,6 +25,8 @@ export interface ChannelStatus {
 /** One VM's channel: its epoch, its counters since then, its connection. */
 class VmChannel {
   readonly epoch = randomBytes(8).toString("hex");
+  /** When the epoch began: the start of the first interval it counts (host Unix s). */
+  constructor(readonly t0: number) {}
   readonly counters = new Map<string, number>();
   seq = 0;
   sent = 0;
@@ -72,7 +74,7 @@ export class ChannelSink implements Sink {
       live.add(vm.key);
       let c = this.vms.get(vm.key);
       if (!c) {
-        this.vms.set(vm.key, (c = new VmChannel()));
+        this.vms.set(vm.key, (c = new VmChannel(s.timestampS - s.intervalS)));
         this.log.info(`channel: VM ${vm.name}: epoch ${c.epoch} at ${path}`);
       }
       for (const z of zones) c.counters.set(z.id, ((c.counters.get(z.id) ?? 0) + (vm.zonesUj.get(z.id) ?? 0)) % z.maxUj);
@@ -118,7 +120,7 @@ export class ChannelSink implements Sink {
 
   private send(c: VmChannel, s: Snapshot, zones: readonly ZoneSpec[]): void {
     const list: ChannelZone[] = zones.map((z) => ({ zone: z.id, name: z.name, energy_uj: c.counters.get(z.id) ?? 0, max_energy_range_uj: z.maxUj }));
-    const line = encodeMessage({ v: 1, epoch: c.epoch, seq: ++c.seq, t: s.timestampS, step_s: s.intervalS, zones: list });
+    const line = encodeMessage({ v: 1, epoch: c.epoch, seq: ++c.seq, t: s.timestampS, t0: c.t0, step_s: s.intervalS, zones: list });
     const sock = c.socket;
     if (!sock || !c.connected || sock.writableLength > 0) {
       if (sock && !c.connected) c.pending = line; // the newest line goes as soon as the connection is up

@@ -1,6 +1,7 @@
 import { readBounded } from "@scaph/common";
 import type { Logger, ProcessInfo, ProcSample } from "@scaph/common";
 import type { DomainInfo } from "@scaph/libvirt";
+import { DomainState, PausedReason } from "@scaph/libvirt/flags";
 import { claimsQemu, parseQemuCmdline } from "./cmdline.js";
 import type { QemuIdentity } from "./cmdline.js";
 import { quoteName, unsafeNameReason } from "./names.js";
@@ -18,6 +19,19 @@ export interface DiscoveredVm {
   libvirt: boolean;
   /** Whether libvirt's own pid file for the domain names this process. */
   libvirtPid: boolean;
+  /**
+   * A libvirt domain whose qemu is here but which does not run here yet: an
+   * incoming live migration (or a restore, or a start) still paused. It is
+   * no VM of this host until libvirt says it runs: its qemu's work counts as
+   * an ordinary process's, and no epoch begins (the source host is still
+   * charging the running guest).
+   */
+  incoming: boolean;
+}
+
+/** Whether a domain is paused on its way in (incoming migration, restore, start-up), not by anyone's choice. */
+export function pausedOnTheWayIn(d: Pick<DomainInfo, "state" | "reason">): boolean {
+  return d.state === DomainState.PAUSED && (d.reason === PausedReason.MIGRATION || d.reason === PausedReason.STARTING_UP);
 }
 
 /** Who may run a VM, and how many trees there may be. */
@@ -54,6 +68,8 @@ interface Scanned {
   uids: [number, number] | null;
   /** argv[0] says qemu while the executable is not (logged as a possible spoof). */
   posing: boolean;
+  /** Its domain was seen to run here (not paused on its way in): from then on it is this host's VM, whatever its state. */
+  ranHere: boolean;
 }
 
 /**
@@ -70,7 +86,7 @@ export class QemuScanner {
     let s = this.cache.get(p.key);
     if (!s || s.execs !== p.execs) {
       const id = parseQemuCmdline(p.exe, p.cmdline);
-      s = { execs: p.execs, firstSeenMs: Date.now(), id, uids: id ? readUids(this.procRoot, p.pid) : null, posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? "") };
+      s = { execs: p.execs, firstSeenMs: Date.now(), id, uids: id ? readUids(this.procRoot, p.pid) : null, posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? ""), ranHere: false };
       this.cache.set(p.key, s);
     }
     return s;
@@ -97,6 +113,8 @@ export const processLogKey = (p: ProcessInfo, what: string): string => `${what}:
  * candidate that libvirt's last list cannot know yet (it was asked for
  * before the process was first seen) waits for the next list: one step as
  * an ordinary process, then joined with its domain (or found not to be one).
+ * A domain paused on its way in (an incoming migration) is returned with
+ * `incoming` until libvirt first says it runs: the resolver gives it no share.
  */
 export function discoverVms(
   sample: ProcSample,
@@ -111,7 +129,8 @@ export function discoverVms(
   const byName = new Map(domains.map((d) => [d.name, d]));
   const candidates: DiscoveredVm[] = [];
   for (const p of sample.processes.values()) {
-    const { id, uids, posing, firstSeenMs } = scanner.scan(p);
+    const scanned = scanner.scan(p);
+    const { id, uids, posing, firstSeenMs } = scanned;
     if (!id) {
       if (posing) {
         log.warnOnce(processLogKey(p, "argv0"), `process ${p.pid} calls itself ${quoteName(p.cmdline[0] ?? "")} but runs ${quoteName(p.exe)}: not a VM`);
@@ -146,8 +165,10 @@ export function discoverVms(
       }
       libvirtPid = recorded === p.pid;
     }
+    if (dom && !pausedOnTheWayIn(dom)) scanned.ranHere = true;
+    const incoming = dom !== undefined && !scanned.ranHere;
     const uuid = dom?.uuid.toLowerCase() ?? id.uuid;
-    candidates.push({ key: uuid ?? `name:${name}`, name, uuid, process: p, identity: id, libvirt: dom !== undefined, libvirtPid });
+    candidates.push({ key: uuid ?? `name:${name}`, name, uuid, process: p, identity: id, libvirt: dom !== undefined, libvirtPid, incoming });
   }
   // Best claim first: libvirt's pid file, then the oldest process.
   candidates.sort((a, b) => Number(b.libvirtPid) - Number(a.libvirtPid) || a.process.startTicks - b.process.startTicks || a.process.pid - b.process.pid);

@@ -3,7 +3,8 @@ import type { Logger, ProcessInfo, ProcSample, Ticks, VmClaim, VmSource } from "
 import { readCgroupUsageUsec, vmCgroupFromProcFile } from "./cgroup.js";
 import type { VmCgroup } from "./cgroup.js";
 import { discoverVms, QemuScanner } from "./discover.js";
-import type { DiscoveryPolicy } from "./discover.js";
+import type { DiscoveredVm, DiscoveryPolicy } from "./discover.js";
+import { quoteName } from "./names.js";
 import type { LibvirtDomains } from "./libvirt-source.js";
 
 export interface ResolverOptions {
@@ -29,6 +30,8 @@ export class VmResolver implements VmSource {
   private readonly cgroups = new Map<string, { execs: number; cgroup: VmCgroup | null }>();
   /** Each VM's cgroup usage at the last reading. */
   private readonly usage = new Map<string, { path: string; usec: number }>();
+  /** VMs on their way in at the last step, by key. */
+  private incoming = new Set<string>();
 
   constructor(private readonly o: ResolverOptions) {
     this.scanner = new QemuScanner(o.procRoot);
@@ -50,15 +53,29 @@ export class VmResolver implements VmSource {
         uuid: vm.uuid,
         libvirt: vm.libvirt,
         processKey: vm.process.key,
+        ...(vm.incoming ? { incoming: true } : {}),
         ...cpu,
         ...(transports ? { transports } : {}),
         ...(labels && Object.keys(labels).length ? { labels } : {}),
       });
     }
+    this.sayIncoming(vms);
     const live = new Set(vms.map((v) => v.key));
     for (const k of this.usage.keys()) if (!live.has(k)) this.usage.delete(k);
     for (const k of this.cgroups.keys()) if (!proc.processes.has(k)) this.cgroups.delete(k);
     return claims;
+  }
+
+  /** Logs a VM that arrives (paused, on its way in) and the step it runs here (its share begins). */
+  private sayIncoming(vms: readonly DiscoveredVm[]): void {
+    const now = new Set<string>();
+    for (const vm of vms) {
+      if (vm.incoming) {
+        now.add(vm.key);
+        if (!this.incoming.has(vm.key)) this.o.log.info(`qemu: VM ${quoteName(vm.name)} (pid ${vm.process.pid}) is on its way in (paused for an incoming migration or a start): no share until libvirt says it runs here`);
+      } else if (this.incoming.has(vm.key)) this.o.log.info(`qemu: VM ${quoteName(vm.name)} runs here now: its share begins`);
+    }
+    this.incoming = now;
   }
 
   private cgroupOf(p: ProcessInfo): VmCgroup | null {

@@ -23,6 +23,8 @@ export interface DaemonStatus {
     written: boolean;
     channel?: ChannelStatus;
   }[];
+  /** Domains whose qemu is here but which do not run here yet (an incoming live migration): no share, no lines. */
+  incoming?: { name: string; uuid: string | null; pid: number }[];
 }
 
 /** The status file, a sink: what the daemon attributed and wrote at its last step. */
@@ -48,6 +50,7 @@ export class StatusSink implements Sink {
         const channel = channels?.get(v.key);
         return { name: v.name, uuid: v.uuid, power_uw: v.powerUw, tree: treeWanted(v), written: this.o.written.get(v.key) ?? false, ...(channel ? { channel } : {}) };
       }),
+      incoming: s.incomingVms.map((v) => ({ name: v.name, uuid: v.uuid, pid: v.pid })),
     };
     this.latest = status;
     const file = join(this.o.baseDir, STATUS_FILE);

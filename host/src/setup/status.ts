@@ -2,6 +2,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { readBounded } from "@scaph/common";
 import { DomainXMLFlags } from "@scaph/libvirt";
+import { DomainState, PausedReason, RunningReason, ShutoffReason, domainStateName } from "@scaph/libvirt/flags";
 import { STATUS_FILE } from "../qemu/status-sink.js";
 import type { DaemonStatus } from "../qemu/status-sink.js";
 import { isSafeDirName } from "../qemu/names.js";
@@ -99,10 +100,14 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       const mount = safe && wantsTree ? await mountAt(dir, o.procfsPath) : null;
       const mtime = safe && wantsTree ? await stat(join(dir, "intel-rapl:0", "energy_uj")).then((s) => s.mtimeMs).catch(() => null) : null;
       const age = mtime === null ? null : Math.max(0, Date.now() / 1000 - mtime / 1000);
-      const vm = daemonFresh ? daemon.vms.find((v) => v.name === name) : undefined;
+      const uuid = d.uuid.toLowerCase();
+      const mine = (v: { name: string; uuid: string | null }): boolean => (v.uuid !== null ? v.uuid.toLowerCase() === uuid : v.name === name);
+      const vm = daemonFresh ? daemon.vms.find(mine) : undefined;
+      const incoming = daemonFresh && (daemon.incoming ?? []).some(mine);
+      const state = d.state;
       const problems: string[] = [];
       if (!safe) problems.push("name unsafe as a directory");
-      if (running) {
+      if (running && !incoming) {
         if (!persistent && !live) problems.push("not set up (scaph-host setup)");
         for (const t of (persistent ?? "").split("+").filter(Boolean)) {
           if (!(live ?? "").split("+").includes(t)) problems.push(`${t} only in the persistent XML: restart the VM${t === "channel" ? " or setup --live" : ""}`);
@@ -117,7 +122,7 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       }
       rows.push({
         domain: name,
-        state: d.state.state.toLowerCase(),
+        state: incoming ? "incoming" : stateText(state.code, state.reason),
         running,
         transport: persistent,
         live_transport: live,
@@ -134,8 +139,31 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
   return { rows: rows.sort((a, b) => a.domain.localeCompare(b.domain)), notes };
 }
 
+/**
+ * A domain's state as `status` shows it: libvirt's, with the reason where it
+ * tells a live migration's story (the daemon's own "incoming" comes first).
+ */
+export function stateText(code: number, reason: number): string {
+  if (code === DomainState.PAUSED && reason === PausedReason.MIGRATION) return "paused (migrating)";
+  if (code === DomainState.RUNNING && reason === RunningReason.MIGRATED) return "running (migrated in)";
+  if (code === DomainState.SHUTOFF && reason === ShutoffReason.MIGRATED) return "shut off (migrated away)";
+  return domainStateName(code).toLowerCase();
+}
+
 /** Rows from the daemon's status file alone (libvirt unreachable). */
 function fromStatusFile(daemon: DaemonStatus | null, fresh: boolean): StatusRow[] {
+  const incoming = (fresh ? daemon?.incoming ?? [] : []).map((v) => ({
+    domain: v.name,
+    state: "incoming",
+    running: false,
+    transport: null,
+    live_transport: null,
+    mounted: false,
+    tree_age_s: null,
+    power_w: null,
+    channel: null,
+    problems: [],
+  }));
   return (daemon?.vms ?? []).map((v) => ({
     domain: v.name,
     state: fresh ? "running" : "unknown",
@@ -147,7 +175,7 @@ function fromStatusFile(daemon: DaemonStatus | null, fresh: boolean): StatusRow[
     power_w: fresh ? Math.round(v.power_uw / 1e3) / 1e3 : null,
     channel: v.channel ? { connected: v.channel.connected, sent: v.channel.sent, dropped: v.channel.dropped } : null,
     problems: [...(fresh ? [] : ["the daemon's status is stale"]), ...(v.tree && !v.written ? ["tree not written at the last step"] : []), ...(v.channel && !v.channel.connected ? ["the daemon is not connected to the channel"] : [])],
-  }));
+  })).concat(incoming);
 }
 
 export function formatStatus(report: StatusReport): string {

@@ -1,0 +1,116 @@
+/**
+ * A second libvirt host on this machine, for live migration between two
+ * hosts: a libvirtd in a private mount namespace (`unshare -m
+ * --propagation private`) with its own /run/libvirt, /var/lib/libvirt,
+ * /var/cache/libvirt, /var/log/libvirt and a copy of /etc/libvirt, all
+ * bind-mounted from a temporary directory; its own host_uuid (libvirt
+ * refuses to migrate to a host with the same one); qemu's output to files
+ * (no virtlogd) and no cgroup controllers (its domains' cgroups would have
+ * the same names as host A's). Its qemu runs as `qemuUser`, so that each
+ * host's daemon can tell its own qemu processes (both hosts share /proc)
+ * with --vm-user.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { appendFileSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { requireCommand, sleep, startBackground } from "./processes.js";
+import type { Background } from "./processes.js";
+
+export interface SecondLibvirtd {
+  /** Its socket's URI, from host A's namespace. */
+  uri: string;
+  /** The pid of a process in its mount namespace (for nsenter). */
+  nsPid: number;
+  /** Runs a command in its mount namespace (where its paths are the usual ones). */
+  run(cmd: string, args: readonly string[]): string;
+  /** Starts a background process in its mount namespace. */
+  start(cmd: string, args: readonly string[]): Background;
+  /** virsh on this host. */
+  virsh(...args: string[]): string;
+  stop(): Promise<void>;
+}
+
+/** Makes a system user (no login, no home) if it does not exist; returns its uid. */
+export function ensureUser(name: string): number {
+  try {
+    return Number(execFileSync("id", ["-u", name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+  } catch {
+    requireCommand("useradd", "passwd");
+    execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
+    return Number(execFileSync("id", ["-u", name], { encoding: "utf8" }).trim());
+  }
+}
+
+export async function startSecondLibvirtd(dir: string, qemuUser: string): Promise<SecondLibvirtd> {
+  requireCommand("libvirtd", "libvirt-daemon-system");
+  requireCommand("unshare", "util-linux");
+  requireCommand("nsenter", "util-linux");
+  ensureUser(qemuUser);
+  const binds: [string, string][] = [
+    ["run", "/run/libvirt"],
+    ["lib", "/var/lib/libvirt"],
+    ["cache", "/var/cache/libvirt"],
+    ["log", "/var/log/libvirt"],
+    ["etc", "/etc/libvirt"],
+  ];
+  for (const [d] of binds) mkdirSync(join(dir, d), { recursive: true });
+  execFileSync("cp", ["-a", "/etc/libvirt/.", join(dir, "etc")]);
+  for (const sub of ["qemu", "qemu/channel", "qemu/channel/target", "qemu/save", "qemu/snapshot", "qemu/dump", "qemu/ram", "qemu/nvram", "images", "boot"]) {
+    mkdirSync(join(dir, "lib", sub), { recursive: true });
+  }
+  mkdirSync(join(dir, "log", "qemu"), { recursive: true });
+  appendFileSync(join(dir, "etc", "libvirtd.conf"), `\nhost_uuid = "${randomUUID()}"\nunix_sock_group = "root"\n`);
+  appendFileSync(join(dir, "etc", "qemu.conf"), `\nstdio_handler = "file"\ncgroup_controllers = [ ]\nuser = "${qemuUser}"\ngroup = "${qemuUser}"\n`);
+  const pidFile = join(dir, "libvirtd.pid");
+  // The namespace's first process mounts, then execs a holder that keeps the namespace while libvirtd runs.
+  const script = [
+    ...binds.map(([d, target]) => `mount --bind '${join(dir, d)}' '${target}'`),
+    `exec libvirtd --pid-file '${pidFile}'`,
+  ].join(" && ");
+  const holder = spawn("unshare", ["-m", "--propagation", "private", "sh", "-c", script], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  holder.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  holder.stderr?.on("data", (d: Buffer) => (out += d.toString()));
+  const nsPid = holder.pid as number;
+  const uri = `qemu+unix:///system?socket=${join(dir, "run", "libvirt-sock")}`;
+  const virsh = (...args: string[]): string => execFileSync("virsh", ["-c", uri, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const end = Date.now() + 30_000;
+  for (;;) {
+    try {
+      virsh("version");
+      break;
+    } catch (err) {
+      if (holder.exitCode !== null || Date.now() > end) {
+        holder.kill("SIGKILL");
+        throw new Error(`the second libvirtd did not start: ${out || String(err)}`);
+      }
+      await sleep(200);
+    }
+  }
+  const ns = (cmd: string, args: readonly string[]): [string, string[]] => ["nsenter", ["-t", String(nsPid), "-m", "--", cmd, ...args]];
+  return {
+    uri,
+    nsPid,
+    virsh,
+    run(cmd, args) {
+      const [c, a] = ns(cmd, args);
+      return execFileSync(c, a, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    },
+    start(cmd, args) {
+      const [c, a] = ns(cmd, args);
+      return startBackground(c, a);
+    },
+    async stop() {
+      try {
+        for (const name of virsh("list", "--name").split("\n").filter(Boolean)) virsh("destroy", name);
+      } catch {
+        // nothing running, or it is gone
+      }
+      holder.kill("SIGTERM");
+      const t = setTimeout(() => holder.kill("SIGKILL"), 10_000);
+      if (holder.exitCode === null) await new Promise((r) => holder.once("exit", r));
+      clearTimeout(t);
+    },
+  };
+}
