@@ -34,15 +34,11 @@ export async function ensureLibvirtd(): Promise<Libvirtd> {
   requireCommand("libvirtd", "libvirt-daemon-system");
   requireCommand("virsh", "libvirt-clients");
   requireCommand("qemu-system-x86_64", "qemu-system-x86");
+  // Even when libvirtd already runs: libvirt probes qemu with /dev/kvm open, then checks that the qemu user
+  // may open it; where it may not, every cached probe is "outdated" and each define or start probes again
+  // (half a minute here).
+  await grantKvm();
   if (await alive()) return { uri: "qemu:///system", startedHere: false, stop: async () => {} };
-  try {
-    await access("/dev/kvm");
-    const gid = Number(execFileSync("getent", ["group", "kvm"], { encoding: "utf8" }).split(":")[2]);
-    if (Number.isInteger(gid)) await chown("/dev/kvm", 0, gid);
-    await chmod("/dev/kvm", 0o660);
-  } catch {
-    // no /dev/kvm: guests run under TCG
-  }
   const failures: string[] = [];
   for (const d of ["virtlogd", "libvirtd"]) {
     try {
@@ -77,6 +73,18 @@ export async function ensureLibvirtd(): Promise<Libvirtd> {
       }
     },
   };
+}
+
+/** Gives /dev/kvm to the kvm group (no udev here), as Debian's udev rule does. */
+async function grantKvm(): Promise<void> {
+  try {
+    await access("/dev/kvm");
+    const gid = Number(execFileSync("getent", ["group", "kvm"], { encoding: "utf8" }).split(":")[2]);
+    if (Number.isInteger(gid)) await chown("/dev/kvm", 0, gid);
+    await chmod("/dev/kvm", 0o660);
+  } catch {
+    // no /dev/kvm: guests run under TCG
+  }
 }
 
 /** virsh on qemu:///system; throws with its stderr on failure. */

@@ -6,7 +6,8 @@
  * bind-mounted from a temporary directory; its own host_uuid (libvirt
  * refuses to migrate to a host with the same one); qemu's output to files
  * (no virtlogd) and no cgroup controllers (its domains' cgroups would have
- * the same names as host A's). Its qemu runs as `qemuUser`, so that each
+ * the same names as host A's), no relabelling of the files both hosts
+ * share (the guest's kernel and console). Its qemu runs as `qemuUser`, so that each
  * host's daemon can tell its own qemu processes (both hosts share /proc)
  * with --vm-user.
  */
@@ -31,15 +32,29 @@ export interface SecondLibvirtd {
   stop(): Promise<void>;
 }
 
-/** Makes a system user (no login, no home) if it does not exist; returns its uid. */
+/**
+ * Makes a system user (no login, no home) in the kvm group, as libvirt's qemu
+ * users are, if it does not exist; returns its uid. (libvirt checks that its
+ * qemu user may open /dev/kvm: where it may not, it probes qemu again at
+ * every define and start.)
+ */
 export function ensureUser(name: string): number {
+  const uid = (): number => Number(execFileSync("id", ["-u", name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+  requireCommand("useradd", "passwd");
+  let kvm = false;
   try {
-    return Number(execFileSync("id", ["-u", name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
+    execFileSync("getent", ["group", "kvm"], { stdio: "ignore" });
+    kvm = true;
   } catch {
-    requireCommand("useradd", "passwd");
-    execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
-    return Number(execFileSync("id", ["-u", name], { encoding: "utf8" }).trim());
+    // no kvm group: nothing to join
   }
+  try {
+    uid();
+  } catch {
+    execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
+  }
+  if (kvm) execFileSync("usermod", ["-a", "-G", "kvm", name]);
+  return uid();
 }
 
 export async function startSecondLibvirtd(dir: string, qemuUser: string): Promise<SecondLibvirtd> {
@@ -56,12 +71,19 @@ export async function startSecondLibvirtd(dir: string, qemuUser: string): Promis
   ];
   for (const [d] of binds) mkdirSync(join(dir, d), { recursive: true });
   execFileSync("cp", ["-a", "/etc/libvirt/.", join(dir, "etc")]);
+  // Host A's probe of qemu's capabilities is valid here too (the same binaries): no second probe of half a minute.
+  execFileSync("cp", ["-a", "/var/cache/libvirt/.", join(dir, "cache")]);
   for (const sub of ["qemu", "qemu/channel", "qemu/channel/target", "qemu/save", "qemu/snapshot", "qemu/dump", "qemu/ram", "qemu/nvram", "images", "boot"]) {
     mkdirSync(join(dir, "lib", sub), { recursive: true });
   }
   mkdirSync(join(dir, "log", "qemu"), { recursive: true });
   appendFileSync(join(dir, "etc", "libvirtd.conf"), `\nhost_uuid = "${randomUUID()}"\nunix_sock_group = "root"\n`);
-  appendFileSync(join(dir, "etc", "qemu.conf"), `\nstdio_handler = "file"\ncgroup_controllers = [ ]\nuser = "${qemuUser}"\ngroup = "${qemuUser}"\n`);
+  // Both hosts see the same files (the guest's kernel, its console): host B leaves their owners alone, as
+  // hosts on shared storage are set up, else it would relabel a file host A's qemu has open.
+  appendFileSync(
+    join(dir, "etc", "qemu.conf"),
+    `\nstdio_handler = "file"\ncgroup_controllers = [ ]\nuser = "${qemuUser}"\ngroup = "${qemuUser}"\ndynamic_ownership = 0\nremember_owner = 0\n`,
+  );
   const pidFile = join(dir, "libvirtd.pid");
   // The namespace's first process mounts, then execs a holder that keeps the namespace while libvirtd runs.
   const script = [

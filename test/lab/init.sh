@@ -58,6 +58,10 @@ if [ "$T" = channel ]; then
   # (Debian's static busybox has no pkill: the agent is found by its command line.)
   killagent() { for p in /proc/[0-9]*; do tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q 'scaph-guest.js -vv json' && kill "${p#/proc/}"; done; }
   RESTART=$(arg restart_at)
+  if [ -z "$RESTART" ]; then
+    # No restart (the migration lab): the agent runs for the whole time.
+    agent "$SECS" /tmp/reports1.json
+  else
   agent 0 /tmp/reports1.json &
   sleep "$RESTART"; killagent; STOPPED=$(date +%s); say agent-stopped now=$STOPPED
   P=; for n in /sys/class/virtio-ports/*/name; do [ "$(cat "$n")" = org.scaph.energy.0 ] && P=/dev/$(basename "$(dirname "$n")"); done
@@ -65,6 +69,7 @@ if [ "$T" = channel ]; then
   sleep $((STOPPED + 3 * STEP - $(date +%s)))
   say agent-restarted now=$(date +%s)
   agent $((SECS - RESTART - 3 * STEP)) /tmp/reports2.json
+  fi
 else
   node guest/bin/scaph-guest.js json -t "$SECS" -s "$STEP" --max-top-consumers 2 --powercap-path /var/scaphandre -f /tmp/reports.json 2>&1 | sed 's/^/SCAPH-LAB guest-log /'
 fi
