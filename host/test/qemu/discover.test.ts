@@ -119,3 +119,32 @@ test("--max-vms caps the trees; the rest are reported", async () => {
     await q.cleanup();
   }
 });
+
+test("a domain paused on its way in (an incoming migration) is incoming until libvirt says it runs here, then this host's VM whatever its state", async () => {
+  const { copyFixture, removeTree } = await import("@scaph/common/testing");
+  const { ProcessTable } = await import("@scaph/common");
+  const { DomainState, PausedReason, RunningReason } = await import("@scaph/libvirt/flags");
+  const { discoverVms, QemuScanner } = await import("../../src/qemu/discover.js");
+  const root = await copyFixture("proc/qemu");
+  try {
+    const sample = new ProcessTable({ procRoot: root, clockTicks: 100, pageSize: 4096 }).sample();
+    const scanner = new QemuScanner(root);
+    const policy = { allowedUids: new Set([0, 64055, 107]), maxVms: 100, libvirtPid: () => null };
+    const web1 = (state: number, reason: number) => ({
+      domains: [{ name: "web-1", uuid: "11111111-2222-3333-4444-555555555501", id: 7, active: true, state, reason }],
+      knows: () => true,
+    });
+    const log = createLogger({ level: "error" });
+    const incoming = (state: number, reason: number): boolean | undefined =>
+      discoverVms(sample, scanner, web1(state, reason), policy, log).find((v) => v.name === "web-1")?.incoming;
+    assert.equal(incoming(DomainState.PAUSED, PausedReason.MIGRATION), true, "still receiving: not this host's VM yet");
+    assert.equal(incoming(DomainState.PAUSED, PausedReason.STARTING_UP), true);
+    assert.equal(incoming(DomainState.RUNNING, RunningReason.MIGRATED), false, "the migration ended: it runs here");
+    assert.equal(incoming(DomainState.PAUSED, PausedReason.MIGRATION), false, "paused again for an outgoing migration: still this host's");
+    assert.equal(incoming(DomainState.PAUSED, PausedReason.USER), false);
+    // A fresh daemon that first sees a domain paused by its user counts it at once.
+    assert.equal(discoverVms(sample, new QemuScanner(root), web1(DomainState.PAUSED, PausedReason.USER), policy, log).find((v) => v.name === "web-1")?.incoming, false);
+  } finally {
+    await removeTree(root);
+  }
+});

@@ -31,3 +31,31 @@ test("libvirt unreachable: status reads the daemon's status file, says so, and f
     await q.cleanup();
   }
 });
+
+test("libvirt unreachable: a VM on its way in, in the daemon's status file, is a row in state incoming with no problem", async () => {
+  const q = await qemuRig();
+  try {
+    await q.step();
+    await q.step();
+    const file = join(q.baseDir, STATUS_FILE);
+    const st = JSON.parse(await readFile(file, "utf8")) as { timestamp_s: number };
+    await writeFile(file, JSON.stringify({ ...st, timestamp_s: Date.now() / 1000, incoming: [{ name: "arriving", uuid: null, pid: 4242 }] }));
+    const r = await collectStatus({ connect: `test://${join(q.baseDir, "no-such-node.xml")}`, baseDir: q.baseDir });
+    const row = r.rows.find((x) => x.domain === "arriving");
+    assert.equal(row?.state, "incoming", formatStatus(r));
+    assert.deepEqual(row?.problems, []);
+    assert.equal(row?.power_w, null, "no share while it is on its way in");
+  } finally {
+    await q.cleanup();
+  }
+});
+
+test("status names a live migration's states from libvirt's state and reason", async () => {
+  const { stateText } = await import("../../src/setup/status.js");
+  const { DomainState, PausedReason, RunningReason, ShutoffReason } = await import("@scaph/libvirt/flags");
+  assert.equal(stateText(DomainState.PAUSED, PausedReason.MIGRATION), "paused (migrating)");
+  assert.equal(stateText(DomainState.RUNNING, RunningReason.MIGRATED), "running (migrated in)");
+  assert.equal(stateText(DomainState.SHUTOFF, ShutoffReason.MIGRATED), "shut off (migrated away)");
+  assert.equal(stateText(DomainState.RUNNING, RunningReason.BOOTED), "running");
+  assert.equal(stateText(DomainState.PAUSED, PausedReason.USER), "paused");
+});
