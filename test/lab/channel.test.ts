@@ -17,9 +17,10 @@ import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
 import { sleep, startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
-import { clockOffset, reportedEnergy, treeGain, TreeHistory } from "./accuracy.js";
+import { clockOffset, reportedEnergy, treeGain } from "./accuracy.js";
 import { consoleProbes, consoleReports, parseConsole } from "./console.js";
 import type { ConsoleEvent } from "./console.js";
+import { DaemonHistory, pollStatus } from "./daemon-history.js";
 import { labDomainXml } from "./domain.js";
 import { labImages } from "./images.js";
 
@@ -35,35 +36,6 @@ after(async () => {
   await daemon?.stop();
 });
 
-
-interface Status {
-  timestamp_s: number;
-  steps: number;
-  vms: { name: string; channel?: { connected: boolean; sent: number; dropped: number; epoch: string; seq: number; counters: Record<string, number> } }[];
-}
-
-/** The daemon's view over time, from its status file: each step's time, and the VM's channel counters (package + dram, µJ) by epoch. */
-class DaemonHistory {
-  readonly steps: number[] = [];
-  /** Per epoch, the counters as sent (host ms of the status write). */
-  readonly epochs = new Map<string, TreeHistory>();
-  /** Per epoch, package + dram by line number. */
-  readonly bySeq = new Map<string, Map<number, number>>();
-  add(s: Status): void {
-    const ms = s.timestamp_s * 1000;
-    if (this.steps.length && this.steps[this.steps.length - 1]! >= ms) return;
-    this.steps.push(ms);
-    const c = s.vms.find((v) => v.name === NAME)?.channel;
-    if (!c) return;
-    let h = this.epochs.get(c.epoch);
-    if (!h) this.epochs.set(c.epoch, (h = new TreeHistory()));
-    // Package + dram, as the guest's probes read them (the fixture host has core, uncore, dram: dram is intel-rapl:0:2).
-    const uj = (c.counters["intel-rapl:0"] ?? 0) + (c.counters["intel-rapl:0:2"] ?? 0);
-    h.add({ hostMs: ms, uj });
-    if (!this.bySeq.has(c.epoch)) this.bySeq.set(c.epoch, new Map());
-    this.bySeq.get(c.epoch)!.set(c.seq, uj);
-  }
-}
 
 test("lab: the channel, hot-plugged by --auto-setup into a guest started after the daemon, through a daemon restart, a save/restore, an agent restart and a flood", { timeout: 300_000 }, async (t) => {
   requireRoot("it starts libvirtd and boots a guest through it");
@@ -81,15 +53,8 @@ test("lab: the channel, hot-plugged by --auto-setup into a guest started after t
       hostBin, "-v", "qemu", "--auto-setup", "--domains", `^${NAME}$`, "--base-dir", base, "--step", String(STEP_S), "--powercap-path", powercap,
     ]);
   let host = startDaemon();
-  const history = new DaemonHistory();
-  let polling = true;
-  const poll = (async () => {
-    while (polling) {
-      const s = JSON.parse(await readFile(join(base, ".scaph-status.json"), "utf8").catch(() => "null")) as Status | null;
-      if (s) history.add(s);
-      await sleep(100);
-    }
-  })();
+  const history = new DaemonHistory(NAME);
+  const poll = pollStatus(base, history);
   try {
     quiet(() => virsh("destroy", NAME));
     quiet(() => virsh("undefine", NAME));
@@ -138,8 +103,7 @@ test("lab: the channel, hot-plugged by --auto-setup into a guest started after t
     }, 200_000).catch((err: unknown) => {
       throw new Error(`${String(err)}\n--- console:\n${existsSync(consoleFile) ? readFileSync(consoleFile, "utf8").slice(-4000) : "(none)"}`);
     });
-    polling = false;
-    await poll;
+    await poll.stop();
     const log = host.output();
 
     // The guest's clock against the host's, from its probes of the first epoch (before the daemon restart),
@@ -185,8 +149,8 @@ test("lab: the channel, hot-plugged by --auto-setup into a guest started after t
     const applied = ev.filter((e) => e.kind === "guest-log" && e.raw.includes(`applied epoch ${oldEpoch} seq`)).map((e) => Number(/seq (\d+)/.exec(e.raw)?.[1]));
     const lastApplied = Math.max(...applied);
     const oldLines = history.bySeq.get(oldEpoch!)!;
-    const finalOld = Math.max(...oldLines.values());
-    const lostUj = finalOld - (oldLines.get(lastApplied) ?? NaN);
+    const finalOld = Math.max(...[...oldLines.values()].map((l) => l.uj));
+    const lostUj = finalOld - (oldLines.get(lastApplied)?.uj ?? NaN);
     t.diagnostic(`daemon restart: the old daemon counted ${(finalOld / 1e6).toFixed(2)} J, the guest applied its line ${lastApplied} of ${Math.max(...oldLines.keys())}: ${(lostUj / 1e6).toFixed(2)} J lost`);
     assert.ok(lostUj >= 0 && lostUj <= first.maxStepUj(), `${lostUj} µJ lost across the daemon restart (one step: ${first.maxStepUj()} µJ)`);
 
@@ -210,8 +174,7 @@ test("lab: the channel, hot-plugged by --auto-setup into a guest started after t
     assert.ok(gaps.length >= 2 && gaps.every((g) => g <= 1.5 * STEP_S * 1000), "the daemon's loop kept its pace during the flood");
     assert.ok(statSync(consoleFile).size > 0);
   } finally {
-    polling = false;
-    await poll;
+    await poll.stop();
     await host.stop();
     await sim.stop();
     quiet(() => virsh("destroy", NAME));
