@@ -64,12 +64,19 @@ export async function startReceiver(tree: string, o: ChannelFlags, log: Logger, 
 export function firstLine(r: ChannelReceiver, signal: AbortSignal): Promise<void> {
   if (r.latest) return Promise.resolve();
   return new Promise((resolve, reject) => {
-    const off = r.onApplied(() => {
+    // The receiver's own waits do not keep the process running (beside an exporter, the exporter's loop
+    // does); until the exporter's loop starts, this wait must, or Node ends with nothing left to do.
+    const alive = setInterval(() => {}, 60_000);
+    const done = (): void => {
+      clearInterval(alive);
       off();
+    };
+    const off = r.onApplied(() => {
+      done();
       resolve();
     });
     signal.addEventListener("abort", () => {
-      off();
+      done();
       reject(new ScaphError("interrupted while waiting for the host's first line", { exitCode: 130 }));
     });
   });

@@ -1,0 +1,73 @@
+/**
+ * scaph-guest over a channel whose host is slow to speak: on a real virtio
+ * port the guest's driver drops what the host sends while the port is
+ * closed, so the first line may come seconds after the agent opens it. The
+ * exporter waits for it, alive, then serves.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { open } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { encodeMessage } from "@scaph/common";
+import type { ChannelMessage } from "@scaph/common";
+import { guestBin } from "../helpers/cli.js";
+import { freePort, waitFor } from "../helpers/processes.js";
+import { sample, scrape, startExporter } from "../helpers/scrape.js";
+import { mkfifo } from "./rig.js";
+
+const line = (seq: number, uj: number): string =>
+  encodeMessage({
+    v: 1,
+    epoch: "slowhost",
+    seq,
+    t: Date.now() / 1000,
+    t0: Date.now() / 1000 - 1,
+    step_s: 1,
+    zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: uj, max_energy_range_uj: 262143328850 }],
+  } satisfies ChannelMessage);
+
+for (const exporter of ["prometheus", "json"] as const) {
+  test(`scaph-guest ${exporter} over a port whose first line comes 3 s after it opened: it waits, alive, then reports`, async () => {
+    const dir = await mkdtemp(join(tmpdir(), "scaph-slow-chan-"));
+    const fifo = join(dir, "port");
+    mkfifo(fifo);
+    const tree = join(dir, "tree");
+    // The host: it opens its end when the agent opens the port, says nothing for 3 s, then a line a second.
+    const host = (async () => {
+      const fh = await open(fifo, "w");
+      let seq = 0;
+      const timer = setInterval(() => void fh.write(line(++seq, seq * 5_000_000)).catch(() => {}), 1000);
+      await new Promise((r) => setTimeout(r, 3000 + 12_000));
+      clearInterval(timer);
+      await fh.close();
+    })();
+    const common = ["--channel-device", fifo, "--powercap-path", tree, "--no-tmpfs", "-s", "1"];
+    try {
+      if (exporter === "prometheus") {
+        const port = await freePort();
+        const { bg, url } = await startExporter([guestBin, "prometheus", ...common, "-p", String(port), "-a", "127.0.0.1"]);
+        try {
+          const body = await waitFor("the guest's first measurement", async () => {
+            const b = await scrape(url);
+            return sample(b, "scaph_host_energy_microjoules") !== null ? b : null;
+          });
+          assert.ok((sample(body, "scaph_host_energy_microjoules") ?? 0) > 0, body.slice(0, 2000));
+          assert.equal(bg.child.exitCode, null);
+        } finally {
+          await bg.stop();
+        }
+      } else {
+        const { runNode } = await import("../helpers/cli.js");
+        const r = await runNode(guestBin, ["json", ...common, "-t", "6"]);
+        assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
+        const reports = JSON.parse(r.stdout) as { host: { consumption: number } }[];
+        assert.ok(reports.length >= 1 && reports.some((x) => x.host.consumption > 0), r.stdout.slice(0, 2000));
+      }
+    } finally {
+      await host.catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+}
