@@ -45,6 +45,8 @@ const ZONE_RE = /^intel-rapl:\d{1,3}(:\d{1,3})?$/;
 const NAME_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 const EPOCH_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_ZONES = 16;
+/** Host times past this (the year 5138) are no clock's: refused. */
+const MAX_TIME_S = 1e11;
 
 /** The line for a message (with its newline); throws if it would not fit in CHANNEL_MAX_LINE. */
 export function encodeMessage(m: ChannelMessage): string {
@@ -72,7 +74,7 @@ export function parseMessage(line: string): { ok: true; message: ChannelMessage 
   if (o.v !== CHANNEL_VERSION) return { ok: false, why: `version ${JSON.stringify(o.v)}, not ${CHANNEL_VERSION}` };
   if (typeof o.epoch !== "string" || !EPOCH_RE.test(o.epoch)) return { ok: false, why: "bad epoch" };
   if (!isCount(o.seq)) return { ok: false, why: "bad seq" };
-  if (typeof o.t !== "number" || !Number.isFinite(o.t) || o.t <= 0) return { ok: false, why: "bad t" };
+  if (typeof o.t !== "number" || !Number.isFinite(o.t) || o.t <= 0 || o.t > MAX_TIME_S) return { ok: false, why: "bad t" };
   if (o.t0 !== undefined && (typeof o.t0 !== "number" || !Number.isFinite(o.t0) || o.t0 <= 0 || o.t0 > o.t)) return { ok: false, why: "bad t0" };
   if (typeof o.step_s !== "number" || !Number.isFinite(o.step_s) || o.step_s < 0) return { ok: false, why: "bad step_s" };
   if (!Array.isArray(o.zones) || o.zones.length === 0 || o.zones.length > MAX_ZONES) return { ok: false, why: "bad zones" };

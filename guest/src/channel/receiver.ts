@@ -42,6 +42,13 @@ interface State {
   zones: Record<string, GuestZone>;
 }
 
+/**
+ * Zones the guest's tree may hold. A real host has a package and a few
+ * sub-domains per socket (a line carries at most 16 zones): a host that
+ * names new zones at every line gets no more than this, so the tree, the
+ * state file (read back at most 64 KiB) and the work per line stay small.
+ */
+export const MAX_TREE_ZONES = 32;
 /** Epochs remembered: the current one, the one before (a migration's source), a few more. */
 const MAX_EPOCHS = 4;
 /** What one line may cover, s: the host's time is trusted, but a bogus one must not freeze the clock (a day). */
@@ -217,6 +224,10 @@ export class ChannelReceiver {
     const st = this.state;
     const before = st.epochs.find((e) => e.epoch === m.epoch);
     if (before && m.seq <= before.seq) return; // an old or repeated line
+    const added = m.zones.filter((z) => st.zones[z.zone] === undefined).length;
+    if (Object.keys(st.zones).length + added > MAX_TREE_ZONES) {
+      return this.refuse(`more than ${MAX_TREE_ZONES} zones in all`, `${m.zones.length} zones, ${added} new`);
+    }
     for (const z of m.zones) {
       const prev = st.zones[z.zone];
       const last = before?.host[z.zone];
@@ -285,7 +296,7 @@ function parseState(j: unknown): State {
   const zonesOk =
     typeof s.zones === "object" && s.zones !== null &&
     Object.values(s.zones).every((z: GuestZone) => isCount(z.value) && isCount(z.max) && z.max > 0 && z.value < z.max && typeof z.name === "string" && typeof z.zone === "string");
-  if (!(typeof s.epoch === "string" || s.epoch === null) || !isTime(s.t) || !zonesOk) throw new Error("unexpected content");
+  if (!(typeof s.epoch === "string" || s.epoch === null) || !isTime(s.t) || !zonesOk || Object.keys(s.zones as object).length > MAX_TREE_ZONES) throw new Error("unexpected content");
   const epochs: EpochState[] = Array.isArray(s.epochs)
     ? s.epochs.filter((e: EpochState) => typeof e?.epoch === "string" && isCount(e.seq) && isTime(e.t) && isCounters(e.host)).slice(-MAX_EPOCHS)
     : s.epoch !== null && isCounters(s.host)

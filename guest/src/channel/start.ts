@@ -1,7 +1,7 @@
 import { CHANNEL_NAME, mountAt, ScaphError } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import { findPort } from "./port.js";
-import { ChannelReceiver } from "./receiver.js";
+import { CHANNEL_STATE_FILE, ChannelReceiver } from "./receiver.js";
 
 /** The channel options of scaph-guest's commands. */
 export interface ChannelFlags {
@@ -38,8 +38,17 @@ async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<
     log.warn(`channel: ${tree} is not a tmpfs of its own and this is not root: the tree is written there as it is`);
     return;
   }
-  const { mkdir } = await import("node:fs/promises");
+  const { mkdir, readdir } = await import("node:fs/promises");
   await mkdir(tree, { recursive: true });
+  // A tmpfs mounted over a directory hides what it holds from the whole VM, and outlives this process:
+  // only over an empty directory, or one that holds nothing but a tree of ours.
+  const foreign = (await readdir(tree)).filter((n) => n !== CHANNEL_STATE_FILE && !/^intel-rapl:\d+(:\d+)?$/.test(n));
+  if (foreign.length > 0) {
+    throw new ScaphError(
+      `${tree} is not empty (${foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(", ")}${foreign.length > 3 ? ", ..." : ""}) and not a mount: ` +
+        `a tmpfs there would hide it. Give the tree its own directory (--path, SCAPHANDRE_POWERCAP_PATH), or --no-tmpfs`,
+    );
+  }
   const { execa } = await import("execa");
   const r = await execa("mount", ["-t", "tmpfs", "-o", "size=1m,mode=0755", "scaph-channel", tree], { reject: false });
   if (r.exitCode !== 0) throw new ScaphError(`mount -t tmpfs on ${tree} failed: ${r.stderr.trim()}`);

@@ -214,3 +214,21 @@ test("a host whose max_energy_range_uj shrinks cannot send the guest's counter b
     assert.ok(Number(await read(tree, "intel-rapl:0")) >= 5_000_000_000);
     assert.equal(await read(tree, "intel-rapl:0", "max_energy_range_uj"), String(MAX));
   }));
+
+test("a host naming 16 new zones at every line gets at most MAX_TREE_ZONES in the tree; the state stays readable after a restart", () =>
+  withTree(async (tree, lines) => {
+    const { readdir } = await import("node:fs/promises");
+    const { MAX_TREE_ZONES } = await import("../../src/channel/receiver.js");
+    const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    for (let n = 0; n < 10; n++) {
+      r.apply({
+        v: 1, epoch: "many", seq: n + 1, t: 100 + n, step_s: 1,
+        zones: Array.from({ length: 16 }, (_, i) => ({ zone: `intel-rapl:${n}:${i}`, name: "dram", energy_uj: 1000 * (n + 1), max_energy_range_uj: MAX })),
+      });
+    }
+    const dirs = (await readdir(tree)).filter((d) => d.startsWith("intel-rapl"));
+    assert.equal(dirs.length, MAX_TREE_ZONES);
+    assert.ok(lines.some((l) => l.includes("bad line(s) skipped")), lines.join("\n"));
+    const again = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    assert.equal(again.latest?.zones.length, MAX_TREE_ZONES, "the state file was read back: counters go on after a restart");
+  }));

@@ -5,7 +5,7 @@ import { DomainXMLFlags } from "@scaph/libvirt";
 import { DomainState, PausedReason, RunningReason, ShutoffReason, domainStateName } from "@scaph/libvirt/flags";
 import { STATUS_FILE } from "../qemu/status-sink.js";
 import type { DaemonStatus } from "../qemu/status-sink.js";
-import { isSafeDirName } from "../qemu/names.js";
+import { isSafeDirName, quoteName } from "../qemu/names.js";
 import { findChannel, findShare } from "./domain-xml.js";
 import { openLibvirt } from "./libvirt-domain.js";
 import { mountAt } from "./mounts.js";
@@ -181,7 +181,7 @@ function fromStatusFile(daemon: DaemonStatus | null, fresh: boolean): StatusRow[
 export function formatStatus(report: StatusReport): string {
   const head = ["DOMAIN", "STATE", "TRANSPORT", "MOUNTED", "TREE AGE (s)", "CHANNEL", "POWER (W)", "PROBLEMS"];
   const body = report.rows.map((r) => [
-    r.domain,
+    /^[\x21-\x7e]+$/.test(r.domain) ? r.domain : quoteName(r.domain), // a name with spaces, controls or bidi marks: quoted, escaped
     r.state,
     r.live_transport ?? r.transport ?? "-",
     r.mounted ? "yes" : "no",

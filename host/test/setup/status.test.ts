@@ -59,3 +59,12 @@ test("status names a live migration's states from libvirt's state and reason", a
   assert.equal(stateText(DomainState.RUNNING, RunningReason.BOOTED), "running");
   assert.equal(stateText(DomainState.PAUSED, PausedReason.USER), "paused");
 });
+
+test("status prints a hostile domain name quoted and escaped in its table, never raw", async () => {
+  const { formatStatus } = await import("../../src/setup/status.js");
+  const row = { state: "running", running: true, transport: null, live_transport: null, mounted: false, tree_age_s: null, power_w: null, channel: null, problems: [] };
+  const out = formatStatus({ notes: [], rows: [{ ...row, domain: "evil\u202etxt.exe\u2028\tx" }, { ...row, domain: "web-1" }] });
+  assert.ok(!/[\u202e\u2028\t]/.test(out.replace(/  /g, "")), JSON.stringify(out));
+  assert.match(out, /"evil\\u202etxt\.exe\\u2028\\tx"/);
+  assert.match(out, /^web-1 /m, "a plain name stays as it is");
+});
