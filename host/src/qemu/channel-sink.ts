@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { encodeMessage, errorMessage } from "@scaph/common";
@@ -6,6 +7,29 @@ import type { ChannelZone, Logger, Sink, Snapshot } from "@scaph/common";
 import { zoneMaxOf } from "./tree-sink.js";
 import { vmZones } from "./vm-tree.js";
 import type { ZoneSpec } from "./vm-tree.js";
+
+/** open(2)'s O_PATH on Linux (not in Node's fs.constants): a descriptor that only names a file. */
+const O_PATH = 0o10000000;
+
+/**
+ * Opens a channel's socket path without following a link, and checks that it
+ * is a socket: libvirt's per-domain channel directories belong to the qemu
+ * user, who could put a link to a root-only socket there for this root
+ * daemon to connect to. Returns the O_PATH descriptor (connect through
+ * /proc/self/fd/N), or why not.
+ */
+export function openSocketNoFollow(path: string): number | string {
+  let fd: number;
+  try {
+    fd = openSync(path, O_PATH | constants.O_NOFOLLOW);
+  } catch (err) {
+    return errorMessage(err);
+  }
+  const st = fstatSync(fd);
+  if (st.isSocket()) return fd;
+  closeSync(fd);
+  return `not a socket but ${st.isSymbolicLink() ? "a symbolic link" : "another kind of file"}: refused (only the socket libvirt made is connected to)`;
+}
 
 /** What `scaph-host status` shows of a VM's channel. */
 export interface ChannelStatus {
@@ -91,9 +115,20 @@ export class ChannelSink implements Sink {
   private ensureSocket(c: VmChannel, path: string, name: string): void {
     if (c.socket && !c.socket.destroyed && c.path === path) return;
     c.socket?.destroy();
+    c.socket = null;
     c.path = path;
     c.connected = false;
-    const sock = connect({ path });
+    const fd = openSocketNoFollow(path);
+    if (typeof fd === "string") return this.failed(c, name, path, fd);
+    // Through the descriptor just checked, not the path: nothing swapped in between is connected to.
+    const sock = connect({ path: `/proc/self/fd/${fd}` });
+    let open = true;
+    const release = (): void => {
+      if (open) closeSync(fd);
+      open = false;
+    };
+    sock.once("connect", release);
+    sock.once("close", release);
     c.socket = sock;
     sock.pause(); // never read what the guest sends
     sock.on("connect", () => {
@@ -107,15 +142,17 @@ export class ChannelSink implements Sink {
         c.pending = null;
       }
     });
-    sock.on("error", (err) => {
-      const msg = errorMessage(err);
-      if (msg !== c.lastError) this.log.warn(`channel: VM ${name}: ${path}: ${msg} (retried each step)`);
-      c.lastError = msg;
-    });
+    sock.on("error", (err) => this.failed(c, name, path, errorMessage(err)));
     sock.on("close", () => {
       c.connected = false;
       if (c.socket === sock) c.socket = null;
     });
+  }
+
+  /** Logs a failure to reach a VM's channel once per distinct reason; it is tried again at each step. */
+  private failed(c: VmChannel, name: string, path: string, msg: string): void {
+    if (msg !== c.lastError) this.log.warn(`channel: VM ${name}: ${path}: ${msg} (retried each step)`);
+    c.lastError = msg;
   }
 
   private send(c: VmChannel, s: Snapshot, zones: readonly ZoneSpec[]): void {

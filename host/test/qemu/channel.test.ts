@@ -171,3 +171,26 @@ test("channel: a guest that does not read makes lines drop, counted, never a blo
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("channel: a link planted at the socket's path (the qemu user owns libvirt's channel directories) is never connected through", async () => {
+  const { symlink } = await import("node:fs/promises");
+  const dir = await mkdtemp(join(tmpdir(), "scaph-chan-link-"));
+  const sock = join(dir, "web-1.sock");
+  // A root-only socket elsewhere, which the planted link points to.
+  const secret = await qemuSide(join(dir, "root-only.sock"));
+  await symlink(join(dir, "root-only.sock"), sock);
+  const r = await channelRig(sock, dir);
+  try {
+    const key = "11111111-2222-3333-4444-555555555501";
+    for (let i = 0; i < 4; i++) await r.step();
+    await waitFor("the refusal in the channel's status", () => r.sink.status().get(key) !== undefined);
+    assert.equal(secret.clients.length, 0, "nothing connected to the socket behind the link");
+    assert.equal(secret.lines.length, 0);
+    assert.equal(r.sink.status().get(key)?.connected, false);
+    assert.equal(r.log.filter((l) => l.includes("symbolic link: refused")).length, 1, `said once: ${r.log.join("\n")}`);
+  } finally {
+    await r.close();
+    await secret.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
