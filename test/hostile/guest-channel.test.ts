@@ -95,3 +95,37 @@ test("scaph-guest channel refuses to mount its tmpfs over a directory that holds
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a port that never stops delivering valid lines: the receiver still yields, so SIGTERM ends it at once", async () => {
+  const { startBackground, waitFor: waitUntil } = await import("../helpers/processes.js");
+  const { timedStop } = await import("./rig.js");
+  const { stat } = await import("node:fs/promises");
+  const dir = await mkdtemp(join(tmpdir(), "scaph-chan-flood-"));
+  const fifo = join(dir, "port");
+  mkfifo(fifo);
+  const tree = join(dir, "tree");
+  const agent = startBackground(process.execPath, [guestBin, "channel", "--path", tree, "--channel-device", fifo, "--no-tmpfs"]);
+  // The flood: valid lines, as fast as the pipe takes them, until the test ends it.
+  let flooding = true;
+  const flood = (async () => {
+    const fh = await open(fifo, "w");
+    let seq = 0;
+    while (flooding) {
+      const batch = Array.from({ length: 200 }, () => line(++seq, seq)).join("");
+      await fh.write(batch).catch(() => (flooding = false));
+    }
+    await fh.close().catch(() => {});
+  })();
+  try {
+    await waitUntil("the receiver to write its state", async () => ((await stat(join(tree, ".scaph-channel.json")).catch(() => null)) ? true : null));
+    assert.ok(flooding, "the flood is going when SIGTERM is sent");
+    const stopped = await timedStop(agent);
+    // stop() sends SIGKILL after 5 s: an exit code (not a kill) means it ended on SIGTERM, mid-flood.
+    assert.notEqual(stopped.code, null, `killed after ${stopped.ms} ms: SIGTERM was not handled during the flood`);
+  } finally {
+    flooding = false;
+    await agent.stop("SIGKILL");
+    await flood.catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  }
+});

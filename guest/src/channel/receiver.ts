@@ -180,16 +180,22 @@ export class ChannelReceiver {
         if (n === 0) return; // the host end is not connected
         let text = partial + buf.toString("utf8", 0, n);
         partial = "";
+        let applied = 0;
         for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
           const line = text.slice(0, nl);
           text = text.slice(nl + 1);
           if (skipping) skipping = false; // the end of an overlong line
-          else this.line(line);
+          else if (this.line(line)) applied++;
         }
         if (text.length >= CHANNEL_MAX_LINE) {
           this.refuse("line too long", text);
           skipping = true; // until the next newline
         } else partial = text;
+        // The tree is written once per read (what a reader sees is the newest total), and the event loop gets
+        // its turn after each: a host (or a guest process) that never stops writing cannot starve a signal,
+        // an exporter's loop or its HTTP server.
+        if (applied > 0) this.commit(applied);
+        await new Promise<void>((r) => setImmediate(r));
       }
     } finally {
       closeSync(fd);
@@ -204,11 +210,14 @@ export class ChannelReceiver {
     this.o.log.warn(`channel: ${this.bad} bad line(s) skipped, the last: ${why} (${excerpt(line)})`);
   }
 
-  /** Applies one line from the host (exported for tests through apply()). */
-  private line(line: string): void {
+  /** Applies one line from the host to the counters (not yet to the tree); whether it counted. */
+  private line(line: string): boolean {
     const r = parseMessage(line);
-    if (!r.ok) return this.refuse(r.why, line);
-    this.apply(r.message);
+    if (!r.ok) {
+      this.refuse(r.why, line);
+      return false;
+    }
+    return this.update(r.message);
   }
 
   /**
@@ -221,12 +230,25 @@ export class ChannelReceiver {
    * max changes cannot send it backwards.
    */
   apply(m: ChannelMessage): void {
+    if (this.update(m)) this.commit();
+  }
+
+  /** Writes the tree and the state for `lines` lines applied, and tells the listeners. */
+  private commit(lines = 1): void {
+    this.write();
+    this.applied += lines;
+    for (const f of this.listeners) f();
+  }
+
+  /** apply() without the writing: whether the line counted. */
+  private update(m: ChannelMessage): boolean {
     const st = this.state;
     const before = st.epochs.find((e) => e.epoch === m.epoch);
-    if (before && m.seq <= before.seq) return; // an old or repeated line
+    if (before && m.seq <= before.seq) return false; // an old or repeated line
     const added = m.zones.filter((z) => st.zones[z.zone] === undefined).length;
     if (Object.keys(st.zones).length + added > MAX_TREE_ZONES) {
-      return this.refuse(`more than ${MAX_TREE_ZONES} zones in all`, `${m.zones.length} zones, ${added} new`);
+      this.refuse(`more than ${MAX_TREE_ZONES} zones in all`, `${m.zones.length} zones, ${added} new`);
+      return false;
     }
     for (const z of m.zones) {
       const prev = st.zones[z.zone];
@@ -247,9 +269,7 @@ export class ChannelReceiver {
     st.epoch = m.epoch;
     st.t = m.t;
     this.o.log.debug(`channel: applied epoch ${m.epoch} seq ${m.seq} t ${m.t}`);
-    this.write();
-    this.applied++;
-    for (const f of this.listeners) f();
+    return true;
   }
 
   /** The tree (sub-zones first, the package last: a reader that sees the package sees the whole tree), then the state. */
