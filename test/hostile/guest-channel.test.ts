@@ -34,12 +34,20 @@ for (const exporter of ["prometheus", "json"] as const) {
     const fifo = join(dir, "port");
     mkfifo(fifo);
     const tree = join(dir, "tree");
-    // The host: it opens its end when the agent opens the port, says nothing for 3 s, then a line a second.
+    // The host: it opens its end when the agent opens the port, says nothing for 3 s, then a line a second
+    // until the test is done.
+    let timer: NodeJS.Timeout | undefined;
+    let finished = false;
+    let ended: () => void = () => {};
     const host = (async () => {
       const fh = await open(fifo, "w");
+      if (finished) return void (await fh.close());
       let seq = 0;
-      const timer = setInterval(() => void fh.write(line(++seq, seq * 5_000_000)).catch(() => {}), 1000);
-      await new Promise((r) => setTimeout(r, 3000 + 12_000));
+      const silence = setTimeout(() => {
+        timer = setInterval(() => void fh.write(line(++seq, seq * 5_000_000)).catch(() => {}), 1000);
+      }, 3000);
+      await new Promise<void>((r) => (ended = r));
+      clearTimeout(silence);
       clearInterval(timer);
       await fh.close();
     })();
@@ -66,6 +74,11 @@ for (const exporter of ["prometheus", "json"] as const) {
         assert.ok(reports.length >= 1 && reports.some((x) => x.host.consumption > 0), r.stdout.slice(0, 2000));
       }
     } finally {
+      finished = true;
+      ended();
+      // A writer still waiting for a reader (the agent never opened the port) is let go.
+      const { closeSync, constants, openSync } = await import("node:fs");
+      closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
       await host.catch(() => {});
       await rm(dir, { recursive: true, force: true });
     }
