@@ -13,6 +13,7 @@ export interface AutoSetupOptions {
   retryMs?: number;
 }
 
+
 /** What a domain needs done. */
 type Work = "defined" | "started";
 
@@ -109,14 +110,15 @@ export class AutoSetup {
     const { DeviceModifyFlags, DomainXMLFlags } = await import("@scaph/libvirt");
     try {
       // The persistent definition: where the next start takes its config from (a transient domain has none)
-      if (await conn.isPersistent(uuid)) {
-        const persistent = await conn.domainXml(uuid, DomainXMLFlags.INACTIVE | DomainXMLFlags.SECURE);
-        const edit = xml.addChannel(persistent);
-        if (edit.changed) {
-          await conn.defineXML(edit.xml);
-          this.done.push({ name, change: "persistent" });
-          this.o.log.info(`auto-setup: ${name}: ${edit.notes.join("; ")} (its persistent XML)`);
-        }
+      // The persistent definition: where the next start takes its config from (a transient domain has none).
+      // The channel goes in as a device of the domain's config (attach with CONFIG), never by defining the
+      // whole XML again: libvirt does that on the domain object it holds, so a domain undefined meanwhile (a
+      // spawn that failed and was cleaned up) is not brought back, a concurrent edit is not overwritten, and
+      // the rest of the XML is left byte for byte.
+      if ((await conn.isPersistent(uuid)) && !xml.findChannel(await conn.domainXml(uuid, DomainXMLFlags.INACTIVE))) {
+        await conn.attachDevice(uuid, xml.channelXml(), DeviceModifyFlags.CONFIG);
+        this.done.push({ name, change: "persistent" });
+        this.o.log.info(`auto-setup: ${name}: add <channel> virtio ${CHANNEL_NAME} (its persistent XML)`);
       }
       if (work !== "started") return;
       const live = await conn.domainXml(uuid, 0);
