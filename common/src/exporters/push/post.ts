@@ -18,12 +18,23 @@ const MAX_BODY = 1024;
 
 /**
  * POSTs `body` to `url` (http or https) and resolves with the status and the
- * start of the answer; rejects on a network error or the timeout. Node's own
- * http/https (fetch cannot skip a certificate check per request).
+ * start of the answer; rejects on a network error, or when the whole
+ * exchange has not ended within `timeoutMs` (a peer that trickles its answer
+ * a byte at a time is cut off there, not only one that goes silent). At most
+ * MAX_BODY bytes of the answer are read: then the connection is closed, so
+ * an endless body costs neither memory nor CPU. Node's own http/https
+ * (fetch cannot skip a certificate check per request).
  */
 export function post(url: URL, body: string, o: PostOptions): Promise<PostResult> {
   const request = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (f: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      f();
+    };
     const req = request(
       url,
       {
@@ -35,16 +46,22 @@ export function post(url: URL, body: string, o: PostOptions): Promise<PostResult
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
+        const answer = (): PostResult => ({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8").slice(0, MAX_BODY).trim() });
         res.on("data", (c: Buffer) => {
-          if (size < MAX_BODY) chunks.push(c);
+          chunks.push(c);
           size += c.length;
+          if (size < MAX_BODY) return;
+          settle(() => resolve(answer())); // enough to say what the peer meant: the rest is not read
+          res.destroy();
+          req.destroy();
         });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8").slice(0, MAX_BODY).trim() }));
-        res.on("error", reject);
+        res.on("end", () => settle(() => resolve(answer())));
+        res.on("error", (err) => settle(() => reject(err)));
       },
     );
+    const deadline = setTimeout(() => req.destroy(new Error(`no complete answer within ${o.timeoutMs} ms`)), o.timeoutMs);
     req.on("timeout", () => req.destroy(new Error(`no answer within ${o.timeoutMs} ms`)));
-    req.on("error", reject);
+    req.on("error", (err) => settle(() => reject(err)));
     req.end(body);
   });
 }
