@@ -143,3 +143,29 @@ test("scaph-guest warp10 (the token from SCAPH_WARP10_WRITE_TOKEN): series every
   assert.equal(none.code, 1);
   assert.match(none.stderr, /--write-token TOKEN, or SCAPH_WARP10_WRITE_TOKEN/);
 });
+
+test("prometheus-push: a push skipped while the one before hangs counts its series as not delivered", async () => {
+  const { createServer } = await import("node:http");
+  let received = -1; // series in the first push, as the server read them
+  const server = createServer((req) => {
+    let body = "";
+    req.on("data", (d: Buffer) => (body += d.toString()));
+    req.on("end", () => (received = body.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length)); // and never answers
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as import("node:net").AddressInfo;
+  const h = await knownHost();
+  cleanups.push(() => h.cleanup());
+  const sink = new PrometheusPushSink({ base: new URL(`http://127.0.0.1:${port}`), suffix: "metrics", job: "j", instance: "i", log: createLogger({ level: "error" }), filter: { kind: "top", n: 10 }, qemu: false, timeoutMs: 2_000 });
+  try {
+    await h.step();
+    sink.write(await h.step()); // in flight, hanging
+    await waitFor("the first push to reach the server", async () => (received > 0 ? true : null));
+    sink.write(await h.step()); // skipped: the first still runs
+    assert.equal(sink.health.lost, received, "the skipped push's series are counted as not delivered");
+  } finally {
+    await sink.close();
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});

@@ -41,13 +41,17 @@ export class PrometheusPushSink extends SendingSink<null> {
     this.url = pushUrl(o.base, o.suffix, o.job, o.instance ?? hostname());
   }
 
+  /** Series in the last push: what a push skipped (the one before still running) would have held. */
+  private lastSeries = 0;
+
   protected payload(): { data: null; items: number } {
-    return { data: null, items: 0 }; // the text is the registry's, made when sent
+    return { data: null, items: this.lastSeries }; // the text is the registry's, made when sent
   }
 
   protected async send(): Promise<void> {
     const text = await this.registry.metrics();
     const series = text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length;
+    this.lastSeries = series;
     try {
       const r = await post(this.url, text, {
         headers: { "Content-Type": this.registry.contentType },
