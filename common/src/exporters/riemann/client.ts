@@ -22,6 +22,9 @@ export interface RiemannClientOptions {
   now?: () => number;
 }
 
+/** The largest answer read: an ok, or an error with its reason, is a few bytes. */
+const MAX_ANSWER = 64 * 1024;
+
 /**
  * A Riemann TCP (or mutual TLS) connection: one Msg frame out, one answer
  * frame back, checked for `ok`. Connects on demand; after a failure, the
@@ -86,8 +89,11 @@ export class RiemannClient {
   }
 
   private onData(d: Buffer): void {
+    // A server speaks only to answer: bytes nobody asked for (a peer that floods), or an answer announced
+    // larger than any ok or error, end the connection instead of being read.
+    if (this.waiter === null) return this.fail(new Error("the server sent data nobody asked for"));
     try {
-      const { frames, rest } = takeFrames(Buffer.concat([this.buf, d]));
+      const { frames, rest } = takeFrames(Buffer.concat([this.buf, d]), MAX_ANSWER);
       this.buf = rest;
       for (const f of frames) {
         const w = this.waiter;
