@@ -1,4 +1,6 @@
+import { realpathSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 
 /** Undoes the octal escapes of /proc/self/mountinfo (`\040` is a space). */
 export function unescapeMountField(s: string): string {
@@ -25,9 +27,31 @@ export function parseMountinfo(text: string): MountEntry[] {
   return out;
 }
 
-/** The mount at exactly `dir` (the last one, if stacked), or null; `procRoot` is --procfs-path. */
+/**
+ * A path with its existing part resolved (symbolic links followed, as the
+ * kernel does), the rest appended: /var/lib/libvirt/scaphandre/vm where
+ * /var/lib/libvirt links to /data/libvirt is /data/libvirt/scaphandre/vm,
+ * as /proc/self/mountinfo and systemd's mount units name it.
+ */
+export function resolvedPath(path: string): string {
+  let head = resolve(path);
+  const tail: string[] = [];
+  for (;;) {
+    try {
+      return join(realpathSync(head), ...tail);
+    } catch {
+      const parent = dirname(head);
+      if (parent === head) return resolve(path);
+      tail.unshift(basename(head));
+      head = parent;
+    }
+  }
+}
+
+/** The mount at exactly `dir` (the last one, if stacked), or null; `procRoot` is --procfs-path. `dir` is compared resolved, as mountinfo has it. */
 export async function mountAt(dir: string, procRoot = "/proc"): Promise<MountEntry | null> {
   const entries = parseMountinfo(await readFile(`${procRoot}/self/mountinfo`, "utf8"));
-  return entries.filter((e) => e.mountPoint === dir).pop() ?? null;
+  const want = resolvedPath(dir);
+  return entries.filter((e) => e.mountPoint === want).pop() ?? null;
 }
 

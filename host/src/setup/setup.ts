@@ -10,6 +10,7 @@ import type { Edit } from "./domain-xml.js";
 import type { Transport } from "@scaph/common";
 import { findDomain, openLibvirt, secureFlag } from "./libvirt-domain.js";
 import { guestInstructions } from "./guest-help.js";
+import { resolvedPath } from "@scaph/common";
 import { mountAt, mountTmpfs, tmpfsOptions, validSize } from "./mounts.js";
 import { fstabLine, mountUnitName, mountUnitText, systemctl, systemdRunning } from "./systemd.js";
 
@@ -125,7 +126,9 @@ async function setupChannel(o: SetupOptions, conn: Connection, dom: Domain): Pro
 export async function setup(o: SetupOptions): Promise<void> {
   checkCommon(o, "setup");
   if (!validSize(o.size)) throw new ScaphError(`--size ${JSON.stringify(o.size)} is not a tmpfs size (e.g. 5m, 512k)`);
-  const dir = join(o.baseDir, o.domain);
+  // The base resolved once (it may be a link, /var/lib/libvirt on a data disk): the mount, its unit's Where=
+  // and every later comparison name the same path.
+  const dir = join(resolvedPath(o.baseDir), o.domain);
   using conn = openLibvirt(o.connect, o.dryRun); // --dry-run changes nothing: read-only, as any user may
   using dom = findDomain(conn, o.domain);
   if (o.transport === "channel") return await setupChannel(o, conn, dom); // await: `using` frees the handles when setup returns

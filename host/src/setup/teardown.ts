@@ -5,6 +5,7 @@ import { CHANNEL_NAME, ScaphError } from "@scaph/common";
 import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
 import { channelElementXml, findChannel, findShare, normalizeXml, removeChannel, removeShare, shareElementXml } from "./domain-xml.js";
 import { findDomain, openLibvirt, secureFlag } from "./libvirt-domain.js";
+import { resolvedPath } from "@scaph/common";
 import { mountAt, unmount } from "./mounts.js";
 import { checkCommon, exists, runActions } from "./setup.js";
 import type { Action, SetupOptions } from "./setup.js";
@@ -29,7 +30,7 @@ export type TeardownOptions = Omit<SetupOptions, "size" | "transport" | "live"> 
  */
 export async function teardown(o: TeardownOptions): Promise<void> {
   checkCommon(o, "teardown");
-  const dir = join(o.baseDir, o.domain);
+  const dir = join(resolvedPath(o.baseDir), o.domain); // as setup named it (the base may be a link)
   using conn = openLibvirt(o.connect, o.dryRun); // --dry-run changes nothing: read-only, as any user may
   using dom = findDomain(conn, o.domain);
   const actions: Action[] = [];

@@ -113,3 +113,34 @@ test("errors: unknown domain lists the others, unsafe name, bad size, unreachabl
   await assert.rejects(setup({ ...base, domain: "web-1", size: "lots" }), /--size/);
   await assert.rejects(setup({ ...base, domain: "web-1", connect: "qemu+unix:///system?socket=/nonexistent/sock" }), /cannot connect to libvirt at qemu\+unix:\/\/\/system\?socket=\/nonexistent\/sock/);
 });
+
+test("a base dir behind a symbolic link (/var/lib/libvirt on a data disk): setup twice stacks one mount, its unit names the real path, teardown unmounts it", async () => {
+  requireRoot("setup mounts a real tmpfs");
+  await defineFixture("db-1");
+  const tmp = await mkdtemp(join(tmpdir(), "scaph-setup-link-"));
+  const { mkdir, symlink, readFile } = await import("node:fs/promises");
+  const real = join(tmp, "data", "libvirt");
+  await mkdir(real, { recursive: true });
+  await symlink(real, join(tmp, "libvirt")); // the operator's link
+  const base = join(tmp, "libvirt", "scaphandre");
+  const unitDir = join(tmp, "units");
+  await mkdir(unitDir);
+  const o = { domain: "db-1", baseDir: base, size: "2m", transport: "9p" as const, live: false, dryRun: false, connect: URI, unitDir, print: () => {} };
+  const realDir = join(real, "scaphandre", "db-1");
+  const mounts = async (): Promise<number> => (await readFile("/proc/self/mountinfo", "utf8")).split("\n").filter((l) => l.split(" ")[4] === realDir).length;
+  try {
+    await setup(o);
+    await setup(o);
+    assert.equal(await mounts(), 1, "one tmpfs, not two stacked");
+    assert.deepEqual(await readdir(unitDir), [mountUnitName(realDir)]);
+    assert.ok((await readFile(join(unitDir, mountUnitName(realDir)), "utf8")).includes(`Where=${realDir}`));
+    assert.equal((await mountAt(join(base, "db-1")))?.fsType, "tmpfs", "found through the link too");
+    await teardown({ ...o });
+    assert.equal(await mounts(), 0);
+    assert.deepEqual(await readdir(unitDir), []);
+  } finally {
+    const { execFileSync } = await import("node:child_process");
+    for (let i = 0; i < 3 && (await mounts()) > 0; i++) execFileSync("umount", [realDir]);
+    await rm(tmp, { recursive: true, force: true });
+  }
+});
