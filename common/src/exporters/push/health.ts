@@ -1,10 +1,16 @@
 import type { Logger } from "../../log.js";
 
+/** While a peer keeps failing, a reminder at most this often (ms). */
+export const FAILING_REMINDER_MS = 60_000;
+
 /**
  * How a network exporter's deliveries go: counts what was sent and what was
- * not, warns at the first failure (and when its reason changes), says when
- * delivery is back, and logs each delivery at debug. Measuring goes on
- * whatever the peer does.
+ * not, and logs by state, not by send: one WARN when deliveries start to
+ * fail (with the reason), then while they keep failing at most one WARN a
+ * minute with the count and the last reason (a reason that changes at every
+ * send, a countdown, a server's changing error page, floods nobody), and one
+ * line when delivery is back. Each send is logged at debug. Measuring goes
+ * on whatever the peer does.
  */
 export class PeerHealth {
   /** Items (events, series) delivered since start. */
@@ -13,19 +19,22 @@ export class PeerHealth {
   lost = 0;
   /** Sends that failed since start. */
   failures = 0;
-  private lastError: string | null = null;
+  private failing = false;
   private lostSinceOk = 0;
+  private failuresSinceSaid = 0;
+  private saidMs = 0;
 
   constructor(
     private readonly name: string,
     private readonly unit: string,
     private readonly log: Logger,
+    private readonly now: () => number = Date.now,
   ) {}
 
   ok(items: number, what = ""): void {
     this.sent += items;
-    if (this.lastError !== null) this.log.warn(`${this.name}: delivering again (${this.lostSinceOk} ${this.unit} were not delivered meanwhile)`);
-    this.lastError = null;
+    if (this.failing) this.log.warn(`${this.name}: delivering again (${this.lostSinceOk} ${this.unit} were not delivered meanwhile)`);
+    this.failing = false;
     this.lostSinceOk = 0;
     this.log.debug(`${this.name}: sent ${items} ${this.unit}${what}, ${this.sent} in all`);
   }
@@ -34,8 +43,17 @@ export class PeerHealth {
     this.failures++;
     this.lost += items;
     this.lostSinceOk += items;
-    if (reason !== this.lastError) this.log.warn(`${this.name}: ${reason}: ${items} ${this.unit} not delivered (measuring goes on; ${this.lost} not delivered in all)`);
-    else this.log.debug(`${this.name}: ${reason}: ${items} ${this.unit} not delivered, ${this.lost} in all`);
-    this.lastError = reason;
+    this.failuresSinceSaid++;
+    const now = this.now();
+    const first = !this.failing;
+    this.failing = true;
+    if (!first && now - this.saidMs < FAILING_REMINDER_MS) {
+      this.log.debug(`${this.name}: ${reason}: ${items} ${this.unit} not delivered, ${this.lost} in all`);
+      return;
+    }
+    if (first) this.log.warn(`${this.name}: ${reason}: ${items} ${this.unit} not delivered (measuring goes on; ${this.lost} not delivered in all)`);
+    else this.log.warn(`${this.name}: still not delivering: ${this.failuresSinceSaid} sends failed since the last word, ${this.lostSinceOk} ${this.unit} not delivered since the last delivery; the last reason: ${reason}`);
+    this.saidMs = now;
+    this.failuresSinceSaid = 0;
   }
 }
