@@ -8,6 +8,9 @@ import { zoneMaxOf } from "./tree-sink.js";
 import { vmZones } from "./vm-tree.js";
 import type { ZoneSpec } from "./vm-tree.js";
 
+/** A VM's channel logs a change (failing, delivering again) at most this often: a peer that accepts and closes at every step is not a line per step. */
+const CHANNEL_LOG_EVERY_MS = 60_000;
+
 /** open(2)'s O_PATH on Linux (not in Node's fs.constants): a descriptor that only names a file. */
 const O_PATH = 0o10000000;
 
@@ -59,6 +62,9 @@ class VmChannel {
   path: string | null = null;
   connected = false;
   lastError: string | null = null;
+  /** When a change of this channel was last logged (ms): at most one line a minute. */
+  lastWordMs = -Infinity;
+  failuresSinceSaid = 0;
   /** The line of a step that came while connecting: written once connected (it carries the totals). */
   pending: string | null = null;
 }
@@ -103,7 +109,7 @@ export class ChannelSink implements Sink {
       }
       for (const z of zones) c.counters.set(z.id, ((c.counters.get(z.id) ?? 0) + (vm.zonesUj.get(z.id) ?? 0)) % z.maxUj);
       this.ensureSocket(c, path, vm.name);
-      this.send(c, s, zones);
+      this.send(c, s, zones, vm.name);
     }
     for (const [key, c] of this.vms) {
       if (live.has(key)) continue;
@@ -133,11 +139,8 @@ export class ChannelSink implements Sink {
     sock.pause(); // never read what the guest sends
     sock.on("connect", () => {
       c.connected = true;
-      if (c.lastError !== null) this.log.info(`channel: VM ${name}: connected again`);
-      c.lastError = null;
       if (c.pending !== null) {
-        sock.write(c.pending);
-        c.sent++;
+        this.writeLine(c, sock, name, c.pending);
         c.dropped--; // counted as dropped while connecting: it went after all
         c.pending = null;
       }
@@ -149,13 +152,40 @@ export class ChannelSink implements Sink {
     });
   }
 
-  /** Logs a failure to reach a VM's channel once per distinct reason; it is tried again at each step. */
+  /**
+   * Logs a failure to reach a VM's channel once per distinct reason, and the
+   * same reason again at most once a minute; it is tried again at each step.
+   * A peer that accepts and closes at once (a failure at every step) is one
+   * line, not one per step.
+   */
   private failed(c: VmChannel, name: string, path: string, msg: string): void {
-    if (msg !== c.lastError) this.log.warn(`channel: VM ${name}: ${path}: ${msg} (retried each step)`);
+    c.failuresSinceSaid++;
+    if (this.maySay(c, msg !== c.lastError)) {
+      this.log.warn(`channel: VM ${name}: ${path}: ${msg} (retried each step${c.failuresSinceSaid > 1 ? `; ${c.failuresSinceSaid} failures since the last word` : ""})`);
+      c.failuresSinceSaid = 0;
+    }
     c.lastError = msg;
   }
 
-  private send(c: VmChannel, s: Snapshot, zones: readonly ZoneSpec[]): void {
+  /** Whether a change of a VM's channel may be logged now: at most one line a minute (or the first ever). */
+  private maySay(c: VmChannel, changed: boolean): boolean {
+    const now = Date.now();
+    if (!changed || now - c.lastWordMs < CHANNEL_LOG_EVERY_MS) return false;
+    c.lastWordMs = now;
+    return true;
+  }
+
+  /** Writes a line; it counts as sent once the kernel took it, and a first line taken after failures says so. */
+  private writeLine(c: VmChannel, sock: Socket, name: string, line: string): void {
+    sock.write(line, (err) => {
+      if (err) return;
+      c.sent++;
+      if (c.lastError !== null && this.maySay(c, true)) this.log.info(`channel: VM ${name}: delivering again`);
+      c.lastError = null;
+    });
+  }
+
+  private send(c: VmChannel, s: Snapshot, zones: readonly ZoneSpec[], name: string): void {
     const list: ChannelZone[] = zones.map((z) => ({ zone: z.id, name: z.name, energy_uj: c.counters.get(z.id) ?? 0, max_energy_range_uj: z.maxUj }));
     const line = encodeMessage({ v: 1, epoch: c.epoch, seq: ++c.seq, t: s.timestampS, t0: c.t0, step_s: s.intervalS, zones: list });
     const sock = c.socket;
@@ -164,8 +194,7 @@ export class ChannelSink implements Sink {
       c.dropped++;
       return;
     }
-    sock.write(line);
-    c.sent++;
+    this.writeLine(c, sock, name, line);
   }
 
   close(): void {
