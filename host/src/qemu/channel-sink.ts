@@ -153,10 +153,10 @@ export class ChannelSink implements Sink {
   }
 
   /**
-   * Logs a failure to reach a VM's channel once per distinct reason, and the
-   * same reason again at most once a minute; it is tried again at each step.
-   * A peer that accepts and closes at once (a failure at every step) is one
-   * line, not one per step.
+   * Logs a failure to reach a VM's channel when its reason changes, at most
+   * one line a minute for the VM (with the failures since the last line); it
+   * is tried again at each step. A peer that accepts and closes at once (a
+   * failure at every step) is a line or two, not one per step.
    */
   private failed(c: VmChannel, name: string, path: string, msg: string): void {
     c.failuresSinceSaid++;
