@@ -11,24 +11,12 @@ import { execFileSync } from "node:child_process";
 import { link, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireRoot } from "@scaph/common/testing";
+import { prng, requireRoot } from "@scaph/common/testing";
 import { guestBin } from "../helpers/cli.js";
 import { sleep, startBackground } from "../helpers/processes.js";
 import { fixtureDaemon, mkfifo, timedStop, watchPeakRss } from "./rig.js";
 
 const RSS_BOUND = 150 * 1024 * 1024;
-
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A directory outside the trees with a file in it: nothing may change there. */
 async function canary(dir: string): Promise<{ dir: string; file: string; check(): Promise<void> }> {

@@ -7,3 +7,4 @@ export { ACCEPTED_LINT, promtoolLint, promtoolProblems } from "./promtool.js";
 export { KNOWN_HOST, knownHost } from "./known-host.js";
 export { startRiemannServer } from "./riemann-server.js";
 export type { RiemannServerTls, RiemannTestServer } from "./riemann-server.js";
+export { prng } from "./prng.js";
