@@ -28,7 +28,7 @@ interface Status {
   vms: { name: string; channel?: { connected: boolean; sent: number; dropped: number; epoch: string; path: string } }[];
 }
 
-test("a real libvirtd: the channel hot-plugged into a running VM, written within steps, kept across save/restore, unplugged", async () => {
+test("a real libvirtd: the channel hot-plugged into a running VM, written within steps, kept across save/restore, unplugged", async (t) => {
   requireRoot("it starts libvirtd and VMs");
   daemon = await ensureLibvirtd();
   const dir = await mkdtemp(join(tmpdir(), "scaph-chan-lvd-"));
@@ -61,14 +61,18 @@ test("a real libvirtd: the channel hot-plugged into a running VM, written within
     assert.doesNotMatch(s.stdout, /restart/);
     assert.match(virsh("dumpxml", NAME), /<source mode='bind' path='[^']*\/org\.scaph\.energy\.0'\/>\s*<target type='virtio' name='org\.scaph\.energy\.0'/);
     assert.match(virsh("dumpxml", "--inactive", NAME), /name='org\.scaph\.energy\.0'/);
-    // Within a few steps of the hot-plug the daemon has the socket from the live XML and writes to it.
+    // Within a few of the daemon's steps of the hot-plug it has the socket from the live XML and writes to it:
+    // the socket appears in libvirt's channel directory, the next list reads the live XML, the step after
+    // connects and writes, and its status says so. Counted in steps (a busy machine stretches seconds).
     const t0 = Date.now();
-    const ch = await waitFor("the daemon to write to the channel", async () => {
-      const c = await channelOf();
-      return c && c.connected && c.sent > 0 ? c : null;
-    }, 15_000);
-    const after = (Date.now() - t0) / 1000;
-    assert.ok(after <= 3, `the first line after ${after.toFixed(1)} s (steps of 0.5 s)`);
+    const step0 = (await status())?.steps ?? 0;
+    const { ch, step } = await waitFor("the daemon to write to the channel", async () => {
+      const s = await status();
+      const c = s?.vms.find((v) => v.name === NAME)?.channel;
+      return s && c && c.connected && c.sent > 0 ? { ch: c, step: s.steps } : null;
+    }, 30_000);
+    t.diagnostic(`the first line ${step - step0} steps (${((Date.now() - t0) / 1000).toFixed(1)} s) after the hot-plug`);
+    assert.ok(step - step0 <= 6, `the first line ${step - step0} steps after the hot-plug`);
     assert.match(ch.path, /domain-\d+-.*\/org\.scaph\.energy\.0$/);
 
     const st = await runNode(hostBin, ["status", "--json", "--base-dir", base]);
