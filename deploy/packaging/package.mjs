@@ -121,6 +121,7 @@ One executable: no Node.js needed.`,
           { dest: "/usr/bin/scaph-guest", src: sea, mode: 0o755 },
           unit("scaph-guest.service"),
           unit("scaph-guest-channel.service"),
+          unit("var-scaphandre.mount"),
           { dest: "/lib/udev/rules.d/60-scaph-guest.rules", src: join(repo, "systemd/60-scaph-guest.rules"), mode: 0o644 },
           { dest: "/etc/default/scaph-guest", src: join(repo, "deploy/packaging/debian/scaph-guest.default"), mode: 0o644 },
           await man(guestProgram(), "scaph-guest", [
