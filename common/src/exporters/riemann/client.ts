@@ -93,13 +93,16 @@ export class RiemannClient {
     // larger than any ok or error, end the connection instead of being read.
     if (this.waiter === null) return this.fail(new Error("the server sent data nobody asked for"));
     try {
-      const { frames, rest } = takeFrames(Buffer.concat([this.buf, d]), MAX_ANSWER);
+      const { frames, rest } = takeFrames(this.buf.length > 0 ? Buffer.concat([this.buf, d]) : d, MAX_ANSWER);
       this.buf = rest;
-      for (const f of frames) {
-        const w = this.waiter;
-        this.waiter = null;
-        w?.resolve(decodeMsg(f));
-      }
+      const [answer] = frames;
+      if (answer === undefined) return;
+      // One question, one answer: anything after it was never asked for (a peer that floods ok frames,
+      // whose first one would otherwise pass for the answer to every message).
+      if (frames.length > 1 || rest.length > 0) return this.fail(new Error("the server sent data nobody asked for"));
+      const w = this.waiter;
+      this.waiter = null;
+      w.resolve(decodeMsg(answer));
     } catch (err) {
       this.fail(err as Error);
     }
