@@ -53,6 +53,12 @@ export const MAX_TREE_ZONES = 32;
 const MAX_EPOCHS = 4;
 /** What one line may cover, s: the host's time is trusted, but a bogus one must not freeze the clock (a day). */
 const MAX_COVER_S = 86_400;
+/**
+ * The most power one zone may show, W: above any socket's RAPL domain and any whole host. The host is
+ * trusted, but a gain beyond this over the time a line covers (a counter that jumped, a bogus first
+ * value) is cut to it and logged: the guest never shows a spike no host could draw.
+ */
+export const MAX_ZONE_WATTS = 10_000;
 /** What a line covers when the host's times cannot tell (no t0, no step): a second. */
 const DEFAULT_COVER_S = 1;
 
@@ -204,10 +210,15 @@ export class ChannelReceiver {
 
   private refuse(why: string, line: string): void {
     this.bad++;
+    this.warnLimited(`channel: ${this.bad} bad line(s) skipped, the last: ${why} (${excerpt(line)})`);
+  }
+
+  /** A warning about what the host sent: at most one a minute, whatever it keeps sending. */
+  private warnLimited(msg: string): void {
     const now = Date.now();
     if (now - this.lastBadLogMs < 60_000) return;
     this.lastBadLogMs = now;
-    this.o.log.warn(`channel: ${this.bad} bad line(s) skipped, the last: ${why} (${excerpt(line)})`);
+    this.o.log.warn(msg);
   }
 
   /** Applies one line from the host to the counters (not yet to the tree); whether it counted. */
@@ -250,6 +261,7 @@ export class ChannelReceiver {
       this.refuse(`more than ${MAX_TREE_ZONES} zones in all`, `${m.zones.length} zones, ${added} new`);
       return false;
     }
+    const cover = coveredS(m, before);
     for (const z of m.zones) {
       const prev = st.zones[z.zone];
       const last = before?.host[z.zone];
@@ -260,10 +272,15 @@ export class ChannelReceiver {
         gain = counterDelta(last, z.energy_uj, z.max_energy_range_uj);
         if (isCounterReset(last, z.energy_uj, z.max_energy_range_uj)) this.o.log.warn(`channel: ${z.zone} went back from ${last} to ${z.energy_uj} µJ in epoch ${m.epoch}: no gain counted`);
       }
+      const most = Math.round(MAX_ZONE_WATTS * 1e6 * cover);
+      if (gain > most) {
+        this.warnLimited(`channel: ${z.zone} gained ${gain} µJ in ${cover} s in epoch ${m.epoch}, above ${MAX_ZONE_WATTS} W: counted as ${most} µJ`);
+        gain = most;
+      }
       const max = prev?.max ?? z.max_energy_range_uj;
       st.zones[z.zone] = { zone: z.zone, name: z.name, max, value: ((prev?.value ?? 0) + gain) % max };
     }
-    st.clockS += coveredS(m, before);
+    st.clockS += cover;
     if (!before && st.epoch !== null) this.o.log.info(`channel: new epoch ${m.epoch} (the host's daemon restarted, or this VM was restored or migrated): counters continue`);
     st.epochs = [...st.epochs.filter((e) => e !== before), { epoch: m.epoch, seq: m.seq, t: m.t, host: Object.fromEntries(m.zones.map((z) => [z.zone, z.energy_uj])) }].slice(-MAX_EPOCHS);
     st.epoch = m.epoch;

@@ -52,13 +52,14 @@ test("counters: the same epoch adds the gain, a new epoch its first value; wraps
     r.apply(msg("bbbb", 110, 300_000, 100_000));
     assert.equal(await read(tree, "intel-rapl:0"), "7300000");
     assert.equal(await read(tree, "intel-rapl:0:0"), "1600000");
-    // The host counter wraps at its max: the gain across the wrap.
-    r.apply(msg("bbbb", 112, MAX - 1000, 200_000));
-    r.apply(msg("bbbb", 114, 4000, 300_000));
-    assert.equal(Number(await read(tree, "intel-rapl:0")), (7_300_000 + (MAX - 1000 - 300_000) + 5000) % MAX);
+    // The host counter wraps at its max: the gain across the wrap. (An epoch that began a day ago, whose
+    // counter stands near its max: within MAX_ZONE_WATTS over that day.)
+    r.apply({ ...msg("cccc", 112, MAX - 1000, 200_000), t0: 112 - 86_400 });
+    r.apply(msg("cccc", 114, 4000, 300_000));
+    assert.equal(Number(await read(tree, "intel-rapl:0")), (7_300_000 + (MAX - 1000) + 5000) % MAX);
     // Going back by more than half the range in one epoch: a reset, no spike.
     const before = Number(await read(tree, "intel-rapl:0:0"));
-    r.apply(msg("bbbb", 116, 5000, 100));
+    r.apply(msg("cccc", 116, 5000, 100));
     assert.equal(Number(await read(tree, "intel-rapl:0:0")), before);
     assert.ok(lines.some((l) => l.includes("went back from 300000 to 100 µJ")));
   }));
@@ -231,4 +232,19 @@ test("a host naming 16 new zones at every line gets at most MAX_TREE_ZONES in th
     assert.ok(lines.some((l) => l.includes("bad line(s) skipped")), lines.join("\n"));
     const again = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
     assert.equal(again.latest?.zones.length, MAX_TREE_ZONES, "the state file was read back: counters go on after a restart");
+  }));
+
+test("a counter that jumps beyond any host's power within a line is cut to MAX_ZONE_WATTS over the time it covers, and said once", () =>
+  withTree(async (tree, lines) => {
+    const { MAX_ZONE_WATTS } = await import("../../src/channel/receiver.js");
+    const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    r.apply(line("j", 1, 10, 100, 8)); // 100 J over 2 s: applied as it is
+    assert.equal(await read(tree, "intel-rapl:0"), "100000000");
+    r.apply(line("j", 2, 11, 200_100)); // +200 kJ in 1 s: 200 kW
+    assert.equal(Number(await read(tree, "intel-rapl:0")), 100_000_000 + MAX_ZONE_WATTS * 1e6, "cut to MAX_ZONE_WATTS for 1 s");
+    r.apply(line("j", 3, 12, 200_150)); // +50 J in 1 s: applied as it is
+    assert.equal(Number(await read(tree, "intel-rapl:0")), 100_000_000 + MAX_ZONE_WATTS * 1e6 + 50_000_000);
+    r.apply(line("k", 1, 13, 100_000)); // a new epoch whose first value is 100 kJ over its 1 s step
+    assert.equal(Number(await read(tree, "intel-rapl:0")), 100_000_000 + 2 * MAX_ZONE_WATTS * 1e6 + 50_000_000);
+    assert.equal(lines.filter((l) => l.includes(`above ${MAX_ZONE_WATTS} W`)).length, 1, "one WARN a minute:\n" + lines.join("\n"));
   }));
