@@ -1,6 +1,7 @@
 import {
   Command,
   Option,
+  acceptGlobalOptionsAfterSubcommands,
   addGlobalOptions,
   addJsonCommand,
   addPrometheusCommand,
@@ -109,5 +110,6 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
     .action(async (o: { transport: Transport; path: string; procfsPath: string }) => {
       await mountShare(o.transport, o.path, (l) => process.stdout.write(l + "\n"), o.procfsPath);
     });
+  acceptGlobalOptionsAfterSubcommands(program);
   return program;
 }

@@ -1,4 +1,5 @@
 import {
+  acceptGlobalOptionsAfterSubcommands,
   addGlobalOptions,
   addJsonCommand,
   addPrometheusCommand,
@@ -45,5 +46,6 @@ export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   addWarp10Command(program, env);
   addQemuCommand(program, env);
   addSetupCommands(program);
+  acceptGlobalOptionsAfterSubcommands(program);
   return program;
 }

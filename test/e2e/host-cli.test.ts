@@ -116,6 +116,22 @@ test("--sensor estimate is global, reports its value source, and runs on real /p
   near(reps[1]!.host.consumption, 40e6, 0.02, "estimate with idle = tdp = 40 W");
 });
 
+test("the global options work after the subcommand too, as a unit's $SCAPH_HOST_PROMETHEUS_OPTS puts them", async () => {
+  const r = await runNode(hostBin, ["json", "-t", "1", "-s", "0.5", "--sensor", "estimate", "--tdp-watts", "30", "--idle-watts", "30", "-vv"]);
+  assert.equal(r.code, 0, r.stderr);
+  const reps = JSON.parse(r.stdout) as Report[];
+  assert.equal(reps[0]!.host.value_source, "estimate");
+  near(reps[1]!.host.consumption, 30e6, 0.02, "estimate with idle = tdp = 30 W");
+  assert.match(r.stderr, / DEBUG measure: /, "-vv after the subcommand: debug lines");
+  // after wins over before; -s after the subcommand stays its --step
+  const both = await runNode(hostBin, ["--sensor", "powercap_rapl", "json", "-t", "1", "-s", "0.5", "--sensor=estimate"]);
+  assert.equal(both.code, 0, both.stderr);
+  assert.equal((JSON.parse(both.stdout) as Report[])[0]!.host.value_source, "estimate");
+  const guest = await runNode(guestBin, ["stdout", "--sensor", "nope"]);
+  assert.equal(guest.code, 1);
+  assert.match(guest.stderr, /argument 'nope' is invalid\. Allowed choices are powercap_rapl, estimate/);
+});
+
 test("no RAPL tree: exit 1 and a message with the fixes", async () => {
   const r = await runNode(hostBin, ["stdout", "-t", "1", "--powercap-path", "/nonexistent/powercap"]);
   assert.equal(r.code, 1);

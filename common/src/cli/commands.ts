@@ -37,6 +37,36 @@ export function addGlobalOptions(program: Command): Command {
     .showHelpAfterError();
 }
 
+/** The global options' keys that a subcommand may take too (after it on the command line). */
+const GLOBAL_KEYS = ["sensor", "tdpWatts", "idleWatts", "verbose"] as const;
+
+/**
+ * Lets every subcommand take the global options after it, as an operator
+ * writes them (`scaph-host prometheus --sensor estimate -v`, a unit's
+ * `$SCAPH_HOST_PROMETHEUS_OPTS`): each gets hidden copies of them, by their
+ * long name (`-s` is a subcommand's --step), and `-v`; globalOptions() reads
+ * them back. Call once every subcommand is added.
+ */
+export function acceptGlobalOptionsAfterSubcommands(program: Command): void {
+  const globals = program.options.filter((o) => GLOBAL_KEYS.includes(o.attributeName() as (typeof GLOBAL_KEYS)[number]));
+  const visit = (cmd: Command): void => {
+    for (const sub of cmd.commands) {
+      for (const g of globals) {
+        if (g.long === undefined || sub.options.some((o) => o.long === g.long)) continue;
+        const verbose = g.attributeName() === "verbose";
+        const shortFree = verbose && !sub.options.some((o) => o.short === g.short);
+        const copy = new Option(shortFree ? g.flags : g.flags.replace(/^-\w,\s*/, ""), g.description).hideHelp();
+        if (g.argChoices) copy.choices(g.argChoices);
+        if (g.parseArg) copy.argParser(g.parseArg);
+        if (verbose) copy.default(0);
+        sub.addOption(copy);
+      }
+      visit(sub);
+    }
+  };
+  visit(program);
+}
+
 /** --powercap-path and --procfs-path, with the environment's defaults. */
 export function addRootOptions(cmd: Command, env: CliEnvironment): Command {
   env.extendCommand?.(cmd);

@@ -40,10 +40,25 @@ export interface CliEnvironment {
   };
 }
 
+/**
+ * The global options, given before the subcommand or after it (see
+ * acceptGlobalOptionsAfterSubcommands): after it wins, and -v counts
+ * wherever it is given.
+ */
 export function globalOptions(cmd: Command): GlobalOptions {
-  let root: Command = cmd;
-  while (root.parent) root = root.parent;
-  return root.opts<GlobalOptions>();
+  const chain: Command[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) chain.unshift(c);
+  const [root, ...subs] = chain as [Command, ...Command[]];
+  const g = { ...root.opts<GlobalOptions>() };
+  for (const sub of subs) {
+    const o = sub.opts<Partial<GlobalOptions>>();
+    const given = (k: string): boolean => sub.getOptionValueSource(k) === "cli" || sub.getOptionValueSource(k) === "env";
+    if (given("sensor") && o.sensor !== undefined) g.sensor = o.sensor;
+    if (given("tdpWatts") && o.tdpWatts !== undefined) g.tdpWatts = o.tdpWatts;
+    if (given("idleWatts") && o.idleWatts !== undefined) g.idleWatts = o.idleWatts;
+    if (typeof o.verbose === "number") g.verbose = (g.verbose ?? 0) + o.verbose;
+  }
+  return g;
 }
 
 export function loggerFor(cmd: Command): Logger {
