@@ -66,7 +66,8 @@ try {
         name: "scaph-host",
         version,
         arch: "amd64",
-        depends: ["nodejs (>= 20)", "libvirt0"],
+        // its own Node (below): nothing newer than Debian 12 and Ubuntu 22.04 ship
+        depends: ["libc6 (>= 2.28)", "libstdc++6", "libgcc-s1", "libvirt0"],
         recommends: ["libvirt-daemon-system"],
         section: "admin",
         summary: "power of a Linux host (RAPL), split among its processes and virtual machines",
@@ -77,8 +78,11 @@ over a virtio-serial channel. On bare metal it exports Prometheus metrics,
 JSON or text, like Scaphandre.`,
         files: [
           { dest: "/usr/lib/scaph-host", src: lib },
+          // The runtime it was built and tested with, private to it: no distribution's nodejs is needed
+          // (Debian 12 and Ubuntu 22.04 ship none >= 20), and none is touched.
+          { dest: "/usr/lib/scaph-host/node", src: process.execPath, mode: 0o755 },
           // the daemon's loop allocates little and briefly: a small young generation keeps its RSS low
-          { dest: "/usr/bin/scaph-host", content: `#!/bin/sh\nexec /usr/bin/node --max-semi-space-size=1 /usr/lib/scaph-host/main.js "$@"\n`, mode: 0o755 },
+          { dest: "/usr/bin/scaph-host", content: `#!/bin/sh\nexec /usr/lib/scaph-host/node --max-semi-space-size=1 /usr/lib/scaph-host/main.js "$@"\n`, mode: 0o755 },
           unit("scaph-host-qemu.service"),
           unit("scaph-host-prometheus.service"),
           { dest: "/etc/default/scaph-host", src: join(repo, "deploy/packaging/debian/scaph-host.default"), mode: 0o644 },

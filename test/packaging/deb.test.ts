@@ -9,7 +9,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { promisify } from "node:util";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
@@ -85,6 +85,20 @@ test("the .deb packages install, run, verify and remove cleanly", async () => {
   assert.equal(f.code, 0, `apt-get -f install: ${f.stderr}`);
   for (const p of PACKAGES) assert.ok(installed(p), `${p} installed`);
   for (const p of payload) assert.ok(present(p), `${p} installed`);
+
+  // Self-contained: each package carries its runtime, and depends on nothing Debian 12 or Ubuntu 22.04 lack
+  for (const deb of debs) {
+    const depends = execFileSync("dpkg-deb", ["-f", deb, "Depends"], { encoding: "utf8" }).trim();
+    assert.doesNotMatch(depends, /nodejs/, `${deb}: Depends: ${depends}`);
+    console.log(`# ${deb.split("/").at(-1)}: ${(statSync(deb).size / 2 ** 20).toFixed(1)} MiB; Depends: ${depends}`);
+  }
+  const startMs: number[] = [];
+  for (let n = 0; n < 5; n++) {
+    const t0 = performance.now();
+    sh("/usr/bin/scaph-host", ["--version"]);
+    startMs.push(performance.now() - t0);
+  }
+  console.log(`# scaph-host --version, as installed: ${startMs.sort((a, b) => a - b)[2]?.toFixed(0)} ms (median of 5)`);
 
   // The commands, as installed
   assert.equal(sh("/usr/bin/scaph-host", ["--version"]).stdout.trim(), scaphVersion);
