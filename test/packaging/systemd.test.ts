@@ -162,6 +162,13 @@ test("scaph-host's package under systemd: both services run sandboxed as documen
     console.log(`# systemd-analyze security ${u}, running: ${/Overall exposure level for \S+: (.*)/.exec(c.run("systemd-analyze", ["security", "--no-pager", u]).stdout)?.[1] ?? "?"}`);
   }
 
+  // An upgrade (the same package again, as dpkg runs an upgrade's scripts): the daemon runs on the new files,
+  // /etc/default/scaph-host as the operator left it
+  const before = c.ok("cat", ["/etc/default/scaph-host"]);
+  c.ok("dpkg", ["-i", `/tmp/scaph-host_${scaphVersion}_amd64.deb`]);
+  await running(c, "scaph-host-qemu.service");
+  assert.equal(c.ok("cat", ["/etc/default/scaph-host"]), before, "the conffile kept through the upgrade");
+
   // dpkg -r stops the services and takes the files; -P the configuration and the state too
   c.ok("dpkg", ["-r", "scaph-host"]);
   assert.equal(show(c, "scaph-host-prometheus.service", "ActiveState"), "inactive");
