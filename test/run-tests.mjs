@@ -22,9 +22,12 @@ const dirs = ["common/dist/test", "libvirt/dist/test", "host/dist/test", "guest/
 
 /** Deadline of a test file, by where it lives (the first matching prefix wins). */
 export const DEADLINES_S = [
+  // a cold cache builds the Debian guest image (mmdebstrap with a kernel) and the packages first
+  ["test/dist/lab/debian-guest", 1800],
   ["test/dist/lab/", 420],
+  // a cold cache builds the packages (and the nspawn root filesystem) first
+  ["test/dist/packaging/", 600],
   ["test/dist/e2e/", 240],
-  ["test/dist/packaging/", 240],
   ["", 120],
 ];
 

@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "./cli.js";
 
@@ -18,4 +19,43 @@ export function buildPackages(parts: readonly PackagePart[], outDir: string): Pr
       (err, _stdout, stderr) => (err ? reject(new Error(`npm run package (--only ${parts.join(",")}) failed: ${stderr || err.message}`)) : resolve()),
     );
   });
+}
+
+/** Files whose content makes the packages: the compiled code, the packaging scripts, the units, the lock file. */
+function packageInputs(): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  for (const d of ["common/dist/src", "libvirt/dist/src", "host/dist/src", "guest/dist/src", "deploy/packaging", "systemd"]) walk(join(repoRoot, d));
+  out.push(join(repoRoot, "package.json"), join(repoRoot, "package-lock.json"), join(repoRoot, "README.md"));
+  return out.sort();
+}
+
+/**
+ * The .deb packages of this checkout, built once for all the test files
+ * that install them (each build compresses two 100 MB executables): in a
+ * cache keyed by everything they are made of, which holds the newest build
+ * only. Returns the directory that holds them.
+ */
+export async function cachedDebs(): Promise<string> {
+  const h = createHash("sha256");
+  for (const f of packageInputs()) h.update(f).update(readFileSync(f));
+  h.update(process.execPath).update(process.version);
+  const key = h.digest("hex").slice(0, 16);
+  const root = "/var/tmp/scaph-test-debs";
+  const dir = join(root, key);
+  const debs = ["scaph-host", "scaph-guest"].map((p) => join(dir, `${p}_${scaphVersion}_amd64.deb`));
+  if (debs.every((d) => existsSync(d))) return dir;
+  mkdirSync(root, { recursive: true });
+  for (const old of readdirSync(root)) if (old !== key) rmSync(join(root, old), { recursive: true, force: true });
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await buildPackages(["host-deb", "guest-deb"], tmp);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return dir;
 }

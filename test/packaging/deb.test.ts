@@ -13,7 +13,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, sta
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
-import { buildPackages, scaphVersion } from "../helpers/packages.js";
+import { cachedDebs, scaphVersion } from "../helpers/packages.js";
 
 const PACKAGES = ["scaph-host", "scaph-guest"] as const;
 /** Left while the test's packages are installed: a later run may remove them; anyone else's it must not touch. */
@@ -72,8 +72,8 @@ test("the .deb packages install, run, verify and remove cleanly", async () => {
     }
   }
   if (existsSync(MARKER)) purge(); // left by an interrupted run
-  await buildPackages(["host-deb", "guest-deb"], dir);
-  const debs = PACKAGES.map((p) => join(dir, `${p}_${scaphVersion}_amd64.deb`));
+  const built = await cachedDebs();
+  const debs = PACKAGES.map((p) => join(built, `${p}_${scaphVersion}_amd64.deb`));
   const payload = debs.flatMap(payloadOf);
   const conffiles = ["/etc/default/scaph-host", "/etc/default/scaph-guest"];
 

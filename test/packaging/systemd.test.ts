@@ -10,21 +10,19 @@
  */
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
 import { bootContainer, capabilityNames, debianRoot } from "../helpers/nspawn.js";
 import type { Container } from "../helpers/nspawn.js";
-import { buildPackages, scaphVersion } from "../helpers/packages.js";
+import { cachedDebs, scaphVersion } from "../helpers/packages.js";
 import { freePort, waitFor } from "../helpers/processes.js";
 import { sample } from "../helpers/scrape.js";
 
-const debs = mkdtempSync(join(tmpdir(), "scaph-nspawn-debs-"));
+let debs = "";
 const cleanups: (() => Promise<unknown>)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => {});
-  rmSync(debs, { recursive: true, force: true });
 });
 
 let root = "";
@@ -33,7 +31,7 @@ before(async () => {
   const r = debianRoot();
   console.log(`# ${r.about}`);
   root = r.dir;
-  await buildPackages(["host-deb", "guest-deb"], debs);
+  debs = await cachedDebs();
 });
 
 async function boot(binds: Record<string, string>, roBinds: Record<string, string> = {}): Promise<Container> {
