@@ -10,6 +10,8 @@ export interface LabDomain {
   vcpus: number;
   /** More devices, as XML (a virtio-serial controller for the channel). */
   devices?: string;
+  /** What a reboot of the guest does (default: destroy, which ends a busybox lab guest's run). */
+  onReboot?: "destroy" | "restart";
 }
 
 const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/'/g, "&apos;");
@@ -29,7 +31,7 @@ export function labDomainXml(d: LabDomain): string {
     <acpi/>
   </features>
   <on_poweroff>destroy</on_poweroff>
-  <on_reboot>destroy</on_reboot>
+  <on_reboot>${d.onReboot ?? "destroy"}</on_reboot>
   <devices>
     <serial type='file'>
       <source path='${esc(d.consoleFile)}' append='on'/>
