@@ -28,6 +28,8 @@ export const DEADLINES_S = [
   // a cold cache builds the packages (and the nspawn root filesystem) first
   ["test/dist/packaging/", 600],
   ["test/dist/e2e/", 240],
+  // dockerd builds the image (npm ci, tsc) on vfs; a cold cache makes its base images first
+  ["test/dist/deploy/docker", 1500],
   ["", 120],
 ];
 
