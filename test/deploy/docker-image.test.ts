@@ -9,12 +9,15 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { repoRoot } from "../helpers/cli.js";
 import { capabilityNames } from "../helpers/nspawn.js";
-import { baseImages, startDocker } from "../helpers/docker.js";
+import { baseImages, DOCKER_HOST, startDocker } from "../helpers/docker.js";
 import type { Docker } from "../helpers/docker.js";
-import { freePort, waitFor } from "../helpers/processes.js";
+import { freePort, requireCommand, waitFor } from "../helpers/processes.js";
 import { sample } from "../helpers/scrape.js";
 
 const TAG = "scaph-host:test";
@@ -73,5 +76,74 @@ test("the container image: built from the Dockerfile by dockerd, run with the co
     d.run(["rm", "-f", NAME]);
     await sim.stop();
     await removeTree(powercap);
+  }
+});
+
+test("the compose stack: scaph and a Prometheus (made here from Debian's) come up with docker-compose, and Prometheus scrapes scaph", { timeout: 900_000 }, async (t) => {
+  requireRoot("it starts dockerd");
+  const compose = requireCommand("docker-compose", "docker-compose");
+  docker ??= await startDocker();
+  const d = docker;
+  const { base, buildBase } = baseImages(d);
+  // Prometheus as its official image lays it out (entrypoint /bin/prometheus, working dir /prometheus), from Debian's binary
+  const promImage = "scaph-test/prometheus:debian";
+  const ctx = mkdtempSync(join(tmpdir(), "scaph-prom-image-"));
+  const project = `scaphtest${process.pid}`;
+  const powercap = await copyFixture("powercap/intel-1socket");
+  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: WATTS }] });
+  sim.start();
+  const dc = (args: readonly string[]): { code: number; out: string } => {
+    const r = spawnSync(compose, ["-p", project, "-f", join(repoRoot, "deploy/compose/docker-compose.yaml"), "-f", join(ctx, "override.yaml"), ...args], {
+      encoding: "utf8",
+      env: { ...process.env, DOCKER_HOST },
+      timeout: 900_000,
+    });
+    return { code: r.status ?? 1, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+  };
+  try {
+    copyFileSync(requireCommand("prometheus", "prometheus"), join(ctx, "prometheus"));
+    writeFileSync(join(ctx, "Dockerfile"), `FROM ${base}\nCOPY prometheus /bin/prometheus\nWORKDIR /prometheus\nENTRYPOINT ["/bin/prometheus"]\n`);
+    d.ok(["build", "-q", "-t", promImage, ctx]);
+    // What this machine changes: the bases (no registry), the images, a simulated RAPL tree
+    writeFileSync(
+      join(ctx, "override.yaml"),
+      `version: "3.8"
+services:
+  scaph:
+    image: ${TAG}
+    build:
+      network: host
+      args:
+        BUILD_BASE: ${buildBase}
+        BASE: ${base}
+    # this machine has no /sys/class/powercap to mount a tree over: the tree goes beside /host/sys
+    volumes:
+      - ${powercap}:/host/powercap:ro
+    command: ["prometheus", "--address", "::", "--port", "8080", "--procfs-path", "/host/proc", "--powercap-path", "/host/powercap", "--step", "2"]
+  prometheus:
+    image: ${promImage}
+`,
+    );
+    const up = dc(["up", "-d", "--no-build", "scaph", "prometheus"]);
+    assert.equal(up.code, 0, up.out);
+    // Prometheus's own view: the scrape of scaph is up and has the host's power
+    const w = await waitFor("Prometheus to have scraped scaph's host power", async () => {
+      const r = await fetch(`http://127.0.0.1:9090/api/v1/query?query=${encodeURIComponent('scaph_host_power_microwatts{job="scaph-host"}')}`).catch(() => null);
+      const j = r?.ok ? ((await r.json()) as { data?: { result?: { value: [number, string] }[] } }) : null;
+      const v = Number(j?.data?.result?.[0]?.value[1] ?? NaN);
+      return Number.isFinite(v) && v > 0 ? v / 1e6 : null;
+    }, 180_000).catch((err: Error) => {
+      throw new Error(`${err.message}\n${dc(["logs", "--tail", "30"]).out}`);
+    });
+    t.diagnostic(`Prometheus in the compose stack reads ${w.toFixed(1)} W from scaph`);
+    assert.ok(Math.abs(w - WATTS) < 2.5, `${w} W, simulated ${WATTS} W`);
+    // the shipped rules loaded
+    const rules = (await (await fetch("http://127.0.0.1:9090/api/v1/rules")).json()) as { data: { groups: unknown[] } };
+    assert.ok(rules.data.groups.length > 0, "scaph's recording and alerting rules loaded");
+  } finally {
+    dc(["down", "-v"]);
+    await sim.stop();
+    await removeTree(powercap);
+    rmSync(ctx, { recursive: true, force: true });
   }
 });
