@@ -41,7 +41,10 @@ function addChannelOptions(cmd: Command): Command {
     .option("--no-tmpfs", "keep the tree where it is (--path, --powercap-path), without mounting a tmpfs there");
 }
 
-type GuestOptions = RootOptions & Record<string, unknown> & ChannelFlags & { wait?: boolean; channel?: boolean };
+type GuestOptions = RootOptions & Record<string, unknown> & ChannelFlags & { wait?: boolean; channel?: boolean; timeout?: number };
+
+/** A command's -t, where it has one and it bounds the run (> 0): the wait for the tree or the channel is within it. */
+const waitBoundS = (o: GuestOptions): number | undefined => (typeof o.timeout === "number" && o.timeout > 0 ? o.timeout : undefined);
 
 /** The channel receiver of this run, where the port exists: started once, used as the sensor. */
 let receiver: ChannelReceiver | null = null;
@@ -58,7 +61,8 @@ export const guestEnvironment: CliEnvironment = {
     const o = opts as GuestOptions;
     const port = o.channel === false ? () => null : portFinder(o);
     if (port() !== null) return; // the channel: its receiver is the sensor
-    await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal(), ready: () => port() !== null, procRoot: o.procfsPath });
+    const timeoutS = waitBoundS(o);
+    await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal(), ready: () => port() !== null, procRoot: o.procfsPath, ...(timeoutS !== undefined ? { timeoutS } : {}) });
   },
   sensor: async (opts, log) => {
     const o = opts as GuestOptions;
@@ -67,7 +71,7 @@ export const guestEnvironment: CliEnvironment = {
     if (!receiver.latest) {
       if (o.wait === false) throw new ScaphError(`the channel's port is there but no line came from the host yet: is scaph-host qemu running on the host?`);
       log.warn("channel: waiting for the host's first line (is scaph-host qemu running on the host?)");
-      await firstLine(receiver, interruptSignal());
+      await firstLine(receiver, interruptSignal(), waitBoundS(o));
     }
     log.info(`channel: reading the host's lines from ${portFinder(o)()}, keeping the tree at ${o.powercapPath}`);
     return new ChannelSensor(receiver, o.powercapPath);

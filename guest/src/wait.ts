@@ -43,7 +43,7 @@ export async function notMountedMessage(root: string, problem: string, procRoot 
 export async function waitForTree(
   root: string,
   log: Logger,
-  options: { wait: boolean; pollMs?: number; signal?: AbortSignal; ready?: () => boolean; procRoot?: string },
+  options: { wait: boolean; pollMs?: number; signal?: AbortSignal; ready?: () => boolean; procRoot?: string; timeoutS?: number },
 ): Promise<void> {
   const first = await treeProblem(root);
   if (first === null || options.ready?.()) return;
@@ -65,8 +65,18 @@ export async function waitForTree(
       }
     };
     const timer = setInterval(() => void check(), options.pollMs ?? 2000);
+    // -t bounds the whole run, the wait included: a guest command never waits past it
+    const deadline =
+      options.timeoutS !== undefined
+        ? setTimeout(() => {
+            done = true;
+            cleanup();
+            reject(new ScaphError(`${msg}\n  Gave up waiting after ${options.timeoutS} s (-t).`));
+          }, options.timeoutS * 1000)
+        : undefined;
     const cleanup = (): void => {
       clearInterval(timer);
+      clearTimeout(deadline);
       void watcher.close();
     };
     const finish = (): void => {

@@ -94,8 +94,8 @@ test("scaph-host stdout prints Scaphandre's layout every step", async () => {
       assert.ok(sock, lines[2]);
       assert.equal(lines[3], "Top 2 consumers:");
       assert.equal(lines[4], "Power\t\tPID\tExe");
-      const nginx = new RegExp(`^${w}\\t100\\t"/usr/sbin/nginx"$`).exec(lines[5]!);
-      const py = new RegExp(`^${w}\\t200\\t"/usr/bin/python3\\.11"$`).exec(lines[6]!);
+      const nginx = new RegExp(`^${w}\\t100\\t"nginx"$`).exec(lines[5]!);
+      const py = new RegExp(`^${w}\\t200\\t"my \\(weird\\) proc"$`).exec(lines[6]!);
       assert.ok(nginx && py, `${lines[5]}\n${lines[6]}`);
       const [hostW, pkgW, coreW, dramW] = [host[1], sock[1], sock[2], sock[3]].map(Number) as [number, number, number, number];
       near(hostW, 18, 0.25, "host W");
@@ -231,4 +231,14 @@ test("Scaphandre's --vm on scaph-host: unknown, with the hint to run scaph-guest
   }
   const other = await runNode(hostBin, ["prometheus", "--foo"]);
   assert.doesNotMatch(other.stderr, /scaph-guest/, "the hint is for --vm only");
+});
+
+test("scaph-guest stdout -t 2 with no tree: gives up after its -t, naming what is missing and how to mount it", async () => {
+  const t0 = Date.now();
+  const r = await runNode(guestBin, ["stdout", "-t", "2", "--no-channel", "--powercap-path", "/nonexistent/scaphandre"]);
+  console.log(`# ended after ${Date.now() - t0} ms`);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /The powercap tree at \/nonexistent\/scaphandre is absent/);
+  assert.match(r.stderr, /mount -t virtiofs scaphandre \/nonexistent\/scaphandre/);
+  assert.match(r.stderr, /Gave up waiting after 2 s \(-t\)/);
 });

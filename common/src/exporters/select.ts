@@ -22,9 +22,14 @@ export function cmdlineLabel(p: Pick<ProcessSnapshot, "cmdline">, max = Infinity
   return s.length <= max ? s : `${s.slice(0, Math.max(0, max - 3))}...`;
 }
 
-/** A label for a process: its exe, else argv[0], else [comm]. */
+/**
+ * A process's `exe`, as Scaphandre names it: its name from /proc/PID/comm
+ * (`nginx`, `dockerd`, `kube-apiserver`; the kernel keeps 15 bytes), so
+ * that its dashboards' and alerts' `exe="dockerd"` match. The path is in
+ * `cmdline`. Where comm is empty (never on Linux), the executable's name.
+ */
 export function exeLabel(p: Pick<ProcessSnapshot, "exe" | "cmdline" | "comm">): string {
-  return p.exe || p.cmdline[0] || `[${p.comm}]`;
+  return p.comm || p.exe.split("/").pop() || (p.cmdline[0] ?? "").split("/").pop() || "?";
 }
 
 /** Processes come sorted by energy, highest first. Regex matches exe or cmdline. */

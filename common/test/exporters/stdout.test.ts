@@ -47,7 +47,7 @@ test("json report: µW values, all sockets with their domains, cmdline joined wi
     [1, 5_000_000, [["core", 2_500_000], ["dram", 1_500_000]]],
   ]);
   assert.deepEqual(r.consumers.map((c) => [c.pid, c.exe, c.cmdline, c.consumption]), [
-    [100, "/usr/sbin/nginx", "nginx: master process /usr/sbin/nginx", 15_000_000],
-    [200, "/usr/bin/python3.11", "python3 /opt/app/script.py --flag", 7_500_000],
+    [100, "nginx", "nginx: master process /usr/sbin/nginx", 15_000_000],
+    [200, "my (weird) proc", "python3 /opt/app/script.py --flag", 7_500_000],
   ]);
 });

@@ -69,15 +69,23 @@ export async function startReceiver(tree: string, o: ChannelFlags, log: Logger, 
   return r;
 }
 
-/** Resolves at the receiver's first line (or at once if it has one), rejects when `signal` aborts. */
-export function firstLine(r: ChannelReceiver, signal: AbortSignal): Promise<void> {
+/** Resolves at the receiver's first line (or at once if it has one), rejects when `signal` aborts or after `timeoutS`. */
+export function firstLine(r: ChannelReceiver, signal: AbortSignal, timeoutS?: number): Promise<void> {
   if (r.latest) return Promise.resolve();
   return new Promise((resolve, reject) => {
     // The receiver's own waits do not keep the process running (beside an exporter, the exporter's loop
     // does); until the exporter's loop starts, this wait must, or Node ends with nothing left to do.
     const alive = setInterval(() => {}, 60_000);
+    const deadline =
+      timeoutS !== undefined
+        ? setTimeout(() => {
+            done();
+            reject(new ScaphError(`the channel's port is there but no line came from the host within ${timeoutS} s (-t): is scaph-host qemu running on the host?`));
+          }, timeoutS * 1000)
+        : undefined;
     const done = (): void => {
       clearInterval(alive);
+      clearTimeout(deadline);
       off();
     };
     const off = r.onApplied(() => {
