@@ -2,6 +2,7 @@ import {
   Command,
   Option,
   acceptGlobalOptionsAfterSubcommands,
+  acceptScaphandreFlags,
   addGlobalOptions,
   addJsonCommand,
   addPrometheusCommand,
@@ -115,5 +116,7 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
       await mountShare(o.transport, o.path, (l) => process.stdout.write(l + "\n"), o.procfsPath);
     });
   acceptGlobalOptionsAfterSubcommands(program);
+  // Scaphandre's --vm (read the VM's tree): what scaph-guest always does
+  acceptScaphandreFlags(program, [{ flags: "--vm", notice: "scaph-guest always reads this VM's tree or channel" }]);
   return program;
 }

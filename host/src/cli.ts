@@ -1,5 +1,6 @@
 import {
   acceptGlobalOptionsAfterSubcommands,
+  acceptScaphandreFlags,
   addGlobalOptions,
   addJsonCommand,
   addPrometheusCommand,
@@ -47,5 +48,6 @@ export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   addQemuCommand(program, env);
   addSetupCommands(program);
   acceptGlobalOptionsAfterSubcommands(program);
+  acceptScaphandreFlags(program);
   return program;
 }

@@ -242,3 +242,27 @@ test("scaph-guest stdout -t 2 with no tree: gives up after its -t, naming what i
   assert.match(r.stderr, /mount -t virtiofs scaphandre \/nonexistent\/scaphandre/);
   assert.match(r.stderr, /Gave up waiting after 2 s \(-t\)/);
 });
+
+test("Scaphandre's flags run: obsolete ones say in one line that they do nothing, json --step_nano, -V after a subcommand, scaph-guest --vm", async () => {
+  const powercap = await copyFixture("powercap/intel-1socket");
+  try {
+    const r = await runNode(hostBin, [
+      "--sensor-buffer-per-socket-max-kB", "8", "--sensor-buffer-per-domain-max-kB", "4",
+      "json", "-t", "1", "-s", "0", "--step_nano", "500000000", "--powercap-path", powercap, "--sensor-buffer-per-socket-max-kb", "8",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as Report[]).length, 2, "-t 1 at a 0.5 s step (--step_nano): two reports");
+    assert.equal(r.stderr.match(/has no effect \(scaph keeps no sensor buffer\)/g)?.length, 3, r.stderr);
+    for (const [bin, args] of [[hostBin, ["prometheus", "-V"]], [hostBin, ["json", "--version"]], [guestBin, ["stdout", "-V"]]] as const) {
+      const v = await runNode(bin, [...args]);
+      assert.equal(v.code, 0, v.stderr);
+      assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+    }
+    const vm = await runNode(guestBin, ["--vm", "stdout", "-t", "1", "-s", "0.5", "--no-channel", "--powercap-path", powercap]);
+    assert.equal(vm.code, 0, vm.stderr);
+    assert.match(vm.stderr, /--vm has no effect \(scaph-guest always reads this VM's tree or channel\)/);
+    assert.match(vm.stdout, /^Host:\t/m);
+  } finally {
+    await removeTree(powercap);
+  }
+});

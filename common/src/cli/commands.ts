@@ -37,6 +37,43 @@ export function addGlobalOptions(program: Command): Command {
     .showHelpAfterError();
 }
 
+/** Scaphandre's flags that scaph takes and ignores, with the line it says when given one. */
+const OBSOLETE_FLAGS: readonly { flags: string; notice: string }[] = [
+  { flags: "--sensor-buffer-per-domain-max-kB <kB>", notice: "scaph keeps no sensor buffer" },
+  { flags: "--sensor-buffer-per-socket-max-kB <kB>", notice: "scaph keeps no sensor buffer" },
+  { flags: "--sensor-buffer-per-domain-max-kb <kB>", notice: "scaph keeps no sensor buffer" },
+  { flags: "--sensor-buffer-per-socket-max-kb <kB>", notice: "scaph keeps no sensor buffer" },
+];
+
+/**
+ * Adds Scaphandre's obsolete flags (and `extra`) to the program and every
+ * subcommand, hidden: each is accepted, says in one line that it has no
+ * effect, and changes nothing, so that a Scaphandre unit file or script runs
+ * as it is. And `-V` after a subcommand prints the version, as before it.
+ */
+export function acceptScaphandreFlags(program: Command, extra: readonly { flags: string; notice: string }[] = []): void {
+  const all = [program, ...allSubcommands(program)];
+  for (const cmd of all) {
+    for (const f of [...OBSOLETE_FLAGS, ...extra]) {
+      const o = new Option(f.flags).hideHelp();
+      if (cmd.options.some((x) => x.long === o.long)) continue;
+      cmd.addOption(o);
+      cmd.on(`option:${o.name()}`, () => writeStderr(`${program.name()}: ${o.long} has no effect (${f.notice})`));
+    }
+    if (cmd !== program && !cmd.options.some((x) => x.short === "-V" || x.long === "--version")) {
+      cmd.addOption(new Option("-V, --version").hideHelp());
+      cmd.on("option:version", () => {
+        process.stdout.write(`${program.version() ?? ""}\n`);
+        process.exit(0);
+      });
+    }
+  }
+}
+
+function allSubcommands(cmd: Command): Command[] {
+  return cmd.commands.flatMap((c) => [c, ...allSubcommands(c)]);
+}
+
 /** The global options' keys that a subcommand may take too (after it on the command line). */
 const GLOBAL_KEYS = ["sensor", "tdpWatts", "idleWatts", "verbose"] as const;
 
@@ -146,6 +183,8 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
   addTimingOptions(cmd);
   cmd
     .option("-n, --step-nano <ns>", "nanoseconds added to --step", intArg("--step-nano", 0), 0)
+    // Scaphandre's own spelling, in its documentation and scripts
+    .addOption(new Option("--step_nano <ns>").argParser(intArg("--step_nano", 0)).hideHelp())
     .option("-f, --file <path>", "write the JSON array to this file instead of stdout: each report is appended in place, the file a complete array after every step")
     .option("-m, --max-top-consumers <n>", "number of top consumers per report", intArg("--max-top-consumers", 0), 10)
     .option("-r, --process-regex <regex>", "list the processes whose exe or cmdline match, instead of the top N");
@@ -154,7 +193,7 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
   cmd.action(async (o: JsonOptions, c: Command) => {
     const log = loggerFor(c);
     const filter = regexOrTop(o.processRegex, o.maxTopConsumers);
-    const stepS = o.step + o.stepNano / 1e9;
+    const stepS = o.step + ((o as { step_nano?: number }).step_nano ?? o.stepNano) / 1e9;
     if (stepS <= 0) throw new ScaphError("--step plus --step-nano must be > 0");
     const vms = await vmSourceFor(o, env, log);
     const m = await openMeter(c, o, env, log, vms ? { vms } : {});
