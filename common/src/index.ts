@@ -17,6 +17,7 @@ export * from "./procfs/clock.js";
 export * from "./procfs/table.js";
 export * from "./procfs/host.js";
 export * from "./procfs/mountinfo.js";
+export * from "./procfs/disks.js";
 export * from "./sensor/types.js";
 export * from "./sensor/powercap.js";
 export * from "./sensor/estimate.js";

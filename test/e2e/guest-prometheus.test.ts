@@ -10,8 +10,12 @@ function normalise(body: string): string {
   return body
     .split("\n")
     .filter((l) => !/^(# (HELP|TYPE) )?scaph_self_/.test(l))
+    // this machine's own filesystems: checked apart
+    .filter((l) => !/^scaph_host_disk_/.test(l))
     .map((l) => (/^scaph_(host_power|socket_power|domain_power|process_power_consumption|process_cpu_usage)_/.test(l) ? l.replace(/ \S+$/, " <depends on the interval>") : l))
-    .join("\n");
+    .map((l) => (/^scaph_host_energy_timestamp_seconds /.test(l) ? l.replace(/ \S+$/, " <the reading's time>") : l))
+    .join("\n")
+    .replace(/\n{3,}/g, "\n\n");
 }
 
 test("scaph-guest prometheus on fixture roots: golden metrics, promtool-clean but for Scaphandre's names", async () => {
@@ -42,6 +46,16 @@ test("scaph-guest prometheus on fixture roots: golden metrics, promtool-clean bu
     assert.equal(res.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
     assert.equal((await fetch(url.replace("/metrics", "/other"))).status, 404);
     await checkGolden("prometheus/guest-vm-tree.txt", normalise(body));
+    // the disk series (this machine's filesystems, Scaphandre's labels): each total above its available space
+    const disks = body.split("\n").filter((l) => l.startsWith("scaph_host_disk_total_bytes{"));
+    for (const l of disks) {
+      assert.match(l, /^scaph_host_disk_total_bytes\{disk_file_system="[^"]+",disk_mount_point="[^"]+",disk_type="(SSD|HDD|Unknown)",disk_is_removable="(true|false)",disk_name="[^"]*"\} \d+$/);
+      const labels = l.slice(l.indexOf("{"), l.indexOf("}") + 1);
+      const avail = sample(body, "scaph_host_disk_available_bytes", ...labels.slice(1, -1).split(/,(?=disk_)/));
+      assert.ok(avail !== null && avail <= Number(l.split(" ").at(-1)), l);
+    }
+    console.log(`# ${disks.length} filesystem(s) in the disk series`);
+    assert.ok(sample(body, "scaph_host_energy_timestamp_seconds")! > 1.7e9, "the reading's Unix time");
     assert.deepEqual(promtoolProblems(body), []);
   } finally {
     await bg.stop();

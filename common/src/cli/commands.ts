@@ -11,6 +11,8 @@ import { runLoop } from "../loop.js";
 import type { VmSource } from "../meter.js";
 import { DEFAULT_IDLE_WATTS, DEFAULT_TDP_WATTS } from "../sensor/estimate.js";
 import { SENSOR_NAMES } from "../sensor/factory.js";
+import { readDisks } from "../procfs/disks.js";
+import type { DiskStats } from "../procfs/disks.js";
 import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
 import { countVerbose, intArg, numberArg } from "./parse.js";
@@ -227,6 +229,9 @@ export function addPrometheusFlags(cmd: Command, suffixShort = true): Command {
     .option("--cmdline-max <chars>", "longest cmdline label; longer ones are cut", intArg("--cmdline-max", 1), 256);
 }
 
+/** The filesystems mounted in this process's own namespace (a container's included), for the disk metrics. */
+export const thisMachinesDisks = (): DiskStats[] => readDisks({ procRoot: "/proc", sysRoot: "/sys" });
+
 /** The Prometheus sink for these flags, listening; loaded only when metrics are served (prom-client). */
 export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Logger, program: string): Promise<import("../exporters/prometheus.js").PrometheusExporter> {
   const { PrometheusExporter } = await import("../exporters/prometheus.js");
@@ -237,6 +242,7 @@ export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Lo
     filter: regexOrTop(o.processRegex, o.maxProcesses),
     qemu,
     cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
+    disks: thisMachinesDisks,
     log,
   });
   let url: string;

@@ -13,7 +13,7 @@ import { writeStderr } from "../log.js";
 import type { MetricsOptions } from "../exporters/metrics.js";
 import type { Sink } from "../exporters/sink.js";
 import { runLoop } from "../loop.js";
-import { addQemuOption, addRootOptions, regexOrTop, vmSourceFor } from "./commands.js";
+import { addQemuOption, addRootOptions, regexOrTop, thisMachinesDisks, vmSourceFor } from "./commands.js";
 import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
 import { intArg, numberArg } from "./parse.js";
@@ -36,7 +36,7 @@ function addProcessFlags(cmd: Command): Command {
 }
 
 function metricsOptions(o: ProcessFlags): MetricsOptions {
-  return { filter: regexOrTop(o.processRegex, o.maxProcesses), qemu: o.qemu === true, cmdlineMax: o.cmdline ? o.cmdlineMax : 0 };
+  return { filter: regexOrTop(o.processRegex, o.maxProcesses), qemu: o.qemu === true, cmdlineMax: o.cmdline ? o.cmdlineMax : 0, disks: thisMachinesDisks };
 }
 
 /** The loop of a sending exporter: measure every `stepS` and hand each Snapshot to `sink`, until stopped. */

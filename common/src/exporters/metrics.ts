@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import type { Snapshot } from "../attribution/snapshot.js";
+import type { DiskStats } from "../procfs/disks.js";
 import { SCAPH_VERSION } from "../version.js";
 import { cmdlineLabel, exeLabel, selectProcesses } from "./select.js";
 import type { ProcessFilter } from "./select.js";
@@ -20,6 +22,8 @@ export interface MetricFamily {
 
 export interface MetricsOptions {
   filter: ProcessFilter;
+  /** The mounted filesystems, read when a scrape or a push asks (Scaphandre's disk metrics); none without it. */
+  disks?: () => DiskStats[];
   /** Add `vmname` to the qemu processes' series, and the per-VM series. */
   qemu: boolean;
   /** Longest `cmdline` label, in characters (0: no cmdline label). */
@@ -31,6 +35,7 @@ const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
   scaph_host_power_microwatts: { help: "Power of the host over the last interval, in microwatts", type: "gauge" },
   scaph_host_energy_microjoules: { help: "Energy of the host since the exporter started, in microjoules", type: "counter" },
   scaph_host_energy_joules_total: { help: "Energy of the host since the exporter started, in joules", type: "counter" },
+  scaph_host_energy_timestamp_seconds: { help: "Unix time of the host's energy reading these values come from, in seconds", type: "gauge" },
   scaph_socket_power_microwatts: { help: "Power of a CPU socket (RAPL package) over the last interval, in microwatts", type: "gauge" },
   scaph_socket_energy_microjoules: { help: "Energy of a CPU socket since the exporter started, in microjoules", type: "counter" },
   scaph_socket_energy_joules_total: { help: "Energy of a CPU socket since the exporter started, in joules", type: "counter" },
@@ -51,8 +56,14 @@ const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
   scaph_host_memory_free_bytes: { help: "Free memory of the host, in bytes", type: "gauge" },
   scaph_host_swap_total_bytes: { help: "Total swap of the host, in bytes", type: "gauge" },
   scaph_host_swap_free_bytes: { help: "Free swap of the host, in bytes", type: "gauge" },
+  scaph_host_disk_total_bytes: { help: "Size of a mounted filesystem, in bytes", type: "gauge" },
+  scaph_host_disk_available_bytes: { help: "Space of a mounted filesystem available to users, in bytes", type: "gauge" },
   scaph_self_version: { help: "Version of scaph, as a label; always 1", type: "gauge" },
   scaph_self_memory_bytes: { help: "Resident memory of this scaph process, in bytes", type: "gauge" },
+  scaph_self_memory_virtual_bytes: { help: "Virtual memory of this scaph process, in bytes", type: "gauge" },
+  scaph_self_mem_total_program_size: { help: "Virtual memory of this scaph process, in pages (Scaphandre's older name)", type: "gauge" },
+  scaph_self_mem_resident_set_size: { help: "Resident memory of this scaph process, in pages (Scaphandre's older name)", type: "gauge" },
+  scaph_self_mem_shared_resident_size: { help: "Resident shared memory of this scaph process, in pages (Scaphandre's older name)", type: "gauge" },
   scaph_self_cpu_usage_percent: { help: "CPU time of this scaph process since it started, in percent of one CPU", type: "gauge" },
   scaph_self_topo_procs_nb: { help: "Number of processes seen in the last interval", type: "gauge" },
   scaph_self_last_step_timestamp_seconds: { help: "Unix time of the newest measurement, the one these values come from, in seconds", type: "gauge" },
@@ -101,12 +112,40 @@ export class MetricsModel {
   /** The samples of one metric. */
   samples(name: string): MetricSample[] {
     if (name.startsWith("scaph_self_")) return this.self(name);
+    if (name.startsWith("scaph_host_disk_")) return this.disk(name);
     this.cache ??= this.compute();
     return this.cache.get(name) ?? [];
   }
 
+  private disksRead: { atMs: number; list: DiskStats[] } | null = null;
+
+  /** The disk metrics, from a reading at most a second old (one reading serves both families of a scrape). */
+  private disk(name: string): MetricSample[] {
+    if (!this.o.disks) return [];
+    const now = Date.now();
+    if (!this.disksRead || now - this.disksRead.atMs > 1000) this.disksRead = { atMs: now, list: this.o.disks() };
+    return this.disksRead.list.map((d) => ({
+      labels: {
+        disk_file_system: d.fileSystem,
+        disk_mount_point: d.mountPoint,
+        disk_type: d.type,
+        disk_is_removable: String(d.removable),
+        disk_name: d.name,
+      },
+      value: name === "scaph_host_disk_total_bytes" ? d.totalBytes : d.availableBytes,
+    }));
+  }
+
   private self(name: string): MetricSample[] {
     switch (name) {
+      case "scaph_self_memory_virtual_bytes":
+        return selfKb("VmSize");
+      case "scaph_self_mem_total_program_size":
+        return selfStatm(0);
+      case "scaph_self_mem_resident_set_size":
+        return selfStatm(1);
+      case "scaph_self_mem_shared_resident_size":
+        return selfStatm(2);
       case "scaph_self_version":
         return [{ labels: { version: SCAPH_VERSION }, value: 1 }];
       case "scaph_self_memory_bytes":
@@ -134,6 +173,7 @@ export class MetricsModel {
     const s = this.latest;
     const t = this.totals;
     if (s) add("scaph_host_power_microwatts", { value_source: s.valueSource }, s.host.powerUw);
+    if (s) add("scaph_host_energy_timestamp_seconds", {}, s.timestampS);
     for (const [vs, uj] of t.host) {
       add("scaph_host_energy_microjoules", { value_source: vs }, uj);
       add("scaph_host_energy_joules_total", { value_source: vs }, uj / 1e6);
@@ -177,5 +217,25 @@ export class MetricsModel {
       add("scaph_host_swap_free_bytes", {}, h.swapFreeBytes);
     }
     return m;
+  }
+}
+
+/** A field of /proc/self/status in kB, as bytes (no sample where it cannot be read). */
+function selfKb(field: string): MetricSample[] {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync("/proc/self/status", "utf8"));
+    return m ? [{ labels: {}, value: Number(m[1]) * 1024 }] : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A field of /proc/self/statm (pages). */
+function selfStatm(i: number): MetricSample[] {
+  try {
+    const v = Number(readFileSync("/proc/self/statm", "utf8").trim().split(/\s+/)[i]);
+    return Number.isFinite(v) ? [{ labels: {}, value: v }] : [];
+  } catch {
+    return [];
   }
 }

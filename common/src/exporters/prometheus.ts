@@ -133,7 +133,9 @@ function labelsOf(name: string, o: MetricsOptions): string[] {
   if (name.startsWith("scaph_vm_")) return ["vmname", "uuid", "nova_instance", "nova_project"];
   if (name.startsWith("scaph_domain_")) return ["domain_name", "domain_id", "socket_id"];
   if (name.startsWith("scaph_socket_")) return ["socket_id"];
+  if (name === "scaph_host_energy_timestamp_seconds") return [];
   if (name === "scaph_host_power_microwatts" || name.startsWith("scaph_host_energy")) return ["value_source"];
+  if (name.startsWith("scaph_host_disk_")) return ["disk_file_system", "disk_mount_point", "disk_type", "disk_is_removable", "disk_name"];
   if (name === "scaph_self_version") return ["version"];
   return [];
 }
