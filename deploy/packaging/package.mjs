@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { bundleGuest, bundleHost } from "./bundle.mjs";
 import { buildDeb } from "./deb.mjs";
-import { postinst, postrm, prerm } from "./debian/systemd-scripts.mjs";
+import { postinst, postrm, prerm, SCAPHANDRE_SHIM, scaphandreAlternative } from "./debian/systemd-scripts.mjs";
 import { manPage, sourceDate } from "./man.mjs";
 import { repo, version } from "./paths.mjs";
 import { buildSea } from "./sea.mjs";
@@ -81,6 +81,7 @@ JSON or text, like Scaphandre.`,
           // The runtime it was built and tested with, private to it: no distribution's nodejs is needed
           // (Debian 12 and Ubuntu 22.04 ship none >= 20), and none is touched.
           { dest: "/usr/lib/scaph-host/node", src: process.execPath, mode: 0o755 },
+          { dest: "/usr/lib/scaph-host/scaphandre", content: SCAPHANDRE_SHIM, mode: 0o755 },
           // the daemon's loop allocates little and briefly: a small young generation keeps its RSS low
           { dest: "/usr/bin/scaph-host", content: `#!/bin/sh\nexec /usr/lib/scaph-host/node --max-semi-space-size=1 /usr/lib/scaph-host/main.js "$@"\n`, mode: 0o755 },
           unit("scaph-host-qemu.service"),
@@ -94,8 +95,8 @@ JSON or text, like Scaphandre.`,
         ],
         conffiles: ["/etc/default/scaph-host"],
         scripts: {
-          postinst: postinst({ enable: ["scaph-host-qemu.service"], start: ["scaph-host-qemu.service"] }),
-          prerm: prerm(["scaph-host-qemu.service", "scaph-host-prometheus.service"]),
+          postinst: postinst({ enable: ["scaph-host-qemu.service"], start: ["scaph-host-qemu.service"], extra: scaphandreAlternative("/usr/lib/scaph-host/scaphandre").install }),
+          prerm: prerm(["scaph-host-qemu.service", "scaph-host-prometheus.service"], scaphandreAlternative("/usr/lib/scaph-host/scaphandre").remove),
           postrm: postrm(["scaph-host-qemu.service", "scaph-host-prometheus.service"], {
             // the daemon's own files; the VMs' trees are teardown's (a tmpfs per VM, its mount unit)
             purge: `  rm -f /var/lib/libvirt/scaphandre/.scaph-state.json /var/lib/libvirt/scaphandre/.scaph-status.json
@@ -123,6 +124,7 @@ with its processes' share, to Prometheus, JSON or text, like Scaphandre.
 One executable: no Node.js needed.`,
         files: [
           { dest: "/usr/bin/scaph-guest", src: sea, mode: 0o755 },
+          { dest: "/usr/lib/scaph-guest/scaphandre", content: SCAPHANDRE_SHIM, mode: 0o755 },
           unit("scaph-guest.service"),
           unit("scaph-guest-channel.service"),
           unit("var-scaphandre.mount"),
@@ -140,13 +142,14 @@ One executable: no Node.js needed.`,
           postinst: postinst({
             enable: ["scaph-guest.service"],
             start: ["scaph-guest.service"],
-            // a port already there starts its receiver now, not at the next boot
-            extra: `  if [ -d /run/udev ] && command -v udevadm >/dev/null; then
+            // /usr/bin/scaphandre offered; and a channel port already there starts its receiver now, not at the next boot
+            extra: `${scaphandreAlternative("/usr/lib/scaph-guest/scaphandre").install}
+  if [ -d /run/udev ] && command -v udevadm >/dev/null; then
     udevadm control --reload || true
     udevadm trigger --subsystem-match=virtio-ports --action=add || true
   fi`,
           }),
-          prerm: prerm(["scaph-guest.service", "scaph-guest-channel.service"]),
+          prerm: prerm(["scaph-guest.service", "scaph-guest-channel.service"], scaphandreAlternative("/usr/lib/scaph-guest/scaphandre").remove),
           postrm: postrm(["scaph-guest.service"], {
             remove: `  if [ -d /run/udev ] && command -v udevadm >/dev/null; then udevadm control --reload || true; fi`,
           }),

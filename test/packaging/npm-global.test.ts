@@ -48,6 +48,13 @@ test("npm pack --workspaces, then npm install -g of the tarballs: --help and --v
     assert.equal(bad.code, 1, "a bad flag: commander's message, exit 1");
     assert.match(bad.stderr, /unknown option/);
   }
+  // Scaphandre's command: scaph-host, or scaph-guest with --vm (both installed here), as its units call it
+  const sh = await run(join(prefix, "bin", "scaphandre"), ["prometheus", "--help"]);
+  assert.equal(sh.code, 0, sh.stderr);
+  assert.match(sh.stdout, /Usage: scaph-host prometheus/);
+  const sg = await run(join(prefix, "bin", "scaphandre"), ["--vm", "prometheus", "--help"]);
+  assert.equal(sg.code, 0, sg.stderr);
+  assert.match(sg.stdout, /Usage: scaph-guest prometheus/);
   const copies = readdirSync(join(prefix, "lib", "node_modules"), { recursive: true, encoding: "utf8" }).filter((p) => /(^|\/)node_modules\/commander$|^commander$/.test(p));
   assert.equal(copies.length, 1, `one commander: ${copies.join(", ")}`);
 });

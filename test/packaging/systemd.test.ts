@@ -41,6 +41,18 @@ async function boot(binds: Record<string, string>, roBinds: Record<string, strin
   return c;
 }
 
+/** A copy of a fixture tree whose package draws `watts`, until the test file ends. */
+async function simulated(fixture: string, watts: number): Promise<string> {
+  const tree = await copyFixture(fixture);
+  const sim = new PowerSimulator({ powercapRoot: tree, zones: [{ zone: "intel-rapl:0", watts }] });
+  sim.start();
+  cleanups.push(async () => {
+    await sim.stop();
+    await removeTree(tree);
+  });
+  return tree;
+}
+
 function install(c: Container, pkg: string): void {
   const deb = `${pkg}_${scaphVersion}_amd64.deb`;
   copyFileSync(join(debs, deb), c.path(`/tmp/${deb}`));
@@ -90,19 +102,15 @@ async function metrics(port: number): Promise<string> {
 }
 
 test("scaph-host's package under systemd: both services run sandboxed as documented, restart, stop, follow /etc/default, and go with dpkg -P", async () => {
-  const powercap = await copyFixture("powercap/intel-1socket");
-  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 30 }] });
-  sim.start();
-  cleanups.push(async () => {
-    await sim.stop();
-    await removeTree(powercap);
-  });
+  const powercap = await simulated("powercap/intel-1socket", 30);
   const c = await boot({}, { [powercap]: "/srv/powercap" });
   install(c, "scaph-host");
   assert.equal(c.ok("dpkg-query", ["-W", "-f=${Depends}", "scaph-host"]).includes("nodejs"), false, "no distribution Node needed");
   assert.equal(c.ok("/usr/bin/scaph-host", ["--version"]).trim(), scaphVersion);
   assert.notEqual(c.run("sh", ["-c", "command -v node"]).code, 0, "the container has no node: the package brings its own");
   assert.equal(show(c, "scaph-host-qemu.service", "UnitFileState"), "enabled");
+  // Scaphandre's command, for its unit files: /usr/bin/scaphandre runs scaph-host
+  assert.match(c.ok("/usr/bin/scaphandre", ["prometheus", "--help"]), /Usage: scaph-host prometheus/);
 
   // scaph-host-qemu on the simulated RAPL tree (this container has none of its own)
   setDefault(c, "/etc/default/scaph-host", "SCAPH_HOST_QEMU_OPTS", "--base-dir /var/lib/libvirt/scaphandre --step 1 --powercap-path /srv/powercap");
@@ -173,20 +181,19 @@ test("scaph-host's package under systemd: both services run sandboxed as documen
   assert.equal(c.run("test", ["-e", "/usr/lib/scaph-host"]).code, 1, "/usr/lib/scaph-host removed");
   assert.equal(c.run("test", ["-e", "/etc/default/scaph-host"]).code, 0, "conffile kept until purge");
   c.ok("dpkg", ["-P", "scaph-host"]);
-  const left = c.run("sh", ["-c", "ls -A /etc/default/scaph-host /var/lib/libvirt/scaphandre /etc/systemd/system/multi-user.target.wants/scaph-* 2>/dev/null"]).stdout.trim();
+  const left = c.run("sh", ["-c", "ls -A /etc/default/scaph-host /var/lib/libvirt/scaphandre /etc/systemd/system/multi-user.target.wants/scaph-* /usr/bin/scaphandre /etc/alternatives/scaphandre 2>/dev/null"]).stdout.trim();
   assert.equal(left, "", "nothing left after dpkg -P");
 });
 
 test("scaph-guest's package under systemd: the exporter runs with no privilege on the tree it is given, follows /etc/default, and goes with dpkg -P", async () => {
-  const tree = await copyFixture("powercap/vm-tree");
-  const sim = new PowerSimulator({ powercapRoot: tree, zones: [{ zone: "intel-rapl:0", watts: 7 }] });
-  sim.start();
-  cleanups.push(async () => {
-    await sim.stop();
-    await removeTree(tree);
-  });
+  const tree = await simulated("powercap/vm-tree", 7);
   const c = await boot({}, { [tree]: "/var/scaphandre" });
+  // A real Scaphandre's /usr/bin/scaphandre (a plain file) is never replaced by ours
+  c.ok("sh", ["-c", "printf '#!/bin/sh\\necho real scaphandre\\n' > /usr/bin/scaphandre && chmod 755 /usr/bin/scaphandre"]);
   install(c, "scaph-guest");
+  assert.equal(c.ok("/usr/bin/scaphandre", []).trim(), "real scaphandre", "a real Scaphandre's command is left as it is");
+  c.ok("rm", ["/usr/bin/scaphandre"]);
+  c.ok("update-alternatives", ["--auto", "scaphandre"]);
   assert.equal(show(c, "scaph-guest.service", "UnitFileState"), "enabled");
   const port = await freePort();
   setDefault(c, "/etc/default/scaph-guest", "SCAPH_GUEST_PROMETHEUS_OPTS", `--address 127.0.0.1 --port ${port}`);
@@ -197,6 +204,7 @@ test("scaph-guest's package under systemd: the exporter runs with no privilege o
     return Math.abs(w - 7) < 1 ? b : null;
   }, 60_000);
   assert.ok(body);
+  assert.match(c.ok("/usr/bin/scaphandre", ["--vm", "prometheus", "--help"]), /Usage: scaph-guest prometheus/, "scaphandre --vm runs scaph-guest");
   const gs = sandbox(c, await running(c, "scaph-guest.service"));
   assert.notEqual(gs.uid, "0", "DynamicUser: not root");
   assert.deepEqual(gs.bounding, [], "no capability at all");
@@ -206,7 +214,7 @@ test("scaph-guest's package under systemd: the exporter runs with no privilege o
   assert.equal(show(c, "var-scaphandre.mount", "FragmentPath"), "/lib/systemd/system/var-scaphandre.mount");
   c.ok("dpkg", ["-P", "scaph-guest"]);
   assert.equal(show(c, "scaph-guest.service", "ActiveState"), "inactive");
-  const left = c.run("sh", ["-c", "ls -A /usr/bin/scaph-guest /etc/default/scaph-guest /lib/systemd/system/scaph-guest* /etc/systemd/system/multi-user.target.wants/scaph-* 2>/dev/null"]).stdout.trim();
+  const left = c.run("sh", ["-c", "ls -A /usr/bin/scaphandre /usr/bin/scaph-guest /etc/default/scaph-guest /lib/systemd/system/scaph-guest* /etc/systemd/system/multi-user.target.wants/scaph-* 2>/dev/null"]).stdout.trim();
   assert.equal(left, "", "nothing left after dpkg -P");
   assert.ok(existsSync(tree), "the tree it read is untouched");
 });

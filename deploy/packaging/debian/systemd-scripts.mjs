@@ -25,16 +25,42 @@ exit 0
 `;
 }
 
-/** prerm: stops `units` when the package goes (not on upgrade: postinst restarts them). */
-export function prerm(units) {
+/** prerm: stops `units` when the package goes (not on upgrade: postinst restarts them); then `extra` on remove. */
+export function prerm(units, extra = "") {
   return `#!/bin/sh
 set -e
 if [ -d /run/systemd/system ] && [ "$1" = remove ]; then
 ${each(units, `  deb-systemd-invoke stop 'UNIT' >/dev/null || true`)}
 fi
+if [ "$1" = remove ]; then
+${extra || "  :"}
+fi
 exit 0
 `;
 }
+
+/**
+ * Scaphandre's command, for its unit files and scripts (\`ExecStart=/usr/bin/scaphandre prometheus\`):
+ * scaph-host, or scaph-guest given --vm. Each package installs it in its own directory and offers it as
+ * the alternative /usr/bin/scaphandre: a real Scaphandre package's /usr/bin/scaphandre (a plain file) is
+ * never replaced (update-alternatives leaves it and says so).
+ */
+export const SCAPHANDRE_SHIM = `#!/bin/sh
+# scaphandre: Scaphandre's command, run by scaph (scaph-guest with --vm, scaph-host otherwise)
+prog=scaph-host
+for a in "$@"; do [ "$a" = --vm ] && prog=scaph-guest; done
+if ! command -v "$prog" >/dev/null 2>&1; then
+  echo "scaphandre: this runs $prog, which is not installed (scaph-host on a host; scaph-guest, with --vm, in a VM)" >&2
+  exit 1
+fi
+exec "$prog" "$@"
+`;
+
+/** The lines that offer (postinst) and withdraw (prerm, on remove) `path` as /usr/bin/scaphandre. */
+export const scaphandreAlternative = (path) => ({
+  install: `  update-alternatives --install /usr/bin/scaphandre scaphandre '${path}' 10 || true`,
+  remove: `  update-alternatives --remove scaphandre '${path}' || true`,
+});
 
 /** postrm: forgets `units`' enablement (symlinks and state) on remove and purge; `purge` runs on purge. */
 export function postrm(units, { purge = "", remove = "" } = {}) {
