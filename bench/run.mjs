@@ -185,6 +185,21 @@ async function freePort() {
   results.rss.push({ what: "scaph-host prometheus, 1,000 processes, after the scrapes", bytes: rssOf(d.child.pid) });
   d.child.kill("SIGTERM");
   await new Promise((r) => d.child.on("exit", r));
+  // Every process exported (Scaphandre's default): 1,000 and 10,000 of them, scrape size and RSS too
+  for (const n of [1000, 10000]) {
+    const r = synthHost(join(work, `scrape-all-${n}`), { processes: n, vms: 10 });
+    const p = await freePort();
+    const da = await startDaemon(["prometheus", "-a", "127.0.0.1", "-p", String(p), "--step", "0.5", "--procfs-path", r.proc, "--powercap-path", r.powercap, "-r", "."]);
+    const u = `http://127.0.0.1:${p}/metrics`;
+    for (let i = 0; i < 100 && !(await fetch(u).then((x) => x.ok).catch(() => false)); i++) await sleep(100);
+    await sleep(1500);
+    const bytes = (await (await fetch(u)).text()).length;
+    const ta = await scrapeLatencies(u, quick ? 100 : n === 1000 ? 1000 : 300, 7);
+    results.scrape.push({ what: `scaph-host prometheus, every one of ${n.toLocaleString("en")} synthetic processes (${(bytes / 1024).toFixed(0)} KB a scrape)`, p50: pct(ta, 50), p90: pct(ta, 90), p99: pct(ta, 99), n: ta.length });
+    results.rss.push({ what: `scaph-host prometheus, every one of ${n.toLocaleString("en")} processes exported, after the scrapes`, bytes: rssOf(da.child.pid) });
+    da.child.kill("SIGTERM");
+    await new Promise((res) => da.child.on("exit", res));
+  }
   const ne = spawnSync("sh", ["-c", "command -v prometheus-node-exporter || command -v node_exporter"], { encoding: "utf8" }).stdout.trim();
   if (ne) {
     const nport = await freePort();

@@ -1,5 +1,5 @@
 // The light part of @scaph/common: what every command loads. The Prometheus
-// exporter (prom-client) is "@scaph/common/prometheus", loaded only where
+// exporter is "@scaph/common/prometheus", loaded only where
 // metrics are served.
 export * from "./units.js";
 export * from "./errors.js";

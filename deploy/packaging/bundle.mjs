@@ -52,7 +52,7 @@ export async function bundleHost(outDir, version) {
     outdir: outDir,
     chunkNames: "chunk-[hash]", // beside worker.js: new URL("./worker.js", import.meta.url) finds it
     external: ["koffi"],
-    // CommonJS dependencies (prom-client) call require(): give ESM one
+    // CommonJS dependencies (protobufjs) call require(): give ESM one
     banner: { js: `import { createRequire as __scaphCreateRequire } from "node:module"; const require = __scaphCreateRequire(import.meta.url);` },
     define: defineVersion(version),
     minifySyntax: true,

@@ -131,8 +131,8 @@ export async function vmSourceFor(o: RootOptions & { qemu?: boolean }, env: CliE
   return o.qemu && env.qemu ? env.qemu.source(o as unknown as RootOptions & Record<string, unknown>, log) : undefined;
 }
 
-export function regexOrTop(regex: string | undefined, n: number): ProcessFilter {
-  return regex ? { kind: "regex", re: compileRegex(regex), source: regex } : { kind: "top", n };
+export function regexOrTop(regex: string | undefined, n: number | undefined): ProcessFilter {
+  return regex ? { kind: "regex", re: compileRegex(regex), source: regex } : { kind: "top", n: n ?? Infinity };
 }
 
 interface StdoutOptions extends RootOptions {
@@ -212,7 +212,7 @@ export interface PrometheusFlags {
   address: string;
   port: number;
   suffix: string;
-  maxProcesses: number;
+  maxProcesses?: number;
   processRegex?: string;
   cmdline: boolean;
   cmdlineMax: number;
@@ -223,7 +223,7 @@ export function addPrometheusFlags(cmd: Command, suffixShort = true): Command {
     .option("-a, --address <addr>", "address to listen on", "::")
     .option("-p, --port <port>", "TCP port to listen on", intArg("--port", 0), 8080)
     .option(suffixShort ? "-s, --suffix <path>" : "--suffix <path>", "path of the metrics page", "metrics")
-    .option("--max-processes <n>", "per-process series: the top N consumers", intArg("--max-processes", 0), 20)
+    .option("--max-processes <n>", "per-process series: at most the top N consumers (default: every process, as Scaphandre)", intArg("--max-processes", 0))
     .option("-r, --process-regex <regex>", "per-process series: the processes whose exe or cmdline match, instead of the top N")
     .option("--no-cmdline", "no cmdline label on per-process series (qemu command lines run to kilobytes)")
     .option("--cmdline-max <chars>", "longest cmdline label; longer ones are cut", intArg("--cmdline-max", 1), 256);
@@ -232,7 +232,7 @@ export function addPrometheusFlags(cmd: Command, suffixShort = true): Command {
 /** The filesystems mounted in this process's own namespace (a container's included), for the disk metrics. */
 export const thisMachinesDisks = (): DiskStats[] => readDisks({ procRoot: "/proc", sysRoot: "/sys" });
 
-/** The Prometheus sink for these flags, listening; loaded only when metrics are served (prom-client). */
+/** The Prometheus sink for these flags, listening; loaded only when metrics are served. */
 export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Logger, program: string): Promise<import("../exporters/prometheus.js").PrometheusExporter> {
   const { PrometheusExporter } = await import("../exporters/prometheus.js");
   const exporter = new PrometheusExporter({

@@ -1,7 +1,7 @@
 /**
  * The exporters that send (Scaphandre's riemann, warp10 and
  * prometheus-push): one more sink of the measurement loop each, on
- * scaph-host and scaph-guest alike. Their modules (protobufjs, prom-client)
+ * scaph-host and scaph-guest alike. Their modules (protobufjs for Riemann)
  * load only when the command runs.
  */
 import { readFileSync } from "node:fs";
@@ -19,7 +19,7 @@ import type { CliEnvironment, RootOptions } from "./context.js";
 import { intArg, numberArg } from "./parse.js";
 
 interface ProcessFlags {
-  maxProcesses: number;
+  maxProcesses?: number;
   processRegex?: string;
   cmdline: boolean;
   cmdlineMax: number;
@@ -29,7 +29,7 @@ interface ProcessFlags {
 /** Which processes get series, as on the Prometheus exporter. */
 function addProcessFlags(cmd: Command): Command {
   return cmd
-    .option("--max-processes <n>", "per-process series: the top N consumers", intArg("--max-processes", 0), 20)
+    .option("--max-processes <n>", "per-process series: at most the top N consumers (default: every process, as Scaphandre)", intArg("--max-processes", 0))
     .option("-r, --process-regex <regex>", "per-process series: the processes whose exe or cmdline match, instead of the top N")
     .option("--no-cmdline", "no cmdline label on per-process series")
     .option("--cmdline-max <chars>", "longest cmdline label; longer ones are cut", intArg("--cmdline-max", 1), 256);

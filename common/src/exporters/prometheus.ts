@@ -1,13 +1,14 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Counter, Gauge, Registry } from "prom-client";
 import type { Snapshot } from "../attribution/snapshot.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { MetricsModel, metricDef, metricNames } from "./metrics.js";
 import type { MetricSample, MetricsOptions } from "./metrics.js";
 import type { Sink } from "./sink.js";
+import { EXPOSITION_CONTENT_TYPE, renderExposition } from "./exposition.js";
+import type { ExposedFamily } from "./exposition.js";
 
 export interface PrometheusOptions extends MetricsOptions {
   address: string;
@@ -19,21 +20,21 @@ export interface PrometheusOptions extends MetricsOptions {
 
 /**
  * The Prometheus exporter of scaph-host and scaph-guest: a sink of the
- * measurement loop. A scrape serves the newest Snapshot (prom-client's
- * `collect` reads the model), so it never waits on /proc, is never older than
+ * measurement loop. A scrape serves the newest Snapshot (the exposition is
+ * written from the model), so it never waits on /proc, is never older than
  * one step, and never freezes (Scaphandre #434).
  */
 export class PrometheusExporter implements Sink {
   readonly name = "prometheus";
-  readonly registry: Registry;
   readonly model: MetricsModel;
+  private readonly families: ExposedFamily[];
   private server: Server | null = null;
   private readonly log: Logger;
 
   constructor(private readonly o: PrometheusOptions) {
     this.log = o.log ?? silentLogger;
     this.model = new MetricsModel(o);
-    this.registry = registryFor(this.model, o);
+    this.families = modelFamilies(this.model, o);
   }
 
   write(s: Snapshot): void {
@@ -44,17 +45,13 @@ export class PrometheusExporter implements Sink {
    * One more gauge, its samples read at each scrape from `samples` (what a
    * Snapshot does not hold: the qemu daemon's deliveries).
    */
-  addGauge(name: string, help: string, labelNames: readonly string[], samples: () => readonly MetricSample[]): void {
-    new Gauge({
-      name,
-      help,
-      labelNames: [...labelNames],
-      registers: [this.registry],
-      collect(this: Gauge) {
-        this.reset();
-        for (const s of samples()) this.set(s.labels, s.value);
-      },
-    });
+  addGauge(name: string, help: string, _labelNames: readonly string[], samples: () => readonly MetricSample[]): void {
+    this.families.push({ name, help, type: "gauge", samples });
+  }
+
+  /** The metrics page, as a scrape gets it. */
+  exposition(): string {
+    return renderExposition(this.families);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -65,8 +62,8 @@ export class PrometheusExporter implements Sink {
       return;
     }
     try {
-      const body = await this.registry.metrics();
-      res.writeHead(200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" });
+      const body = this.exposition();
+      res.writeHead(200, { "Content-Type": EXPOSITION_CONTENT_TYPE });
       res.end(body);
     } catch (err) {
       this.log.error(`prometheus: scrape failed: ${String(err)}`);
@@ -107,35 +104,7 @@ export class PrometheusExporter implements Sink {
   }
 }
 
-/** A prom-client registry whose metrics are the model's, read at each collection (a scrape, a push). */
-export function registryFor(model: MetricsModel, o: MetricsOptions): Registry {
-  const registry = new Registry();
-  for (const name of metricNames(o.qemu)) {
-    const def = metricDef(name);
-    const labelNames = labelsOf(name, o);
-    const collect = function (this: Gauge | Counter): void {
-      this.reset();
-      for (const s of model.samples(name)) {
-        if (this instanceof Counter) this.inc(s.labels, s.value);
-        else this.set(s.labels, s.value);
-      }
-    };
-    const config = { name, help: def.help, labelNames, registers: [registry], collect };
-    if (def.type === "counter") new Counter(config);
-    else new Gauge(config);
-  }
-  return registry;
-}
-
-/** The label names a metric can carry (prom-client wants them declared). */
-function labelsOf(name: string, o: MetricsOptions): string[] {
-  if (name.startsWith("scaph_process_")) return ["pid", "exe", ...((o.cmdlineMax ?? 1) > 0 ? ["cmdline"] : []), ...(o.qemu ? ["vmname"] : [])];
-  if (name.startsWith("scaph_vm_")) return ["vmname", "uuid", "nova_instance", "nova_project"];
-  if (name.startsWith("scaph_domain_")) return ["domain_name", "domain_id", "socket_id"];
-  if (name.startsWith("scaph_socket_")) return ["socket_id"];
-  if (name === "scaph_host_energy_timestamp_seconds") return [];
-  if (name === "scaph_host_power_microwatts" || name.startsWith("scaph_host_energy")) return ["value_source"];
-  if (name.startsWith("scaph_host_disk_")) return ["disk_file_system", "disk_mount_point", "disk_type", "disk_is_removable", "disk_name"];
-  if (name === "scaph_self_version") return ["version"];
-  return [];
+/** The model's metric families, their samples read at each scrape or push. */
+export function modelFamilies(model: MetricsModel, o: MetricsOptions): ExposedFamily[] {
+  return metricNames(o.qemu).map((name) => ({ name, ...metricDef(name), samples: () => model.samples(name) }));
 }

@@ -79,7 +79,7 @@ test("an OpenStack Nova domain: its instance and project names label the VM's se
     assert.equal(s.vms.find((v) => v.name === "rhel-vm")?.labels, undefined, "no Nova metadata, no Nova labels");
     const prom = new PrometheusExporter({ address: "127.0.0.1", port: 0, suffix: "metrics", qemu: true, filter: { kind: "top", n: 5 } });
     prom.write(s.snapshot);
-    const body = await prom.registry.metrics();
+    const body = prom.exposition();
     assert.match(body, /scaph_vm_power_microwatts\{vmname="web-1",uuid="11111111-2222-3333-4444-555555555501",nova_instance="web \\"front\\" é",nova_project="shop"\} \d+/);
     assert.deepEqual(promtoolProblems(body), []);
   } finally {

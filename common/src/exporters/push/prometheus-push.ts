@@ -1,7 +1,9 @@
 import { hostname } from "node:os";
 import type { Logger } from "../../log.js";
 import type { MetricsOptions } from "../metrics.js";
-import { registryFor } from "../prometheus.js";
+import { EXPOSITION_CONTENT_TYPE, renderExposition } from "../exposition.js";
+import type { ExposedFamily } from "../exposition.js";
+import { modelFamilies } from "../prometheus.js";
 import { post } from "./post.js";
 import { SendingSink } from "./sending-sink.js";
 
@@ -33,11 +35,11 @@ export function pushUrl(base: URL, suffix: string, job: string, instance: string
  */
 export class PrometheusPushSink extends SendingSink<null> {
   readonly url: URL;
-  private readonly registry;
+  private readonly families: ExposedFamily[];
 
   constructor(private readonly o: PushOptions) {
     super("prometheus-push", "series", o, o.timeoutMs ?? 5_000);
-    this.registry = registryFor(this.model, o);
+    this.families = modelFamilies(this.model, o);
     this.url = pushUrl(o.base, o.suffix, o.job, o.instance ?? hostname());
   }
 
@@ -45,16 +47,16 @@ export class PrometheusPushSink extends SendingSink<null> {
   private lastSeries = 0;
 
   protected payload(): { data: null; items: number } {
-    return { data: null, items: this.lastSeries }; // the text is the registry's, made when sent
+    return { data: null, items: this.lastSeries }; // the text is made when sent
   }
 
   protected async send(): Promise<void> {
-    const text = await this.registry.metrics();
+    const text = renderExposition(this.families);
     const series = text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length;
     this.lastSeries = series;
     try {
       const r = await post(this.url, text, {
-        headers: { "Content-Type": this.registry.contentType },
+        headers: { "Content-Type": EXPOSITION_CONTENT_TYPE },
         timeoutMs: this.timeoutMs,
         insecure: this.o.insecure ?? false,
       });
