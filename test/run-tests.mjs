@@ -30,6 +30,8 @@ export const DEADLINES_S = [
   ["test/dist/e2e/", 240],
   // dockerd builds the image (npm ci, tsc) on vfs; a cold cache makes its base images first
   ["test/dist/deploy/docker", 1500],
+  // a real Prometheus scrapes a few times before the queries
+  ["test/dist/deploy/scaphandre-compat", 240],
   ["", 120],
 ];
 

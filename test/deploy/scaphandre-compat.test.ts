@@ -1,0 +1,153 @@
+/**
+ * A Scaphandre user's queries against scaph: a fake Kubernetes node (a /proc
+ * whose processes are named dockerd, etcd, kube-apiserver, kubelet,
+ * prometheus, grafana-server, nginx and forty workers, all busy), measured by
+ * `scaph-host prometheus` with its default flags, scraped by a real
+ * Prometheus (Debian's). Every query of Scaphandre's sample dashboard and of
+ * its Kubernetes tutorial's dashboard (keyed on `exe`) returns data, and the
+ * sum over a many-process service counts every one of its processes.
+ */
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { copyFixture, PowerSimulator, ProcFixture, removeTree } from "@scaph/common/testing";
+import { hostBin } from "../helpers/cli.js";
+import { freePort, requireCommand, startBackground, waitFor } from "../helpers/processes.js";
+import type { Background } from "../helpers/processes.js";
+
+const stops: (() => Promise<unknown>)[] = [];
+after(async () => {
+  for (const s of stops.reverse()) await s();
+});
+
+/** The node's processes: comm (as the kernel cuts it, 15 bytes), executable, command line. */
+const NODE: [string, string, string[]][] = [
+  ["dockerd", "/usr/bin/dockerd", ["/usr/bin/dockerd", "-H", "fd://", "--containerd=/run/containerd/containerd.sock"]],
+  ["etcd", "/usr/local/bin/etcd", ["etcd", "--data-dir=/var/lib/etcd"]],
+  ["kube-apiserver", "/usr/local/bin/kube-apiserver", ["kube-apiserver", "--etcd-servers=https://127.0.0.1:2379"]],
+  ["kube-controller", "/usr/local/bin/kube-controller-manager", ["kube-controller-manager", "--leader-elect=true"]],
+  ["kube-scheduler", "/usr/local/bin/kube-scheduler", ["kube-scheduler", "--leader-elect=true"]],
+  ["kube-proxy", "/usr/local/bin/kube-proxy", ["/usr/local/bin/kube-proxy", "--config=/var/lib/kube-proxy/config.conf"]],
+  ["kubelet", "/usr/bin/kubelet", ["/usr/bin/kubelet", "--config=/var/lib/kubelet/config.yaml"]],
+  ["prometheus", "/bin/prometheus", ["/bin/prometheus", "--config.file=/etc/prometheus/prometheus.yml"]],
+  ["grafana-server", "/usr/share/grafana/bin/grafana-server", ["grafana-server", "--homepath=/usr/share/grafana"]],
+  ["nginx", "/usr/sbin/nginx", ["nginx: master process /usr/sbin/nginx", "-g", "daemon off;"]],
+];
+const WORKERS = 40;
+
+/** Writes the fake node's /proc: /proc/stat, uptime, loadavg, meminfo and each process's stat, cmdline, exe. */
+function fakeNode(root: string): number[] {
+  writeFileSync(join(root, "stat"), "cpu  10000 0 0 100000 0 0 0 0 0 0\ncpu0 10000 0 0 100000 0 0 0 0 0 0\nbtime 1700000000\n");
+  writeFileSync(join(root, "uptime"), "1000.00 0.00\n");
+  writeFileSync(join(root, "loadavg"), "1.50 1.20 0.90 3/400 5000\n");
+  writeFileSync(join(root, "meminfo"), "MemTotal: 16000000 kB\nMemFree: 4000000 kB\nMemAvailable: 8000000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
+  const procs: [string, string, string[]][] = [...NODE, ...Array.from({ length: WORKERS }, (_, i): [string, string, string[]] => ["python3", "/usr/bin/python3.11", ["python3", "/opt/app/worker.py", `--id=${i}`]])];
+  return procs.map(([comm, exe, argv], i) => {
+    const pid = 1000 + i;
+    const dir = join(root, String(pid));
+    mkdirSync(dir);
+    writeFileSync(join(dir, "stat"), `${pid} (${comm}) S 1 ${pid} ${pid} 0 -1 4194560 100 0 0 0 100 0 0 0 20 0 4 0 5000 1073741824 25600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n`);
+    writeFileSync(join(dir, "cmdline"), argv.join("\0") + "\0");
+    symlinkSync(exe, join(dir, "exe"));
+    return pid;
+  });
+}
+
+interface QueryResult {
+  status: string;
+  data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+  error?: string;
+}
+
+test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed ones, have data from scaph-host prometheus with default flags", async () => {
+  const prometheus = requireCommand("prometheus", "prometheus");
+  const dir = mkdtempSync(join(tmpdir(), "scaph-compat-"));
+  stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const proc = join(dir, "proc");
+  mkdirSync(proc);
+  const pids = fakeNode(proc);
+  const powercap = await copyFixture("powercap/intel-1socket");
+  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 60 }, { zone: "intel-rapl:0:2", watts: 6 }] });
+  sim.start();
+  stops.push(async () => {
+    await sim.stop();
+    await removeTree(powercap);
+  });
+  // Every process busy, all the time: a tick of busy time per process, every 100 ms of the fixture's clock
+  const p = new ProcFixture(proc);
+  let uptime = 1000;
+  let running = true;
+  const busy = (async () => {
+    while (running) {
+      uptime += 0.1;
+      await p.advanceBusy(pids.length);
+      for (const pid of pids) await p.advanceProcess(pid, 1);
+      await p.setUptime(uptime);
+      await new Promise((r) => setTimeout(r, 100)); // the simulated node's clock: a tick every 100 ms
+    }
+  })();
+  stops.push(async () => {
+    running = false;
+    await busy;
+  });
+
+  const port = await freePort();
+  const exporter: Background = startBackground(process.execPath, [hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--procfs-path", proc, "--powercap-path", powercap]);
+  stops.push(() => exporter.stop());
+  const promDir = join(dir, "prom");
+  mkdirSync(promDir);
+  writeFileSync(join(promDir, "prometheus.yml"), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: scaphandre\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`);
+  const promPort = await freePort();
+  const prom = startBackground(prometheus, [`--config.file=${join(promDir, "prometheus.yml")}`, `--storage.tsdb.path=${join(promDir, "data")}`, `--web.listen-address=127.0.0.1:${promPort}`]);
+  stops.push(() => prom.stop());
+  const api = `http://127.0.0.1:${promPort}/api/v1`;
+  const query = async (q: string): Promise<QueryResult> => (await (await fetch(`${api}/query?query=${encodeURIComponent(q)}`)).json()) as QueryResult;
+  const count = async (q: string): Promise<number> => (await query(q)).data?.result?.length ?? 0;
+  await waitFor("every process's power in Prometheus", async () => ((await count("scaph_process_power_consumption_microwatts > 0")) >= pids.length ? true : null), 90_000).catch((err: unknown) => {
+    throw new Error(`${String(err)}\n--- scaph-host:\n${exporter.output().slice(-2000)}\n--- prometheus:\n${prom.output().slice(-2000)}`);
+  });
+  await waitFor("a few samples", async () => ((await count("count_over_time(scaph_host_power_microwatts[1m]) >= 3")) === 1 ? true : null), 60_000);
+
+  // Scaphandre's sample dashboard (process_filter set to a worker's command line, as a user would)
+  const sample = [
+    "scaph_host_power_microwatts / 1000000",
+    "sum(scaph_process_power_consumption_microwatts) / 1000000",
+    "sum(scaph_domain_power_microwatts) / 1000000",
+    "sum(avg_over_time(scaph_host_power_microwatts[1h]))/1000000",
+    "scaph_host_load_avg_one", "scaph_host_load_avg_five", "scaph_host_load_avg_fifteen",
+    "scaph_socket_power_microwatts / 1000000",
+    "scaph_domain_power_microwatts / 1000000",
+    "scaph_self_cpu_usage_percent", "scaph_self_memory_bytes", "scaph_self_memory_virtual_bytes",
+    'scaph_process_power_consumption_microwatts{cmdline=~".*worker.py.*"}/1000000',
+    'scaph_process_cpu_usage_percentage{cmdline=~".*worker.py.*"}',
+    'scaph_process_memory_bytes{cmdline=~".*worker.py.*"}',
+    'scaph_process_memory_virtual_bytes{cmdline=~".*worker.py.*"}',
+    "scaph_host_energy_timestamp_seconds",
+    "scaph_host_disk_total_bytes", "scaph_host_disk_available_bytes",
+  ];
+  // The Kubernetes tutorial's dashboard: the host, every process above 0.01 W, one panel per component
+  const k8s = [
+    "scaph_host_power_microwatts / 1000000",
+    "scaph_process_power_consumption_microwatts / 1000000 > 0.01",
+    'scaph_process_power_consumption_microwatts{exe="dockerd"} / 1000000',
+    'scaph_process_power_consumption_microwatts{exe="prometheus"} / 1000000',
+    'scaph_process_power_consumption_microwatts{exe=~"etcd|kube-apiserver|kube-controller|kube-proxy|kube-scheduler|kubelet"} / 1000000',
+  ];
+  const empty: string[] = [];
+  for (const q of [...sample, ...k8s]) {
+    const r = await query(q);
+    if (r.status !== "success" || r.data.result.length === 0) empty.push(`${q}: ${r.error ?? "no series"}`);
+  }
+  // on a machine whose root is not a disk (an overlay), there may be no disk series: said, not failed
+  const disks = empty.filter((e) => e.startsWith("scaph_host_disk_"));
+  if (disks.length > 0) console.log(`# no disk series here (no filesystem that holds data is mounted): ${disks.length} queries`);
+  assert.deepEqual(empty.filter((e) => !e.startsWith("scaph_host_disk_")), [], `queries without data:\n${empty.join("\n")}`);
+  assert.equal(await count('scaph_process_power_consumption_microwatts{exe=~"etcd|kube-apiserver|kube-controller|kube-proxy|kube-scheduler|kubelet"}'), 6, "each control-plane component, by its process name");
+  // a service of many processes: every worker counted (Scaphandre exports every process)
+  assert.equal(await count('scaph_process_power_consumption_microwatts{exe="python3"}'), WORKERS);
+  const all = Number((await query("sum(scaph_process_power_consumption_microwatts)")).data.result[0]?.value[1]);
+  const host = Number((await query("scaph_host_power_microwatts")).data.result[0]?.value[1]);
+  assert.ok(all > 0.9 * host && all <= host * 1.001, `the processes' sum ${all} µW is the host's ${host} µW (every process busy, all exported)`);
+});
