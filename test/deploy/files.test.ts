@@ -12,11 +12,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments, parse } from "yaml";
-import { Namespace, Service } from "kubernetes-models/v1";
+import { Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
+import { ClusterRole, ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { hostBin, repoRoot, runNode } from "../helpers/cli.js";
 import { requireCommand } from "../helpers/processes.js";
+import { helmBinary } from "../helpers/helm.js";
 
 const deploy = join(repoRoot, "deploy");
 const dir = mkdtempSync(join(tmpdir(), "scaph-deploy-"));
@@ -81,6 +83,9 @@ const VALIDATORS: Record<string, Validator> = {
   "v1/Namespace": (o) => new Namespace(o).validate(),
   "v1/Service": (o) => new Service(o).validate(),
   "apps/v1/DaemonSet": (o) => new DaemonSet(o).validate(),
+  "v1/ServiceAccount": (o) => new ServiceAccount(o).validate(),
+  "rbac.authorization.k8s.io/v1/ClusterRole": (o) => new ClusterRole(o as unknown as ConstructorParameters<typeof ClusterRole>[0]).validate(),
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": (o) => new ClusterRoleBinding(o as unknown as ConstructorParameters<typeof ClusterRoleBinding>[0]).validate(),
   "monitoring.coreos.com/v1/ServiceMonitor": (o) => new ServiceMonitor(o as unknown as ConstructorParameters<typeof ServiceMonitor>[0]).validate(),
 };
 
@@ -92,7 +97,7 @@ test("kubectl kustomize renders every overlay; each object validates against the
     const r = await run(kubectl, ["kustomize", join(deploy, "kubernetes", o)]);
     assert.equal(r.code, 0, `${o}: ${r.stderr}`);
     const objects = parseAllDocuments(r.stdout).map((d) => d.toJSON() as Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string } });
-    assert.ok(objects.length >= 4, `${o}: ${objects.length} objects`);
+    assert.ok(objects.length >= 3, `${o}: ${objects.length} objects`);
     for (const obj of objects) {
       const key = `${obj.apiVersion}/${obj.kind}`;
       const validate = VALIDATORS[key];
@@ -110,11 +115,70 @@ test("kubectl kustomize renders every overlay; each object validates against the
         for (const m of c.volumeMounts) assert.ok(volumes.has(m.name), `${o}: mount ${m.name} has a volume`);
       }
     }
-    // a Service and a ServiceMonitor per overlay, the monitor selecting that Service's labels
-    const svc = objects.find((x) => x.kind === "Service") as unknown as { metadata: { labels: Record<string, string> } };
-    const mon = objects.find((x) => x.kind === "ServiceMonitor") as unknown as { spec: { selector: { matchLabels: Record<string, string> } } };
+    // a Service annotated for prometheus.io scrapes everywhere; a ServiceMonitor in each overlay (none in the
+    // base, which needs no Prometheus Operator), selecting that Service's labels
+    const svc = objects.find((x) => x.kind === "Service") as unknown as { metadata: { labels: Record<string, string>; annotations?: Record<string, string> } };
+    assert.equal(svc.metadata.annotations?.["prometheus.io/scrape"], "true", `${o}: the Service is annotated for scrapes`);
+    const mon = objects.find((x) => x.kind === "ServiceMonitor") as unknown as { spec: { selector: { matchLabels: Record<string, string> } } } | undefined;
+    if (o === "base") {
+      assert.equal(mon, undefined, "the base needs no Prometheus Operator");
+      const ds = objects.find((x) => x.kind === "DaemonSet") as unknown as RenderedDaemonSet;
+      assert.equal(ds.spec.template.spec.nodeSelector, undefined, "the base runs on every node");
+      continue;
+    }
+    assert.ok(mon, `${o}: a ServiceMonitor`);
     for (const [k, v] of Object.entries(mon.spec.selector.matchLabels)) assert.equal(svc.metadata.labels[k], v, `${o}: the ServiceMonitor selects ${k}=${v}`);
   }
+});
+
+type K8sObject = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> } };
+interface RenderedDaemonSet {
+  spec: { template: { spec: { nodeSelector?: Record<string, string>; tolerations?: { operator: string }[]; serviceAccountName?: string; containers: { args: string[] }[] } } };
+}
+
+/** `helm template` of the chart with `sets`, each object checked against its schema; the objects. */
+async function helmTemplate(helm: string, sets: readonly string[]): Promise<K8sObject[]> {
+  const r = await run(helm, ["template", "scaphandre", join(deploy, "helm/scaph"), "--namespace", "monitoring", ...sets.flatMap((s) => ["--set", s])]);
+  assert.equal(r.code, 0, r.stderr);
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJSON() as K8sObject).filter(Boolean);
+  for (const obj of objects) {
+    const key = `${obj.apiVersion}/${obj.kind}`;
+    const validate = VALIDATORS[key];
+    assert.ok(validate, `helm template: no schema checked for ${key}`);
+    try {
+      validate(obj);
+    } catch (err) {
+      assert.fail(`helm template ${sets.join(" ")}: ${key} ${obj.metadata.name}: ${(err as Error).message}`);
+    }
+  }
+  return objects;
+}
+
+test("the Helm chart (Scaphandre's values): helm lint; helm template, with defaults and overrides, gives schema-valid objects and a command scaph-host takes", async () => {
+  const helm = helmBinary();
+  const lint = await run(helm, ["lint", join(deploy, "helm/scaph"), "--strict"]);
+  assert.equal(lint.code, 0, lint.stdout + lint.stderr);
+  // Defaults: every node, every taint, a Service for prometheus-community/prometheus, no ServiceMonitor
+  const def = await helmTemplate(helm, []);
+  assert.deepEqual(def.map((o) => o.kind).sort(), ["ClusterRole", "ClusterRoleBinding", "DaemonSet", "Service", "ServiceAccount"]);
+  const ds = def.find((o) => o.kind === "DaemonSet") as unknown as RenderedDaemonSet;
+  assert.equal(ds.spec.template.spec.nodeSelector, undefined, "runs on every node");
+  assert.deepEqual(ds.spec.template.spec.tolerations, [{ operator: "Exists" }]);
+  const svc = def.find((o) => o.kind === "Service")!;
+  assert.equal(svc.metadata.annotations?.["prometheus.io/scrape"], "true");
+  assert.equal(svc.metadata.annotations?.["prometheus.io/port"], "8080");
+  await assertRealCommand(ds.spec.template.spec.containers[0]!.args, "helm template (defaults)");
+  // Overrides as Scaphandre's chart takes them: args and extraArgs as --key=value or --key, the monitor, no RBAC
+  const over = await helmTemplate(helm, ["serviceMonitor.enabled=true", "serviceMonitor.interval=30s", "scaphandre.args.sensor=estimate", "scaphandre.extraArgs.no-cmdline=", "port=9100", "rbac.create=false", "nodeSelector.kubernetes\\.io/os=linux"]);
+  assert.deepEqual(over.map((o) => o.kind).sort(), ["DaemonSet", "Service", "ServiceMonitor"]);
+  const ds2 = over.find((o) => o.kind === "DaemonSet") as unknown as RenderedDaemonSet;
+  const args = ds2.spec.template.spec.containers[0]!.args;
+  assert.ok(args.includes("--sensor=estimate") && args.includes("--no-cmdline") && args.includes("--port=9100"), args.join(" "));
+  assert.equal(ds2.spec.template.spec.serviceAccountName, undefined);
+  assert.deepEqual(ds2.spec.template.spec.nodeSelector, { "kubernetes.io/os": "linux" });
+  await assertRealCommand(args, "helm template (overrides)");
+  const mon = over.find((o) => o.kind === "ServiceMonitor") as unknown as { spec: { endpoints: { interval: string }[] } };
+  assert.equal(mon.spec.endpoints[0]?.interval, "30s");
 });
 
 test("the Dockerfile: its COPY sources exist, its build step makes what it copies, its command is scaph-host's", async () => {

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, ProcFixture, removeTree } from "@scaph/common/testing";
 import { hostBin } from "../helpers/cli.js";
+import { dashboards, panelQueries, substitute, variableQueries } from "../helpers/dashboards.js";
 import { freePort, requireCommand, startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
 
@@ -145,6 +146,21 @@ test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed 
   if (disks.length > 0) console.log(`# no disk series here (no filesystem that holds data is mounted): ${disks.length} queries`);
   assert.deepEqual(empty.filter((e) => !e.startsWith("scaph_host_disk_")), [], `queries without data:\n${empty.join("\n")}`);
   assert.equal(await count('scaph_process_power_consumption_microwatts{exe=~"etcd|kube-apiserver|kube-controller|kube-proxy|kube-scheduler|kubelet"}'), 6, "each control-plane component, by its process name");
+  // scaph's own Kubernetes dashboard: every panel and variable has data
+  const k8sBoards = dashboards("kubernetes");
+  assert.ok(k8sBoards.length >= 1, "a Kubernetes dashboard ships");
+  for (const { file, d } of k8sBoards) {
+    for (const { panel, expr } of panelQueries(d)) {
+      const r = await query(substitute(d, expr));
+      assert.ok(r.status === "success" && r.data.result.length > 0, `${file}, panel "${panel}": ${substitute(d, expr)}: ${r.error ?? "no series"}`);
+    }
+    for (const { name, query: vq } of variableQueries(d)) {
+      const m = /^label_values\((.+),\s*(\w+)\)$/.exec(substitute(d, vq));
+      assert.ok(m, `${file}: variable ${name}`);
+      const r = (await (await fetch(`${api}/series?match[]=${encodeURIComponent(m[1] ?? "")}`)).json()) as { data: Record<string, string>[] };
+      assert.ok(r.data.some((s) => s[m[2] ?? ""] !== undefined), `${file}: variable ${name}: no ${m[2]} label`);
+    }
+  }
   // a service of many processes: every worker counted (Scaphandre exports every process)
   assert.equal(await count('scaph_process_power_consumption_microwatts{exe="python3"}'), WORKERS);
   const all = Number((await query("sum(scaph_process_power_consumption_microwatts)")).data.result[0]?.value[1]);

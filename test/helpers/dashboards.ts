@@ -14,6 +14,7 @@ interface Panel {
   panels?: Panel[];
 }
 interface Variable {
+  description?: string;
   name: string;
   type: string;
   query?: string | { query?: string };
@@ -22,15 +23,17 @@ interface Variable {
 export interface Dashboard {
   uid: string;
   title: string;
+  tags?: string[];
   panels: Panel[];
   templating: { list: Variable[] };
 }
 
-/** Every dashboard file, parsed. */
-export function dashboards(): { file: string; d: Dashboard }[] {
+/** Every dashboard file, parsed; those tagged `kubernetes` (for Kubernetes nodes) or the others. */
+export function dashboards(which: "hypervisor" | "kubernetes" = "hypervisor"): { file: string; d: Dashboard }[] {
   return readdirSync(DASHBOARD_DIR)
     .filter((f) => f.endsWith(".json"))
-    .map((f) => ({ file: f, d: JSON.parse(readFileSync(join(DASHBOARD_DIR, f), "utf8")) as Dashboard }));
+    .map((f) => ({ file: f, d: JSON.parse(readFileSync(join(DASHBOARD_DIR, f), "utf8")) as Dashboard }))
+    .filter(({ d }) => (d.tags ?? []).includes("kubernetes") === (which === "kubernetes"));
 }
 
 /** Each query of each panel (rows' panels too), with the panel's title. */
