@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Snapshot } from "../attribution/snapshot.js";
+import type { ProcessSnapshot, Snapshot } from "../attribution/snapshot.js";
 import type { DiskStats } from "../procfs/disks.js";
 import { SCAPH_VERSION } from "../version.js";
 import { cmdlineLabel, exeLabel, selectProcesses } from "./select.js";
@@ -98,6 +98,15 @@ export class MetricsModel {
     this.latest = s;
     this.totals.add(s);
     this.cache = null;
+    this.generation++;
+  }
+
+  /** Counts the Snapshots taken: what the step's metrics (all but self and disks, read when asked) depend on. */
+  generation = 0;
+
+  /** Whether a metric's samples are read when asked (this process's, the disks'), not taken from the step. */
+  static readWhenAsked(name: string): boolean {
+    return name.startsWith("scaph_self_") || name.startsWith("scaph_host_disk_");
   }
 
   get snapshot(): Snapshot | null {
@@ -162,6 +171,25 @@ export class MetricsModel {
     return [];
   }
 
+  /**
+   * A process's label set, the same object from step to step while the
+   * process is the same (its command line, an array the process table keeps
+   * until an exec, with the same pid, name and VM): its exposition text is
+   * then escaped once for its life, not at every scrape.
+   */
+  private readonly labelSets = new WeakMap<readonly string[], { pid: number; comm: string; vmname: string | undefined; labels: Record<string, string> }>();
+
+  private processLabels(p: ProcessSnapshot): Record<string, string> {
+    const known = this.labelSets.get(p.cmdline);
+    if (known && known.pid === p.pid && known.comm === p.comm && known.vmname === p.vmname) return known.labels;
+    const cmdMax = this.o.cmdlineMax ?? Infinity;
+    const labels: Record<string, string> = { pid: String(p.pid), exe: exeLabel(p) };
+    if (cmdMax > 0) labels.cmdline = cmdlineLabel(p, cmdMax);
+    if (this.o.qemu && p.vmname !== undefined) labels.vmname = p.vmname;
+    this.labelSets.set(p.cmdline, { pid: p.pid, comm: p.comm, vmname: p.vmname, labels });
+    return labels;
+  }
+
   private compute(): Map<string, MetricSample[]> {
     const m = new Map<string, MetricSample[]>();
     const add = (name: string, labels: Record<string, string>, value: number): void => {
@@ -191,11 +219,8 @@ export class MetricsModel {
       add("scaph_domain_energy_microjoules", labels, d.uj);
       add("scaph_domain_energy_joules_total", labels, d.uj / 1e6);
     }
-    const cmdMax = this.o.cmdlineMax ?? Infinity;
     for (const p of s ? selectProcesses(s.processes, this.o.filter) : []) {
-      const labels: Record<string, string> = { pid: String(p.pid), exe: exeLabel(p) };
-      if (cmdMax > 0) labels.cmdline = cmdlineLabel(p, cmdMax);
-      if (this.o.qemu && p.vmname !== undefined) labels.vmname = p.vmname;
+      const labels = this.processLabels(p);
       add("scaph_process_power_consumption_microwatts", labels, p.powerUw);
       add("scaph_process_cpu_usage_percentage", labels, p.cpuPercent);
       add("scaph_process_memory_bytes", labels, p.memoryBytes);

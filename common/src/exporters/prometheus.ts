@@ -49,9 +49,19 @@ export class PrometheusExporter implements Sink {
     this.families.push({ name, help, type: "gauge", samples });
   }
 
-  /** The metrics page, as a scrape gets it. */
+  /** The text of the step's families, written once per step (scrapes between two steps share it). */
+  private stepText: { generation: number; text: string } | null = null;
+
+  /**
+   * The metrics page, as a scrape gets it: the step's families (written
+   * once per step), then those read when asked (this process's, the
+   * disks', the daemon's deliveries).
+   */
   exposition(): string {
-    return renderExposition(this.families);
+    const split = this.families.findIndex((f) => MetricsModel.readWhenAsked(f.name));
+    const stepFamilies = split < 0 ? this.families : this.families.slice(0, split);
+    if (this.stepText?.generation !== this.model.generation) this.stepText = { generation: this.model.generation, text: renderExposition(stepFamilies) };
+    return this.stepText.text + (split < 0 ? "" : renderExposition(this.families.slice(split)));
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
