@@ -181,7 +181,7 @@ async function freePort() {
   for (let i = 0; i < 100 && !(await fetch(url).then((r) => r.ok).catch(() => false)); i++) await sleep(100);
   await sleep(1500);
   const t = await scrapeLatencies(url, quick ? 200 : 1000, 7);
-  results.scrape.push({ what: "scaph-host prometheus, 1,000 synthetic processes, a step every 0.5 s", p50: pct(t, 50), p90: pct(t, 90), p99: pct(t, 99), n: t.length });
+  results.scrape.push({ what: "scaph-host prometheus, 1,000 synthetic processes, default flags (every process), a step every 0.5 s", p50: pct(t, 50), p90: pct(t, 90), p99: pct(t, 99), n: t.length });
   results.rss.push({ what: "scaph-host prometheus, 1,000 processes, after the scrapes", bytes: rssOf(d.child.pid) });
   d.child.kill("SIGTERM");
   await new Promise((r) => d.child.on("exit", r));
