@@ -56,6 +56,10 @@ const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
   scaph_host_memory_free_bytes: { help: "Free memory of the host, in bytes", type: "gauge" },
   scaph_host_swap_total_bytes: { help: "Total swap of the host, in bytes", type: "gauge" },
   scaph_host_swap_free_bytes: { help: "Free swap of the host, in bytes", type: "gauge" },
+  scaph_forks_since_boot_total: { help: "Processes created on the host since it booted (forks)", type: "counter" },
+  scaph_processes_running_current: { help: "Processes running on the host now", type: "gauge" },
+  scaph_processes_blocked_current: { help: "Processes blocked on the host now, waiting for I/O", type: "gauge" },
+  scaph_context_switches_total: { help: "Context switches on the host since it booted", type: "counter" },
   scaph_host_disk_total_bytes: { help: "Size of a mounted filesystem, in bytes", type: "gauge" },
   scaph_host_disk_available_bytes: { help: "Space of a mounted filesystem available to users, in bytes", type: "gauge" },
   scaph_self_version: { help: "Version of scaph, as a label; always 1", type: "gauge" },
@@ -240,6 +244,10 @@ export class MetricsModel {
       add("scaph_host_memory_free_bytes", {}, h.memFreeBytes);
       add("scaph_host_swap_total_bytes", {}, h.swapTotalBytes);
       add("scaph_host_swap_free_bytes", {}, h.swapFreeBytes);
+      add("scaph_forks_since_boot_total", {}, h.forksTotal);
+      add("scaph_processes_running_current", {}, h.processesRunning);
+      add("scaph_processes_blocked_current", {}, h.processesBlocked);
+      add("scaph_context_switches_total", {}, h.contextSwitchesTotal);
     }
     return m;
   }

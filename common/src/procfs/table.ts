@@ -113,7 +113,9 @@ export class ProcessTable {
 
   sample(): ProcSample {
     const root = this.procRoot;
-    const cpu = parseProcStat(readProcFile(`${root}/stat`), `${root}/stat`);
+    // the aggregate "cpu" line comes first; with the host's stats, the counters after the (long) "intr" line too
+    const statText = readProcFile(`${root}/stat`, this.withHostStats ? 256 * 1024 : 8192);
+    const cpu = parseProcStat(statText, `${root}/stat`);
     const uptimeS = Number(safeText(`${root}/uptime`).trim().split(/\s+/)[0]) || 0;
     const stamp = ++this.samples;
     let names: string[];
@@ -139,7 +141,7 @@ export class ProcessTable {
       busyTicks: busyTicks(cpu),
       uptimeS,
       processes: this.live,
-      hostStats: this.withHostStats ? parseHostStats(safeText(`${root}/loadavg`), safeText(`${root}/meminfo`)) : null,
+      hostStats: this.withHostStats ? parseHostStats(safeText(`${root}/loadavg`), safeText(`${root}/meminfo`), statText) : null,
     };
   }
 
@@ -248,9 +250,9 @@ function sameBytes(a: Buffer, b: Buffer, start: number, end: number): boolean {
 }
 
 /** /proc/stat and the like: a clear error naming --procfs-path if unreadable. */
-function readProcFile(path: string): string {
+function readProcFile(path: string, maxBytes: number): string {
   try {
-    return readText(path, 8192, true); // /proc/stat: the aggregate "cpu" line comes first
+    return readText(path, maxBytes, true);
   } catch (err) {
     throw new Error(`Cannot read ${path} (is --procfs-path right?): ${String(err)}`);
   }
