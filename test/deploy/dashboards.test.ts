@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { guestBin, hostBin, repoRoot } from "../helpers/cli.js";
 import { dashboards, panelQueries, substitute, variableQueries } from "../helpers/dashboards.js";
+import type { QueryResult } from "../helpers/dashboards.js";
 import { startBusyHost } from "../helpers/busy-host.js";
 import { freePort, requireCommand, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
@@ -26,12 +27,6 @@ const bg = (b: Background): Background => {
   stops.push(() => b.stop());
   return b;
 };
-
-interface QueryResult {
-  status: string;
-  data: { result: { metric: Record<string, string>; value: [number, string] }[] };
-  error?: string;
-}
 
 test("every dashboard panel and variable has data from a real Prometheus; the recording rules give theirs", async () => {
   const prometheus = requireCommand("prometheus", "prometheus");

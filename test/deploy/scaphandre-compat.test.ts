@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { copyFixture, PowerSimulator, ProcFixture, removeTree } from "@scaph/common/testing";
 import { hostBin } from "../helpers/cli.js";
 import { dashboards, panelQueries, substitute, variableQueries } from "../helpers/dashboards.js";
+import type { QueryResult } from "../helpers/dashboards.js";
 import { freePort, requireCommand, startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
 
@@ -54,12 +55,6 @@ function fakeNode(root: string): number[] {
     symlinkSync(exe, join(dir, "exe"));
     return pid;
   });
-}
-
-interface QueryResult {
-  status: string;
-  data: { result: { metric: Record<string, string>; value: [number, string] }[] };
-  error?: string;
 }
 
 test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed ones, have data from scaph-host prometheus with default flags", async () => {

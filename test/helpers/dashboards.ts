@@ -71,3 +71,10 @@ export function substitute(d: Dashboard, expr: string): string {
   }
   return e.replaceAll("$__range", "1h").replaceAll("$__rate_interval", "1m").replaceAll("$__interval", "10s");
 }
+
+/** The answer of Prometheus's /api/v1/query. */
+export interface QueryResult {
+  status: string;
+  data: { result: { metric: Record<string, string>; value: [number, string] }[] };
+  error?: string;
+}
