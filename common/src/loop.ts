@@ -70,6 +70,7 @@ export async function runLoop(meter: Meter, sinks: readonly Sink[], options: Loo
       }
     });
   } finally {
+    meter.close();
     for (const sink of sinks) {
       try {
         await sink.close?.();

@@ -2,6 +2,7 @@ import { attribute } from "./attribution/attribute.js";
 import type { VmClaim } from "./attribution/attribute.js";
 import { energyBetween } from "./attribution/energy.js";
 import type { Snapshot } from "./attribution/snapshot.js";
+import type { ContainerSource } from "./containers/source.js";
 import type { Logger } from "./log.js";
 import { silentLogger } from "./log.js";
 import { CounterReadError } from "./powercap/read.js";
@@ -20,6 +21,8 @@ export interface VmSource {
 export interface MeterOptions {
   log?: Logger;
   vms?: VmSource;
+  /** Resolves each process's container (--containers). */
+  containers?: ContainerSource;
 }
 
 /**
@@ -33,6 +36,7 @@ export class Meter {
   private prevBusy = 0;
   private readonly log: Logger;
   private readonly vms: VmSource | undefined;
+  readonly containers: ContainerSource | undefined;
 
   constructor(
     readonly sensor: Sensor,
@@ -41,6 +45,12 @@ export class Meter {
   ) {
     this.log = options.log ?? silentLogger;
     this.vms = options.vms;
+    this.containers = options.containers;
+  }
+
+  /** Ends what the meter follows in the background (the container directories' connections). */
+  close(): void {
+    this.containers?.close();
   }
 
   /**
@@ -95,6 +105,7 @@ export class Meter {
       clockTicks: this.table.clockTicks,
       pageSize: this.table.pageSize,
       vms: this.vms ? this.vms.claims(proc, prevUptimeS) : [],
+      ...(this.containers ? { containerOf: this.containers.resolve(proc) } : {}),
     });
     if (this.log.enabled("debug")) {
       const vms = snapshot.vms.map((v) => `${v.name}=${v.energyUj} µJ (${v.cpuSource} ${v.cpuTicks.toFixed(1)} ticks)`);

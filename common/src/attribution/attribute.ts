@@ -1,3 +1,4 @@
+import type { ContainerInfo } from "../containers/info.js";
 import type { Zone } from "../powercap/zones.js";
 import type { ProcessInfo, ProcSample } from "../procfs/table.js";
 import type { Microjoules, Ticks } from "../units.js";
@@ -5,7 +6,7 @@ import { averagePowerUw } from "../units.js";
 import type { HostEnergy } from "./energy.js";
 import { cpuShares, splitEnergy } from "./share.js";
 import { socketsSnapshot } from "./snapshot.js";
-import type { ProcessSnapshot, Snapshot, VmSnapshot, VmTransports } from "./snapshot.js";
+import type { ContainerSnapshot, ProcessSnapshot, Snapshot, VmSnapshot, VmTransports } from "./snapshot.js";
 import { subDomainNames, vmZoneGains } from "./vm-zones.js";
 
 /** A VM as its resolver found it: which process runs it, and its CPU time over the interval. */
@@ -52,6 +53,8 @@ export interface AttributionInput {
   clockTicks: number;
   pageSize: number;
   vms: readonly VmClaim[];
+  /** The container of a process (--containers), or null; absent: containers are not resolved. */
+  containerOf?: (p: ProcessInfo) => ContainerInfo | null;
 }
 
 /**
@@ -112,6 +115,26 @@ export function attribute(i: AttributionInput): Snapshot {
     });
   }
   vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  // Each process's container, and the containers' sums, in this same pass: every µJ counted once.
+  const containerOf = i.containerOf;
+  const conts: (ContainerInfo | null)[] | null = containerOf ? new Array<ContainerInfo | null>(n) : null;
+  let containers: ContainerSnapshot[] | null = null;
+  if (containerOf && conts) {
+    const sums = new Map<string, ContainerSnapshot>();
+    for (let k = 0; k < n; k++) {
+      const c = (conts[k] = containerOf(procs[k] as ProcessInfo));
+      if (c === null) continue;
+      let sum = sums.get(c.id);
+      if (!sum) sums.set(c.id, (sum = { container: c, processes: 0, cpuTicks: 0, share: 0, energyUj: 0, powerUw: 0 }));
+      sum.processes++;
+      sum.cpuTicks += deltas[k] ?? 0;
+      sum.share += shares[k] ?? 0;
+      sum.energyUj += energies[k] ?? 0;
+    }
+    containers = [...sums.values()];
+    for (const c of containers) c.powerUw = averagePowerUw(c.energyUj, energy.intervalS);
+    containers.sort((a, b) => b.energyUj - a.energyUj || (a.container.id < b.container.id ? -1 : 1));
+  }
   const capacityTicks = energy.intervalS * clockTicks;
   // Processes are made into objects (and sorted) only when a sink asks: the VM trees never do.
   let processes: ProcessSnapshot[] | null = null;
@@ -136,6 +159,8 @@ export function attribute(i: AttributionInput): Snapshot {
       };
       const vm = vmOf.get(p.key);
       if (vm) ps.vmname = vm.name;
+      const c = conts?.[k];
+      if (c) ps.container = c;
       out[k] = ps;
     }
     return out.sort((a, b) => b.energyUj - a.energyUj || b.cpuTicks - a.cpuTicks || a.pid - b.pid);
@@ -156,6 +181,7 @@ export function attribute(i: AttributionInput): Snapshot {
     },
     vms,
     incomingVms,
+    containers,
     othersUj,
     attributedUj,
     hostStats: proc.hostStats,

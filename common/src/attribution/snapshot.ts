@@ -1,3 +1,4 @@
+import type { ContainerInfo } from "../containers/info.js";
 import type { Zone } from "../powercap/zones.js";
 import type { HostStats } from "../procfs/host.js";
 import type { Microjoules, Microwatts, Seconds, Ticks } from "../units.js";
@@ -35,6 +36,19 @@ export interface ProcessSnapshot {
   memoryVirtualBytes: number;
   /** The VM this qemu process runs (where VMs are resolved: scaph-host qemu, --qemu). */
   vmname?: string;
+  /** The container it runs in (where containers are resolved: --containers). */
+  container?: ContainerInfo;
+}
+
+/** A container over the interval: the sum of its processes, from the same attribution. */
+export interface ContainerSnapshot {
+  container: ContainerInfo;
+  /** How many of its processes there were. */
+  processes: number;
+  cpuTicks: Ticks;
+  share: number;
+  energyUj: Microjoules;
+  powerUw: Microwatts;
 }
 
 /** How a VM gets its energy, as its libvirt live XML says. */
@@ -102,6 +116,8 @@ export interface Snapshot {
   vms: VmSnapshot[];
   /** VMs whose qemu is here but which do not run here yet (an incoming live migration): no share, no epoch. */
   incomingVms: readonly IncomingVm[];
+  /** The containers, where they are resolved (--containers), highest energy first; else null. */
+  containers: ContainerSnapshot[] | null;
   /** Energy of the processes that are not VMs. */
   othersUj: Microjoules;
   /** Energy attributed to all processes (VMs included): at most the host's. */

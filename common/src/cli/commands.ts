@@ -9,6 +9,7 @@ import type { ProcessFilter } from "../exporters/select.js";
 import { formatStdout } from "../exporters/stdout.js";
 import { runLoop } from "../loop.js";
 import type { VmSource } from "../meter.js";
+import type { ContainerSource } from "../containers/source.js";
 import { DEFAULT_IDLE_WATTS, DEFAULT_TDP_WATTS } from "../sensor/estimate.js";
 import { SENSOR_NAMES } from "../sensor/factory.js";
 import { readDisks } from "../procfs/disks.js";
@@ -17,6 +18,8 @@ import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
 import { countVerbose, intArg, numberArg } from "./parse.js";
 import { stdoutCarriesReports } from "./main.js";
+import { addContainerOptions, containerMetrics, containerSourceFor } from "./containers.js";
+import type { ContainerFlags } from "./containers.js";
 
 /** Options every CLI takes before its subcommand (as in Scaphandre). */
 export function addGlobalOptions(program: Command): Command {
@@ -120,8 +123,9 @@ function addTimingOptions(cmd: Command): Command {
     .option("-s, --step <seconds>", "seconds between two measurements", numberArg("--step", 0), 2);
 }
 
-/** --qemu where the environment resolves VMs (the host). */
+/** --qemu where the environment resolves VMs (the host), and --containers everywhere. */
 export function addQemuOption(cmd: Command, env: CliEnvironment, about: string): void {
+  addContainerOptions(cmd);
   if (!env.qemu) return;
   cmd.option("-q, --qemu", about);
   env.qemu.addOptions(cmd);
@@ -129,6 +133,17 @@ export function addQemuOption(cmd: Command, env: CliEnvironment, about: string):
 
 export async function vmSourceFor(o: RootOptions & { qemu?: boolean }, env: CliEnvironment, log: Logger): Promise<VmSource | undefined> {
   return o.qemu && env.qemu ? env.qemu.source(o as unknown as RootOptions & Record<string, unknown>, log) : undefined;
+}
+
+/** What a measuring subcommand resolves besides energy: VMs (--qemu) and containers (--containers). */
+export async function resolversFor(
+  o: RootOptions & Partial<ContainerFlags> & { qemu?: boolean },
+  env: CliEnvironment,
+  log: Logger,
+): Promise<{ vms?: VmSource; containers?: ContainerSource }> {
+  const vms = await vmSourceFor(o, env, log);
+  const containers = containerSourceFor(o as ContainerFlags, log);
+  return { ...(vms ? { vms } : {}), ...(containers ? { containers } : {}) };
 }
 
 export function regexOrTop(regex: string | undefined, n: number | undefined): ProcessFilter {
@@ -161,8 +176,7 @@ export function addStdoutCommand(program: Command, env: CliEnvironment): Command
     const log = loggerFor(c);
     const filter = regexOrTop(o.regexFilter, o.processes ?? 5);
     if (o.step <= 0) throw new ScaphError("--step must be > 0");
-    const vms = await vmSourceFor(o, env, log);
-    const m = await openMeter(c, o, env, log, vms ? { vms } : {});
+    const m = await openMeter(c, o, env, log, await resolversFor(o, env, log));
     stdoutCarriesReports();
     const sink: Sink = { name: "stdout", write: (s) => void process.stdout.write(formatStdout(s, filter)) };
     await runLoop(m, [sink], { stepS: o.step, timeoutS: o.timeout, signal: interruptSignal(), log });
@@ -189,16 +203,22 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
     .addOption(new Option("--step_nano <ns>").argParser(intArg("--step_nano", 0)).hideHelp())
     .option("-f, --file <path>", "write the JSON array to this file instead of stdout: each report is appended in place, the file a complete array after every step")
     .option("-m, --max-top-consumers <n>", "number of top consumers per report", intArg("--max-top-consumers", 0), 10)
-    .option("-r, --process-regex <regex>", "list the processes whose exe or cmdline match, instead of the top N");
+    .option("-r, --process-regex <regex>", "list the processes whose exe or cmdline match, instead of the top N")
+    .addOption(
+      new Option("--container-regex <regex>", "with --containers: list the processes of the containers whose name (or pod's name) matches, instead of the top N").conflicts(
+        "processRegex",
+      ),
+    );
   addQemuOption(cmd, env, "label qemu processes with the name of their virtual machine");
   addRootOptions(cmd, env);
-  cmd.action(async (o: JsonOptions, c: Command) => {
+  cmd.action(async (o: JsonOptions & { containerRegex?: string; containers?: boolean }, c: Command) => {
     const log = loggerFor(c);
-    const filter = regexOrTop(o.processRegex, o.maxTopConsumers);
+    if (o.containerRegex !== undefined && !o.containers) throw new ScaphError("--container-regex goes with --containers");
+    const filter: ProcessFilter =
+      o.containerRegex !== undefined ? { kind: "container", re: compileRegex(o.containerRegex), source: o.containerRegex } : regexOrTop(o.processRegex, o.maxTopConsumers);
     const stepS = o.step + ((o as { step_nano?: number }).step_nano ?? o.stepNano) / 1e9;
     if (stepS <= 0) throw new ScaphError("--step plus --step-nano must be > 0");
-    const vms = await vmSourceFor(o, env, log);
-    const m = await openMeter(c, o, env, log, vms ? { vms } : {});
+    const m = await openMeter(c, o, env, log, await resolversFor(o, env, log));
     if (!o.file) stdoutCarriesReports();
     const out = new JsonSink(o.file ? { file: o.file } : { stream: process.stdout });
     const sink: Sink = { name: "json", write: (s) => out.write(toJsonReport(s, filter)), close: () => out.close() };
@@ -243,6 +263,7 @@ export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Lo
     qemu,
     cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
     disks: thisMachinesDisks,
+    ...containerMetrics(o as unknown as ContainerFlags),
     log,
   });
   let url: string;
@@ -271,8 +292,7 @@ export function addPrometheusCommand(program: Command, env: CliEnvironment): Com
   cmd.action(async (o: PrometheusOptionsCli, c: Command) => {
     const log = loggerFor(c);
     if (!(o.step > 0)) throw new ScaphError("--step must be > 0");
-    const vms = await vmSourceFor(o, env, log);
-    const m = await openMeter(c, o, env, log, { hostStats: true, ...(vms ? { vms } : {}) });
+    const m = await openMeter(c, o, env, log, { hostStats: true, ...(await resolversFor(o, env, log)) });
     const exporter = await startPrometheus(o, o.qemu === true, log, env.program);
     await runLoop(m, [exporter], { stepS: o.step, timeoutS: 0, signal: interruptSignal(), log });
   });

@@ -3,6 +3,7 @@ import type { Logger } from "../log.js";
 import { createLogger, levelFromVerbosity, writeStderr } from "../log.js";
 import { Meter } from "../meter.js";
 import type { VmSource } from "../meter.js";
+import type { ContainerSource } from "../containers/source.js";
 import { ProcessTable } from "../procfs/table.js";
 import { createSensor } from "../sensor/factory.js";
 import type { Sensor } from "../sensor/types.js";
@@ -71,7 +72,7 @@ export async function openMeter(
   roots: RootOptions,
   env: CliEnvironment,
   log: Logger,
-  options: { hostStats?: boolean; vms?: VmSource } = {},
+  options: { hostStats?: boolean; vms?: VmSource; containers?: ContainerSource } = {},
 ): Promise<Meter> {
   const g = globalOptions(cmd);
   const opts = roots as unknown as RootOptions & Record<string, unknown>;
@@ -85,7 +86,7 @@ export async function openMeter(
     log,
   });
   const table = new ProcessTable({ procRoot: roots.procfsPath, hostStats: options.hostStats ?? false, log });
-  const m = new Meter(sensor, table, { log, ...(options.vms ? { vms: options.vms } : {}) });
+  const m = new Meter(sensor, table, { log, ...(options.vms ? { vms: options.vms } : {}), ...(options.containers ? { containers: options.containers } : {}) });
   m.prime();
   return m;
 }

@@ -13,7 +13,9 @@ import { writeStderr } from "../log.js";
 import type { MetricsOptions } from "../exporters/metrics.js";
 import type { Sink } from "../exporters/sink.js";
 import { runLoop } from "../loop.js";
-import { addQemuOption, addRootOptions, regexOrTop, thisMachinesDisks, vmSourceFor } from "./commands.js";
+import { addQemuOption, addRootOptions, regexOrTop, resolversFor, thisMachinesDisks } from "./commands.js";
+import { containerMetrics } from "./containers.js";
+import type { ContainerFlags } from "./containers.js";
 import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
 import { intArg, numberArg } from "./parse.js";
@@ -36,7 +38,13 @@ function addProcessFlags(cmd: Command): Command {
 }
 
 function metricsOptions(o: ProcessFlags): MetricsOptions {
-  return { filter: regexOrTop(o.processRegex, o.maxProcesses), qemu: o.qemu === true, cmdlineMax: o.cmdline ? o.cmdlineMax : 0, disks: thisMachinesDisks };
+  return {
+    filter: regexOrTop(o.processRegex, o.maxProcesses),
+    qemu: o.qemu === true,
+    cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
+    disks: thisMachinesDisks,
+    ...containerMetrics(o as unknown as ContainerFlags),
+  };
 }
 
 /** The loop of a sending exporter: measure every `stepS` and hand each Snapshot to `sink`, until stopped. */
@@ -49,8 +57,7 @@ async function runSending(
   open: () => Promise<{ sink: Sink; says: string }>,
 ): Promise<void> {
   if (!(stepS > 0)) throw new ScaphError("the step must be > 0");
-  const vms = await vmSourceFor(o, env, log);
-  const m = await openMeter(c, o, env, log, { hostStats: true, ...(vms ? { vms } : {}) });
+  const m = await openMeter(c, o, env, log, { hostStats: true, ...(await resolversFor(o, env, log)) });
   const { sink, says } = await open();
   writeStderr(`${env.program}: ${says}, every ${stepS} s`);
   await runLoop(m, [sink], { stepS, timeoutS: 0, signal: interruptSignal(), log });

@@ -6,6 +6,8 @@ import { replaceFile } from "../io/atomic.js";
 import type { Writable } from "node:stream";
 import type { Snapshot } from "../attribution/snapshot.js";
 import type { Microwatts } from "../units.js";
+import { jsonContainer } from "../containers/info.js";
+import type { JsonContainer } from "../containers/info.js";
 import { cmdlineString, exeLabel, selectProcesses } from "./select.js";
 import type { ProcessFilter } from "./select.js";
 
@@ -27,7 +29,8 @@ export interface JsonConsumer {
   resources_usage: null;
   consumption: Microwatts;
   timestamp: number;
-  container: null;
+  /** Its container with --containers, else null (as Scaphandre). */
+  container: JsonContainer | null;
   vmname?: string;
 }
 /** Scaphandre's JSON report; `value_source` says where host values come from. */
@@ -56,7 +59,7 @@ export function toJsonReport(s: Snapshot, filter: ProcessFilter): JsonReport {
       resources_usage: null,
       consumption: uw(p.powerUw),
       timestamp: ts,
-      container: null,
+      container: p.container ? jsonContainer(p.container) : null,
       ...(p.vmname !== undefined ? { vmname: p.vmname } : {}),
     })),
     sockets: s.sockets.map((k) => ({

@@ -1,5 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { ProcessSnapshot, Snapshot } from "../attribution/snapshot.js";
+import { containerLabels } from "../containers/info.js";
+import type { ContainerInfo } from "../containers/info.js";
 import type { DiskStats } from "../procfs/disks.js";
 import { SCAPH_VERSION } from "../version.js";
 import { cmdlineLabel, exeLabel, selectProcesses } from "./select.js";
@@ -28,6 +30,12 @@ export interface MetricsOptions {
   qemu: boolean;
   /** Longest `cmdline` label, in characters (0: no cmdline label). */
   cmdlineMax?: number;
+  /**
+   * Add each process's container labels, and the per-container series
+   * (--containers); `labelKeys`: the Docker labels to export as
+   * `container_label_*` (--container-labels), none when null.
+   */
+  containers?: { labelKeys: RegExp | null };
 }
 
 /** Defined once: the name, help and type of each metric, whatever exports it. */
@@ -48,6 +56,8 @@ const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
   scaph_process_memory_virtual_bytes: { help: "Virtual memory of a process, in bytes", type: "gauge" },
   scaph_vm_power_microwatts: { help: "Power attributed to a virtual machine over the last interval, in microwatts", type: "gauge" },
   scaph_vm_energy_joules_total: { help: "Energy attributed to a virtual machine since the exporter started, in joules", type: "counter" },
+  scaph_container_power_microwatts: { help: "Power attributed to a container (the sum of its processes) over the last interval, in microwatts", type: "gauge" },
+  scaph_container_energy_microjoules: { help: "Energy attributed to a container since the exporter started (or since it started, if later), in microjoules", type: "counter" },
   scaph_host_load_avg_one: { help: "Load average over 1 minute", type: "gauge" },
   scaph_host_load_avg_five: { help: "Load average over 5 minutes", type: "gauge" },
   scaph_host_load_avg_fifteen: { help: "Load average over 15 minutes", type: "gauge" },
@@ -73,9 +83,9 @@ const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
   scaph_self_last_step_timestamp_seconds: { help: "Unix time of the newest measurement, the one these values come from, in seconds", type: "gauge" },
 };
 
-/** The metric names, in exposition order; the per-VM ones only with `qemu`. */
-export function metricNames(qemu: boolean): string[] {
-  return Object.keys(DEFS).filter((n) => qemu || !n.startsWith("scaph_vm_"));
+/** The metric names, in exposition order; the per-VM ones only with `qemu`, the per-container ones only with `containers`. */
+export function metricNames(qemu: boolean, containers = false): string[] {
+  return Object.keys(DEFS).filter((n) => (qemu || !n.startsWith("scaph_vm_")) && (containers || !n.startsWith("scaph_container_")));
 }
 
 export function metricDef(name: string): { help: string; type: "gauge" | "counter" } {
@@ -105,6 +115,11 @@ export class MetricsModel {
     this.generation++;
   }
 
+  /** The names of the metrics this model exports, in exposition order. */
+  names(): string[] {
+    return metricNames(this.o.qemu, this.o.containers !== undefined);
+  }
+
   /** Counts the Snapshots taken: what the step's metrics (all but self and disks, read when asked) depend on. */
   generation = 0;
 
@@ -119,7 +134,7 @@ export class MetricsModel {
 
   /** Every family with its samples (self metrics are read now). */
   families(): MetricFamily[] {
-    return metricNames(this.o.qemu).map((name) => ({ name, ...metricDef(name), samples: this.samples(name) }));
+    return this.names().map((name) => ({ name, ...metricDef(name), samples: this.samples(name) }));
   }
 
   /** The samples of one metric. */
@@ -181,17 +196,30 @@ export class MetricsModel {
    * until an exec, with the same pid, name and VM): its exposition text is
    * then escaped once for its life, not at every scrape.
    */
-  private readonly labelSets = new WeakMap<readonly string[], { pid: number; comm: string; vmname: string | undefined; labels: Record<string, string> }>();
+  private readonly labelSets = new WeakMap<
+    readonly string[],
+    { pid: number; comm: string; vmname: string | undefined; container: ContainerInfo | undefined; labels: Record<string, string> }
+  >();
 
   private processLabels(p: ProcessSnapshot): Record<string, string> {
     const known = this.labelSets.get(p.cmdline);
-    if (known && known.pid === p.pid && known.comm === p.comm && known.vmname === p.vmname) return known.labels;
+    if (known && known.pid === p.pid && known.comm === p.comm && known.vmname === p.vmname && known.container === p.container) return known.labels;
     const cmdMax = this.o.cmdlineMax ?? Infinity;
     const labels: Record<string, string> = { pid: String(p.pid), exe: exeLabel(p) };
     if (cmdMax > 0) labels.cmdline = cmdlineLabel(p, cmdMax);
     if (this.o.qemu && p.vmname !== undefined) labels.vmname = p.vmname;
-    this.labelSets.set(p.cmdline, { pid: p.pid, comm: p.comm, vmname: p.vmname, labels });
+    if (this.o.containers && p.container) Object.assign(labels, this.containerLabels(p.container));
+    this.labelSets.set(p.cmdline, { pid: p.pid, comm: p.comm, vmname: p.vmname, container: p.container, labels });
     return labels;
+  }
+
+  /** A container's labels, made once per ContainerInfo (a new one comes when what is known of it changes). */
+  private readonly containerLabelSets = new WeakMap<ContainerInfo, Record<string, string>>();
+
+  private containerLabels(c: ContainerInfo): Record<string, string> {
+    let l = this.containerLabelSets.get(c);
+    if (!l) this.containerLabelSets.set(c, (l = containerLabels(c, this.o.containers?.labelKeys ?? null)));
+    return l;
   }
 
   private compute(): Map<string, MetricSample[]> {
@@ -233,6 +261,10 @@ export class MetricsModel {
     if (this.o.qemu) {
       for (const v of s?.vms ?? []) add("scaph_vm_power_microwatts", { vmname: v.name, ...vmLabels(v) }, v.powerUw);
       for (const v of t.vms.values()) add("scaph_vm_energy_joules_total", { vmname: v.name, ...v.labels }, v.uj / 1e6);
+    }
+    if (this.o.containers) {
+      for (const c of s?.containers ?? []) add("scaph_container_power_microwatts", this.containerLabels(c.container), c.powerUw);
+      for (const c of t.containers.values()) add("scaph_container_energy_microjoules", this.containerLabels(c.container), c.uj);
     }
     const h = s?.hostStats;
     if (h) {

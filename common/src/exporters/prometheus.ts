@@ -116,5 +116,5 @@ export class PrometheusExporter implements Sink {
 
 /** The model's metric families, their samples read at each scrape or push. */
 export function modelFamilies(model: MetricsModel, o: MetricsOptions): ExposedFamily[] {
-  return metricNames(o.qemu).map((name) => ({ name, ...metricDef(name), samples: () => model.samples(name) }));
+  return model.names().map((name) => ({ name, ...metricDef(name), samples: () => model.samples(name) }));
 }

@@ -1,8 +1,12 @@
 import type { ProcessSnapshot } from "../attribution/snapshot.js";
 import { ScaphError } from "../errors.js";
 
-/** Which processes a report lists: the top N by energy, or those matching a regex. */
-export type ProcessFilter = { kind: "top"; n: number } | { kind: "regex"; re: RegExp; source: string };
+/**
+ * Which processes a report lists: the top N by energy, those whose exe or
+ * cmdline match a regex, or those in a container whose name (or pod's
+ * name) matches one (json's --container-regex).
+ */
+export type ProcessFilter = { kind: "top"; n: number } | { kind: "regex" | "container"; re: RegExp; source: string };
 
 export function compileRegex(source: string): RegExp {
   try {
@@ -35,5 +39,8 @@ export function exeLabel(p: Pick<ProcessSnapshot, "exe" | "cmdline" | "comm">): 
 /** Processes come sorted by energy, highest first. Regex matches exe or cmdline. */
 export function selectProcesses(processes: readonly ProcessSnapshot[], filter: ProcessFilter): ProcessSnapshot[] {
   if (filter.kind === "top") return processes.slice(0, Math.max(0, filter.n));
+  if (filter.kind === "container") {
+    return processes.filter((p) => p.container !== undefined && (p.container.names.some((n) => filter.re.test(n)) || (p.container.pod !== undefined && filter.re.test(p.container.pod.name))));
+  }
   return processes.filter((p) => filter.re.test(exeLabel(p)) || filter.re.test(cmdlineString(p)));
 }

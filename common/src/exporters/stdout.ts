@@ -1,5 +1,6 @@
 import type { Snapshot } from "../attribution/snapshot.js";
 import type { Microwatts } from "../units.js";
+import { containerShortName } from "../containers/info.js";
 import { exeLabel, selectProcesses } from "./select.js";
 import type { ProcessFilter } from "./select.js";
 
@@ -29,7 +30,14 @@ export function formatStdout(s: Snapshot, filter: ProcessFilter): string {
   lines.push("Power\t\tPID\tExe");
   for (const p of procs) {
     const vm = p.vmname !== undefined ? `\tvm=${JSON.stringify(p.vmname)}` : "";
-    lines.push(`${formatWatts(p.powerUw)} W\t${p.pid}\t${JSON.stringify(exeLabel(p))}${vm}`);
+    const ct = p.container ? `\tcontainer=${JSON.stringify(containerShortName(p.container))}` : "";
+    lines.push(`${formatWatts(p.powerUw)} W\t${p.pid}\t${JSON.stringify(exeLabel(p))}${vm}${ct}`);
+  }
+  if (s.containers && s.containers.length > 0) {
+    const shown = s.containers.slice(0, filter.kind === "top" ? filter.n : s.containers.length);
+    lines.push(`Top ${shown.length} containers:`);
+    lines.push("Power\t\tProcs\tContainer");
+    for (const c of shown) lines.push(`${formatWatts(c.powerUw)} W\t${c.processes}\t${JSON.stringify(containerShortName(c.container))}`);
   }
   lines.push(SEPARATOR);
   return lines.join("\n") + "\n";

@@ -1,4 +1,5 @@
 import type { Snapshot } from "../attribution/snapshot.js";
+import type { ContainerInfo } from "../containers/info.js";
 
 /** Cumulative energy (µJ) since the exporter started, by series: what the counters export. */
 export class EnergyTotals {
@@ -7,6 +8,8 @@ export class EnergyTotals {
   readonly domains = new Map<string, { socket: number; name: string; zone: string; uj: number }>();
   /** By VM key: its name and labels as last seen, its energy, and how many updates ago it was last seen. */
   readonly vms = new Map<string, { name: string; labels: Record<string, string>; uj: number; age: number }>();
+  /** By container id: what is known of it as last seen, its energy, and how many updates ago it was last seen. */
+  readonly containers = new Map<string, { container: ContainerInfo; uj: number; age: number }>();
   /** A VM that was not in this many updates leaves the exposition (so VMs that came and went do not pile up). */
   static readonly GONE_AFTER = 3;
 
@@ -26,6 +29,12 @@ export class EnergyTotals {
       this.vms.set(v.key, { name: v.name, labels: vmLabels(v), uj: (cur?.uj ?? 0) + v.energyUj, age: 0 });
     }
     for (const [key, v] of this.vms) if (v.age >= EnergyTotals.GONE_AFTER) this.vms.delete(key);
+    for (const c of this.containers.values()) c.age++;
+    for (const c of s.containers ?? []) {
+      const cur = this.containers.get(c.container.id);
+      this.containers.set(c.container.id, { container: c.container, uj: (cur?.uj ?? 0) + c.energyUj, age: 0 });
+    }
+    for (const [id, c] of this.containers) if (c.age >= EnergyTotals.GONE_AFTER) this.containers.delete(id);
   }
 }
 

@@ -54,7 +54,7 @@ test("GTS lines: one timestamp, class and labels percent-encoded (spaces, slashe
     await h.step();
     const model = new MetricsModel({ filter: { kind: "top", n: 10 }, qemu: false });
     model.update(await h.step());
-    const lines = gtsLines(model, false, 1_700_000_000_000_000);
+    const lines = gtsLines(model, 1_700_000_000_000_000);
     assert.ok(lines.length > 10);
     for (const l of lines) assert.match(l, /^1700000000000000\/\/ [A-Za-z0-9_%.~-]+\{([A-Za-z0-9_%.~!*'()-]+=[A-Za-z0-9_%.~!*'()-]*)?(,[A-Za-z0-9_%.~!*'()-]+=[A-Za-z0-9_%.~!*'()-]*)*\} -?\d+\.\d+$|^1700000000000000\/\/ \S+\{\S*\} -?\d+(\.\d+)?e[+-]\d+$/);
     const nginx = lines.find((l) => l.includes("pid=100,"));

@@ -26,7 +26,7 @@ test("riemann and warp10 with --qemu: vmname on qemu processes, per-VM series", 
     assert.ok(proc, "the qemu process of web-1 carries vmname");
     const model = new MetricsModel({ filter: { kind: "top", n: 50 }, qemu: true });
     model.update(s.snapshot);
-    const lines = gtsLines(model, true, 1);
+    const lines = gtsLines(model, 1);
     assert.ok(lines.some((l) => /^1\/\/ scaph_vm_power_microwatts\{vmname=web-1,/.test(l)), lines.join("\n"));
     assert.ok(lines.some((l) => l.startsWith("1// scaph_process_power_consumption_microwatts{") && l.includes("vmname=web-1")));
   } finally {

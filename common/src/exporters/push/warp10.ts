@@ -22,9 +22,9 @@ function gtsValue(v: number): string {
 }
 
 /** Every series of the model as Warp 10 GTS input lines: `<ts µs>// <class>{<labels>} <value>`. */
-export function gtsLines(model: MetricsModel, qemu: boolean, tsMicros: number): string[] {
+export function gtsLines(model: MetricsModel, tsMicros: number): string[] {
   const lines: string[] = [];
-  for (const name of metricNames(qemu)) {
+  for (const name of model.names()) {
     for (const s of model.samples(name)) {
       const labels = Object.entries(s.labels).map(([k, v]) => `${gtsEncode(k)}=${gtsEncode(v)}`).join(",");
       lines.push(`${tsMicros}// ${gtsEncode(name)}{${labels}} ${gtsValue(s.value)}`);
@@ -47,7 +47,7 @@ export class Warp10Sink extends SendingSink<string[]> {
   }
 
   protected payload(s: Snapshot): { data: string[]; items: number } {
-    const lines = gtsLines(this.model, this.o.qemu, Math.round(s.timestampS * 1e6));
+    const lines = gtsLines(this.model, Math.round(s.timestampS * 1e6));
     return { data: lines, items: lines.length };
   }
 

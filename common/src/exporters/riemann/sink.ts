@@ -28,11 +28,11 @@ const PROCESS_POWER = "scaph_process_power_consumption_microwatts";
  * `scaph_process_power_consumption_microwatts_<pid>_<exe>`), host, the labels
  * as attributes, tag `scaphandre`, ttl 60 s, state ok, the value as a double.
  */
-export function riemannEvents(model: MetricsModel, qemu: boolean, timestampS: number, host: string): RiemannEvent[] {
+export function riemannEvents(model: MetricsModel, timestampS: number, host: string): RiemannEvent[] {
   const events: RiemannEvent[] = [];
   const time = Math.floor(timestampS);
   const timeMicros = Math.round(timestampS * 1e6);
-  for (const name of metricNames(qemu)) {
+  for (const name of model.names()) {
     const description = metricDef(name).help;
     for (const s of model.samples(name)) {
       events.push({
@@ -70,7 +70,7 @@ export class RiemannSink extends SendingSink<RiemannEvent[]> {
   }
 
   protected payload(s: Snapshot): { data: RiemannEvent[]; items: number } {
-    const events = riemannEvents(this.model, this.o.qemu, s.timestampS, this.eventHost);
+    const events = riemannEvents(this.model, s.timestampS, this.eventHost);
     return { data: events, items: events.length };
   }
 

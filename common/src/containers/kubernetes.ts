@@ -1,0 +1,212 @@
+/**
+ * The pods of this node, from the Kubernetes API as a pod sees it (the
+ * in-cluster service account: its token, and its CA to verify the API
+ * server): listed with `fieldSelector=spec.nodeName=NODE`, then watched from
+ * the list's resourceVersion. A watch that ends (the server's timeout, a
+ * reset, a 410 Gone) is followed by a new list: the resync. Only pods on
+ * this node are ever fetched.
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { ScaphError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { silentLogger } from "../log.js";
+import { keepFollowing } from "./backoff.js";
+import { getJson, HttpCallError, streamJsonLines } from "./http.js";
+import type { Endpoint } from "./http.js";
+import type { PodInfo } from "./info.js";
+import type { PodDirectory } from "./source.js";
+
+export const DEFAULT_SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+export const KUBE_LIMITS = {
+  timeoutMs: 5000,
+  maxListBytes: 64 * 1024 * 1024,
+  maxEventBytes: 4 * 1024 * 1024,
+  /** A watch lasts this long, then the pods are listed again (the resync). */
+  watchSeconds: 300,
+  maxPods: 10_000,
+};
+
+export interface KubernetesOptions {
+  /** `https://HOST:PORT` of the API server. */
+  apiUrl: URL;
+  /** Holds `token` and `ca.crt`. */
+  serviceAccountDir: string;
+  nodeName: string;
+  log?: Logger;
+}
+
+/**
+ * Where the API server is, from the options or, in a pod, from the
+ * environment Kubernetes gives every pod; null where neither says.
+ */
+export function kubernetesApiUrl(given: string | undefined, env: NodeJS.ProcessEnv = process.env): URL | null {
+  if (given) {
+    try {
+      const u = new URL(given);
+      if (u.protocol !== "https:") throw new Error("not https");
+      return u;
+    } catch {
+      throw new ScaphError(`--kubernetes-api ${given}: not an https:// URL`);
+    }
+  }
+  const host = env.KUBERNETES_SERVICE_HOST;
+  if (!host) return null;
+  const port = env.KUBERNETES_SERVICE_PORT ?? "443";
+  return new URL(`https://${host.includes(":") ? `[${host}]` : host}:${port}`);
+}
+
+/** This node's name: the option, else $NODE_NAME (the downward API), else the host name. */
+export function kubernetesNodeName(given: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return given || env.NODE_NAME || hostname();
+}
+
+interface PodEntry {
+  pod: PodInfo;
+  containers: { id: string; name: string; runtime: string }[];
+  /** A static pod's UID in its cgroup path: the config hash its mirror pod carries as an annotation. */
+  mirrorUid: string | null;
+}
+
+const RUNTIMES: Record<string, string> = { containerd: "containerd", "cri-o": "cri-o", docker: "docker" };
+const CONTAINER_ID = /^([a-z-]+):\/\/([0-9a-f]{64})$/;
+const str = (v: unknown, max = 253): string | null => (typeof v === "string" && v.length > 0 && v.length <= max ? v : null);
+
+/** A pod object of the API as scaph keeps it, or null where a field it needs does not check out. */
+export function parsePod(o: unknown): PodEntry | null {
+  if (typeof o !== "object" || o === null) return null;
+  const { metadata, spec, status } = o as { metadata?: Record<string, unknown>; spec?: Record<string, unknown>; status?: Record<string, unknown> };
+  const name = str(metadata?.name);
+  const namespace = str(metadata?.namespace, 63);
+  const uid = str(metadata?.uid, 64)?.toLowerCase() ?? null;
+  if (!name || !namespace || !uid) return null;
+  const node = str(spec?.nodeName) ?? "";
+  const containers: PodEntry["containers"] = [];
+  for (const key of ["containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"]) {
+    const list = status?.[key];
+    if (!Array.isArray(list)) continue;
+    for (const c of list as unknown[]) {
+      const cs = c as { name?: unknown; containerID?: unknown } | null;
+      const m = CONTAINER_ID.exec(typeof cs?.containerID === "string" ? cs.containerID : "");
+      const cname = str(cs?.name, 253);
+      if (m && cname) containers.push({ id: m[2] as string, name: cname, runtime: RUNTIMES[m[1] as string] ?? "" });
+    }
+  }
+  const annotations = metadata?.annotations as Record<string, unknown> | undefined;
+  const mirror = str(annotations?.["kubernetes.io/config.mirror"], 64)?.toLowerCase() ?? null;
+  return { pod: { name, namespace, node, uid }, containers, mirrorUid: mirror };
+}
+
+export class KubernetesPods implements PodDirectory {
+  generation = 0;
+  private readonly pods = new Map<string, PodEntry>();
+  private byContainer = new Map<string, { entry: PodEntry; name: string; runtime: string }>();
+  private byUid = new Map<string, PodEntry>();
+  private resourceVersion = "";
+  private readonly ep: Endpoint;
+  private readonly follow: AbortController;
+  private readonly selector: string;
+  private readonly log: Logger;
+  /** Lists taken (1 after the first; one more at each resync). */
+  lists = 0;
+
+  constructor(readonly o: KubernetesOptions) {
+    this.log = o.log ?? silentLogger;
+    const tokenFile = join(o.serviceAccountDir, "token");
+    const caFile = join(o.serviceAccountDir, "ca.crt");
+    let ca: Buffer;
+    try {
+      ca = readFileSync(caFile);
+    } catch (err) {
+      throw new ScaphError(`--containers: cannot read the service account's CA ${caFile} (${(err as NodeJS.ErrnoException).code ?? String(err)}); is the pod's service account token mounted?`);
+    }
+    this.ep = {
+      baseUrl: o.apiUrl,
+      ca,
+      // a projected token is renewed in place: read at each call
+      headers: (): Record<string, string> => {
+        try {
+          return { Authorization: `Bearer ${readFileSync(tokenFile, "utf8").trim()}` };
+        } catch {
+          return {};
+        }
+      },
+    };
+    this.selector = `fieldSelector=${encodeURIComponent(`spec.nodeName=${o.nodeName}`)}`;
+    this.follow = keepFollowing(`containers: Kubernetes API at ${o.apiUrl.origin} (pods of node ${o.nodeName})`, this.log, (signal, healthy) => this.session(signal, healthy));
+  }
+
+  lookup(podUid: string | null, containerId: string): { pod: PodInfo; container?: string; runtime?: string } | undefined {
+    const c = this.byContainer.get(containerId);
+    if (c) return { pod: c.entry.pod, container: c.name, ...(c.runtime ? { runtime: c.runtime } : {}) };
+    const e = podUid !== null ? this.byUid.get(podUid) : undefined;
+    return e ? { pod: e.pod } : undefined;
+  }
+
+  close(): void {
+    this.follow.abort();
+  }
+
+  private async session(signal: AbortSignal, healthy: () => void): Promise<void> {
+    const list = (await getJson(this.ep, `/api/v1/pods?${this.selector}`, { timeoutMs: KUBE_LIMITS.timeoutMs, maxBytes: KUBE_LIMITS.maxListBytes })) as {
+      items?: unknown;
+      metadata?: { resourceVersion?: unknown };
+    } | null;
+    if (!Array.isArray(list?.items)) throw new HttpCallError("not-json", "the pod list has no items");
+    this.pods.clear();
+    for (const item of list.items as unknown[]) this.put(item);
+    this.resourceVersion = typeof list.metadata?.resourceVersion === "string" ? list.metadata.resourceVersion : "";
+    this.lists++;
+    this.reindex();
+    healthy();
+    const rv = this.resourceVersion ? `&resourceVersion=${encodeURIComponent(this.resourceVersion)}` : "";
+    await streamJsonLines(
+      this.ep,
+      `/api/v1/pods?${this.selector}&watch=1&allowWatchBookmarks=true&timeoutSeconds=${KUBE_LIMITS.watchSeconds}${rv}`,
+      { connectTimeoutMs: KUBE_LIMITS.timeoutMs, maxLineBytes: KUBE_LIMITS.maxEventBytes, signal },
+      (ev) => this.event(ev),
+    );
+  }
+
+  private put(item: unknown): PodEntry | null {
+    const e = parsePod(item);
+    if (!e) return null;
+    if (e.pod.node !== "" && e.pod.node !== this.o.nodeName) return null; // not this node's, whatever the server sent
+    if (!this.pods.has(e.pod.uid) && this.pods.size >= KUBE_LIMITS.maxPods) {
+      this.log.warnOnce("containers:kube-too-many", `containers: over ${KUBE_LIMITS.maxPods} pods listed for node ${this.o.nodeName}; the rest are left out`);
+      return null;
+    }
+    this.pods.set(e.pod.uid, e);
+    return e;
+  }
+
+  private event(ev: unknown): void {
+    const { type, object } = (ev ?? {}) as { type?: unknown; object?: { metadata?: { resourceVersion?: unknown; uid?: unknown }; code?: unknown } };
+    const rv = object?.metadata?.resourceVersion;
+    if (typeof rv === "string") this.resourceVersion = rv;
+    if (type === "ADDED" || type === "MODIFIED") {
+      if (this.put(object)) this.reindex();
+    } else if (type === "DELETED") {
+      const uid = typeof object?.metadata?.uid === "string" ? object.metadata.uid.toLowerCase() : "";
+      if (this.pods.delete(uid)) this.reindex();
+    } else if (type === "ERROR") {
+      // 410 Gone: the resourceVersion is too old; the watch ends and a new list follows
+      throw new HttpCallError("status", `the pod watch ended with an error (code ${String(object?.code ?? "?")}); listing again`);
+    }
+  }
+
+  private reindex(): void {
+    const byContainer = new Map<string, { entry: PodEntry; name: string; runtime: string }>();
+    const byUid = new Map<string, PodEntry>();
+    for (const e of this.pods.values()) {
+      byUid.set(e.pod.uid, e);
+      if (e.mirrorUid) byUid.set(e.mirrorUid, e);
+      for (const c of e.containers) byContainer.set(c.id, { entry: e, name: c.name, runtime: c.runtime });
+    }
+    this.byContainer = byContainer;
+    this.byUid = byUid;
+    this.generation++;
+  }
+}

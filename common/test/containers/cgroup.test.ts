@@ -1,0 +1,55 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CGROUP_FILE_BOUND, containerLabels, parseCgroup } from "../../src/index.js";
+import type { CgroupContainer, ContainerInfo } from "../../src/index.js";
+import { checkGolden, fixturesDir } from "../../src/testing/index.js";
+
+const dir = join(fixturesDir(), "cgroup", "containers");
+
+/** What a process in that cgroup is labelled with before Docker or the API answer (the path alone). */
+function pathLabels(cg: CgroupContainer | null): Record<string, string> | null {
+  if (!cg) return null;
+  const info: ContainerInfo = {
+    id: cg.id,
+    scheduler: cg.podUid !== null || cg.runtime === null ? "kubernetes" : cg.runtime === "podman" ? "podman" : "docker",
+    runtime: cg.runtime ?? "",
+    names: [],
+  };
+  return containerLabels(info, null);
+}
+
+test("every runtime's cgroup layout, v1 and v2, gives the container, pod UID and labels of the golden file", async () => {
+  const files = readdirSync(dir).filter((f) => f.endsWith(".cgroup")).sort();
+  assert.ok(files.length >= 20, `fixtures in ${dir}`);
+  const out: Record<string, { parsed: CgroupContainer | null; labels: Record<string, string> | null }> = {};
+  for (const f of files) {
+    const parsed = parseCgroup(readFileSync(join(dir, f), "utf8"));
+    out[f] = { parsed, labels: pathLabels(parsed) };
+  }
+  await checkGolden("containers/cgroup-layouts.json", JSON.stringify(out, null, 2) + "\n");
+  // and what the golden file must say, whatever it holds
+  for (const [f, { parsed }] of Object.entries(out)) {
+    if (f.startsWith("hostile-") || f.startsWith("host-") || f.startsWith("podman-conmon")) assert.equal(parsed, null, f);
+    else assert.match(parsed?.id ?? "", /^[0-9a-f]{64}$/, f);
+    if (f.startsWith("k8s-")) assert.equal(parsed?.podUid, "1c2e3a4b-5d6f-4a7b-8c9d-0e1f2a3b4c5d", f);
+  }
+  assert.equal(out["k8s-containerd-systemd-v2.cgroup"]?.parsed?.runtime, "containerd");
+  assert.equal(out["k8s-crio-systemd-v2.cgroup"]?.parsed?.runtime, "cri-o");
+  assert.equal(out["k8s-cgroupfs-v1.cgroup"]?.parsed?.runtime, null, "the cgroupfs driver's path does not name the runtime");
+  assert.equal(out["podman-rootless-v2.cgroup"]?.labels?.container_scheduler, "podman");
+  assert.equal(out["docker-systemd-v1.cgroup"]?.labels?.container_scheduler, "docker");
+});
+
+test("hostile cgroup files: huge, a static pod's hash, bytes that are not UTF-8", () => {
+  const id = "a".repeat(64);
+  assert.equal(parseCgroup(`0::/docker/${id}\n`.padEnd(CGROUP_FILE_BOUND + 1, "x")), null, "over the bound: left out whole");
+  assert.equal(parseCgroup(`0::/docker/${id}/${"x/".repeat(100)}`), null);
+  assert.equal(parseCgroup("garbage without colons\n\n::\n0::"), null);
+  // a static pod's cgroup names its config hash, which its mirror pod carries as an annotation
+  const hash = "6c3a5f2b9e8d7c6b5a4f3e2d1c0b9a8f";
+  assert.deepEqual(parseCgroup(`0::/kubepods/burstable/pod${hash}/${id}\n`), { runtime: null, id, podUid: hash });
+  // a v1 file whose first line is a host path and a later one the container's
+  assert.deepEqual(parseCgroup(`3:cpuset:/\n2:cpu:/docker/${id}\n`), { runtime: "docker", id, podUid: null });
+});
