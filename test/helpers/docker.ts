@@ -105,3 +105,24 @@ RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../
   }
   return { base, buildBase };
 }
+
+/**
+ * A one-file image: busybox-static's binary as /bin/busybox and /bin/sh,
+ * imported from a tarball (no registry is reachable). Its containers burn
+ * CPU with `sh -c 'while :; do :; done'`.
+ */
+export function busyboxImage(d: Docker): string {
+  const tag = "scaph-test/busybox:1";
+  if (hasImage(d, tag)) return tag;
+  const busybox = requireCommand("busybox", "busybox-static");
+  const root = mkdtempSync(join(tmpdir(), "scaph-busybox-"));
+  try {
+    mkdirSync(join(root, "bin"));
+    copyFileSync(busybox, join(root, "bin", "busybox"));
+    const r = spawnSync("sh", ["-c", `ln -s busybox "$1/bin/sh" && tar -C "$1" -c . | DOCKER_HOST="$2" docker import - "$3"`, "sh", root, DOCKER_HOST, tag], { encoding: "utf8", timeout: 120_000 });
+    if (r.status !== 0 || !hasImage(d, tag)) throw new Error(`making ${tag} (tar | docker import) failed: ${r.stderr}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+  return tag;
+}

@@ -58,6 +58,7 @@ const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
   scaph_vm_energy_joules_total: { help: "Energy attributed to a virtual machine since the exporter started, in joules", type: "counter" },
   scaph_container_power_microwatts: { help: "Power attributed to a container (the sum of its processes) over the last interval, in microwatts", type: "gauge" },
   scaph_container_energy_microjoules: { help: "Energy attributed to a container since the exporter started (or since it started, if later), in microjoules", type: "counter" },
+  scaph_container_energy_joules_total: { help: "Energy attributed to a container since the exporter started (or since it started, if later), in joules", type: "counter" },
   scaph_host_load_avg_one: { help: "Load average over 1 minute", type: "gauge" },
   scaph_host_load_avg_five: { help: "Load average over 5 minutes", type: "gauge" },
   scaph_host_load_avg_fifteen: { help: "Load average over 15 minutes", type: "gauge" },
@@ -264,7 +265,10 @@ export class MetricsModel {
     }
     if (this.o.containers) {
       for (const c of s?.containers ?? []) add("scaph_container_power_microwatts", this.containerLabels(c.container), c.powerUw);
-      for (const c of t.containers.values()) add("scaph_container_energy_microjoules", this.containerLabels(c.container), c.uj);
+      for (const c of t.containers.values()) {
+        add("scaph_container_energy_microjoules", this.containerLabels(c.container), c.uj);
+        add("scaph_container_energy_joules_total", this.containerLabels(c.container), c.uj / 1e6);
+      }
     }
     const h = s?.hostStats;
     if (h) {

@@ -12,9 +12,9 @@ export function promtoolLint(body: string): string[] {
   }
 }
 
-/** Names kept for Scaphandre's dashboards (microjoule counters), whose lint warnings are accepted. */
+/** Names kept for Scaphandre's dashboards (microjoule counters, and the containers' beside them), whose lint warnings are accepted; each has a `_joules_total` twin. */
 export const ACCEPTED_LINT = [
-  /^scaph_(host|socket|domain)_energy_microjoules (counter metrics should have "_total" suffix|use base unit "joules" instead of "microjoules")$/,
+  /^scaph_(host|socket|domain|container)_energy_microjoules (counter metrics should have "_total" suffix|use base unit "joules" instead of "microjoules")$/,
 ];
 
 /** promtool's lint lines but the accepted ones: what must be empty. */
