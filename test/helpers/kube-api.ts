@@ -1,0 +1,115 @@
+/**
+ * A stand-in for the Kubernetes API server: no API server can run on this
+ * machine, so the tests serve recorded pod lists and watch streams (the
+ * API's own JSON shapes) over HTTPS, with a certificate made by openssl, and
+ * a service account directory (token, ca.crt) as a pod has mounted. It
+ * records every request, so a test can check what scaph asked for.
+ */
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:https";
+import type { Server } from "node:https";
+import type { ServerResponse } from "node:http";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { requireCommand } from "./processes.js";
+
+export interface KubeRequest {
+  path: string;
+  query: URLSearchParams;
+  authorization: string | undefined;
+}
+
+export interface StandInApi {
+  url: string;
+  /** Holds `token` and `ca.crt`, as /var/run/secrets/kubernetes.io/serviceaccount does. */
+  serviceAccountDir: string;
+  /** A CA that did not sign the server's certificate. */
+  otherCaDir: string;
+  requests: KubeRequest[];
+  close(): Promise<void>;
+}
+
+export const TOKEN = "stand-in-service-account-token";
+
+/**
+ * `list(n)`: the pod list of the n-th list request (from 1). `watch(n, res)`:
+ * serves the n-th watch; it may write events and end or destroy the stream.
+ */
+export async function startStandInApi(handlers: {
+  list: (n: number) => unknown;
+  watch: (n: number, res: ServerResponse) => void;
+}): Promise<StandInApi> {
+  requireCommand("openssl", "openssl");
+  const dir = mkdtempSync(join(tmpdir(), "scaph-kube-"));
+  const o = (...args: string[]): void => void execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  o("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=stand-in kubernetes CA");
+  o("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=another CA");
+  o("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kubernetes");
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\n");
+  o("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext");
+  const sa = join(dir, "sa");
+  const other = join(dir, "other-sa");
+  for (const [d, ca] of [[sa, "ca.crt"], [other, "other.crt"]] as const) {
+    execFileSync("mkdir", ["-p", d]);
+    writeFileSync(join(d, "ca.crt"), readFileSync(join(dir, ca)));
+    writeFileSync(join(d, "token"), `${TOKEN}\n`);
+  }
+  const requests: KubeRequest[] = [];
+  let lists = 0;
+  let watches = 0;
+  const server: Server = createServer({ cert: readFileSync(join(dir, "server.crt")), key: readFileSync(join(dir, "server.key")) }, (req, res) => {
+    const u = new URL(req.url ?? "/", "https://127.0.0.1");
+    requests.push({ path: u.pathname, query: u.searchParams, authorization: req.headers.authorization });
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+      res.writeHead(401, { "content-type": "application/json" }).end(JSON.stringify({ kind: "Status", code: 401, reason: "Unauthorized" }));
+      return;
+    }
+    if (u.pathname !== "/api/v1/pods") {
+      res.writeHead(404).end();
+      return;
+    }
+    if (u.searchParams.get("watch") === "1") {
+      res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+      handlers.watch(++watches, res);
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(handlers.list(++lists)));
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    serviceAccountDir: sa,
+    otherCaDir: other,
+    requests,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A pod object as the API serves it (the fields scaph reads, and a few around them). */
+export function pod(p: { name: string; namespace: string; uid: string; node: string; containers: [string, string][]; mirror?: string; resourceVersion?: string }): unknown {
+  return {
+    metadata: {
+      name: p.name,
+      namespace: p.namespace,
+      uid: p.uid,
+      resourceVersion: p.resourceVersion ?? "1000",
+      labels: { app: p.name.split("-")[0] },
+      ...(p.mirror ? { annotations: { "kubernetes.io/config.mirror": p.mirror, "kubernetes.io/config.source": "file" } } : {}),
+    },
+    spec: { nodeName: p.node, containers: p.containers.map(([name]) => ({ name, image: `${name}:1` })) },
+    status: {
+      phase: "Running",
+      containerStatuses: p.containers.map(([name, id]) => ({ name, containerID: id, ready: true, restartCount: 0, image: `${name}:1` })),
+    },
+  };
+}
+
+export function podList(items: unknown[], resourceVersion: string): unknown {
+  return { kind: "PodList", apiVersion: "v1", metadata: { resourceVersion }, items };
+}
