@@ -1,0 +1,137 @@
+/**
+ * The Docker Engine API client against hostile peers on a unix socket: one
+ * that never answers, one that answers garbage, one whose list never ends,
+ * one whose event stream sends one endless line. Each is said once (a WARN
+ * naming the cause), memory stays bounded, and the directory simply knows
+ * no names. (The real dockerd is in test/e2e/containers-docker.test.ts.)
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import type { Server, Socket } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLogger, DockerApi, DOCKER_LIMITS } from "../../src/index.js";
+
+const ID = "ab".repeat(32);
+const LIST = JSON.stringify([{ Id: ID, Names: ["/web"], Labels: { team: "energy" } }]);
+
+function answer(sock: Socket, body: string, extra = ""): void {
+  sock.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
+/** A peer on a unix socket: `behave(path, sock)` for each request line. */
+async function peer(behave: (path: string, sock: Socket) => void): Promise<{ path: string; server: Server; close(): void }> {
+  const dir = mkdtempSync(join(tmpdir(), "scaph-docker-peer-"));
+  const path = join(dir, "docker.sock");
+  const sockets = new Set<Socket>();
+  const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on("error", () => undefined);
+    sock.on("close", () => sockets.delete(sock));
+    let buf = "";
+    sock.on("data", (d) => {
+      buf += d.toString("latin1");
+      const end = buf.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      const line = buf.slice(0, buf.indexOf("\r\n"));
+      buf = buf.slice(end + 4);
+      behave(line.split(" ")[1] ?? "", sock);
+    });
+  });
+  await new Promise<void>((r) => server.listen(path, r));
+  return {
+    path,
+    server,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function firstWarn(lines: string[]): Promise<string> {
+  for (let i = 0; i < 600; i++) {
+    const w = lines.find((l) => l.includes(" WARN "));
+    if (w) return w;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`no WARN: ${lines.join("\n")}`);
+}
+
+const cases: { name: string; cause: RegExp; behave: (path: string, sock: Socket) => void }[] = [
+  { name: "never answers", cause: /within 3000 ms/, behave: () => undefined },
+  { name: "answers garbage", cause: /not JSON/, behave: (_p, s) => answer(s, "<html>gateway</html>") },
+  {
+    name: "sends an endless list",
+    cause: /over \d+ bytes/,
+    behave: (p, s) => {
+      if (p.startsWith("/version")) return answer(s, '{"Version":"27.0"}');
+      s.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+      const chunk = Buffer.alloc(1 << 20, 0x20);
+      const pump = (): void => {
+        while (!s.destroyed && s.write(`${chunk.length.toString(16)}\r\n${chunk.toString()}\r\n`));
+        if (!s.destroyed) s.once("drain", pump);
+      };
+      pump();
+    },
+  },
+  {
+    name: "streams one endless event line",
+    cause: /line runs over/,
+    behave: (p, s) => {
+      if (p.startsWith("/version")) return answer(s, '{"Version":"27.0"}');
+      if (p.startsWith("/containers/json")) return answer(s, LIST);
+      s.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+      const chunk = "x".repeat(64 * 1024);
+      const pump = (): void => {
+        while (!s.destroyed && s.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`));
+        if (!s.destroyed) s.once("drain", pump);
+      };
+      pump();
+    },
+  },
+];
+
+for (const c of cases) {
+  test(`a Docker socket that ${c.name}: one WARN naming the cause, bounded memory, no names`, async () => {
+    const p = await peer(c.behave);
+    const lines: string[] = [];
+    const log = createLogger({ level: "info", write: (l) => lines.push(l) });
+    const rss0 = process.memoryUsage.rss();
+    const api = new DockerApi(p.path, log);
+    try {
+      const w = await firstWarn(lines);
+      assert.match(w, c.cause);
+      assert.match(w, new RegExp(p.path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")));
+      if (c.name.includes("event")) assert.deepEqual(api.container(ID)?.names, ["web"], "what was listed before the stream went bad stays");
+      else assert.equal(api.container(ID), undefined);
+      const grown = (process.memoryUsage.rss() - rss0) / 2 ** 20;
+      assert.ok(grown < DOCKER_LIMITS.maxListBytes / 2 ** 20 + 64, `RSS grew ${grown.toFixed(1)} MiB`);
+      assert.equal(lines.filter((l) => l.includes(" WARN ")).length, 1);
+    } finally {
+      api.close();
+      p.close();
+    }
+  });
+}
+
+test("Docker's list: containers that do not check out are left out, names lose their slash", async () => {
+  const p = await peer((path, s) => {
+    if (path.startsWith("/version")) return answer(s, '{"Version":"27.0"}');
+    if (path.startsWith("/containers/json")) return answer(s, JSON.stringify([{ Id: "../../etc", Names: ["/x"] }, { Id: ID, Names: ["/web", 7], Labels: { a: "b", n: 1 } }, null, "str"]));
+    s.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+  });
+  const api = new DockerApi(p.path, createLogger({ level: "error", write: () => undefined }));
+  try {
+    for (let i = 0; i < 400 && !api.listed; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.deepEqual(api.container(ID), { names: ["web"], labels: { a: "b" } });
+    assert.equal(api.version(), "27.0");
+    assert.equal(api.container("../../etc"), undefined);
+  } finally {
+    api.close();
+    p.close();
+  }
+});
