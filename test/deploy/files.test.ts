@@ -16,7 +16,7 @@ import { Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
 import { ClusterRole, ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
-import { hostBin, repoRoot, runNode } from "../helpers/cli.js";
+import { guestBin, hostBin, repoRoot, runNode } from "../helpers/cli.js";
 import { requireCommand } from "../helpers/processes.js";
 import { helmBinary } from "../helpers/helm.js";
 
@@ -33,9 +33,11 @@ function run(cmd: string, args: readonly string[], cwd = repoRoot): Promise<{ co
 }
 
 /** scaph-host with `args` and --help: exit 0 means the command exists and takes every flag given. */
-async function assertRealCommand(args: readonly string[], where: string): Promise<void> {
-  const r = await runNode(hostBin, [...args, "--help"]);
-  assert.equal(r.code, 0, `${where}: scaph-host ${args.join(" ")} is not a command line scaph-host takes: ${r.stderr}`);
+async function assertRealCommand(args: readonly string[], where: string, command?: readonly string[]): Promise<void> {
+  // the image's scaph-guest (vm nodes), else its entrypoint, scaph-host
+  const guest = command?.some((c) => c.endsWith("/scaph-guest.cjs")) ?? false;
+  const r = await runNode(guest ? guestBin : hostBin, [...args, "--help"]);
+  assert.equal(r.code, 0, `${where}: ${guest ? "scaph-guest" : "scaph-host"} ${args.join(" ")} is not a command line it takes: ${r.stderr}`);
 }
 
 test("promtool: the Prometheus configs, the rules, and the rules' unit tests", async () => {
@@ -108,12 +110,18 @@ test("kubectl kustomize renders every overlay; each object validates against the
         assert.fail(`${o}: ${key} ${obj.metadata.name}: ${(err as Error).message}`);
       }
       if (obj.kind !== "DaemonSet") continue;
-      const spec = (obj as unknown as { spec: { template: { spec: { containers: { args: string[]; volumeMounts: { name: string }[] }[]; volumes: { name: string }[] } } } }).spec.template.spec;
+      const spec = (obj as unknown as {
+        spec: { template: { spec: { serviceAccountName?: string; containers: { command?: string[]; args: string[]; env?: { name: string }[]; volumeMounts: { name: string }[] }[]; volumes: { name: string }[] } } };
+      }).spec.template.spec;
       const volumes = new Set(spec.volumes.map((v) => v.name));
       for (const c of spec.containers) {
-        await assertRealCommand(c.args, `${o}: DaemonSet ${obj.metadata.name}`);
+        await assertRealCommand(c.args, `${o}: DaemonSet ${obj.metadata.name}`, c.command);
         for (const m of c.volumeMounts) assert.ok(volumes.has(m.name), `${o}: mount ${m.name} has a volume`);
+        // --containers everywhere, as Scaphandre's chart: this node's name from the downward API, an account allowed to list pods
+        if (!c.args.includes("qemu")) assert.ok(c.args.includes("--containers"), `${o}: --containers in ${c.args.join(" ")}`);
+        assert.ok(c.env?.some((e) => e.name === "NODE_NAME"), `${o}: NODE_NAME`);
       }
+      assertPodReader(objects, spec.serviceAccountName, o);
     }
     // a Service annotated for prometheus.io scrapes everywhere; a ServiceMonitor in each overlay (none in the
     // base, which needs no Prometheus Operator), selecting that Service's labels
@@ -130,6 +138,17 @@ test("kubectl kustomize renders every overlay; each object validates against the
     for (const [k, v] of Object.entries(mon.spec.selector.matchLabels)) assert.equal(svc.metadata.labels[k], v, `${o}: the ServiceMonitor selects ${k}=${v}`);
   }
 });
+
+/** The DaemonSet's service account exists and is bound to a role that lists and watches pods. */
+function assertPodReader(objects: readonly { kind: string; metadata: { name: string } }[], account: string | undefined, where: string): void {
+  assert.ok(account, `${where}: the DaemonSet has a service account`);
+  assert.ok(objects.some((x) => x.kind === "ServiceAccount" && x.metadata.name === account), `${where}: ServiceAccount ${account}`);
+  const binding = objects.find((x) => x.kind === "ClusterRoleBinding") as unknown as { roleRef: { name: string }; subjects: { kind: string; name: string }[] } | undefined;
+  assert.ok(binding?.subjects.some((s) => s.kind === "ServiceAccount" && s.name === account), `${where}: bound to ${account}`);
+  const role = objects.find((x) => x.kind === "ClusterRole" && x.metadata.name === binding?.roleRef.name) as unknown as { rules: { resources: string[]; verbs: string[] }[] } | undefined;
+  assert.ok(role?.rules.some((r) => r.resources.includes("pods") && r.verbs.includes("list") && r.verbs.includes("watch")), `${where}: the role lists and watches pods`);
+  assert.ok(!role?.rules.some((r) => r.verbs.some((v) => !["get", "list", "watch"].includes(v))), `${where}: the role only reads`);
+}
 
 type K8sObject = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> } };
 interface RenderedDaemonSet {
@@ -168,6 +187,25 @@ test("the Helm chart (Scaphandre's values): helm lint; helm template, with defau
   assert.equal(svc.metadata.annotations?.["prometheus.io/scrape"], "true");
   assert.equal(svc.metadata.annotations?.["prometheus.io/port"], "8080");
   await assertRealCommand(ds.spec.template.spec.containers[0]!.args, "helm template (defaults)");
+  assert.ok(ds.spec.template.spec.containers[0]!.args.includes("--containers"), "--containers by default, as Scaphandre's chart");
+  assertPodReader(def, ds.spec.template.spec.serviceAccountName, "helm template (defaults)");
+  // --containers off: extraArgs.containers=null
+  const off = (await helmTemplate(helm, ["scaphandre.extraArgs.containers=null"])).find((o) => o.kind === "DaemonSet") as unknown as RenderedDaemonSet;
+  assert.ok(!off.spec.template.spec.containers[0]!.args.includes("--containers"), off.spec.template.spec.containers[0]!.args.join(" "));
+  // nodes that are VMs: scaph-guest on the tree the node has, or on the channel's port
+  for (const sets of [["vm=true"], ["vm=true", "vmChannel=true", "vmTree=/srv/scaph"]]) {
+    const vmDs = (await helmTemplate(helm, sets)).find((o) => o.kind === "DaemonSet") as unknown as RenderedDaemonSet & {
+      spec: { template: { spec: { volumes: { name: string; hostPath: { path: string } }[]; containers: { command?: string[]; securityContext: { privileged: boolean } }[] } } };
+    };
+    const c = vmDs.spec.template.spec.containers[0]!;
+    assert.deepEqual(c.command, ["/usr/lib/scaph-host/node", "/usr/lib/scaph-host/scaph-guest.cjs"]);
+    await assertRealCommand(c.args, `helm template ${sets.join(" ")}`, c.command);
+    assert.ok(c.args.includes("--containers") && c.args.includes("--powercap-path=/host/vm-tree"), c.args.join(" "));
+    const channel = sets.includes("vmChannel=true");
+    assert.equal(c.args.includes("--no-channel"), !channel);
+    assert.equal(c.securityContext.privileged, channel, "a device (the channel's port) needs a privileged container");
+    assert.equal(vmDs.spec.template.spec.volumes.find((v) => v.name === "vm-tree")?.hostPath.path, channel ? "/srv/scaph" : "/var/scaphandre");
+  }
   // Overrides as Scaphandre's chart takes them: args and extraArgs as --key=value or --key, the monitor, no RBAC
   const over = await helmTemplate(helm, ["serviceMonitor.enabled=true", "serviceMonitor.interval=30s", "scaphandre.args.sensor=estimate", "scaphandre.extraArgs.no-cmdline=", "port=9100", "rbac.create=false", "nodeSelector.kubernetes\\.io/os=linux"]);
   assert.deepEqual(over.map((o) => o.kind).sort(), ["DaemonSet", "Service", "ServiceMonitor"]);
@@ -192,9 +230,9 @@ test("the Dockerfile: its COPY sources exist, its build step makes what it copie
   }
   // the build stage's command, run here: it must make the directory the image copies
   const build = lines.find((l) => l.includes("package.mjs"));
-  assert.match(build ?? "", /node deploy\/packaging\/package\.mjs --only host-bundle --out \/out/);
+  assert.match(build ?? "", /node deploy\/packaging\/package\.mjs --only host-bundle,guest-bundle --out \/out/);
   const out = join(dir, "out");
-  const b = await run(process.execPath, [join(repoRoot, "deploy/packaging/package.mjs"), "--only", "host-bundle", "--out", out]);
+  const b = await run(process.execPath, [join(repoRoot, "deploy/packaging/package.mjs"), "--only", "host-bundle,guest-bundle", "--out", out]);
   assert.equal(b.code, 0, b.stderr);
   const from = lines.find((l) => l.startsWith("COPY --from=build"))?.split(/\s+/);
   assert.equal(from?.[2], "/out/scaph-host");
@@ -207,4 +245,11 @@ test("the Dockerfile: its COPY sources exist, its build step makes what it copie
   const r = await run(process.execPath, [...args, ...cmd, "--help"]);
   assert.equal(r.code, 0, `the image's command: ${r.stderr}`);
   assert.match(r.stdout, /Usage: scaph-host prometheus/);
+  // the image's scaph-guest, for nodes that are VMs: the bundle the build copies, with --containers
+  assert.match(lines.join("\n"), /cp \/out\/scaph-guest-\*\.cjs \/out\/scaph-host\/scaph-guest\.cjs/);
+  const guest = readdirSync(out).find((f) => /^scaph-guest-.*\.cjs$/.test(f));
+  assert.ok(guest, `the guest bundle in ${readdirSync(out).join(", ")}`);
+  const g = await run(process.execPath, [join(out, guest), "prometheus", "--containers", "--help"]);
+  assert.equal(g.code, 0, g.stderr);
+  assert.match(g.stdout, /Usage: scaph-guest prometheus/);
 });

@@ -1,11 +1,15 @@
 /**
  * A Scaphandre user's queries against scaph: a fake Kubernetes node (a /proc
  * whose processes are named dockerd, etcd, kube-apiserver, kubelet,
- * prometheus, grafana-server, nginx and forty workers, all busy), measured by
- * `scaph-host prometheus` with its default flags, scraped by a real
+ * prometheus, grafana-server, nginx and forty workers, all busy; nginx and
+ * the workers in pods' cgroups), measured by `scaph-host prometheus` with
+ * the Helm chart's flags (--containers, the pods from a stand-in for the
+ * Kubernetes API: see test/helpers/kube-api.ts), scraped by a real
  * Prometheus (Debian's). Every query of Scaphandre's sample dashboard and of
- * its Kubernetes tutorial's dashboard (keyed on `exe`) returns data, and the
- * sum over a many-process service counts every one of its processes.
+ * its Kubernetes tutorial's dashboard (keyed on `exe`), and of scaph's own
+ * Kubernetes dashboard (pods and namespaces too), returns data; the sum over
+ * a many-process service counts every one of its processes, and each pod's
+ * power is its processes'.
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -17,6 +21,7 @@ import { hostBin } from "../helpers/cli.js";
 import { dashboards, panelQueries, substitute, variableQueries } from "../helpers/dashboards.js";
 import type { QueryResult } from "../helpers/dashboards.js";
 import { freePort, requireCommand, startBackground, waitFor } from "../helpers/processes.js";
+import { pod, podList, startStandInApi } from "../helpers/kube-api.js";
 import type { Background } from "../helpers/processes.js";
 
 const stops: (() => Promise<unknown>)[] = [];
@@ -39,7 +44,24 @@ const NODE: [string, string, string[]][] = [
 ];
 const WORKERS = 40;
 
-/** Writes the fake node's /proc: /proc/stat, uptime, loadavg, meminfo and each process's stat, cmdline, exe. */
+/** The pods of the fake node: nginx in web (shop), the workers in two containers of batch-a and one of batch-b (jobs). */
+const POD_UIDS = { web: "1c2e3a4b-5d6f-4a7b-8c9d-0e1f2a3b4c5d", "batch-a": "2d3e4f50-6172-4839-9a0b-1c2d3e4f5061", "batch-b": "3e4f5061-7283-4940-ab1c-2d3e4f506172" } as const;
+const CONTAINER_IDS = ["1", "2", "3", "4"].map((c) => c.repeat(64));
+function podOf(comm: string, worker: number): { pod: keyof typeof POD_UIDS; container: number } | null {
+  if (comm === "nginx") return { pod: "web", container: 0 };
+  if (worker < 0) return null;
+  return worker < 20 ? { pod: "batch-a", container: worker < 10 ? 1 : 2 } : { pod: "batch-b", container: 3 };
+}
+const PODS = podList(
+  [
+    pod({ name: "web", namespace: "shop", uid: POD_UIDS.web, node: "node-a", containers: [["nginx", `containerd://${CONTAINER_IDS[0]}`]] }),
+    pod({ name: "batch-a", namespace: "jobs", uid: POD_UIDS["batch-a"], node: "node-a", containers: [["fetch", `containerd://${CONTAINER_IDS[1]}`], ["crunch", `containerd://${CONTAINER_IDS[2]}`]] }),
+    pod({ name: "batch-b", namespace: "jobs", uid: POD_UIDS["batch-b"], node: "node-a", containers: [["crunch", `containerd://${CONTAINER_IDS[3]}`]] }),
+  ],
+  "100",
+);
+
+/** Writes the fake node's /proc: /proc/stat, uptime, loadavg, meminfo and each process's stat, cmdline, exe, cgroup. */
 function fakeNode(root: string): number[] {
   writeFileSync(join(root, "stat"), "cpu  10000 0 0 100000 0 0 0 0 0 0\ncpu0 10000 0 0 100000 0 0 0 0 0 0\nbtime 1700000000\n");
   writeFileSync(join(root, "uptime"), "1000.00 0.00\n");
@@ -53,11 +75,14 @@ function fakeNode(root: string): number[] {
     writeFileSync(join(dir, "stat"), `${pid} (${comm}) S 1 ${pid} ${pid} 0 -1 4194560 100 0 0 0 100 0 0 0 20 0 4 0 5000 1073741824 25600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n`);
     writeFileSync(join(dir, "cmdline"), argv.join("\0") + "\0");
     symlinkSync(exe, join(dir, "exe"));
+    const inPod = podOf(comm, i - NODE.length);
+    const uid = inPod ? POD_UIDS[inPod.pod].replace(/-/g, "_") : "";
+    writeFileSync(join(dir, "cgroup"), inPod ? `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${uid}.slice/cri-containerd-${CONTAINER_IDS[inPod.container]}.scope\n` : "0::/system.slice/kubelet.service\n");
     return pid;
   });
 }
 
-test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed ones, have data from scaph-host prometheus with default flags", async () => {
+test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed ones, have data from scaph-host prometheus with the Helm chart's flags (--containers): pods and namespaces too", async () => {
   const prometheus = requireCommand("prometheus", "prometheus");
   const dir = mkdtempSync(join(tmpdir(), "scaph-compat-"));
   stops.push(async () => rmSync(dir, { recursive: true, force: true }));
@@ -89,8 +114,14 @@ test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed 
     await busy;
   });
 
+  const kube = await startStandInApi({ list: () => PODS, watch: () => undefined });
+  stops.push(() => kube.close());
   const port = await freePort();
-  const exporter: Background = startBackground(process.execPath, [hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--procfs-path", proc, "--powercap-path", powercap]);
+  const exporter: Background = startBackground(process.execPath, [
+    hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--procfs-path", proc, "--powercap-path", powercap,
+    // the Helm chart's: --containers, the API server and the node from the pod's environment (here, flags)
+    "--containers", "--kubernetes-api", kube.url, "--kubernetes-service-account", kube.serviceAccountDir, "--kubernetes-node", "node-a",
+  ]);
   stops.push(() => exporter.stop());
   const promDir = join(dir, "prom");
   mkdirSync(promDir);
@@ -155,6 +186,17 @@ test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed 
       const r = (await (await fetch(`${api}/series?match[]=${encodeURIComponent(m[1] ?? "")}`)).json()) as { data: Record<string, string>[] };
       assert.ok(r.data.some((s) => s[m[2] ?? ""] !== undefined), `${file}: variable ${name}: no ${m[2]} label`);
     }
+  }
+  // each pod's power is its processes' (the one attribution), by pod and by namespace
+  await waitFor("every pod's power", async () => ((await count('scaph_container_power_microwatts{kubernetes_pod_name!=""} > 0')) === 4 ? true : null), 30_000);
+  for (const [by, n] of [["kubernetes_pod_name", 3], ["kubernetes_pod_namespace", 2]] as const) {
+    const sums = async (m: string): Promise<Map<string, number>> => {
+      const r = await query(`sum by (${by}) (${m}{kubernetes_pod_name!=""})`);
+      return new Map(r.data.result.map((x) => [x.metric[by] ?? "", Number(x.value[1])]));
+    };
+    const [containers, processes] = [await sums("scaph_container_power_microwatts"), await sums("scaph_process_power_consumption_microwatts")];
+    assert.equal(containers.size, n, `${by}: ${[...containers.keys()].join(", ")}`);
+    for (const [k, v] of containers) assert.ok(Math.abs(v - (processes.get(k) ?? NaN)) <= 1, `${by}=${k}: containers ${v} µW, its processes ${processes.get(k)} µW`);
   }
   // a service of many processes: every worker counted (Scaphandre exports every process)
   assert.equal(await count('scaph_process_power_consumption_microwatts{exe="python3"}'), WORKERS);
