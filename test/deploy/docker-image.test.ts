@@ -52,8 +52,10 @@ test("the container image: built from the Dockerfile by dockerd, run with the co
       "run", "-d", "--name", NAME, "--network", "host",
       "--user", "0:0", "--cap-drop", "ALL", "--cap-add", "SYS_PTRACE", "--read-only", "--security-opt", "no-new-privileges:true",
       "-v", "/proc:/host/proc:ro", "-v", `${powercap}:/host/sys/class/powercap:ro`,
+      // --containers, as the Helm chart runs it: Docker's socket, read-only
+      "-v", `${DOCKER_HOST.replace("unix://", "")}:/var/run/docker.sock:ro`,
       TAG,
-      "prometheus", "--address", "127.0.0.1", "--port", String(port), "--procfs-path", "/host/proc", "--powercap-path", "/host/sys/class/powercap", "--step", "1",
+      "prometheus", "--address", "127.0.0.1", "--port", String(port), "--procfs-path", "/host/proc", "--powercap-path", "/host/sys/class/powercap", "--step", "1", "--containers",
     ]);
     const body = await waitFor(`${WATTS} W on the container's /metrics`, async () => {
       const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null);
@@ -72,6 +74,16 @@ test("the container image: built from the Dockerfile by dockerd, run with the co
     assert.deepEqual(capabilityNames(/^CapEff:\s*(\w+)/m.exec(status)?.[1] ?? "0"), ["CAP_SYS_PTRACE"]);
     assert.match(status, /^NoNewPrivs:\s*1$/m);
     assert.equal(d.ok(["inspect", "-f", "{{.State.Running}} {{.RestartCount}}", NAME]).trim(), "true 0");
+    // --containers from inside the image: its own process, seen in the host's /proc, carries its container's id and name
+    const id = d.ok(["inspect", "-f", "{{.Id}}", NAME]).trim();
+    const own = await waitFor("scaph's own series labelled with its container", async () => {
+      const b = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return b.split("\n").find((l) => l.startsWith("scaph_process_power_consumption_microwatts{") && l.includes(`pid="${pid}"`) && l.includes(`container_names="${NAME}"`)) ?? null;
+    }, 60_000);
+    assert.ok(own.includes(`container_id="${id}"`) && own.includes('container_scheduler="docker"'), own);
+    // and the image's scaph-guest, for Kubernetes nodes that are VMs
+    const guest = d.ok(["run", "--rm", "--network", "none", "--entrypoint", "/usr/lib/scaph-host/node", TAG, "/usr/lib/scaph-host/scaph-guest.cjs", "--version"]).trim();
+    assert.match(guest, /^\d+\.\d+\.\d+/);
   } finally {
     d.run(["rm", "-f", NAME]);
     await sim.stop();
