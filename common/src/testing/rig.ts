@@ -1,5 +1,5 @@
 import { Meter, PowercapSensor, ProcessTable } from "../index.js";
-import type { Logger, VmSource } from "../index.js";
+import type { ContainerSource, Logger, VmSource } from "../index.js";
 import { copyFixture, PowercapFixture, ProcFixture, removeTree } from "./fixtures.js";
 
 /** A Meter over copies of fixture trees, with a clock the test moves. */
@@ -7,24 +7,28 @@ export interface FixtureRig {
   meter: Meter;
   power: PowercapFixture;
   proc: ProcFixture;
+  /** The fixture /proc's root (a copy the rig removes). */
+  procRoot: string;
   /** Moves the sensor's monotonic clock forward. */
   advanceClock(seconds: number): void;
   cleanup(): Promise<void>;
 }
 
-export async function fixtureRig(powercap: string, proc = "proc/basic", options: { vms?: (procRoot: string) => VmSource; hostStats?: boolean; log?: Logger } = {}): Promise<FixtureRig> {
+export async function fixtureRig(powercap: string, proc = "proc/basic", options: { vms?: (procRoot: string) => VmSource; containers?: (procRoot: string) => ContainerSource; hostStats?: boolean; log?: Logger } = {}): Promise<FixtureRig> {
   const powerRoot = await copyFixture(`powercap/${powercap}`);
   const procRoot = await copyFixture(proc);
   let now = 0n;
   const sensor = await PowercapSensor.open({ root: powerRoot, clock: () => now });
   const vms = options.vms?.(procRoot);
+  const containers = options.containers?.(procRoot);
   const table = new ProcessTable({ procRoot, clockTicks: 100, pageSize: 4096, hostStats: options.hostStats ?? false });
-  const meter = new Meter(sensor, table, { ...(vms ? { vms } : {}), ...(options.log ? { log: options.log } : {}) });
+  const meter = new Meter(sensor, table, { ...(vms ? { vms } : {}), ...(containers ? { containers } : {}), ...(options.log ? { log: options.log } : {}) });
   meter.prime();
   return {
     meter,
     power: new PowercapFixture(powerRoot),
     proc: new ProcFixture(procRoot),
+    procRoot,
     advanceClock(seconds) {
       now += BigInt(Math.round(seconds * 1e9));
     },
