@@ -77,9 +77,9 @@ async function untilSteps(base, n, timeoutMs = 600_000) {
 }
 
 /** CPU ms per step of `scaph-host qemu` on a synthetic root, over `steps` steps after a warm-up. */
-async function daemonStep(roots, base, steps, stepS) {
+async function daemonStep(roots, base, steps, stepS, extra = []) {
   const d = await startDaemon(["qemu", "--no-libvirt", "--vm-user", "0", "--procfs-path", roots.proc, "--powercap-path", roots.powercap,
-    "--cgroup-path", roots.cgroup, "--base-dir", base, "--step", String(stepS)]);
+    "--cgroup-path", roots.cgroup, "--base-dir", base, "--step", String(stepS), ...extra]);
   try {
     await untilSteps(base, 20);
     const s0 = statusSteps(base);
@@ -121,6 +121,23 @@ for (const [procs, vms] of configs) {
   const row = { procs, vms, ourMs: median(ours), floorMs: floor ? median(floors) : null, ours, floors, rss };
   results.cost.push(row);
   log(`bench: ${procs} processes, ${vms} VMs: scaph ${row.ourMs.toFixed(2)} ms/step, floor ${row.floorMs?.toFixed(2) ?? "-"} ms/step, ratio ${row.floorMs ? (row.ourMs / row.floorMs).toFixed(2) : "-"}`);
+}
+
+// 1a. --containers: the same host (a third of its processes in Docker containers, a third in pods), with and
+// without it, alternated in the same run; no Docker or API server answers (their clients run in the background).
+{
+  const procs = 1000;
+  const root = join(work, "containers");
+  const roots = synthHost(root, { processes: procs, vms: 10 });
+  const without = [];
+  const withC = [];
+  for (let rep = 0; rep < (quick ? 2 : 3); rep++) {
+    without.push((await daemonStep(roots, join(root, `base-off-${rep}`), 200, 0.02)).ms);
+    withC.push((await daemonStep(roots, join(root, `base-on-${rep}`), 200, 0.02, ["--containers", "--docker-socket", join(root, "no-docker.sock")])).ms);
+  }
+  results.containers = { procs, withoutMs: median(without), withMs: median(withC), without, with: withC };
+  const r = results.containers;
+  log(`bench: --containers, ${procs} processes: ${r.withMs.toFixed(2)} ms/step against ${r.withoutMs.toFixed(2)} without (ratio ${(r.withMs / r.withoutMs).toFixed(2)}, ${((1000 * (r.withMs - r.withoutMs)) / procs).toFixed(2)} µs more a process)`);
 }
 
 // 1b. The same on this machine's own /proc, with 1,000 sleeping processes added: real procfs files,
@@ -288,6 +305,12 @@ function writeReport(r) {
   }
   lines.push("", "![CPU per step against the number of processes](benchmarks-cost.svg)", "");
   lines.push("Reading these numbers: " + slopes(r.cost) + "Per process both do the same three system calls (open, read, close of `/proc/PID/stat`); the difference is Node's cost around those calls (synchronous fs bindings, buffers) and the parsing. Per VM, scaph also checks its tree against planted files (an `lstat` per zone and per `name`/`max_energy_range_uj`, through an open directory handle) and opens each directory anew every step (a descriptor held open would keep the VM's tmpfs busy, so `teardown` could not unmount it): with few processes and many VMs, the ratio is higher.", "");
+  if (r.containers) {
+    const c = r.containers;
+    lines.push("With `--containers`, on the same synthetic host with a container host's cgroups (a third of the processes in Docker containers, a third in pods' containerd scopes, ten processes a container), alternated with runs without it in this same run (no Docker or API server answers: their clients only retry in the background). A process's cgroup file is read once, when it is first seen; a step adds a map lookup per process and the containers' sums:", "");
+    lines.push("| processes | without ms/step | with ms/step | ratio | per process |", "| ---: | ---: | ---: | ---: | ---: |");
+    lines.push(`| ${c.procs} | ${c.withoutMs.toFixed(2)} ${runs(c.without)} | ${c.withMs.toFixed(2)} ${runs(c.with)} | ${(c.withMs / c.withoutMs).toFixed(2)} | ${((1000 * (c.withMs - c.withoutMs)) / c.procs).toFixed(2)} µs more |`, "");
+  }
   if (r.real) {
     const c = r.real;
     lines.push("On this machine's own `/proc` instead, with 1,000 sleeping processes added by the bench (no VMs; the same synthetic powercap tree), where the kernel generates each `/proc/PID/stat` at its read:", "");

@@ -49,7 +49,17 @@ export function synthHost(root, { processes, vms }) {
       writeFileSync(join(dir, "cmdline"), argv.join("\0") + "\0");
       symlinkSync(argv[0], join(dir, "exe"));
       writeFileSync(join(dir, "status"), `Name:\tx\nUid:\t33\t33\t33\t33\n`);
-      writeFileSync(join(dir, "cgroup"), "0::/system.slice/app.service\n");
+      // a container host's mix: a third in Docker containers, a third in pods' (ten processes a container), a third on the host
+      const c = (Math.floor(i / 10) % 4096).toString(16).padStart(64, "0");
+      const pod = `${(Math.floor(i / 10) % 4096).toString(16).padStart(8, "0")}_0000_4000_8000_000000000000`;
+      writeFileSync(
+        join(dir, "cgroup"),
+        i % 3 === 0
+          ? `0::/system.slice/docker-${c}.scope\n`
+          : i % 3 === 1
+            ? `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${pod}.slice/cri-containerd-${c}.scope\n`
+            : "0::/system.slice/app.service\n",
+      );
     }
   }
   const zones = [["intel-rapl:0", "package-0", 123456789], ["intel-rapl:0:0", "core", 23456789], ["intel-rapl:0:1", "uncore", 3456789], ["intel-rapl:0:2", "dram", 456789]];

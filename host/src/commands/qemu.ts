@@ -1,4 +1,6 @@
 import {
+  addContainerOptions,
+  containerSourceFor,
   addPrometheusFlags,
   addRootOptions,
   interruptSignal,
@@ -13,7 +15,7 @@ import {
   compileRegex,
   errorMessage,
 } from "@scaph/common";
-import type { CliEnvironment, Command, Logger, PrometheusFlags, RootOptions, Sink } from "@scaph/common";
+import type { CliEnvironment, Command, ContainerFlags, Logger, PrometheusFlags, RootOptions, Sink } from "@scaph/common";
 import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
 import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 import { VmResolver } from "../qemu/resolver.js";
@@ -50,7 +52,7 @@ export function vmResolver(o: RootOptions & ResolverFlags, clockTicks: number, l
   return new VmResolver({ procRoot: o.procfsPath, cgroupRoot: o.cgroupPath, clockTicks, policy: discoveryPolicy(o, log), log, libvirt });
 }
 
-interface QemuOptions extends RootOptions, PrometheusFlags, ResolverFlags {
+interface QemuOptions extends RootOptions, PrometheusFlags, ResolverFlags, Omit<ContainerFlags, "procfsPath"> {
   prometheus: boolean;
   baseDir: string;
   step: number;
@@ -81,6 +83,7 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
   addResolverOptions(cmd);
   cmd.option("--prometheus", "also serve Prometheus metrics (with vmname and per-VM series) from the same measurement loop", false);
   addPrometheusFlags(cmd, false);
+  addContainerOptions(cmd);
   addRootOptions(cmd, env);
   cmd.action(async (o: QemuOptions, c: Command) => {
     const log = loggerFor(c);
@@ -94,7 +97,8 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
     try {
       await libvirt?.refresh(); // the first step already joins with libvirt
       const resolver = vmResolver(o, clockTicksPerSecond(), log, libvirt);
-      const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus }); // RAPL readable, or the fix named
+      const containers = containerSourceFor(o, log);
+      const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus, ...(containers ? { containers } : {}) }); // RAPL readable, or the fix named
       checkBaseDir(o.baseDir);
       const trees = new VmTreeSink({ baseDir: o.baseDir, log, maxVms: o.maxVms });
       const channels = new ChannelSink(log);
