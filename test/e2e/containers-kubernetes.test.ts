@@ -11,7 +11,7 @@ import { cp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ServerResponse } from "node:http";
 import { copyFixture, removeTree } from "@scaph/common/testing";
-import { hostBin } from "../helpers/cli.js";
+import { guestBin, hostBin } from "../helpers/cli.js";
 import { pod, podList, startStandInApi, TOKEN } from "../helpers/kube-api.js";
 import { freePort, waitFor } from "../helpers/processes.js";
 import { sample, scrape, startExporter } from "../helpers/scrape.js";
@@ -153,4 +153,22 @@ test("--containers in a pod without its service account: a clear error naming th
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /\/nonexistent\/sa\/ca\.crt is absent/);
   assert.doesNotMatch(r.stderr, /internal error|    at /);
+});
+
+test("--containers on every exporter of both commands (and scaph-host qemu)", async () => {
+  const { runNode } = await import("../helpers/cli.js");
+  const commands = ["stdout", "json", "prometheus", "riemann", "warp10", "prometheus-push"];
+  for (const [bin, cmds] of [[hostBin, [...commands, "qemu"]], [guestBin, commands]] as const) {
+    for (const cmd of cmds) {
+      const r = await runNode(bin, [cmd, "--containers", "--container-labels", "^team$", "--docker-socket", "/run/x.sock", "--kubernetes-node", "n", "--help"]);
+      assert.equal(r.code, 0, `${bin} ${cmd}: ${r.stderr}`);
+      assert.match(r.stdout, /--containers\s+label each process with its container/);
+    }
+  }
+  const bad = await runNode(hostBin, ["stdout", "--sensor", "estimate", "-t", "1", "--containers", "--container-labels", "("]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /Invalid regular expression "\("/);
+  const alone = await runNode(hostBin, ["json", "--sensor", "estimate", "-t", "1", "--container-regex", "x"]);
+  assert.equal(alone.code, 1);
+  assert.match(alone.stderr, /--container-regex goes with --containers/);
 });

@@ -83,7 +83,10 @@ export class ContainerSource {
   private info(cg: CgroupContainer, gen: string): ContainerInfo {
     const known = this.infos.get(cg.id);
     if (known && known.gen === gen) return known.info;
-    const info = this.build(cg);
+    // a directory changed (any container's event, any pod's): this container's object stays the same
+    // object unless what is known of it changed, so the exporters' label sets made from it stay too
+    const built = this.build(cg);
+    const info = known && sameInfo(known.info, built) ? known.info : built;
     this.infos.set(cg.id, { gen, info });
     return info;
   }
@@ -147,4 +150,21 @@ export class ContainerSource {
     }
     return parseCgroup(text);
   }
+}
+
+function sameInfo(a: ContainerInfo, b: ContainerInfo): boolean {
+  const labels = (x: ContainerInfo): string => JSON.stringify(x.dockerLabels ?? null);
+  return (
+    a.id === b.id &&
+    a.scheduler === b.scheduler &&
+    a.runtime === b.runtime &&
+    a.names.join("\0") === b.names.join("\0") &&
+    a.dockerVersion === b.dockerVersion &&
+    a.podUid === b.podUid &&
+    a.pod?.name === b.pod?.name &&
+    a.pod?.namespace === b.pod?.namespace &&
+    a.pod?.node === b.pod?.node &&
+    a.pod?.uid === b.pod?.uid &&
+    (a.dockerLabels === b.dockerLabels || labels(a) === labels(b))
+  );
 }

@@ -4,6 +4,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ContainerSource, formatStdout, MetricsModel, toJsonReport } from "../../src/index.js";
 import { checkGolden, fixtureRig } from "../../src/testing/index.js";
+import { riemannEvents } from "../../src/exporters/riemann/sink.js";
+import { gtsLines } from "../../src/exporters/push/warp10.js";
 
 const A = "a".repeat(64);
 const B = "b".repeat(64);
@@ -88,6 +90,10 @@ test("containers in every exporter: the process and container series' labels, st
     assert.deepEqual(pod?.labels, { container_scheduler: "kubernetes", container_id: B });
     const energy = model.samples("scaph_container_energy_microjoules").find((x) => x.labels.container_id === A);
     assert.equal(energy?.value, s.containers?.[0]?.energyUj);
+    // the sending exporters: Riemann's attributes, Warp 10's labels
+    const ev = riemannEvents(model, s.timestampS, "h").find((e) => e.service === "scaph_container_power_microwatts" && e.attributes?.some((a) => a.key === "container_id" && a.value === A));
+    assert.ok(ev, "a Riemann event per container");
+    assert.ok(gtsLines(model, 1).some((l) => l.includes(`scaph_container_energy_joules_total{container_scheduler=docker,container_id=${A}`)));
     // without --containers: neither labels nor series
     const plain = new MetricsModel({ filter: { kind: "top", n: Infinity }, qemu: false, cmdlineMax: 0 });
     plain.update(s);
