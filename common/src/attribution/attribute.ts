@@ -124,8 +124,8 @@ export function attribute(i: AttributionInput): Snapshot {
     for (let k = 0; k < n; k++) {
       const c = (conts[k] = containerOf(procs[k] as ProcessInfo));
       if (c === null) continue;
-      let sum = sums.get(c.id);
-      if (!sum) sums.set(c.id, (sum = { container: c, processes: 0, cpuTicks: 0, share: 0, energyUj: 0, powerUw: 0 }));
+      let sum = sums.get(c.key);
+      if (!sum) sums.set(c.key, (sum = { container: c, processes: 0, cpuTicks: 0, share: 0, energyUj: 0, powerUw: 0 }));
       sum.processes++;
       sum.cpuTicks += deltas[k] ?? 0;
       sum.share += shares[k] ?? 0;
@@ -133,7 +133,7 @@ export function attribute(i: AttributionInput): Snapshot {
     }
     containers = [...sums.values()];
     for (const c of containers) c.powerUw = averagePowerUw(c.energyUj, energy.intervalS);
-    containers.sort((a, b) => b.energyUj - a.energyUj || (a.container.id < b.container.id ? -1 : 1));
+    containers.sort((a, b) => b.energyUj - a.energyUj || (a.container.key < b.container.key ? -1 : 1));
   }
   const capacityTicks = energy.intervalS * clockTicks;
   // Processes are made into objects (and sorted) only when a sink asks: the VM trees never do.

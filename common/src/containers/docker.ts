@@ -99,7 +99,7 @@ export class DockerApi implements DockerDirectory {
 
   /** After an event: one list for a burst of events (a compose stack starting). */
   private relistSoon(): void {
-    if (this.relistTimer) return;
+    if (this.relistTimer || this.follow.signal.aborted) return;
     this.relistTimer = setTimeout(() => {
       this.relistTimer = null;
       this.relist().catch((err: unknown) => this.log.debug(`containers: Docker list after an event failed: ${err instanceof Error ? err.message : String(err)}`));

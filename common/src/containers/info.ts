@@ -12,6 +12,12 @@ export interface PodInfo {
 }
 
 export interface ContainerInfo {
+  /**
+   * What the cgroup path says (runtime, pod UID, id): the container's
+   * identity in every sum and cache. Two paths that claim one id (a process
+   * naming its own cgroup) stay two containers.
+   */
+  readonly key: string;
   /** 64 hex digits: the runtime's id. */
   readonly id: string;
   /** Who runs it: `kubernetes` (under kubepods), else `docker` or `podman`. */

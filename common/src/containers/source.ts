@@ -69,7 +69,7 @@ export class ContainerSource {
       let c = this.byProcess.get(p.key);
       if (c === undefined || c.execs !== p.execs) this.byProcess.set(p.key, (c = { execs: p.execs, cgroup: this.read(p.pid) }));
       if (c.cgroup === null) return null;
-      seen.add(c.cgroup.id);
+      seen.add(cgroupKey(c.cgroup));
       return this.info(c.cgroup, gen);
     };
     return lookup;
@@ -81,21 +81,24 @@ export class ContainerSource {
   }
 
   private info(cg: CgroupContainer, gen: string): ContainerInfo {
-    const known = this.infos.get(cg.id);
+    const key = cgroupKey(cg);
+    const known = this.infos.get(key);
     if (known && known.gen === gen) return known.info;
     // a directory changed (any container's event, any pod's): this container's object stays the same
     // object unless what is known of it changed, so the exporters' label sets made from it stay too
     const built = this.build(cg);
     const info = known && sameInfo(known.info, built) ? known.info : built;
-    this.infos.set(cg.id, { gen, info });
+    this.infos.set(key, { gen, info });
     return info;
   }
 
   private build(cg: CgroupContainer): ContainerInfo {
-    if (cg.podUid !== null || cg.runtime === null) {
+    // under kubepods, or run by a CRI runtime (only the kubelet drives containerd's CRI and CRI-O)
+    if (cg.podUid !== null || cg.runtime === null || cg.runtime === "containerd" || cg.runtime === "cri-o") {
       this.pods ??= this.open("pods", this.o.pods);
       const found = this.pods?.lookup(cg.podUid, cg.id);
       return {
+        key: cgroupKey(cg),
         id: cg.id,
         scheduler: "kubernetes",
         runtime: cg.runtime ?? found?.runtime ?? "",
@@ -109,6 +112,7 @@ export class ContainerSource {
       const d = this.docker?.container(cg.id);
       const version = this.docker?.version();
       return {
+        key: cgroupKey(cg),
         id: cg.id,
         scheduler: "docker",
         runtime: "docker",
@@ -117,7 +121,7 @@ export class ContainerSource {
         ...(d ? { dockerLabels: d.labels } : {}),
       };
     }
-    return { id: cg.id, scheduler: cg.runtime === "podman" ? "podman" : "docker", runtime: cg.runtime, names: [] };
+    return { key: cgroupKey(cg), id: cg.id, scheduler: "podman", runtime: cg.runtime, names: [] };
   }
 
   /** Opens a directory once; one that cannot be opened is said once and never asked again. */
@@ -152,9 +156,15 @@ export class ContainerSource {
   }
 }
 
+/** A container's identity: what its cgroup path says. */
+export function cgroupKey(cg: CgroupContainer): string {
+  return `${cg.runtime ?? ""}/${cg.podUid ?? ""}/${cg.id}`;
+}
+
 function sameInfo(a: ContainerInfo, b: ContainerInfo): boolean {
   const labels = (x: ContainerInfo): string => JSON.stringify(x.dockerLabels ?? null);
   return (
+    a.key === b.key &&
     a.id === b.id &&
     a.scheduler === b.scheduler &&
     a.runtime === b.runtime &&

@@ -8,7 +8,7 @@ export class EnergyTotals {
   readonly domains = new Map<string, { socket: number; name: string; zone: string; uj: number }>();
   /** By VM key: its name and labels as last seen, its energy, and how many updates ago it was last seen. */
   readonly vms = new Map<string, { name: string; labels: Record<string, string>; uj: number; age: number }>();
-  /** By container id: what is known of it as last seen, its energy, and how many updates ago it was last seen. */
+  /** By container key (ContainerInfo.key): what is known of it as last seen, its energy, and how many updates ago it was last seen. */
   readonly containers = new Map<string, { container: ContainerInfo; uj: number; age: number }>();
   /** A VM that was not in this many updates leaves the exposition (so VMs that came and went do not pile up). */
   static readonly GONE_AFTER = 3;
@@ -31,8 +31,8 @@ export class EnergyTotals {
     for (const [key, v] of this.vms) if (v.age >= EnergyTotals.GONE_AFTER) this.vms.delete(key);
     for (const c of this.containers.values()) c.age++;
     for (const c of s.containers ?? []) {
-      const cur = this.containers.get(c.container.id);
-      this.containers.set(c.container.id, { container: c.container, uj: (cur?.uj ?? 0) + c.energyUj, age: 0 });
+      const cur = this.containers.get(c.container.key);
+      this.containers.set(c.container.key, { container: c.container, uj: (cur?.uj ?? 0) + c.energyUj, age: 0 });
     }
     for (const [id, c] of this.containers) if (c.age >= EnergyTotals.GONE_AFTER) this.containers.delete(id);
   }

@@ -1,33 +1,45 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CGROUP_FILE_BOUND, containerLabels, parseCgroup } from "../../src/index.js";
-import type { CgroupContainer, ContainerInfo } from "../../src/index.js";
+import { CGROUP_FILE_BOUND, ContainerSource, containerLabels, parseCgroup } from "../../src/index.js";
+import type { CgroupContainer, ProcessInfo } from "../../src/index.js";
 import { checkGolden, fixturesDir } from "../../src/testing/index.js";
 
 const dir = join(fixturesDir(), "cgroup", "containers");
 
-/** What a process in that cgroup is labelled with before Docker or the API answer (the path alone). */
-function pathLabels(cg: CgroupContainer | null): Record<string, string> | null {
-  if (!cg) return null;
-  const info: ContainerInfo = {
-    id: cg.id,
-    scheduler: cg.podUid !== null || cg.runtime === null ? "kubernetes" : cg.runtime === "podman" ? "podman" : "docker",
-    runtime: cg.runtime ?? "",
-    names: [],
-  };
-  return containerLabels(info, null);
+/**
+ * What a process in each cgroup is labelled with before Docker or the API
+ * answer (the path alone): each fixture as a process's cgroup file in a
+ * /proc of its own, read by the ContainerSource that --containers runs.
+ */
+function pathLabels(files: string[]): Map<string, Record<string, string> | null> {
+  const proc = mkdtempSync(join(tmpdir(), "scaph-cgroup-"));
+  try {
+    const processes = new Map<string, ProcessInfo>();
+    files.forEach((f, i) => {
+      mkdirSync(join(proc, String(i + 1)));
+      copyFileSync(join(dir, f), join(proc, String(i + 1), "cgroup"));
+      const key = `${i + 1}:1`;
+      processes.set(key, { key, pid: i + 1, comm: "x", exe: "/x", cmdline: ["x"], startTicks: 1, execs: 0, cpuTicks: 0, prevCpuTicks: 0, rssPages: 0, vsizeBytes: 0 });
+    });
+    const lookup = new ContainerSource({ procRoot: proc }).resolve({ busyTicks: 0, uptimeS: 0, processes, hostStats: null });
+    return new Map(files.map((f, i) => {
+      const c = lookup(processes.get(`${i + 1}:1`) as ProcessInfo);
+      return [f, c ? containerLabels(c, null) : null];
+    }));
+  } finally {
+    rmSync(proc, { recursive: true, force: true });
+  }
 }
 
 test("every runtime's cgroup layout, v1 and v2, gives the container, pod UID and labels of the golden file", async () => {
   const files = readdirSync(dir).filter((f) => f.endsWith(".cgroup")).sort();
   assert.ok(files.length >= 20, `fixtures in ${dir}`);
   const out: Record<string, { parsed: CgroupContainer | null; labels: Record<string, string> | null }> = {};
-  for (const f of files) {
-    const parsed = parseCgroup(readFileSync(join(dir, f), "utf8"));
-    out[f] = { parsed, labels: pathLabels(parsed) };
-  }
+  const labels = pathLabels(files);
+  for (const f of files) out[f] = { parsed: parseCgroup(readFileSync(join(dir, f), "utf8")), labels: labels.get(f) ?? null };
   await checkGolden("containers/cgroup-layouts.json", JSON.stringify(out, null, 2) + "\n");
   // and what the golden file must say, whatever it holds
   for (const [f, { parsed }] of Object.entries(out)) {
