@@ -40,11 +40,15 @@ function started(bg: Background): Background {
   return bg;
 }
 
-/** Debian's Pushgateway on a free port, ready. */
+/**
+ * Debian's Pushgateway on a free port, ready. No persistence file: Debian's
+ * default (/var/lib/prometheus/pushgateway.data) would keep these pushes for
+ * the machine's own Pushgateway, and serve another run's to this one.
+ */
 async function pushgateway(): Promise<string> {
   const bin = requireCommand("prometheus-pushgateway", "prometheus-pushgateway");
   const port = await freePort();
-  started(startBackground(bin, [`--web.listen-address=127.0.0.1:${port}`]));
+  started(startBackground(bin, [`--web.listen-address=127.0.0.1:${port}`, "--persistence.file="]));
   const url = `http://127.0.0.1:${port}`;
   await waitFor("the Pushgateway to be ready", async () => ((await fetch(`${url}/-/ready`).catch(() => null))?.ok ? true : null), 20_000);
   return url;
