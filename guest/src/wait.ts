@@ -1,4 +1,4 @@
-import { discoverZones, guestMountCommand, mountAt, ScaphError, silentLogger } from "@scaph/common";
+import { discoverZones, guestMountCommand, mountAt, NoPowercapError, ScaphError, silentLogger } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import { dirname } from "node:path";
 
@@ -8,7 +8,7 @@ export async function treeProblem(root: string): Promise<string | null> {
     await discoverZones(root, silentLogger);
     return null;
   } catch (err) {
-    if (err instanceof ScaphError && /No RAPL powercap zones/.test(err.message)) return /no such directory/.test(err.message) ? "absent" : "empty";
+    if (err instanceof NoPowercapError) return err.reason;
     throw err;
   }
 }

@@ -208,14 +208,32 @@ export class LibvirtError extends Error {
   readonly level: number;
   /** The call that failed, e.g. `virDomainLookupByName`. */
   readonly call: string;
+  /** For SYSTEM_ERROR: the errno of the system call that failed (13, EACCES, for a socket it may not open). */
+  readonly errno: number | undefined;
 
-  constructor(fields: { code: number; domain: number; level: number; message: string; call: string }) {
+  constructor(fields: { code: number; domain: number; level: number; message: string; call: string; errno?: number }) {
     super(fields.message);
     this.name = "LibvirtError";
     this.code = fields.code;
     this.domain = fields.domain;
     this.level = fields.level;
     this.call = fields.call;
+    this.errno = fields.errno;
+  }
+
+  /**
+   * Whether libvirt refused for lack of permission: its authentication or
+   * access control (polkit, ACLs), or a socket the caller may not open.
+   */
+  get denied(): boolean {
+    return (
+      this.is("AUTH_FAILED") ||
+      this.is("AUTH_UNAVAILABLE") ||
+      this.is("AUTH_CANCELLED") ||
+      this.is("ACCESS_DENIED") ||
+      this.is("OPERATION_DENIED") ||
+      (this.is("SYSTEM_ERROR") && (this.errno === 13 || this.errno === 1))
+    );
   }
 
   /** The code's name, e.g. `NO_DOMAIN`. */

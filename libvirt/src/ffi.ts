@@ -30,6 +30,8 @@ export interface RawError {
   domain: number;
   message: string | null;
   level: number;
+  /** For SYSTEM_ERROR, the errno (libvirt's virReportSystemError puts it in int1). */
+  int1: number;
 }
 
 /** The libvirt functions scaph uses, typed. Strings returned with `!` are freed by koffi. */
@@ -143,7 +145,7 @@ export function libvirt(): LibvirtApi {
       const p = virGetLastError() as Ptr | null;
       if (p === null || p === 0n) return null;
       const e = koffi.decode(p, VirError) as RawError;
-      return { code: e.code, domain: e.domain, message: e.message, level: e.level };
+      return { code: e.code, domain: e.domain, message: e.message, level: e.level, int1: e.int1 };
     },
     free(p: Ptr): void {
       cfree(p);

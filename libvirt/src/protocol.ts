@@ -10,7 +10,7 @@ export type Request =
   | { op: "attachDevice"; uuid: string; xml: string; flags: number };
 
 export type WireError =
-  | { kind: "libvirt"; code: number; domain: number; level: number; message: string; call: string }
+  | { kind: "libvirt"; code: number; domain: number; level: number; message: string; call: string; errno?: number }
   | { kind: "unavailable"; message: string }
   | { kind: "other"; message: string };
 

@@ -15,6 +15,7 @@ export function failure(call: string): LibvirtError {
     level: e?.level ?? 2,
     message: e?.message ?? `${call} failed (libvirt recorded no error)`,
     call,
+    ...(e && e.code === 38 && e.int1 > 0 ? { errno: e.int1 } : {}),
   });
 }
 

@@ -1,6 +1,6 @@
 import { lstatSync, opendirSync } from "node:fs";
 import { join } from "node:path";
-import { ScaphError, errnoCode } from "../errors.js";
+import { NoPowercapError, ScaphError, errnoCode } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import type { Microjoules } from "../units.js";
@@ -59,15 +59,6 @@ function hasEnergyFile(zonePath: string): boolean {
   }
 }
 
-export function noPowercapError(root: string, detail: string): ScaphError {
-  return new ScaphError(
-    `No RAPL powercap zones found under ${root} (${detail}).\n` +
-      `  - On an Intel or AMD host, load the driver: modprobe intel_rapl_common (and intel_rapl_msr)\n` +
-      `  - If the tree lives elsewhere, pass --powercap-path DIR\n` +
-      `  - On a machine without RAPL, use the estimation sensor: --sensor estimate\n` +
-      `  - Inside a virtual machine, use scaph-guest, which reads the tree the host shares (SCAPHANDRE_POWERCAP_PATH)`,
-  );
-}
 
 /** Up to MAX_ENTRIES_SCANNED names of a directory, without reading a hostile one whole. */
 function boundedReaddir(dir: string): string[] {
@@ -88,7 +79,7 @@ function listZoneDirs(root: string): Map<string, string> {
     entries = boundedReaddir(root);
   } catch (err) {
     const code = errnoCode(err);
-    if (code === "ENOENT" || code === "ENOTDIR") throw noPowercapError(root, "no such directory");
+    if (code === "ENOENT" || code === "ENOTDIR") throw new NoPowercapError(root, "absent", "no such directory");
     if (code === "EACCES") throw new ScaphError(`Cannot read ${root}: permission denied`);
     throw err;
   }
@@ -153,7 +144,7 @@ export function discoverZones(root: string, log: Logger = silentLogger): Zone[] 
   });
   fixed.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
   if (!fixed.some((z) => z.kind !== "subdomain")) {
-    throw noPowercapError(root, dirs.size === 0 ? "no intel-rapl:N directory" : "no zone with a readable energy_uj");
+    throw new NoPowercapError(root, "empty", dirs.size === 0 ? "no intel-rapl:N directory" : "no zone with a readable energy_uj");
   }
   return fixed;
 }

@@ -1,5 +1,5 @@
 import { readdirSync, readlinkSync } from "node:fs";
-import { errnoCode } from "../errors.js";
+import { errnoCode, ProcfsError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import type { Ticks } from "../units.js";
@@ -122,7 +122,7 @@ export class ProcessTable {
     try {
       names = readdirSync(root);
     } catch (err) {
-      throw new Error(`Cannot list ${root} (is --procfs-path right?): ${String(err)}`);
+      throw new ProcfsError(root, "unlistable", err);
     }
     for (const name of names) {
       const c = name.charCodeAt(0);
@@ -254,7 +254,7 @@ function readProcFile(path: string, maxBytes: number): string {
   try {
     return readText(path, maxBytes, true);
   } catch (err) {
-    throw new Error(`Cannot read ${path} (is --procfs-path right?): ${String(err)}`);
+    throw new ProcfsError(path, "unreadable", err);
   }
 }
 

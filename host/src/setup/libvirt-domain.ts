@@ -1,21 +1,20 @@
 import { Connection, DomainXMLFlags, LibvirtError, LibvirtUnavailableError } from "@scaph/libvirt";
 import type { Domain } from "@scaph/libvirt";
-import { ScaphError } from "@scaph/common";
+import { errorMessage, ScaphError } from "@scaph/common";
 
 /** Opens libvirt for setup/teardown/status, with errors that name the URI. */
 export function openLibvirt(uri: string, readOnly = false): Connection {
   try {
     return readOnly ? Connection.openReadOnly(uri) : Connection.open(uri);
   } catch (err) {
-    if (err instanceof LibvirtUnavailableError) throw new ScaphError(err.message);
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new ScaphError(`cannot connect to libvirt at ${uri}: ${msg}\n  ${connectHint(uri, msg, readOnly)}`);
+    if (err instanceof LibvirtUnavailableError) throw new ScaphError(err.message, { cause: err });
+    throw new ScaphError(`cannot connect to libvirt at ${uri}: ${errorMessage(err)}\n  ${connectHint(uri, err, readOnly)}`, { cause: err });
   }
 }
 
-/** What to do about a failed connection: a permission problem is not a stopped libvirtd. */
-function connectHint(uri: string, msg: string, readOnly: boolean): string {
-  const denied = /permission denied|authentication|polkit|not authori[sz]ed|system bus|access denied/i.test(msg);
+/** What to do about a failed connection: a permission problem (libvirt's own code says) is not a stopped libvirtd. */
+export function connectHint(uri: string, err: unknown, readOnly: boolean): string {
+  const denied = err instanceof LibvirtError && err.denied;
   if (readOnly && denied) return `Permission: libvirt refused even a read-only connection (polkit, or the D-Bus it asks, unavailable?): run it with sudo.`;
   if (denied || (!readOnly && process.getuid?.() !== 0 && uri.endsWith(":///system"))) {
     return `Permission: changing domains at ${uri} needs root (or polkit's consent, group libvirt): run it with sudo; --dry-run only reads, as any user.`;
