@@ -223,10 +223,16 @@ export class LibvirtError extends Error {
 
   /**
    * Whether libvirt refused for lack of permission: its authentication or
-   * access control (polkit, ACLs), or a socket the caller may not open.
+   * access control (polkit, ACLs), an error of the parts that check them
+   * (auth, polkit, and the D-Bus that polkit is asked over: an unprivileged
+   * caller of qemu:///system where D-Bus is down), or a socket the caller
+   * may not open.
    */
   get denied(): boolean {
     return (
+      this.domain === ErrorDomain.AUTH ||
+      this.domain === ErrorDomain.POLKIT ||
+      this.domain === ErrorDomain.DBUS ||
       this.is("AUTH_FAILED") ||
       this.is("AUTH_UNAVAILABLE") ||
       this.is("AUTH_CANCELLED") ||

@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { readBounded } from "@scaph/common";
+import { errorMessage, readBounded } from "@scaph/common";
 import { DomainXMLFlags } from "@scaph/libvirt";
 import { DomainState, PausedReason, RunningReason, ShutoffReason, domainStateName } from "@scaph/libvirt/flags";
 import { STATUS_FILE } from "../qemu/status-sink.js";
@@ -46,10 +46,16 @@ export function readDaemonStatus(baseDir: string): DaemonStatus | null {
   }
 }
 
-function transports(xml: string): string | null {
-  const t = [findShare(xml)?.transport, findChannel(xml) ? "channel" : undefined].filter(Boolean);
-  return t.length ? t.join("+") : null;
+/** How a domain's XML gives it energy: its share's transport, its channel. */
+export type Transport = "virtiofs" | "9p" | "channel";
+
+function transportsOf(xml: string): Transport[] {
+  const share = findShare(xml)?.transport;
+  return [...(share ? [share] : []), ...(findChannel(xml) ? (["channel"] as const) : [])];
 }
+
+/** As `status` shows them: joined with `+`, null when none. */
+const joined = (t: readonly Transport[]): string | null => (t.length > 0 ? t.join("+") : null);
 
 export interface StatusOptions {
   connect: string;
@@ -57,10 +63,15 @@ export interface StatusOptions {
   procfsPath?: string;
 }
 
+/** What is said above the table, by kind: each is a failure of `status`. */
+export interface StatusNote {
+  kind: "no-status-file" | "daemon-not-running" | "libvirt-unreachable";
+  text: string;
+}
+
 export interface StatusReport {
   rows: StatusRow[];
-  /** Said above the table: libvirt unreachable, the daemon not running... */
-  notes: string[];
+  notes: StatusNote[];
 }
 
 /**
@@ -72,17 +83,19 @@ export interface StatusReport {
  */
 export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
   const daemon = readDaemonStatus(o.baseDir);
-  const notes: string[] = [];
+  const notes: StatusNote[] = [];
   const nowS = Date.now() / 1000;
   const staleS = Math.max(STALE_MIN_S, STALE_STEPS * (daemon?.step_s || 2));
   const daemonFresh = daemon !== null && nowS - daemon.timestamp_s <= staleS;
-  if (!daemon) notes.push(`no status file in ${o.baseDir}: scaph-host qemu has not run with this --base-dir`);
-  else if (!daemonFresh) notes.push(`scaph-host qemu last wrote its status ${Math.round(nowS - daemon.timestamp_s)} s ago: it is not running (systemctl status scaph-host-qemu)`);
+  if (!daemon) notes.push({ kind: "no-status-file", text: `no status file in ${o.baseDir}: scaph-host qemu has not run with this --base-dir` });
+  else if (!daemonFresh) {
+    notes.push({ kind: "daemon-not-running", text: `scaph-host qemu last wrote its status ${Math.round(nowS - daemon.timestamp_s)} s ago: it is not running (systemctl status scaph-host-qemu)` });
+  }
   let conn;
   try {
     conn = openLibvirt(o.connect, true);
   } catch (err) {
-    notes.push(`libvirt unreachable (${(err as Error).message.split("\n")[0]}): rows from the daemon's status file only`);
+    notes.push({ kind: "libvirt-unreachable", text: `libvirt unreachable (${errorMessage(err).split("\n")[0]}): rows from the daemon's status file only` });
     return { rows: fromStatusFile(daemon, daemonFresh), notes };
   }
   using c = conn;
@@ -93,10 +106,11 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       const running = d.isActive;
       const safe = isSafeDirName(name);
       const dir = join(o.baseDir, name);
-      const persistent = transports(d.xml(DomainXMLFlags.INACTIVE));
-      const live = running ? transports(d.xml(0)) : null;
-      const wantsTree = /virtiofs|9p/.test(live ?? persistent ?? "");
-      const wantsChannel = /channel/.test(live ?? "");
+      const persistent = transportsOf(d.xml(DomainXMLFlags.INACTIVE));
+      const live = running ? transportsOf(d.xml(0)) : [];
+      // the running VM's transports where it has any, else what it gets at its next start
+      const wantsTree = (live.length > 0 ? live : persistent).some((t) => t !== "channel");
+      const wantsChannel = live.includes("channel");
       const mount = safe && wantsTree ? await mountAt(dir, o.procfsPath) : null;
       const mtime = safe && wantsTree ? await stat(join(dir, "intel-rapl:0", "energy_uj")).then((s) => s.mtimeMs).catch(() => null) : null;
       const age = mtime === null ? null : Math.max(0, Date.now() / 1000 - mtime / 1000);
@@ -108,12 +122,12 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       const problems: string[] = [];
       if (!safe) problems.push("name unsafe as a directory");
       if (running && !incoming) {
-        if (!persistent && !live) problems.push("not set up (scaph-host setup)");
-        for (const t of (persistent ?? "").split("+").filter(Boolean)) {
-          if (!(live ?? "").split("+").includes(t)) problems.push(`${t} only in the persistent XML: restart the VM${t === "channel" ? " or setup --live" : ""}`);
+        if (persistent.length === 0 && live.length === 0) problems.push("not set up (scaph-host setup)");
+        for (const t of persistent) {
+          if (!live.includes(t)) problems.push(`${t} only in the persistent XML: restart the VM${t === "channel" ? " or setup --live" : ""}`);
         }
-        for (const t of (live ?? "").split("+").filter(Boolean)) {
-          if (!(persistent ?? "").split("+").includes(t)) problems.push(`${t} only in the running VM: it goes at the next restart (scaph-host setup)`);
+        for (const t of live) {
+          if (!persistent.includes(t)) problems.push(`${t} only in the running VM: it goes at the next restart (scaph-host setup)`);
         }
         if (wantsTree && mount?.fsType !== "tmpfs") problems.push("tree dir not a tmpfs (scaph-host setup)");
         if (wantsTree && (age === null || age > staleS)) problems.push(`tree not updated for ${age === null ? "ever" : `${Math.round(age)} s`} (is scaph-host qemu running?)`);
@@ -124,8 +138,8 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
         domain: name,
         state: incoming ? "incoming" : stateText(state.code, state.reason),
         running,
-        transport: persistent,
-        live_transport: live,
+        transport: joined(persistent),
+        live_transport: running ? joined(live) : null,
         mounted: mount?.fsType === "tmpfs",
         tree_age_s: age === null ? null : Math.round(age * 10) / 10,
         power_w: vm ? Math.round(vm.power_uw / 1e3) / 1e3 : null,
@@ -192,10 +206,10 @@ export function formatStatus(report: StatusReport): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
   const table = [head, ...body].map((cols) => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n");
-  return [...report.notes.map((n) => `note: ${n}`), table].join("\n") + "\n";
+  return [...report.notes.map((n) => `note: ${n.text}`), table].join("\n") + "\n";
 }
 
 /** Whether status must exit non-zero: any problem of any row, or the daemon down. */
 export function statusFailed(report: StatusReport): boolean {
-  return report.rows.some((r) => r.problems.length > 0) || report.notes.some((n) => /not running|unreachable|no status file/.test(n));
+  return report.rows.some((r) => r.problems.length > 0) || report.notes.length > 0;
 }
