@@ -10,7 +10,9 @@ import {
   addWarp10Command,
   clockTicksPerSecond,
   Command,
+  Option,
   SCAPH_VERSION,
+  ScaphError,
 } from "@scaph/common";
 import type { CliEnvironment, RootOptions } from "@scaph/common";
 import { addQemuCommand, addResolverOptions, vmResolver } from "./commands/qemu.js";
@@ -28,16 +30,27 @@ export const hostEnvironment: CliEnvironment = {
 };
 
 const VM_HINT =
-  "  scaph-host runs on the host. Inside a VM (Scaphandre's --vm), run scaph-guest instead: it reads the tree at " +
-  "SCAPHANDRE_POWERCAP_PATH (default /var/scaphandre), e.g. scaph-guest prometheus\n";
+  "--vm: scaph-host runs on the host. Inside a VM (Scaphandre's --vm), run scaph-guest instead: it reads the tree at " +
+  "SCAPHANDRE_POWERCAP_PATH (default /var/scaphandre), e.g. scaph-guest prometheus";
+
+/**
+ * Scaphandre's `--vm` mode is a command of its own here: `--vm`, before or
+ * after the subcommand, is a hidden option whose parsing ends the program
+ * with the hint, before anything runs.
+ */
+function refuseVmFlag(program: Command): void {
+  for (const cmd of [program, ...program.commands]) {
+    cmd.addOption(new Option("--vm").hideHelp());
+    cmd.on("option:vm", () => {
+      throw new ScaphError(VM_HINT);
+    });
+  }
+}
 
 export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   const program = new Command("scaph-host")
     .description("Measure power on a Linux host (RAPL) and attribute it to processes and virtual machines.")
-    .version(SCAPH_VERSION)
-    // Scaphandre's `--vm` mode is a command of its own here: say so where commander says "unknown option"
-    // (set before the commands are added, which inherit it)
-    .configureOutput({ outputError: (str, write) => write(/unknown option '--vm'/.test(str) ? str + VM_HINT : str) });
+    .version(SCAPH_VERSION);
   addGlobalOptions(program);
   addStdoutCommand(program, env);
   addJsonCommand(program, env);
@@ -49,5 +62,6 @@ export function hostProgram(env: CliEnvironment = hostEnvironment): Command {
   addSetupCommands(program);
   acceptGlobalOptionsAfterSubcommands(program);
   acceptScaphandreFlags(program);
+  refuseVmFlag(program);
   return program;
 }

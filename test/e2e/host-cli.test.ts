@@ -223,11 +223,12 @@ test("scaph-host qemu as a user: one message at start naming the base dir and th
   }
 });
 
-test("Scaphandre's --vm on scaph-host: unknown, with the hint to run scaph-guest", async () => {
-  for (const args of [["--vm", "prometheus"], ["prometheus", "--vm"]]) {
+test("Scaphandre's --vm on scaph-host: refused before anything runs, with the hint to run scaph-guest", async () => {
+  for (const args of [["--vm", "prometheus"], ["prometheus", "--vm"], ["stdout", "-t", "1", "--vm"]]) {
     const r = await runNode(hostBin, args);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /unknown option '--vm'\n  scaph-host runs on the host\. Inside a VM \(Scaphandre's --vm\), run scaph-guest/);
+    assert.equal(r.stdout, "", "nothing measured");
+    assert.match(r.stderr, /^scaph-host: --vm: scaph-host runs on the host\. Inside a VM \(Scaphandre's --vm\), run scaph-guest/);
   }
   const other = await runNode(hostBin, ["prometheus", "--foo"]);
   assert.doesNotMatch(other.stderr, /scaph-guest/, "the hint is for --vm only");
