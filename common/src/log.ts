@@ -8,10 +8,8 @@ export interface Logger {
   warn(msg: string): void;
   info(msg: string): void;
   debug(msg: string): void;
-  /** Logs a warning the first time `key` is seen, not again until forget(key) (or until it is among the oldest of many keys). */
+  /** Logs a warning the first time `key` is seen, not again (until it is among the oldest of WARN_ONCE_KEYS keys). */
   warnOnce(key: string, msg: string): void;
-  /** Forgets keys of warnOnce for which `drop` is true (e.g. those of a process that is gone). */
-  forget(drop: (key: string) => boolean): void;
   enabled(level: LogLevel): boolean;
 }
 
@@ -40,9 +38,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       seen.add(key);
       if (seen.size > WARN_ONCE_KEYS) seen.delete(seen.values().next().value as string);
       emit("warn", m);
-    },
-    forget(drop) {
-      for (const k of seen) if (drop(k)) seen.delete(k);
     },
     enabled: (level) => ORDER[level] <= threshold,
   };

@@ -1,5 +1,5 @@
 import { Worker } from "node:worker_threads";
-import { LibvirtError, LibvirtTimeoutError, LibvirtUnavailableError } from "./errors.js";
+import { ErrorCode, ErrorLevel, LibvirtError, LibvirtTimeoutError, LibvirtUnavailableError } from "./errors.js";
 import type { Request, Response } from "./protocol.js";
 import type { RawDomainInfo } from "./raw.js";
 
@@ -117,7 +117,7 @@ export class AsyncConnection {
   }
 
   private async ensureOpen(): Promise<void> {
-    if (this.closed) throw new LibvirtError({ code: 6, domain: 0, level: 2, message: "connection is closed", call: "AsyncConnection" });
+    if (this.closed) throw new LibvirtError({ code: ErrorCode.INVALID_CONN, domain: 0, level: ErrorLevel.ERROR, message: "connection is closed", call: "AsyncConnection" });
     if (this.opened && this.worker) return;
     await this.send({ op: "open", uri: this.uri, readOnly: this.readOnly });
     this.opened = true;

@@ -1,4 +1,4 @@
-import { ErrorCode, LibvirtError } from "./errors.js";
+import { ErrorCode, ErrorLevel, LibvirtError } from "./errors.js";
 import { libvirt } from "./ffi.js";
 import type { Ptr } from "./ffi.js";
 import { Domain } from "./domain.js";
@@ -42,7 +42,7 @@ export class Connection implements Disposable {
 
   get ptr(): Ptr {
     if (this.#ptr === null) {
-      throw new LibvirtError({ code: ErrorCode.INVALID_CONN, domain: 0, level: 2, message: "connection is closed", call: "Connection" });
+      throw new LibvirtError({ code: ErrorCode.INVALID_CONN, domain: 0, level: ErrorLevel.ERROR, message: "connection is closed", call: "Connection" });
     }
     return this.#ptr;
   }

@@ -1,4 +1,4 @@
-import { LibvirtError } from "./errors.js";
+import { ErrorCode, ErrorLevel, LibvirtError } from "./errors.js";
 import { libvirt } from "./ffi.js";
 import type { Ptr } from "./ffi.js";
 import { domainStateName } from "./flags.js";
@@ -23,7 +23,7 @@ export class Domain implements Disposable {
   /** The raw handle; throws once freed. */
   get ptr(): Ptr {
     if (this.#ptr === null) {
-      throw new LibvirtError({ code: 7, domain: 0, level: 2, message: "domain handle already freed", call: "Domain" });
+      throw new LibvirtError({ code: ErrorCode.INVALID_DOMAIN, domain: 0, level: ErrorLevel.ERROR, message: "domain handle already freed", call: "Domain" });
     }
     return this.#ptr;
   }

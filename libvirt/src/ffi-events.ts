@@ -10,18 +10,7 @@ import type { Ptr } from "./ffi.js";
 /** virDomainEventID: the lifecycle event. */
 export const DOMAIN_EVENT_ID_LIFECYCLE = 0;
 
-/** virDomainEventType */
-export const DomainEventType = {
-  DEFINED: 0,
-  UNDEFINED: 1,
-  STARTED: 2,
-  SUSPENDED: 3,
-  RESUMED: 4,
-  STOPPED: 5,
-  SHUTDOWN: 6,
-  PMSUSPENDED: 7,
-  CRASHED: 8,
-} as const;
+export { DomainEventType } from "./flags.js";
 
 export type LifecycleHandler = (dom: Ptr, event: number, detail: number) => void;
 export type CloseHandler = (reason: number) => void;

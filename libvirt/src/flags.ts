@@ -83,3 +83,16 @@ export function domainStateName(state: number): DomainStateName | "UNKNOWN" {
   for (const [k, v] of Object.entries(DomainState)) if (v === state) return k as DomainStateName;
   return "UNKNOWN";
 }
+
+/** virDomainEventType */
+export const DomainEventType = {
+  DEFINED: 0,
+  UNDEFINED: 1,
+  STARTED: 2,
+  SUSPENDED: 3,
+  RESUMED: 4,
+  STOPPED: 5,
+  SHUTDOWN: 6,
+  PMSUSPENDED: 7,
+  CRASHED: 8,
+} as const;

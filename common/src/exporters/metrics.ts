@@ -14,14 +14,6 @@ export interface MetricSample {
   value: number;
 }
 
-/** A metric with its samples: what Prometheus, Riemann, Warp 10 and the Pushgateway all export. */
-export interface MetricFamily {
-  name: string;
-  help: string;
-  type: "gauge" | "counter";
-  samples: MetricSample[];
-}
-
 export interface MetricsOptions {
   filter: ProcessFilter;
   /** The mounted filesystems, read when a scrape or a push asks (Scaphandre's disk metrics); none without it. */
@@ -127,15 +119,6 @@ export class MetricsModel {
   /** Whether a metric's samples are read when asked (this process's, the disks'), not taken from the step. */
   static readWhenAsked(name: string): boolean {
     return name.startsWith("scaph_self_") || name.startsWith("scaph_host_disk_");
-  }
-
-  get snapshot(): Snapshot | null {
-    return this.latest;
-  }
-
-  /** Every family with its samples (self metrics are read now). */
-  families(): MetricFamily[] {
-    return this.names().map((name) => ({ name, ...metricDef(name), samples: this.samples(name) }));
   }
 
   /** The samples of one metric. */

@@ -168,8 +168,8 @@ export class ChannelReceiver {
       return;
     }
     const buf = Buffer.alloc(CHANNEL_MAX_LINE);
-    let partial = "";
-    let skipping = false;
+    this.partial = "";
+    this.skipping = false;
     try {
       while (!this.stopped) {
         let n: number;
@@ -184,23 +184,9 @@ export class ChannelReceiver {
           return;
         }
         if (n === 0) return; // the host end is not connected
-        let text = partial + buf.toString("utf8", 0, n);
-        partial = "";
-        let applied = 0;
-        for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
-          const line = text.slice(0, nl);
-          text = text.slice(nl + 1);
-          if (skipping) skipping = false; // the end of an overlong line
-          else if (this.line(line)) applied++;
-        }
-        if (text.length >= CHANNEL_MAX_LINE) {
-          this.refuse("line too long", text);
-          skipping = true; // until the next newline
-        } else partial = text;
-        // The tree is written once per read (what a reader sees is the newest total), and the event loop gets
-        // its turn after each: a host (or a guest process) that never stops writing cannot starve a signal,
-        // an exporter's loop or its HTTP server.
-        if (applied > 0) this.commit(applied);
+        this.receive(buf.toString("utf8", 0, n));
+        // The event loop gets its turn after each read: a host (or a guest process) that never stops writing
+        // cannot starve a signal, an exporter's loop or its HTTP server.
         await new Promise<void>((r) => setImmediate(r));
       }
     } finally {
@@ -231,17 +217,33 @@ export class ChannelReceiver {
     return this.update(r.message);
   }
 
+  /** The start of a line not yet ended by a newline, from the last read. */
+  private partial = "";
+  /** Whether the rest of an overlong line is being skipped, until its newline. */
+  private skipping = false;
+
   /**
-   * Applies a checked message to the counters, then writes the tree and the
-   * state. A line of a known epoch adds what that epoch's counters gained
-   * since its last line applied (older or repeated lines add nothing); a new
-   * epoch's first line adds its value (energy since the epoch began). Each
-   * epoch counts once, even while two overlap (a live migration's source and
-   * destination). The guest's counter keeps its own wrap point: a host whose
-   * max changes cannot send it backwards.
+   * Takes text as it comes from the port, in any chunks: applies each whole
+   * line, keeps the start of the next, and writes the tree once for all it
+   * applied (a reader sees the newest total); returns the lines applied. A
+   * line over CHANNEL_MAX_LINE is refused and skipped to its newline.
    */
-  apply(m: ChannelMessage): void {
-    if (this.update(m)) this.commit();
+  receive(chunk: string): number {
+    let text = this.partial + chunk;
+    this.partial = "";
+    let applied = 0;
+    for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
+      const line = text.slice(0, nl);
+      text = text.slice(nl + 1);
+      if (this.skipping) this.skipping = false; // the end of an overlong line
+      else if (this.line(line)) applied++;
+    }
+    if (text.length >= CHANNEL_MAX_LINE) {
+      this.refuse("line too long", text);
+      this.skipping = true; // until the next newline
+    } else this.partial = text;
+    if (applied > 0) this.commit(applied);
+    return applied;
   }
 
   /** Writes the tree and the state for `lines` lines applied, and tells the listeners. */
@@ -251,7 +253,15 @@ export class ChannelReceiver {
     for (const f of this.listeners) f();
   }
 
-  /** apply() without the writing: whether the line counted. */
+  /**
+   * Applies a checked message to the counters (not yet to the tree); whether
+   * it counted. A line of a known epoch adds what that epoch's counters
+   * gained since its last line applied (older or repeated lines add
+   * nothing); a new epoch's first line adds its value (energy since the
+   * epoch began). Each epoch counts once, even while two overlap (a live
+   * migration's source and destination). The guest's counter keeps its own
+   * wrap point: a host whose max changes cannot send it backwards.
+   */
   private update(m: ChannelMessage): boolean {
     const st = this.state;
     const before = st.epochs.find((e) => e.epoch === m.epoch);

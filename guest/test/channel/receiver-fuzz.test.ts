@@ -54,7 +54,7 @@ for (const seed of seeds) {
         const checked = parseMessage(encodeMessage(m).trimEnd());
         if (!checked.ok) continue; // what the receiver would have refused before apply()
         const before = new Map((rx.latest?.zones ?? []).map((z) => [z.zone, z.value]));
-        rx.apply(checked.message);
+        rx.receive(encodeMessage(checked.message));
         const latest = rx.latest;
         if (!latest) continue;
         assert.ok(latest.zones.length <= MAX_TREE_ZONES, `${latest.zones.length} zones`);

@@ -1,6 +1,7 @@
 import { CHANNEL_NAME, errorMessage } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import type { AsyncConnection, DomainEvents, LifecycleEvent } from "@scaph/libvirt";
+import { DomainEventType } from "@scaph/libvirt/flags";
 
 export interface AutoSetupOptions {
   uri: string;
@@ -42,8 +43,6 @@ export class AutoSetup {
   private closed = false;
   /** Domains told they get the channel at their next start, so as to say it once. */
   private readonly restartSaid = new Set<string>();
-  /** Work done, for tests and the log: domain name and what was changed. */
-  readonly done: { name: string; change: "persistent" | "hot-plug" }[] = [];
 
   constructor(private readonly o: AutoSetupOptions) {}
 
@@ -64,11 +63,6 @@ export class AutoSetup {
     );
   }
 
-  /** Resolves once the work queued so far is done (tests). */
-  settled(): Promise<void> {
-    return this.chain;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     await this.events?.close();
@@ -82,10 +76,9 @@ export class AutoSetup {
 
   private onEvent(e: LifecycleEvent): void {
     if (!this.wanted(e.name)) return;
-    // virDomainEventType: DEFINED 0, STARTED 2
-    if (e.event === 0) this.enqueue(e.uuid, e.name, "defined");
-    else if (e.event === 2) this.enqueue(e.uuid, e.name, "started");
-    else if (e.event === 1) this.restartSaid.delete(e.uuid); // undefined
+    if (e.event === DomainEventType.DEFINED) this.enqueue(e.uuid, e.name, "defined");
+    else if (e.event === DomainEventType.STARTED) this.enqueue(e.uuid, e.name, "started");
+    else if (e.event === DomainEventType.UNDEFINED) this.restartSaid.delete(e.uuid);
   }
 
   /** Every existing domain, once: as defined, and as started where it runs. */
@@ -107,7 +100,7 @@ export class AutoSetup {
     const conn = this.conn;
     if (!conn) return;
     const xml = await import("../setup/domain-xml.js"); // an XML DOM, loaded when there is XML to edit
-    const { DeviceModifyFlags, DomainXMLFlags } = await import("@scaph/libvirt");
+    const { DeviceModifyFlags, DomainXMLFlags, LibvirtError } = await import("@scaph/libvirt");
     try {
       // The persistent definition: where the next start takes its config from (a transient domain has none)
       // The persistent definition: where the next start takes its config from (a transient domain has none).
@@ -117,7 +110,6 @@ export class AutoSetup {
       // the rest of the XML is left byte for byte.
       if ((await conn.isPersistent(uuid)) && !xml.findChannel(await conn.domainXml(uuid, DomainXMLFlags.INACTIVE))) {
         await conn.attachDevice(uuid, xml.channelXml(), DeviceModifyFlags.CONFIG);
-        this.done.push({ name, change: "persistent" });
         this.o.log.info(`auto-setup: ${name}: add <channel> virtio ${CHANNEL_NAME} (its persistent XML)`);
       }
       if (work !== "started") return;
@@ -131,10 +123,9 @@ export class AutoSetup {
         return;
       }
       await conn.attachDevice(uuid, xml.channelXml(), DeviceModifyFlags.LIVE);
-      this.done.push({ name, change: "hot-plug" });
       this.o.log.info(`auto-setup: ${name}: the channel ${CHANNEL_NAME} hot-plugged`);
     } catch (err) {
-      const gone = typeof (err as { is?: unknown }).is === "function" && (err as { is(n: string): boolean }).is("NO_DOMAIN");
+      const gone = err instanceof LibvirtError && err.is("NO_DOMAIN");
       if (gone) this.o.log.info(`auto-setup: ${name} is gone before it could be set up`);
       else this.o.log.warn(`auto-setup: ${name}: ${errorMessage(err)}`);
     }

@@ -72,12 +72,6 @@ export class LibvirtDomains {
     return this.inFlight;
   }
 
-  /** Lists now and returns the result (tests, and the daemon's first step). */
-  async poll(): Promise<DomainInfo[] | null> {
-    await this.refresh();
-    return this.latest;
-  }
-
   private async list(): Promise<void> {
     try {
       const { AsyncConnection, ListDomainsFlags } = await import("@scaph/libvirt");

@@ -68,19 +68,15 @@ export function post(url: URL, body: string, o: PostOptions): Promise<PostResult
 
 /**
  * One send at a time, in the background: a sink's write() starts a send and
- * returns; a send asked for while one is in flight is skipped and counted
- * (the next carries the newer values), so a slow peer never blocks the loop.
+ * returns; a send asked for while one is in flight is skipped (the next
+ * carries the newer values), so a slow peer never blocks the loop.
  */
 export class Background {
   private inFlight: Promise<void> | null = null;
-  /** Sends skipped because the previous one was still running. */
-  skipped = 0;
 
+  /** Starts `f` unless a send is in flight; whether it started (the caller counts what it did not send). */
   run(f: () => Promise<void>): boolean {
-    if (this.inFlight) {
-      this.skipped++;
-      return false;
-    }
+    if (this.inFlight) return false;
     this.inFlight = f().finally(() => {
       this.inFlight = null;
     });
