@@ -15,6 +15,8 @@
  * reader takes a line without it (its epoch's first line then covers one
  * step), and an older reader ignores it.
  */
+import { MAX_LINE_ZONES, ZONE_ID_RE, ZONE_NAME_RE } from "./powercap/layout.js";
+
 export const CHANNEL_NAME = "org.scaph.energy.0";
 export const CHANNEL_VERSION = 1;
 /** Longest line, newline included. */
@@ -41,10 +43,7 @@ export interface ChannelMessage {
   zones: ChannelZone[];
 }
 
-const ZONE_RE = /^intel-rapl:\d{1,3}(:\d{1,3})?$/;
-const NAME_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
 const EPOCH_RE = /^[A-Za-z0-9_-]{1,64}$/;
-const MAX_ZONES = 16;
 /** Host times past this (the year 5138) are no clock's: refused. */
 const MAX_TIME_S = 1e11;
 
@@ -77,13 +76,13 @@ export function parseMessage(line: string): { ok: true; message: ChannelMessage 
   if (typeof o.t !== "number" || !Number.isFinite(o.t) || o.t <= 0 || o.t > MAX_TIME_S) return { ok: false, why: "bad t" };
   if (o.t0 !== undefined && (typeof o.t0 !== "number" || !Number.isFinite(o.t0) || o.t0 <= 0 || o.t0 > o.t)) return { ok: false, why: "bad t0" };
   if (typeof o.step_s !== "number" || !Number.isFinite(o.step_s) || o.step_s < 0) return { ok: false, why: "bad step_s" };
-  if (!Array.isArray(o.zones) || o.zones.length === 0 || o.zones.length > MAX_ZONES) return { ok: false, why: "bad zones" };
+  if (!Array.isArray(o.zones) || o.zones.length === 0 || o.zones.length > MAX_LINE_ZONES) return { ok: false, why: "bad zones" };
   const zones: ChannelZone[] = [];
   for (const z of o.zones as unknown[]) {
     if (typeof z !== "object" || z === null) return { ok: false, why: "bad zone" };
     const r = z as Record<string, unknown>;
-    if (typeof r.zone !== "string" || !ZONE_RE.test(r.zone)) return { ok: false, why: "bad zone id" };
-    if (typeof r.name !== "string" || !NAME_RE.test(r.name)) return { ok: false, why: "bad zone name" };
+    if (typeof r.zone !== "string" || !ZONE_ID_RE.test(r.zone)) return { ok: false, why: "bad zone id" };
+    if (typeof r.name !== "string" || !ZONE_NAME_RE.test(r.name)) return { ok: false, why: "bad zone name" };
     if (!isCount(r.max_energy_range_uj) || r.max_energy_range_uj === 0) return { ok: false, why: "bad max_energy_range_uj" };
     if (!isCount(r.energy_uj) || r.energy_uj >= r.max_energy_range_uj) return { ok: false, why: "bad energy_uj" };
     zones.push({ zone: r.zone, name: r.name, energy_uj: r.energy_uj, max_energy_range_uj: r.max_energy_range_uj });

@@ -8,6 +8,7 @@ export * from "./version.js";
 export * from "./io/bounded.js";
 export * from "./io/atomic.js";
 export * from "./powercap/counter.js";
+export * from "./powercap/layout.js";
 export * from "./powercap/zones.js";
 export * from "./powercap/read.js";
 export * from "./procfs/files.js";

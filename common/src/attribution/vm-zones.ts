@@ -1,5 +1,27 @@
 import type { Microjoules } from "../units.js";
+import { DEFAULT_MAX_UJ, VM_PACKAGE_NAME, VM_PACKAGE_ZONE, vmSubZone } from "../powercap/layout.js";
 import type { HostEnergy } from "./energy.js";
+
+/** A zone of a VM tree. */
+export interface ZoneSpec {
+  /** Directory: `intel-rapl:0`, `intel-rapl:0:M`. */
+  id: string;
+  /** Content of `name`: `package-0`, `core`, `dram`... */
+  name: string;
+  /** Where `energy_uj` wraps, like the host's hardware counter. */
+  maxUj: number;
+}
+
+/**
+ * The zones of a VM tree: package-0 plus one sub-zone per host sub-domain
+ * name, in that order: the ids vmZoneGains gives gains for.
+ */
+export function vmZones(subNames: readonly string[], maxOf: (name: string) => number | null): ZoneSpec[] {
+  return [
+    { id: VM_PACKAGE_ZONE, name: VM_PACKAGE_NAME, maxUj: maxOf("package") ?? DEFAULT_MAX_UJ },
+    ...subNames.map((n, m) => ({ id: vmSubZone(m), name: n, maxUj: maxOf(n) ?? DEFAULT_MAX_UJ })),
+  ];
+}
 
 /** Host sub-domain names in a stable order (first socket's order, then any new). */
 export function subDomainNames(e: HostEnergy): string[] {
@@ -25,8 +47,8 @@ export function vmZoneGains(vmUj: Microjoules, share: number, e: HostEnergy, sub
       g = Math.min(g, vmUj);
       dram = g;
     }
-    gains.set(`intel-rapl:0:${m}`, g);
+    gains.set(vmSubZone(m), g);
   });
-  gains.set("intel-rapl:0", vmUj - dram);
+  gains.set(VM_PACKAGE_ZONE, vmUj - dram);
   return gains;
 }

@@ -24,3 +24,13 @@ export function isCounterReset(prev: Microjoules, cur: Microjoules, maxRangeUj: 
   if (maxRangeUj === null || maxRangeUj <= 0 || prev > maxRangeUj) return true;
   return cur - prev + maxRangeUj > maxRangeUj / 2;
 }
+
+/**
+ * A counter that wraps as RAPL's does: `value + gain`, modulo `maxRangeUj`.
+ * Every counter scaph keeps for a reader (a VM's tree, a channel's totals,
+ * the guest's tree) adds its gains with this, so that each wraps where its
+ * `max_energy_range_uj` says.
+ */
+export function wrapAdd(value: Microjoules, gain: Microjoules, maxRangeUj: Microjoules): Microjoules {
+  return (value + gain) % maxRangeUj;
+}

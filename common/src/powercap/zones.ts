@@ -6,6 +6,7 @@ import { silentLogger } from "../log.js";
 import type { Microjoules } from "../units.js";
 import { describeFailure, excerpt, NAME_BOUND, readBounded, VALUE_BOUND } from "../io/bounded.js";
 import { parseUj } from "./read.js";
+import { MAX_TREE_SCAN_ZONES, parseZoneId, ZONE_ID_RE, ZONE_NAME_RE } from "./layout.js";
 
 /** What a zone measures. `mmio` zones duplicate the package and are ignored for power. */
 export type ZoneKind = "package" | "subdomain" | "psys";
@@ -27,7 +28,6 @@ export interface Zone {
   readonly maxEnergyRangeUj: Microjoules | null;
 }
 
-const ZONE_RE = /^intel-rapl:(\d+)(?::(\d+))?$/;
 
 /** Infers the socket of a package zone from its name `package-K`, else the N of its id. */
 function socketOf(name: string, n: number): number {
@@ -35,11 +35,17 @@ function socketOf(name: string, n: number): number {
   return m ? Number(m[1]) : n;
 }
 
-/** Where a zone's `name` is not a plain powercap name, it is not trusted: package-N, core, uncore, dram, psys... */
-const NAME_RE = /^[A-Za-z0-9_.:-]{1,64}$/;
+/** A zone from its id, its directory, its name and its wrap point; null where the id is not a zone's. */
+export function zoneOf(id: string, path: string, name: string, maxEnergyRangeUj: Microjoules | null): Zone | null {
+  const parsed = parseZoneId(id);
+  if (!parsed) return null;
+  const { n, sub } = parsed;
+  const kind: ZoneKind = sub !== null ? "subdomain" : name === "psys" ? "psys" : "package";
+  return { id, path, name, kind, socket: kind === "package" ? socketOf(name, n) : n, parent: sub === null ? null : `intel-rapl:${n}`, maxEnergyRangeUj };
+}
+
 /** Bounds on what a tree may make a reader look at (a hostile share can hold millions of entries). */
 export const MAX_ENTRIES_SCANNED = 4096;
-export const MAX_ZONES = 64;
 
 /** A zone's `name` or `max_energy_range_uj`: its text, null if missing; anything else is logged (once) and null. */
 function readZoneFile(path: string, bound: number, log: Logger): string | null {
@@ -84,7 +90,7 @@ function listZoneDirs(root: string): Map<string, string> {
     throw err;
   }
   for (const e of entries) {
-    if (!ZONE_RE.test(e) || found.size >= MAX_ZONES) continue;
+    if (!ZONE_ID_RE.test(e) || found.size >= MAX_TREE_SCAN_ZONES) continue;
     found.set(e, join(root, e));
     // Real sysfs nests sub-zones inside their package too; accept both layouts.
     let children: string[] = [];
@@ -93,7 +99,7 @@ function listZoneDirs(root: string): Map<string, string> {
     } catch {
       continue;
     }
-    for (const c of children) if (ZONE_RE.test(c) && !found.has(c) && found.size < MAX_ZONES) found.set(c, join(root, e, c));
+    for (const c of children) if (ZONE_ID_RE.test(c) && !found.has(c) && found.size < MAX_TREE_SCAN_ZONES) found.set(c, join(root, e, c));
   }
   return found;
 }
@@ -107,17 +113,16 @@ export function discoverZones(root: string, log: Logger = silentLogger): Zone[] 
   const dirs = listZoneDirs(root);
   const zones: Zone[] = [];
   for (const [id, path] of dirs) {
-    const m = ZONE_RE.exec(id);
-    if (!m) continue;
-    const n = Number(m[1]);
-    const sub = m[2] === undefined ? null : Number(m[2]);
+    const parsed = parseZoneId(id);
+    if (!parsed) continue;
+    const { n, sub } = parsed;
     if (!hasEnergyFile(path)) {
       log.debug(`powercap: ${path} has no energy_uj, skipped`);
       continue;
     }
     const inferred = sub === null ? `package-${n}` : `domain-${sub}`;
     const rawName = readZoneFile(join(path, "name"), NAME_BOUND, log)?.trim() ?? "";
-    const name = NAME_RE.test(rawName) ? rawName : inferred;
+    const name = ZONE_NAME_RE.test(rawName) ? rawName : inferred;
     if (rawName === "") log.warnOnce(`noname:${path}`, `powercap: ${path}/name is missing, using "${name}"`);
     else if (name !== rawName) log.warnOnce(`badname:${path}`, `powercap: ${path}/name holds ${excerpt(rawName)}, not a powercap zone name: using "${name}"`);
     const maxText = readZoneFile(join(path, "max_energy_range_uj"), VALUE_BOUND, log);
@@ -125,16 +130,7 @@ export function discoverZones(root: string, log: Logger = silentLogger): Zone[] 
     if (max === null || max === 0) {
       log.warnOnce(`nomax:${path}`, `powercap: ${path}/max_energy_range_uj is missing or invalid; a decreasing counter will be treated as a reset`);
     }
-    const kind: ZoneKind = sub !== null ? "subdomain" : name === "psys" ? "psys" : "package";
-    zones.push({
-      id,
-      path,
-      name,
-      kind,
-      socket: kind === "package" ? socketOf(name, n) : n,
-      parent: sub === null ? null : `intel-rapl:${n}`,
-      maxEnergyRangeUj: max === null || max === 0 ? null : max,
-    });
+    zones.push(zoneOf(id, path, name, max === null || max === 0 ? null : max) as Zone);
   }
   // Sub-domains take the socket of their package.
   const byId = new Map(zones.map((z) => [z.id, z]));

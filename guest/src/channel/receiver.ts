@@ -1,6 +1,6 @@
 import { closeSync, constants, mkdirSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { CHANNEL_MAX_LINE, counterDelta, errnoCode, isCounterReset, errorMessage, excerpt, parseMessage, readBounded, replaceFile } from "@scaph/common";
+import { CHANNEL_MAX_LINE, counterDelta, errnoCode, isCounterReset, errorMessage, excerpt, parseMessage, readBounded, replaceFile, wrapAdd } from "@scaph/common";
 import type { ChannelMessage, Logger } from "@scaph/common";
 
 /** The receiver's own memory, beside the tree it keeps: where each counter stands, and the host's last line. */
@@ -288,7 +288,7 @@ export class ChannelReceiver {
         gain = most;
       }
       const max = prev?.max ?? z.max_energy_range_uj;
-      st.zones[z.zone] = { zone: z.zone, name: z.name, max, value: ((prev?.value ?? 0) + gain) % max };
+      st.zones[z.zone] = { zone: z.zone, name: z.name, max, value: wrapAdd(prev?.value ?? 0, gain, max) };
     }
     st.clockS += cover;
     if (!before && st.epoch !== null) this.o.log.info(`channel: new epoch ${m.epoch} (the host's daemon restarted, or this VM was restored or migrated): counters continue`);

@@ -1,4 +1,4 @@
-import { CounterReadError } from "@scaph/common";
+import { CounterReadError, zoneOf } from "@scaph/common";
 import type { EnergySample, Sensor, Zone } from "@scaph/common";
 import type { ChannelReceiver } from "./receiver.js";
 
@@ -29,11 +29,9 @@ export class ChannelSensor implements Sensor {
     return (this.receiver.latest?.zones ?? []).map((z) => this.zone(z.zone, z.name, z.max));
   }
 
+  /** A zone of the tree the receiver keeps (its ids come from checked lines: always a zone's). */
   private zone(id: string, name: string, max: number): Zone {
-    const m = /^intel-rapl:(\d+)(?::(\d+))?$/.exec(id);
-    const n = Number(m?.[1] ?? 0);
-    const sub = m?.[2] !== undefined;
-    return { id, path: `${this.tree}/${id}`, name, kind: sub ? "subdomain" : name === "psys" ? "psys" : "package", socket: n, parent: sub ? `intel-rapl:${n}` : null, maxEnergyRangeUj: max };
+    return zoneOf(id, `${this.tree}/${id}`, name, max) ?? { id, path: `${this.tree}/${id}`, name, kind: "package", socket: 0, parent: null, maxEnergyRangeUj: max };
   }
 
   read(): EnergySample {

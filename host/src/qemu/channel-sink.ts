@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { encodeMessage, errorMessage } from "@scaph/common";
+import { encodeMessage, errorMessage, wrapAdd } from "@scaph/common";
 import type { ChannelZone, Logger, Sink, Snapshot } from "@scaph/common";
 import { zoneMaxOf } from "./tree-sink.js";
 import { vmZones } from "./vm-tree.js";
@@ -107,7 +107,7 @@ export class ChannelSink implements Sink {
         this.vms.set(vm.key, (c = new VmChannel(s.timestampS - s.intervalS)));
         this.log.info(`channel: VM ${vm.name}: epoch ${c.epoch} at ${path}`);
       }
-      for (const z of zones) c.counters.set(z.id, ((c.counters.get(z.id) ?? 0) + (vm.zonesUj.get(z.id) ?? 0)) % z.maxUj);
+      for (const z of zones) c.counters.set(z.id, wrapAdd(c.counters.get(z.id) ?? 0, vm.zonesUj.get(z.id) ?? 0, z.maxUj));
       this.ensureSocket(c, path, vm.name);
       this.send(c, s, zones, vm.name);
     }

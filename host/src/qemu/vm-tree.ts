@@ -1,29 +1,11 @@
-import type { Logger } from "@scaph/common";
-import { errorMessage } from "@scaph/common";
+import type { Logger, ZoneSpec } from "@scaph/common";
+import { errorMessage, wrapAdd } from "@scaph/common";
 import { DirHandle, openChildDir, openVmDir, regularFileAt, shownError, writeInto } from "./tree.js";
 import type { WrittenFile } from "./tree.js";
 import type { VmCounters } from "./state.js";
 
-/** A zone of a VM tree. */
-export interface ZoneSpec {
-  /** Directory: `intel-rapl:0`, `intel-rapl:0:M`. */
-  id: string;
-  /** Content of `name`: `package-0`, `core`, `dram`... */
-  name: string;
-  /** Where `energy_uj` wraps, like the host's hardware counter. */
-  maxUj: number;
-}
-
-/** The wrap point of a RAPL package counter (2^32 × 61 µJ), used where the host gives none. */
-export const DEFAULT_MAX_UJ = 262143328850;
-
-/** The zones of a VM tree: package-0 plus one sub-zone per host sub-domain name. */
-export function vmZones(subNames: readonly string[], maxOf: (name: string) => number | null): ZoneSpec[] {
-  return [
-    { id: "intel-rapl:0", name: "package-0", maxUj: maxOf("package") ?? DEFAULT_MAX_UJ },
-    ...subNames.map((n, m) => ({ id: `intel-rapl:0:${m}`, name: n, maxUj: maxOf(n) ?? DEFAULT_MAX_UJ })),
-  ];
-}
+export { DEFAULT_MAX_UJ, vmZones } from "@scaph/common";
+export type { ZoneSpec } from "@scaph/common";
 
 const same = (a: WrittenFile | null | undefined, b: WrittenFile | null): boolean => !!a && !!b && a.ino === b.ino && a.ctimeMs === b.ctimeMs;
 
@@ -57,7 +39,8 @@ export class VmTree {
    * error) when writing failed.
    */
   update(base: DirHandle | null, zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>): boolean {
-    for (const z of zones) this.counters.set(z.id, ((this.counters.get(z.id) ?? 0) + (gains.get(z.id) ?? 0)) % z.maxUj);
+    // gains has every zone of `zones` (both made from the same sub-domain names, attribution/vm-zones.ts)
+    for (const z of zones) this.counters.set(z.id, wrapAdd(this.counters.get(z.id) ?? 0, gains.get(z.id) ?? 0, z.maxUj));
     if (base === null) return false; // the base dir itself failed (logged by the sink); the energy stays counted
     // Directories are opened anew each step and closed at its end: a held descriptor would keep the
     // VM's tmpfs busy, and teardown (umount) would fail while the daemon runs.

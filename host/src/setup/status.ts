@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import { errorMessage, readBounded } from "@scaph/common";
+import { errorMessage, readBounded, VM_PACKAGE_ZONE } from "@scaph/common";
 import { DomainXMLFlags } from "@scaph/libvirt";
 import { DomainState, PausedReason, RunningReason, ShutoffReason, domainStateName } from "@scaph/libvirt/flags";
 import { STATUS_FILE } from "../qemu/status-sink.js";
@@ -112,7 +112,7 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       const wantsTree = (live.length > 0 ? live : persistent).some((t) => t !== "channel");
       const wantsChannel = live.includes("channel");
       const mount = safe && wantsTree ? await mountAt(dir, o.procfsPath) : null;
-      const mtime = safe && wantsTree ? await stat(join(dir, "intel-rapl:0", "energy_uj")).then((s) => s.mtimeMs).catch(() => null) : null;
+      const mtime = safe && wantsTree ? await stat(join(dir, VM_PACKAGE_ZONE, "energy_uj")).then((s) => s.mtimeMs).catch(() => null) : null;
       const age = mtime === null ? null : Math.max(0, Date.now() / 1000 - mtime / 1000);
       const uuid = d.uuid.toLowerCase();
       const mine = (v: { name: string; uuid: string | null }): boolean => (v.uuid !== null ? v.uuid.toLowerCase() === uuid : v.name === name);
