@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { requireRoot } from "@scaph/common/testing";
+import { requireRoot } from "@scaph/test-support";
 
 const guestBin = fileURLToPath(new URL("../../bin/scaph-guest.js", import.meta.url));
 

@@ -1,1 +1,1 @@
-export { checkGolden } from "@scaph/common/testing";
+export { checkGolden } from "@scaph/test-support";

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireRoot } from "@scaph/common/testing";
+import { requireRoot } from "@scaph/test-support";
 import { repoRoot } from "../helpers/cli.js";
 import { requireCommand } from "../helpers/processes.js";
 

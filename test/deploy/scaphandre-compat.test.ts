@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, ProcFixture, removeTree } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, ProcFixture, removeTree } from "@scaph/test-support";
 import { hostBin } from "../helpers/cli.js";
 import { dashboards, panelQueries, substitute, variableQueries } from "../helpers/dashboards.js";
 import type { QueryResult } from "../helpers/dashboards.js";

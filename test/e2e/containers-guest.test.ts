@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ContainerSource, createSensor, DockerApi, Meter, ProcessTable, silentLogger } from "@scaph/common";
-import { copyFixture, PowercapFixture, removeTree } from "@scaph/common/testing";
+import { copyFixture, PowercapFixture, removeTree } from "@scaph/test-support";
 import { busyboxImage, startDocker } from "../helpers/docker.js";
 import { guestBin, runNode } from "../helpers/cli.js";
 import { waitFor } from "../helpers/processes.js";

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { cp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ServerResponse } from "node:http";
-import { copyFixture, removeTree } from "@scaph/common/testing";
+import { copyFixture, removeTree } from "@scaph/test-support";
 import { guestBin, hostBin } from "../helpers/cli.js";
 import { pod, podList, startStandInApi, TOKEN } from "../helpers/kube-api.js";
 import { freePort, waitFor } from "../helpers/processes.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree, writeAtomic } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, writeAtomic } from "@scaph/test-support";
 import { startBusyHost } from "../helpers/busy-host.js";
 import { guestBin, hostBin } from "../helpers/cli.js";
 import { freePort, requireCommand, sleep, startBackground, waitFor } from "../helpers/processes.js";

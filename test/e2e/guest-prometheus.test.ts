@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFixture, PowercapFixture, ProcFixture, removeTree, checkGolden } from "@scaph/common/testing";
+import { copyFixture, PowercapFixture, ProcFixture, removeTree, checkGolden } from "@scaph/test-support";
 import { guestBin } from "../helpers/cli.js";
 import { freePort, requireCommand } from "../helpers/processes.js";
 import { promtoolProblems, sample, scrape, scrapeAfter, startExporter } from "../helpers/scrape.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { guestBin, hostBin, runNode } from "../helpers/cli.js";
 
 interface Report {

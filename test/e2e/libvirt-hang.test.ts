@@ -12,7 +12,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AsyncConnection, LibvirtTimeoutError, ListDomainsFlags } from "@scaph/libvirt";
-import { requireRoot } from "@scaph/common/testing";
+import { requireRoot } from "@scaph/test-support";
 import { ensureLibvirtd } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
 

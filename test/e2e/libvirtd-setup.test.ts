@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireRoot } from "@scaph/common/testing";
+import { requireRoot } from "@scaph/test-support";
 import { DEFAULT_LIBVIRT_RUN_DIR, libvirtPidReader } from "@scaph/host";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { waitFor, writeBusyBootSector } from "../helpers/processes.js";

@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { createLogger } from "@scaph/common";
 import { PrometheusPushSink } from "@scaph/common/prometheus-push";
-import { copyFixture, KNOWN_HOST, knownHost, PowerSimulator, removeTree, startRiemannServer } from "@scaph/common/testing";
+import { copyFixture, KNOWN_HOST, knownHost, PowerSimulator, removeTree, startRiemannServer } from "@scaph/test-support";
 import { guestBin, hostBin, runNode } from "../helpers/cli.js";
 import { freePort, requireCommand, startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
-import { PowercapFixture } from "@scaph/common/testing";
+import { PowercapFixture } from "@scaph/test-support";
 import { startBusyHost } from "../helpers/busy-host.js";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { freePort, requireCommand, sleep, startBackground, waitFor } from "../helpers/processes.js";

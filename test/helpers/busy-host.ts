@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree } from "@scaph/common/testing";
-import type { SimulatedZone } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree } from "@scaph/test-support";
+import type { SimulatedZone } from "@scaph/test-support";
 import type { Background } from "./processes.js";
 import { startBusyQemu, writeBusyBootSector } from "./processes.js";
 

@@ -44,4 +44,4 @@ export function sample(body: string, metric: string, ...labels: string[]): numbe
   return null;
 }
 
-export { promtoolLint, promtoolProblems } from "@scaph/common/testing";
+export { promtoolLint, promtoolProblems } from "@scaph/test-support";

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, removeTree, requireRoot } from "@scaph/common/testing";
+import { copyFixture, removeTree, requireRoot } from "@scaph/test-support";
 import { hostBin } from "../helpers/cli.js";
 import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";

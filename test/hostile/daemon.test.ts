@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { lstat, mkdir, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
-import { requireRoot } from "@scaph/common/testing";
+import { requireRoot } from "@scaph/test-support";
 import { sleep, waitFor } from "../helpers/processes.js";
 import { fixtureDaemon, leftoverTemps, mkfifo, timedStop } from "./rig.js";
 

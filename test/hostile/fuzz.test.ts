@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { link, lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { prng, requireRoot } from "@scaph/common/testing";
+import { prng, requireRoot } from "@scaph/test-support";
 import { guestBin } from "../helpers/cli.js";
 import { sleep, startBackground } from "../helpers/processes.js";
 import { fixtureDaemon, mkfifo, timedStop, watchPeakRss } from "./rig.js";

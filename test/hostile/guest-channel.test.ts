@@ -86,7 +86,7 @@ for (const exporter of ["prometheus", "json"] as const) {
 }
 
 test("scaph-guest channel refuses to mount its tmpfs over a directory that holds anything but its own tree", async () => {
-  const { requireRoot } = await import("@scaph/common/testing");
+  const { requireRoot } = await import("@scaph/test-support");
   const { runNode } = await import("../helpers/cli.js");
   const { execFileSync } = await import("node:child_process");
   const { writeFile } = await import("node:fs/promises");

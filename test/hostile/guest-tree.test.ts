@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { copyFixture, removeTree, requireRoot, writeAtomic } from "@scaph/common/testing";
+import { copyFixture, removeTree, requireRoot, writeAtomic } from "@scaph/test-support";
 import { guestBin } from "../helpers/cli.js";
 import { startBackground } from "../helpers/processes.js";
 import { mkfifo, watchPeakRss } from "./rig.js";

@@ -5,7 +5,7 @@ import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { PrometheusExporter } from "@scaph/common/prometheus";
 import type { Snapshot, VmSnapshot } from "@scaph/common";
-import { copyFixture, removeTree } from "@scaph/common/testing";
+import { copyFixture, removeTree } from "@scaph/test-support";
 import { guestBin } from "../helpers/cli.js";
 import { freePort, sleep } from "../helpers/processes.js";
 import { scrape, startExporter } from "../helpers/scrape.js";

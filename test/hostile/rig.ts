@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, removeTree } from "@scaph/common/testing";
+import { copyFixture, removeTree } from "@scaph/test-support";
 import { hostBin } from "../helpers/cli.js";
 import { sleep, startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";

@@ -18,7 +18,7 @@ import type { Logger } from "@scaph/common";
 import { PrometheusPushSink } from "@scaph/common/prometheus-push";
 import { RiemannSink } from "@scaph/common/riemann";
 import { Warp10Sink } from "@scaph/common/warp10";
-import { knownHost } from "@scaph/common/testing";
+import { knownHost } from "@scaph/test-support";
 import { freePort } from "../helpers/processes.js";
 import { MODES } from "./slow-peer.js";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { copyFile, mkdtemp, readdir, rm, chmod } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireRoot } from "@scaph/common/testing";
+import { requireRoot } from "@scaph/test-support";
 import { startBusyHost } from "../helpers/busy-host.js";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { requireCommand, sleep, startBackground } from "../helpers/processes.js";

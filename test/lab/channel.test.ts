@@ -11,7 +11,7 @@ import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "no
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";

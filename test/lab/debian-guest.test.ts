@@ -15,7 +15,7 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { hostBin } from "../helpers/cli.js";
 import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";

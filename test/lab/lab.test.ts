@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { sleep, startBackground, waitFor } from "../helpers/processes.js";
 import { clockOffset, readAgesMs, reportedEnergy, treeGain, TreeHistory } from "./accuracy.js";

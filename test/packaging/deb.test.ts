@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { cachedDebs, scaphVersion } from "../helpers/packages.js";
 
 const PACKAGES = ["scaph-host", "scaph-guest"] as const;

@@ -11,7 +11,7 @@ import { copyFile, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { debianNode18 } from "../helpers/debian-node.js";
 import { buildPackages, scaphVersion } from "../helpers/packages.js";
 

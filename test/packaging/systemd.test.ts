@@ -12,7 +12,7 @@ import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/common/testing";
+import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { bootContainer, capabilityNames, debianRoot } from "../helpers/nspawn.js";
 import type { Container } from "../helpers/nspawn.js";
 import { cachedDebs, scaphVersion } from "../helpers/packages.js";

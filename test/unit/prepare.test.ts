@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { repoRoot } from "../helpers/cli.js";
-import { requireRoot } from "@scaph/common/testing";
+import { requireRoot } from "@scaph/test-support";
 
 const prepare = join(repoRoot, "test/prepare.mjs");
 const runPrepare = (args: string[], wrapper: string[] = []) => {

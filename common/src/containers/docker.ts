@@ -72,10 +72,8 @@ export class DockerApi implements DockerDirectory {
     if (this.relistTimer) clearTimeout(this.relistTimer);
   }
 
-  /** Whether the first list has been taken (for the tests and the log). */
-  get listed(): boolean {
-    return this.generation > 0;
-  }
+  /** Lists taken (the first, then one after each burst of events or each new session). */
+  lists = 0;
 
   /** One session: the version and the list, then the events until the stream ends. */
   private async session(signal: AbortSignal, healthy: () => void): Promise<void> {
@@ -94,6 +92,7 @@ export class DockerApi implements DockerDirectory {
   private async relist(): Promise<void> {
     const body = await getJson(this.ep, "/containers/json?all=1", { timeoutMs: DOCKER_LIMITS.timeoutMs, maxBytes: DOCKER_LIMITS.maxListBytes });
     this.known = parseContainerList(body);
+    this.lists++;
     this.generation++;
   }
 

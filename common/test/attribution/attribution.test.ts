@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { cpuShares, splitEnergy } from "../../src/index.js";
-import { fixtureRig, knownHost } from "../../src/testing/index.js";
+import { fixtureRig, knownHost } from "@scaph/test-support";
 
 test("cpuShares: clamped to [0, 1], normalised when the sum exceeds 1", () => {
   assert.deepEqual(cpuShares(100, [50, 25]), [0.5, 0.25]);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ContainerSource, formatStdout, MetricsModel, toJsonReport } from "../../src/index.js";
-import { checkGolden, fixtureRig } from "../../src/testing/index.js";
+import { checkGolden, fixtureRig } from "@scaph/test-support";
 import { riemannEvents } from "../../src/exporters/riemann/sink.js";
 import { gtsLines } from "../../src/exporters/push/warp10.js";
 

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CGROUP_FILE_BOUND, ContainerSource, containerLabels, parseCgroup } from "../../src/index.js";
 import type { CgroupContainer, ProcessInfo } from "../../src/index.js";
-import { checkGolden, fixturesDir } from "../../src/testing/index.js";
+import { checkGolden, fixturesDir } from "@scaph/test-support";
 
 const dir = join(fixturesDir(), "cgroup", "containers");
 

@@ -13,8 +13,8 @@ import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { createLogger } from "../../src/index.js";
 import { RiemannSink } from "../../src/exporters/riemann/sink.js";
-import { KNOWN_HOST, knownHost, startRiemannServer } from "../../src/testing/index.js";
-import type { RiemannTestServer } from "../../src/testing/index.js";
+import { KNOWN_HOST, knownHost, startRiemannServer } from "@scaph/test-support";
+import type { RiemannTestServer } from "@scaph/test-support";
 
 const dir = mkdtempSync(join(tmpdir(), "scaph-riemann-"));
 after(() => rmSync(dir, { recursive: true, force: true }));

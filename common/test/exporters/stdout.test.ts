@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { formatStdout, formatWatts, toJsonReport } from "../../src/index.js";
-import { fixtureRig } from "../../src/testing/index.js";
-import { checkGolden } from "../../src/testing/index.js";
+import { fixtureRig } from "@scaph/test-support";
+import { checkGolden } from "@scaph/test-support";
 
 test("formatWatts: µW to W with up to 6 decimals", () => {
   assert.equal(formatWatts(9_391_334), "9.391334");

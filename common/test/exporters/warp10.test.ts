@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { createLogger } from "../../src/index.js";
 import { gtsLines, Warp10Sink } from "../../src/exporters/push/warp10.js";
 import { MetricsModel } from "../../src/exporters/metrics.js";
-import { KNOWN_HOST, knownHost } from "../../src/testing/index.js";
+import { KNOWN_HOST, knownHost } from "@scaph/test-support";
 
 interface Series {
   ts: number;

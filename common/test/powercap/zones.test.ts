@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createLogger, discoverZones, readEnergyUj, ScaphError } from "../../src/index.js";
-import { fixturesDir, copyFixture, removeTree, writeAtomic } from "../../src/testing/index.js";
+import { fixturesDir, copyFixture, removeTree, writeAtomic } from "@scaph/test-support";
 
 const fx = (name: string): string => join(fixturesDir(), "powercap", name);
 

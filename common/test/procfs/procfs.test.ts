@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { busyTicks, parsePidStat, parseProcStat, ProcessTable, ScaphError } from "../../src/index.js";
-import { fixturesDir } from "../../src/testing/index.js";
+import { fixturesDir } from "@scaph/test-support";
 
 const procRoot = join(fixturesDir(), "proc", "basic");
 
@@ -41,7 +41,7 @@ test("the process table skips kernel threads, zombies and vanished pids", async 
 });
 
 test("an exec (a new comm, the same pid and start time) makes the table read exe and cmdline again, with execs one higher and the CPU time going on", async () => {
-  const { copyFixture, removeTree, ProcFixture } = await import("../../src/testing/index.js");
+  const { copyFixture, removeTree, ProcFixture } = await import("@scaph/test-support");
   const { readFile, rm, symlink, writeFile } = await import("node:fs/promises");
   const root = await copyFixture("proc/basic");
   try {

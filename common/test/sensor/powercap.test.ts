@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PowercapSensor } from "../../src/index.js";
-import { copyFixture, removeTree } from "../../src/testing/index.js";
+import { copyFixture, removeTree } from "@scaph/test-support";
 
 test("the sensor follows a tree that gains a zone, and recovers from a zone that vanished", async () => {
   const root = await copyFixture("powercap/amd");

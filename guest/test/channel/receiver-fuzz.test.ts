@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, encodeMessage, parseMessage } from "@scaph/common";
 import type { ChannelMessage, ChannelZone } from "@scaph/common";
-import { prng } from "@scaph/common/testing";
+import { prng } from "@scaph/test-support";
 import { ChannelReceiver, MAX_TREE_ZONES } from "../../src/channel/receiver.js";
 
 const seeds = process.env.SCAPH_FUZZ_SEED ? [Number(process.env.SCAPH_FUZZ_SEED)] : [1, 2, 20261128];

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, parseMessage } from "@scaph/common";
 import type { ChannelMessage } from "@scaph/common";
-import { fixturesDir } from "@scaph/common/testing";
+import { fixturesDir } from "@scaph/test-support";
 import { libVersion } from "@scaph/libvirt";
 import { ChannelSink } from "../../src/index.js";
 import { LibvirtDomains } from "../../src/qemu/libvirt-source.js";

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createLogger } from "@scaph/common";
-import { fixturesDir } from "@scaph/common/testing";
+import { fixturesDir } from "@scaph/test-support";
 import { libVersion } from "@scaph/libvirt";
 import { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
 import { qemuRig } from "./rig.js";
@@ -121,7 +121,7 @@ test("--max-vms caps the trees; the rest are reported", async () => {
 });
 
 test("a domain paused on its way in (an incoming migration) is incoming until libvirt says it runs here, then this host's VM whatever its state", async () => {
-  const { copyFixture, removeTree } = await import("@scaph/common/testing");
+  const { copyFixture, removeTree } = await import("@scaph/test-support");
   const { ProcessTable } = await import("@scaph/common");
   const { DomainState, PausedReason, RunningReason } = await import("@scaph/libvirt/flags");
   const { discoverVms, QemuScanner } = await import("../../src/qemu/discover.js");

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createLogger, MetricsModel } from "@scaph/common";
 import { RiemannSink } from "@scaph/common/riemann";
-import { startRiemannServer } from "@scaph/common/testing";
+import { startRiemannServer } from "@scaph/test-support";
 import { gtsLines } from "@scaph/common/warp10";
 import { qemuRig, WEB_CG } from "./rig.js";
 

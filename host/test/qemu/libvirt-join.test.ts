@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger } from "@scaph/common";
 import { PrometheusExporter } from "@scaph/common/prometheus";
-import { fixturesDir, promtoolProblems } from "@scaph/common/testing";
+import { fixturesDir, promtoolProblems } from "@scaph/test-support";
 import { libVersion } from "@scaph/libvirt";
 import { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
 import { qemuRig } from "./rig.js";

@@ -1,8 +1,8 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { copyFixture, fixtureRig, removeTree } from "@scaph/common/testing";
+import { copyFixture, fixtureRig, removeTree } from "@scaph/test-support";
 import { createLogger, Meter, PowercapSensor, ProcessTable } from "@scaph/common";
-import type { FixtureRig } from "@scaph/common/testing";
+import type { FixtureRig } from "@scaph/test-support";
 import type { Logger, Snapshot } from "@scaph/common";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createLogger } from "@scaph/common";
-import { fixturesDir, requireRoot } from "@scaph/common/testing";
+import { fixturesDir, requireRoot } from "@scaph/test-support";
 import { libVersion } from "@scaph/libvirt";
 import { join } from "node:path";
 import { LibvirtDomains } from "../../src/qemu/libvirt-source.js";

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Connection, DomainXMLFlags } from "@scaph/libvirt";
-import { fixturesDir } from "@scaph/common/testing";
+import { fixturesDir } from "@scaph/test-support";
 import { addChannel, addShare, channelElementXml, findChannel, findShare, hasVirtioSerial, normalizeXml, removeChannel, removeShare } from "../../src/setup/domain-xml.js";
 import { checkGolden } from "../golden.js";
 

@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Connection, DomainXMLFlags } from "@scaph/libvirt";
-import { fixturesDir, requireRoot } from "@scaph/common/testing";
+import { fixturesDir, requireRoot } from "@scaph/test-support";
 import { findShare } from "../../src/setup/domain-xml.js";
 import { mountAt } from "../../src/setup/mounts.js";
 import { setup } from "../../src/setup/setup.js";

@@ -89,3 +89,7 @@ export class RiemannSink extends SendingSink<RiemannEvent[]> {
     this.client.close();
   }
 }
+
+// The wire format, for a Riemann peer of one's own (the tests' server decodes with the same .proto).
+export { decodeMsg, encodeFrame, loadRiemannProto, takeFrames } from "./proto.js";
+export type { RiemannEvent, RiemannMsg } from "./proto.js";

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { replaceFile } from "../io/atomic.js";
-import { parseUj } from "../powercap/read.js";
+import { parseUj, replaceFile } from "@scaph/common";
 
 export interface SimulatedZone {
   zone: string;

@@ -1,5 +1,5 @@
-import { Meter, PowercapSensor, ProcessTable } from "../index.js";
-import type { ContainerSource, Logger, VmSource } from "../index.js";
+import { Meter, PowercapSensor, ProcessTable } from "@scaph/common";
+import type { ContainerSource, Logger, VmSource } from "@scaph/common";
 import { copyFixture, PowercapFixture, ProcFixture, removeTree } from "./fixtures.js";
 
 /** A Meter over copies of fixture trees, with a clock the test moves. */

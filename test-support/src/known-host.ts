@@ -1,4 +1,4 @@
-import type { Snapshot } from "../attribution/snapshot.js";
+import type { Snapshot } from "@scaph/common";
 import { fixtureRig } from "./rig.js";
 import type { FixtureRig } from "./rig.js";
 

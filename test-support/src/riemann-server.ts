@@ -2,8 +2,8 @@ import { createServer } from "node:net";
 import type { Server, Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import type { AddressInfo } from "node:net";
-import { decodeMsg, encodeFrame, loadRiemannProto, takeFrames } from "../exporters/riemann/proto.js";
-import type { RiemannMsg } from "../exporters/riemann/proto.js";
+import { decodeMsg, encodeFrame, loadRiemannProto, takeFrames } from "@scaph/common/riemann";
+import type { RiemannMsg } from "@scaph/common/riemann";
 
 export interface RiemannServerTls {
   ca: Buffer;

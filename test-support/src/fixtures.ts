@@ -2,12 +2,11 @@ import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseUj } from "../powercap/read.js";
-import { replaceFile } from "../io/atomic.js";
+import { parseUj, replaceFile } from "@scaph/common";
 
-/** The repository's fixtures/ directory (this file is common/dist/src/testing/). */
+/** The repository's fixtures/ directory (this file is test-support/dist/src/: test support lives in the repository only). */
 export function fixturesDir(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), "../../../../fixtures");
+  return resolve(dirname(fileURLToPath(import.meta.url)), "../../../fixtures");
 }
 
 /** Copies fixtures/<rel> into a new temporary directory and returns its path. */
