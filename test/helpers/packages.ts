@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { repoRoot } from "./cli.js";
 
@@ -58,4 +58,24 @@ export async function cachedDebs(): Promise<string> {
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return dir;
+}
+
+/**
+ * Names that only the test support (test-support/, @scaph/test-support)
+ * defines: none may be in a file that ships (a .deb's payload, the single
+ * file, the npm tarballs), minified or not.
+ */
+export const TEST_SUPPORT_MARKERS = ["@scaph/test-support", "test-support/", "startRiemannServer", "PowerSimulator", "copyFixture", "fixturesDir", "promtoolLint", "KNOWN_HOST"] as const;
+
+/** `file: marker` for each marker of the test support found in the files under `root` (every file, binaries too). */
+export function testSupportIn(root: string): string[] {
+  const hits: string[] = [];
+  const files = statSync(root).isDirectory()
+    ? readdirSync(root, { recursive: true, encoding: "utf8" }).map((f) => join(root, f)).filter((f) => lstatSync(f).isFile())
+    : [root];
+  for (const f of files) {
+    const data = readFileSync(f);
+    for (const m of TEST_SUPPORT_MARKERS) if (data.includes(m)) hits.push(`${f}: ${m}`);
+  }
+  return hits;
 }

@@ -74,7 +74,13 @@ test("lab: ten domains started one after another under a running daemon all get 
       await run("virsh", ["-c", "qemu:///system", "create", xml]); // not execFileSync: the status watch goes on meanwhile
       started[n] = (await status())?.steps ?? 0;
     }
-    await waitFor(`all ${COUNT} domains in the daemon's status (log: ${host.output().slice(-2000)})`, async () => (Object.keys(foundAt).length === COUNT ? true : null), 120_000);
+    await waitFor(`all ${COUNT} domains in the daemon's status`, async () => (Object.keys(foundAt).length === COUNT ? true : null), 120_000).catch(async (err: unknown) => {
+      // said at the end of the wait, not at its start: which ones never got a share, what the daemon's status and log say now
+      const missing = names.filter((n) => foundAt[n] === undefined);
+      const s = await status();
+      const rows = (s?.vms ?? []).map((v) => `${v.name} ${v.power_uw} µW`).join(", ");
+      throw new Error(`${String(err)}: missing ${missing.join(", ")}; status at step ${s?.steps}: ${rows}; incoming: ${JSON.stringify(s?.incoming ?? [])}\n--- log:\n${host.output().slice(-4000)}`);
+    });
     watching = false;
     await watch;
     const delays = names.map((n) => (foundAt[n] ?? NaN) - (started[n] ?? NaN));

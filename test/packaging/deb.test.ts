@@ -13,7 +13,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, sta
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
-import { cachedDebs, scaphVersion } from "../helpers/packages.js";
+import { cachedDebs, scaphVersion, testSupportIn } from "../helpers/packages.js";
 
 const PACKAGES = ["scaph-host", "scaph-guest"] as const;
 /** Left while the test's packages are installed: a later run may remove them; anyone else's it must not touch. */
@@ -75,6 +75,13 @@ test("the .deb packages install, run, verify and remove cleanly", async () => {
   const built = await cachedDebs();
   const debs = PACKAGES.map((p) => join(built, `${p}_${scaphVersion}_amd64.deb`));
   const payload = debs.flatMap(payloadOf);
+  // no test support in what the packages ship
+  for (const deb of debs) {
+    const x = join(dir, `payload-${deb.split("/").at(-1)}`);
+    execFileSync("dpkg-deb", ["-x", deb, x]);
+    assert.deepEqual(testSupportIn(x), [], `test support in ${deb}`);
+    rmSync(x, { recursive: true, force: true });
+  }
   const conffiles = ["/etc/default/scaph-host", "/etc/default/scaph-guest"];
 
   mkdirSync(join(MARKER, ".."), { recursive: true });

@@ -8,12 +8,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { copyFile, mkdir, mkdtemp, rm, symlink } from "node:fs/promises";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { debianNode18 } from "../helpers/debian-node.js";
-import { buildPackages, scaphVersion } from "../helpers/packages.js";
+import { buildPackages, scaphVersion, testSupportIn } from "../helpers/packages.js";
 
 const CACHE = process.env.SCAPH_LAB_CACHE ?? "/var/cache/scaph-lab";
 let dir = "";
@@ -70,6 +70,13 @@ async function bareNode(name: string, nodeBin: string): Promise<{ cwd: string; p
   for (let d = cwd; d !== "/"; d = join(d, "..")) assert.equal(existsSync(join(d, "node_modules")), false, `no node_modules above ${cwd}`);
   return { cwd, path: bin, bundle };
 }
+
+test("the single file and the guest executable hold no test support", () => {
+  const out = join(dir, "out");
+  const files = readdirSync(out).filter((f) => f.startsWith("scaph-guest-"));
+  assert.ok(files.length >= 2, files.join(", "));
+  for (const f of files) assert.deepEqual(testSupportIn(join(out, f)), [], f);
+});
 
 test("the single-file guest runs with only node on PATH (no node_modules): --version and json on a live tree", async () => {
   const b = await bareNode("node-here", process.execPath);

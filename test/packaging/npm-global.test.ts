@@ -6,12 +6,12 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { repoRoot } from "../helpers/cli.js";
-import { scaphVersion } from "../helpers/packages.js";
+import { scaphVersion, testSupportIn } from "../helpers/packages.js";
 
 const exec = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "scaph-npm-"));
@@ -29,10 +29,17 @@ async function run(cmd: string, args: readonly string[], cwd = dir): Promise<{ c
 }
 
 test("npm pack --workspaces, then npm install -g of the tarballs: --help and --version exit 0", async () => {
-  const pack = await run("npm", ["pack", "--workspaces", "--pack-destination", dir], repoRoot);
+  const pack = await run("npm", ["pack", ...["common", "libvirt", "host", "guest"].flatMap((w) => ["-w", w]), "--pack-destination", dir], repoRoot);
   assert.equal(pack.code, 0, pack.stderr);
   const tarballs = readdirSync(dir).filter((f) => f.endsWith(".tgz")).map((f) => join(dir, f));
   assert.equal(tarballs.length, 4, `four packages: ${tarballs.join(", ")}`);
+  // no test support in what npm installs
+  for (const t of tarballs) {
+    const x = join(dir, "unpacked", t.split("/").pop() ?? "");
+    mkdirSync(x, { recursive: true });
+    assert.equal((await run("tar", ["-xzf", t, "-C", x])).code, 0);
+    assert.deepEqual(testSupportIn(x), [], `test support in ${t}`);
+  }
   const prefix = join(dir, "prefix");
   const install = await run("npm", ["install", "-g", "--prefix", prefix, "--prefer-offline", "--no-audit", "--no-fund", ...tarballs]);
   assert.equal(install.code, 0, install.stderr);
