@@ -1,7 +1,7 @@
 export { hostProgram, hostEnvironment } from "./cli.js";
 export { parseQemuCmdline, qemuFlavour, parseNameOption, splitQemuOpts } from "./qemu/cmdline.js";
 export type { QemuIdentity } from "./qemu/cmdline.js";
-export { unsafeNameReason, isSafeDirName } from "./qemu/names.js";
+export { unsafeNameReason, isSafeDirName } from "./vm/names.js";
 export { VmResolver } from "./qemu/resolver.js";
 export type { ResolverOptions } from "./qemu/resolver.js";
 export { VmTreeSink, zoneMaxOf } from "./qemu/tree-sink.js";

@@ -19,9 +19,8 @@ import type { CliEnvironment, Command, ContainerFlags, Logger, PrometheusFlags, 
 import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
 import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 import { VmResolver } from "../qemu/resolver.js";
-import { deliverySamples, StatusSink } from "../qemu/status-sink.js";
-import { ChannelSink } from "../qemu/channel-sink.js";
-import { VmTreeSink } from "../qemu/tree-sink.js";
+import { deliverySamples } from "../qemu/status-sink.js";
+import { buildDaemonSinks } from "../qemu/daemon.js";
 import { checkBaseDir } from "../qemu/base-dir.js";
 import { AutoSetup } from "../qemu/auto-setup.js";
 
@@ -100,10 +99,9 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       const containers = containerSourceFor(o, log);
       const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus, ...(containers ? { containers } : {}) }); // RAPL readable, or the fix named
       checkBaseDir(o.baseDir);
-      const trees = new VmTreeSink({ baseDir: o.baseDir, log, maxVms: o.maxVms });
-      const channels = new ChannelSink(log);
-      const status = new StatusSink({ baseDir: o.baseDir, log, written: trees.written, channels: () => channels.status() });
-      sinks.push(trees, channels, status);
+      const daemon = buildDaemonSinks({ baseDir: o.baseDir, log, maxVms: o.maxVms });
+      const { status } = daemon;
+      sinks.push(...daemon.sinks);
       if (o.prometheus) {
         const exporter = await startPrometheus(o, true, log, "scaph-host");
         exporter.addGauge(

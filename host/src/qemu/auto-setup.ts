@@ -99,7 +99,7 @@ export class AutoSetup {
   private async ensure(uuid: string, name: string, work: Work): Promise<void> {
     const conn = this.conn;
     if (!conn) return;
-    const xml = await import("../setup/domain-xml.js"); // an XML DOM, loaded when there is XML to edit
+    const xml = await import("../vm/domain-xml.js"); // an XML DOM, loaded when there is XML to edit
     const { DeviceModifyFlags, DomainXMLFlags, LibvirtError } = await import("@scaph/libvirt");
     try {
       // The persistent definition: where the next start takes its config from (a transient domain has none)

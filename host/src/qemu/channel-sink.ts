@@ -4,6 +4,8 @@ import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { encodeMessage, errorMessage, wrapAdd } from "@scaph/common";
 import type { ChannelZone, Logger, Sink, Snapshot } from "@scaph/common";
+import type { ChannelStatus } from "../vm/status-file.js";
+export type { ChannelStatus } from "../vm/status-file.js";
 import { zoneMaxOf } from "./tree-sink.js";
 import { vmZones } from "./vm-tree.js";
 import type { ZoneSpec } from "./vm-tree.js";
@@ -34,20 +36,6 @@ export function openSocketNoFollow(path: string): number | string {
   return `not a socket but ${st.isSymbolicLink() ? "a symbolic link" : "another kind of file"}: refused (only the socket libvirt made is connected to)`;
 }
 
-/** What `scaph-host status` shows of a VM's channel. */
-export interface ChannelStatus {
-  path: string;
-  connected: boolean;
-  /** Lines written since the daemon started attributing to the VM. */
-  sent: number;
-  /** Lines dropped because the guest had not read the one before. */
-  dropped: number;
-  epoch: string;
-  /** The sequence number of the last line (sent or dropped). */
-  seq: number;
-  /** Its counters as last sent or dropped: zone id -> µJ since the epoch (package + dram is the VM's energy). */
-  counters: Record<string, number>;
-}
 
 /** One VM's channel: its epoch, its counters since then, its connection. */
 class VmChannel {

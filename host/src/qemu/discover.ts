@@ -4,7 +4,7 @@ import type { DomainInfo } from "@scaph/libvirt";
 import { DomainState, PausedReason } from "@scaph/libvirt/flags";
 import { claimsQemu, parseQemuCmdline } from "./cmdline.js";
 import type { QemuIdentity } from "./cmdline.js";
-import { quoteName, unsafeNameReason } from "./names.js";
+import { quoteName, unsafeNameReason } from "../vm/names.js";
 
 /** A running VM: its qemu process, joined with libvirt where possible. */
 export interface DiscoveredVm {

@@ -115,7 +115,7 @@ export class LibvirtDomains {
     const periodic = ++this.refreshes % XML_EVERY === 0;
     const sockets = this.channelSockets();
     const live = new Set<string>();
-    let xmlTools: typeof import("../setup/domain-xml.js") | null = null;
+    let xmlTools: typeof import("../vm/domain-xml.js") | null = null;
     for (const d of domains) {
       const uuid = d.uuid.toLowerCase();
       live.add(uuid);
@@ -123,7 +123,7 @@ export class LibvirtDomains {
       const socket = d.id !== null && (sockets.get(d.id) ?? false);
       if (known && known.id === d.id && known.socket === socket && !periodic) continue;
       try {
-        xmlTools ??= await import("../setup/domain-xml.js"); // an XML DOM, loaded when there is XML to read
+        xmlTools ??= await import("../vm/domain-xml.js"); // an XML DOM, loaded when there is XML to read
         const xml = await conn.domainXml(uuid, 0);
         const channel = xmlTools.findChannel(xml);
         const t = { channelPath: channel?.path ?? null, share: xmlTools.findShare(xml) !== null, labels: xmlTools.findNovaLabels(xml), id: d.id, at: Date.now(), socket };

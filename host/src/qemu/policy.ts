@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readBounded, ScaphError } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import type { DiscoveryPolicy } from "./discover.js";
-import { isSafeDirName } from "./names.js";
+import { isSafeDirName } from "../vm/names.js";
 
 /** Where libvirt's qemu driver keeps its configuration and its pid files (Debian, RHEL). */
 export const DEFAULT_QEMU_CONF = "/etc/libvirt/qemu.conf";

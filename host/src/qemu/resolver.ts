@@ -4,7 +4,7 @@ import { readCgroupUsageUsec, vmCgroupFromProcFile } from "./cgroup.js";
 import type { VmCgroup } from "./cgroup.js";
 import { discoverVms, QemuScanner } from "./discover.js";
 import type { DiscoveredVm, DiscoveryPolicy } from "./discover.js";
-import { quoteName } from "./names.js";
+import { quoteName } from "../vm/names.js";
 import type { LibvirtDomains } from "./libvirt-source.js";
 
 export interface ResolverOptions {

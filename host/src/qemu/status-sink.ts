@@ -2,30 +2,12 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { replaceFile } from "@scaph/common";
 import type { Logger, Sink, Snapshot } from "@scaph/common";
-import type { ChannelStatus } from "./channel-sink.js";
+import type { ChannelStatus, DaemonStatus } from "../vm/status-file.js";
+import { STATUS_FILE } from "../vm/status-file.js";
+export { STATUS_FILE } from "../vm/status-file.js";
+export type { DaemonStatus } from "../vm/status-file.js";
 import { treeWanted } from "./tree-sink.js";
 
-/** Written by the daemon each step in the base dir (host-only), read by `scaph-host status`. */
-export const STATUS_FILE = ".scaph-status.json";
-
-export interface DaemonStatus {
-  timestamp_s: number;
-  step_s: number;
-  /** Steps since the daemon started. */
-  steps: number;
-  pid: number;
-  vms: {
-    name: string;
-    uuid: string | null;
-    power_uw: number;
-    /** Whether it gets a tree, and whether the tree was written at this step. */
-    tree: boolean;
-    written: boolean;
-    channel?: ChannelStatus;
-  }[];
-  /** Domains whose qemu is here but which do not run here yet (an incoming live migration): no share, no lines. */
-  incoming?: { name: string; uuid: string | null; pid: number }[];
-}
 
 /** The status file, a sink: what the daemon attributed and wrote at its last step. */
 export class StatusSink implements Sink {

@@ -2,7 +2,7 @@ import { closeSync, constants, lstatSync, mkdirSync, openSync, statSync } from "
 import { join } from "node:path";
 import { errnoCode, removeAnything, replaceFile } from "@scaph/common";
 import type { Logger } from "@scaph/common";
-import { unsafeNameReason } from "./names.js";
+import { unsafeNameReason } from "../vm/names.js";
 
 const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY } = constants;
 

@@ -3,10 +3,10 @@ import { join } from "node:path";
 import { errorMessage, readBounded, VM_PACKAGE_ZONE } from "@scaph/common";
 import { DomainXMLFlags } from "@scaph/libvirt";
 import { DomainState, PausedReason, RunningReason, ShutoffReason, domainStateName } from "@scaph/libvirt/flags";
-import { STATUS_FILE } from "../qemu/status-sink.js";
-import type { DaemonStatus } from "../qemu/status-sink.js";
-import { isSafeDirName, quoteName } from "../qemu/names.js";
-import { findChannel, findShare } from "./domain-xml.js";
+import { STATUS_FILE } from "../vm/status-file.js";
+import type { DaemonStatus } from "../vm/status-file.js";
+import { isSafeDirName, quoteName } from "../vm/names.js";
+import { findChannel, findShare } from "../vm/domain-xml.js";
 import { openLibvirt } from "./libvirt-domain.js";
 import { mountAt } from "./mounts.js";
 

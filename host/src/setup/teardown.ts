@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
 import { CHANNEL_NAME, ScaphError } from "@scaph/common";
 import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
-import { channelElementXml, findChannel, findShare, normalizeXml, removeChannel, removeShare, shareElementXml } from "./domain-xml.js";
+import { channelElementXml, findChannel, findShare, normalizeXml, removeChannel, removeShare, shareElementXml } from "../vm/domain-xml.js";
 import { findDomain, openLibvirt, secureFlag } from "./libvirt-domain.js";
 import { resolvedPath } from "@scaph/common";
 import { mountAt, unmount } from "./mounts.js";

@@ -6,8 +6,10 @@ import type { FixtureRig } from "@scaph/test-support";
 import type { Logger, Snapshot } from "@scaph/common";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { StatusSink, VmResolver, VmTreeSink } from "../../src/index.js";
+import { VmResolver } from "../../src/index.js";
+import { buildDaemonSinks, deliver } from "../../src/qemu/daemon.js";
 import type { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
+import type { ChannelSink } from "../../src/qemu/channel-sink.js";
 
 export const WEB_CG = "machine.slice/machine-qemu\\x2d1\\x2dweb\\x2d1.scope";
 export const RHEL_CG = "machine.slice/machine-qemu\\x2d3\\x2drhel\\x2dvm.scope";
@@ -32,6 +34,8 @@ export interface QemuRig {
   baseDir: string;
   log: Logger;
   lines: string[];
+  /** The daemon's channel sink (a new one after restart()). */
+  readonly channels: ChannelSink;
   /** Measures one step of `seconds` and hands it to the sinks. */
   step(seconds?: number): Promise<DaemonStep>;
   /** Adds µs to a cgroup's usage_usec. */
@@ -67,9 +71,12 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
   const rig = await fixtureRig(options.powercap ?? "intel-1socket", "proc/qemu", { vms: resolver, log });
   let now = 0n;
   let meter = rig.meter;
-  let trees = new VmTreeSink({ baseDir, log, maxVms });
-  let status = new StatusSink({ baseDir, log, written: trees.written });
+  // the daemon's own sinks, as scaph-host qemu wires them
+  let daemon = buildDaemonSinks({ baseDir, log, maxVms });
   const q: QemuRig = {
+    get channels() {
+      return daemon.channels;
+    },
     rig,
     cgroupRoot,
     baseDir,
@@ -80,13 +87,12 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
       now += BigInt(Math.round(seconds * 1e9));
       await options.libvirt?.refresh();
       const snapshot = meter.measure();
-      trees.write(snapshot);
-      status.write(snapshot);
+      await deliver(daemon, snapshot);
       return {
         snapshot,
         hostUj: snapshot.host.energyUj,
         othersUj: snapshot.othersUj,
-        vms: snapshot.vms.map((v) => ({ ...v, written: trees.written.get(v.key) ?? false })),
+        vms: snapshot.vms.map((v) => ({ ...v, written: daemon.trees.written.get(v.key) ?? false })),
       };
     },
     async advanceCgroup(path, usec) {
@@ -98,10 +104,11 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
       const sensor = await PowercapSensor.open({ root: rig.power.root, clock: () => now });
       meter = new Meter(sensor, new ProcessTable({ procRoot: rig.proc.root, clockTicks: 100, pageSize: 4096 }), { vms: resolver(rig.proc.root), log });
       meter.prime();
-      trees = new VmTreeSink({ baseDir, log, maxVms });
-      status = new StatusSink({ baseDir, log, written: trees.written });
+      daemon.channels.close();
+      daemon = buildDaemonSinks({ baseDir, log, maxVms });
     },
     async cleanup() {
+      daemon.channels.close();
       await rig.cleanup();
       await removeTree(cgroupRoot);
       await removeTree(baseDir);

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Connection, DomainXMLFlags } from "@scaph/libvirt";
 import { fixturesDir, requireRoot } from "@scaph/test-support";
-import { findShare } from "../../src/setup/domain-xml.js";
+import { findShare } from "../../src/vm/domain-xml.js";
 import { mountAt } from "../../src/setup/mounts.js";
 import { setup } from "../../src/setup/setup.js";
 import { teardown } from "../../src/setup/teardown.js";

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { STATUS_FILE } from "../../src/qemu/status-sink.js";
+import { STATUS_FILE } from "../../src/vm/status-file.js";
 import { collectStatus, formatStatus, statusFailed } from "../../src/setup/status.js";
 import { qemuRig } from "../qemu/rig.js";
 

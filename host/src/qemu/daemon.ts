@@ -1,0 +1,30 @@
+/**
+ * The qemu daemon's sinks, wired in one place for the CLI (`scaph-host
+ * qemu`) and the tests alike: each VM's tree, each VM's channel, then the
+ * status file, which says what the other two delivered at the same step
+ * (so it comes last).
+ */
+import type { Logger, Sink, Snapshot } from "@scaph/common";
+import { ChannelSink } from "./channel-sink.js";
+import { StatusSink } from "./status-sink.js";
+import { VmTreeSink } from "./tree-sink.js";
+
+export interface DaemonSinks {
+  trees: VmTreeSink;
+  channels: ChannelSink;
+  status: StatusSink;
+  /** In the order a step is handed to them. */
+  sinks: Sink[];
+}
+
+export function buildDaemonSinks(o: { baseDir: string; log: Logger; maxVms: number }): DaemonSinks {
+  const trees = new VmTreeSink(o);
+  const channels = new ChannelSink(o.log);
+  const status = new StatusSink({ baseDir: o.baseDir, log: o.log, written: trees.written, channels: () => channels.status() });
+  return { trees, channels, status, sinks: [trees, channels, status] };
+}
+
+/** Hands one step to every sink, in order (what runLoop does each step, without its timing). */
+export async function deliver(d: DaemonSinks, s: Snapshot): Promise<void> {
+  for (const sink of d.sinks) await sink.write(s);
+}
