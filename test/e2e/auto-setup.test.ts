@@ -18,7 +18,7 @@ import type { Libvirtd } from "../helpers/libvirtd.js";
 import { startBackground, waitFor, writeBusyBootSector } from "../helpers/processes.js";
 import { domainType } from "../lab/accel.js";
 
-const NAMES = { defined: "scaph-auto-defined", created: "scaph-auto-created", other: "scaph-other-e2e" };
+const NAMES = { defined: "scaph-auto-defined", created: "scaph-auto-created", other: "scaph-other-e2e", barrier: "scaph-auto-barrier" };
 let daemon: Libvirtd | null = null;
 after(async () => {
   await daemon?.stop();
@@ -85,7 +85,12 @@ test("--auto-setup: domains defined and started after the daemon get the channel
     await writeFile(otherXml, xmlOf(NAMES.other, true));
     virsh("define", otherXml);
     virsh("start", NAMES.other);
-    await new Promise((r) => setTimeout(r, 2000));
+    // a barrier on state, not a pause: libvirt delivers events in order, and the daemon handles them in order, so
+    // once a domain defined after that one has its channel, the other's events have been seen (and left alone)
+    const barrierXml = join(dir, "barrier.xml");
+    await writeFile(barrierXml, xmlOf(NAMES.barrier, false));
+    virsh("define", barrierXml);
+    await waitFor("the channel in a domain defined after it", async () => (CHANNEL.test(virsh("dumpxml", "--inactive", NAMES.barrier)) ? true : null), 15_000);
     assert.doesNotMatch(virsh("dumpxml", NAMES.other), CHANNEL);
     assert.doesNotMatch(virsh("dumpxml", "--inactive", NAMES.other), CHANNEL);
     assert.match(host.output(), new RegExp(`auto-setup: ${NAMES.created}: the channel org\\.scaph\\.energy\\.0 hot-plugged`));

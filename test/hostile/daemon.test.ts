@@ -8,7 +8,8 @@ import { lstat, mkdir, readFile, readdir, rm, symlink, writeFile } from "node:fs
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { requireRoot } from "@scaph/test-support";
-import { sleep, waitFor } from "../helpers/processes.js";
+import { freePort, sleep, waitFor } from "../helpers/processes.js";
+import { sample, scrape } from "../helpers/scrape.js";
 import { fixtureDaemon, leftoverTemps, mkfifo, timedStop } from "./rig.js";
 
 const VMS = ["odd,name", "plainvm", "pve-vm", "rhel-vm", "web-1"];
@@ -120,7 +121,10 @@ test("a full base dir: the status and state files' failure is logged once, and s
   const d = await fixtureDaemon();
   await mkdir(d.base, { recursive: true });
   execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "scaph-hostile", d.base]);
-  const bg = d.start();
+  // its steps counted from what it serves (its status file cannot be written while the tmpfs is full)
+  const port = await freePort();
+  const bg = d.start(["--prometheus", "--address", "127.0.0.1", "--port", String(port)]);
+  const lastStep = async (): Promise<number> => sample(await scrape(`http://127.0.0.1:${port}/metrics`).catch(() => ""), "scaph_self_last_step_timestamp_seconds") ?? 0;
   try {
     await d.steps(1);
     try {
@@ -129,7 +133,9 @@ test("a full base dir: the status and state files' failure is logged once, and s
       // ENOSPC: the point
     }
     await waitFor("the failures to be logged", async () => (/cannot write .*\.scaph-status\.json/.test(bg.output()) && /cannot write .*\.scaph-state\.json/.test(bg.output()) ? true : null));
-    await sleep(1000);
+    // five more steps of 0.2 s with the tmpfs still full
+    const t0 = await lastStep();
+    await waitFor("five more steps", async () => ((await lastStep()) >= t0 + 5 * 0.2 ? true : null));
     assert.equal(bg.output().match(/cannot write .*\.scaph-status\.json/g)?.length, 1, "once, not every step");
     await rm(join(d.base, "filler"));
     await waitFor("the recovery to be logged", async () => (/\.scaph-status\.json written again/.test(bg.output()) && /\.scaph-state\.json written again/.test(bg.output()) ? true : null));

@@ -170,24 +170,23 @@ test("a server that goes away and comes back: logged, measuring goes on, reconne
   const h = await knownHost();
   const lines: string[] = [];
   const sink = sinkTo(port, lines, { backoff: { minMs: 50, maxMs: 200 } });
-  const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
+  /** A step handed to the sink, and its send's outcome (sent or not delivered: counted either way). */
+  const stepAndSettle = async (): Promise<void> => {
+    const before = sink.health.sent + sink.health.lost;
+    sink.write(await h.step());
+    for (let i = 0; i < 1000 && sink.health.sent + sink.health.lost === before; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(sink.health.sent + sink.health.lost > before, "the send's outcome was counted");
+  };
   try {
     await h.step();
-    sink.write(await h.step());
-    await settle();
+    await stepAndSettle();
     const before = srv.events();
     await srv.close();
-    for (let i = 0; i < 3; i++) {
-      sink.write(await h.step()); // no server: counted, logged, the step returns at once
-      await settle();
-    }
+    for (let i = 0; i < 3; i++) await stepAndSettle(); // no server: counted, logged, the step returns at once
     assert.ok(sink.health.lost > 0);
     assert.ok(lines.some((l) => /WARN riemann: 127\.0\.0\.1:\d+: .*(ECONNREFUSED|closed|next attempt)/.test(l)), lines.join("\n"));
     await srv.reopen();
-    for (let i = 0; i < 20 && sink.client.connects < 2; i++) {
-      sink.write(await h.step());
-      await settle();
-    }
+    for (let i = 0; i < 20 && sink.client.connects < 2; i++) await stepAndSettle();
     await sink.close();
     assert.ok(sink.client.connects >= 2, `reconnected: ${lines.join("\n")}`);
     assert.ok(lines.some((l) => l.includes("riemann: delivering again")));
