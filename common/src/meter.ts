@@ -1,3 +1,4 @@
+import { errorMessage } from "./errors.js";
 import { attribute } from "./attribution/attribute.js";
 import type { VmClaim } from "./attribution/attribute.js";
 import { energyBetween } from "./attribution/energy.js";
@@ -123,7 +124,7 @@ export function measureOrSkip(m: Meter, log: Logger): Snapshot | null {
   try {
     return m.measure();
   } catch (err) {
-    const msg = `step skipped: ${err instanceof Error ? err.message : String(err)}`;
+    const msg = `step skipped: ${errorMessage(err)}`;
     if (err instanceof CounterReadError && err.quiet) log.debug(msg);
     else log.error(msg);
     return null;

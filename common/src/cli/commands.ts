@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { ScaphError } from "../errors.js";
+import { ScaphError, errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import { writeStderr } from "../log.js";
 import type { Sink } from "../exporters/sink.js";
@@ -270,7 +270,7 @@ export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Lo
   try {
     url = await exporter.listen();
   } catch (err) {
-    throw new ScaphError(`cannot listen on ${o.address} port ${o.port}: ${(err as Error).message}`);
+    throw new ScaphError(`cannot listen on ${o.address} port ${o.port}: ${errorMessage(err)}`);
   }
   writeStderr(`${program}: serving metrics at ${url}`);
   return exporter;

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { Option } from "commander";
 import type { Command } from "commander";
-import { errnoCode, ScaphError } from "../errors.js";
+import { errnoCode, ScaphError, errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import { writeStderr } from "../log.js";
 import type { MetricsOptions } from "../exporters/metrics.js";
@@ -83,7 +83,7 @@ function pem(flag: string, path: string | undefined): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new ScaphError(`${flag} ${path}: cannot read it (${errnoCode(err) ?? (err as Error).message})`);
+    throw new ScaphError(`${flag} ${path}: cannot read it (${errnoCode(err) ?? errorMessage(err)})`);
   }
 }
 

@@ -5,6 +5,7 @@
  * its cause once (a WARN), not at every retry; one that works again says so
  * (INFO). Sessions never throw into the event loop.
  */
+import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import { HttpCallError } from "./http.js";
 
@@ -26,7 +27,7 @@ export function keepFollowing(what: string, log: Logger, session: (signal: Abort
         await session(ac.signal, healthy);
       } catch (err) {
         const cause = err instanceof HttpCallError ? err.reason : "error";
-        if (failing !== cause) log.warn(`${what}: ${err instanceof Error ? err.message : String(err)}; retrying in the background (said once per cause)`);
+        if (failing !== cause) log.warn(`${what}: ${errorMessage(err)}; retrying in the background (said once per cause)`);
         failing = cause;
         waitMs = Math.min(BACKOFF_MAX_MS, waitMs * 2);
       }

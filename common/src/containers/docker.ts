@@ -6,6 +6,7 @@
  * and a bound on size; an absent, slow or babbling socket only leaves
  * containers with their ids, and is said once per cause.
  */
+import { errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { keepFollowing } from "./backoff.js";
@@ -101,7 +102,7 @@ export class DockerApi implements DockerDirectory {
     if (this.relistTimer || this.follow.signal.aborted) return;
     this.relistTimer = setTimeout(() => {
       this.relistTimer = null;
-      this.relist().catch((err: unknown) => this.log.debug(`containers: Docker list after an event failed: ${err instanceof Error ? err.message : String(err)}`));
+      this.relist().catch((err: unknown) => this.log.debug(`containers: Docker list after an event failed: ${errorMessage(err)}`));
     }, DOCKER_LIMITS.relistDelayMs);
     this.relistTimer.unref();
   }

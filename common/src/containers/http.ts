@@ -4,6 +4,7 @@
  * in time and size, and a stream of JSON lines, bounded per line. Neither
  * ever blocks a step: they run on the event loop between steps.
  */
+import { errorMessage } from "../errors.js";
 import { request as httpRequest } from "node:http";
 import type { ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -135,7 +136,7 @@ export function streamJsonLines(
           try {
             onLine(value);
           } catch (err) {
-            done(err instanceof HttpCallError ? err : new HttpCallError("not-json", `GET ${path}: ${err instanceof Error ? err.message : String(err)}`));
+            done(err instanceof HttpCallError ? err : new HttpCallError("not-json", `GET ${path}: ${errorMessage(err)}`));
             return;
           }
         }

@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { ScaphError } from "../errors.js";
+import { ScaphError, errnoCode, errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { keepFollowing } from "./backoff.js";
@@ -120,7 +120,7 @@ export class KubernetesPods implements PodDirectory {
     try {
       ca = readFileSync(caFile);
     } catch (err) {
-      throw new ScaphError(`--containers: cannot read the service account's CA ${caFile} (${(err as NodeJS.ErrnoException).code ?? String(err)}); is the pod's service account token mounted?`);
+      throw new ScaphError(`--containers: cannot read the service account's CA ${caFile} (${errnoCode(err) ?? errorMessage(err)}); is the pod's service account token mounted?`);
     }
     this.ep = {
       baseUrl: o.apiUrl,

@@ -1,4 +1,4 @@
-import { errnoCode } from "../errors.js";
+import { errnoCode, errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { readView } from "../procfs/files.js";
@@ -132,7 +132,7 @@ export class ContainerSource {
       return make();
     } catch (err) {
       this.failed.add(what);
-      this.log.warn(`containers: ${err instanceof Error ? err.message : String(err)}`);
+      this.log.warn(`containers: ${errorMessage(err)}`);
       return undefined;
     }
   }
@@ -149,7 +149,7 @@ export class ContainerSource {
       text = view.toString("utf8");
     } catch (err) {
       const code = errnoCode(err);
-      if (code !== "ENOENT" && code !== "ESRCH") this.log.warnOnce(`containers:cgroup-${code ?? "error"}`, `containers: cannot read ${path} (${code ?? String(err)}): such processes get no container`);
+      if (code !== "ENOENT" && code !== "ESRCH") this.log.warnOnce(`containers:cgroup-${code ?? "error"}`, `containers: cannot read ${path} (${code ?? errorMessage(err)}): such processes get no container`);
       return null;
     }
     return parseCgroup(text);

@@ -1,3 +1,4 @@
+import { errorMessage } from "../errors.js";
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -76,9 +77,9 @@ export class PrometheusExporter implements Sink {
       res.writeHead(200, { "Content-Type": EXPOSITION_CONTENT_TYPE });
       res.end(body);
     } catch (err) {
-      this.log.error(`prometheus: scrape failed: ${String(err)}`);
+      this.log.error(`prometheus: scrape failed: ${errorMessage(err)}`);
       res.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" });
-      res.end(`scrape failed: ${String(err)}\n`);
+      res.end(`scrape failed: ${errorMessage(err)}\n`);
     }
   }
 

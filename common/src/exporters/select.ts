@@ -1,5 +1,5 @@
 import type { ProcessSnapshot } from "../attribution/snapshot.js";
-import { ScaphError } from "../errors.js";
+import { ScaphError, errorMessage } from "../errors.js";
 
 /**
  * Which processes a report lists: the top N by energy, those whose exe or
@@ -12,7 +12,7 @@ export function compileRegex(source: string): RegExp {
   try {
     return new RegExp(source);
   } catch (err) {
-    throw new ScaphError(`Invalid regular expression ${JSON.stringify(source)}: ${(err as Error).message}`);
+    throw new ScaphError(`Invalid regular expression ${JSON.stringify(source)}: ${errorMessage(err)}`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { readText } from "./files.js";
-import { ScaphError } from "../errors.js";
+import { ScaphError, errorMessage } from "../errors.js";
 import type { Ticks } from "../units.js";
 
 /** Aggregate CPU times from the `cpu` line of /proc/stat, in clock ticks. */
@@ -59,7 +59,7 @@ export function readCpuTimes(procRoot: string): CpuTimes {
   try {
     text = readText(file, 8192); // the aggregate "cpu" line comes first
   } catch (err) {
-    throw new ScaphError(`Cannot read ${file} (is --procfs-path right?): ${String(err)}`, { cause: err });
+    throw new ScaphError(`Cannot read ${file} (is --procfs-path right?): ${errorMessage(err)}`, { cause: err });
   }
   return parseProcStat(text, file);
 }

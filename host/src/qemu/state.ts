@@ -1,4 +1,4 @@
-import { readBounded, replaceFile } from "@scaph/common";
+import { readBounded, replaceFile, errorMessage } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 
 /**
@@ -48,7 +48,7 @@ export class DaemonState {
         if (typeof vm?.name === "string") s.vms.set(key, { name: vm.name, seenS, zones });
       }
     } catch (err) {
-      log.warn(`qemu: ${file} is not valid JSON (${String(err)}): VM counters start from 0`);
+      log.warn(`qemu: ${file} is not valid JSON (${errorMessage(err)}): VM counters start from 0`);
     }
     return s;
   }
@@ -80,7 +80,7 @@ export class DaemonState {
       this.failing = null;
       return true;
     } catch (err) {
-      const msg = String(err);
+      const msg = errorMessage(err);
       if (msg !== this.failing) this.log.warn(`qemu: cannot write ${this.baseDir}/${STATE_FILE}: ${msg}`);
       this.failing = msg;
       return false;

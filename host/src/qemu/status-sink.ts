@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { replaceFile } from "@scaph/common";
+import { replaceFile, errorMessage } from "@scaph/common";
 import type { Logger, Sink, Snapshot } from "@scaph/common";
 import type { ChannelStatus, DaemonStatus } from "../vm/status-file.js";
 import { STATUS_FILE } from "../vm/status-file.js";
@@ -42,7 +42,7 @@ export class StatusSink implements Sink {
       if (this.failing !== null) this.o.log.info(`qemu: ${file} written again`);
       this.failing = null;
     } catch (err) {
-      const msg = String(err);
+      const msg = errorMessage(err);
       if (msg !== this.failing) this.o.log.warn(`qemu: cannot write ${file}: ${msg}`);
       this.failing = msg;
     }

@@ -1,3 +1,4 @@
+import { errorMessage } from "@scaph/common";
 import { join } from "node:path";
 import type { Logger, Sink, Snapshot, Zone } from "@scaph/common";
 import { DaemonState } from "./state.js";
@@ -46,7 +47,7 @@ export class VmTreeSink implements Sink {
     try {
       base = s.vms.length > 0 ? openBaseDir(this.o.baseDir) : null;
     } catch (err) {
-      this.o.log.warn(`qemu: cannot open ${this.o.baseDir}: ${String(err)}`);
+      this.o.log.warn(`qemu: cannot open ${this.o.baseDir}: ${errorMessage(err)}`);
     }
     try {
       this.writeTrees(s, base, zones);

@@ -1,7 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
-import { CHANNEL_NAME, ScaphError, SHARE_TAG, errnoCode } from "@scaph/common";
+import { CHANNEL_NAME, ScaphError, SHARE_TAG, errnoCode, errorMessage } from "@scaph/common";
 import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
 import type { Connection, Domain } from "@scaph/libvirt";
 import { unsafeNameReason } from "../vm/names.js";
@@ -73,7 +73,7 @@ function defineAction(conn: Connection, o: SetupOptions, xml: string, edit: Edit
       try {
         conn.defineXML(edit.xml).free();
       } catch (err) {
-        throw new ScaphError(`libvirt refused the edited XML of ${o.domain}: ${(err as Error).message}`);
+        throw new ScaphError(`libvirt refused the edited XML of ${o.domain}: ${errorMessage(err)}`);
       }
     },
   });
@@ -108,7 +108,7 @@ async function setupChannel(o: SetupOptions, conn: Connection, dom: Domain): Pro
           try {
             dom.attachDevice(channelXml(), DeviceModifyFlags.LIVE);
           } catch (err) {
-            o.print(`hot-plug failed (${err instanceof LibvirtError ? err.message : String(err)})`);
+            o.print(`hot-plug failed (${errorMessage(err)})`);
             restartNeeded = true;
           }
         },
@@ -176,7 +176,7 @@ export async function setup(o: SetupOptions): Promise<void> {
           try {
             dom.attachDevice(filesystemXml(spec), DeviceModifyFlags.LIVE);
           } catch (err) {
-            o.print(`hot-plug failed (${err instanceof LibvirtError ? err.message : String(err)})`);
+            o.print(`hot-plug failed (${errorMessage(err)})`);
             restartNeeded = true;
           }
         },

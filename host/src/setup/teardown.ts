@@ -1,7 +1,7 @@
 import { readFile, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
-import { CHANNEL_NAME, ScaphError } from "@scaph/common";
+import { CHANNEL_NAME, ScaphError, errorMessage } from "@scaph/common";
 import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
 import { channelElementXml, findChannel, findShare, normalizeXml, removeChannel, removeShare, shareElementXml } from "../vm/domain-xml.js";
 import { findDomain, openLibvirt, secureFlag } from "./libvirt-domain.js";
@@ -53,7 +53,7 @@ export async function teardown(o: TeardownOptions): Promise<void> {
             // PCI devices go once the guest acknowledges (ACPI); libvirt returns after its wait either way
             if (d.still(dom.xml(secureFlag(o)))) why = "the guest did not release it (it must acknowledge PCI hot-unplug)";
           } catch (err) {
-            why = err instanceof LibvirtError ? err.message : String(err);
+            why = errorMessage(err);
           }
           if (why === null) return;
           const msg = `cannot detach ${d.what} from running ${o.domain}: ${why}`;

@@ -1,3 +1,4 @@
+import { errorMessage } from "../../errors.js";
 import { hostname } from "node:os";
 import type { Logger } from "../../log.js";
 import type { MetricsOptions } from "../metrics.js";
@@ -63,7 +64,7 @@ export class PrometheusPushSink extends SendingSink<null> {
       if (r.status >= 200 && r.status < 300) this.health.ok(series);
       else this.health.fail(`${this.url.href} answered ${r.status}${r.body ? `: ${r.body.split("\n")[0]}` : ""}`, series);
     } catch (err) {
-      this.health.fail(`${this.url.href}: ${(err as Error).message}`, series);
+      this.health.fail(`${this.url.href}: ${errorMessage(err)}`, series);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { errorMessage } from "../../errors.js";
 import type { Snapshot } from "../../attribution/snapshot.js";
 import type { Logger } from "../../log.js";
 import { metricNames } from "../metrics.js";
@@ -60,7 +61,7 @@ export class Warp10Sink extends SendingSink<string[]> {
       if (r.status >= 200 && r.status < 300) this.health.ok(lines.length);
       else this.health.fail(`${this.url.href} answered ${r.status}${r.body ? `: ${r.body.split("\n")[0]}` : ""}`, lines.length);
     } catch (err) {
-      this.health.fail(`${this.url.href}: ${(err as Error).message}`, lines.length);
+      this.health.fail(`${this.url.href}: ${errorMessage(err)}`, lines.length);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { errorMessage } from "../../errors.js";
 import { hostname } from "node:os";
 import type { Snapshot } from "../../attribution/snapshot.js";
 import type { Logger } from "../../log.js";
@@ -80,7 +81,7 @@ export class RiemannSink extends SendingSink<RiemannEvent[]> {
       await this.client.send(encodeFrame({ events }));
       this.health.ok(events.length, " in one message");
     } catch (err) {
-      this.health.fail(`${this.o.host}:${this.o.port}: ${(err as Error).message}`, events.length);
+      this.health.fail(`${this.o.host}:${this.o.port}: ${errorMessage(err)}`, events.length);
     }
   }
 
