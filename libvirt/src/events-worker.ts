@@ -5,6 +5,7 @@
  * callback: events are queued there and posted after each loop iteration. A
  * connection that closes (libvirtd restarted) is opened again.
  */
+import { uuidText } from "./raw.js";
 import { parentPort, workerData } from "node:worker_threads";
 import { Connection } from "./connection.js";
 import { DOMAIN_EVENT_ID_LIFECYCLE, eventApi } from "./ffi-events.js";
@@ -32,7 +33,7 @@ let closedReason: number | null = null;
 function identify(dom: Ptr): { uuid: string; name: string } {
   const buf = Buffer.alloc(37);
   lv.virDomainGetUUIDString(dom, buf);
-  return { uuid: buf.toString("latin1", 0, 36), name: lv.virDomainGetName(dom) ?? "" };
+  return { uuid: uuidText(buf), name: lv.virDomainGetName(dom) ?? "" };
 }
 
 async function run(): Promise<void> {

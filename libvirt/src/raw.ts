@@ -53,7 +53,7 @@ export function domainInfo(dom: Ptr): RawDomainInfo {
   const name = text("virDomainGetName", v.virDomainGetName(dom));
   const buf = Buffer.alloc(37);
   status("virDomainGetUUIDString", v.virDomainGetUUIDString(dom, buf));
-  const uuid = buf.toString("latin1", 0, 36);
+  const uuid = uuidText(buf);
   const id = v.virDomainGetID(dom);
   const active = status("virDomainIsActive", v.virDomainIsActive(dom)) === 1;
   const st: [number | null] = [null];
@@ -80,4 +80,13 @@ export function listAllDomains(conn: Ptr, flags: number): Ptr[] {
 export function decodeVersion(n: number | bigint | null): { major: number; minor: number; release: number; number: number } {
   const num = Number(n ?? 0);
   return { major: Math.floor(num / 1e6), minor: Math.floor((num % 1e6) / 1e3), release: num % 1e3, number: num };
+}
+
+/**
+ * A UUID string as libvirt's virDomainGetUUIDString writes it into `buf`, in
+ * lower case: every UUID @scaph/libvirt returns (handles, lists, events) is
+ * lower case, so its users compare them as they are.
+ */
+export function uuidText(buf: Buffer): string {
+  return buf.toString("latin1", 0, 36).toLowerCase();
 }

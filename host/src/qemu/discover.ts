@@ -125,7 +125,7 @@ export function discoverVms(
 ): DiscoveredVm[] {
   scanner.prune(sample);
   const domains = list?.domains ?? [];
-  const byUuid = new Map(domains.map((d) => [d.uuid.toLowerCase(), d]));
+  const byUuid = new Map(domains.map((d) => [d.uuid, d]));
   const byName = new Map(domains.map((d) => [d.name, d]));
   const candidates: DiscoveredVm[] = [];
   for (const p of sample.processes.values()) {
@@ -167,7 +167,7 @@ export function discoverVms(
     }
     if (dom && !pausedOnTheWayIn(dom)) scanned.ranHere = true;
     const incoming = dom !== undefined && !scanned.ranHere;
-    const uuid = dom?.uuid.toLowerCase() ?? id.uuid;
+    const uuid = dom?.uuid ?? id.uuid;
     candidates.push({ key: uuid ?? `name:${name}`, name, uuid, process: p, identity: id, libvirt: dom !== undefined, libvirtPid, incoming });
   }
   // Best claim first: libvirt's pid file, then the oldest process.

@@ -54,13 +54,13 @@ export class LibvirtDomains {
 
   /** What the live XML of a running domain said about its transports, or null if not read yet. */
   transportsOf(uuid: string): DomainTransports | null {
-    const f = this.transports.get(uuid.toLowerCase());
+    const f = this.transports.get(uuid);
     return f ? { channelPath: f.channelPath, share: f.share } : null;
   }
 
   /** The labels a running domain's live XML gives it (OpenStack Nova's instance and project), or none. */
   labelsOf(uuid: string): Readonly<Record<string, string>> {
-    return this.transports.get(uuid.toLowerCase())?.labels ?? {};
+    return this.transports.get(uuid)?.labels ?? {};
   }
 
   /** Starts a list in the background (unless one is running); resolves when it is done. */
@@ -117,7 +117,7 @@ export class LibvirtDomains {
     const live = new Set<string>();
     let xmlTools: typeof import("../vm/domain-xml.js") | null = null;
     for (const d of domains) {
-      const uuid = d.uuid.toLowerCase();
+      const uuid = d.uuid;
       live.add(uuid);
       const known = this.transports.get(uuid);
       const socket = d.id !== null && (sockets.get(d.id) ?? false);

@@ -114,8 +114,9 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       const mount = safe && wantsTree ? await mountAt(dir, o.procfsPath) : null;
       const mtime = safe && wantsTree ? await stat(join(dir, VM_PACKAGE_ZONE, "energy_uj")).then((s) => s.mtimeMs).catch(() => null) : null;
       const age = mtime === null ? null : Math.max(0, Date.now() / 1000 - mtime / 1000);
-      const uuid = d.uuid.toLowerCase();
-      const mine = (v: { name: string; uuid: string | null }): boolean => (v.uuid !== null ? v.uuid.toLowerCase() === uuid : v.name === name);
+      // UUIDs are lower case wherever they come from (libvirt's, qemu's -uuid as parsed, the status file's)
+      const uuid = d.uuid;
+      const mine = (v: { name: string; uuid: string | null }): boolean => (v.uuid !== null ? v.uuid === uuid : v.name === name);
       const vm = daemonFresh ? daemon.vms.find(mine) : undefined;
       const incoming = daemonFresh && (daemon.incoming ?? []).some(mine);
       const state = d.state;
