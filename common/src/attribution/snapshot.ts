@@ -30,7 +30,7 @@ export interface ProcessSnapshot {
   share: number;
   energyUj: Microjoules;
   powerUw: Microwatts;
-  /** Share of total CPU capacity over the interval, in percent (all CPUs = 100 × ncpu). */
+  /** CPU time over the interval, in percent of one CPU (a process busy on two CPUs: 200), as Scaphandre's. */
   cpuPercent: number;
   memoryBytes: number;
   memoryVirtualBytes: number;

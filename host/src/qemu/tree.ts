@@ -86,9 +86,9 @@ export function regularFileAt(path: string): WrittenFile | null {
 }
 
 /**
- * Replaces `name` in `dir` atomically (see replaceFile) and returns the
- * identity of the file written, so that a later step can tell whether
- * anything changed it.
+ * Replaces `name` in `dir` atomically (see replaceFile); anything planted in
+ * its place is removed and said. The caller reads the file's identity after
+ * (regularFileAt), so that a later step can tell whether anything changed it.
  */
 export function writeInto(dir: DirHandle, name: string, content: string, log: Logger): void {
   try {
