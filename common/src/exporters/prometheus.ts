@@ -46,7 +46,8 @@ export class PrometheusExporter implements Sink {
    * One more gauge, its samples read at each scrape from `samples` (what a
    * Snapshot does not hold: the qemu daemon's deliveries).
    */
-  addGauge(name: string, help: string, _labelNames: readonly string[], samples: () => readonly MetricSample[]): void {
+  /** One more gauge, its samples (and their labels) made by `samples` at each scrape. */
+  addGauge(name: string, help: string, samples: () => readonly MetricSample[]): void {
     this.families.push({ name, help, type: "gauge", samples });
   }
 

@@ -19,7 +19,7 @@ import type { CliEnvironment, Command, ContainerFlags, Logger, PrometheusFlags, 
 import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
 import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 import { VmResolver } from "../qemu/resolver.js";
-import { deliverySamples } from "../qemu/status-sink.js";
+import { DELIVERY_GAUGE, deliverySamples } from "../qemu/status-sink.js";
 import { buildDaemonSinks } from "../qemu/daemon.js";
 import { checkBaseDir } from "../qemu/base-dir.js";
 import { AutoSetup } from "../qemu/auto-setup.js";
@@ -104,12 +104,7 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       sinks.push(...daemon.sinks);
       if (o.prometheus) {
         const exporter = await startPrometheus(o, true, log, "scaph-host");
-        exporter.addGauge(
-          "scaph_vm_delivery_ok",
-          "Whether the daemon's last step delivered the VM's energy (tree written, channel connected): 1 or 0",
-          ["vmname", "transport"],
-          () => deliverySamples(status.latest),
-        );
+        exporter.addGauge(DELIVERY_GAUGE.name, DELIVERY_GAUGE.help, () => deliverySamples(status.latest));
         sinks.push(exporter);
       }
       log.info(`qemu: writing VM trees under ${o.baseDir} every ${o.step} s${libvirt ? `, VMs named by ${o.connect}` : ", without libvirt"}`);

@@ -54,8 +54,14 @@ export class StatusSink implements Sink {
  * wrote the VM's tree (`tree`) or is connected to its channel (`channel`),
  * else 0; what an alert on stale VM trees reads.
  */
-export function deliverySamples(status: DaemonStatus | null): { labels: Record<string, string>; value: number }[] {
-  const out: { labels: Record<string, string>; value: number }[] = [];
+/** The daemon's delivery gauge: defined here, where its samples and their labels (vmname, transport) are made. */
+export const DELIVERY_GAUGE = {
+  name: "scaph_vm_delivery_ok",
+  help: "Whether the daemon's last step delivered the VM's energy (tree written, channel connected): 1 or 0",
+} as const;
+
+export function deliverySamples(status: DaemonStatus | null): { labels: { vmname: string; transport: "tree" | "channel" }; value: number }[] {
+  const out: ReturnType<typeof deliverySamples> = [];
   for (const v of status?.vms ?? []) {
     if (v.tree) out.push({ labels: { vmname: v.name, transport: "tree" }, value: v.written ? 1 : 0 });
     if (v.channel) out.push({ labels: { vmname: v.name, transport: "channel" }, value: v.channel.connected ? 1 : 0 });
