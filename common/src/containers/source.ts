@@ -36,6 +36,8 @@ export interface ContainerSourceOptions {
 interface Cached {
   execs: number;
   cgroup: CgroupContainer | null;
+  /** cgroupKey(cgroup), made once. */
+  key: string;
 }
 
 /**
@@ -67,10 +69,13 @@ export class ContainerSource {
     const gen = `${this.docker?.generation ?? 0}/${this.pods?.generation ?? 0}`;
     const lookup = (p: ProcessInfo): ContainerInfo | null => {
       let c = this.byProcess.get(p.key);
-      if (c === undefined || c.execs !== p.execs) this.byProcess.set(p.key, (c = { execs: p.execs, cgroup: this.read(p.pid) }));
+      if (c === undefined || c.execs !== p.execs) {
+        const cgroup = this.read(p.pid);
+        this.byProcess.set(p.key, (c = { execs: p.execs, cgroup, key: cgroup ? cgroupKey(cgroup) : "" }));
+      }
       if (c.cgroup === null) return null;
-      seen.add(cgroupKey(c.cgroup));
-      return this.info(c.cgroup, gen);
+      seen.add(c.key);
+      return this.info(c.cgroup, c.key, gen);
     };
     return lookup;
   }
@@ -80,8 +85,7 @@ export class ContainerSource {
     this.pods?.close();
   }
 
-  private info(cg: CgroupContainer, gen: string): ContainerInfo {
-    const key = cgroupKey(cg);
+  private info(cg: CgroupContainer, key: string, gen: string): ContainerInfo {
     const known = this.infos.get(key);
     if (known && known.gen === gen) return known.info;
     // a directory changed (any container's event, any pod's): this container's object stays the same
