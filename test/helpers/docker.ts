@@ -61,6 +61,8 @@ export async function startDocker(): Promise<Docker> {
       const t = setTimeout(() => child?.kill("SIGKILL"), 30_000);
       await exited;
       clearTimeout(t);
+      // dockerd leaves its default network namespace mounted in its exec root: nothing of a test stays mounted
+      spawnSync("umount", [join(ROOT, "exec", "netns", "default")], { stdio: "ignore" });
     },
   };
 }
