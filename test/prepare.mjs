@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Prepares this machine for the tests, before any of them runs: they mount
-// tmpfs, start libvirtd and drop privileges, so they run as root; and they
-// drive real components, so the Debian packages in test/packages.json are
-// installed with apt-get when missing (printing what is installed).
-// Not root: stops at once, naming the command to run.
+// Prepares this machine for the system tier (npm run test:system), before
+// any of its tests runs: they mount tmpfs, start libvirtd and drop
+// privileges, so they run as root; and they drive real components, so the
+// Debian packages in test/packages.json are installed with apt-get when
+// missing (printing what is installed). Not root: stops at once, naming the
+// command to run. The fast tier (npm test) needs none of this.
 //
 //   node test/prepare.mjs          every package of test/packages.json
 //   node test/prepare.mjs PKG...   just these (the lab's CLI uses it)
@@ -24,10 +25,11 @@ function fail(msg) {
   process.exit(1);
 }
 
-const script = process.env.npm_lifecycle_event ? `npm ${process.env.npm_lifecycle_event === "test" ? "test" : `run ${process.env.npm_lifecycle_event}`}` : "npm test";
+const script = `npm run ${process.env.npm_lifecycle_event || "test:system"}`;
 if (process.getuid?.() !== 0) {
   fail(
-    `the tests run as root: they mount tmpfs filesystems, start libvirtd and install the Debian packages they drive.\n` +
+    `the system tier runs as root: its tests mount tmpfs filesystems, start libvirtd and install the Debian packages they drive.\n` +
+      `  (npm test, the fast tier, needs no root.)\n` +
       `  Run: sudo ${script}`,
   );
 }

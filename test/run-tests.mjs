@@ -1,24 +1,37 @@
 #!/usr/bin/env node
-// Runs the compiled *.test.js files with Node's test runner (node:test run()),
-// one file at a time, each in its own process with --test-force-exit and a
-// deadline: a file past its deadline is killed and fails, naming the file and
-// the last subtest it started. All files report through one spec reporter and
-// end in one summary.
+// Runs one tier of the compiled *.test.js files with Node's test runner
+// (node:test run()), each file in its own process with --test-force-exit and
+// a deadline: a file past its deadline is killed and fails, naming the file
+// and the last subtest it started. All files report through one spec
+// reporter and end in one summary, with the count of files in each tier.
 //
-//   node test/run-tests.mjs            every test file, the real-VM lab included
-//   node test/run-tests.mjs --no-lab   all but the lab (test/dist/lab)
-//   node test/run-tests.mjs --lab-only the lab alone
+//   node test/run-tests.mjs                 the fast tier (npm test): unprivileged, no system package
+//   node test/run-tests.mjs --tier system   the system tier (npm run test:system), as root
+//   node test/run-tests.mjs --tier system --no-lab    all of it but the real-VM labs
+//   node test/run-tests.mjs --tier system --lab-only  the labs alone
 //
-// TEST_FILTER=substring[,substring...] picks files by path. Files are looked for under
-// <pkg>/dist/test and test/dist (run `tsc -b` first; npm's scripts do).
+// Options: --jobs N runs N files at once (the fast tier's default: twice
+// the machine's cores, at most 4, as its files mostly wait on steps; the
+// system tier runs one at a time, as its files share libvirtd and the
+// machine); --dir DIR looks for *.test.js in
+// DIR instead of the packages' dist/test directories (the runner's own test).
+// TEST_FILTER=substring[,substring...] picks files by path;
+// SCAPH_TEST_DEADLINE_SCALE=2 doubles every deadline.
+//
+// The fast tier, started as root, runs as nobody (runner/unprivileged.mjs).
+// The system tier checks after each file that it left nothing on the
+// machine (runner/machine.mjs): a mount, a daemon, a user, scaph's packages.
 import { run } from "node:test";
 import { spec } from "node:test/reporters";
-import { existsSync, readdirSync } from "node:fs";
-import { join, relative } from "node:path";
+import { availableParallelism } from "node:os";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { isLab, listTestFiles, TIERS, tierOf } from "./runner/tiers.mjs";
+import { dropRoot } from "./runner/unprivileged.mjs";
+import { cleanUp, machineState, settle } from "./runner/machine.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const dirs = ["common/dist/test", "libvirt/dist/test", "host/dist/test", "guest/dist/test", "test/dist"];
 
 /** Deadline of a test file, by where it lives (the first matching prefix wins). */
 export const DEADLINES_S = [
@@ -41,39 +54,55 @@ export function deadlineS(file) {
   return 120;
 }
 
-/** The TypeScript source of a compiled test file: <pkg>/dist/test/x.test.js <- <pkg>/test/x.test.ts, test/dist/x <- test/x. */
-function sourceOf(file) {
-  const ts = file.replace(/\.js$/, ".ts");
-  return ts.startsWith("test/dist/") ? ts.replace("test/dist/", "test/") : ts.replace("/dist/test/", "/test/");
-}
-
-/** Compiled test files whose source still exists (tsc -b leaves the output of a deleted test behind). */
-function listFiles() {
-  const files = [];
-  const walk = (dir) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.name.endsWith(".test.js")) files.push(relative(root, p));
-    }
-  };
-  for (const d of dirs) if (existsSync(join(root, d))) walk(join(root, d));
-  return files.filter((f) => existsSync(join(root, sourceOf(f)))).sort();
-}
-
-const args = process.argv.slice(2);
-const unknown = args.filter((a) => !["--no-lab", "--lab-only"].includes(a));
-if (unknown.length > 0) {
-  console.error(`run-tests: unknown argument ${unknown[0]} (known: --no-lab, --lab-only)`);
+function usage(msg) {
+  console.error(`run-tests: ${msg}\n  usage: node test/run-tests.mjs [--tier fast|system] [--no-lab | --lab-only] [--jobs N] [--dir DIR]...`);
   process.exit(2);
 }
-const isLab = (f) => f.startsWith("test/dist/lab/");
-const filters = (process.env.TEST_FILTER ?? "").split(",").filter((f) => f !== "");
-const chosen = listFiles()
-  .filter((f) => (args.includes("--lab-only") ? isLab(f) : args.includes("--no-lab") ? !isLab(f) : true))
-  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
-if (chosen.length === 0) {
+
+let opts;
+try {
+  opts = parseArgs({
+    options: {
+      tier: { type: "string", default: "fast" },
+      "no-lab": { type: "boolean", default: false },
+      "lab-only": { type: "boolean", default: false },
+      jobs: { type: "string" },
+      dir: { type: "string", multiple: true },
+    },
+  }).values;
+} catch (err) {
+  usage(err.message);
+}
+const tier = opts.tier;
+if (!TIERS.includes(tier)) usage(`unknown tier ${tier} (known: ${TIERS.join(", ")})`);
+if ((opts["no-lab"] || opts["lab-only"]) && tier !== "system") usage("--no-lab and --lab-only choose among the system tier's files: add --tier system");
+const jobs = opts.jobs === undefined ? (tier === "fast" ? Math.min(4, 2 * availableParallelism()) : 1) : Number(opts.jobs);
+if (!Number.isInteger(jobs) || jobs < 1) usage(`--jobs wants a whole number of 1 or more, not ${opts.jobs}`);
+
+const dirs = opts.dir?.map((d) => resolve(d));
+const all = dirs ? listTestFiles("/", dirs, { sources: false }).map((f) => `/${f}`) : listTestFiles(root);
+if (all.length === 0) {
   console.error("run-tests: no test files found (did tsc -b run?)");
+  process.exit(1);
+}
+const filters = (process.env.TEST_FILTER ?? "").split(",").filter((f) => f !== "");
+const chosen = all
+  .filter((f) => tierOf(f) === tier)
+  .filter((f) => (opts["lab-only"] ? isLab(f) : opts["no-lab"] ? !isLab(f) : true))
+  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+const counts = Object.fromEntries(TIERS.map((t) => [t, all.filter((f) => tierOf(f) === t).length]));
+
+// Before any test: the fast tier drops root (it may re-run this runner through setpriv).
+const as = tier === "fast" && !process.env.UPDATE_GOLDEN ? dropRoot([join(root, "package.json"), join(root, "node_modules"), ...chosen.slice(0, 1).map((f) => join(root, f))]) : `as uid ${process.getuid?.()}`;
+process.env.SCAPH_TEST_TIER = tier;
+
+const files = (n) => `${n} file${n === 1 ? "" : "s"}`;
+console.log(
+  `# tiers: fast ${files(counts.fast)} (*.test.ts), system ${files(counts.system)} (*.system.test.ts); ` +
+    `running the ${tier} tier: ${files(chosen.length)}, ${jobs} at a time, ${as}`,
+);
+if (chosen.length === 0) {
+  console.error(`run-tests: no ${tier}-tier file matches${filters.length > 0 ? ` TEST_FILTER=${filters.join(",")}` : ""}`);
   process.exit(1);
 }
 
@@ -81,52 +110,96 @@ const SUMMARY_KEYS = ["tests", "suites", "pass", "fail", "cancelled", "skipped",
 const totals = Object.fromEntries(SUMMARY_KEYS.map((k) => [k, 0]));
 const reporter = spec();
 reporter.pipe(process.stdout);
-const overdue = [];
+const failedFiles = new Map(); // file -> why
+const fileSeconds = new Map(); // file -> seconds it took
 const interrupted = new AbortController();
 process.once("SIGINT", () => interrupted.abort());
 process.once("SIGTERM", () => interrupted.abort());
 
-/** Runs one file; forwards its events to the reporter, keeps its summary numbers. */
-async function runFile(file) {
-  const abs = join(root, file);
+const diagnostic = (message) => ({ type: "test:diagnostic", data: { nesting: 0, message } });
+
+/**
+ * Runs one file; forwards its events to `emit` (the reporter at once with
+ * one job, else when the file ends, so that files do not interleave), keeps
+ * its summary numbers.
+ */
+async function runFile(file, emit) {
+  const abs = file.startsWith("/") ? file : join(root, file);
   const limitS = deadlineS(file);
+  const started = performance.now();
   let lastSubtest = null;
   let timedOut = false;
+  let firstFailure = null;
+  let fails = 0;
   const stream = run({ files: [abs], concurrency: 1, timeout: limitS * 1000, forceExit: true, signal: interrupted.signal });
   for await (const event of stream) {
     const d = event.data ?? {};
     const fileLevel = d.name === abs || d.name === file;
     if ((event.type === "test:dequeue" || event.type === "test:start") && !fileLevel && d.file === abs) lastSubtest = d.name;
     if (event.type === "test:fail" && fileLevel && d.details?.error?.failureType === "testTimeoutFailure") timedOut = true;
+    if (event.type === "test:fail" && !fileLevel && firstFailure === null) {
+      const cause = d.details?.error?.cause ?? d.details?.error;
+      firstFailure = `${d.name}: ${String(cause?.message ?? cause ?? "").split("\n")[0]}`;
+    }
     if (event.type === "test:diagnostic" && d.nesting === 0 && d.file === undefined) {
       const m = /^(\w+) ([\d.]+)$/.exec(d.message ?? "");
       if (m && m[1] in totals) {
         totals[m[1]] += Number(m[2]);
+        if (m[1] === "fail") fails += Number(m[2]);
         continue;
       }
     }
     if (event.type === "test:plan" && d.file === undefined) continue;
-    reporter.write(event);
+    emit(event);
   }
+  fileSeconds.set(file, (performance.now() - started) / 1000);
   if (timedOut) {
-    const what = `${file} passed its deadline of ${limitS} s and was killed; last subtest started: ${lastSubtest === null ? "(none)" : JSON.stringify(lastSubtest)}`;
-    overdue.push(what);
-    reporter.write({ type: "test:diagnostic", data: { nesting: 0, message: `DEADLINE: ${what}` } });
+    const what = `passed its deadline of ${limitS} s and was killed; last subtest started: ${lastSubtest === null ? "(none)" : JSON.stringify(lastSubtest)}`;
+    failedFiles.set(file, what);
+    totals.fail += 1;
+    totals.cancelled = Math.max(0, totals.cancelled - 1);
+    emit(diagnostic(`DEADLINE: ${file} ${what}`));
+  } else if (fails > 0) {
+    failedFiles.set(file, firstFailure ?? `${fails} failed`);
+  }
+}
+
+/** A system-tier file, then the check that it left the machine as it found it. */
+async function runSystemFile(file, emit) {
+  const before = machineState();
+  await runFile(file, emit);
+  const left = await settle(before);
+  if (left.length > 0) {
+    cleanUp(before);
+    const why = `left the machine changed (now undone by the runner): ${left.join("; ")}`;
+    failedFiles.set(file, failedFiles.has(file) ? `${failedFiles.get(file)}; and ${why}` : why);
+    totals.fail += 1;
+    emit(diagnostic(`LEFT BEHIND: ${file} ${why}`));
   }
 }
 
 const t0 = performance.now();
-for (const file of chosen) {
-  if (interrupted.signal.aborted) break;
-  await runFile(file);
+const queue = [...chosen];
+const runOne = tier === "system" ? runSystemFile : runFile;
+async function worker() {
+  for (let file = queue.shift(); file !== undefined && !interrupted.signal.aborted; file = queue.shift()) {
+    if (jobs === 1) {
+      await runOne(file, (e) => reporter.write(e));
+    } else {
+      const held = [];
+      await runOne(file, (e) => held.push(e));
+      for (const e of held) reporter.write(e);
+    }
+  }
 }
-// A killed file counts as cancelled in node:test; here it is a failure.
-totals.fail += overdue.length;
-totals.cancelled = Math.max(0, totals.cancelled - overdue.length);
+await Promise.all(Array.from({ length: Math.min(jobs, chosen.length) }, worker));
 totals.duration_ms = performance.now() - t0;
-for (const k of SUMMARY_KEYS) reporter.write({ type: "test:diagnostic", data: { nesting: 0, message: `${k} ${totals[k]}` } });
+for (const k of SUMMARY_KEYS) reporter.write(diagnostic(`${k} ${totals[k]}`));
+reporter.write(diagnostic(`tier ${tier}: ${chosen.length} of its ${files(counts[tier])} run, ${failedFiles.size} failed`));
+const slowest = [...fileSeconds].sort((a, b) => b[1] - a[1]).slice(0, 8);
+reporter.write(diagnostic(`slowest files: ${slowest.map(([f, s]) => `${f} ${s.toFixed(1)} s`).join(", ")}`));
 reporter.end();
 await new Promise((r) => reporter.once("end", r).once("close", r).once("finish", r));
-for (const o of overdue) process.stderr.write(`run-tests: ${o}\n`);
+for (const [f, why] of failedFiles) process.stderr.write(`run-tests: ${tier} tier: FAILED ${f}: ${why}\n`);
 if (interrupted.signal.aborted) process.stderr.write("run-tests: interrupted\n");
 process.exitCode = totals.fail > 0 || totals.cancelled > 0 || interrupted.signal.aborted ? 1 : 0;

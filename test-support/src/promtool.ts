@@ -1,13 +1,15 @@
 import { execFileSync } from "node:child_process";
+import { requireCommand } from "./root.js";
 
 /** Runs promtool check metrics on an exposition; returns its lint lines (empty when clean). */
 export function promtoolLint(body: string): string[] {
+  const promtool = requireCommand("promtool", "prometheus");
   try {
-    execFileSync("promtool", ["check", "metrics"], { input: body, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
+    execFileSync(promtool, ["check", "metrics"], { input: body, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"] });
     return [];
   } catch (err) {
     const e = err as { status?: number | null; stdout?: string; stderr?: string };
-    if (e.status === undefined || e.status === null) throw new Error("promtool not found: install the Debian package prometheus");
+    if (e.status === undefined || e.status === null) throw new Error(`promtool did not run: ${String(err)}`);
     return `${e.stdout ?? ""}${e.stderr ?? ""}`.split("\n").filter((l) => l.trim() !== "");
   }
 }

@@ -1,98 +1,20 @@
 /**
- * The sending exporters as commands, and the Pushgateway for real: Debian's
- * prometheus-pushgateway, a Riemann server and a Warp 10 endpoint started
- * here on 127.0.0.1, fed by scaph-host and scaph-guest measuring a simulated
- * host of known power.
+ * The sending exporters as commands: a Riemann server and a Warp 10
+ * endpoint started here on 127.0.0.1, fed by scaph-host and scaph-guest
+ * measuring a simulated host of known power. (Debian's Pushgateway:
+ * push-exporters-pushgateway.system.test.ts.)
  */
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname } from "node:os";
 import { createLogger } from "@scaph/common";
 import { PrometheusPushSink } from "@scaph/common/prometheus-push";
-import { copyFixture, KNOWN_HOST, knownHost, PowerSimulator, removeTree, startRiemannServer } from "@scaph/test-support";
+import { knownHost, startRiemannServer } from "@scaph/test-support";
 import { guestBin, hostBin, runNode } from "../helpers/cli.js";
-import { freePort, requireCommand, startBackground, waitFor } from "../helpers/processes.js";
-import type { Background } from "../helpers/processes.js";
-import { sample } from "../helpers/scrape.js";
-
-const WATTS = 20;
-const cleanups: (() => Promise<unknown>)[] = [];
-after(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-/** A simulated host drawing WATTS on its package. */
-async function simulatedHost(fixture = "powercap/intel-1socket"): Promise<string> {
-  const tree = await copyFixture(fixture);
-  const sim = new PowerSimulator({ powercapRoot: tree, zones: [{ zone: "intel-rapl:0", watts: WATTS }] });
-  sim.start();
-  cleanups.push(async () => {
-    await sim.stop();
-    await removeTree(tree);
-  });
-  return tree;
-}
-
-function started(bg: Background): Background {
-  cleanups.push(() => bg.stop());
-  return bg;
-}
-
-/**
- * Debian's Pushgateway on a free port, ready. No persistence file: Debian's
- * default (/var/lib/prometheus/pushgateway.data) would keep these pushes for
- * the machine's own Pushgateway, and serve another run's to this one.
- */
-async function pushgateway(): Promise<string> {
-  const bin = requireCommand("prometheus-pushgateway", "prometheus-pushgateway");
-  const port = await freePort();
-  started(startBackground(bin, [`--web.listen-address=127.0.0.1:${port}`, "--persistence.file="]));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor("the Pushgateway to be ready", async () => ((await fetch(`${url}/-/ready`).catch(() => null))?.ok ? true : null), 20_000);
-  return url;
-}
-
-const near = (v: number | null, expected: number, tolerance: number): boolean => v !== null && Math.abs(v - expected) <= tolerance * expected;
-
-test("prometheus-push to Debian's Pushgateway: our series under job and instance; the host's power and its processes' add up", async () => {
-  const url = await pushgateway();
-  const h = await knownHost();
-  cleanups.push(() => h.cleanup());
-  const sink = new PrometheusPushSink({ base: new URL(url), suffix: "metrics", job: "scaph-test", instance: "hv-7", log: createLogger(), filter: { kind: "top", n: 10 }, qemu: false });
-  await h.step();
-  sink.write(await h.step());
-  await sink.close();
-  assert.equal(sink.health.failures, 0);
-  const body = await (await fetch(`${url}/metrics`)).text();
-  const labels = ['job="scaph-test"', 'instance="hv-7"'];
-  const host = sample(body, "scaph_host_power_microwatts", ...labels);
-  assert.ok(near(host, KNOWN_HOST.hostUw, 0.03), `host ${host} µW`);
-  let sum = 0;
-  for (const [pid, uw] of KNOWN_HOST.processUw) {
-    const v = sample(body, "scaph_process_power_consumption_microwatts", ...labels, `pid="${pid}"`);
-    assert.equal(v, uw, `process ${pid}`);
-    sum += v ?? 0;
-  }
-  assert.equal(sum, KNOWN_HOST.hostUw);
-  // the Pushgateway's own record of the push
-  assert.ok(sample(body, "push_time_seconds", ...labels) !== null);
-});
-
-test("scaph-host prometheus-push: pushes every --step, instance = this host's name", async () => {
-  const url = await pushgateway();
-  const tree = await simulatedHost();
-  const port = new URL(url).port;
-  started(startBackground(process.execPath, [hostBin, "prometheus-push", "-H", "127.0.0.1", "-p", port, "-s", "1", "--powercap-path", tree]));
-  const labels = ['job="scaphandre"', `instance="${hostname()}"`];
-  const v = await waitFor("a pushed host power", async () => {
-    const b = await (await fetch(`${url}/metrics`)).text();
-    const p = sample(b, "scaph_host_power_microwatts", ...labels);
-    return p && p > 0 ? p : null;
-  }, 20_000);
-  assert.ok(near(v, WATTS * 1e6, 0.1), `host ${v} µW`);
-});
+import { startBackground, waitFor } from "../helpers/processes.js";
+import { cleanups, near, simulatedHost, started, WATTS } from "./push-rig.js";
 
 test("scaph-host riemann: events every --dispatch, the host's power among them", async () => {
   const srv = await startRiemannServer();

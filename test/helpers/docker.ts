@@ -10,7 +10,8 @@ import type { ChildProcess } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { requireCommand, waitFor } from "./processes.js";
+import { waitFor } from "./processes.js";
+import { requireCommand } from "@scaph/test-support";
 
 const ROOT = "/var/lib/scaph-test-docker";
 export const DOCKER_HOST = `unix://${ROOT}/docker.sock`;

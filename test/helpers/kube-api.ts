@@ -1,18 +1,17 @@
 /**
  * A stand-in for the Kubernetes API server: no API server can run on this
  * machine, so the tests serve recorded pod lists and watch streams (the
- * API's own JSON shapes) over HTTPS, with a certificate made by openssl, and
+ * API's own JSON shapes) over HTTPS, with the test PKI's certificate, and
  * a service account directory (token, ca.crt) as a pod has mounted. It
  * records every request, so a test can check what scaph asked for.
  */
-import { execFileSync } from "node:child_process";
 import { createServer } from "node:https";
 import type { Server } from "node:https";
 import type { ServerResponse } from "node:http";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireCommand } from "./processes.js";
+import { testPki } from "@scaph/test-support";
 
 export interface KubeRequest {
   path: string;
@@ -40,25 +39,19 @@ export async function startStandInApi(handlers: {
   list: (n: number) => unknown;
   watch: (n: number, res: ServerResponse) => void;
 }): Promise<StandInApi> {
-  requireCommand("openssl", "openssl");
+  const pki = testPki();
   const dir = mkdtempSync(join(tmpdir(), "scaph-kube-"));
-  const o = (...args: string[]): void => void execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  o("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=stand-in kubernetes CA");
-  o("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=another CA");
-  o("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kubernetes");
-  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\n");
-  o("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "server.ext");
   const sa = join(dir, "sa");
   const other = join(dir, "other-sa");
-  for (const [d, ca] of [[sa, "ca.crt"], [other, "other.crt"]] as const) {
-    execFileSync("mkdir", ["-p", d]);
-    writeFileSync(join(d, "ca.crt"), readFileSync(join(dir, ca)));
+  for (const [d, ca] of [[sa, pki.ca], [other, pki.otherCa]] as const) {
+    mkdirSync(d);
+    writeFileSync(join(d, "ca.crt"), ca);
     writeFileSync(join(d, "token"), `${TOKEN}\n`);
   }
   const requests: KubeRequest[] = [];
   let lists = 0;
   let watches = 0;
-  const server: Server = createServer({ cert: readFileSync(join(dir, "server.crt")), key: readFileSync(join(dir, "server.key")) }, (req, res) => {
+  const server: Server = createServer({ cert: pki.kubernetes.cert, key: pki.kubernetes.key }, (req, res) => {
     const u = new URL(req.url ?? "/", "https://127.0.0.1");
     requests.push({ path: u.pathname, query: u.searchParams, authorization: req.headers.authorization });
     if (req.headers.authorization !== `Bearer ${TOKEN}`) {

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { access, chmod, chown, readFile } from "node:fs/promises";
-import { requireCommand, sleep } from "./processes.js";
+import { sleep } from "./processes.js";
+import { requireCommand } from "@scaph/test-support";
 
 /** A running libvirtd; stop() ends it only if this helper started it. */
 export interface Libvirtd {

@@ -9,7 +9,8 @@ import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { requireCommand, waitFor } from "./processes.js";
+import { waitFor } from "./processes.js";
+import { requireCommand } from "@scaph/test-support";
 
 const CACHE = join(process.env.SCAPH_LAB_CACHE ?? "/var/cache/scaph-lab", "nspawn");
 

@@ -1,7 +1,8 @@
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { writeFile } from "node:fs/promises";
+import { requireCommand } from "@scaph/test-support";
 
 /** A background process that a test owns; stop() ends it and waits. */
 export interface Background {
@@ -49,14 +50,6 @@ export function startBackground(
   };
 }
 
-/** Fails with the Debian package to install when a command is missing. */
-export function requireCommand(cmd: string, debianPackage: string): string {
-  try {
-    return execFileSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).trim();
-  } catch {
-    throw new Error(`${cmd} not found: install the Debian package ${debianPackage} (apt-get install --no-install-recommends ${debianPackage})`);
-  }
-}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -15,8 +15,9 @@ import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { appendFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { requireCommand, sleep, startBackground } from "./processes.js";
+import { sleep, startBackground } from "./processes.js";
 import type { Background } from "./processes.js";
+import { requireCommand } from "@scaph/test-support";
 
 export interface SecondLibvirtd {
   /** Its socket's URI, from host A's namespace. */

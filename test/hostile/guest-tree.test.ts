@@ -6,49 +6,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdir, readFile, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { copyFixture, removeTree, requireRoot, writeAtomic } from "@scaph/test-support";
+import { writeAtomic } from "@scaph/test-support";
 import { guestBin } from "../helpers/cli.js";
 import { startBackground } from "../helpers/processes.js";
-import { mkfifo, watchPeakRss } from "./rig.js";
-
-/** A bound on the guest's peak RSS while it reads a hostile tree (an idle Node 20 is about 40 MB). */
-const RSS_BOUND = 120 * 1024 * 1024;
-
-interface GuestRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  peakRss: number;
-  ms: number;
-}
-
-/** scaph-guest json -t SECONDS on `tree`, with a hard deadline; watches its peak RSS. */
-async function guestJson(tree: string, seconds: number, env: NodeJS.ProcessEnv = process.env): Promise<GuestRun> {
-  const t0 = Date.now();
-  const bg = startBackground(process.execPath, [guestBin, "json", "-t", String(seconds), "-s", "0.5", "--no-wait", "--powercap-path", tree], env);
-  const rss = watchPeakRss(bg.child.pid as number);
-  let out = "";
-  bg.child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-  const deadline = setTimeout(() => bg.child.kill("SIGKILL"), (seconds + 10) * 1000);
-  const code = await new Promise<number | null>((r) => bg.child.on("exit", (c) => r(c)));
-  clearTimeout(deadline);
-  const peakRss = await rss.stop();
-  return { code, stdout: out, stderr: bg.output().replace(out, ""), peakRss, ms: Date.now() - t0 };
-}
+import { guestJson, mkfifo, RSS_BOUND, withTree } from "./rig.js";
+import type { GuestRun } from "./rig.js";
 
 const reports = (r: GuestRun): { host: { consumption: number }; sockets: { domains: { name: string }[] }[] }[] => JSON.parse(r.stdout);
-
-async function withTree(f: (tree: string) => Promise<void>): Promise<void> {
-  const tree = await copyFixture("powercap/vm-tree");
-  try {
-    await f(tree);
-  } finally {
-    await removeTree(tree);
-  }
-}
 
 test("a FIFO at energy_uj: the run ends on time, each step skipped with a line", () =>
   withTree(async (tree) => {
@@ -62,19 +28,15 @@ test("a FIFO at energy_uj: the run ends on time, each step skipped with a line",
     assert.match(r.stderr, /intel-rapl:0\/energy_uj: not a regular file/);
   }));
 
-test("/dev/zero behind energy_uj (a symlink, and a device node): no read at all, memory stays small", () =>
+test("/dev/zero behind energy_uj (a symlink): no read at all, memory stays small", () =>
   withTree(async (tree) => {
-    requireRoot("it makes a device node with mknod");
     const e = join(tree, "intel-rapl:0", "energy_uj");
     await rm(e);
     await symlink("/dev/zero", e);
-    const dram = join(tree, "intel-rapl:0:1", "energy_uj");
-    await rm(dram);
-    execFileSync("mknod", [dram, "c", "1", "5"]);
     const r = await guestJson(tree, 2);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.peakRss < RSS_BOUND, `peak RSS ${(r.peakRss / 1e6).toFixed(0)} MB`);
-    assert.match(r.stderr, /energy_uj: a symlink \(not followed\)|energy_uj: not a regular file/);
+    assert.match(r.stderr, /energy_uj: a symlink \(not followed\)/);
   }));
 
 test("a 200 MB name and a 50 MB dram name: not read, not copied into reports; a directory at name: no crash", () =>

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, removeTree } from "@scaph/test-support";
-import { hostBin } from "../helpers/cli.js";
+import { guestBin, hostBin } from "../helpers/cli.js";
 import { sleep, startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
 
@@ -121,3 +121,39 @@ export async function timedStop(bg: Background, signal: NodeJS.Signals = "SIGTER
 export function mkfifo(path: string): void {
   execFileSync("mkfifo", [path]);
 }
+
+/** A bound on the guest's peak RSS while it reads a hostile tree (an idle Node 20 is about 40 MB). */
+export const RSS_BOUND = 120 * 1024 * 1024;
+
+export interface GuestRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  peakRss: number;
+  ms: number;
+}
+
+/** scaph-guest json -t SECONDS on `tree`, with a hard deadline; watches its peak RSS. */
+export async function guestJson(tree: string, seconds: number, env: NodeJS.ProcessEnv = process.env): Promise<GuestRun> {
+  const t0 = Date.now();
+  const bg = startBackground(process.execPath, [guestBin, "json", "-t", String(seconds), "-s", "0.5", "--no-wait", "--powercap-path", tree], env);
+  const rss = watchPeakRss(bg.child.pid as number);
+  let out = "";
+  bg.child.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  const deadline = setTimeout(() => bg.child.kill("SIGKILL"), (seconds + 10) * 1000);
+  const code = await new Promise<number | null>((r) => bg.child.on("exit", (c) => r(c)));
+  clearTimeout(deadline);
+  const peakRss = await rss.stop();
+  return { code, stdout: out, stderr: bg.output().replace(out, ""), peakRss, ms: Date.now() - t0 };
+}
+
+/** Runs `f` on a copy of fixtures/powercap/vm-tree, removed after. */
+export async function withTree(f: (tree: string) => Promise<void>): Promise<void> {
+  const tree = await copyFixture("powercap/vm-tree");
+  try {
+    await f(tree);
+  } finally {
+    await removeTree(tree);
+  }
+}
+

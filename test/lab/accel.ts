@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireCommand } from "../helpers/processes.js";
+import { requireCommand } from "@scaph/test-support";
 
 /** A boot sector that writes "K" to COM1 (0x3f8), then halts forever. */
 export function serialBootSector(): Buffer {

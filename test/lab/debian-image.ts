@@ -1,5 +1,5 @@
 /**
- * A real Debian 12 guest for the operator's path (debian-guest.test.ts):
+ * A real Debian 12 guest for the operator's path (debian-guest.system.test.ts):
  * Debian's kernel, systemd and udev, built by mmdebstrap and cached as a
  * raw ext4 image with its kernel and initramfs beside it. Inside, one lab
  * unit (`scaph-lab.service`): at boot it installs the .deb it finds on a
@@ -11,15 +11,15 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { requireCommand } from "../helpers/processes.js";
 import { LAB_CACHE } from "./images.js";
+import { requireCommand } from "@scaph/test-support";
 
 /** What the guest holds besides minbase. */
 const INCLUDE = ["systemd", "systemd-sysv", "udev", "dbus", "kmod", "linux-image-amd64", "initramfs-tools", "curl", "procps"];
 
 /** The lab's script inside the guest: prints `LAB ...` lines on the serial console. */
 export const LAB_SCRIPT = `#!/bin/sh
-# scaph's lab (test/lab/debian-guest.test.ts): install the .deb from the second disk, then report.
+# scaph's lab (test/lab/debian-guest.system.test.ts): install the .deb from the second disk, then report.
 say() { echo "LAB $*" > /dev/ttyS0; }
 mkdir -p /var/lib/scaph-lab
 n=$(( $(cat /var/lib/scaph-lab/boots 2>/dev/null || echo 0) + 1 ))

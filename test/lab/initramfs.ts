@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { requireCommand } from "../helpers/processes.js";
+import { requireCommand } from "@scaph/test-support";
 
 /** The shared libraries `ldd` lists for a binary (the dynamic loader included). */
 export function sharedLibraries(binary: string): string[] {

@@ -3,7 +3,7 @@
  * that never answers, one that answers garbage, one whose list never ends,
  * one whose event stream sends one endless line. Each is said once (a WARN
  * naming the cause), memory stays bounded, and the directory simply knows
- * no names. (The real dockerd is in test/e2e/containers-docker.test.ts.)
+ * no names. (The real dockerd is in test/e2e/containers-docker.system.test.ts.)
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";

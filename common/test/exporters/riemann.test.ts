@@ -1,50 +1,15 @@
 /**
  * The riemann exporter against servers started here: one that decodes with
- * the exporter's .proto (cross-checked with Debian's riemann-c-client both
- * ways), one with mutual TLS (certificates made by openssl), and one that
- * goes away and comes back.
+ * the exporter's .proto (riemann-client.system.test.ts cross-checks it with
+ * Debian's riemann-c-client), one with mutual TLS (the test PKI's
+ * certificates), and one that goes away and comes back.
  */
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
-import { createLogger } from "../../src/index.js";
-import { RiemannSink } from "../../src/exporters/riemann/sink.js";
-import { KNOWN_HOST, knownHost, startRiemannServer } from "@scaph/test-support";
+import { KNOWN_HOST, knownHost, startRiemannServer, testPki } from "@scaph/test-support";
 import type { RiemannTestServer } from "@scaph/test-support";
-
-const dir = mkdtempSync(join(tmpdir(), "scaph-riemann-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
-
-function requireCommand(cmd: string, pkg: string): void {
-  try {
-    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
-  } catch {
-    assert.fail(`${cmd} not found: install the Debian package ${pkg}`);
-  }
-}
-
-/** Runs a command without blocking this process (the server under test lives here). */
-function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: 10_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }));
-  });
-}
-
-function sinkTo(port: number, lines: string[], extra: Partial<ConstructorParameters<typeof RiemannSink>[0]> = {}): RiemannSink {
-  return new RiemannSink({
-    host: "127.0.0.1",
-    port,
-    log: createLogger({ level: "debug", write: (l) => lines.push(l) }),
-    filter: { kind: "top", n: 10 },
-    qemu: false,
-    eventHost: "hv-1",
-    ...extra,
-  });
-}
+import { sinkTo } from "./riemann-sink.js";
 
 test("one framed Msg per dispatch, answered ok; the host's power and its processes' add up", async () => {
   const srv = await startRiemannServer();
@@ -82,49 +47,10 @@ test("one framed Msg per dispatch, answered ok; the host's power and its process
   }
 });
 
-test("cross-checked with riemann-c-client: it decodes what the exporter sent, and the test server decodes what it sends", async () => {
-  requireCommand("riemann-client", "riemann-c-client");
-  const srv = await startRiemannServer();
-  const h = await knownHost();
-  try {
-    await h.step();
-    const sink = sinkTo(srv.port, []);
-    sink.write(await h.step());
-    await sink.close();
-    // riemann-client's query: the server answers with the exporter's own bytes, which riemann-c-client decodes
-    const q = await run("riemann-client", ["query", "true", "127.0.0.1", String(srv.port)]);
-    assert.equal(q.code, 0, q.stderr);
-    assert.match(q.stdout, /service = scaph_host_power_microwatts\n\s+host = hv-1\n[\s\S]*?metric_d = 12000000\.000000\n\s+tags = \[ scaphandre \]\n\s+attributes = \{\n\s+value_source = powercap_rapl_pkg/);
-    assert.equal((q.stdout.match(/^Event #/gm) ?? []).length, srv.events());
-    // riemann-client's send: our decoder reads what riemann-c-client encodes, and riemann-client takes our ok
-    const s = await run("riemann-client", ["send", "-S", "svc one", "-h", "hv-2", "-d", "1.5", "-a", "k=v", "-t", "t1", "-L", "30", "-s", "warning", "127.0.0.1", String(srv.port)]);
-    assert.equal(s.code, 0, s.stderr);
-    const e = srv.msgs.at(-1)?.events?.[0];
-    assert.deepEqual(
-      { service: e?.service, host: e?.host, metric_d: e?.metric_d, attributes: e?.attributes?.filter((a) => a.key !== "x-client"), tags: e?.tags, ttl: e?.ttl, state: e?.state },
-      { service: "svc one", host: "hv-2", metric_d: 1.5, attributes: [{ key: "k", value: "v" }], tags: ["t1"], ttl: 30, state: "warning" },
-    );
-  } finally {
-    await srv.close();
-    await h.cleanup();
-  }
-});
-
-/** A CA, a server certificate for `localhost` and a client certificate, made by openssl. */
+/** The test PKI: a CA, a server certificate for `localhost` and a client certificate. */
 function certificates(): { ca: Buffer; serverCert: Buffer; serverKey: Buffer; clientCert: Buffer; clientKey: Buffer } {
-  requireCommand("openssl", "openssl");
-  const o = (...args: string[]): void => void execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  o("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=scaph test CA");
-  for (const [name, subj, ext] of [
-    ["server", "/CN=localhost", "subjectAltName=DNS:localhost"],
-    ["client", "/CN=scaph-client", "extendedKeyUsage=clientAuth"],
-  ] as const) {
-    o("req", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subj);
-    writeFileSync(join(dir, `${name}.ext`), `${ext}\n`);
-    o("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`);
-  }
-  const r = (f: string): Buffer => readFileSync(join(dir, f));
-  return { ca: r("ca.pem"), serverCert: r("server.pem"), serverKey: r("server.key"), clientCert: r("client.pem"), clientKey: r("client.key") };
+  const p = testPki();
+  return { ca: p.ca, serverCert: p.server.cert, serverKey: p.server.key, clientCert: p.client.cert, clientKey: p.client.key };
 }
 
 test("mutual TLS: the server accepts the exporter's certificate, refuses a client without one, and its name is checked", async () => {

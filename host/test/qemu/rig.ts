@@ -1,4 +1,4 @@
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { copyFixture, fixtureRig, removeTree } from "@scaph/test-support";
 import { createLogger, Meter, PowercapSensor, ProcessTable } from "@scaph/common";
@@ -116,3 +116,16 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
   };
   return q;
 }
+
+/** Adds a qemu process to the rig's /proc: argv as raw bytes (so invalid UTF-8 can be written), owner uid. */
+export async function addQemu(q: QemuRig, pid: number, startTicks: number, argv: (string | Buffer)[], uid = 0): Promise<void> {
+  const dir = join(q.rig.proc.root, String(pid));
+  await mkdir(dir);
+  await writeFile(join(dir, "stat"), `${pid} (qemu-system-x86) S 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 7 3 0 0 20 0 1 0 ${startTicks} 1000 10 0\n`);
+  await writeFile(join(dir, "cmdline"), Buffer.concat(argv.flatMap((a) => [Buffer.from(a), Buffer.from([0])])));
+  await symlink("/usr/bin/qemu-system-x86_64", join(dir, "exe"));
+  await writeFile(join(dir, "status"), `Name:\tqemu-system-x86\nUid:\t${uid}\t${uid}\t${uid}\t${uid}\n`);
+}
+
+export const Q = "/usr/bin/qemu-system-x86_64";
+

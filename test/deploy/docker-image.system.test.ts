@@ -8,7 +8,7 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
+import { copyFixture, PowerSimulator, removeTree, requireCommand, requireRoot } from "@scaph/test-support";
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +17,7 @@ import { repoRoot } from "../helpers/cli.js";
 import { capabilityNames } from "../helpers/nspawn.js";
 import { baseImages, DOCKER_HOST, startDocker } from "../helpers/docker.js";
 import type { Docker } from "../helpers/docker.js";
-import { freePort, requireCommand, waitFor } from "../helpers/processes.js";
+import { freePort, waitFor } from "../helpers/processes.js";
 import { sample } from "../helpers/scrape.js";
 
 const TAG = "scaph-host:test";

@@ -1,4 +1,4 @@
-/** test/prepare.mjs, which every npm test command runs first, against the real dpkg database and apt-get. */
+/** test/prepare.mjs, which the system tier runs first, against the real dpkg database and apt-get. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -9,7 +9,7 @@ import { requireRoot } from "@scaph/test-support";
 const prepare = join(repoRoot, "test/prepare.mjs");
 const runPrepare = (args: string[], wrapper: string[] = []) => {
   const [cmd, ...pre] = [...wrapper, process.execPath];
-  return spawnSync(cmd as string, [...pre, prepare, ...args], { encoding: "utf8", env: { ...process.env, npm_lifecycle_event: "test" } });
+  return spawnSync(cmd as string, [...pre, prepare, ...args], { encoding: "utf8", env: { ...process.env, npm_lifecycle_event: "test:system" } });
 };
 
 test("installed packages are left alone, and nothing is printed", () => {
@@ -32,8 +32,8 @@ test("not root: stops at once, naming the command to run", () => {
   const t0 = Date.now();
   const r = runPrepare(["scaph-no-such-package"], ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
   assert.equal(r.status, 1, r.stderr);
-  assert.match(r.stderr, /the tests run as root/);
-  assert.match(r.stderr, /Run: sudo npm test/);
+  assert.match(r.stderr, /the system tier runs as root/);
+  assert.match(r.stderr, /Run: sudo npm run test:system/);
   assert.doesNotMatch(r.stdout, /installing/);
   assert.ok(Date.now() - t0 < 5000, "it stops at once");
 });

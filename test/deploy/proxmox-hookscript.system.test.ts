@@ -11,9 +11,8 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireRoot } from "@scaph/test-support";
+import { requireCommand, requireRoot } from "@scaph/test-support";
 import { repoRoot } from "../helpers/cli.js";
-import { requireCommand } from "../helpers/processes.js";
 
 const HOOK = join(repoRoot, "deploy/proxmox/scaph-hookscript.sh");
 const dir = mkdtempSync(join(tmpdir(), "scaph-pve-"));

@@ -20,12 +20,12 @@ function libvirtSo(): string {
 test("libvirt.so.0 hidden: the libvirt tests end on their own, every failure naming libvirt0", () => {
   requireRoot("it makes a mount namespace");
   const so = libvirtSo();
-  const files = ["libvirt/dist/test/", "host/dist/test/qemu/libvirt-join", "host/dist/test/setup/setup.test"];
+  const files = ["libvirt/dist/test/", "host/dist/test/qemu/libvirt-join", "host/dist/test/setup/setup.system.test"];
   // The runner inside a test: node:test refuses to run files when it sees its own context variable.
   const env: NodeJS.ProcessEnv = { ...process.env, TEST_FILTER: files.join(",") };
   delete env.NODE_TEST_CONTEXT;
   const t0 = Date.now();
-  const r = spawnSync("unshare", ["-m", "sh", "-c", `mount --bind /dev/null '${so}' && exec "$0" "$@"`, process.execPath, join(repoRoot, "test/run-tests.mjs")], {
+  const r = spawnSync("unshare", ["-m", "sh", "-c", `mount --bind /dev/null '${so}' && exec "$0" "$@"`, process.execPath, join(repoRoot, "test/run-tests.mjs"), "--tier", "system"], {
     encoding: "utf8",
     env,
     timeout: 240_000,

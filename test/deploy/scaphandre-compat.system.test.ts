@@ -16,11 +16,11 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, ProcFixture, removeTree } from "@scaph/test-support";
+import { copyFixture, PowerSimulator, ProcFixture, removeTree, requireCommand } from "@scaph/test-support";
 import { hostBin } from "../helpers/cli.js";
 import { dashboards, panelQueries, substitute, variableQueries } from "../helpers/dashboards.js";
 import type { QueryResult } from "../helpers/dashboards.js";
-import { freePort, requireCommand, startBackground, waitFor } from "../helpers/processes.js";
+import { freePort, startBackground, waitFor } from "../helpers/processes.js";
 import { pod, podList, startStandInApi } from "../helpers/kube-api.js";
 import type { Background } from "../helpers/processes.js";
 

@@ -16,8 +16,9 @@ import { guestBin, hostBin, repoRoot } from "../helpers/cli.js";
 import { dashboards, panelQueries, substitute, variableQueries } from "../helpers/dashboards.js";
 import type { QueryResult } from "../helpers/dashboards.js";
 import { startBusyHost } from "../helpers/busy-host.js";
-import { freePort, requireCommand, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import { freePort, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
+import { requireCommand } from "@scaph/test-support";
 
 const stops: (() => Promise<unknown>)[] = [];
 after(async () => {

@@ -11,9 +11,9 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, removeTree, requireRoot } from "@scaph/test-support";
+import { copyFixture, removeTree, requireCommand, requireRoot } from "@scaph/test-support";
 import { hostBin } from "../helpers/cli.js";
-import { requireCommand, startBackground, waitFor } from "../helpers/processes.js";
+import { startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
 
 const started: Background[] = [];

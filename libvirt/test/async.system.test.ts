@@ -49,7 +49,7 @@ test("AsyncConnection: a libvirtd that never answers times out without freezing 
     server.close();
     await rm(dir, { recursive: true, force: true });
   }
-  // (A daemon that hangs after the connection was made, and comes back: test/e2e/libvirt-hang.test.ts, against a real libvirtd.)
+  // (A daemon that hangs after the connection was made, and comes back: test/e2e/libvirt-hang.system.test.ts, against a real libvirtd.)
 });
 
 test("without libvirt.so.0: importing works, first use names libvirt0 / libvirt-libs", async () => {

@@ -1,9 +1,9 @@
 /**
  * Each deploy/ file checked by the tool that reads it: promtool (configs,
  * rules, rule unit tests), docker-compose (the stack), kubectl kustomize and
- * the Kubernetes schemas (kubernetes-models) for every rendered object, and
- * the Dockerfile's COPY sources and command against this repository and the
- * CLI. (No image is built: there is no Docker engine here.)
+ * the Kubernetes schemas (kubernetes-models) for every rendered object, helm
+ * lint and template (the Dockerfile's COPY sources and command: dockerfile.test.ts;
+ * the image built and run: docker-image.system.test.ts).
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
@@ -17,8 +17,8 @@ import { ClusterRole, ClusterRoleBinding } from "kubernetes-models/rbac.authoriz
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { guestBin, hostBin, repoRoot, runNode } from "../helpers/cli.js";
-import { requireCommand } from "../helpers/processes.js";
 import { helmBinary } from "../helpers/helm.js";
+import { requireCommand } from "@scaph/test-support";
 
 const deploy = join(repoRoot, "deploy");
 const dir = mkdtempSync(join(tmpdir(), "scaph-deploy-"));
@@ -217,39 +217,4 @@ test("the Helm chart (Scaphandre's values): helm lint; helm template, with defau
   await assertRealCommand(args, "helm template (overrides)");
   const mon = over.find((o) => o.kind === "ServiceMonitor") as unknown as { spec: { endpoints: { interval: string }[] } };
   assert.equal(mon.spec.endpoints[0]?.interval, "30s");
-});
-
-test("the Dockerfile: its COPY sources exist, its build step makes what it copies, its command is scaph-host's", async () => {
-  const lines = readFileSync(join(deploy, "docker/Dockerfile"), "utf8").split("\n").filter((l) => l.trim() && !l.trim().startsWith("#"));
-  const copies = lines.filter((l) => l.startsWith("COPY "));
-  assert.ok(copies.length > 0);
-  for (const l of copies) {
-    const parts = l.split(/\s+/).slice(1);
-    if (parts[0]?.startsWith("--from=")) continue;
-    for (const src of parts.slice(0, -1)) assert.ok(existsSync(join(repoRoot, src)), `COPY ${src}: not in the repository`);
-  }
-  // the build stage's command, run here: it must make the directory the image copies
-  const build = lines.find((l) => l.includes("package.mjs"));
-  assert.match(build ?? "", /node deploy\/packaging\/package\.mjs --only host-bundle,guest-bundle --out \/out/);
-  const out = join(dir, "out");
-  const b = await run(process.execPath, [join(repoRoot, "deploy/packaging/package.mjs"), "--only", "host-bundle,guest-bundle", "--out", out]);
-  assert.equal(b.code, 0, b.stderr);
-  const from = lines.find((l) => l.startsWith("COPY --from=build"))?.split(/\s+/);
-  assert.equal(from?.[2], "/out/scaph-host");
-  assert.equal(from?.[3], "/usr/lib/scaph-host");
-  // ENTRYPOINT + CMD, run against what the build made
-  const entry = JSON.parse(lines.find((l) => l.startsWith("ENTRYPOINT "))!.slice(11)) as string[];
-  const cmd = JSON.parse(lines.find((l) => l.startsWith("CMD "))!.slice(4)) as string[];
-  assert.equal(entry[0], "/usr/lib/scaph-host/node", "the image runs the Node it was built with");
-  const args = entry.slice(1).map((a) => a.replace("/usr/lib/scaph-host", join(out, "scaph-host")));
-  const r = await run(process.execPath, [...args, ...cmd, "--help"]);
-  assert.equal(r.code, 0, `the image's command: ${r.stderr}`);
-  assert.match(r.stdout, /Usage: scaph-host prometheus/);
-  // the image's scaph-guest, for nodes that are VMs: the bundle the build copies, with --containers
-  assert.match(lines.join("\n"), /cp \/out\/scaph-guest-\*\.cjs \/out\/scaph-host\/scaph-guest\.cjs/);
-  const guest = readdirSync(out).find((f) => /^scaph-guest-.*\.cjs$/.test(f));
-  assert.ok(guest, `the guest bundle in ${readdirSync(out).join(", ")}`);
-  const g = await run(process.execPath, [join(out, guest), "prometheus", "--containers", "--help"]);
-  assert.equal(g.code, 0, g.stderr);
-  assert.match(g.stdout, /Usage: scaph-guest prometheus/);
 });

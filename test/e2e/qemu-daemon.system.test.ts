@@ -2,10 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
-import { PowercapFixture } from "@scaph/test-support";
+import { PowercapFixture, requireCommand } from "@scaph/test-support";
 import { startBusyHost } from "../helpers/busy-host.js";
 import { hostBin, runNode } from "../helpers/cli.js";
-import { freePort, requireCommand, sleep, startBackground, waitFor } from "../helpers/processes.js";
+import { freePort, sleep, startBackground, waitFor } from "../helpers/processes.js";
 import { sample, scrape, startExporter } from "../helpers/scrape.js";
 
 const VM = "scaph-busy";

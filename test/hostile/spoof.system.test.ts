@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { copyFile, mkdtemp, readdir, rm, chmod } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireRoot } from "@scaph/test-support";
+import { requireCommand, requireRoot } from "@scaph/test-support";
 import { startBusyHost } from "../helpers/busy-host.js";
 import { hostBin, runNode } from "../helpers/cli.js";
-import { requireCommand, sleep, startBackground } from "../helpers/processes.js";
+import { sleep, startBackground } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
 
 const UUID = "5ca9a000-0000-4000-8000-0000000000ff";

@@ -1,5 +1,6 @@
 /**
- * The slow-peer matrix: each sending exporter (riemann, warp10,
+ * The slow-peer matrix (a file per exporter, so that they run side by side:
+ * slow-peers-*.test.ts): each sending exporter (riemann, warp10,
  * prometheus-push), its real sink in the real measurement loop, against a
  * peer in a process of its own that trickles, streams an endless or a huge
  * answer, floods before any question, resets, or is not there at all. For
@@ -30,9 +31,6 @@ const MAX_RSS_GROWTH_MIB = 64;
 
 const PEER = fileURLToPath(new URL("./slow-peer.js", import.meta.url));
 const children: ChildProcess[] = [];
-after(() => {
-  for (const c of children) c.kill("SIGKILL");
-});
 
 /** Starts the peer; resolves with its port. */
 async function startPeer(proto: "http" | "riemann", mode: string): Promise<{ port: number; child: ChildProcess }> {
@@ -46,8 +44,7 @@ async function startPeer(proto: "http" | "riemann", mode: string): Promise<{ por
   throw new Error(`the ${proto} peer (${mode}) ended before it listened`);
 }
 
-type Exporter = "riemann" | "warp10" | "prometheus-push";
-const EXPORTERS: readonly Exporter[] = ["riemann", "warp10", "prometheus-push"];
+export type Exporter = "riemann" | "warp10" | "prometheus-push";
 
 interface Sending {
   write(s: Parameters<RiemannSink["write"]>[0]): void;
@@ -82,7 +79,11 @@ const DOES: Record<string, string> = {
 
 const rssMiB = (): number => process.memoryUsage().rss / 2 ** 20;
 
-for (const e of EXPORTERS) {
+/** The matrix's row for one exporter: a test per peer, in the calling test file. */
+export function slowPeerMatrix(e: Exporter): void {
+  after(() => {
+    for (const c of children) c.kill("SIGKILL");
+  });
   for (const mode of [...MODES, "refused"]) {
     test(`${e} against a peer that ${DOES[mode] ?? mode}: pace, memory, losses, log`, async () => {
       const peer = mode === "refused" ? { port: await freePort(), child: null } : await startPeer(e === "riemann" ? "riemann" : "http", mode);

@@ -1,0 +1,3 @@
+import { slowPeerMatrix } from "./slow-peers.js";
+
+slowPeerMatrix("riemann");
