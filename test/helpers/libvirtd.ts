@@ -61,19 +61,29 @@ export async function ensureLibvirtd(): Promise<Libvirtd> {
   return {
     uri: "qemu:///system",
     startedHere: true,
+    /** Ends the daemons this helper started, and waits for them to be gone (SIGKILL after 15 s). */
     async stop() {
       for (const f of ["/var/run/libvirtd.pid", "/var/run/virtlogd.pid"]) {
         const pid = await pidOf(f);
-        if (pid) {
-          try {
-            process.kill(pid, "SIGTERM");
-          } catch {
-            // already gone
-          }
+        if (pid === null || !signal(pid, "SIGTERM")) continue;
+        const end = Date.now() + 15_000;
+        while (signal(pid, 0)) {
+          if (Date.now() > end) signal(pid, "SIGKILL");
+          await sleep(100);
         }
       }
     },
   };
+}
+
+/** Sends `sig` to `pid` (0: asks whether it lives); false when it is gone. */
+function signal(pid: number, sig: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Gives /dev/kvm to the kvm group (no udev here), as Debian's udev rule does. */

@@ -4,7 +4,7 @@
  * kernel), booted by systemd-nspawn with a throwaway overlay on top (the
  * cache stays as built), and commands run inside it with nsenter.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { execFile, spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
@@ -45,6 +45,8 @@ export interface Container {
   init: number;
   /** Runs a command inside (all of its namespaces); never throws. */
   run(cmd: string, args?: readonly string[], input?: string): { code: number; stdout: string; stderr: string };
+  /** The same as run(), without blocking this process (a simulator that ticks here goes on ticking). */
+  exec(cmd: string, args?: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Runs a command inside, and fails with its output unless it exits 0; returns its stdout. */
   ok(cmd: string, args?: readonly string[]): string;
   /** A path inside the container, from here (through /proc/PID/root). */
@@ -92,18 +94,21 @@ export async function bootContainer(root: string, binds: Record<string, string> 
     },
     60_000,
   );
+  const enter = (cmd: string, a: readonly string[]): string[] => ["-t", String(init), "-m", "-u", "-i", "-n", "-p", "--", cmd, ...a];
+  const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8", DEBIAN_FRONTEND: "noninteractive", SYSTEMD_PAGER: "" };
   const run = (cmd: string, a: readonly string[] = [], input?: string): { code: number; stdout: string; stderr: string } => {
-    const r = spawnSync("nsenter", ["-t", String(init), "-m", "-u", "-i", "-n", "-p", "--", cmd, ...a], {
-      encoding: "utf8",
-      input,
-      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8", DEBIAN_FRONTEND: "noninteractive", SYSTEMD_PAGER: "" },
-      timeout: 300_000,
-    });
+    const r = spawnSync("nsenter", enter(cmd, a), { encoding: "utf8", input, env, timeout: 300_000 });
     return { code: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   };
   const c: Container = {
     init,
     run,
+    exec: (cmd, a = []) =>
+      new Promise((resolve) => {
+        execFile("nsenter", enter(cmd, a), { encoding: "utf8", env, timeout: 300_000 }, (err, stdout, stderr) =>
+          resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+        );
+      }),
     ok(cmd, a = []) {
       const r = run(cmd, a);
       if (r.code !== 0) throw new Error(`in the container, ${[cmd, ...a].join(" ")} exited ${r.code}:\n${r.stdout}${r.stderr}`);

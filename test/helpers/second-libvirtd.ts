@@ -11,9 +11,9 @@
  * host's daemon can tell its own qemu processes (both hosts share /proc)
  * with --vm-user.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sleep, startBackground } from "./processes.js";
 import type { Background } from "./processes.js";
@@ -35,11 +35,12 @@ export interface SecondLibvirtd {
 
 /**
  * Makes a system user (no login, no home) in the kvm group, as libvirt's qemu
- * users are, if it does not exist; returns its uid. (libvirt checks that its
+ * users are, if it does not exist; returns its uid, and whether it was made
+ * here (then whoever made it removes it at the end). (libvirt checks that its
  * qemu user may open /dev/kvm: where it may not, it probes qemu again at
  * every define and start.)
  */
-export function ensureUser(name: string): number {
+export function ensureUser(name: string): { uid: number; created: boolean } {
   const uid = (): number => Number(execFileSync("id", ["-u", name], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim());
   requireCommand("useradd", "passwd");
   let kvm = false;
@@ -49,20 +50,22 @@ export function ensureUser(name: string): number {
   } catch {
     // no kvm group: nothing to join
   }
+  let created = false;
   try {
     uid();
   } catch {
     execFileSync("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name]);
+    created = true;
   }
   if (kvm) execFileSync("usermod", ["-a", "-G", "kvm", name]);
-  return uid();
+  return { uid: uid(), created };
 }
 
 export async function startSecondLibvirtd(dir: string, qemuUser: string): Promise<SecondLibvirtd> {
   requireCommand("libvirtd", "libvirt-daemon-system");
   requireCommand("unshare", "util-linux");
   requireCommand("nsenter", "util-linux");
-  ensureUser(qemuUser);
+  const user = ensureUser(qemuUser);
   const binds: [string, string][] = [
     ["run", "/run/libvirt"],
     ["lib", "/var/lib/libvirt"],
@@ -72,6 +75,10 @@ export async function startSecondLibvirtd(dir: string, qemuUser: string): Promis
   ];
   for (const [d] of binds) mkdirSync(join(dir, d), { recursive: true });
   execFileSync("cp", ["-a", "/etc/libvirt/.", join(dir, "etc")]);
+  // Host A's configuration, not its domains: a domain host A has defined (one a killed run left) must not be
+  // defined on host B too, where a migration of that name would find it there already.
+  rmSync(join(dir, "etc", "qemu", "autostart"), { recursive: true, force: true });
+  for (const f of readdirSync(join(dir, "etc", "qemu"))) if (f.endsWith(".xml")) rmSync(join(dir, "etc", "qemu", f));
   // Host A's probe of qemu's capabilities is valid here too (the same binaries): no second probe of half a minute.
   execFileSync("cp", ["-a", "/var/cache/libvirt/.", join(dir, "cache")]);
   for (const sub of ["qemu", "qemu/channel", "qemu/channel/target", "qemu/save", "qemu/snapshot", "qemu/dump", "qemu/ram", "qemu/nvram", "images", "boot"]) {
@@ -134,6 +141,8 @@ export async function startSecondLibvirtd(dir: string, qemuUser: string): Promis
       const t = setTimeout(() => holder.kill("SIGKILL"), 10_000);
       if (holder.exitCode === null) await new Promise((r) => holder.once("exit", r));
       clearTimeout(t);
+      // the qemu user made for this host goes with it (its qemu processes ended with the domains)
+      if (user.created) spawnSync("userdel", [qemuUser], { stdio: "ignore" });
     },
   };
 }

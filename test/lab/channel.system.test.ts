@@ -23,6 +23,7 @@ import type { ConsoleEvent } from "./console.js";
 import { DaemonHistory, pollStatus } from "./daemon-history.js";
 import { labDomainXml } from "./domain.js";
 import { labImages } from "./images.js";
+import { removeLeftovers } from "./leftovers.js";
 
 const STEP_S = 2;
 const NAME = "lab-chan";
@@ -40,6 +41,7 @@ after(async () => {
 test("lab: the channel, hot-plugged by --auto-setup into a guest started after the daemon, through a daemon restart, a save/restore, an agent restart and a flood", { timeout: 300_000 }, async (t) => {
   requireRoot("it starts libvirtd and boots a guest through it");
   daemon = await ensureLibvirtd();
+  for (const l of removeLeftovers([NAME], virsh)) console.log(`# leftover of an earlier run: ${l}`);
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-chan-"));
   chmodSync(dir, 0o777);
   const { vmlinuz, initrd, type, about } = await labImages(dir);

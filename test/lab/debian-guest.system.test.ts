@@ -24,6 +24,7 @@ import { startBackground, waitFor } from "../helpers/processes.js";
 import { domainType } from "./accel.js";
 import { debianGuestImage, filesDisk } from "./debian-image.js";
 import { labDomainXml } from "./domain.js";
+import { removeLeftovers } from "./leftovers.js";
 
 const NAME = "lab-debian";
 const WATTS = 40;
@@ -57,6 +58,7 @@ test("lab: a real Debian 12 guest installs scaph-guest's .deb; the channel is ho
   t.diagnostic(image.about);
   const debs = await cachedDebs();
   daemon = await ensureLibvirtd();
+  for (const l of removeLeftovers([NAME], virsh)) console.log(`# leftover of an earlier run: ${l}`);
   const { type, why } = await domainType();
   t.diagnostic(`the guest runs as type=${type}: ${why}`);
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-debian-"));

@@ -19,6 +19,7 @@ import { labDomainXml } from "./domain.js";
 import { LAB_CACHE as CACHE, labImages } from "./images.js";
 import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
+import { removeLeftovers } from "./leftovers.js";
 
 const STEP_S = 2;
 const GUEST_SECONDS = 40;
@@ -58,6 +59,7 @@ async function readTree(dir: string): Promise<TreeWrite | null> {
 test("lab: two real guests read their own power through virtiofs and 9p", { timeout: 300_000 }, async (t) => {
   requireRoot("it starts libvirtd and boots guests through it");
   daemon = await ensureLibvirtd();
+  for (const l of removeLeftovers(VMS.map((v) => v.name), virsh)) console.log(`# leftover of an earlier run: ${l}`);
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-"));
   chmodSync(dir, 0o777);
   const base = join(dir, "trees");

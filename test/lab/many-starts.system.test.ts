@@ -18,6 +18,7 @@ import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
 import { sleep, startBackground, waitFor, writeBusyBootSector } from "../helpers/processes.js";
 import type { DaemonStatusFile } from "./daemon-history.js";
+import { removeLeftovers } from "./leftovers.js";
 
 const run = promisify(execFile);
 const COUNT = 10;
@@ -44,6 +45,7 @@ const domainXml = (name: string, disk: string): string => `<domain type='qemu'>
 test("lab: ten domains started one after another under a running daemon all get their energy", { timeout: 300_000 }, async (t) => {
   requireRoot("it starts libvirtd and domains through it");
   daemon = await ensureLibvirtd();
+  for (const l of removeLeftovers(names, virsh)) console.log(`# leftover of an earlier run: ${l}`);
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-starts-"));
   chmodSync(dir, 0o777);
   const base = join(dir, "base");

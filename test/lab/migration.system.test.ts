@@ -15,7 +15,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +33,7 @@ import type { ConsoleEvent } from "./console.js";
 import { DaemonHistory, pollStatus } from "./daemon-history.js";
 import { labDomainXml } from "./domain.js";
 import { labImages } from "./images.js";
+import { removeLeftovers } from "./leftovers.js";
 
 const run = promisify(execFile);
 const STEP_S = 1;
@@ -72,6 +73,13 @@ async function statusNow(uri: string, base: string): Promise<string> {
 test("lab: live migrations A→B→A→B→A hand the guest's energy over exactly, with no spike and no manual step", { timeout: 400_000 }, async (t) => {
   requireRoot("it starts two libvirtds, one in a mount namespace of its own, and boots a guest");
   hostA = await ensureLibvirtd();
+  // A killed run leaves its domain defined on host A: planted here, so that each run proves its removal.
+  const stale = join(tmpdir(), `scaph-stale-${process.pid}.xml`);
+  writeFileSync(stale, `<domain type='qemu'><name>${NAME}</name><memory unit='MiB'>16</memory><os><type arch='x86_64'>hvm</type></os></domain>`);
+  quiet(() => virsh("define", stale));
+  rmSync(stale);
+  for (const l of removeLeftovers([NAME], virsh)) t.diagnostic(`leftover of an earlier run: ${l}`);
+  assert.ok(!virsh("list", "--all", "--name").split("\n").includes(NAME), `${NAME} is still defined on host A`);
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-mig-"));
   chmodSync(dir, 0o777);
   hostB = await startSecondLibvirtd(join(dir, "host-b"), USER_B);
