@@ -20,7 +20,8 @@
 //
 // The fast tier, started as root, runs as nobody (runner/unprivileged.mjs).
 // The system tier checks after each file that it left nothing on the
-// machine (runner/machine.mjs): a mount, a daemon, a user, scaph's packages.
+// machine (runner/machine.mjs): a mount, a daemon, a user, scaph's packages,
+// a temporary file; the fast tier checks the same once, at its end.
 import { run } from "node:test";
 import { spec } from "node:test/reporters";
 import { availableParallelism } from "node:os";
@@ -179,6 +180,8 @@ async function runSystemFile(file, emit) {
 }
 
 const t0 = performance.now();
+// The fast tier runs files side by side: what they left is checked once, at the end.
+const fastBefore = tier === "fast" ? machineState() : null;
 const queue = [...chosen];
 const runOne = tier === "system" ? runSystemFile : runFile;
 async function worker() {
@@ -193,6 +196,15 @@ async function worker() {
   }
 }
 await Promise.all(Array.from({ length: Math.min(jobs, chosen.length) }, worker));
+if (fastBefore) {
+  const left = await settle(fastBefore, 5_000);
+  if (left.length > 0) {
+    cleanUp(fastBefore);
+    failedFiles.set("(the fast tier's files)", `left the machine changed (now undone by the runner): ${left.join("; ")}`);
+    totals.fail += 1;
+    reporter.write(diagnostic(`LEFT BEHIND by the fast tier: ${left.join("; ")}`));
+  }
+}
 totals.duration_ms = performance.now() - t0;
 for (const k of SUMMARY_KEYS) reporter.write(diagnostic(`${k} ${totals[k]}`));
 reporter.write(diagnostic(`tier ${tier}: ${chosen.length} of its ${files(counts[tier])} run, ${failedFiles.size} failed`));

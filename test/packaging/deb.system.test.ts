@@ -113,7 +113,8 @@ test("dpkg -i in a Debian 12 container: the commands run, the units verify and a
   assert.ok(Math.abs((last?.host.consumption ?? 0) - 20e6) < 2e6, `host power ${last?.host.consumption} µW, expected 20 W`);
 
   // The units: systemd-analyze verify says nothing at all (it exits 0 even on unknown keys)
-  const v = c.run("systemd-analyze", ["verify", ...UNITS.map((u) => `/lib/systemd/system/${u}`)]);
+  // (--man=no: the container has no man-db; the pages themselves are checked above)
+  const v = c.run("systemd-analyze", ["verify", "--man=no", ...UNITS.map((u) => `/lib/systemd/system/${u}`)]);
   assert.equal(v.code, 0, v.stderr);
   assert.equal(v.stderr.trim(), "", "systemd-analyze verify is silent");
   // Their sandboxes: systemd's own exposure rating, per service (reported, and bounded)

@@ -1,10 +1,13 @@
-// What a system-tier test file may not leave behind on the machine: a mount,
-// a daemon, a system user, scaph's own packages installed. The runner takes
+// What a test file may not leave behind on the machine: a mount, a daemon, a
+// system user, scaph's own packages installed, a temporary file or directory
+// of scaph's tests (os.tmpdir()/scaph-*). The runner takes
 // the machine's state before and after each file; what a file left is
 // reported as that file's failure, then removed, so the next file (and the
 // next run) starts from the machine as it was.
 import { spawnSync } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /**
  * Processes that tests start and that must end with them: daemons and VMs,
@@ -63,9 +66,14 @@ function installedPackages() {
   return new Set((r.stdout ?? "").split("\n").filter((l) => / installed$| config-files$/.test(l)).map((l) => l.split(" ")[0]));
 }
 
+/** The tests' temporary files and directories (every test names its own scaph-*). */
+function temps() {
+  return new Set(readdirSync(tmpdir()).filter((e) => e.startsWith("scaph-")));
+}
+
 /** The machine's state, as far as tests may change it. */
 export function machineState() {
-  return { processes: processes(), mounts: mounts(), users: users(), packages: installedPackages() };
+  return { processes: processes(), mounts: mounts(), users: users(), packages: installedPackages(), temps: temps() };
 }
 
 /** What `after` has that `before` had not, as lines of text; empty when nothing was left. */
@@ -75,6 +83,7 @@ export function leftSince(before, after) {
   for (const m of after.mounts) if (!before.mounts.has(m)) out.push(`still mounted: ${m}`);
   for (const u of after.users) if (!before.users.has(u)) out.push(`system user added: ${u}`);
   for (const p of after.packages) if (!before.packages.has(p)) out.push(`installed on this machine: ${p}`);
+  for (const t of after.temps) if (!before.temps.has(t)) out.push(`temporary file left: ${join(tmpdir(), t)}`);
   return out;
 }
 
@@ -107,4 +116,5 @@ export function cleanUp(before) {
   for (const u of now.users) if (!before.users.has(u)) spawnSync("userdel", [u], { stdio: "ignore" });
   const pkgs = [...now.packages].filter((p) => !before.packages.has(p));
   if (pkgs.length > 0) spawnSync("dpkg", ["--purge", ...pkgs], { stdio: "ignore" });
+  for (const t of now.temps) if (!before.temps.has(t)) rmSync(join(tmpdir(), t), { recursive: true, force: true });
 }
