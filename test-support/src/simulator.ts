@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { basename, dirname, join } from "node:path";
 import { parseUj, replaceFile } from "@scaph/common";
 
@@ -29,28 +30,23 @@ export interface SimulatorOptions {
 const UTIME_FIELD = 14;
 
 /**
- * Advances a fixture tree in real time: each zone gains `watts` × elapsed
- * time, each process `cpus` × elapsed × USER_HZ ticks. A reader of the tree
- * then sees a known power. Every tick writes every file synchronously, in one
- * run of the event loop, so a reader sees all zones and processes advanced
- * together (up to a few µs), however late a tick comes on a loaded machine:
- * ratios between them hold exactly. Each write is atomic.
+ * A fixture tree advanced by a given time: each zone gains `watts` × dt, each
+ * process `cpus` × dt × USER_HZ ticks. Every advance writes every file
+ * synchronously, back to back, so a reader sees all zones and processes
+ * advanced together (up to a few µs): ratios between them hold exactly.
+ * Each write is atomic. PowerSimulator runs one in real time.
  */
-export class PowerSimulator {
-  private timer: NodeJS.Timeout | null = null;
-  private last = 0;
+export class SimulatedTree {
   private readonly carry = new Map<string, number>();
+  private readonly watts = new Map<string, number>();
 
-  constructor(private readonly o: SimulatorOptions) {}
-
-  start(): void {
-    this.last = performance.now();
-    this.timer = setInterval(() => this.tick(), this.o.periodMs ?? 10);
+  constructor(private readonly o: SimulatorOptions) {
+    for (const z of o.zones) this.watts.set(z.zone, z.watts);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+  /** From now on, `zone` draws `watts`. */
+  setWatts(zone: string, watts: number): void {
+    this.watts.set(zone, watts);
   }
 
   /** Whole units to add now for a fractional rate, keeping the remainder. */
@@ -61,12 +57,11 @@ export class PowerSimulator {
     return whole;
   }
 
-  private tick(): void {
-    const now = performance.now();
-    const dt = (now - this.last) / 1000;
-    this.last = now;
+  /** Adds `dt` seconds of power and CPU time to the tree. */
+  advance(dt: number): void {
     const writes: [string, string][] = [];
-    for (const z of this.o.zones) {
+    for (const [zone, watts] of this.watts) {
+      const z = { zone, watts };
       const uj = this.take(`z:${z.zone}`, z.watts * dt * 1e6);
       if (uj <= 0) continue;
       const dir = join(this.o.powercapRoot, z.zone);
@@ -108,5 +103,34 @@ export class PowerSimulator {
     }
     // All computed first, then all written back to back.
     for (const [file, text] of writes) replaceFile(dirname(file), basename(file), text);
+  }
+}
+
+/**
+ * Advances a fixture tree in real time (a SimulatedTree every 10 ms), on a
+ * worker thread: a test that blocks its own event loop (a synchronous virsh
+ * save, a busy step) never stalls the simulated host's counters, which would
+ * then catch up in one jump, a burst no RAPL counter makes. A reader of the
+ * tree sees a known power, however the test's thread is busy.
+ */
+export class PowerSimulator {
+  private worker: Worker | null = null;
+
+  constructor(private readonly o: SimulatorOptions) {}
+
+  start(): void {
+    this.worker = new Worker(new URL("./simulator-worker.js", import.meta.url), { workerData: this.o });
+    this.worker.unref(); // a test that forgets stop() still ends
+  }
+
+  /** From now on, `zone` draws `watts` (a power that steps up and down). */
+  setWatts(zone: string, watts: number): void {
+    this.worker?.postMessage({ zone, watts });
+  }
+
+  async stop(): Promise<void> {
+    const w = this.worker;
+    this.worker = null;
+    if (w) await w.terminate();
   }
 }
