@@ -20,7 +20,7 @@ import {
   writeStderr,
 } from "@scaph/common";
 import type { CliEnvironment, RootOptions, ShareTransport as Transport } from "@scaph/common";
-import type { ChannelReceiver } from "./channel/receiver.js";
+import { ChannelReceiver } from "./channel/receiver.js";
 import { ChannelSensor } from "./channel/sensor.js";
 import { CHANNEL_DEFAULTS, firstLine, portFinder, startReceiver } from "./channel/start.js";
 import type { ChannelFlags } from "./channel/start.js";
@@ -61,14 +61,22 @@ export const guestEnvironment: CliEnvironment = {
   beforeOpen: async (opts, log) => {
     const o = opts as GuestOptions;
     const port = o.channel === false ? () => null : portFinder(o);
-    if (port() !== null) return; // the channel: its receiver is the sensor
+    if (port() !== null) {
+      const r = await startReceiver(o.powercapPath, o, log, interruptSignal());
+      if (r instanceof ChannelReceiver) {
+        receiver = r; // the channel: its receiver is the sensor
+        return;
+      }
+      // One receiver per port and tree: this one reads the tree that the other keeps.
+      if ("busy" in r) log.warn(`channel: ${port()} is read by another receiver (${r.busy}), which keeps ${o.powercapPath}: reading that tree instead`);
+      else log.warn(`channel: cannot keep ${o.powercapPath} (${r.cannot}): reading the tree as it is instead (--no-channel says so)`);
+    }
     const timeoutS = waitBoundS(o);
     await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal(), ready: () => port() !== null, procRoot: o.procfsPath, ...(timeoutS !== undefined ? { timeoutS } : {}) });
   },
   sensor: async (opts, log) => {
     const o = opts as GuestOptions;
-    if (o.channel === false || portFinder(o)() === null) return null;
-    receiver ??= await startReceiver(o.powercapPath, o, log, interruptSignal());
+    if (receiver === null) return null; // no channel, or another receiver keeps the tree: read the tree
     if (!receiver.latest) {
       if (o.wait === false) throw new ScaphError(`the channel's port is there but no line came from the host yet: is scaph-host qemu running on the host?`);
       log.warn("channel: waiting for the host's first line (is scaph-host qemu running on the host?)");
@@ -103,6 +111,8 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
     const log = loggerFor(c);
     const signal = interruptSignal();
     const r = await startReceiver(o.path, o, log, signal, true);
+    if ("busy" in r) throw new ScaphError(`another receiver keeps ${o.path} (${r.busy}): one receiver per tree and port; stop it first, or give this one another --path`);
+    if ("cannot" in r) throw new ScaphError(`cannot keep ${o.path}: ${r.cannot} (run it as root, or give it a --path it may write)`);
     writeStderr(`scaph-guest: keeping ${o.path} from the channel ${o.channelDevice ?? o.channelPort}`);
     await r.run(); // returns once stopped (SIGTERM, SIGINT)
   });

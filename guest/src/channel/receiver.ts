@@ -1,7 +1,22 @@
-import { closeSync, constants, mkdirSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { CHANNEL_MAX_LINE, counterDelta, errnoCode, isCounterReset, errorMessage, excerpt, parseMessage, readBounded, replaceFile, wrapAdd } from "@scaph/common";
+import {
+  CHANNEL_MAX_LINE,
+  counterDelta,
+  errnoCode,
+  isCounterReset,
+  errorMessage,
+  excerpt,
+  parseMessage,
+  parseUj,
+  readBounded,
+  replaceFile,
+  wrapAdd,
+  ZONE_ID_RE,
+  ZONE_NAME_RE,
+} from "@scaph/common";
 import type { ChannelMessage, Logger } from "@scaph/common";
+import type { TreeLock } from "./lock.js";
 
 /** The receiver's own memory, beside the tree it keeps: where each counter stands, and the host's last line. */
 export const CHANNEL_STATE_FILE = ".scaph-channel.json";
@@ -85,6 +100,10 @@ export interface ReceiverOptions {
   pollMs?: number;
   /** Whether the receiver alone keeps the process running (scaph-guest channel); beside an exporter's loop, it does not. */
   keepAlive?: boolean;
+  /** The tree's lock, held: the receiver writes only while it is still its own, and releases it when it stops. */
+  lock?: TreeLock;
+  /** Opens the port (non-blocking, read-only); the default is open(2). */
+  openPort?: (path: string) => number;
 }
 
 /**
@@ -107,10 +126,13 @@ export class ChannelReceiver {
   private readonly listeners = new Set<() => void>();
   /** Lines applied since start. */
   applied = 0;
+  /** Why the port could not be opened the last time, said once until it changes. */
+  private lastOpenError: string | null = null;
 
   constructor(private readonly o: ReceiverOptions) {
     mkdirSync(o.tree, { recursive: true });
     this.state = this.load();
+    this.catchUpWithTree();
   }
 
   /** The tree's zones, the host's time of the last line applied and the guest's power clock (s), or null before any. */
@@ -151,6 +173,7 @@ export class ChannelReceiver {
 
   stop(): void {
     this.stopped = true;
+    this.o.lock?.release();
   }
 
   /**
@@ -162,11 +185,16 @@ export class ChannelReceiver {
   private async readPort(port: string): Promise<void> {
     let fd: number;
     try {
-      fd = openSync(port, constants.O_RDONLY | constants.O_NONBLOCK);
+      fd = (this.o.openPort ?? openPortRdonly)(port);
     } catch (err) {
-      this.o.log.warn(`channel: ${port}: ${errorMessage(err)}`);
+      // Once per cause, not at every retry: a port another process holds (EBUSY) is tried again each second.
+      const why = `${port}: ${errorMessage(err)}`;
+      if (why !== this.lastOpenError) this.o.log.warn(`channel: ${why} (tried again every ${(this.o.retryMs ?? 1000) / 1000} s)`);
+      this.lastOpenError = why;
       return;
     }
+    if (this.lastOpenError !== null) this.o.log.info(`channel: ${port} open again`);
+    this.lastOpenError = null;
     const buf = Buffer.alloc(CHANNEL_MAX_LINE);
     this.partial = "";
     this.skipping = false;
@@ -248,6 +276,12 @@ export class ChannelReceiver {
 
   /** Writes the tree and the state for `lines` lines applied, and tells the listeners. */
   private commit(lines = 1): void {
+    if (this.o.lock && !this.o.lock.stillHeld()) {
+      // Another receiver took the tree (it found our lock stale): two writers would each count from their own state.
+      this.o.log.error(`channel: another receiver took ${this.o.tree}'s lock: this one stops, and writes nothing more`);
+      this.stop();
+      return;
+    }
     this.write();
     this.applied += lines;
     for (const f of this.listeners) f();
@@ -316,6 +350,40 @@ export class ChannelReceiver {
     }
   }
 
+  /**
+   * The tree as it stands may be ahead of the state file (a state write that
+   * failed, a state file lost, another receiver before the lock): each
+   * counter continues from whichever is ahead, so that no receiver ever
+   * writes a counter below the last one written. The tree is read as
+   * untrusted: a zone id and name as a host would send them, a number below
+   * the zone's max; a counter further ahead than half its range is not
+   * taken (a tree rewritten from elsewhere, not a continuation).
+   */
+  private catchUpWithTree(): void {
+    let entries: string[];
+    try {
+      entries = readdirSync(this.o.tree).filter((e) => ZONE_ID_RE.test(e)).slice(0, MAX_TREE_ZONES);
+    } catch {
+      return;
+    }
+    for (const zone of entries) {
+      const text = (f: string): string | null => {
+        const r = readBounded(join(this.o.tree, zone, f), 128);
+        return r.ok ? r.text.trim() : null;
+      };
+      const value = parseUj(text("energy_uj") ?? "");
+      const known = this.state.zones[zone];
+      const max = known?.max ?? parseUj(text("max_energy_range_uj") ?? "");
+      const name = known?.name ?? text("name");
+      if (value === null || max === null || max <= 0 || value >= max || name === null || !ZONE_NAME_RE.test(name)) continue;
+      if (!known && Object.keys(this.state.zones).length >= MAX_TREE_ZONES) continue;
+      const ahead = known ? counterDelta(known.value, value, max) : value;
+      if (ahead <= 0 || (known && isCounterReset(known.value, value, max)) || (known && ahead > max / 2)) continue;
+      this.state.zones[zone] = { zone, name, max, value };
+      this.o.log.info(`channel: ${zone} in ${this.o.tree} stands at ${value} µJ, ahead of ${known ? `the state file's ${known.value}` : "a state file that does not know it"}: continuing from the tree`);
+    }
+  }
+
   /** The state file of an earlier run (the agent restarted): counters continue from it. */
   private load(): State {
     const empty: State = { epoch: null, t: 0, clockS: 0, epochs: [], zones: {} };
@@ -351,6 +419,9 @@ function parseState(j: unknown): State {
       : [];
   return { epoch: s.epoch ?? null, t: s.t, clockS: isTime(s.clockS) ? s.clockS : 0, epochs, zones: s.zones as Record<string, GuestZone> };
 }
+
+/** open(2) of the port, read-only and non-blocking. */
+const openPortRdonly = (path: string): number => openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
 
 /** A pause that keeps the process running only if `keepAlive`. */
 const sleep = (ms: number, keepAlive = true): Promise<void> =>

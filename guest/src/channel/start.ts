@@ -1,5 +1,8 @@
+import { mkdir } from "node:fs/promises";
 import { CHANNEL_NAME, mountAt, ScaphError } from "@scaph/common";
 import type { Logger } from "@scaph/common";
+import { lockHolder, lockTree, TREE_LOCK_FILE } from "./lock.js";
+import type { LockRefusal } from "./lock.js";
 import { findPort } from "./port.js";
 import { CHANNEL_STATE_FILE, ChannelReceiver } from "./receiver.js";
 
@@ -38,11 +41,11 @@ async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<
     log.warn(`channel: ${tree} is not a tmpfs of its own and this is not root: the tree is written there as it is`);
     return;
   }
-  const { mkdir, readdir } = await import("node:fs/promises");
+  const { readdir } = await import("node:fs/promises");
   await mkdir(tree, { recursive: true });
   // A tmpfs mounted over a directory hides what it holds from the whole VM, and outlives this process:
   // only over an empty directory, or one that holds nothing but a tree of ours.
-  const foreign = (await readdir(tree)).filter((n) => n !== CHANNEL_STATE_FILE && !/^intel-rapl:\d+(:\d+)?$/.test(n));
+  const foreign = (await readdir(tree)).filter((n) => n !== CHANNEL_STATE_FILE && n !== TREE_LOCK_FILE && !/^intel-rapl:\d+(:\d+)?$/.test(n));
   if (foreign.length > 0) {
     throw new ScaphError(
       `${tree} is not empty (${foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(", ")}${foreign.length > 3 ? ", ..." : ""}) and not a mount: ` +
@@ -57,13 +60,20 @@ async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<
 
 /**
  * Starts a receiver in the background, keeping `tree`; resolves once it runs
- * (not once a line came). It stops when `signal` aborts; `keepAlive`: it
- * alone keeps the process running (scaph-guest channel), else it lives as
- * long as the exporter beside it.
+ * (not once a line came), or with who holds the tree's lock: one receiver
+ * per tree, whoever starts a second. It stops when `signal` aborts;
+ * `keepAlive`: it alone keeps the process running (scaph-guest channel),
+ * else it lives as long as the exporter beside it.
  */
-export async function startReceiver(tree: string, o: ChannelFlags, log: Logger, signal: AbortSignal, keepAlive = false): Promise<ChannelReceiver> {
+export async function startReceiver(tree: string, o: ChannelFlags, log: Logger, signal: AbortSignal, keepAlive = false): Promise<ChannelReceiver | LockRefusal> {
+  await mkdir(tree, { recursive: true });
+  // Asked before anything is mounted: a tree another receiver keeps is never hidden under a tmpfs of ours.
+  const holder = await lockHolder(tree);
+  if (holder !== null) return { busy: holder };
   await prepareTree(tree, o, log);
-  const r = new ChannelReceiver({ tree, port: portFinder(o), log, keepAlive });
+  const lock = await lockTree(tree);
+  if ("busy" in lock || "cannot" in lock) return lock;
+  const r = new ChannelReceiver({ tree, port: portFinder(o), log, keepAlive, lock });
   signal.addEventListener("abort", () => r.stop(), { once: true });
   void r.run();
   return r;
