@@ -8,6 +8,8 @@ export * from "./version.js";
 export * from "./io/bounded.js";
 export * from "./io/atomic.js";
 export * from "./powercap/counter.js";
+export { CounterRamp } from "./powercap/ramp.js";
+export type { Frame } from "./powercap/ramp.js";
 export * from "./powercap/layout.js";
 export * from "./powercap/zones.js";
 export * from "./powercap/read.js";

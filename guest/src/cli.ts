@@ -13,6 +13,7 @@ import {
   GUEST_MOUNT_POINT,
   CHANNEL_NAME,
   interruptSignal,
+  intArg,
   loggerFor,
   SCAPH_VERSION,
   ScaphError,
@@ -24,6 +25,7 @@ import { ChannelReceiver } from "./channel/receiver.js";
 import { ChannelSensor } from "./channel/sensor.js";
 import { CHANNEL_DEFAULTS, firstLine, portFinder, startReceiver } from "./channel/start.js";
 import type { ChannelFlags } from "./channel/start.js";
+import { DEFAULT_GUEST_SUBSTEPS } from "./channel/tree-writer.js";
 import { mountShare } from "./mount.js";
 import { waitForTree } from "./wait.js";
 
@@ -39,7 +41,13 @@ function addChannelOptions(cmd: Command): Command {
     .option("--channel-device <path>", "the port's device, where it cannot be found by name")
     .option("--sysfs-path <dir>", "sysfs root, to find the port", CHANNEL_DEFAULTS.sysfsPath)
     .option("--dev-path <dir>", "devfs root, to find the port", CHANNEL_DEFAULTS.devPath)
-    .option("--no-tmpfs", "keep the tree where it is (--path, --powercap-path), without mounting a tmpfs there");
+    .option("--no-tmpfs", "keep the tree where it is (--path, --powercap-path), without mounting a tmpfs there")
+    .option(
+      "--substeps <n>",
+      "frames the tree moves in over the host time each line covers, so that a reader with its own period finds its window's energy (1: each line at once)",
+      intArg("--substeps", 1, 100),
+      DEFAULT_GUEST_SUBSTEPS,
+    );
 }
 
 type GuestOptions = RootOptions & Record<string, unknown> & ChannelFlags & { wait?: boolean; channel?: boolean; timeout?: number };

@@ -10,11 +10,12 @@ export function numberArg(what: string, min = -Infinity) {
   };
 }
 
-export function intArg(what: string, min = 0) {
+export function intArg(what: string, min = 0, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${what} must be an integer, got "${value}".`);
     if (n < min) throw new InvalidArgumentError(`${what} must be >= ${min}, got ${n}.`);
+    if (n > max) throw new InvalidArgumentError(`${what} must be <= ${max}, got ${n}.`);
     return n;
   };
 }

@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, futimesSync, openSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { errnoCode } from "../errors.js";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
@@ -19,9 +19,12 @@ export function tempName(name: string): string {
  *
  * `dir` may be `/proc/self/fd/N` for an open directory (see DirHandle), so
  * that the directory itself cannot be swapped for a symlink meanwhile.
- * Synchronous: it writes to tmpfs or a local disk, never waits long.
+ * `mtimeS`: the file's modification time (Unix s), set before the rename, so
+ * that a reader sees the content and its time together (a VM tree's
+ * energy_uj carries the host time of its value). Synchronous: it writes to
+ * tmpfs or a local disk, never waits long.
  */
-export function replaceFile(dir: string, name: string, content: string | Uint8Array, onReplaced?: (what: string) => void): void {
+export function replaceFile(dir: string, name: string, content: string | Uint8Array, onReplaced?: (what: string) => void, mtimeS?: number): void {
   const tmp = `${dir}/${tempName(name)}`;
   let fd: number | null = null;
   for (let attempt = 0; fd === null; attempt++) {
@@ -36,6 +39,7 @@ export function replaceFile(dir: string, name: string, content: string | Uint8Ar
     const bytes = typeof content === "string" ? Buffer.from(content) : content;
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    if (mtimeS !== undefined) futimesSync(fd, mtimeS, mtimeS);
   } catch (err) {
     closeSync(fd);
     removeAnything(tmp);

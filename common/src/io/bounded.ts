@@ -17,7 +17,8 @@ export type ReadFailure =
   | "permission" // EACCES, EPERM
   | "error"; // anything else (EIO, EMFILE...)
 
-export type BoundedRead = { ok: true; text: string } | { ok: false; why: ReadFailure; code?: string };
+/** A read: the text, and the file's modification time (ms since the epoch, with its fraction). */
+export type BoundedRead = { ok: true; text: string; mtimeMs: number } | { ok: false; why: ReadFailure; code?: string };
 
 /** One buffer for every read: reads are synchronous, so it is never shared by two at once. */
 let buf = Buffer.allocUnsafe(4096);
@@ -38,7 +39,8 @@ export function readBounded(path: string, bound: number): BoundedRead {
     return failure(err);
   }
   try {
-    if (!fstatSync(fd).isFile()) return { ok: false, why: "not-regular" };
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { ok: false, why: "not-regular" };
     if (buf.length < bound + 1) buf = Buffer.allocUnsafe(bound + 1);
     let n = 0;
     // A regular file reads short only at its end: one read, unless it filled what was asked.
@@ -49,7 +51,7 @@ export function readBounded(path: string, bound: number): BoundedRead {
       if (n > bound) return { ok: false, why: "too-long" };
       if (r < want) break;
     }
-    return { ok: true, text: buf.toString("latin1", 0, n) };
+    return { ok: true, text: buf.toString("latin1", 0, n), mtimeMs: st.mtimeMs };
   } catch (err) {
     return failure(err);
   } finally {

@@ -36,3 +36,13 @@ export function vmSubZone(m: number): string {
 
 /** The wrap point of a RAPL package counter (2^32 × 61 µJ), used where the host gives none. */
 export const DEFAULT_MAX_UJ = 262143328850;
+
+/**
+ * A file at the root of a tree that scaph writes (a VM's tree on the host, the
+ * channel's tree in the guest): its presence says that each energy_uj's
+ * modification time is the host time of its value, which scaph's own
+ * readers take as the time of the reading (a reader's own clock would find
+ * one step more or less in its window).
+ */
+export const HOST_CLOCK_FILE = ".scaph-clock";
+export const HOST_CLOCK_TEXT = "energy_uj modification times are the host times of their values\n";

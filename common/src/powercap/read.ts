@@ -42,6 +42,11 @@ export function parseUj(text: string): Microjoules | null {
  * fix; a CounterReadError for anything else, quoting at most a short excerpt.
  */
 export function readEnergyUj(zonePath: string): Microjoules {
+  return readEnergy(zonePath).uj;
+}
+
+/** readEnergyUj(), with the file's modification time (ms): in a tree that carries its host's clock (HOST_CLOCK_FILE), the host time of the value. */
+export function readEnergy(zonePath: string): { uj: Microjoules; mtimeMs: number } {
   const file = join(zonePath, "energy_uj");
   const r = readBounded(file, VALUE_BOUND);
   if (!r.ok) {
@@ -50,5 +55,5 @@ export function readEnergyUj(zonePath: string): Microjoules {
   }
   const v = parseUj(r.text);
   if (v === null) throw new CounterReadError(`Malformed ${file}: expected a decimal count of microjoules, got ${excerpt(r.text)}`);
-  return v;
+  return { uj: v, mtimeMs: r.mtimeMs };
 }

@@ -1,6 +1,9 @@
 import { discoverZones } from "../powercap/zones.js";
 import type { Zone } from "../powercap/zones.js";
-import { CounterReadError, readEnergyUj } from "../powercap/read.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { HOST_CLOCK_FILE } from "../powercap/layout.js";
+import { CounterReadError, readEnergy } from "../powercap/read.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
 import { errorMessage } from "../errors.js";
@@ -23,6 +26,17 @@ export class PowercapSensor implements Sensor {
   private zoneList: Zone[] = [];
   private readonly log: Logger;
   private readonly clock: (() => bigint) | undefined;
+  /**
+   * Whether the tree carries its host's clock (a tree scaph writes: its
+   * HOST_CLOCK_FILE): each reading is then timed by its values' host time,
+   * not by when this process read them, so that a step of this reader's
+   * never finds one host step more or less than the time it measures over.
+   */
+  private hostClock = false;
+  private lastHostMs = -1;
+  /** The readings' time line (ns): the host's times, advanced by this process's own where the host's went back. */
+  private hostMonoNs = 0n;
+  private lastReadNs = 0n;
 
   private constructor(options: PowercapSensorOptions) {
     this.root = options.root;
@@ -39,12 +53,15 @@ export class PowercapSensor implements Sensor {
   static async open(options: PowercapSensorOptions): Promise<PowercapSensor> {
     const s = new PowercapSensor(options);
     s.zoneList = discoverZones(s.root, s.log);
+    s.hostClock = existsSync(join(s.root, HOST_CLOCK_FILE));
+    if (s.hostClock) s.log.info(`powercap: ${s.root} carries its host's clock: each reading is timed by its values' host time`);
     try {
       s.read();
     } catch (err) {
       if (!(err instanceof CounterReadError)) throw err;
       s.log.warn(`powercap: ${errorMessage(err)} (at start; measuring once it reads again)`);
     }
+    s.lastHostMs = -1; // that read was a check: the first reading of the meter's is its own
     return s;
   }
 
@@ -68,16 +85,41 @@ export class PowercapSensor implements Sensor {
   read(): EnergySample {
     if (this.stale || ++this.samples % PowercapSensor.REDISCOVER_EVERY === 0) {
       this.zoneList = discoverZones(this.root, this.log);
+      this.hostClock = existsSync(join(this.root, HOST_CLOCK_FILE));
       this.stale = false;
     }
-    let values: number[];
+    let values: { uj: number; mtimeMs: number }[];
     try {
-      values = this.zoneList.map((z) => readEnergyUj(z.path));
+      values = this.zoneList.map((z) => readEnergy(z.path));
     } catch (err) {
       this.stale = true;
       throw err;
     }
-    const sample = nowSample(this.zoneList.map((zone, i) => ({ zone, energyUj: values[i] ?? 0 })));
+    const sample = nowSample(this.zoneList.map((zone, i) => ({ zone, energyUj: values[i]?.uj ?? 0 })));
+    if (this.hostClock) return this.hostTimed(sample, values);
     return this.clock ? { ...sample, monotonicNs: this.clock() } : sample;
+  }
+
+  /**
+   * A reading timed by the host time of its values: the newest energy_uj's
+   * modification time (the writer sets each frame's, sub-zones then the
+   * package). No new value since the last reading: nothing to measure (the
+   * step is skipped quietly, and the next measures from the last). A host
+   * clock that went back (stepped by NTP, another host after a migration)
+   * times that one interval by this process's clock instead.
+   */
+  private hostTimed(sample: EnergySample, values: readonly { mtimeMs: number }[]): EnergySample {
+    const ms = Math.max(...values.map((v) => v.mtimeMs));
+    const now = sample.monotonicNs;
+    if (ms === this.lastHostMs) throw new CounterReadError("no new value in the tree since the last step", { quiet: true });
+    if (this.lastHostMs < 0) this.hostMonoNs = now;
+    else if (ms > this.lastHostMs) this.hostMonoNs += BigInt(Math.round((ms - this.lastHostMs) * 1e6));
+    else {
+      this.log.warn(`powercap: the host time of ${this.root}'s values went back by ${((this.lastHostMs - ms) / 1000).toFixed(3)} s: this interval is timed by this reader's clock`);
+      this.hostMonoNs += now > this.lastReadNs ? now - this.lastReadNs : 1n;
+    }
+    this.lastHostMs = ms;
+    this.lastReadNs = now;
+    return { ...sample, monotonicNs: this.hostMonoNs, timestampS: ms / 1000 };
   }
 }

@@ -17,6 +17,7 @@ import {
 } from "@scaph/common";
 import type { ChannelMessage, Logger } from "@scaph/common";
 import type { TreeLock } from "./lock.js";
+import { GuestTreeWriter } from "./tree-writer.js";
 
 /** The receiver's own memory, beside the tree it keeps: where each counter stands, and the host's last line. */
 export const CHANNEL_STATE_FILE = ".scaph-channel.json";
@@ -25,7 +26,7 @@ export const CHANNEL_STATE_FILE = ".scaph-channel.json";
 export interface GuestZone {
   zone: string;
   name: string;
-  /** The guest's counter (what its tree's energy_uj holds), wrapping at max. */
+  /** The guest's counter (what its tree's energy_uj holds once shown), wrapping at max. */
   value: number;
   max: number;
 }
@@ -52,6 +53,12 @@ interface State {
    * so power over it is never above what the host sent for that time.
    */
   clockS: number;
+  /**
+   * The host time at which the power clock stood at 0 (Unix s): the time of
+   * the tree's values is originS + clockS, a time line that only goes
+   * forward, whichever host's clock the lines came by.
+   */
+  originS: number;
   /** The most recent epochs (MAX_EPOCHS, the last used last), so lines of two epochs that overlap (a live migration's hand-off) count once each. */
   epochs: EpochState[];
   zones: Record<string, GuestZone>;
@@ -104,6 +111,8 @@ export interface ReceiverOptions {
   lock?: TreeLock;
   /** Opens the port (non-blocking, read-only); the default is open(2). */
   openPort?: (path: string) => number;
+  /** Frames the tree moves in over the host time a line covers (1: each line's counters at once). */
+  substeps?: number;
 }
 
 /**
@@ -129,10 +138,15 @@ export class ChannelReceiver {
   /** Why the port could not be opened the last time, said once until it changes. */
   private lastOpenError: string | null = null;
 
+  private readonly writer: GuestTreeWriter;
+  /** The host time the lines of the last commit covered (s): the next frames spread over it. */
+  private lastCoverS = 0;
+
   constructor(private readonly o: ReceiverOptions) {
     mkdirSync(o.tree, { recursive: true });
     this.state = this.load();
     this.catchUpWithTree();
+    this.writer = new GuestTreeWriter(o.tree, o.log, o.substeps ?? 1);
   }
 
   /** The tree's zones, the host's time of the last line applied and the guest's power clock (s), or null before any. */
@@ -172,7 +186,9 @@ export class ChannelReceiver {
   }
 
   stop(): void {
+    if (this.stopped) return;
     this.stopped = true;
+    if (!this.o.lock || this.o.lock.stillHeld()) this.writer.flush();
     this.o.lock?.release();
   }
 
@@ -324,7 +340,9 @@ export class ChannelReceiver {
       const max = prev?.max ?? z.max_energy_range_uj;
       st.zones[z.zone] = { zone: z.zone, name: z.name, max, value: wrapAdd(prev?.value ?? 0, gain, max) };
     }
+    if (st.epoch === null && st.clockS === 0) st.originS = m.t - cover;
     st.clockS += cover;
+    this.lastCoverS += cover;
     if (!before && st.epoch !== null) this.o.log.info(`channel: new epoch ${m.epoch} (the host's daemon restarted, or this VM was restored or migrated): counters continue`);
     st.epochs = [...st.epochs.filter((e) => e !== before), { epoch: m.epoch, seq: m.seq, t: m.t, host: Object.fromEntries(m.zones.map((z) => [z.zone, z.energy_uj])) }].slice(-MAX_EPOCHS);
     st.epoch = m.epoch;
@@ -333,20 +351,14 @@ export class ChannelReceiver {
     return true;
   }
 
-  /** The tree (sub-zones first, the package last: a reader that sees the package sees the whole tree), then the state. */
+  /** The tree (its frames over the host time the lines covered), then the state, which holds the counters whole. */
   private write(): void {
-    const zones = Object.values(this.state.zones).sort((a, b) => b.zone.length - a.zone.length || b.zone.localeCompare(a.zone));
+    this.writer.show(Object.values(this.state.zones), this.state.originS + this.state.clockS, this.lastCoverS);
+    this.lastCoverS = 0;
     try {
-      for (const z of zones) {
-        const dir = join(this.o.tree, z.zone);
-        mkdirSync(dir, { recursive: true });
-        replaceFile(dir, "name", `${z.name}\n`);
-        replaceFile(dir, "max_energy_range_uj", `${z.max}\n`);
-        replaceFile(dir, "energy_uj", `${z.value}\n`);
-      }
       replaceFile(this.o.tree, CHANNEL_STATE_FILE, JSON.stringify(this.state) + "\n");
     } catch (err) {
-      this.o.log.warn(`channel: cannot write the tree in ${this.o.tree}: ${errorMessage(err)} (kept in memory)`);
+      this.o.log.warn(`channel: cannot write ${CHANNEL_STATE_FILE} in ${this.o.tree}: ${errorMessage(err)} (kept in memory)`);
     }
   }
 
@@ -386,7 +398,7 @@ export class ChannelReceiver {
 
   /** The state file of an earlier run (the agent restarted): counters continue from it. */
   private load(): State {
-    const empty: State = { epoch: null, t: 0, clockS: 0, epochs: [], zones: {} };
+    const empty: State = { epoch: null, t: 0, clockS: 0, originS: 0, epochs: [], zones: {} };
     const file = join(this.o.tree, CHANNEL_STATE_FILE);
     const r = readBounded(file, 64 * 1024);
     if (!r.ok) return empty;
@@ -417,7 +429,10 @@ function parseState(j: unknown): State {
     : s.epoch !== null && isCounters(s.host)
       ? [{ epoch: s.epoch, seq: 0, t: s.t, host: s.host }]
       : [];
-  return { epoch: s.epoch ?? null, t: s.t, clockS: isTime(s.clockS) ? s.clockS : 0, epochs, zones: s.zones as Record<string, GuestZone> };
+  const clockS = isTime(s.clockS) ? s.clockS : 0;
+  // (a state file from before originS: the power clock's origin as its last line says)
+  const originS = isTime(s.originS) ? s.originS : Math.max(0, s.t - clockS);
+  return { epoch: s.epoch ?? null, t: s.t, clockS, originS, epochs, zones: s.zones as Record<string, GuestZone> };
 }
 
 /** open(2) of the port, read-only and non-blocking. */

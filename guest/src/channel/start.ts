@@ -1,10 +1,11 @@
 import { mkdir } from "node:fs/promises";
-import { CHANNEL_NAME, mountAt, ScaphError } from "@scaph/common";
+import { CHANNEL_NAME, HOST_CLOCK_FILE, mountAt, ScaphError } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import { lockHolder, lockTree, TREE_LOCK_FILE } from "./lock.js";
 import type { LockRefusal } from "./lock.js";
 import { findPort } from "./port.js";
 import { CHANNEL_STATE_FILE, ChannelReceiver } from "./receiver.js";
+import { DEFAULT_GUEST_SUBSTEPS } from "./tree-writer.js";
 
 /** The channel options of scaph-guest's commands. */
 export interface ChannelFlags {
@@ -17,6 +18,8 @@ export interface ChannelFlags {
   procfsPath: string;
   /** Mount a tmpfs on the tree's directory when it is not a mount (as root). */
   tmpfs: boolean;
+  /** Frames the tree moves in over the host time each line covers. */
+  substeps?: number;
 }
 
 export const CHANNEL_DEFAULTS = { channelPort: CHANNEL_NAME, sysfsPath: "/sys", devPath: "/dev" };
@@ -45,7 +48,7 @@ async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<
   await mkdir(tree, { recursive: true });
   // A tmpfs mounted over a directory hides what it holds from the whole VM, and outlives this process:
   // only over an empty directory, or one that holds nothing but a tree of ours.
-  const foreign = (await readdir(tree)).filter((n) => n !== CHANNEL_STATE_FILE && n !== TREE_LOCK_FILE && !/^intel-rapl:\d+(:\d+)?$/.test(n));
+  const foreign = (await readdir(tree)).filter((n) => ![CHANNEL_STATE_FILE, TREE_LOCK_FILE, HOST_CLOCK_FILE].includes(n) && !/^intel-rapl:\d+(:\d+)?$/.test(n));
   if (foreign.length > 0) {
     throw new ScaphError(
       `${tree} is not empty (${foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(", ")}${foreign.length > 3 ? ", ..." : ""}) and not a mount: ` +
@@ -73,7 +76,7 @@ export async function startReceiver(tree: string, o: ChannelFlags, log: Logger, 
   await prepareTree(tree, o, log);
   const lock = await lockTree(tree);
   if ("busy" in lock || "cannot" in lock) return lock;
-  const r = new ChannelReceiver({ tree, port: portFinder(o), log, keepAlive, lock });
+  const r = new ChannelReceiver({ tree, port: portFinder(o), log, keepAlive, lock, substeps: o.substeps ?? DEFAULT_GUEST_SUBSTEPS });
   signal.addEventListener("abort", () => r.stop(), { once: true });
   void r.run();
   return r;

@@ -198,6 +198,8 @@ test("the epochs and the power clock survive an agent restart; a state file of t
     b.receive(encodeMessage(line("src", 2, 101, 20))); // the source's next line: +10 J, not its whole counter again
     assert.equal(await read(tree, "intel-rapl:0"), String(25_000_000));
     const { writeFile } = await import("node:fs/promises");
+    // (the tree of this state: a tree ahead of it would be continued from instead)
+    await rm(join(tree, "intel-rapl:0"), { recursive: true });
     await writeFile(join(tree, ".scaph-channel.json"), JSON.stringify({ epoch: "old", t: 50, host: { "intel-rapl:0": 3_000_000 }, zones: { "intel-rapl:0": { zone: "intel-rapl:0", name: "package-0", value: 7_000_000, max: MAX } } }));
     const c = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
     c.receive(encodeMessage(line("old", 5, 51, 4)));

@@ -21,6 +21,7 @@ import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryP
 import { VmResolver } from "../qemu/resolver.js";
 import { DELIVERY_GAUGE, deliverySamples } from "../qemu/status-sink.js";
 import { buildDaemonSinks } from "../qemu/daemon.js";
+import { DEFAULT_SUBSTEPS } from "../qemu/tree-sink.js";
 import { checkBaseDir } from "../qemu/base-dir.js";
 import { AutoSetup } from "../qemu/auto-setup.js";
 
@@ -61,6 +62,7 @@ interface QemuOptions extends RootOptions, PrometheusFlags, ResolverFlags, Omit<
   channelDir: string;
   autoSetup: boolean;
   domains?: string;
+  substeps: number;
 }
 
 export function addQemuCommand(program: Command, env: CliEnvironment): Command {
@@ -78,7 +80,13 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       "give every domain the channel transport: added to its XML whenever it is defined (Nova's rewrites too), hot-plugged when it starts (libvirt's events)",
       false,
     )
-    .option("--domains <regex>", "with --auto-setup: only the domains whose name matches (e.g. '^instance-' for OpenStack Nova's)");
+    .option("--domains <regex>", "with --auto-setup: only the domains whose name matches (e.g. '^instance-' for OpenStack Nova's)")
+    .option(
+      "--substeps <n>",
+      "frames a VM's tree moves in over a step: each step's energy is shown over the next step, so that a reader with its own period finds its window's energy (1: once a step, at once)",
+      intArg("--substeps", 1, 100),
+      DEFAULT_SUBSTEPS,
+    );
   addResolverOptions(cmd);
   cmd.option("--prometheus", "also serve Prometheus metrics (with vmname and per-VM series) from the same measurement loop", false);
   addPrometheusFlags(cmd, false);
@@ -99,7 +107,7 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       const containers = containerSourceFor(o, log);
       const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus, ...(containers ? { containers } : {}) }); // RAPL readable, or the fix named
       checkBaseDir(o.baseDir);
-      const daemon = buildDaemonSinks({ baseDir: o.baseDir, log, maxVms: o.maxVms });
+      const daemon = buildDaemonSinks({ baseDir: o.baseDir, log, maxVms: o.maxVms, substeps: o.substeps });
       const { status } = daemon;
       sinks.push(...daemon.sinks);
       if (o.prometheus) {

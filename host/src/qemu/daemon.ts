@@ -17,7 +17,7 @@ export interface DaemonSinks {
   sinks: Sink[];
 }
 
-export function buildDaemonSinks(o: { baseDir: string; log: Logger; maxVms: number }): DaemonSinks {
+export function buildDaemonSinks(o: { baseDir: string; log: Logger; maxVms: number; substeps?: number }): DaemonSinks {
   const trees = new VmTreeSink(o);
   const channels = new ChannelSink(o.log);
   const status = new StatusSink({ baseDir: o.baseDir, log: o.log, written: trees.written, channels: () => channels.status() });

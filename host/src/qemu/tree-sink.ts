@@ -5,6 +5,7 @@ import { DaemonState } from "./state.js";
 import { isMountPoint, openBaseDir } from "./tree.js";
 import type { DirHandle } from "./tree.js";
 import { VmTree, vmZones } from "./vm-tree.js";
+import type { ZoneSpec } from "./vm-tree.js";
 
 /** The wrap point of the host's zone with this name (`package` for packages), from the Snapshot's zones. */
 export function zoneMaxOf(zones: readonly Zone[]): (name: string) => number | null {
@@ -19,12 +20,16 @@ export function treeWanted(vm: { transports?: { channelPath: string | null; shar
   return !vm.transports || vm.transports.share || vm.transports.channelPath === null;
 }
 
+/** Frames per step of a VM's tree, by default (CounterRamp): a reader's window of two steps is then within 5 % (half a frame off at each end: 1/16 of a step, with some room for the writer's lateness). */
+export const DEFAULT_SUBSTEPS = 16;
+
 /**
  * The VM tree writer: a sink. For each VM of a Snapshot it adds the VM's
  * gain per zone (computed by the attribution) to its counters and writes
- * `<base>/<name>/` as a powercap tree; the counters are kept in the daemon's
- * own state file too, so a restart continues them. It reads nothing of /proc
- * and splits nothing.
+ * `<base>/<name>/` as a powercap tree, whose counters move `substeps` times
+ * over the step that follows (VmTree); the counters are kept in the
+ * daemon's own state file too, so a restart continues them. It reads
+ * nothing of /proc and splits nothing.
  */
 export class VmTreeSink implements Sink {
   readonly name = "vm trees";
@@ -33,29 +38,69 @@ export class VmTreeSink implements Sink {
   private readonly state: DaemonState;
   /** Whether each VM's tree was written at the last step, by key (for the status file). */
   readonly written = new Map<string, boolean>();
+  /** The zones of the last step, and the timer of its next frame. */
+  private zones: ZoneSpec[] = [];
+  private frameTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly o: { baseDir: string; log: Logger; maxVms: number },
+    private readonly o: { baseDir: string; log: Logger; maxVms: number; substeps?: number },
   ) {
     this.state = DaemonState.load(o.baseDir, o.log);
   }
 
   write(s: Snapshot): void {
-    const zones = vmZones(s.subDomains, zoneMaxOf(s.zones));
+    this.stopFrames();
+    const zones = (this.zones = vmZones(s.subDomains, zoneMaxOf(s.zones)));
     this.written.clear();
+    this.withBase(s.vms.length > 0, (base) => this.writeTrees(s, base, zones));
+    this.state.prune(4 * this.o.maxVms);
+    this.state.save();
+    this.startFrames(s.intervalS);
+  }
+
+  /** Writes every tree's newest counters whole: nothing is left unshown when the daemon stops. */
+  close(): void {
+    this.stopFrames();
+    this.withBase(this.trees.size > 0, (base) => {
+      if (base) for (const t of this.trees.values()) t.flush(base, this.zones);
+    });
+  }
+
+  /** Runs `f` with the base dir open (or null where it cannot be, or `wanted` is false), closing it after. */
+  private withBase(wanted: boolean, f: (base: DirHandle | null) => void): void {
     let base: DirHandle | null = null;
     try {
-      base = s.vms.length > 0 ? openBaseDir(this.o.baseDir) : null;
+      base = wanted ? openBaseDir(this.o.baseDir) : null;
     } catch (err) {
       this.o.log.warn(`qemu: cannot open ${this.o.baseDir}: ${errorMessage(err)}`);
     }
     try {
-      this.writeTrees(s, base, zones);
+      f(base);
     } finally {
       base?.close();
     }
-    this.state.prune(4 * this.o.maxVms);
-    this.state.save();
+  }
+
+  /** Schedules this step's frames 1..n-1, evenly over the next `stepS` (the step just measured, as the next will be). */
+  private startFrames(stepS: number): void {
+    const n = this.o.substeps ?? DEFAULT_SUBSTEPS;
+    if (n <= 1 || !(stepS > 0) || this.trees.size === 0) return;
+    let j = 0;
+    const next = (): void => {
+      j++;
+      this.withBase(true, (base) => {
+        if (base) for (const [key, t] of this.trees) if (this.written.get(key)) t.subStep(base, this.zones, j);
+      });
+      this.frameTimer = j + 1 < n ? setTimeout(next, (stepS * 1000) / n) : null;
+      this.frameTimer?.unref();
+    };
+    this.frameTimer = setTimeout(next, (stepS * 1000) / n);
+    this.frameTimer.unref();
+  }
+
+  private stopFrames(): void {
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    this.frameTimer = null;
   }
 
   private writeTrees(s: Snapshot, base: DirHandle | null, zones: ReturnType<typeof vmZones>): void {
@@ -65,7 +110,7 @@ export class VmTreeSink implements Sink {
       if (!tree || tree.name !== vm.name) {
         tree?.close();
         const saved = this.state.counters(vm.key);
-        tree = new VmTree(vm.name, this.o.log, saved);
+        tree = new VmTree(vm.name, this.o.log, saved, this.o.substeps ?? DEFAULT_SUBSTEPS);
         this.trees.set(vm.key, tree);
         this.o.log.info(
           `qemu: VM ${vm.name} (pid ${vm.pid}${vm.uuid ? `, uuid ${vm.uuid}` : ""}${vm.libvirt ? ", libvirt" : ""}) found` +
@@ -78,7 +123,7 @@ export class VmTreeSink implements Sink {
       // not see it: counted, not written, until the tmpfs is back.
       const pending = vm.libvirt && !vm.transports;
       const writable = !pending && this.mounted(vm.name, vm.transports?.share === true);
-      this.written.set(vm.key, tree.update(writable ? base : null, zones, vm.zonesUj));
+      this.written.set(vm.key, tree.update(writable ? base : null, zones, vm.zonesUj, s.timestampS));
       this.state.set(vm.key, vm.name, tree.counters);
     }
     const live = new Set(s.vms.filter(treeWanted).map((v) => v.key));

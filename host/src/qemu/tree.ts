@@ -90,9 +90,9 @@ export function regularFileAt(path: string): WrittenFile | null {
  * its place is removed and said. The caller reads the file's identity after
  * (regularFileAt), so that a later step can tell whether anything changed it.
  */
-export function writeInto(dir: DirHandle, name: string, content: string, log: Logger): void {
+export function writeInto(dir: DirHandle, name: string, content: string, log: Logger, mtimeS?: number): void {
   try {
-    replaceFile(dir.anchor, name, content, (what) => log.warn(`tree: ${what} in ${dir.shown} (planted in the share?): removed and replaced`));
+    replaceFile(dir.anchor, name, content, (what) => log.warn(`tree: ${what} in ${dir.shown} (planted in the share?): removed and replaced`), mtimeS);
   } catch (err) {
     throw shownError(err, dir);
   }

@@ -1,5 +1,5 @@
-import type { Logger, ZoneSpec } from "@scaph/common";
-import { errorMessage, wrapAdd } from "@scaph/common";
+import type { Frame, Logger, ZoneSpec } from "@scaph/common";
+import { CounterRamp, DEFAULT_MAX_UJ, errorMessage, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, wrapAdd } from "@scaph/common";
 import { DirHandle, openChildDir, openVmDir, regularFileAt, shownError, writeInto } from "./tree.js";
 import type { WrittenFile } from "./tree.js";
 import type { VmCounters } from "./state.js";
@@ -13,11 +13,16 @@ const same = (a: WrittenFile | null | undefined, b: WrittenFile | null): boolean
  * One VM's powercap tree under `<base>/<name>`: cumulative counters kept in
  * memory (continued from the daemon's own state after a restart, never read
  * back from the tree, which the guest may write), the tree replaced every
- * step: `energy_uj` always; `name` and `max_energy_range_uj` whenever what
- * is there is not the file this daemon wrote (so anything a guest planted is
- * gone within one step). Energy that cannot be written (full tmpfs,
- * unwritable directory) stays in memory and is written with the next
- * successful step: nothing is lost.
+ * step: `energy_uj` always; `name`, `max_energy_range_uj` and the host
+ * clock's mark whenever what is there is not the file this daemon wrote
+ * (so anything a guest planted is gone within one step). Energy that cannot
+ * be written (full tmpfs, unwritable directory) stays in memory and is
+ * written with the next successful step: nothing is lost.
+ *
+ * Each step's energy is shown over the step after it, in `substeps` frames
+ * (CounterRamp), so that a reader with its own clock finds in its window
+ * the energy of that window, not one step more or less; each energy_uj
+ * carries, as its modification time, the host time of its value.
  */
 export class VmTree {
   /** Cumulative µJ per zone id: what the tree holds once written. */
@@ -25,30 +30,56 @@ export class VmTree {
   /** The name and max files this daemon wrote, by path inside the VM dir. */
   private readonly written = new Map<string, { value: string; file: WrittenFile | null }>();
   private lastError: string | null = null;
+  private readonly maxUj = new Map<string, number>();
+  private readonly ramp: CounterRamp;
   constructor(
     readonly name: string,
     private readonly log: Logger,
     restored?: VmCounters,
+    substeps = 1,
   ) {
     this.counters = new Map(restored ?? []);
+    this.ramp = new CounterRamp(substeps, (zone) => this.maxUj.get(zone) ?? DEFAULT_MAX_UJ);
   }
 
   /**
-   * Adds each zone's gain (wrapping at its max) and writes the tree under
-   * `base` (the open base dir). Returns false (and logs once per distinct
-   * error) when writing failed.
+   * Adds each zone's gain (wrapping at its max), at the host time `tS` of the
+   * step, and writes the tree under `base` (the open base dir): the last
+   * step's counters, now whole (the first time, these). Returns false (and
+   * logs once per distinct error) when writing failed.
    */
-  update(base: DirHandle | null, zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>): boolean {
+  update(base: DirHandle | null, zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>, tS: number): boolean {
     // gains has every zone of `zones` (both made from the same sub-domain names, attribution/vm-zones.ts)
-    for (const z of zones) this.counters.set(z.id, wrapAdd(this.counters.get(z.id) ?? 0, gains.get(z.id) ?? 0, z.maxUj));
+    for (const z of zones) {
+      this.maxUj.set(z.id, z.maxUj);
+      this.counters.set(z.id, wrapAdd(this.counters.get(z.id) ?? 0, gains.get(z.id) ?? 0, z.maxUj));
+    }
+    const frame = this.ramp.target(this.counters, tS);
     if (base === null) return false; // the base dir itself failed (logged by the sink); the energy stays counted
-    // Directories are opened anew each step and closed at its end: a held descriptor would keep the
+    return this.show(base, zones, frame, true);
+  }
+
+  /** Writes frame `j` of this step's ramp (energy_uj only); false where there is none or it failed. */
+  subStep(base: DirHandle, zones: readonly ZoneSpec[], j: number): boolean {
+    const frame = this.ramp.frame(j);
+    return frame !== null && this.show(base, zones, frame, false);
+  }
+
+  /** Writes the newest counters whole (the daemon stops: nothing is left unshown). */
+  flush(base: DirHandle, zones: readonly ZoneSpec[]): boolean {
+    const frame = this.ramp.latest();
+    return frame !== null && this.show(base, zones, frame, true);
+  }
+
+  private show(base: DirHandle, zones: readonly ZoneSpec[], frame: Frame, whole: boolean): boolean {
+    // Directories are opened anew each time and closed at its end: a held descriptor would keep the
     // VM's tmpfs busy, and teardown (umount) would fail while the daemon runs.
     let vm: DirHandle | null = null;
     try {
       vm = openVmDir(base, this.name);
+      if (whole) this.keep(vm, HOST_CLOCK_FILE, HOST_CLOCK_TEXT);
       // Sub-zones first, the package last: a reader that sees the package sees the whole tree.
-      for (let k = zones.length - 1; k >= 0; k--) this.writeZone(vm, zones[k] as ZoneSpec);
+      for (let k = zones.length - 1; k >= 0; k--) this.writeZone(vm, zones[k] as ZoneSpec, frame, whole);
       if (this.lastError !== null) this.log.info(`tree ${this.name}: writing again`);
       this.lastError = null;
       return true;
@@ -68,21 +99,22 @@ export class VmTree {
     this.written.clear();
   }
 
-  /** Writes `file` with `value` unless what is there is the file this daemon wrote with it. */
-  private keep(dir: DirHandle, z: ZoneSpec, file: string, value: string): void {
-    const key = `${z.id}/${file}`;
+  /** Writes `file` (a path inside the VM dir) with `content` unless what is there is the file this daemon wrote with it. */
+  private keep(dir: DirHandle, file: string, content: string, key = file): void {
     const mine = this.written.get(key);
-    if (mine && mine.value === value && same(mine.file, regularFileAt(dir.at(file)))) return;
-    writeInto(dir, file, `${value}\n`, this.log);
-    this.written.set(key, { value, file: regularFileAt(dir.at(file)) });
+    if (mine && mine.value === content && same(mine.file, regularFileAt(dir.at(file)))) return;
+    writeInto(dir, file, content, this.log);
+    this.written.set(key, { value: content, file: regularFileAt(dir.at(file)) });
   }
 
-  private writeZone(vm: DirHandle, z: ZoneSpec): void {
+  private writeZone(vm: DirHandle, z: ZoneSpec, frame: Frame, whole: boolean): void {
     const dir = openChildDir(vm, z.id, this.log);
     try {
-      this.keep(dir, z, "name", z.name);
-      this.keep(dir, z, "max_energy_range_uj", String(z.maxUj));
-      writeInto(dir, "energy_uj", `${this.counters.get(z.id) ?? 0}\n`, this.log);
+      if (whole) {
+        this.keep(dir, "name", `${z.name}\n`, `${z.id}/name`);
+        this.keep(dir, "max_energy_range_uj", `${z.maxUj}\n`, `${z.id}/max_energy_range_uj`);
+      }
+      writeInto(dir, "energy_uj", `${frame.values.get(z.id) ?? 0}\n`, this.log, frame.tS);
     } finally {
       dir.close();
     }

@@ -50,6 +50,8 @@ export interface QemuRigOptions {
   powercap?: string;
   maxVms?: number;
   libvirtPid?: (domain: string) => number | null;
+  /** Frames a tree moves in per step (the daemon's --substeps); 1 here by default: each step's counters at once. */
+  substeps?: number;
 }
 
 export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
@@ -72,7 +74,8 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
   let now = 0n;
   let meter = rig.meter;
   // the daemon's own sinks, as scaph-host qemu wires them
-  let daemon = buildDaemonSinks({ baseDir, log, maxVms });
+  const substeps = options.substeps ?? 1;
+  let daemon = buildDaemonSinks({ baseDir, log, maxVms, substeps });
   const q: QemuRig = {
     get channels() {
       return daemon.channels;
@@ -105,7 +108,7 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
       meter = new Meter(sensor, new ProcessTable({ procRoot: rig.proc.root, clockTicks: 100, pageSize: 4096 }), { vms: resolver(rig.proc.root), log });
       meter.prime();
       daemon.channels.close();
-      daemon = buildDaemonSinks({ baseDir, log, maxVms });
+      daemon = buildDaemonSinks({ baseDir, log, maxVms, substeps });
     },
     async cleanup() {
       daemon.channels.close();
