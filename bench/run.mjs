@@ -77,9 +77,14 @@ async function untilSteps(base, n, timeoutMs = 600_000) {
 }
 
 /** CPU ms per step of `scaph-host qemu` on a synthetic root, over `steps` steps after a warm-up. */
+/**
+ * CPU per step of the daemon. Its trees move once a step here (--substeps 1) unless `extra` says otherwise:
+ * the frames between two steps are timers spread over a step, which steps of milliseconds leave no room
+ * for; their cost is measured apart, at a step of a human's scale (1c).
+ */
 async function daemonStep(roots, base, steps, stepS, extra = []) {
   const d = await startDaemon(["qemu", "--no-libvirt", "--vm-user", "0", "--procfs-path", roots.proc, "--powercap-path", roots.powercap,
-    "--cgroup-path", roots.cgroup, "--base-dir", base, "--step", String(stepS), ...extra]);
+    "--cgroup-path", roots.cgroup, "--base-dir", base, "--step", String(stepS), ...(extra.includes("--substeps") ? [] : ["--substeps", "1"]), ...extra]);
   try {
     await untilSteps(base, 20);
     const s0 = statusSteps(base);
@@ -138,6 +143,24 @@ for (const [procs, vms] of configs) {
   results.containers = { procs, withoutMs: median(without), withMs: median(withC), without, with: withC };
   const r = results.containers;
   log(`bench: --containers, ${procs} processes: ${r.withMs.toFixed(2)} ms/step against ${r.withoutMs.toFixed(2)} without (ratio ${(r.withMs / r.withoutMs).toFixed(2)}, ${((1000 * (r.withMs - r.withoutMs)) / procs).toFixed(2)} µs more a process)`);
+}
+
+// 1c. The frames of the trees (--substeps 16, the default: each step's energy shown over the next step in 16
+// frames) against none (--substeps 1), alternated in the same run, at a step of 0.5 s (frames every 31 ms).
+{
+  const procs = 1000;
+  const vms = 10;
+  const root = join(work, "frames");
+  const roots = synthHost(root, { processes: procs, vms });
+  const whole = [];
+  const framed = [];
+  for (let rep = 0; rep < (quick ? 1 : 3); rep++) {
+    whole.push((await daemonStep(roots, join(root, `base-1-${rep}`), 40, 0.5, ["--substeps", "1"])).ms);
+    framed.push((await daemonStep(roots, join(root, `base-16-${rep}`), 40, 0.5, ["--substeps", "16"])).ms);
+  }
+  results.frames = { procs, vms, substeps: 16, wholeMs: median(whole), framedMs: median(framed), whole, framed };
+  const r = results.frames;
+  log(`bench: trees in 16 frames a step, ${vms} VMs: ${r.framedMs.toFixed(2)} ms/step against ${r.wholeMs.toFixed(2)} once a step (ratio ${(r.framedMs / r.wholeMs).toFixed(2)}, ${((1000 * (r.framedMs - r.wholeMs)) / (vms * 15)).toFixed(1)} µs a VM's frame)`);
 }
 
 // 1b. The same on this machine's own /proc, with 1,000 sleeping processes added: real procfs files,
@@ -310,6 +333,12 @@ function writeReport(r) {
     lines.push("With `--containers`, on the same synthetic host with a container host's cgroups (a third of the processes in Docker containers, a third in pods' containerd scopes, ten processes a container), alternated with runs without it in this same run (no Docker or API server answers: their clients only retry in the background). A process's cgroup file is read once, when it is first seen; a step adds a map lookup per process and the containers' sums:", "");
     lines.push("| processes | without ms/step | with ms/step | ratio | per process |", "| ---: | ---: | ---: | ---: | ---: |");
     lines.push(`| ${c.procs} | ${c.withoutMs.toFixed(2)} ${runs(c.without)} | ${c.withMs.toFixed(2)} ${runs(c.with)} | ${(c.withMs / c.withoutMs).toFixed(2)} | ${((1000 * (c.withMs - c.withoutMs)) / c.procs).toFixed(2)} µs more |`, "");
+  }
+  if (r.frames) {
+    const c = r.frames;
+    lines.push(`The rows above move each tree once a step (\`--substeps 1\`). By default (\`--substeps ${c.substeps}\`) each step's energy is shown over the next step in ${c.substeps} frames, so that a reader with its own period (node_exporter's rapl collector, Scaphandre or Kepler in a VM) reads its window's energy; each frame writes every zone's \`energy_uj\` of every tree again. Their cost, at a step of 0.5 s, alternated with runs without them in this same run:`, "");
+    lines.push("| processes | VMs | once a step, ms/step | in frames, ms/step | ratio | per VM and frame |", "| ---: | ---: | ---: | ---: | ---: | ---: |");
+    lines.push(`| ${c.procs} | ${c.vms} | ${c.wholeMs.toFixed(2)} ${runs(c.whole)} | ${c.framedMs.toFixed(2)} ${runs(c.framed)} | ${(c.framedMs / c.wholeMs).toFixed(2)} | ${((1000 * (c.framedMs - c.wholeMs)) / (c.vms * (c.substeps - 1))).toFixed(1)} µs |`, "");
   }
   if (r.real) {
     const c = r.real;
