@@ -54,7 +54,7 @@ if [ "$T" = channel ]; then
   # The channel: scaph-guest reads the port (hot-plugged later), keeps /var/scaphandre and reports. At
   # scaph.restart_at (guest seconds) the agent is stopped, the port flooded for 5 s by a hostile process (the
   # port opens once: the agent must be gone), and the agent started again three steps after it stopped.
-  agent() { node guest/bin/scaph-guest.js -vv json -t "$1" -s "$STEP" --max-top-consumers 2 --powercap-path /var/scaphandre -f "$2" 2>&1 | sed 's/^/SCAPH-LAB guest-log /'; }
+  agent() { node guest/bin/scaph-guest.js -vv json -t "$1" -s "$STEP" --max-top-consumers 2 --powercap-path /var/scaphandre --substeps 1 -f "$2" 2>&1 | sed 's/^/SCAPH-LAB guest-log /'; }
   # (Debian's static busybox has no pkill: the agent is found by its command line.)
   killagent() { for p in /proc/[0-9]*; do tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q 'scaph-guest.js -vv json' && kill "${p#/proc/}"; done; }
   RESTART=$(arg restart_at)

@@ -69,7 +69,7 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
   const powercap = await copyFixture("powercap/intel-1socket");
   const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 40 }, { zone: "intel-rapl:0:2", watts: 4 }] });
   const consoles = new Map<string, string>();
-  const host = startBackground(process.execPath, [hostBin, "-v", "qemu", "--base-dir", base, "--step", String(STEP_S), "--powercap-path", powercap]);
+  const host = startBackground(process.execPath, [hostBin, "-v", "qemu", "--base-dir", base, "--step", String(STEP_S), "--substeps", "1", "--powercap-path", powercap]);
   const trees = new Map<string, TreeHistory>(VMS.map((v) => [v.name, new TreeHistory()]));
   let polling = true;
   try {

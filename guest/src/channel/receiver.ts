@@ -347,7 +347,10 @@ export class ChannelReceiver {
     st.epochs = [...st.epochs.filter((e) => e !== before), { epoch: m.epoch, seq: m.seq, t: m.t, host: Object.fromEntries(m.zones.map((z) => [z.zone, z.energy_uj])) }].slice(-MAX_EPOCHS);
     st.epoch = m.epoch;
     st.t = m.t;
-    this.o.log.debug(`channel: applied epoch ${m.epoch} seq ${m.seq} t ${m.t}`);
+    if (this.o.log.enabled("debug")) {
+      const now = m.zones.map((z) => `${z.zone}=${st.zones[z.zone]?.value ?? 0}`).join(" ");
+      this.o.log.debug(`channel: applied epoch ${m.epoch} seq ${m.seq} t ${m.t}: ${now}`);
+    }
     return true;
   }
 

@@ -1,0 +1,100 @@
+/**
+ * The soak's checker on synthetic runs: a clean one passes, and each
+ * planted fault breaks its invariant: a spike, a loss above one step, a
+ * counter that goes back, a guest that stays stale, a daemon that grows.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { checkSoak, verdictTable } from "../soak/checker.js";
+import type { SoakRun } from "../soak/checker.js";
+
+const T0 = 1_795_900_000;
+const W = 20e6; // µW
+
+/**
+ * One VM on host A at 20 W, 1 s steps, 60 s: the daemon is killed at 30 s
+ * (its epoch's line 30 never reaches the guest; epoch 2 begins at 31 s); the
+ * guest applies each other line 0.2 s after it, reports each step, and a
+ * reader reads its tree every 2.37 s (the tree a step late).
+ */
+function cleanRun(): SoakRun {
+  const run: SoakRun = { lines: [], applied: [], reports: [], reader: [], events: [], agentDown: [], daemons: [], stepS: 1, vms: ["g1"] };
+  let counter = 0;
+  const last = new Map<string, number>();
+  for (let s = 1; s <= 60; s++) {
+    const epoch = s <= 30 ? "e1" : "e2";
+    const seq = s <= 30 ? s : s - 30;
+    const uj = seq * W;
+    const tS = T0 + s;
+    run.lines.push({ host: "A", vm: "g1", epoch, seq, tS, stepS: 1, uj });
+    if (s === 30) continue; // killed before its line got out
+    last.set(epoch, uj);
+    counter = [...last.values()].reduce((a, b) => a + b, 0);
+    run.applied.push({ vm: "g1", boot: 1, epoch, seq, tS, counterUj: counter, seenMs: tS * 1000 + 200 });
+    if (s > 1) run.reports.push({ vm: "g1", boot: 1, run: 1, tS, uw: s === 31 ? W : W });
+  }
+  for (let t = 3; t < 60; t += 2.37) run.reader.push({ vm: "g1", boot: 1, upS: t, uj: Math.round((t - 2) * W), seenMs: (T0 + t) * 1000 });
+  run.events.push({ type: "daemon-kill", target: "A", startMs: (T0 + 30) * 1000, endMs: (T0 + 30.5) * 1000 });
+  for (let k = 0; k < 12; k++) run.daemons.push({ host: "A", ms: (T0 + 5 * k) * 1000, rssBytes: (60 + (k % 2)) * 2 ** 20, fds: 20 });
+  return run;
+}
+
+test("a clean run: no breach; the killed daemon's last line is a loss of one step, caused by daemon-kill; the table", () => {
+  const v = checkSoak(cleanRun());
+  assert.deepEqual(v.breaches, []);
+  assert.equal(v.losses.length, 1);
+  assert.deepEqual({ ...v.losses[0], causes: v.losses[0]?.causes }, { vm: "g1", epoch: "e1", uj: W, stepUj: W, causes: ["daemon-kill A"] });
+  assert.ok(v.worstReportRatio > 0.99 && v.worstReportRatio < 1.01, String(v.worstReportRatio));
+  assert.ok(v.worstReaderRatio > 0.9 && v.worstReaderRatio < 1.05, String(v.worstReaderRatio));
+  assert.deepEqual(v.energy, [{ vm: "g1", sentUj: 60 * W, countedUj: 59 * W }]);
+  const table = verdictTable(v, 1);
+  assert.match(table, /\| daemon-kill \| 1 \| 20\.00 \| 1\.00 \|/);
+  assert.match(table, /\| g1 \| 1200\.00 \| 1180\.00 \|/);
+});
+
+test("a planted spike: a report of 1.5 times what the hosts attributed breaks 'no spike'; so does a reader's", () => {
+  const run = cleanRun();
+  run.reports[10]!.uw = 1.5 * W;
+  run.reader[8]!.uj += 20e6;
+  const v = checkSoak(run);
+  const spikes = v.breaches.filter((b) => b.invariant === "no spike");
+  assert.equal(spikes.length, 2, JSON.stringify(v.breaches)); // the report, and the reader's window into the planted value
+  assert.match(spikes[0]!.what, /a report of 30\.00 W .* at most 20\.00 W/);
+});
+
+test("a planted loss above one step breaks 'conservation', naming what was around it", () => {
+  const run = cleanRun();
+  // the guest also misses lines 27-29 of epoch 1, with no agent down then
+  run.applied = run.applied.filter((a) => !(a.epoch === "e1" && a.seq >= 27));
+  const e2 = run.applied.filter((a) => a.epoch === "e2");
+  for (const a of e2) a.counterUj -= 3 * W;
+  const v = checkSoak(run);
+  const c = v.breaches.filter((b) => b.invariant === "conservation");
+  assert.equal(c.length, 1, JSON.stringify(v.breaches));
+  assert.match(c[0]!.what, /epoch e1 lost 80000000 µJ, more than one step \(20000000 µJ\); around: daemon-kill A/);
+  // the same loss while the agent was down 4 s: allowed
+  run.agentDown.push({ vm: "g1", fromMs: (T0 + 26) * 1000, toMs: (T0 + 30.5) * 1000 });
+  assert.deepEqual(checkSoak(run).breaches.filter((b) => b.invariant === "conservation"), []);
+});
+
+test("a guest counter that goes back breaks 'monotonic'; one that does not add up breaks 'conservation'", () => {
+  const run = cleanRun();
+  run.applied[20]!.counterUj = run.applied[19]!.counterUj - 5;
+  const v = checkSoak(run);
+  assert.ok(v.breaches.some((b) => b.invariant === "monotonic" && /went from \d+ to \d+ µJ/.test(b.what)), JSON.stringify(v.breaches));
+  assert.ok(v.breaches.some((b) => b.invariant === "conservation" && /the lines it applied add up to/.test(b.what)));
+});
+
+test("a guest that applies nothing for 10 s after an event breaks 'live'", () => {
+  const run = cleanRun();
+  run.applied = run.applied.filter((a) => !(a.seenMs > (T0 + 31) * 1000 && a.seenMs < (T0 + 41) * 1000));
+  const v = checkSoak(run);
+  assert.ok(v.breaches.some((b) => b.invariant === "live" && /after daemon-kill A ended/.test(b.what)), JSON.stringify(v.breaches));
+});
+
+test("a daemon whose RSS keeps growing after warm-up breaks 'bounded'", () => {
+  const run = cleanRun();
+  run.daemons.forEach((d, k) => (d.rssBytes = (60 + 8 * k) * 2 ** 20));
+  const v = checkSoak(run);
+  assert.ok(v.breaches.some((b) => b.invariant === "bounded" && /RSS/.test(b.what)), JSON.stringify(v.breaches));
+});
