@@ -8,7 +8,7 @@ export * from "./version.js";
 export * from "./io/bounded.js";
 export * from "./io/atomic.js";
 export * from "./powercap/counter.js";
-export { CounterRamp } from "./powercap/ramp.js";
+export { CATCH_UP, CounterPlayer, FrameTimer } from "./powercap/ramp.js";
 export type { Frame } from "./powercap/ramp.js";
 export * from "./powercap/layout.js";
 export * from "./powercap/zones.js";

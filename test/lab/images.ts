@@ -16,7 +16,8 @@ export interface LabImages {
   about: string;
 }
 
-export async function labImages(dir: string): Promise<LabImages> {
+/** The images in `dir`; `init`: the guests' /init (test/lab/init.sh by default). */
+export async function labImages(dir: string, init = join(repoRoot, "test", "lab", "init.sh")): Promise<LabImages> {
   const busybox = staticBusybox();
   const { type, why } = await domainType();
   const kernel = fetchKernel(LAB_CACHE);
@@ -29,7 +30,7 @@ export async function labImages(dir: string): Promise<LabImages> {
     modules: kernel.modules,
     nodeBinary: process.execPath,
     repoRoot,
-    init: readFileSync(join(repoRoot, "test", "lab", "init.sh"), "utf8"),
+    init: readFileSync(init, "utf8"),
   });
   chmodSync(initrd, 0o644);
   const vmlinuz = join(dir, "vmlinuz");

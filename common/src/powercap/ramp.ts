@@ -7,66 +7,150 @@ export interface Frame {
   tS: number;
 }
 
-/**
- * Spreads each step's energy over the step that follows it, so that a tree
- * moves as RAPL's counters do (often, a little) rather than once a step by
- * a whole step's energy. A reader with a clock and a period of its own
- * (node_exporter's rapl collector, Scaphandre or Kepler inside a VM) then
- * finds in any window of P host steps the energy of P steps, within 1/n of
- * a step (n sub-steps), instead of P ± 1 steps.
- *
- * At each step the writer hands the new counters to target() and writes the
- * frame it returns; in between, it writes frame(j) for j = 1..n-1. Frame j
- * stands halfway into the j-th n-th of the way from the previous step's
- * counters to the new ones (so that a reader between two frames is at most
- * half a frame off, either way, rather than a whole frame behind). So the
- * tree shows each step's energy one step late, all of it, and never goes
- * back; stopping, the writer writes latest(), and nothing is left unshown.
- * Each frame carries the host time it stands for, which a reader of
- * scaph's own can use as the time of its values.
- */
-export class CounterRamp {
-  private from: Frame | null = null;
-  private to: Frame | null = null;
+/** One stretch of the playback: from one frame to the next counters, over `durS` seconds of this process's clock from `startS`. */
+interface Segment {
+  from: Frame;
+  to: Frame;
+  startS: number;
+  durS: number;
+}
 
-  /** `substeps` frames per step (1: no ramp, each step shown whole at the next); `maxOf`: each zone's wrap point. */
+/** How much faster than the host's own time a backlog is played (a tree late after its writer was away). */
+export const CATCH_UP = 1.015;
+
+/**
+ * Plays a tree's counters out over time, so that the tree moves as RAPL's
+ * counters do (often, a little) rather than once a step by a whole step's
+ * energy, and never in a jump: a reader with a clock and a period of its
+ * own (node_exporter's rapl collector, Scaphandre or Kepler in a VM) then
+ * finds in any window of P steps the energy of P steps, within about
+ * 1/(2n·P) (n frames a step), instead of P ± 1 steps.
+ *
+ * Each new set of counters (push) covers some host time: a step, or the
+ * time its writer was away (a receiver restarted, lines dropped). It is
+ * played out over as long, after what is queued before it, so the tree
+ * shows each step's energy a step late, and after an absence, the energy of
+ * the absence over as long as it lasted rather than at once. A backlog of
+ * more than two steps is played 1.5 % fast (CATCH_UP) until it is gone: a
+ * reader sees at most 1.5 % more than the host attributed (with the
+ * frames' half frame, within 5 % at a window of two steps), never a jump.
+ * frame() gives what to write at the moment it is called (the middle of the
+ * frame's span, so that a reader between two frames is half a frame off at
+ * most, either way); latest() the newest counters whole, for a writer that
+ * stops (nothing is left unshown). Each frame carries the host time it
+ * stands for, which a reader of scaph's own takes as the time of its
+ * values. With one frame a step, each push is shown at once.
+ */
+export class CounterPlayer {
+  private segments: Segment[] = [];
+  /** The last push played out whole (or the frame resumed from). */
+  private shown: Frame | null = null;
+  /** The newest push. */
+  private last: Frame | null = null;
+  /** The frame frame() gave last. */
+  private given: Frame | null = null;
+  /** The spans of the last pushes (s): the shortest is the host's step, which frames divide (an absence's long span is not a step). */
+  private readonly spans: number[] = [];
+
+  /** `framesPerStep`: frames over a push's span; `maxOf`: each zone's wrap point; `nowS`: this process's clock (s). */
   constructor(
-    readonly substeps: number,
+    readonly framesPerStep: number,
     private readonly maxOf: (zone: string) => Microjoules,
+    private readonly nowS: () => number = () => performance.now() / 1000,
   ) {}
 
-  /**
-   * A step's counters and host time: returns the frame to write now (frame
-   * 0 of the way from the last step's counters to these; the first time,
-   * these whole). With one sub-step, no ramp: this step's, at once.
-   */
-  target(values: ReadonlyMap<string, Microjoules>, tS: number): Frame {
-    const now: Frame = { values: new Map(values), tS };
-    this.from = this.substeps <= 1 ? now : (this.to ?? now);
-    this.to = now;
-    return this.frame(0) ?? now;
+  /** Where the tree stands before any push (read back at a restart): played on from there. */
+  resume(f: Frame): void {
+    if (this.last === null) this.shown = this.last = f;
   }
 
-  /** Frame j (0 <= j < substeps) on the way to the newest target, or null when there is no ramp. */
-  frame(j: number): Frame | null {
-    const { from, to } = this;
-    if (!from || !to || from === to || j < 0 || j >= this.substeps) return null;
-    const part = (2 * j + 1) / (2 * this.substeps);
+  /** New counters at host time `tS`, covering `coverS` seconds of host time since the counters before. */
+  push(values: ReadonlyMap<string, Microjoules>, tS: number, coverS: number): void {
+    const to: Frame = { values: new Map(values), tS };
+    const from = this.last;
+    this.last = to;
+    if (from === null || this.framesPerStep <= 1 || !(coverS > 0)) {
+      this.segments = [];
+      this.shown = to;
+      return;
+    }
+    this.spans.push(coverS);
+    if (this.spans.length > 8) this.spans.shift();
+    const now = this.nowS();
+    const prevEnd = this.segments.reduce((e, s) => Math.max(e, s.startS + s.durS), now);
+    const backlog = prevEnd - now;
+    this.segments.push({ from, to, startS: prevEnd, durS: backlog > 2 * coverS ? coverS / CATCH_UP : coverS });
+  }
+
+  /** Whether frames remain to be shown. */
+  busy(): boolean {
+    return this.segments.length > 0;
+  }
+
+  /** The span of one frame (s): the host's step (the shortest of the last pushes' spans) over its frames. */
+  frameS(): number {
+    return (this.spans.length > 0 ? Math.min(...this.spans) : 1) / this.framesPerStep;
+  }
+
+  /**
+   * What to show now (the middle of the frame about to be shown), or null
+   * when nothing changed since the last frame given. The last frame of a
+   * push is its counters whole.
+   */
+  frame(): Frame | null {
+    const t = this.nowS() + this.frameS() / 2;
+    while (this.segments.length > 0 && this.segments[0]!.startS + this.segments[0]!.durS <= t) this.shown = this.segments.shift()!.to;
+    const s = this.segments[0];
+    if (!s || t <= s.startS) {
+      if (this.shown === this.given) return null;
+      return (this.given = this.shown);
+    }
+    const part = (t - s.startS) / s.durS;
     const values = new Map<string, Microjoules>();
-    for (const [zone, target] of to.values) {
-      const start = from.values.get(zone);
+    for (const [zone, target] of s.to.values) {
+      const start = s.from.values.get(zone);
       if (start === undefined) {
-        values.set(zone, target); // a zone new in this step: shown as it is
+        values.set(zone, target); // a zone new in this push: shown as it is
         continue;
       }
       const max = this.maxOf(zone);
       values.set(zone, wrapAdd(start, Math.floor(counterDelta(start, target, max) * part), max));
     }
-    return { values, tS: from.tS + (to.tS - from.tS) * part };
+    return (this.given = { values, tS: s.from.tS + (s.to.tS - s.from.tS) * part });
   }
 
-  /** The newest target, whole: what a writer that stops writes last. */
+  /** The newest counters, whole: what a writer that stops writes last. */
   latest(): Frame | null {
-    return this.to;
+    return this.last;
+  }
+}
+
+/**
+ * Calls `tick` every `everyS()` seconds while it says more frames remain,
+ * from a kick() until then; the timer never keeps the process running.
+ */
+export class FrameTimer {
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly tick: () => boolean,
+    private readonly everyS: () => number,
+  ) {}
+
+  kick(): void {
+    if (this.timer === null) this.schedule();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.tick()) this.schedule();
+    }, Math.max(1, this.everyS() * 1000));
+    this.timer.unref();
   }
 }

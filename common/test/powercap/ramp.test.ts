@@ -1,75 +1,106 @@
 /**
- * CounterRamp: each step's energy shown over the step after it, so that a
- * reader with a clock and a period of its own (node_exporter's rapl
- * collector, Scaphandre or Kepler in a VM) reads its window's energy. A
- * reader of the whole-step tree finds 3 steps in a window of 2 at times
- * (scaph-guest on the channel's tree: 91.4 W on a 66 W host); of the ramped
- * one, its window within 1/n of a step.
+ * CounterPlayer: each step's energy played out over the step after it, and
+ * an absence's energy over as long as the absence, so that a reader with a
+ * clock and a period of its own (node_exporter's rapl collector, Scaphandre
+ * or Kepler in a VM) reads its window's energy. A reader of a tree that
+ * moves once a step finds 3 steps in a window of 2 at times (scaph-guest on
+ * the channel's tree: 91.4 W on a 66 W host).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CounterRamp, DEFAULT_MAX_UJ } from "../../src/index.js";
+import { CATCH_UP, CounterPlayer, DEFAULT_MAX_UJ } from "../../src/index.js";
 import { prng } from "@scaph/test-support";
 
 const Z = "intel-rapl:0";
 
-test("frames: n per step from the last step's counters toward the new ones, each halfway into its n-th, in value and host time; never back; wraps", () => {
-  const r = new CounterRamp(4, () => 1000);
-  assert.deepEqual(r.target(new Map([[Z, 100]]), 10), { values: new Map([[Z, 100]]), tS: 10 }, "the first step: shown at once");
-  assert.equal(r.frame(1), null, "nothing to ramp toward yet");
-  assert.deepEqual(r.target(new Map([[Z, 500]]), 11), { values: new Map([[Z, 150]]), tS: 10.125 });
-  assert.deepEqual([1, 2, 3].map((j) => r.frame(j)?.values.get(Z)), [250, 350, 450]);
-  assert.deepEqual([1, 2, 3].map((j) => r.frame(j)?.tS), [10.375, 10.625, 10.875]);
-  assert.equal(r.frame(4), null);
-  // across the counter's wrap at 1000: 900 -> 100 is +200
-  r.target(new Map([[Z, 900]]), 12);
-  r.target(new Map([[Z, 100]]), 13);
-  assert.deepEqual([0, 1, 2, 3].map((j) => r.frame(j)?.values.get(Z)), [925, 975, 25, 75]);
-  assert.deepEqual(r.latest(), { values: new Map([[Z, 100]]), tS: 13 });
+test("frames: a push is played over the host time it covers, after what is queued; its last frame is it whole; wraps; one frame a step shows each push at once", () => {
+  let now = 100;
+  const p = new CounterPlayer(4, () => 1000, () => now);
+  p.push(new Map([[Z, 100]]), 10, 1);
+  assert.deepEqual(p.frame(), { values: new Map([[Z, 100]]), tS: 10 }, "the first push: shown at once");
+  assert.equal(p.frame(), null, "nothing new");
+  p.push(new Map([[Z, 500]]), 11, 1);
+  const at = (t: number) => {
+    now = t;
+    return p.frame();
+  };
+  // frames a quarter of a second apart, each shown at the middle of its span
+  assert.deepEqual([100, 100.25, 100.5, 100.75].map((t) => at(t)?.values.get(Z)), [150, 250, 350, 450]);
+  assert.deepEqual(at(101)?.values.get(Z), 500);
+  assert.equal(p.busy(), false);
+  // two pushes at once: the second is played after the first; across the counter's wrap at 1000, 900 -> 100 is +200
+  p.push(new Map([[Z, 900]]), 12, 1);
+  p.push(new Map([[Z, 100]]), 13, 1);
+  assert.deepEqual([101.375, 102.375, 102.625].map((t) => at(t)?.values.get(Z)), [700, 0, 50]);
+  assert.deepEqual(p.latest(), { values: new Map([[Z, 100]]), tS: 13 });
+  const once = new CounterPlayer(1, () => DEFAULT_MAX_UJ, () => now);
+  once.push(new Map([[Z, 5]]), 1, 1);
+  once.push(new Map([[Z, 9]]), 2, 1);
+  assert.equal(once.frame()?.values.get(Z), 9);
 });
 
-test("one sub-step: no ramp, each step's counters at once", () => {
-  const r = new CounterRamp(1, () => DEFAULT_MAX_UJ);
-  assert.equal(r.target(new Map([[Z, 5]]), 1).values.get(Z), 5);
-  assert.equal(r.target(new Map([[Z, 9]]), 2).values.get(Z), 9);
-  assert.equal(r.frame(1), null);
+test("resumed from where a tree stood, the first push is played on from there over the absence it covers, not at once", () => {
+  let now = 0;
+  const p = new CounterPlayer(10, () => DEFAULT_MAX_UJ, () => now);
+  p.resume({ values: new Map([[Z, 1_000]]), tS: 50 });
+  p.push(new Map([[Z, 6_000]]), 55, 5); // the writer was away 5 s
+  now = 0;
+  assert.equal(p.frame()?.values.get(Z), 1_250);
+  now = 2.5;
+  assert.equal(p.frame()?.values.get(Z), 3_750);
 });
 
 /**
- * A tree written on a fake clock (1 s steps of `power(k)` W), by frames as a
- * writer does, each step up to 0.2 s late (a loaded daemon), and a reader
- * with a period and a phase of its own, each reading up to 0.2 s late,
- * that divides by the time it measured. Returns, for each window the reader
- * measured, its power and the lowest and highest powers attributed to the
- * steps the tree shows over it (a step late, give or take the lateness).
+ * A writer and a reader on a fake clock: the writer pushes the counters of
+ * 1 s host steps of `power(k)` W, each up to 10 ms late (a daemon's step
+ * takes milliseconds), writing a frame at each push and then every frame's
+ * span while frames remain; `gaps` are absences (no push; the next push
+ * covers them). A reader with a period and a phase of its own, each reading
+ * up to 0.2 s late, divides by the time it measured. Returns, for each
+ * window, its power and the lowest and highest powers of the host steps
+ * whose energy the tree can have shown in it.
  */
-function readByOwnClock(substeps: number, seed: number, periodS: number, power: (k: number) => number): { reader: number; lo: number; hi: number }[] {
+function readByOwnClock(frames: number, seed: number, periodS: number, power: (k: number) => number, gaps: [number, number][] = []): { reader: number; lo: number; hi: number }[] {
   const rnd = prng(seed);
-  const steps = 400;
-  const r = new CounterRamp(substeps, () => DEFAULT_MAX_UJ);
-  const shown: [number, number][] = []; // (time, value) at each write
+  const steps = 300;
+  let now = 0;
+  const p = new CounterPlayer(frames, () => DEFAULT_MAX_UJ, () => now);
+  const writes: [number, number][] = []; // (time, value)
+  const write = (): void => {
+    const f = p.frame();
+    if (f) writes.push([now, f.values.get(Z) as number]);
+  };
   let e = 0;
+  let lastPushK = 0;
   for (let k = 1; k < steps; k++) {
     e += Math.round(power(k - 1) * 1e6);
-    const late = 0.01 * rnd();
-    shown.push([k + late, r.target(new Map([[Z, e]]), k).values.get(Z) as number]);
-    for (let j = 1; j < substeps; j++) {
-      const f = r.frame(j);
-      if (f) shown.push([k + late + j / substeps, f.values.get(Z) as number]);
+    if (gaps.some(([a, b]) => k >= a && k < b)) continue;
+    const pushAt = k + 0.01 * rnd();
+    // the frames due before this push
+    while (p.busy()) {
+      const next = (writes.at(-1)?.[0] ?? 0) + p.frameS();
+      if (next >= pushAt) break;
+      now = next;
+      write();
     }
+    now = pushAt;
+    p.push(new Map([[Z, e]]), k, k - lastPushK);
+    lastPushK = k;
+    write();
   }
   const at = (t: number): number => {
     let v = 0;
-    for (const [ts, val] of shown) if (ts <= t) v = val;
+    for (const [ts, val] of writes) if (ts <= t) v = val;
     return v;
   };
   const out = [];
-  const lag = substeps > 1 ? 1 : 0;
   for (let a = 3 + rnd(), next = a + periodS; next < steps - 3; a = next, next = a + periodS + 0.2 * rnd()) {
     const reader = (at(next) - at(a)) / 1e6 / (next - a);
-    const shownSteps = [];
-    for (let k = Math.floor(a - lag - 0.01); k <= Math.floor(next - lag); k++) shownSteps.push(power(k));
-    out.push({ reader, lo: Math.min(...shownSteps), hi: Math.max(...shownSteps) });
+    // the tree shows a step's energy a step later (more after an absence, until caught up)
+    const lag = frames > 1 ? 1 + gaps.reduce((s, [g0, g1]) => (a > g1 ? s + Math.max(0, g1 - g0) : s), 0) : 0;
+    const shown = [];
+    for (let k = Math.max(0, Math.floor(a - lag - 0.05)); k <= Math.floor(next); k++) shown.push(power(k));
+    out.push({ reader, lo: Math.min(...shown), hi: Math.max(...shown) });
   }
   return out;
 }
@@ -82,7 +113,7 @@ test("a reader at any period of 2 steps or more, at any phase, reads within 5 % 
   }
 });
 
-test("a power that changes every step: each window reads within 5 % of the lowest and highest powers it shows, never a spike", () => {
+test("a power that changes every step: each window reads within 5 % of the lowest and highest powers it can show, never a spike", () => {
   for (const seed of [1, 2, 3]) {
     const rnd = prng(seed + 100);
     const power = Array.from({ length: 400 }, () => 5 + 40 * rnd());
@@ -94,8 +125,14 @@ test("a power that changes every step: each window reads within 5 % of the lowes
   }
 });
 
+test("the writer away 5 s (a receiver restarted): the absence's energy comes over as long, a steady power never read 5 % above", () => {
+  const windows = readByOwnClock(16, 4, 2, () => 30, [[50, 55], [120, 126]]);
+  const worst = Math.max(...windows.map((w) => w.reader));
+  assert.ok(CATCH_UP <= 1.02 && worst <= 30 * 1.05, `the highest window read ${worst.toFixed(2)} W of 30 W`);
+  assert.ok(windows.filter((w) => w.reader < 1).length <= 4, "read nothing only while the writer was away");
+});
+
 test("the same reader on a tree that moves once a step finds a step more or less in its window: far off a steady power", () => {
-  const windows = readByOwnClock(1, 1, 2, () => 30);
-  const worst = Math.max(...windows.map((w) => Math.abs(w.reader - 30) / 30));
+  const worst = Math.max(...readByOwnClock(1, 1, 2, () => 30).map((w) => Math.abs(w.reader - 30) / 30));
   assert.ok(worst > 0.3, `the worst window was off by ${(worst * 100).toFixed(0)} %`);
 });

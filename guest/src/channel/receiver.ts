@@ -147,6 +147,26 @@ export class ChannelReceiver {
     this.state = this.load();
     this.catchUpWithTree();
     this.writer = new GuestTreeWriter(o.tree, o.log, o.substeps ?? 1);
+    const shown = this.treeFrame();
+    if (shown) this.writer.resume(shown.values, shown.tS);
+  }
+
+  /**
+   * The tree as readers see it now (an earlier run's last frame), where every
+   * zone of the state reads back, at most the state's counter: the frames
+   * go on from there. Its host time is the files' modification time.
+   */
+  private treeFrame(): { values: Map<string, number>; tS: number } | null {
+    const values = new Map<string, number>();
+    let ms = 0;
+    for (const z of Object.values(this.state.zones)) {
+      const r = readBounded(join(this.o.tree, z.zone, "energy_uj"), 64);
+      const v = r.ok ? parseUj(r.text) : null;
+      if (!r.ok || v === null || v >= z.max || counterDelta(v, z.value, z.max) > z.max / 2) return null;
+      values.set(z.zone, v);
+      ms = Math.max(ms, r.mtimeMs);
+    }
+    return values.size > 0 ? { values, tS: ms / 1000 } : null;
   }
 
   /** The tree's zones, the host's time of the last line applied and the guest's power clock (s), or null before any. */

@@ -1,9 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { CounterRamp, DEFAULT_MAX_UJ, errorMessage, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, replaceFile } from "@scaph/common";
+import { CounterPlayer, DEFAULT_MAX_UJ, errorMessage, FrameTimer, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, replaceFile } from "@scaph/common";
 import type { Frame, Logger } from "@scaph/common";
 
-/** Frames per host step the channel's tree moves in, by default (CounterRamp): a reader's window of two steps is then within 5 %. */
+/** Frames per host step the channel's tree moves in, by default (CounterPlayer): a reader's window of two steps is then within 5 %. */
 export const DEFAULT_GUEST_SUBSTEPS = 16;
 
 /** One zone of the guest's tree. */
@@ -19,16 +19,17 @@ export interface TreeZone {
  * max_energy_range_uj and energy_uj per zone (sub-zones first, the package
  * last: a reader that sees the package sees the whole tree), and the mark
  * that each energy_uj's modification time is the host time of its value.
- * Each host line's energy is shown over the host time it covers, in
- * `substeps` frames (CounterRamp), so that a reader with a period of its own
- * finds the energy of its window; stopping, the newest counters are written
- * whole. A tree that cannot be written is logged once per cause; the
+ * Each host line's energy is played out over the host time it covers, in
+ * `substeps` frames (CounterPlayer), so that a reader with a period of its
+ * own finds the energy of its window, and the energy of an absence (this
+ * agent restarted, lines dropped) comes over as long as the absence lasted,
+ * not at once; stopping, the newest counters are written whole. A tree that cannot be written is logged once per cause; the
  * counters stay in memory for the next frame.
  */
 export class GuestTreeWriter {
-  private readonly ramp: CounterRamp;
+  private readonly player: CounterPlayer;
+  private readonly frames: FrameTimer;
   private zones: TreeZone[] = [];
-  private timer: NodeJS.Timeout | null = null;
   private lastError: string | null = null;
 
   constructor(
@@ -36,37 +37,36 @@ export class GuestTreeWriter {
     private readonly log: Logger,
     substeps = DEFAULT_GUEST_SUBSTEPS,
   ) {
-    this.ramp = new CounterRamp(substeps, (zone) => this.zones.find((z) => z.zone === zone)?.max ?? DEFAULT_MAX_UJ);
+    this.player = new CounterPlayer(substeps, (zone) => this.zones.find((z) => z.zone === zone)?.max ?? DEFAULT_MAX_UJ);
+    this.frames = new FrameTimer(
+      () => {
+        const f = this.player.frame();
+        if (f) this.write(f, false);
+        return this.player.busy();
+      },
+      () => this.player.frameS(),
+    );
   }
 
-  /** The counters after a line (or a batch of lines), standing for host time `tS`: shown over the next `coverS` seconds. */
+  /** Where the tree stands (read back at a restart) and the host time of those values: played on from there. */
+  resume(values: ReadonlyMap<string, number>, tS: number): void {
+    this.player.resume({ values, tS });
+  }
+
+  /** The counters after a line (or a batch of lines), standing for host time `tS` and covering `coverS` seconds since the last: played out over as long. */
   show(zones: readonly TreeZone[], tS: number, coverS: number): void {
-    this.stopFrames();
     this.zones = [...zones].sort((a, b) => b.zone.length - a.zone.length || b.zone.localeCompare(a.zone));
-    this.write(this.ramp.target(new Map(zones.map((z) => [z.zone, z.value])), tS), true);
-    const n = this.ramp.substeps;
-    if (n <= 1 || !(coverS > 0)) return;
-    let j = 0;
-    const next = (): void => {
-      const f = this.ramp.frame(++j);
-      if (f) this.write(f, false);
-      this.timer = j + 1 < n ? setTimeout(next, (coverS * 1000) / n) : null;
-      this.timer?.unref();
-    };
-    this.timer = setTimeout(next, (coverS * 1000) / n);
-    this.timer.unref();
+    this.player.push(new Map(zones.map((z) => [z.zone, z.value])), tS, coverS);
+    const f = this.player.frame();
+    if (f) this.write(f, true);
+    this.frames.kick();
   }
 
   /** Writes the newest counters whole and stops the frames (the receiver stops: nothing is left unshown). */
   flush(): void {
-    this.stopFrames();
-    const f = this.ramp.latest();
+    this.frames.stop();
+    const f = this.player.latest();
     if (f) this.write(f, true);
-  }
-
-  private stopFrames(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
   }
 
   private write(frame: Frame, whole: boolean): void {

@@ -1,4 +1,4 @@
-import { errorMessage } from "@scaph/common";
+import { errorMessage, FrameTimer } from "@scaph/common";
 import { join } from "node:path";
 import type { Logger, Sink, Snapshot, Zone } from "@scaph/common";
 import { DaemonState } from "./state.js";
@@ -38,9 +38,12 @@ export class VmTreeSink implements Sink {
   private readonly state: DaemonState;
   /** Whether each VM's tree was written at the last step, by key (for the status file). */
   readonly written = new Map<string, boolean>();
-  /** The zones of the last step, and the timer of its next frame. */
+  /** The zones of the last step, and the timer of the trees' frames. */
   private zones: ZoneSpec[] = [];
-  private frameTimer: NodeJS.Timeout | null = null;
+  private readonly frames = new FrameTimer(
+    () => this.nextFrames(),
+    () => Math.min(...[...this.trees.values()].map((t) => t.frameS()), 1),
+  );
 
   constructor(
     private readonly o: { baseDir: string; log: Logger; maxVms: number; substeps?: number },
@@ -49,18 +52,17 @@ export class VmTreeSink implements Sink {
   }
 
   write(s: Snapshot): void {
-    this.stopFrames();
     const zones = (this.zones = vmZones(s.subDomains, zoneMaxOf(s.zones)));
     this.written.clear();
     this.withBase(s.vms.length > 0, (base) => this.writeTrees(s, base, zones));
     this.state.prune(4 * this.o.maxVms);
     this.state.save();
-    this.startFrames(s.intervalS);
+    this.frames.kick();
   }
 
   /** Writes every tree's newest counters whole: nothing is left unshown when the daemon stops. */
   close(): void {
-    this.stopFrames();
+    this.frames.stop();
     this.withBase(this.trees.size > 0, (base) => {
       if (base) for (const t of this.trees.values()) t.flush(base, this.zones);
     });
@@ -81,26 +83,13 @@ export class VmTreeSink implements Sink {
     }
   }
 
-  /** Schedules this step's frames 1..n-1, evenly over the next `stepS` (the step just measured, as the next will be). */
-  private startFrames(stepS: number): void {
-    const n = this.o.substeps ?? DEFAULT_SUBSTEPS;
-    if (n <= 1 || !(stepS > 0) || this.trees.size === 0) return;
-    let j = 0;
-    const next = (): void => {
-      j++;
-      this.withBase(true, (base) => {
-        if (base) for (const [key, t] of this.trees) if (this.written.get(key)) t.subStep(base, this.zones, j);
-      });
-      this.frameTimer = j + 1 < n ? setTimeout(next, (stepS * 1000) / n) : null;
-      this.frameTimer?.unref();
-    };
-    this.frameTimer = setTimeout(next, (stepS * 1000) / n);
-    this.frameTimer.unref();
-  }
-
-  private stopFrames(): void {
-    if (this.frameTimer) clearTimeout(this.frameTimer);
-    this.frameTimer = null;
+  /** Writes each written tree's frame due now; whether any tree has frames left. */
+  private nextFrames(): boolean {
+    let more = false;
+    this.withBase(this.trees.size > 0, (base) => {
+      if (base) for (const [key, t] of this.trees) if (this.written.get(key) && t.nextFrame(base, this.zones)) more = true;
+    });
+    return more;
   }
 
   private writeTrees(s: Snapshot, base: DirHandle | null, zones: ReturnType<typeof vmZones>): void {
@@ -123,7 +112,7 @@ export class VmTreeSink implements Sink {
       // not see it: counted, not written, until the tmpfs is back.
       const pending = vm.libvirt && !vm.transports;
       const writable = !pending && this.mounted(vm.name, vm.transports?.share === true);
-      this.written.set(vm.key, tree.update(writable ? base : null, zones, vm.zonesUj, s.timestampS));
+      this.written.set(vm.key, tree.update(writable ? base : null, zones, vm.zonesUj, s.timestampS, s.intervalS));
       this.state.set(vm.key, vm.name, tree.counters);
     }
     const live = new Set(s.vms.filter(treeWanted).map((v) => v.key));

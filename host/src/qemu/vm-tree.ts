@@ -1,5 +1,5 @@
 import type { Frame, Logger, ZoneSpec } from "@scaph/common";
-import { CounterRamp, DEFAULT_MAX_UJ, errorMessage, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, wrapAdd } from "@scaph/common";
+import { CounterPlayer, DEFAULT_MAX_UJ, errorMessage, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, wrapAdd } from "@scaph/common";
 import { DirHandle, openChildDir, openVmDir, regularFileAt, shownError, writeInto } from "./tree.js";
 import type { WrittenFile } from "./tree.js";
 import type { VmCounters } from "./state.js";
@@ -19,10 +19,10 @@ const same = (a: WrittenFile | null | undefined, b: WrittenFile | null): boolean
  * be written (full tmpfs, unwritable directory) stays in memory and is
  * written with the next successful step: nothing is lost.
  *
- * Each step's energy is shown over the step after it, in `substeps` frames
- * (CounterRamp), so that a reader with its own clock finds in its window
- * the energy of that window, not one step more or less; each energy_uj
- * carries, as its modification time, the host time of its value.
+ * Each step's energy is played out over the step after it, in `substeps`
+ * frames (CounterPlayer), so that a reader with its own clock finds in its
+ * window the energy of that window, not one step more or less; each
+ * energy_uj carries, as its modification time, the host time of its value.
  */
 export class VmTree {
   /** Cumulative µJ per zone id: what the tree holds once written. */
@@ -31,7 +31,8 @@ export class VmTree {
   private readonly written = new Map<string, { value: string; file: WrittenFile | null }>();
   private lastError: string | null = null;
   private readonly maxUj = new Map<string, number>();
-  private readonly ramp: CounterRamp;
+  private readonly player: CounterPlayer;
+  private readonly restored: boolean;
   constructor(
     readonly name: string,
     private readonly log: Logger,
@@ -39,35 +40,45 @@ export class VmTree {
     substeps = 1,
   ) {
     this.counters = new Map(restored ?? []);
-    this.ramp = new CounterRamp(substeps, (zone) => this.maxUj.get(zone) ?? DEFAULT_MAX_UJ);
+    this.restored = restored !== undefined;
+    this.player = new CounterPlayer(substeps, (zone) => this.maxUj.get(zone) ?? DEFAULT_MAX_UJ);
   }
 
   /**
-   * Adds each zone's gain (wrapping at its max), at the host time `tS` of the
-   * step, and writes the tree under `base` (the open base dir): the last
-   * step's counters, now whole (the first time, these). Returns false (and
-   * logs once per distinct error) when writing failed.
+   * Adds each zone's gain (wrapping at its max) over the step of `coverS`
+   * seconds that ended at host time `tS`, and writes the tree under `base`
+   * (the open base dir) as it stands now. Returns false (and logs once per
+   * distinct error) when writing failed.
    */
-  update(base: DirHandle | null, zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>, tS: number): boolean {
+  update(base: DirHandle | null, zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>, tS: number, coverS: number): boolean {
+    // Counters continued from the daemon's state are played on from there (as the daemon left the tree when it stopped).
+    if (this.restored && this.player.latest() === null) this.player.resume({ values: new Map(this.counters), tS: tS - coverS });
     // gains has every zone of `zones` (both made from the same sub-domain names, attribution/vm-zones.ts)
     for (const z of zones) {
       this.maxUj.set(z.id, z.maxUj);
       this.counters.set(z.id, wrapAdd(this.counters.get(z.id) ?? 0, gains.get(z.id) ?? 0, z.maxUj));
     }
-    const frame = this.ramp.target(this.counters, tS);
+    this.player.push(this.counters, tS, coverS);
     if (base === null) return false; // the base dir itself failed (logged by the sink); the energy stays counted
-    return this.show(base, zones, frame, true);
+    const frame = this.player.frame();
+    return frame === null || this.show(base, zones, frame, true);
   }
 
-  /** Writes frame `j` of this step's ramp (energy_uj only); false where there is none or it failed. */
-  subStep(base: DirHandle, zones: readonly ZoneSpec[], j: number): boolean {
-    const frame = this.ramp.frame(j);
-    return frame !== null && this.show(base, zones, frame, false);
+  /** Writes the frame due now (energy_uj only), if any; whether frames remain. */
+  nextFrame(base: DirHandle, zones: readonly ZoneSpec[]): boolean {
+    const frame = this.player.frame();
+    if (frame !== null) this.show(base, zones, frame, false);
+    return this.player.busy();
+  }
+
+  /** The span of a frame now (s). */
+  frameS(): number {
+    return this.player.frameS();
   }
 
   /** Writes the newest counters whole (the daemon stops: nothing is left unshown). */
   flush(base: DirHandle, zones: readonly ZoneSpec[]): boolean {
-    const frame = this.ramp.latest();
+    const frame = this.player.latest();
     return frame !== null && this.show(base, zones, frame, true);
   }
 

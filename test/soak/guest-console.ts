@@ -1,0 +1,145 @@
+/**
+ * A soak guest's serial console, read as it grows: each new line stamped
+ * with the host time the soak saw it, and turned into what the checker
+ * takes (applied lines, reports, the reader's samples, the guest's own
+ * events, when its agent was away).
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+import type { AgentDown, AppliedLine, GuestReport, ReaderSample, SoakEvent } from "./checker.js";
+
+/** A line of the console, as seen. */
+export interface SeenLine {
+  ms: number;
+  text: string;
+}
+
+export class GuestConsole {
+  readonly seen: SeenLine[] = [];
+  readonly applied: AppliedLine[] = [];
+  readonly reports: GuestReport[] = [];
+  readonly reader: ReaderSample[] = [];
+  readonly events: SoakEvent[] = [];
+  readonly agentDown: AgentDown[] = [];
+  boot = 0;
+  private run = 0;
+  private offset = 0;
+  private partial = "";
+  /** Since when (ms) its agent is away, or null while it is up. */
+  private downSince: number | null = null;
+  private floodStart: number | null = null;
+
+  constructor(
+    readonly vm: string,
+    private readonly file: string,
+    /** The zones whose sum is the VM's energy (package + dram). */
+    private readonly zones: readonly string[],
+  ) {}
+
+  /** Reads what the console gained since the last call. */
+  poll(now = Date.now()): void {
+    let fd: number;
+    try {
+      fd = openSync(this.file, "r");
+    } catch {
+      return;
+    }
+    try {
+      const buf = Buffer.alloc(1 << 16);
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, this.offset);
+        if (n <= 0) break;
+        this.offset += n;
+        this.partial += buf.toString("latin1", 0, n);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const lines = this.partial.split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const l of lines) this.take(l.replace(/\r$/, ""), now);
+  }
+
+  /** The agent is away from `ms` (a reset of the guest, a kill seen from outside). */
+  agentAway(ms: number): void {
+    this.downSince ??= ms;
+  }
+
+  private up(ms: number): void {
+    if (this.downSince === null) return;
+    this.agentDown.push({ vm: this.vm, fromMs: this.downSince, toMs: ms });
+    this.downSince = null;
+  }
+
+  private take(text: string, ms: number): void {
+    const i = text.indexOf("SOAK ");
+    if (i < 0) return;
+    const line = text.slice(i + 5);
+    this.seen.push({ ms, text: line });
+    if (line.startsWith("boot ")) {
+      this.boot++;
+      this.agentAway(ms);
+      return;
+    }
+    if (line.startsWith("agent-start")) {
+      this.run++;
+      this.agentAway(ms);
+      return;
+    }
+    if (line.startsWith("agent-end")) return this.agentAway(ms);
+    if (line.startsWith("event agent-kill")) {
+      this.agentAway(ms);
+      this.events.push({ type: "agent-kill", target: this.vm, startMs: ms, endMs: ms });
+      return;
+    }
+    if (line.startsWith("event flood-start")) {
+      this.agentAway(ms);
+      this.floodStart = ms;
+      return;
+    }
+    if (line.startsWith("event flood-end")) {
+      this.events.push({ type: "flood", target: this.vm, startMs: this.floodStart ?? ms, endMs: ms });
+      this.floodStart = null;
+      return;
+    }
+    const r = /^reader up=([\d.]+) uj=(\d+)$/.exec(line);
+    if (r) {
+      this.reader.push({ vm: this.vm, boot: this.boot, upS: Number(r[1]), uj: Number(r[2]), seenMs: ms });
+      return;
+    }
+    if (!line.startsWith("agent ")) return;
+    const agent = line.slice(6);
+    // any word of the new agent: it runs (its receiver waits for lines)
+    this.up(ms);
+    const a = /applied epoch (\S+) seq (\d+) t ([\d.]+): (.*)$/.exec(agent);
+    if (a) {
+      const values = new Map(a[4]!.split(" ").map((kv) => kv.split("=") as [string, string]));
+      const counterUj = this.zones.reduce((s, z) => s + Number(values.get(z) ?? 0), 0);
+      this.applied.push({ vm: this.vm, boot: this.boot, epoch: a[1]!, seq: Number(a[2]), tS: Number(a[3]), counterUj, seenMs: ms });
+      return;
+    }
+    if (agent.startsWith("{")) {
+      // (the report's line may go on with a log line: the reports go to stdout, the log to stderr, one console)
+      try {
+        const rep = JSON.parse(jsonPrefix(agent)) as { host: { consumption: number; timestamp: number } };
+        this.reports.push({ vm: this.vm, boot: this.boot, run: this.run, tS: rep.host.timestamp, uw: rep.host.consumption });
+      } catch {
+        // a report cut by the console (a reset mid-line): not one
+      }
+    }
+  }
+
+  /** The console's lines seen within `ms` ± `aroundMs`, for a breach's report. */
+  around(ms: number, aroundMs = 5000): string[] {
+    return this.seen.filter((l) => Math.abs(l.ms - ms) <= aroundMs).map((l) => `${new Date(l.ms).toISOString()} ${this.vm}: ${l.text}`);
+  }
+}
+
+/** The JSON object at the start of `text` (up to its closing brace; a report holds no brace in a string). */
+function jsonPrefix(text: string): string {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === "{") depth++;
+    else if (text[i] === "}" && --depth === 0) return text.slice(0, i + 1);
+  }
+  return text;
+}

@@ -1,0 +1,355 @@
+/**
+ * The soak: two libvirt hosts on this machine (the migration lab's: host B
+ * is a libvirtd in a mount namespace of its own), each with its daemon on a
+ * simulated RAPL tree whose power steps up and down; two real guests under
+ * TCG, each reading its energy over the channel and printing it (and a
+ * third-party-style reader of its tree); and a seeded random schedule of
+ * events: live migrations either way (one aborted midway), daemons killed
+ * or stopped and restarted, guests reset, saved and restored, managed-saved
+ * and started, suspended and resumed, their channel unplugged and plugged
+ * back, a CPU burner, a daemon's state directory full; the guests kill
+ * their own agents and flood their ports. The checker (checker.ts) says
+ * whether every invariant held all along.
+ */
+import { execFile, spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { copyFixture, PowerSimulator, removeTree } from "@scaph/test-support";
+import { hostBin, repoRoot } from "../helpers/cli.js";
+import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
+import { freePort, sleep, startBackground, waitFor } from "../helpers/processes.js";
+import type { Background } from "../helpers/processes.js";
+import { startSecondLibvirtd } from "../helpers/second-libvirtd.js";
+import type { SecondLibvirtd } from "../helpers/second-libvirtd.js";
+import { DaemonHistory, pollStatus } from "../lab/daemon-history.js";
+import { labDomainXml } from "../lab/domain.js";
+import { labImages } from "../lab/images.js";
+import { removeLeftovers } from "../lab/leftovers.js";
+import { checkSoak, verdictTable } from "./checker.js";
+import type { DaemonSample, SentLine, SoakEvent, SoakVerdict } from "./checker.js";
+import { GuestConsole } from "./guest-console.js";
+import { schedule } from "./schedule.js";
+import type { Planned } from "./schedule.js";
+
+const run = promisify(execFile);
+const STEP_S = 1;
+const HOSTS = ["A", "B"] as const;
+type Host = (typeof HOSTS)[number];
+const VMS = ["soak-g1", "soak-g2"] as const;
+/** Host B's qemu user: only host B's daemon takes its processes for VMs (both hosts share /proc). */
+const USER_B = "scaph-soak-b";
+/** The zones whose sum is a VM's energy, as readers add them: the package and dram (the fixture's third sub-domain). */
+const ZONES = ["intel-rapl:0", "intel-rapl:0:2"];
+const CHANNEL = "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.scaph.energy.0'/></channel>";
+
+export interface SoakOptions {
+  /** The seeds of the schedules, run one after the other (each `minutes / seeds.length`). */
+  seeds: number[];
+  minutes: number;
+  say: (line: string) => void;
+}
+
+export interface SoakResult {
+  verdict: SoakVerdict;
+  table: string;
+  /** For each breach, the seed, the events so far and the lines around it. */
+  report: string;
+}
+
+/** One host: its libvirt, its daemon (restarted at will), its simulated power and its base dir (a small tmpfs). */
+interface SoakHost {
+  name: Host;
+  uri: string;
+  base: string;
+  powercap: string;
+  sim: PowerSimulator;
+  vmUser: string;
+  daemon: Background | null;
+  history: Map<string, DaemonHistory>;
+  polls: { stop(): Promise<void> }[];
+  virsh(...args: string[]): Promise<string>;
+  startDaemon(): Background;
+}
+
+export async function runSoak(o: SoakOptions): Promise<SoakResult> {
+  const dir = await mkdtemp(join(tmpdir(), "scaph-lab-soak-"));
+  chmodSync(dir, 0o777);
+  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const events: SoakEvent[] = [];
+  const daemons: DaemonSample[] = [];
+  const consoles = new Map<string, GuestConsole>();
+  const where = new Map<string, Host>(VMS.map((v) => [v, "A"]));
+  try {
+    const a = await ensureLibvirtd();
+    cleanups.push(() => a.stop());
+    for (const l of removeLeftovers([...VMS], virsh)) o.say(`leftover of an earlier run: ${l}`);
+    // The base dirs: small tmpfs, mounted before host B's namespace is made (it sees them), for the state-full event.
+    const base = { A: join(dir, "base-a"), B: join(dir, "base-b") };
+    for (const b of Object.values(base)) {
+      mkdirSync(b);
+      spawnSync("mount", ["-t", "tmpfs", "-o", "size=2m", "scaph-soak", b]);
+      cleanups.push(() => spawnSync("umount", ["--lazy", b]));
+    }
+    const b: SecondLibvirtd = await startSecondLibvirtd(join(dir, "host-b"), USER_B);
+    cleanups.push(() => b.stop());
+    const images = await labImages(dir, join(repoRoot, "test", "soak", "guest-init.sh"));
+    o.say(images.about);
+
+    const hosts = {} as Record<Host, SoakHost>;
+    for (const h of HOSTS) {
+      const powercap = await copyFixture("powercap/intel-1socket");
+      cleanups.push(() => removeTree(powercap));
+      const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 25 }, { zone: "intel-rapl:0:2", watts: 2.5 }] });
+      sim.start();
+      cleanups.push(() => sim.stop());
+      const vmUser = h === "A" ? "libvirt-qemu" : USER_B;
+      const args = [hostBin, "-vv", "qemu", "--auto-setup", "--domains", "^soak-", "--base-dir", base[h], "--step", String(STEP_S), "--powercap-path", powercap, "--vm-user", vmUser];
+      const host: SoakHost = {
+        name: h,
+        uri: h === "A" ? "qemu:///system" : b.uri,
+        base: base[h],
+        powercap,
+        sim,
+        vmUser,
+        daemon: null,
+        history: new Map(VMS.map((v) => [v, new DaemonHistory(v, ZONES)])),
+        polls: [],
+        virsh: async (...v: string[]) => (await run("virsh", ["-c", h === "A" ? "qemu:///system" : b.uri, ...v], { encoding: "utf8", timeout: 180_000 })).stdout,
+        // host B's daemon runs in host B's namespace, where libvirt's paths (the channels' sockets) are host B's
+        startDaemon: () => (h === "A" ? startBackground(process.execPath, args) : b.start(process.execPath, args)),
+      };
+      host.daemon = host.startDaemon();
+      host.polls = [...host.history.values()].map((hist) => pollStatus(base[h], hist));
+      cleanups.push(async () => {
+        for (const p of host.polls) await p.stop();
+        await host.daemon?.stop();
+      });
+      hosts[h] = host;
+    }
+    for (const h of HOSTS) await waitFor(`daemon ${h} to subscribe to libvirt's events`, async () => (hosts[h].daemon?.output().includes("auto-setup: subscribed") ? true : null), 60_000);
+
+    // The guests, on host A: one busy, one idle; each with a seed of its own for its own chaos.
+    for (const [i, vm] of VMS.entries()) {
+      const consoleFile = join(dir, `${vm}.console`);
+      writeFileSync(consoleFile, "");
+      chmodSync(consoleFile, 0o666); // both hosts' qemu users write it
+      const xml = join(dir, `${vm}.xml`);
+      const seed = (o.seeds[0] ?? 1) * 7 + i;
+      writeFileSync(
+        xml,
+        labDomainXml({
+          name: vm,
+          type: images.type,
+          kernel: images.vmlinuz,
+          initrd: images.initrd,
+          consoleFile,
+          memoryMiB: 512,
+          vcpus: 1,
+          onReboot: "restart",
+          devices: "<controller type='virtio-serial' index='0'/>",
+          cmdline: `console=ttyS0 quiet panic=-1 scaph.mode=${i === 0 ? "busy" : "idle"} scaph.step=${STEP_S} scaph.seed=${seed} scaph.read_every=2.37 scaph.chaos=1`,
+        }),
+      );
+      virsh("define", xml);
+      await waitFor(`auto-setup to give ${vm} the channel`, async () => (virsh("dumpxml", "--inactive", vm).includes("org.scaph.energy.0") ? true : null), 30_000);
+      virsh("start", vm);
+      consoles.set(vm, new GuestConsole(vm, consoleFile, ZONES));
+      cleanups.push(() => {
+        for (const h of HOSTS) {
+          quiet(() => spawnSync("virsh", ["-c", hosts[h].uri, "destroy", vm]));
+          quiet(() => spawnSync("virsh", ["-c", hosts[h].uri, "undefine", "--managed-save", vm]));
+        }
+      });
+    }
+    // Consoles read, and the daemons' resources sampled, all along.
+    let watching = true;
+    const watch = (async () => {
+      let k = 0;
+      while (watching) {
+        for (const c of consoles.values()) c.poll();
+        if (k++ % 25 === 0) for (const h of HOSTS) sampleDaemon(hosts[h], daemons);
+        await sleep(200);
+      }
+    })();
+    cleanups.push(async () => {
+      watching = false;
+      await watch;
+    });
+    await waitFor("both guests to apply their first lines", async () => ([...consoles.values()].every((c) => c.applied.length >= 3) ? true : null), 300_000);
+    o.say("both guests apply their lines: the schedule begins");
+
+    const per = (o.minutes * 60) / o.seeds.length;
+    let breachAt: number | null = null;
+    for (const seed of o.seeds) {
+      const plan = schedule(seed, per, HOSTS, VMS);
+      o.say(`seed ${seed}: ${plan.events.length} events over ${per} s: ${plan.events.map((e) => `${e.atS}s ${e.type} ${e.target}`).join(", ")}`);
+      const t0 = Date.now();
+      const power = (async () => {
+        for (const p of plan.power) {
+          await sleep(Math.max(0, t0 + p.atS * 1000 - Date.now()));
+          if (!watching || breachAt !== null) return;
+          hosts[p.host as Host].sim.setWatts("intel-rapl:0", p.watts);
+          hosts[p.host as Host].sim.setWatts("intel-rapl:0:2", p.watts / 10);
+        }
+      })();
+      for (const e of plan.events) {
+        await sleep(Math.max(0, t0 + e.atS * 1000 - Date.now()));
+        const startMs = Date.now();
+        try {
+          await perform(e, hosts, where, consoles, o.say);
+        } catch (err) {
+          o.say(`event ${e.type} ${e.target} failed: ${err instanceof Error ? err.message.split("\n").slice(0, 3).join(" ") : String(err)}`);
+        }
+        events.push({ type: e.type, target: e.target, startMs, endMs: Date.now() });
+        o.say(`${((Date.now() - t0) / 1000).toFixed(0)} s: ${e.type} ${e.target} in ${((Date.now() - startMs) / 1000).toFixed(1)} s; ${[...where].map(([v, h]) => `${v} on ${h}`).join(", ")}`);
+        // checked as it goes: a breach ends the run at once
+        const v = verdictOf(hosts, consoles, events, daemons);
+        if (v.breaches.length > 0) {
+          breachAt = v.breaches[0]!.atMs;
+          break;
+        }
+      }
+      await sleep(Math.max(0, t0 + per * 1000 - Date.now()));
+      await power;
+      if (breachAt !== null) break;
+    }
+    await sleep(5 * STEP_S * 1000); // the last event's lines come in
+    for (const c of consoles.values()) c.poll();
+    const verdict = verdictOf(hosts, consoles, events, daemons);
+    const table = verdictTable(verdict, STEP_S);
+    const report = verdict.breaches
+      .map((br) => {
+        const around = br.vm ? consoles.get(br.vm)?.around(br.atMs) ?? [] : [];
+        const daemonsLog = HOSTS.map((h) => `--- daemon ${h}:\n${hosts[h].daemon?.output().split("\n").slice(-40).join("\n") ?? ""}`).join("\n");
+        return [`BREACH (${br.invariant}) ${br.vm ?? ""}: ${br.what}`, `seeds: ${o.seeds.join(", ")}`, "events so far:", ...events.map((e) => `  ${new Date(e.startMs).toISOString()} ${e.type} ${e.target}`), "lines around it:", ...around, daemonsLog].join("\n");
+      })
+      .join("\n\n");
+    return { verdict, table, report };
+  } finally {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch {
+        // the next clean-up still runs
+      }
+    }
+    if (process.env.SCAPH_LAB_KEEP) o.say(`kept ${dir} (SCAPH_LAB_KEEP)`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** What the checker takes, as things stand. */
+function verdictOf(hosts: Record<Host, SoakHost>, consoles: Map<string, GuestConsole>, events: SoakEvent[], daemons: DaemonSample[]): SoakVerdict {
+  const lines: SentLine[] = [];
+  for (const h of HOSTS) {
+    for (const [vm, hist] of hosts[h].history) {
+      for (const [epoch, bySeq] of hist.bySeq) for (const [seq, l] of bySeq) lines.push({ host: h, vm, epoch, seq, tS: l.hostMs / 1000, stepS: l.stepS, uj: l.uj });
+    }
+  }
+  const cs = [...consoles.values()];
+  return checkSoak({
+    lines,
+    applied: cs.flatMap((c) => c.applied),
+    reports: cs.flatMap((c) => c.reports),
+    reader: cs.flatMap((c) => c.reader),
+    events: [...events, ...cs.flatMap((c) => c.events)],
+    agentDown: cs.flatMap((c) => c.agentDown),
+    daemons,
+    stepS: STEP_S,
+    vms: [...VMS],
+  });
+}
+
+function sampleDaemon(h: SoakHost, out: DaemonSample[]): void {
+  const pid = h.daemon?.child.pid;
+  if (!pid || h.daemon?.child.exitCode !== null) return;
+  try {
+    const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN) * 1024;
+    out.push({ host: h.name, ms: Date.now(), rssBytes: rss, fds: readdirSync(`/proc/${pid}/fd`).length });
+  } catch {
+    // it ended meanwhile
+  }
+}
+
+async function restartDaemon(h: SoakHost, signal: NodeJS.Signals): Promise<void> {
+  await h.daemon?.stop(signal);
+  h.daemon = h.startDaemon();
+  await waitFor(`daemon ${h.name} to subscribe again`, async () => (h.daemon?.output().includes("auto-setup: subscribed") ? true : null), 60_000);
+}
+
+/** Runs one event to its end. */
+async function perform(e: Planned, hosts: Record<Host, SoakHost>, where: Map<string, Host>, consoles: Map<string, GuestConsole>, say: (l: string) => void): Promise<void> {
+  if (e.type === "daemon-kill") return restartDaemon(hosts[e.target as Host], "SIGKILL");
+  if (e.type === "daemon-term") return restartDaemon(hosts[e.target as Host], "SIGTERM");
+  if (e.type === "burner") {
+    // beside the other events: 20 s of one busy CPU, not waited for
+    const burner: ChildProcess = spawn("sh", ["-c", "while :; do :; done"], { stdio: "ignore" });
+    setTimeout(() => burner.kill("SIGKILL"), 20_000).unref();
+    return;
+  }
+  if (e.type === "state-full") {
+    const filler = join(hosts[e.target as Host].base, "filler");
+    spawnSync("dd", ["if=/dev/zero", `of=${filler}`, "bs=64k"], { stdio: "ignore" });
+    await sleep(10_000);
+    rmSync(filler, { force: true });
+    return;
+  }
+  const vm = e.target;
+  const h = hosts[where.get(vm) ?? "A"];
+  const other = hosts[h.name === "A" ? "B" : "A"];
+  if (e.type === "migrate" || e.type === "migrate-abort") {
+    const port = await freePort();
+    const move = h.virsh("migrate", "--live", "--persistent", "--undefinesource", vm, other.uri, "--migrateuri", `tcp://127.0.0.1:${port}`);
+    if (e.type === "migrate") {
+      await move;
+      where.set(vm, other.name);
+      return;
+    }
+    await sleep(700);
+    await h.virsh("domjobabort", vm).catch((err: unknown) => say(`domjobabort: ${String(err).split("\n")[0]}`));
+    const outcome = await move.then(() => "moved", () => "aborted");
+    if (outcome === "moved") where.set(vm, other.name); // it ended before the abort
+    return;
+  }
+  if (e.type === "reboot") {
+    consoles.get(vm)?.agentAway(Date.now());
+    await h.virsh("reset", vm);
+    return;
+  }
+  if (e.type === "save-restore") {
+    const file = join(tmpdir(), `scaph-soak-${vm}.save`);
+    try {
+      await h.virsh("save", vm, file);
+      await h.virsh("restore", file);
+    } finally {
+      rmSync(file, { force: true });
+    }
+    return;
+  }
+  if (e.type === "managedsave-start") {
+    await h.virsh("managedsave", vm);
+    await h.virsh("start", vm);
+    return;
+  }
+  if (e.type === "suspend-resume") {
+    await h.virsh("suspend", vm);
+    await sleep(3000);
+    await h.virsh("resume", vm);
+    return;
+  }
+  if (e.type === "unplug-plug") {
+    const xml = join(tmpdir(), `scaph-soak-${vm}-channel.xml`);
+    writeFileSync(xml, CHANNEL);
+    try {
+      await h.virsh("detach-device", vm, xml, "--live");
+      await sleep(3000);
+      await h.virsh("attach-device", vm, xml, "--live");
+    } finally {
+      rmSync(xml, { force: true });
+    }
+  }
+}
