@@ -39,6 +39,8 @@ export const DEADLINES_S = [
   // a cold cache builds the Debian guest image (mmdebstrap with a kernel) and the packages first
   ["test/dist/lab/debian-guest", 1800],
   ["test/dist/lab/", 420],
+  // five minutes of schedule after two guests boot under TCG
+  ["test/dist/soak/", 1200],
   // a cold cache builds the packages (and the nspawn root filesystem) first
   ["test/dist/packaging/", 600],
   ["test/dist/e2e/", 240],

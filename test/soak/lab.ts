@@ -213,9 +213,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           break;
         }
       }
+      if (breachAt !== null) break; // (the power steps end with the run)
       await sleep(Math.max(0, t0 + per * 1000 - Date.now()));
       await power;
-      if (breachAt !== null) break;
     }
     await sleep(5 * STEP_S * 1000); // the last event's lines come in
     for (const c of consoles.values()) c.poll();

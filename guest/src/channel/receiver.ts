@@ -73,6 +73,8 @@ interface State {
 export const MAX_TREE_ZONES = 32;
 /** Epochs remembered: the current one, the one before (a migration's source), a few more. */
 const MAX_EPOCHS = 4;
+/** How long after the port opens its lines are taken as one (the host's lines that waited in qemu come at once). */
+const CATCH_UP_WINDOW_MS = 300;
 /** What one line may cover, s: the host's time is trusted, but a bogus one must not freeze the clock (a day). */
 const MAX_COVER_S = 86_400;
 /**
@@ -137,6 +139,9 @@ export class ChannelReceiver {
   applied = 0;
   /** Why the port could not be opened the last time, said once until it changes. */
   private lastOpenError: string | null = null;
+  /** Until when (ms) lines are applied and held, not yet committed (the port just opened), and how many. */
+  private holdUntilMs = 0;
+  private held = 0;
 
   private readonly writer: GuestTreeWriter;
   /** The host time the lines of the last commit covered (s): the next frames spread over it. */
@@ -205,10 +210,15 @@ export class ChannelReceiver {
     }
   }
 
+  /**
+   * Stops reading. The tree is left as it is shown (what is not shown yet is
+   * in the state file, and the next receiver plays it on from there): a tree
+   * that jumped to its newest counters would read as a spike.
+   */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    if (!this.o.lock || this.o.lock.stillHeld()) this.writer.flush();
+    this.writer.stop();
     this.o.lock?.release();
   }
 
@@ -234,6 +244,9 @@ export class ChannelReceiver {
     const buf = Buffer.alloc(CHANNEL_MAX_LINE);
     this.partial = "";
     this.skipping = false;
+    // The lines the host wrote while the port was closed come at once when it opens: they are taken as one,
+    // so that the tree shows their energy as one span (played over the time they cover), not as many steps queued.
+    this.holdUntilMs = Date.now() + CATCH_UP_WINDOW_MS;
     try {
       while (!this.stopped) {
         let n: number;
@@ -241,6 +254,7 @@ export class ChannelReceiver {
           n = readSync(fd, buf, 0, buf.length, null);
         } catch (err) {
           if (errnoCode(err) === "EAGAIN") {
+            if (this.held > 0 && Date.now() >= this.holdUntilMs) this.release();
             await sleep(this.o.pollMs ?? 100, this.o.keepAlive);
             continue;
           }
@@ -249,13 +263,22 @@ export class ChannelReceiver {
         }
         if (n === 0) return; // the host end is not connected
         this.receive(buf.toString("utf8", 0, n));
+        if (this.held > 0 && Date.now() >= this.holdUntilMs) this.release();
         // The event loop gets its turn after each read: a host (or a guest process) that never stops writing
         // cannot starve a signal, an exporter's loop or its HTTP server.
         await new Promise<void>((r) => setImmediate(r));
       }
     } finally {
       closeSync(fd);
+      this.release();
     }
+  }
+
+  /** Commits the lines held since the port opened. */
+  private release(): void {
+    this.holdUntilMs = 0;
+    if (this.held > 0) this.commit(this.held);
+    this.held = 0;
   }
 
   private refuse(why: string, line: string): void {
@@ -306,7 +329,8 @@ export class ChannelReceiver {
       this.refuse("line too long", text);
       this.skipping = true; // until the next newline
     } else this.partial = text;
-    if (applied > 0) this.commit(applied);
+    if (applied > 0 && Date.now() < this.holdUntilMs) this.held += applied;
+    else if (applied > 0) this.commit(applied);
     return applied;
   }
 

@@ -23,7 +23,7 @@ export interface TreeZone {
  * `substeps` frames (CounterPlayer), so that a reader with a period of its
  * own finds the energy of its window, and the energy of an absence (this
  * agent restarted, lines dropped) comes over as long as the absence lasted,
- * not at once; stopping, the newest counters are written whole. A tree that cannot be written is logged once per cause; the
+ * not at once. A tree that cannot be written is logged once per cause; the
  * counters stay in memory for the next frame.
  */
 export class GuestTreeWriter {
@@ -62,11 +62,9 @@ export class GuestTreeWriter {
     this.frames.kick();
   }
 
-  /** Writes the newest counters whole and stops the frames (the receiver stops: nothing is left unshown). */
-  flush(): void {
+  /** Stops the frames: the tree stays as it is shown (the next receiver plays on from there). */
+  stop(): void {
     this.frames.stop();
-    const f = this.player.latest();
-    if (f) this.write(f, true);
   }
 
   private write(frame: Frame, whole: boolean): void {

@@ -2,8 +2,7 @@ import { errorMessage, FrameTimer } from "@scaph/common";
 import { join } from "node:path";
 import type { Logger, Sink, Snapshot, Zone } from "@scaph/common";
 import { DaemonState } from "./state.js";
-import { isMountPoint, openBaseDir } from "./tree.js";
-import type { DirHandle } from "./tree.js";
+import { DirHandle, isMountPoint, openBaseDir } from "./tree.js";
 import { VmTree, vmZones } from "./vm-tree.js";
 import type { ZoneSpec } from "./vm-tree.js";
 
@@ -57,15 +56,16 @@ export class VmTreeSink implements Sink {
     this.withBase(s.vms.length > 0, (base) => this.writeTrees(s, base, zones));
     this.state.prune(4 * this.o.maxVms);
     this.state.save();
-    this.frames.kick();
+    if ([...this.trees.values()].some((t) => t.busy())) this.frames.kick();
   }
 
-  /** Writes every tree's newest counters whole: nothing is left unshown when the daemon stops. */
+  /**
+   * Stops the frames. Each tree stays as it is shown, a little behind its
+   * counters, which the state file holds: the next daemon plays on from the
+   * tree (a tree that jumped to its counters would read as a spike).
+   */
   close(): void {
     this.frames.stop();
-    this.withBase(this.trees.size > 0, (base) => {
-      if (base) for (const t of this.trees.values()) t.flush(base, this.zones);
-    });
   }
 
   /** Runs `f` with the base dir open (or null where it cannot be, or `wanted` is false), closing it after. */
@@ -83,12 +83,20 @@ export class VmTreeSink implements Sink {
     }
   }
 
-  /** Writes each written tree's frame due now; whether any tree has frames left. */
+  /** Writes each written tree's frame due now; whether any tree has frames left. (A base dir gone meanwhile is not made again: the next step says why.) */
   private nextFrames(): boolean {
+    let base: DirHandle;
+    try {
+      base = DirHandle.open(this.o.baseDir);
+    } catch {
+      return false;
+    }
     let more = false;
-    this.withBase(this.trees.size > 0, (base) => {
-      if (base) for (const [key, t] of this.trees) if (this.written.get(key) && t.nextFrame(base, this.zones)) more = true;
-    });
+    try {
+      for (const [key, t] of this.trees) if (this.written.get(key) && t.nextFrame(base, this.zones)) more = true;
+    } finally {
+      base.close();
+    }
     return more;
   }
 

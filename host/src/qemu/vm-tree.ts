@@ -1,5 +1,5 @@
 import type { Frame, Logger, ZoneSpec } from "@scaph/common";
-import { CounterPlayer, DEFAULT_MAX_UJ, errorMessage, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, wrapAdd } from "@scaph/common";
+import { CounterPlayer, DEFAULT_MAX_UJ, errorMessage, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, parseUj, readBounded, wrapAdd } from "@scaph/common";
 import { DirHandle, openChildDir, openVmDir, regularFileAt, shownError, writeInto } from "./tree.js";
 import type { WrittenFile } from "./tree.js";
 import type { VmCounters } from "./state.js";
@@ -51,8 +51,9 @@ export class VmTree {
    * distinct error) when writing failed.
    */
   update(base: DirHandle | null, zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>, tS: number, coverS: number): boolean {
-    // Counters continued from the daemon's state are played on from there (as the daemon left the tree when it stopped).
-    if (this.restored && this.player.latest() === null) this.player.resume({ values: new Map(this.counters), tS: tS - coverS });
+    // Counters continued from the daemon's state are played on from where the tree stands (the daemon before
+    // left it a little behind them), or from them.
+    if (this.restored && this.player.latest() === null) this.player.resume({ values: (base && this.shownInTree(base, zones)) ?? new Map(this.counters), tS: tS - coverS });
     // gains has every zone of `zones` (both made from the same sub-domain names, attribution/vm-zones.ts)
     for (const z of zones) {
       this.maxUj.set(z.id, z.maxUj);
@@ -64,6 +65,35 @@ export class VmTree {
     return frame === null || this.show(base, zones, frame, true);
   }
 
+  /**
+   * What the tree shows now, read back, if it is what a daemon before this
+   * one left: each zone at most its counter, and behind it by less than a
+   * sixteenth of its range. The guest may write the tree: anything else is
+   * not taken (the counters are never read back; this is only where the
+   * playback starts).
+   */
+  private shownInTree(base: DirHandle, zones: readonly ZoneSpec[]): Map<string, number> | null {
+    let vm: DirHandle | null = null;
+    try {
+      vm = openVmDir(base, this.name);
+      const out = new Map<string, number>();
+      for (const z of zones) {
+        const counter = this.counters.get(z.id);
+        const dir = DirHandle.open(vm.at(z.id)); // never through a link the guest planted
+        const r = readBounded(dir.at("energy_uj"), 64);
+        dir.close();
+        const v = r.ok ? parseUj(r.text) : null;
+        if (counter === undefined || v === null || v > counter || counter - v > z.maxUj / 16) return null;
+        out.set(z.id, v);
+      }
+      return out;
+    } catch {
+      return null;
+    } finally {
+      vm?.close();
+    }
+  }
+
   /** Writes the frame due now (energy_uj only), if any; whether frames remain. */
   nextFrame(base: DirHandle, zones: readonly ZoneSpec[]): boolean {
     const frame = this.player.frame();
@@ -71,15 +101,14 @@ export class VmTree {
     return this.player.busy();
   }
 
+  /** Whether frames remain to be written. */
+  busy(): boolean {
+    return this.player.busy();
+  }
+
   /** The span of a frame now (s). */
   frameS(): number {
     return this.player.frameS();
-  }
-
-  /** Writes the newest counters whole (the daemon stops: nothing is left unshown). */
-  flush(base: DirHandle, zones: readonly ZoneSpec[]): boolean {
-    const frame = this.player.latest();
-    return frame !== null && this.show(base, zones, frame, true);
   }
 
   private show(base: DirHandle, zones: readonly ZoneSpec[], frame: Frame, whole: boolean): boolean {

@@ -112,6 +112,7 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
     },
     async cleanup() {
       daemon.channels.close();
+      daemon.trees.close();
       await rig.cleanup();
       await removeTree(cgroupRoot);
       await removeTree(baseDir);
