@@ -63,6 +63,8 @@ export interface ReaderSample {
   upS: number;
   uj: number;
   seenMs: number;
+  /** The host time of what the tree showed (its energy_uj's modification time), where the reader could tell. */
+  shownS?: number;
 }
 
 /** An event of the schedule (or of a guest's own chaos), with when it began and ended (host ms). */
@@ -127,6 +129,8 @@ export interface SoakVerdict {
   /** Highest report / attributed power (agent), and reader / attributed. */
   worstReportRatio: number;
   worstReaderRatio: number;
+  /** How far behind the host's time the tree showed, at most (s): a step and a poll, more after an absence. */
+  worstLagS: number;
   /** µJ each VM was attributed (all epochs), and what its guest counted. */
   energy: { vm: string; sentUj: number; countedUj: number }[];
   /** Per event type, how many, and the energy lost at them (µJ, and in steps). */
@@ -200,6 +204,7 @@ export function checkSoak(run: SoakRun): SoakVerdict {
   // No spike for the third-party reader: its window in host time (as the soak saw its readings, give or take a
   // poll), reaching back two steps (the tree shows each step over the next one).
   let worstReaderRatio = 0;
+  let worstLagS = 0;
   const readerSeries = new Map<string, ReaderSample[]>();
   for (const s of run.reader) {
     const k = `${s.vm}/${s.boot}`;
@@ -215,9 +220,13 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       const dt = b.upS - a.upS;
       if (!(dt > 0)) continue;
       const uw = (b.uj - a.uj) / dt;
-      // after its agent was away, the tree runs later by as long (played back 1.5 % fast until it caught up)
+      // The tree shows each step a step late, and after an absence later still (played back 1.5 % fast until
+      // it caught up): the host times it says it shows (its mtimes), or else its lag's worst bound.
       const awayS = run.agentDown.filter((d) => d.vm === b.vm && d.toMs <= a.seenMs && d.toMs > a.seenMs - 600_000).reduce((s, d) => s + (d.toMs - d.fromMs) / 1000, 0);
-      const hi = highest(powers, b.vm, a.seenMs / 1000 - 2 * step - awayS - 0.5, b.seenMs / 1000 + 0.5);
+      const window: [number, number] =
+        a.shownS !== undefined && b.shownS !== undefined ? [a.shownS - step, b.shownS + step] : [a.seenMs / 1000 - 2 * step - awayS - 0.5, b.seenMs / 1000 + 0.5];
+      if (b.shownS !== undefined) worstLagS = Math.max(worstLagS, b.seenMs / 1000 - b.shownS);
+      const hi = highest(powers, b.vm, window[0], window[1]);
       if (hi === null || hi <= 0) continue;
       worstReaderRatio = Math.max(worstReaderRatio, uw / hi);
       if (uw > 1.05 * hi + 1e5) breaches.push({ invariant: "no spike", vm: b.vm, atMs: b.seenMs, what: `the third-party reader read ${(uw / 1e6).toFixed(2)} W over ${dt.toFixed(2)} s, where the hosts attributed at most ${(hi / 1e6).toFixed(2)} W` });
@@ -306,7 +315,7 @@ export function checkSoak(run: SoakRun): SoakVerdict {
     const ls = losses.filter((l) => l.causes.some((c) => c.startsWith(`${type} `)));
     return { type, count: run.events.filter((e) => e.type === type).length, lossUj: ls.reduce((s, l) => s + l.uj, 0), lossSteps: ls.reduce((s, l) => s + l.uj / Math.max(1, l.stepUj), 0) };
   });
-  return { breaches, losses, worstReportRatio, worstReaderRatio, energy, eventTypes, resources };
+  return { breaches, losses, worstReportRatio, worstReaderRatio, worstLagS, energy, eventTypes, resources };
 }
 
 /** The verdict as a table (Markdown), for the soak's end and docs/accuracy.md. */
@@ -317,7 +326,7 @@ export function verdictTable(v: SoakVerdict, stepS: number): string {
   for (const e of v.eventTypes) out.push(`| ${e.type} | ${e.count} | ${j(e.lossUj)} | ${e.lossSteps.toFixed(2)} |`);
   out.push("", "| VM | attributed (J) | counted by the guest (J) |", "| --- | ---: | ---: |");
   for (const e of v.energy) out.push(`| ${e.vm} | ${j(e.sentUj)} | ${j(e.countedUj)} |`);
-  out.push("", `Highest report / attributed power: agent ${v.worstReportRatio.toFixed(3)}, third-party reader ${v.worstReaderRatio.toFixed(3)} (step ${stepS} s).`, "");
+  out.push("", `Highest report / attributed power: agent ${v.worstReportRatio.toFixed(3)}, third-party reader ${v.worstReaderRatio.toFixed(3)} (step ${stepS} s). The tree showed the host's energy at most ${v.worstLagS.toFixed(1)} s late.`, "");
   out.push("| daemon | RSS MiB (thirds) | open fds (thirds) |", "| --- | --- | --- |");
   for (const r of v.resources) out.push(`| ${r.host} | ${r.rssMiB.map((x) => x.toFixed(0)).join(" / ")} | ${r.fds.join(" / ")} |`);
   return out.join("\n");

@@ -101,9 +101,10 @@ export class GuestConsole {
       this.floodStart = null;
       return;
     }
-    const r = /^reader up=([\d.]+) uj=(\d+)$/.exec(line);
+    const r = /^reader up=([\d.]+) uj=(\d+)(?: mtime=(\S*))?$/.exec(line);
     if (r) {
-      this.reader.push({ vm: this.vm, boot: this.boot, upS: Number(r[1]), uj: Number(r[2]), seenMs: ms });
+      const shownS = mtimeS(r[3] ?? "");
+      this.reader.push({ vm: this.vm, boot: this.boot, upS: Number(r[1]), uj: Number(r[2]), seenMs: ms, ...(shownS !== null ? { shownS } : {}) });
       return;
     }
     if (!line.startsWith("agent ")) return;
@@ -142,4 +143,12 @@ function jsonPrefix(text: string): string {
     else if (text[i] === "}" && --depth === 0) return text.slice(0, i + 1);
   }
   return text;
+}
+
+/** busybox stat's %y (spaces made underscores), "2026-12-07_00:20:30.123456789_+0000", as Unix seconds; null if it is not one. */
+function mtimeS(text: string): number | null {
+  const m = /^(\d{4}-\d\d-\d\d)_(\d\d:\d\d:\d\d)(\.\d+)?_\+0000$/.exec(text);
+  if (!m) return null;
+  const s = Date.parse(`${m[1]}T${m[2]}Z`) / 1000;
+  return Number.isFinite(s) ? s + Number(`0${m[3] ?? ""}`) : null;
 }

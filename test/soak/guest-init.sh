@@ -24,20 +24,22 @@ cd /scaph
 (
   while :; do
     say agent-start up=$(up)
-    node guest/bin/scaph-guest.js -vv json -s "$STEP" --max-top-consumers 0 --powercap-path /var/scaphandre 2>&1 | sed 's/^/SOAK agent /'
+    node guest/bin/scaph-guest.js -vv json -t 0 -s "$STEP" --max-top-consumers 0 --powercap-path /var/scaphandre 2>&1 | sed 's/^/SOAK agent /'
     say agent-end up=$(up)
     while [ -e /tmp/hold-agent ]; do sleep 1; done
     sleep 1
   done
 ) &
-# A reader with a clock and a period of its own: the tree's package + dram, as node_exporter's rapl collector reads it.
+# A reader with a clock and a period of its own: the tree's package + dram, as node_exporter's rapl collector reads it
+# (and the package's modification time, the host time of what the tree shows, for the soak's checker).
 (
   P=/var/scaphandre/intel-rapl:0; D=
   while :; do
     [ -n "$D" ] || for z in $P:*; do read -r n < $z/name 2>/dev/null && [ "$n" = dram ] && D=$z; done
     p=; d=0
     read -r p < $P/energy_uj 2>/dev/null; [ -z "$D" ] || read -r d < $D/energy_uj 2>/dev/null
-    [ -z "$p" ] || say reader up=$(up) uj=$((p + d))
+    m=$(stat -c %y $P/energy_uj 2>/dev/null | tr ' ' _)
+    [ -z "$p" ] || say reader up=$(up) uj=$((p + d)) mtime=$m
     sleep "$READ_EVERY"
   done
 ) &

@@ -75,7 +75,10 @@ export async function lockTree(tree: string): Promise<TreeLock | LockRefusal> {
     if (typeof before === "object") return { busy: before.live };
     const mine = `${path}.${process.pid}`;
     unlinkQuiet(mine);
-    const server: Server = createServer((c) => c.end(`pid ${process.pid}\n`));
+    const server: Server = createServer((c) => {
+      c.on("error", () => {}); // an asker that went away: nothing to answer
+      c.end(`pid ${process.pid}\n`);
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         server.once("error", reject);
@@ -85,6 +88,7 @@ export async function lockTree(tree: string): Promise<TreeLock | LockRefusal> {
       return { cannot: `${mine}: ${errorMessage(err)}` };
     }
     server.unref(); // the lock alone does not keep the process running
+    server.on("error", () => {}); // (after listen: nothing a holder must act on)
     if (before === "stale") unlinkQuiet(path);
     try {
       linkSync(mine, path);

@@ -74,7 +74,7 @@ export const MAX_TREE_ZONES = 32;
 /** Epochs remembered: the current one, the one before (a migration's source), a few more. */
 const MAX_EPOCHS = 4;
 /** How long after the port opens its lines are taken as one (the host's lines that waited in qemu come at once). */
-const CATCH_UP_WINDOW_MS = 300;
+const CATCH_UP_WINDOW_MS = 3000;
 /** What one line may cover, s: the host's time is trusted, but a bogus one must not freeze the clock (a day). */
 const MAX_COVER_S = 86_400;
 /**
@@ -139,9 +139,10 @@ export class ChannelReceiver {
   applied = 0;
   /** Why the port could not be opened the last time, said once until it changes. */
   private lastOpenError: string | null = null;
-  /** Until when (ms) lines are applied and held, not yet committed (the port just opened), and how many. */
+  /** Until when (ms) lines are applied and held, not yet committed (the port just opened), how many, and when the last came. */
   private holdUntilMs = 0;
   private held = 0;
+  private lastLineMs = 0;
 
   private readonly writer: GuestTreeWriter;
   /** The host time the lines of the last commit covered (s): the next frames spread over it. */
@@ -244,9 +245,12 @@ export class ChannelReceiver {
     const buf = Buffer.alloc(CHANNEL_MAX_LINE);
     this.partial = "";
     this.skipping = false;
-    // The lines the host wrote while the port was closed come at once when it opens: they are taken as one,
-    // so that the tree shows their energy as one span (played over the time they cover), not as many steps queued.
+    // The lines the host wrote while the port was closed come at once when it opens (in pieces, as qemu's
+    // buffers refill): they are taken as one, until a line comes in its own time, so that the tree shows their
+    // energy as one span (at once on a new tree; played over the time they cover on one readers saw), not as
+    // many steps queued one after another.
     this.holdUntilMs = Date.now() + CATCH_UP_WINDOW_MS;
+    this.lastLineMs = 0;
     try {
       while (!this.stopped) {
         let n: number;
@@ -254,7 +258,7 @@ export class ChannelReceiver {
           n = readSync(fd, buf, 0, buf.length, null);
         } catch (err) {
           if (errnoCode(err) === "EAGAIN") {
-            if (this.held > 0 && Date.now() >= this.holdUntilMs) this.release();
+            if (Date.now() >= this.holdUntilMs) this.release();
             await sleep(this.o.pollMs ?? 100, this.o.keepAlive);
             continue;
           }
@@ -263,7 +267,7 @@ export class ChannelReceiver {
         }
         if (n === 0) return; // the host end is not connected
         this.receive(buf.toString("utf8", 0, n));
-        if (this.held > 0 && Date.now() >= this.holdUntilMs) this.release();
+        if (Date.now() >= this.holdUntilMs) this.release();
         // The event loop gets its turn after each read: a host (or a guest process) that never stops writing
         // cannot starve a signal, an exporter's loop or its HTTP server.
         await new Promise<void>((r) => setImmediate(r));
@@ -329,9 +333,18 @@ export class ChannelReceiver {
       this.refuse("line too long", text);
       this.skipping = true; // until the next newline
     } else this.partial = text;
-    if (applied > 0 && Date.now() < this.holdUntilMs) this.held += applied;
-    else if (applied > 0) this.commit(applied);
+    if (applied > 0) {
+      this.held += applied;
+      if (Date.now() >= this.holdUntilMs) this.release();
+    }
     return applied;
+  }
+
+  /** While lines are held: a line that comes in its own time (half its host time after the one before) ends the hold. */
+  private heldLine(coverS: number): void {
+    const now = Date.now();
+    if (this.holdUntilMs > 0 && this.lastLineMs > 0 && now - this.lastLineMs >= 500 * coverS) this.holdUntilMs = now;
+    this.lastLineMs = now;
   }
 
   /** Writes the tree and the state for `lines` lines applied, and tells the listeners. */
@@ -366,6 +379,7 @@ export class ChannelReceiver {
       return false;
     }
     const cover = coveredS(m, before);
+    this.heldLine(cover);
     for (const z of m.zones) {
       const prev = st.zones[z.zone];
       const last = before?.host[z.zone];

@@ -9,7 +9,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { constants, openSync, writeSync } from "node:fs";
 import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -88,6 +88,7 @@ test("a lock taken over by another receiver: the first writes nothing more, and 
     assert.equal(await energy(dir), 5_000_000, "the first receiver wrote nothing over the other's tree");
     assert.ok(lines.some((l) => /ERROR channel: another receiver took .*'s lock: this one stops/.test(l)), lines.join("\n"));
     other.release();
+    lock.release();
   }));
 
 test("a tree ahead of the state file (a state write lost): the next receiver continues from the tree, never below it", () =>
@@ -174,7 +175,8 @@ test("scaph-guest channel twice on one port and tree: the second exits 1 naming 
     first.stderr.on("data", (d: Buffer) => (firstErr += d.toString()));
     try {
       await waitFor(() => /keeping .* from the channel/.test(firstErr));
-      const w = (await open(fifo, "w")).fd;
+      const fh = await open(fifo, "w"); // (kept: a FileHandle that is collected closes its descriptor, which another open then reuses)
+      const w = fh.fd;
       writeSync(w, line("e", 1, 7_000_000));
       const written = async (): Promise<boolean> => (await energy(tree).catch(() => 0)) === 7_000_000;
       for (let i = 0; !(await written()); i++) {
@@ -198,7 +200,7 @@ test("scaph-guest channel twice on one port and tree: the second exits 1 naming 
       assert.equal((err.match(/is read by another receiver \(pid \d+\), which keeps .*: reading that tree instead/g) ?? []).length, 1, err);
       assert.ok(Array.isArray(JSON.parse(out)), out);
       assert.doesNotMatch(await readFile("/proc/self/mountinfo", "utf8"), new RegExp(` ${tree} `), "nothing mounted over the first receiver's tree");
-      closeSync(w);
+      await fh.close();
     } finally {
       first.kill("SIGTERM");
       await new Promise((r) => first.once("exit", r));
