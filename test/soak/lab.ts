@@ -343,9 +343,13 @@ async function perform(e: Planned, hosts: Record<Host, SoakHost>, where: Map<str
   }
   if (e.type === "unplug-plug") {
     const xml = join(tmpdir(), `scaph-soak-${vm}-channel.xml`);
-    writeFileSync(xml, CHANNEL);
+    // detached as the live XML has it (libvirt matches the whole device, its socket's path too), attached back as new
+    const live = /<channel type='unix'>(?:(?!<\/channel>)[\s\S])*?org\.scaph\.energy\.0[\s\S]*?<\/channel>/.exec(await h.virsh("dumpxml", vm))?.[0];
+    if (!live) throw new Error(`${vm} has no channel to unplug`);
+    writeFileSync(xml, live);
     try {
       await h.virsh("detach-device", vm, xml, "--live");
+      writeFileSync(xml, CHANNEL);
       await sleep(3000);
       await h.virsh("attach-device", vm, xml, "--live");
     } finally {

@@ -15,6 +15,9 @@ interface Segment {
   durS: number;
 }
 
+/** The longest gap between two pushes played over as long as it lasted (s); a longer one (a clock stepped) is played over what the push covers. */
+const MAX_GAP_S = 600;
+
 /** How much faster than the host's own time a backlog is played (a tree late after its writer was away). */
 export const CATCH_UP = 1.015;
 
@@ -79,7 +82,10 @@ export class CounterPlayer {
     const now = this.nowS();
     const prevEnd = this.segments.reduce((e, s) => Math.max(e, s.startS + s.durS), now);
     const backlog = prevEnd - now;
-    this.segments.push({ from, to, startS: prevEnd, durS: backlog > 2 * coverS ? coverS / CATCH_UP : coverS });
+    // Played over the host time it spans, where that is more than it says it covers (from a frame resumed
+    // behind its counters, or across a gap no line covered), within reason: never faster than the host drew it.
+    const spanS = to.tS - from.tS > coverS && to.tS - from.tS < coverS + MAX_GAP_S ? to.tS - from.tS : coverS;
+    this.segments.push({ from, to, startS: prevEnd, durS: backlog > 2 * spanS ? spanS / CATCH_UP : spanS });
   }
 
   /** Whether frames remain to be shown. */

@@ -48,6 +48,13 @@ test("resumed from where a tree stood, the first push is played on from there ov
   assert.equal(p.frame()?.values.get(Z), 1_250);
   now = 2.5;
   assert.equal(p.frame()?.values.get(Z), 3_750);
+  // a tree resumed behind its counters (it stood 5 s of host time before what the state covers): played over the 10 s it spans
+  let t = 0;
+  const q = new CounterPlayer(10, () => DEFAULT_MAX_UJ, () => t);
+  q.resume({ values: new Map([[Z, 0]]), tS: 45 });
+  q.push(new Map([[Z, 10_000]]), 55, 5);
+  t = 4.5;
+  assert.equal(q.frame()?.values.get(Z), 5_000, "half of it after half of 10 s, not after half of 5 s");
 });
 
 /**

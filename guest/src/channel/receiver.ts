@@ -414,7 +414,8 @@ export class ChannelReceiver {
 
   /** The tree (its frames over the host time the lines covered), then the state, which holds the counters whole. */
   private write(): void {
-    this.writer.show(Object.values(this.state.zones), this.state.originS + this.state.clockS, this.lastCoverS);
+    // (the tree's frames carry the host's time of their lines: what a reader of the tree compares with the host)
+    this.writer.show(Object.values(this.state.zones), this.state.t, this.lastCoverS);
     this.lastCoverS = 0;
     try {
       replaceFile(this.o.tree, CHANNEL_STATE_FILE, JSON.stringify(this.state) + "\n");

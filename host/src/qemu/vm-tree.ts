@@ -53,7 +53,10 @@ export class VmTree {
   update(base: DirHandle | null, zones: readonly ZoneSpec[], gains: ReadonlyMap<string, number>, tS: number, coverS: number): boolean {
     // Counters continued from the daemon's state are played on from where the tree stands (the daemon before
     // left it a little behind them), or from them.
-    if (this.restored && this.player.latest() === null) this.player.resume({ values: (base && this.shownInTree(base, zones)) ?? new Map(this.counters), tS: tS - coverS });
+    if (this.restored && this.player.latest() === null) {
+      const shown = base && this.shownInTree(base, zones, tS);
+      this.player.resume(shown ?? { values: new Map(this.counters), tS: tS - coverS });
+    }
     // gains has every zone of `zones` (both made from the same sub-domain names, attribution/vm-zones.ts)
     for (const z of zones) {
       this.maxUj.set(z.id, z.maxUj);
@@ -68,25 +71,28 @@ export class VmTree {
   /**
    * What the tree shows now, read back, if it is what a daemon before this
    * one left: each zone at most its counter, and behind it by less than a
-   * sixteenth of its range. The guest may write the tree: anything else is
+   * sixteenth of its range, its time (the files' modification time) within
+   * the hour before `nowS`. The guest may write the tree: anything else is
    * not taken (the counters are never read back; this is only where the
    * playback starts).
    */
-  private shownInTree(base: DirHandle, zones: readonly ZoneSpec[]): Map<string, number> | null {
+  private shownInTree(base: DirHandle, zones: readonly ZoneSpec[], nowS: number): Frame | null {
     let vm: DirHandle | null = null;
     try {
       vm = openVmDir(base, this.name);
       const out = new Map<string, number>();
+      let ms = 0;
       for (const z of zones) {
         const counter = this.counters.get(z.id);
         const dir = DirHandle.open(vm.at(z.id)); // never through a link the guest planted
         const r = readBounded(dir.at("energy_uj"), 64);
         dir.close();
         const v = r.ok ? parseUj(r.text) : null;
-        if (counter === undefined || v === null || v > counter || counter - v > z.maxUj / 16) return null;
+        if (!r.ok || counter === undefined || v === null || v > counter || counter - v > z.maxUj / 16) return null;
         out.set(z.id, v);
+        ms = Math.max(ms, r.mtimeMs);
       }
-      return out;
+      return ms / 1000 <= nowS && ms / 1000 > nowS - 3600 ? { values: out, tS: ms / 1000 } : null;
     } catch {
       return null;
     } finally {
