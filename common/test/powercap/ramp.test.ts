@@ -53,7 +53,7 @@ test("resumed from where a tree stood, the first push is played on from there ov
   const q = new CounterPlayer(10, () => DEFAULT_MAX_UJ, () => t);
   q.resume({ values: new Map([[Z, 0]]), tS: 45 });
   q.push(new Map([[Z, 10_000]]), 55, 5);
-  t = 4.5;
+  t = 4.75; // (a frame shows the middle of its half second)
   assert.equal(q.frame()?.values.get(Z), 5_000, "half of it after half of 10 s, not after half of 5 s");
 });
 
