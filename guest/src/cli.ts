@@ -21,7 +21,9 @@ import {
   writeStderr,
 } from "@scaph/common";
 import type { CliEnvironment, RootOptions, ShareTransport as Transport } from "@scaph/common";
-import { ChannelReceiver } from "./channel/receiver.js";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { CHANNEL_STATE_FILE, ChannelReceiver } from "./channel/receiver.js";
 import { ChannelSensor } from "./channel/sensor.js";
 import { CHANNEL_DEFAULTS, firstLine, portFinder, startReceiver } from "./channel/start.js";
 import type { ChannelFlags } from "./channel/start.js";
@@ -69,18 +71,23 @@ export const guestEnvironment: CliEnvironment = {
   beforeOpen: async (opts, log) => {
     const o = opts as GuestOptions;
     const port = o.channel === false ? () => null : portFinder(o);
-    if (port() !== null) {
-      const r = await startReceiver(o.powercapPath, o, log, interruptSignal());
-      if (r instanceof ChannelReceiver) {
-        receiver = r; // the channel: its receiver is the sensor
-        return;
-      }
-      // One receiver per port and tree: this one reads the tree that the other keeps.
-      if ("busy" in r) log.warn(`channel: ${port()} is read by another receiver (${r.busy}), which keeps ${o.powercapPath}: reading that tree instead`);
-      else log.warn(`channel: cannot keep ${o.powercapPath} (${r.cannot}): reading the tree as it is instead (--no-channel says so)`);
+    // A tree a receiver kept (its state file is there) is the channel's, whether its port is there now or not
+    // (unplugged, coming back): a receiver keeps it again, waiting for the port; a tree read as it is would
+    // stand still.
+    const channelTree = (): boolean => o.channel !== false && existsSync(join(o.powercapPath, CHANNEL_STATE_FILE));
+    if (port() === null && !channelTree()) {
+      const timeoutS = waitBoundS(o);
+      await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal(), ready: () => port() !== null, procRoot: o.procfsPath, ...(timeoutS !== undefined ? { timeoutS } : {}) });
     }
-    const timeoutS = waitBoundS(o);
-    await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal(), ready: () => port() !== null, procRoot: o.procfsPath, ...(timeoutS !== undefined ? { timeoutS } : {}) });
+    if (port() === null && !channelTree()) return; // the host's share: read as it is
+    const r = await startReceiver(o.powercapPath, o, log, interruptSignal());
+    if (r instanceof ChannelReceiver) {
+      receiver = r; // the channel: its receiver is the sensor
+      return;
+    }
+    // One receiver per port and tree: this one reads the tree that the other keeps.
+    if ("busy" in r) log.warn(`channel: ${port() ?? "the channel's port"} is read by another receiver (${r.busy}), which keeps ${o.powercapPath}: reading that tree instead`);
+    else log.warn(`channel: cannot keep ${o.powercapPath} (${r.cannot}): reading the tree as it is instead (--no-channel says so)`);
   },
   sensor: async (opts, log) => {
     const o = opts as GuestOptions;
@@ -90,7 +97,7 @@ export const guestEnvironment: CliEnvironment = {
       log.warn("channel: waiting for the host's first line (is scaph-host qemu running on the host?)");
       await firstLine(receiver, interruptSignal(), waitBoundS(o));
     }
-    log.info(`channel: reading the host's lines from ${portFinder(o)()}, keeping the tree at ${o.powercapPath}`);
+    log.info(`channel: reading the host's lines from ${portFinder(o)() ?? "the channel's port, once it is there"}, keeping the tree at ${o.powercapPath}`);
     return new ChannelSensor(receiver, o.powercapPath);
   },
 };

@@ -73,6 +73,8 @@ interface State {
 export const MAX_TREE_ZONES = 32;
 /** Epochs remembered: the current one, the one before (a migration's source), a few more. */
 const MAX_EPOCHS = 4;
+/** How long to wait before looking for the port, or opening it, again: a port hot-plugged back, or opened again after a migration, is read within this. */
+const RETRY_MS = 500;
 /** How long after the port opens its lines are taken as one (the host's lines that waited in qemu come at once). */
 const CATCH_UP_WINDOW_MS = 3000;
 /** What one line may cover, s: the host's time is trusted, but a bogus one must not freeze the clock (a day). */
@@ -195,7 +197,7 @@ export class ChannelReceiver {
   }
 
   private async loop(): Promise<void> {
-    const retry = this.o.retryMs ?? 1000;
+    const retry = this.o.retryMs ?? RETRY_MS;
     let said = false;
     while (!this.stopped) {
       const port = this.o.port();
@@ -236,7 +238,7 @@ export class ChannelReceiver {
     } catch (err) {
       // Once per cause, not at every retry: a port another process holds (EBUSY) is tried again each second.
       const why = `${port}: ${errorMessage(err)}`;
-      if (why !== this.lastOpenError) this.o.log.warn(`channel: ${why} (tried again every ${(this.o.retryMs ?? 1000) / 1000} s)`);
+      if (why !== this.lastOpenError) this.o.log.warn(`channel: ${why} (tried again every ${(this.o.retryMs ?? RETRY_MS) / 1000} s)`);
       this.lastOpenError = why;
       return;
     }
