@@ -103,6 +103,8 @@ export interface SoakRun {
   stepS: number;
   /** VMs running at the end, and since when (host ms), for the live check. */
   vms: string[];
+  /** When the run was checked (host ms): an epoch whose last line is newer than 10 s is still going, not lost. */
+  nowMs: number;
 }
 
 export interface Breach {
@@ -178,6 +180,14 @@ function highest(powers: readonly LinePower[], vm: string, fromS: number, toS: n
 
 const byTime = <T extends { seenMs: number }>(xs: readonly T[]): T[] => [...xs].sort((a, b) => a.seenMs - b.seenMs);
 
+/** The longest host time between two lines a VM's guest applied one after the other, among those of [fromS, toS] (s). */
+function longestSpan(applied: readonly AppliedLine[], vm: string, fromS: number, toS: number): number {
+  const ts = applied.filter((a) => a.vm === vm && a.tS >= fromS && a.tS <= toS + 1).map((a) => a.tS).sort((x, y) => x - y);
+  let longest = 0;
+  for (let i = 1; i < ts.length; i++) longest = Math.max(longest, ts[i]! - ts[i - 1]!);
+  return longest;
+}
+
 export function checkSoak(run: SoakRun): SoakVerdict {
   const breaches: Breach[] = [];
   const powers = linePowers(run.lines);
@@ -223,8 +233,11 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       // The tree shows each step a step late, and after an absence later still (played back 1.5 % fast until
       // it caught up): the host times it says it shows (its mtimes), or else its lag's worst bound.
       const awayS = run.agentDown.filter((d) => d.vm === b.vm && d.toMs <= a.seenMs && d.toMs > a.seenMs - 600_000).reduce((s, d) => s + (d.toMs - d.fromMs) / 1000, 0);
+      // Within a span that no line divides (an absence, lines dropped), the tree spreads the span's energy
+      // evenly: judged against the highest power over the whole span it shows.
+      const span = a.shownS !== undefined ? longestSpan(run.applied, b.vm, a.shownS - 600, b.shownS ?? a.shownS) : 0;
       const window: [number, number] =
-        a.shownS !== undefined && b.shownS !== undefined ? [a.shownS - step, b.shownS + step] : [a.seenMs / 1000 - 2 * step - awayS - 0.5, b.seenMs / 1000 + 0.5];
+        a.shownS !== undefined && b.shownS !== undefined ? [a.shownS - Math.max(step, span), b.shownS + step] : [a.seenMs / 1000 - 2 * step - awayS - 0.5, b.seenMs / 1000 + 0.5];
       if (b.shownS !== undefined) worstLagS = Math.max(worstLagS, b.seenMs / 1000 - b.shownS);
       const hi = highest(powers, b.vm, window[0], window[1]);
       if (hi === null || hi <= 0) continue;
@@ -271,6 +284,7 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       const ls = run.lines.filter((l) => l.vm === vm && l.epoch === epoch).sort((a, b) => a.seq - b.seq);
       const final = ls[ls.length - 1]!;
       sentUj += final.uj;
+      if (final.tS * 1000 > run.nowMs - 10_000) continue; // still going: its lines may yet come
       const lastApplied = applied.filter((a) => a.epoch === epoch).reduce((m, a) => Math.max(m, a.seq), 0);
       const got = lastApplied > 0 ? ls.filter((l) => l.seq <= lastApplied).reduce((m, l) => Math.max(m, l.uj), 0) : 0;
       const lossUj = final.uj - got;

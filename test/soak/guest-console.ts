@@ -19,7 +19,7 @@ export class GuestConsole {
   readonly reports: GuestReport[] = [];
   readonly reader: ReaderSample[] = [];
   readonly events: SoakEvent[] = [];
-  readonly agentDown: AgentDown[] = [];
+  private readonly down: AgentDown[] = [];
   boot = 0;
   private run = 0;
   private offset = 0;
@@ -59,6 +59,11 @@ export class GuestConsole {
     for (const l of lines) this.take(l.replace(/\r$/, ""), now);
   }
 
+  /** When its agent was away, the absence going on now included (to "now"). */
+  agentDown(nowMs = Date.now()): AgentDown[] {
+    return this.downSince === null ? [...this.down] : [...this.down, { vm: this.vm, fromMs: this.downSince, toMs: nowMs }];
+  }
+
   /** The agent is away from `ms` (a reset of the guest, a kill seen from outside). */
   agentAway(ms: number): void {
     this.downSince ??= ms;
@@ -66,7 +71,7 @@ export class GuestConsole {
 
   private up(ms: number): void {
     if (this.downSince === null) return;
-    this.agentDown.push({ vm: this.vm, fromMs: this.downSince, toMs: ms });
+    this.down.push({ vm: this.vm, fromMs: this.downSince, toMs: ms });
     this.downSince = null;
   }
 

@@ -257,10 +257,11 @@ function verdictOf(hosts: Record<Host, SoakHost>, consoles: Map<string, GuestCon
     reports: cs.flatMap((c) => c.reports),
     reader: cs.flatMap((c) => c.reader),
     events: [...events, ...cs.flatMap((c) => c.events)],
-    agentDown: cs.flatMap((c) => c.agentDown),
+    agentDown: cs.flatMap((c) => c.agentDown()),
     daemons,
     stepS: STEP_S,
     vms: [...VMS],
+    nowMs: Date.now(),
   });
 }
 

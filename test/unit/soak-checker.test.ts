@@ -18,7 +18,7 @@ const W = 20e6; // µW
  * reader reads its tree every 2.37 s (the tree a step late).
  */
 function cleanRun(): SoakRun {
-  const run: SoakRun = { lines: [], applied: [], reports: [], reader: [], events: [], agentDown: [], daemons: [], stepS: 1, vms: ["g1"] };
+  const run: SoakRun = { lines: [], applied: [], reports: [], reader: [], events: [], agentDown: [], daemons: [], stepS: 1, vms: ["g1"], nowMs: (T0 + 80) * 1000 };
   let counter = 0;
   const last = new Map<string, number>();
   for (let s = 1; s <= 60; s++) {
