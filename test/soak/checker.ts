@@ -255,7 +255,14 @@ export function checkSoak(run: SoakRun): SoakVerdict {
   const vms = [...new Set([...run.lines.map((l) => l.vm), ...run.applied.map((a) => a.vm)])].sort();
   for (const vm of vms) {
     const applied = byTime(run.applied.filter((a) => a.vm === vm));
-    let countedUj = 0;
+    // what the guest counted of each epoch: the last value it applied (a boot after a reset starts an epoch it
+    // knew over from its value: counted once)
+    const countedOf = new Map<string, number>();
+    for (const a of applied) {
+      const sent = sentOf.get(`${vm}/${a.epoch}/${a.seq}`);
+      if (sent) countedOf.set(a.epoch, Math.max(countedOf.get(a.epoch) ?? 0, sent.uj));
+    }
+    const countedUj = [...countedOf.values()].reduce((x, v) => x + v, 0);
     for (const boot of [...new Set(applied.map((a) => a.boot))]) {
       const inBoot = applied.filter((a) => a.boot === boot);
       const last = new Map<string, number>();
@@ -276,7 +283,6 @@ export function checkSoak(run: SoakRun): SoakVerdict {
           breaches.push({ invariant: "conservation", vm, atMs: a.seenMs, what: `after epoch ${a.epoch} seq ${a.seq} the guest counts ${a.counterUj} µJ where the lines it applied add up to ${expected} µJ` });
         }
       }
-      countedUj += inBoot.length > 0 ? inBoot[inBoot.length - 1]!.counterUj : 0;
     }
     // Each epoch's loss: its final counter less the last of its lines the guest applied (in its last boot that saw it).
     let sentUj = 0;

@@ -25,7 +25,6 @@ import { freePort, sleep, startBackground, waitFor } from "../helpers/processes.
 import type { Background } from "../helpers/processes.js";
 import { startSecondLibvirtd } from "../helpers/second-libvirtd.js";
 import type { SecondLibvirtd } from "../helpers/second-libvirtd.js";
-import { DaemonHistory, pollStatus } from "../lab/daemon-history.js";
 import { labDomainXml } from "../lab/domain.js";
 import { labImages } from "../lab/images.js";
 import { removeLeftovers } from "../lab/leftovers.js";
@@ -69,8 +68,8 @@ interface SoakHost {
   sim: PowerSimulator;
   vmUser: string;
   daemon: Background | null;
-  history: Map<string, DaemonHistory>;
-  polls: { stop(): Promise<void> }[];
+  /** The output of each daemon started on this host (a restart starts another): the lines they sent, at debug level. */
+  outputs: (() => string)[];
   virsh(...args: string[]): Promise<string>;
   startDaemon(): Background;
 }
@@ -116,16 +115,14 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         sim,
         vmUser,
         daemon: null,
-        history: new Map(VMS.map((v) => [v, new DaemonHistory(v, ZONES)])),
-        polls: [],
+        outputs: [],
         virsh: async (...v: string[]) => (await run("virsh", ["-c", h === "A" ? "qemu:///system" : b.uri, ...v], { encoding: "utf8", timeout: 180_000 })).stdout,
         // host B's daemon runs in host B's namespace, where libvirt's paths (the channels' sockets) are host B's
         startDaemon: () => (h === "A" ? startBackground(process.execPath, args) : b.start(process.execPath, args)),
       };
       host.daemon = host.startDaemon();
-      host.polls = [...host.history.values()].map((hist) => pollStatus(base[h], hist));
+      host.outputs.push(host.daemon.output);
       cleanups.push(async () => {
-        for (const p of host.polls) await p.stop();
         await host.daemon?.stop();
       });
       hosts[h] = host;
@@ -242,17 +239,30 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   }
 }
 
-/** What the checker takes, as things stand. */
-function verdictOf(hosts: Record<Host, SoakHost>, consoles: Map<string, GuestConsole>, events: SoakEvent[], daemons: DaemonSample[]): SoakVerdict {
-  const lines: SentLine[] = [];
+/** A line a daemon sent (its debug log): `channel: VM <name> epoch <e> seq <n> t <s> step <s>: <zone>=<µJ> ...`. */
+const SENT = /channel: VM (\S+) epoch (\S+) seq (\d+) t ([\d.]+) step ([\d.]+): (.*)$/;
+
+/** Every line the hosts' daemons sent, from their logs. */
+function sentLines(hosts: Record<Host, SoakHost>): SentLine[] {
+  const out: SentLine[] = [];
   for (const h of HOSTS) {
-    for (const [vm, hist] of hosts[h].history) {
-      for (const [epoch, bySeq] of hist.bySeq) for (const [seq, l] of bySeq) lines.push({ host: h, vm, epoch, seq, tS: l.hostMs / 1000, stepS: l.stepS, uj: l.uj });
+    for (const output of hosts[h].outputs) {
+      for (const l of output().split("\n")) {
+        const m = SENT.exec(l);
+        if (!m) continue;
+        const values = new Map(m[6]!.split(" ").map((kv) => kv.split("=") as [string, string]));
+        out.push({ host: h, vm: m[1]!, epoch: m[2]!, seq: Number(m[3]), tS: Number(m[4]), stepS: Number(m[5]), uj: ZONES.reduce((x, z) => x + Number(values.get(z) ?? 0), 0) });
+      }
     }
   }
+  return out;
+}
+
+/** What the checker takes, as things stand. */
+function verdictOf(hosts: Record<Host, SoakHost>, consoles: Map<string, GuestConsole>, events: SoakEvent[], daemons: DaemonSample[]): SoakVerdict {
   const cs = [...consoles.values()];
   return checkSoak({
-    lines,
+    lines: sentLines(hosts),
     applied: cs.flatMap((c) => c.applied),
     reports: cs.flatMap((c) => c.reports),
     reader: cs.flatMap((c) => c.reader),
@@ -279,6 +289,7 @@ function sampleDaemon(h: SoakHost, out: DaemonSample[]): void {
 async function restartDaemon(h: SoakHost, signal: NodeJS.Signals): Promise<void> {
   await h.daemon?.stop(signal);
   h.daemon = h.startDaemon();
+  h.outputs.push(h.daemon.output);
   await waitFor(`daemon ${h.name} to subscribe again`, async () => (h.daemon?.output().includes("auto-setup: subscribed") ? true : null), 60_000);
 }
 

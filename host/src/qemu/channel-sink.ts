@@ -176,6 +176,9 @@ export class ChannelSink implements Sink {
   private send(c: VmChannel, s: Snapshot, zones: readonly ZoneSpec[], name: string): void {
     const list: ChannelZone[] = zones.map((z) => ({ zone: z.id, name: z.name, energy_uj: c.counters.get(z.id) ?? 0, max_energy_range_uj: z.maxUj }));
     const line = encodeMessage({ v: 1, epoch: c.epoch, seq: ++c.seq, t: s.timestampS, t0: c.t0, step_s: s.intervalS, zones: list });
+    if (this.log.enabled("debug")) {
+      this.log.debug(`channel: VM ${name} epoch ${c.epoch} seq ${c.seq} t ${s.timestampS} step ${s.intervalS}: ${list.map((z) => `${z.zone}=${z.energy_uj}`).join(" ")}`);
+    }
     const sock = c.socket;
     if (!sock || !c.connected || sock.writableLength > 0) {
       if (sock && !c.connected) c.pending = line; // the newest line goes as soon as the connection is up
