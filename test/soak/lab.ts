@@ -82,6 +82,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const daemons: DaemonSample[] = [];
   const consoles = new Map<string, GuestConsole>();
   const where = new Map<string, Host>(VMS.map((v) => [v, "A"]));
+  const keptOutputs: Record<string, (() => string)[]> = {};
   try {
     const a = await ensureLibvirtd();
     cleanups.push(() => a.stop());
@@ -122,6 +123,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       };
       host.daemon = host.startDaemon();
       host.outputs.push(host.daemon.output);
+      keptOutputs[h] = host.outputs;
       cleanups.push(async () => {
         await host.daemon?.stop();
       });
@@ -234,7 +236,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         // the next clean-up still runs
       }
     }
-    if (process.env.SCAPH_LAB_KEEP) o.say(`kept ${dir} (SCAPH_LAB_KEEP)`);
+    if (process.env.SCAPH_LAB_KEEP) {
+      for (const [h, outs] of Object.entries(keptOutputs)) writeFileSync(join(dir, `daemon-${h}.log`), outs.map((f) => f()).join("\n--- restarted\n"));
+      o.say(`kept ${dir} (SCAPH_LAB_KEEP)`);
+    }
     else rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -52,7 +52,7 @@ export class CounterPlayer {
   private last: Frame | null = null;
   /** The frame frame() gave last. */
   private given: Frame | null = null;
-  /** The spans of the last pushes (s): the shortest is the host's step, which frames divide (an absence's long span is not a step). */
+  /** The host's steps of the last pushes (s): the shortest, which frames divide. */
   private readonly spans: number[] = [];
 
   /** `framesPerStep`: frames over a push's span; `maxOf`: each zone's wrap point; `nowS`: this process's clock (s). */
@@ -67,8 +67,12 @@ export class CounterPlayer {
     if (this.last === null) this.shown = this.last = f;
   }
 
-  /** New counters at host time `tS`, covering `coverS` seconds of host time since the counters before. */
-  push(values: ReadonlyMap<string, Microjoules>, tS: number, coverS: number): void {
+  /**
+   * New counters at host time `tS`, covering `coverS` seconds of host time
+   * since the counters before; `stepS`, the host's step (frames divide it;
+   * a push after an absence covers more than one).
+   */
+  push(values: ReadonlyMap<string, Microjoules>, tS: number, coverS: number, stepS = coverS): void {
     const to: Frame = { values: new Map(values), tS };
     const from = this.last;
     this.last = to;
@@ -77,7 +81,7 @@ export class CounterPlayer {
       this.shown = to;
       return;
     }
-    this.spans.push(coverS);
+    if (stepS > 0) this.spans.push(stepS);
     if (this.spans.length > 8) this.spans.shift();
     const now = this.nowS();
     const prevEnd = this.segments.reduce((e, s) => Math.max(e, s.startS + s.durS), now);

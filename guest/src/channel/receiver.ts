@@ -147,8 +147,9 @@ export class ChannelReceiver {
   private lastLineMs = 0;
 
   private readonly writer: GuestTreeWriter;
-  /** The host time the lines of the last commit covered (s): the next frames spread over it. */
+  /** The host time the lines of the last commit covered (s): the next frames spread over it; and the host's step. */
   private lastCoverS = 0;
+  private lastStepS = 1;
 
   constructor(private readonly o: ReceiverOptions) {
     mkdirSync(o.tree, { recursive: true });
@@ -403,6 +404,7 @@ export class ChannelReceiver {
     if (st.epoch === null && st.clockS === 0) st.originS = m.t - cover;
     st.clockS += cover;
     this.lastCoverS += cover;
+    if (m.step_s > 0) this.lastStepS = m.step_s;
     if (!before && st.epoch !== null) this.o.log.info(`channel: new epoch ${m.epoch} (the host's daemon restarted, or this VM was restored or migrated): counters continue`);
     st.epochs = [...st.epochs.filter((e) => e !== before), { epoch: m.epoch, seq: m.seq, t: m.t, host: Object.fromEntries(m.zones.map((z) => [z.zone, z.energy_uj])) }].slice(-MAX_EPOCHS);
     st.epoch = m.epoch;
@@ -417,7 +419,7 @@ export class ChannelReceiver {
   /** The tree (its frames over the host time the lines covered), then the state, which holds the counters whole. */
   private write(): void {
     // (the tree's frames carry the host's time of their lines: what a reader of the tree compares with the host)
-    this.writer.show(Object.values(this.state.zones), this.state.t, this.lastCoverS);
+    this.writer.show(Object.values(this.state.zones), this.state.t, this.lastCoverS, this.lastStepS);
     this.lastCoverS = 0;
     try {
       replaceFile(this.o.tree, CHANNEL_STATE_FILE, JSON.stringify(this.state) + "\n");

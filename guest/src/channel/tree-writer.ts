@@ -53,10 +53,10 @@ export class GuestTreeWriter {
     this.player.resume({ values, tS });
   }
 
-  /** The counters after a line (or a batch of lines), standing for host time `tS` and covering `coverS` seconds since the last: played out over as long. */
-  show(zones: readonly TreeZone[], tS: number, coverS: number): void {
+  /** The counters after a line (or a batch of lines), standing for host time `tS` and covering `coverS` seconds since the last (the host's step: `stepS`): played out over as long. */
+  show(zones: readonly TreeZone[], tS: number, coverS: number, stepS: number): void {
     this.zones = [...zones].sort((a, b) => b.zone.length - a.zone.length || b.zone.localeCompare(a.zone));
-    this.player.push(new Map(zones.map((z) => [z.zone, z.value])), tS, coverS);
+    this.player.push(new Map(zones.map((z) => [z.zone, z.value])), tS, coverS, stepS);
     const f = this.player.frame();
     if (f) this.write(f, true);
     this.frames.kick();

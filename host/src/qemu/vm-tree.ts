@@ -62,7 +62,7 @@ export class VmTree {
       this.maxUj.set(z.id, z.maxUj);
       this.counters.set(z.id, wrapAdd(this.counters.get(z.id) ?? 0, gains.get(z.id) ?? 0, z.maxUj));
     }
-    this.player.push(this.counters, tS, coverS);
+    this.player.push(this.counters, tS, coverS, coverS);
     if (base === null) return false; // the base dir itself failed (logged by the sink); the energy stays counted
     const frame = this.player.frame();
     return frame === null || this.show(base, zones, frame, true);
