@@ -3,7 +3,7 @@ import { ScaphError, errorMessage } from "../errors.js";
 import type { Logger } from "../log.js";
 import { writeStderr } from "../log.js";
 import type { Sink } from "../exporters/sink.js";
-import { JsonSink, toJsonReport } from "../exporters/json.js";
+import { jsonFileProblem, JsonSink, toJsonReport } from "../exporters/json.js";
 import { compileRegex } from "../exporters/select.js";
 import type { ProcessFilter } from "../exporters/select.js";
 import { formatStdout } from "../exporters/stdout.js";
@@ -218,11 +218,24 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
       o.containerRegex !== undefined ? { kind: "container", re: compileRegex(o.containerRegex), source: o.containerRegex } : regexOrTop(o.processRegex, o.maxTopConsumers);
     const stepS = o.step + ((o as { step_nano?: number }).step_nano ?? o.stepNano) / 1e9;
     if (stepS <= 0) throw new ScaphError("--step plus --step-nano must be > 0");
+    const problem = o.file !== undefined ? jsonFileProblem(o.file) : null;
+    if (problem !== null) throw new ScaphError(`-f ${problem}`);
     const m = await openMeter(c, o, env, log, await resolversFor(o, env, log));
     if (!o.file) stdoutCarriesReports();
     const out = new JsonSink(o.file ? { file: o.file } : { stream: process.stdout });
-    const sink: Sink = { name: "json", write: (s) => out.write(toJsonReport(s, filter)), close: () => out.close() };
+    let lastFailed = false;
+    const sink: Sink = {
+      name: "json",
+      write: async (s) => {
+        lastFailed = true;
+        await out.write(toJsonReport(s, filter));
+        lastFailed = false;
+      },
+      close: () => out.close(),
+    };
     await runLoop(m, [sink], { stepS, timeoutS: o.timeout, signal: interruptSignal(), log });
+    // a file that could not be written at the end is no complete report: the run failed
+    if (lastFailed) process.exitCode = 1;
   });
   return cmd;
 }

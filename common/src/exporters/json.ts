@@ -1,8 +1,9 @@
-import { constants } from "node:fs";
+import { constants, lstatSync, statSync } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import { replaceFile } from "../io/atomic.js";
+import { errnoCode, errorMessage, ScaphError } from "../errors.js";
 import type { Writable } from "node:stream";
 import type { Snapshot } from "../attribution/snapshot.js";
 import type { Microwatts } from "../units.js";
@@ -81,6 +82,31 @@ const CLOSE = "\n]\n";
  * file was moved, truncated or rewritten meanwhile (log rotation), a new
  * array starts with the next report. To a stream: `]` comes on close().
  */
+/**
+ * Why `file` cannot be the JSON output (-f), or null: it must be a regular
+ * file, or absent from a directory that exists. A directory, a device, a
+ * FIFO, a socket or a symbolic link (to anything: root would write wherever
+ * it points) is refused, and nothing is removed or replaced.
+ */
+export function jsonFileProblem(file: string): string | null {
+  let st;
+  try {
+    st = lstatSync(file);
+  } catch (err) {
+    if (errnoCode(err) !== "ENOENT") return `${file}: ${errorMessage(err)}`;
+    try {
+      if (!statSync(dirname(file)).isDirectory()) return `${dirname(file)} is not a directory`;
+    } catch (e) {
+      return `cannot write ${file}: ${dirname(file)} ${errnoCode(e) === "ENOENT" ? "does not exist" : errorMessage(e)}`;
+    }
+    return null;
+  }
+  if (st.isSymbolicLink()) return `${file} is a symbolic link: refusing to write through it or to replace it (give the file itself)`;
+  if (st.isDirectory()) return `${file} is a directory: refusing to replace it (give the path of a file)`;
+  if (!st.isFile()) return `${file} is not a regular file (a device, a FIFO or a socket): refusing to replace it`;
+  return null;
+}
+
 export class JsonSink {
   private opened = false;
   private closed = false;
@@ -106,7 +132,7 @@ export class JsonSink {
     if (this.fileBytes < 0) return false;
     let fh: FileHandle;
     try {
-      fh = await open(file, constants.O_WRONLY | constants.O_NOFOLLOW);
+      fh = await open(file, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     } catch {
       return false; // moved or removed: start anew
     }
@@ -123,6 +149,8 @@ export class JsonSink {
   }
 
   private async create(file: string, json: string): Promise<void> {
+    const problem = jsonFileProblem(file); // (again at each new array: the path may have changed since)
+    if (problem !== null) throw new ScaphError(problem);
     const text = "[\n" + json + CLOSE;
     replaceFile(dirname(file), basename(file), text);
     this.fileBytes = Buffer.byteLength(text);
@@ -133,7 +161,7 @@ export class JsonSink {
     if (this.closed) return;
     this.closed = true;
     if ("file" in this.target) {
-      if (this.fileBytes < 0) replaceFile(dirname(this.target.file), basename(this.target.file), "[]\n");
+      if (this.fileBytes < 0 && jsonFileProblem(this.target.file) === null) replaceFile(dirname(this.target.file), basename(this.target.file), "[]\n");
       return;
     }
     this.target.stream.write(this.opened ? CLOSE : "[]\n");

@@ -13,9 +13,11 @@ export function tempName(name: string): string {
  * new, never half of it: a temporary file in the same directory, created
  * with O_EXCL|O_NOFOLLOW (a symlink planted there is never written through;
  * a leftover is removed first), then rename(2), which replaces whatever had
- * the name without following it. A directory planted at `name` (where a
- * rename cannot go) is removed, without following anything inside it, and
- * the rename tried again; `onReplaced` hears of it.
+ * the name without following it. A directory at `name` (where a rename
+ * cannot go) is an error (EISDIR), and nothing is removed; a writer of a
+ * tree someone else may write (a VM's share) passes `onReplaced`, and a
+ * directory planted there is removed, without following anything inside it,
+ * the rename tried again, and `onReplaced` hears of it.
  *
  * `dir` may be `/proc/self/fd/N` for an open directory (see DirHandle), so
  * that the directory itself cannot be swapped for a symlink meanwhile.
@@ -24,7 +26,8 @@ export function tempName(name: string): string {
  * energy_uj carries the host time of its value). Synchronous: it writes to
  * tmpfs or a local disk, never waits long.
  */
-export function replaceFile(dir: string, name: string, content: string | Uint8Array, onReplaced?: (what: string) => void, mtimeS?: number): void {
+export function replaceFile(dir: string, name: string, content: string | Uint8Array, options: { onReplaced?: (what: string) => void; mtimeS?: number } = {}): void {
+  const { onReplaced, mtimeS } = options;
   const tmp = `${dir}/${tempName(name)}`;
   let fd: number | null = null;
   for (let attempt = 0; fd === null; attempt++) {
@@ -50,7 +53,7 @@ export function replaceFile(dir: string, name: string, content: string | Uint8Ar
     renameSync(tmp, `${dir}/${name}`);
   } catch (err) {
     const code = errnoCode(err);
-    if (code === "EISDIR" || code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR") {
+    if (onReplaced && (code === "EISDIR" || code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR")) {
       removeAnything(`${dir}/${name}`);
       onReplaced?.(`a directory at ${name}`);
       try {

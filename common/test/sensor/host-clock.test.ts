@@ -20,7 +20,7 @@ test("timed by the host time of its values: exact power at any reading moment; n
   await mkdir(zone);
   await writeFile(join(zone, "name"), "package-0\n");
   await writeFile(join(zone, "max_energy_range_uj"), "262143328850\n");
-  const write = (uj: number, tS: number): void => replaceFile(zone, "energy_uj", `${uj}\n`, undefined, tS);
+  const write = (uj: number, tS: number): void => replaceFile(zone, "energy_uj", `${uj}\n`, { mtimeS: tS });
   try {
     const T = 1_795_900_000;
     write(0, T);

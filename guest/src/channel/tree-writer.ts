@@ -77,7 +77,7 @@ export class GuestTreeWriter {
           replaceFile(dir, "name", `${z.name}\n`);
           replaceFile(dir, "max_energy_range_uj", `${z.max}\n`);
         }
-        replaceFile(dir, "energy_uj", `${frame.values.get(z.zone) ?? z.value}\n`, undefined, frame.tS);
+        replaceFile(dir, "energy_uj", `${frame.values.get(z.zone) ?? z.value}\n`, { mtimeS: frame.tS });
       }
       if (this.lastError !== null) this.log.info(`channel: writing the tree in ${this.tree} again`);
       this.lastError = null;
