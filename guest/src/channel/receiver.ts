@@ -54,11 +54,12 @@ interface State {
    */
   clockS: number;
   /**
-   * The host time at which the power clock stood at 0 (Unix s): the time of
-   * the tree's values is originS + clockS, a time line that only goes
-   * forward, whichever host's clock the lines came by.
+   * The counters after each of the last commits, with the host time of their
+   * last line: what the tree has still to show, when it runs late. A
+   * receiver that starts again plays the tree on through them from where it
+   * stands, step by step as they came, not as one even span.
    */
-  originS: number;
+  recent: { t: number; zones: Record<string, number> }[];
   /** The most recent epochs (MAX_EPOCHS, the last used last), so lines of two epochs that overlap (a live migration's hand-off) count once each. */
   epochs: EpochState[];
   zones: Record<string, GuestZone>;
@@ -77,6 +78,9 @@ const MAX_EPOCHS = 4;
 const RETRY_MS = 500;
 /** How long after the port opens its lines are taken as one (the host's lines that waited in qemu come at once). */
 const CATCH_UP_WINDOW_MS = 3000;
+/** Commits remembered (MAX_RECENT, RECENT_S of host time) for a tree that runs late: a receiver that restarts plays them on. */
+const MAX_RECENT = 120;
+const RECENT_S = 600;
 /** What one line may cover, s: the host's time is trusted, but a bogus one must not freeze the clock (a day). */
 const MAX_COVER_S = 86_400;
 /**
@@ -117,6 +121,8 @@ export interface ReceiverOptions {
   openPort?: (path: string) => number;
   /** Frames the tree moves in over the host time a line covers (1: each line's counters at once). */
   substeps?: number;
+  /** The clock the tree's frames are played by (s); tests give their own. */
+  nowS?: () => number;
 }
 
 /**
@@ -155,9 +161,17 @@ export class ChannelReceiver {
     mkdirSync(o.tree, { recursive: true });
     this.state = this.load();
     this.catchUpWithTree();
-    this.writer = new GuestTreeWriter(o.tree, o.log, o.substeps ?? 1);
+    this.writer = new GuestTreeWriter(o.tree, o.log, o.substeps ?? 1, o.nowS);
     const shown = this.treeFrame();
-    if (shown) this.writer.resume(shown.values, shown.tS);
+    if (shown) {
+      this.writer.resume(shown.values, shown.tS, Object.values(this.state.zones));
+      // what the tree had still to show when the receiver before stopped: played on, commit by commit
+      let t = shown.tS;
+      for (const p of this.state.recent.filter((r) => r.t > shown.tS)) {
+        this.writer.queue(new Map(Object.entries(p.zones)), p.t, p.t - t);
+        t = p.t;
+      }
+    }
   }
 
   /**
@@ -401,7 +415,6 @@ export class ChannelReceiver {
       const max = prev?.max ?? z.max_energy_range_uj;
       st.zones[z.zone] = { zone: z.zone, name: z.name, max, value: wrapAdd(prev?.value ?? 0, gain, max) };
     }
-    if (st.epoch === null && st.clockS === 0) st.originS = m.t - cover;
     st.clockS += cover;
     this.lastCoverS += cover;
     if (m.step_s > 0) this.lastStepS = m.step_s;
@@ -420,6 +433,8 @@ export class ChannelReceiver {
   private write(): void {
     // (the tree's frames carry the host's time of their lines: what a reader of the tree compares with the host)
     this.writer.show(Object.values(this.state.zones), this.state.t, this.lastCoverS, this.lastStepS);
+    const now = Object.fromEntries(Object.values(this.state.zones).map((z) => [z.zone, z.value]));
+    this.state.recent = [...this.state.recent.filter((p) => p.t > this.state.t - RECENT_S && p.t < this.state.t), { t: this.state.t, zones: now }].slice(-MAX_RECENT);
     this.lastCoverS = 0;
     try {
       replaceFile(this.o.tree, CHANNEL_STATE_FILE, JSON.stringify(this.state) + "\n");
@@ -464,7 +479,7 @@ export class ChannelReceiver {
 
   /** The state file of an earlier run (the agent restarted): counters continue from it. */
   private load(): State {
-    const empty: State = { epoch: null, t: 0, clockS: 0, originS: 0, epochs: [], zones: {} };
+    const empty: State = { epoch: null, t: 0, clockS: 0, recent: [], epochs: [], zones: {} };
     const file = join(this.o.tree, CHANNEL_STATE_FILE);
     const r = readBounded(file, 64 * 1024);
     if (!r.ok) return empty;
@@ -496,9 +511,8 @@ function parseState(j: unknown): State {
       ? [{ epoch: s.epoch, seq: 0, t: s.t, host: s.host }]
       : [];
   const clockS = isTime(s.clockS) ? s.clockS : 0;
-  // (a state file from before originS: the power clock's origin as its last line says)
-  const originS = isTime(s.originS) ? s.originS : Math.max(0, s.t - clockS);
-  return { epoch: s.epoch ?? null, t: s.t, clockS, originS, epochs, zones: s.zones as Record<string, GuestZone> };
+  const recent = Array.isArray(s.recent) ? s.recent.filter((p) => isTime(p?.t) && isCounters(p?.zones)).slice(-MAX_RECENT) : [];
+  return { epoch: s.epoch ?? null, t: s.t, clockS, recent, epochs, zones: s.zones as Record<string, GuestZone> };
 }
 
 /** open(2) of the port, read-only and non-blocking. */

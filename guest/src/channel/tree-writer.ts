@@ -36,8 +36,10 @@ export class GuestTreeWriter {
     private readonly tree: string,
     private readonly log: Logger,
     substeps = DEFAULT_GUEST_SUBSTEPS,
+    /** This process's clock (s); tests give their own. */
+    nowS?: () => number,
   ) {
-    this.player = new CounterPlayer(substeps, (zone) => this.zones.find((z) => z.zone === zone)?.max ?? DEFAULT_MAX_UJ);
+    this.player = new CounterPlayer(substeps, (zone) => this.zones.find((z) => z.zone === zone)?.max ?? DEFAULT_MAX_UJ, nowS);
     this.frames = new FrameTimer(
       () => {
         const f = this.player.frame();
@@ -48,9 +50,16 @@ export class GuestTreeWriter {
     );
   }
 
-  /** Where the tree stands (read back at a restart) and the host time of those values: played on from there. */
-  resume(values: ReadonlyMap<string, number>, tS: number): void {
+  /** Where the tree stands (read back at a restart, its `zones`) and the host time of those values: played on from there. */
+  resume(values: ReadonlyMap<string, number>, tS: number, zones: readonly TreeZone[]): void {
+    this.zones = [...zones].sort((a, b) => b.zone.length - a.zone.length || b.zone.localeCompare(a.zone));
     this.player.resume({ values, tS });
+  }
+
+  /** Counters (already applied) queued to be played, at host time `tS`, covering `coverS` since the ones before: the frames write them. */
+  queue(values: ReadonlyMap<string, number>, tS: number, coverS: number): void {
+    this.player.push(values, tS, coverS);
+    this.frames.kick();
   }
 
   /** The counters after a line (or a batch of lines), standing for host time `tS` and covering `coverS` seconds since the last (the host's step: `stepS`): played out over as long. */
