@@ -36,9 +36,11 @@ cd /scaph
   P=/var/scaphandre/intel-rapl:0; D=
   while :; do
     [ -n "$D" ] || for z in $P:*; do read -r n < $z/name 2>/dev/null && [ "$n" = dram ] && D=$z; done
-    p=; d=0
-    read -r p < $P/energy_uj 2>/dev/null; [ -z "$D" ] || read -r d < $D/energy_uj 2>/dev/null
-    m=$(stat -c %y $P/energy_uj 2>/dev/null | tr ' ' _)
+    p=; d=0; m=
+    # the package's value and its time from one open file (fd 3, which stat inherits): a frame written between
+    # two opens would pair one frame's value with another's time
+    if exec 3< $P/energy_uj 2>/dev/null; then read -r p <&3; m=$(stat -L -c %y /proc/self/fd/3 2>/dev/null | tr ' ' _); exec 3<&-; fi
+    [ -z "$D" ] || read -r d < $D/energy_uj 2>/dev/null
     [ -z "$p" ] || say reader up=$(up) uj=$((p + d)) mtime=$m
     sleep "$READ_EVERY"
   done

@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, encodeMessage } from "@scaph/common";
@@ -16,10 +16,14 @@ const T = 1_795_900_000;
 const line = (seq: number, uj: number): string =>
   encodeMessage({ v: 1, epoch: "e", seq, t: T + seq, t0: T, step_s: 1, zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: uj, max_energy_range_uj: 262143328850 }] });
 
-/** What the tree shows: its value, and the host time it says it stands for. */
+/** What the tree shows: its value, and the host time it says it stands for (both of one file, read through one descriptor). */
 async function shown(tree: string): Promise<{ uj: number; tS: number }> {
-  const f = join(tree, "intel-rapl:0", "energy_uj");
-  return { uj: Number((await readFile(f, "utf8")).trim()), tS: (await stat(f)).mtimeMs / 1000 };
+  const fh = await open(join(tree, "intel-rapl:0", "energy_uj"));
+  try {
+    return { uj: Number((await fh.readFile("utf8")).trim()), tS: (await fh.stat()).mtimeMs / 1000 };
+  } finally {
+    await fh.close();
+  }
 }
 
 test("a receiver that starts on a tree that ran late plays on what was left, step by step: the power it shows at each host time is that time's", async () => {
