@@ -133,6 +133,8 @@ export interface SoakVerdict {
   worstReaderRatio: number;
   /** How far behind the host's time the tree showed, at most (s): a step and a poll, more after an absence. */
   worstLagS: number;
+  /** How many reports and reader windows were held against what the hosts attributed (none: nothing was checked). */
+  checked: { reports: number; readerWindows: number };
   /** µJ each VM was attributed (all epochs), and what its guest counted. */
   energy: { vm: string; sentUj: number; countedUj: number }[];
   /** Per event type, how many, and the energy lost at them (µJ, and in steps). */
@@ -195,6 +197,8 @@ export function checkSoak(run: SoakRun): SoakVerdict {
 
   // No spike: the agent's reports (their interval: since the report before, in the same run of the agent).
   let worstReportRatio = 0;
+  let checkedReports = 0;
+  let checkedWindows = 0;
   const series = new Map<string, GuestReport[]>();
   for (const r of run.reports) {
     const k = `${r.vm}/${r.boot}/${r.run}`;
@@ -206,6 +210,7 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       const r = rs[i]!;
       const hi = highest(powers, r.vm, rs[i - 1]!.tS, r.tS);
       if (hi === null || hi <= 0) continue;
+      checkedReports++;
       worstReportRatio = Math.max(worstReportRatio, r.uw / hi);
       if (r.uw > 1.02 * hi + 1e5) breaches.push({ invariant: "no spike", vm: r.vm, atMs: r.tS * 1000, what: `a report of ${(r.uw / 1e6).toFixed(2)} W at ${r.tS}, where the hosts attributed at most ${(hi / 1e6).toFixed(2)} W over its interval` });
     }
@@ -241,6 +246,7 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       if (b.shownS !== undefined) worstLagS = Math.max(worstLagS, b.seenMs / 1000 - b.shownS);
       const hi = highest(powers, b.vm, window[0], window[1]);
       if (hi === null || hi <= 0) continue;
+      checkedWindows++;
       worstReaderRatio = Math.max(worstReaderRatio, uw / hi);
       if (uw > 1.05 * hi + 1e5) breaches.push({ invariant: "no spike", vm: b.vm, atMs: b.seenMs, what: `the third-party reader read ${(uw / 1e6).toFixed(2)} W over ${dt.toFixed(2)} s, where the hosts attributed at most ${(hi / 1e6).toFixed(2)} W` });
     }
@@ -335,7 +341,7 @@ export function checkSoak(run: SoakRun): SoakVerdict {
     const ls = losses.filter((l) => l.causes.some((c) => c.startsWith(`${type} `)));
     return { type, count: run.events.filter((e) => e.type === type).length, lossUj: ls.reduce((s, l) => s + l.uj, 0), lossSteps: ls.reduce((s, l) => s + l.uj / Math.max(1, l.stepUj), 0) };
   });
-  return { breaches, losses, worstReportRatio, worstReaderRatio, worstLagS, energy, eventTypes, resources };
+  return { breaches, losses, worstReportRatio, worstReaderRatio, worstLagS, checked: { reports: checkedReports, readerWindows: checkedWindows }, energy, eventTypes, resources };
 }
 
 /** The verdict as a table (Markdown), for the soak's end and docs/accuracy.md. */
@@ -346,7 +352,7 @@ export function verdictTable(v: SoakVerdict, stepS: number): string {
   for (const e of v.eventTypes) out.push(`| ${e.type} | ${e.count} | ${j(e.lossUj)} | ${e.lossSteps.toFixed(2)} |`);
   out.push("", "| VM | attributed (J) | counted by the guest (J) |", "| --- | ---: | ---: |");
   for (const e of v.energy) out.push(`| ${e.vm} | ${j(e.sentUj)} | ${j(e.countedUj)} |`);
-  out.push("", `Highest report / attributed power: agent ${v.worstReportRatio.toFixed(3)}, third-party reader ${v.worstReaderRatio.toFixed(3)} (step ${stepS} s). The tree showed the host's energy at most ${v.worstLagS.toFixed(1)} s late.`, "");
+  out.push("", `Highest report / attributed power: agent ${v.worstReportRatio.toFixed(3)} (over ${v.checked.reports} reports), third-party reader ${v.worstReaderRatio.toFixed(3)} (over ${v.checked.readerWindows} windows; step ${stepS} s). The tree showed the host's energy at most ${v.worstLagS.toFixed(1)} s late.`, "");
   out.push("| daemon | RSS MiB (thirds) | open fds (thirds) |", "| --- | --- | --- |");
   for (const r of v.resources) out.push(`| ${r.host} | ${r.rssMiB.map((x) => x.toFixed(0)).join(" / ")} | ${r.fds.join(" / ")} |`);
   return out.join("\n");

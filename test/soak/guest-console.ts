@@ -116,21 +116,21 @@ export class GuestConsole {
     const agent = line.slice(6);
     // any word of the new agent: it runs (its receiver waits for lines)
     this.up(ms);
+    // (one console line may hold a report, from stdout, and a log line, from stderr, run together)
+    if (agent.startsWith("{")) {
+      const json = jsonPrefix(agent);
+      try {
+        const rep = JSON.parse(json) as { host: { consumption: number; timestamp: number } };
+        this.reports.push({ vm: this.vm, boot: this.boot, run: this.run, tS: rep.host.timestamp, uw: rep.host.consumption });
+      } catch {
+        // a report cut by the console (a reset mid-line): not one
+      }
+    }
     const a = /applied epoch (\S+) seq (\d+) t ([\d.]+): (.*)$/.exec(agent);
     if (a) {
       const values = new Map(a[4]!.split(" ").map((kv) => kv.split("=") as [string, string]));
       const counterUj = this.zones.reduce((s, z) => s + Number(values.get(z) ?? 0), 0);
       this.applied.push({ vm: this.vm, boot: this.boot, epoch: a[1]!, seq: Number(a[2]), tS: Number(a[3]), counterUj, seenMs: ms });
-      return;
-    }
-    if (agent.startsWith("{")) {
-      // (the report's line may go on with a log line: the reports go to stdout, the log to stderr, one console)
-      try {
-        const rep = JSON.parse(jsonPrefix(agent)) as { host: { consumption: number; timestamp: number } };
-        this.reports.push({ vm: this.vm, boot: this.boot, run: this.run, tS: rep.host.timestamp, uw: rep.host.consumption });
-      } catch {
-        // a report cut by the console (a reset mid-line): not one
-      }
     }
   }
 

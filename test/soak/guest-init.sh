@@ -37,9 +37,9 @@ cd /scaph
   while :; do
     [ -n "$D" ] || for z in $P:*; do read -r n < $z/name 2>/dev/null && [ "$n" = dram ] && D=$z; done
     p=; d=0; m=
-    # the package's value and its time from one open file (fd 3, which stat inherits): a frame written between
+    # the package's value and its time from one open file (stdin, which stat inherits): a frame written between
     # two opens would pair one frame's value with another's time
-    if exec 3< $P/energy_uj 2>/dev/null; then read -r p <&3; m=$(stat -L -c %y /proc/self/fd/3 2>/dev/null | tr ' ' _); exec 3<&-; fi
+    { read -r p; m=$(stat -L -c %y /proc/self/fd/0 2>/dev/null | tr ' ' _); } 2>/dev/null < $P/energy_uj
     [ -z "$D" ] || read -r d < $D/energy_uj 2>/dev/null
     [ -z "$p" ] || say reader up=$(up) uj=$((p + d)) mtime=$m
     sleep "$READ_EVERY"

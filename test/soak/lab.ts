@@ -219,6 +219,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await sleep(5 * STEP_S * 1000); // the last event's lines come in
     for (const c of consoles.values()) c.poll();
     const verdict = verdictOf(hosts, consoles, events, daemons);
+    // a run in which nothing was held against the hosts proves nothing
+    if (breachAt === null && (verdict.checked.reports === 0 || verdict.checked.readerWindows === 0)) {
+      verdict.breaches.push({ invariant: "no spike", vm: null, atMs: Date.now(), what: `nothing checked: ${verdict.checked.reports} reports and ${verdict.checked.readerWindows} reader windows held against the hosts' lines` });
+    }
     const table = verdictTable(verdict, STEP_S);
     const report = verdict.breaches
       .map((br) => {

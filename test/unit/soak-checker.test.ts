@@ -47,9 +47,11 @@ test("a clean run: no breach; the killed daemon's last line is a loss of one ste
   assert.ok(v.worstReportRatio > 0.99 && v.worstReportRatio < 1.01, String(v.worstReportRatio));
   assert.ok(v.worstReaderRatio > 0.9 && v.worstReaderRatio < 1.05, String(v.worstReaderRatio));
   assert.deepEqual(v.energy, [{ vm: "g1", sentUj: 60 * W, countedUj: 59 * W }]);
+  assert.ok(v.checked.reports >= 50 && v.checked.readerWindows >= 20, JSON.stringify(v.checked));
   const table = verdictTable(v, 1);
   assert.match(table, /\| daemon-kill \| 1 \| 20\.00 \| 1\.00 \|/);
   assert.match(table, /\| g1 \| 1200\.00 \| 1180\.00 \|/);
+  assert.match(table, /over \d+ reports/);
 });
 
 test("a planted spike: a report of 1.5 times what the hosts attributed breaks 'no spike'; so does a reader's", () => {
