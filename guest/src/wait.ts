@@ -1,4 +1,4 @@
-import { discoverZones, guestMountCommand, mountAt, NoPowercapError, ScaphError, silentLogger } from "@scaph/common";
+import { discoverZones, errorMessage, guestMountCommand, mountAt, NoPowercapError, ScaphError, silentLogger } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import { dirname } from "node:path";
 
@@ -52,7 +52,15 @@ export async function waitForTree(
   log.warn(`${msg}\n  Waiting for it to appear (--no-wait exits at once)...`);
   const { watch } = await import("chokidar"); // loaded only while waiting
   await new Promise<void>((resolve, reject) => {
-    const watcher = watch([root, dirname(root)], { depth: 2, ignoreInitial: true });
+    // (a directory this user may not read near the tree, as /var has (/var/cache/ldconfig, /var/lib/private):
+    // not watched, and said once; the tree is checked every pollMs anyway)
+    const watcher = watch([root, dirname(root)], { depth: 2, ignoreInitial: true, ignorePermissionErrors: true });
+    let watchError = false;
+    watcher.on("error", (err) => {
+      if (watchError) return;
+      watchError = true;
+      log.warn(`cannot watch around ${root} (${errorMessage(err)}): looking again every ${(options.pollMs ?? 2000) / 1000} s`);
+    });
     let done = false;
     const check = async (): Promise<void> => {
       if (done) return;
