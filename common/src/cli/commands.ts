@@ -16,7 +16,7 @@ import { readDisks } from "../procfs/disks.js";
 import type { DiskStats } from "../procfs/disks.js";
 import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
-import { countVerbose, intArg, numberArg } from "./parse.js";
+import { countVerbose, intArg, numberArg, regexArg, stepArg, timeoutArg } from "./parse.js";
 import { stdoutCarriesReports } from "./main.js";
 import { addContainerOptions, containerMetrics, containerSourceFor } from "./containers.js";
 import type { ContainerFlags } from "./containers.js";
@@ -119,8 +119,8 @@ export function addRootOptions(cmd: Command, env: CliEnvironment): Command {
 
 function addTimingOptions(cmd: Command): Command {
   return cmd
-    .option("-t, --timeout <seconds>", "how long to run; 0 or less runs until Ctrl-C", numberArg("--timeout"), 10)
-    .option("-s, --step <seconds>", "seconds between two measurements", numberArg("--step", 0), 2);
+    .option("-t, --timeout <seconds>", "how long to run; 0 or less runs until Ctrl-C", timeoutArg("--timeout"), 10)
+    .option("-s, --step <seconds>", "seconds between two measurements", stepArg("--step"), 2);
 }
 
 /** --qemu where the environment resolves VMs (the host), and --containers everywhere. */
@@ -169,7 +169,7 @@ export function addStdoutCommand(program: Command, env: CliEnvironment): Command
         .argParser(intArg("--processes", 0))
         .conflicts("regexFilter"),
     )
-    .option("-r, --regex-filter <regex>", "list the processes whose exe or cmdline match, instead of the top N");
+    .option("-r, --regex-filter <regex>", "list the processes whose exe or cmdline match, instead of the top N", regexArg("--regex-filter"));
   addQemuOption(cmd, env, "label qemu processes with the name of their virtual machine");
   addRootOptions(cmd, env);
   cmd.action(async (o: StdoutOptions, c: Command) => {
@@ -203,7 +203,7 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
     .addOption(new Option("--step_nano <ns>").argParser(intArg("--step_nano", 0)).hideHelp())
     .option("-f, --file <path>", "write the JSON array to this file instead of stdout: each report is appended in place, the file a complete array after every step")
     .option("-m, --max-top-consumers <n>", "number of top consumers per report", intArg("--max-top-consumers", 0), 10)
-    .option("-r, --process-regex <regex>", "list the processes whose exe or cmdline match, instead of the top N")
+    .option("-r, --process-regex <regex>", "list the processes whose exe or cmdline match, instead of the top N", regexArg("--process-regex"))
     .addOption(
       new Option("--container-regex <regex>", "with --containers: list the processes of the containers whose name (or pod's name) matches, instead of the top N").conflicts(
         "processRegex",
@@ -257,7 +257,7 @@ export function addPrometheusFlags(cmd: Command, suffixShort = true): Command {
     .option("-p, --port <port>", "TCP port to listen on", intArg("--port", 0), 8080)
     .option(suffixShort ? "-s, --suffix <path>" : "--suffix <path>", "path of the metrics page", "metrics")
     .option("--max-processes <n>", "per-process series: at most the top N consumers (default: every process, as Scaphandre)", intArg("--max-processes", 0))
-    .option("-r, --process-regex <regex>", "per-process series: the processes whose exe or cmdline match, instead of the top N")
+    .option("-r, --process-regex <regex>", "per-process series: the processes whose exe or cmdline match, instead of the top N", regexArg("--process-regex"))
     .option("--no-cmdline", "no cmdline label on per-process series (qemu command lines run to kilobytes)")
     .option("--cmdline-max <chars>", "longest cmdline label; longer ones are cut", intArg("--cmdline-max", 1), 256);
 }
@@ -299,7 +299,7 @@ export function addPrometheusCommand(program: Command, env: CliEnvironment): Com
     .command("prometheus")
     .description("serve metrics for Prometheus: each scrape gets the newest measurement of a loop that runs every --step");
   addPrometheusFlags(cmd);
-  cmd.option("--step <seconds>", "seconds between two measurements; a scrape gets the newest", numberArg("--step", 0), 2);
+  cmd.option("--step <seconds>", "seconds between two measurements; a scrape gets the newest", stepArg("--step"), 2);
   addQemuOption(cmd, env, "label qemu processes with their VM name and add per-VM series");
   addRootOptions(cmd, env);
   cmd.action(async (o: PrometheusOptionsCli, c: Command) => {

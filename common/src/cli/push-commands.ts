@@ -18,7 +18,7 @@ import { containerMetrics } from "./containers.js";
 import type { ContainerFlags } from "./containers.js";
 import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
-import { intArg, numberArg } from "./parse.js";
+import { hostArg, intArg, regexArg, stepArg } from "./parse.js";
 
 interface ProcessFlags {
   maxProcesses?: number;
@@ -32,7 +32,7 @@ interface ProcessFlags {
 function addProcessFlags(cmd: Command): Command {
   return cmd
     .option("--max-processes <n>", "per-process series: at most the top N consumers (default: every process, as Scaphandre)", intArg("--max-processes", 0))
-    .option("-r, --process-regex <regex>", "per-process series: the processes whose exe or cmdline match, instead of the top N")
+    .option("-r, --process-regex <regex>", "per-process series: the processes whose exe or cmdline match, instead of the top N", regexArg("--process-regex"))
     .option("--no-cmdline", "no cmdline label on per-process series")
     .option("--cmdline-max <chars>", "longest cmdline label; longer ones are cut", intArg("--cmdline-max", 1), 256);
 }
@@ -101,9 +101,9 @@ export function addRiemannCommand(program: Command, env: CliEnvironment): Comman
   const cmd = program
     .command("riemann")
     .description("send every metric as Riemann events, in one message per dispatch, over TCP or mutual TLS")
-    .option("-a, --address <host>", "Riemann's address; with --mtls, its name as in its certificate", "localhost")
+    .option("-a, --address <host>", "Riemann's address; with --mtls, its name as in its certificate", hostArg("--address"), "localhost")
     .option("-p, --port <port>", "Riemann's TCP port", port("--port"), 5555)
-    .option("-d, --dispatch <seconds>", "seconds between two dispatches (and measurements)", numberArg("--dispatch", 0), 5)
+    .option("-d, --dispatch <seconds>", "seconds between two dispatches (and measurements)", stepArg("--dispatch"), 5)
     .option("--mtls", "connect with mutual TLS: needs --ca, --cert and --key", false)
     .option("--ca <file>", "CA certificate that signed the server's (PEM)")
     .option("--cert <file>", "client certificate (PEM)")
@@ -137,10 +137,10 @@ export function addWarp10Command(program: Command, env: CliEnvironment): Command
     .command("warp10")
     .alias("warpten")
     .description("send every metric to Warp 10 (its /api/v0/update, GTS input format) every step")
-    .option("-H, --host <host>", "Warp 10's host name or address", "localhost")
+    .option("-H, --host <host>", "Warp 10's host name or address", hostArg("--host"), "localhost")
     .option("-p, --port <port>", "Warp 10's TCP port", port("--port"), 8080)
     .addOption(new Option("-s, --scheme <scheme>", "http or https").choices(["http", "https"]).default("http"))
-    .option("-S, --step <seconds>", "seconds between two measurements (and updates)", numberArg("--step", 0), 30)
+    .option("-S, --step <seconds>", "seconds between two measurements (and updates)", stepArg("--step"), 30)
     .option("-t, --write-token <token>", "Warp 10's write token (default: the environment's SCAPH_WARP10_WRITE_TOKEN)");
   addProcessFlags(cmd);
   addQemuOption(cmd, env, "label qemu processes with their VM name and add per-VM series");
@@ -172,11 +172,11 @@ export function addPrometheusPushCommand(program: Command, env: CliEnvironment):
   const cmd = program
     .command("prometheus-push")
     .description("push every metric to a Prometheus Pushgateway every step (job, and this host's name as instance)")
-    .option("-H, --host <host>", "the Pushgateway's host name or address", "localhost")
+    .option("-H, --host <host>", "the Pushgateway's host name or address", hostArg("--host"), "localhost")
     .option("-p, --port <port>", "the Pushgateway's TCP port", port("--port"), 9091)
     .option("--suffix <path>", "the Pushgateway's path before /job/...", "metrics")
     .addOption(new Option("-S, --scheme <scheme>", "http or https").choices(["http", "https"]).default("http"))
-    .option("-s, --step <seconds>", "seconds between two measurements (and pushes)", numberArg("--step", 0), 30)
+    .option("-s, --step <seconds>", "seconds between two measurements (and pushes)", stepArg("--step"), 30)
     .option("-j, --job <name>", "the job of the grouping key", "scaphandre")
     .option("--no-tls-check", "https: accept any certificate");
   addProcessFlags(cmd);

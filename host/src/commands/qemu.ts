@@ -6,8 +6,9 @@ import {
   interruptSignal,
   intArg,
   loggerFor,
-  numberArg,
   openMeter,
+  stepArg,
+  timeoutArg,
   runLoop,
   ScaphError,
   startPrometheus,
@@ -70,8 +71,8 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
     .command("qemu")
     .description("give each running VM its share of host energy every step: a powercap tree in <base-dir>/<domain>/, or lines over its channel")
     .option("--base-dir <dir>", "where the per-VM trees live", DEFAULT_BASE_DIR)
-    .option("-s, --step <seconds>", "seconds between two measurements (fractions allowed)", numberArg("--step", 0), 2)
-    .option("-t, --timeout <seconds>", "stop after this many seconds; 0 runs until stopped", numberArg("--timeout"), 0)
+    .option("-s, --step <seconds>", "seconds between two measurements (fractions allowed)", stepArg("--step"), 2)
+    .option("-t, --timeout <seconds>", "stop after this many seconds; 0 runs until stopped", timeoutArg("--timeout"), 0)
     .option("-c, --connect <uri>", "libvirt URI to name VMs by", DEFAULT_CONNECT_URI)
     .option("--no-libvirt", "discover VMs from /proc alone, without libvirt (no channel transport then)")
     .option("--channel-dir <dir>", "where libvirt makes the channels' sockets (to see a hot-plugged channel at once)", DEFAULT_CHANNEL_DIR)
