@@ -72,14 +72,21 @@ interface State {
  * state file (read back at most 64 KiB) and the work per line stay small.
  */
 export const MAX_TREE_ZONES = 32;
-/** Epochs remembered: the current one, the one before (a migration's source), a few more. */
-const MAX_EPOCHS = 4;
+/**
+ * Epochs remembered: the current one, the one before (a migration's source),
+ * and many more, so that lines of an epoch seen before never count again
+ * as a new epoch's (five epochs in rotation once counted 30 J for 15 J);
+ * the state file stays a few KiB.
+ */
+export const MAX_EPOCHS = 64;
 /** How long to wait before looking for the port, or opening it, again: a port hot-plugged back, or opened again after a migration, is read within this. */
 const RETRY_MS = 500;
 /** How long after the port opens its lines are taken as one (the host's lines that waited in qemu come at once). */
 const CATCH_UP_WINDOW_MS = 3000;
+/** The longest state file read back: MAX_EPOCHS epochs and MAX_RECENT commits of MAX_TREE_ZONES zones fit. */
+const STATE_BOUND = 256 * 1024;
 /** Commits remembered (MAX_RECENT, RECENT_S of host time) for a tree that runs late: a receiver that restarts plays them on. */
-const MAX_RECENT = 120;
+const MAX_RECENT = 60;
 const RECENT_S = 600;
 /** What one line may cover, s: the host's time is trusted, but a bogus one must not freeze the clock (a day). */
 const MAX_COVER_S = 86_400;
@@ -481,7 +488,7 @@ export class ChannelReceiver {
   private load(): State {
     const empty: State = { epoch: null, t: 0, clockS: 0, recent: [], epochs: [], zones: {} };
     const file = join(this.o.tree, CHANNEL_STATE_FILE);
-    const r = readBounded(file, 64 * 1024);
+    const r = readBounded(file, STATE_BOUND);
     if (!r.ok) return empty;
     try {
       const s = parseState(JSON.parse(r.text));

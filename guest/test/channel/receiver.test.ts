@@ -252,3 +252,17 @@ test("a counter that jumps beyond any host's power within a line is cut to MAX_Z
     assert.equal(Number(await read(tree, "intel-rapl:0")), 100_000_000 + 2 * MAX_ZONE_WATTS * 1e6 + 50_000_000);
     assert.equal(lines.filter((l) => l.includes(`above ${MAX_ZONE_WATTS} W`)).length, 1, "one WARN a minute:\n" + lines.join("\n"));
   }));
+
+test("five hosts' epochs in rotation, each line +1 J: 15 J in all, never an epoch counted twice (hostile round 3, item 14)", () =>
+  withTree(async (tree, lines) => {
+    const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    const epochs = ["e1", "e2", "e3", "e4", "e5"];
+    for (let round = 1; round <= 3; round++) {
+      for (const [i, e] of epochs.entries()) r.receive(encodeMessage(line(e, round, 1000 + 10 * round + i, round, 999 + i)));
+    }
+    assert.equal(Number(await read(tree, "intel-rapl:0")), 15_000_000);
+    // and after a restart of the agent, from its state file
+    const again = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
+    for (const [i, e] of epochs.entries()) again.receive(encodeMessage(line(e, 4, 1100 + i, 4, 999 + i)));
+    assert.equal(Number(await read(tree, "intel-rapl:0")), 20_000_000);
+  }));
