@@ -20,10 +20,19 @@ export function cmdlineString(p: Pick<ProcessSnapshot, "cmdline">): string {
   return p.cmdline.join(" ");
 }
 
-/** The command line as a label, at most `max` characters (a cut one ends in "..."). */
+/**
+ * The command line as a label, at most `max` characters (a cut one ends in
+ * "..."), never cut inside a character: half of a surrogate pair (an emoji
+ * at the cut) is no text, and every encoder of a label (a URL for Warp 10)
+ * refuses it.
+ */
 export function cmdlineLabel(p: Pick<ProcessSnapshot, "cmdline">, max = Infinity): string {
   const s = cmdlineString(p);
-  return s.length <= max ? s : `${s.slice(0, Math.max(0, max - 3))}...`;
+  if (s.length <= max) return s;
+  let end = Math.max(0, max - 3);
+  const c = s.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--; // a high surrogate whose pair the cut would leave out
+  return `${s.slice(0, end)}...`;
 }
 
 /**

@@ -113,3 +113,14 @@ test("warp10: a wrong token is a logged 403 with the server's message, and the n
     await h.cleanup();
   }
 });
+
+test("a command line cut where an emoji is: cut before the whole character; a lone surrogate encodes as U+FFFD, never throws (hostile round 3, item 11)", async () => {
+  const { cmdlineLabel } = await import("../../src/exporters/select.js");
+  const { gtsEncode } = await import("../../src/exporters/push/warp10.js");
+  const cmdline = ["x".repeat(252) + "\u{1F600}" + "y".repeat(20)]; // the emoji's two code units at 252 and 253: the cut (at 253) between them
+  const label = cmdlineLabel({ cmdline }, 256);
+  assert.equal(label, "x".repeat(252) + "...", "the emoji is not cut in half");
+  assert.doesNotThrow(() => encodeURIComponent(label));
+  assert.equal(gtsEncode("a\uD83Db"), "a%EF%BF%BDb");
+  assert.equal(gtsEncode("\u{1F600}"), "%F0%9F%98%80");
+});

@@ -14,8 +14,12 @@ export interface Warp10Options extends MetricsOptions {
   timeoutMs?: number;
 }
 
-/** A class name, label name or label value as Warp 10's input format takes it: percent-encoded UTF-8. */
-const gtsEncode = (s: string): string => encodeURIComponent(s);
+/**
+ * A class name, label name or label value as Warp 10's input format takes
+ * it: percent-encoded UTF-8; a lone surrogate (half a character, which
+ * encodeURIComponent throws on) as U+FFFD.
+ */
+export const gtsEncode = (s: string): string => encodeURIComponent(s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD"));
 
 /** A value as a Warp 10 DOUBLE (an integer too: a series keeps one type). */
 function gtsValue(v: number): string {
