@@ -60,12 +60,33 @@ export function containerLabels(c: ContainerInfo, labelKeys: RegExp | null): Rec
     l.kubernetes_node_name = c.pod.node;
   }
   if (labelKeys && c.dockerLabels) {
-    for (const [k, v] of Object.entries(c.dockerLabels)) {
+    // In the keys' order, so that two keys that make one name (a.b, a_b, a-b) always get the same names:
+    // the first the name, the others the name with _2, _3... (none is dropped, none overwrites another).
+    let n = 0;
+    for (const k of Object.keys(c.dockerLabels).sort()) {
       labelKeys.lastIndex = 0;
-      if (labelKeys.test(k)) l[dockerLabelName(k)] = v;
+      if (!labelKeys.test(k)) continue;
+      if (++n > MAX_DOCKER_LABELS) break;
+      let name = dockerLabelName(k);
+      for (let i = 2; name in l; i++) name = `${dockerLabelName(k)}_${i}`;
+      l[name] = boundedValue(c.dockerLabels[k] ?? "");
     }
   }
   return l;
+}
+
+/** Docker labels exported per container, at most (each one is a label on every series of its processes). */
+export const MAX_DOCKER_LABELS = 32;
+/** The longest Docker label value exported (characters); a longer one is cut, ending in "...". */
+export const MAX_LABEL_VALUE = 1024;
+
+/** A label value cut to MAX_LABEL_VALUE characters, never inside a character. */
+function boundedValue(v: string): string {
+  if (v.length <= MAX_LABEL_VALUE) return v;
+  let end = MAX_LABEL_VALUE - 3;
+  const c = v.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${v.slice(0, end)}...`;
 }
 
 /** Scaphandre's JSON `container` object: name, id, runtime, scheduler (and the pod, beyond it). */
