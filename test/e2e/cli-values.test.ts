@@ -26,7 +26,8 @@ const BAD: [bin: "host" | "guest", args: string[], says: RegExp][] = [
   ["host", ["prometheus", "--step", "-1"], /--step must be from 0\.001/],
   ["host", ["json", "-f", "/nonexistent/dir/x.json", "--powercap-path", "/nonexistent"], /-f cannot write \/nonexistent\/dir\/x\.json: \/nonexistent\/dir does not exist/],
   ["guest", ["warp10", "-H", "a b"], /--host must be a host name/],
-  ["guest", ["json", "-s", "0"], /--step must be from 0\.001/],
+  ["guest", ["json", "-s", "0", "--powercap-path", "/nonexistent"], /--step plus --step-nano must be from 0\.001 to \d+ seconds, got 0 s/],
+  ["host", ["json", "-s", "0", "-n", "1", "--powercap-path", "/nonexistent"], /--step plus --step-nano must be from 0\.001/],
   ["guest", ["channel", "--substeps", "x"], /--substeps must be an integer/],
 ];
 

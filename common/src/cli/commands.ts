@@ -16,7 +16,7 @@ import { readDisks } from "../procfs/disks.js";
 import type { DiskStats } from "../procfs/disks.js";
 import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
-import { countVerbose, intArg, numberArg, regexArg, stepArg, timeoutArg } from "./parse.js";
+import { countVerbose, intArg, numberArg, regexArg, stepArg, stepProblem, timeoutArg } from "./parse.js";
 import { stdoutCarriesReports } from "./main.js";
 import { addContainerOptions, containerMetrics, containerSourceFor } from "./containers.js";
 import type { ContainerFlags } from "./containers.js";
@@ -117,10 +117,10 @@ export function addRootOptions(cmd: Command, env: CliEnvironment): Command {
     .option("--procfs-path <dir>", "procfs root to read CPU time from", "/proc");
 }
 
-function addTimingOptions(cmd: Command): Command {
+function addTimingOptions(cmd: Command, stepZeroOk = false): Command {
   return cmd
     .option("-t, --timeout <seconds>", "how long to run; 0 or less runs until Ctrl-C", timeoutArg("--timeout"), 10)
-    .option("-s, --step <seconds>", "seconds between two measurements", stepArg("--step"), 2);
+    .option("-s, --step <seconds>", "seconds between two measurements", stepArg("--step", stepZeroOk), 2);
 }
 
 /** --qemu where the environment resolves VMs (the host), and --containers everywhere. */
@@ -196,7 +196,7 @@ interface JsonOptions extends RootOptions {
 
 export function addJsonCommand(program: Command, env: CliEnvironment): Command {
   const cmd = program.command("json").description("write Scaphandre-shaped JSON reports (a JSON array) to a file or stdout");
-  addTimingOptions(cmd);
+  addTimingOptions(cmd, true);
   cmd
     .option("-n, --step-nano <ns>", "nanoseconds added to --step", intArg("--step-nano", 0), 0)
     // Scaphandre's own spelling, in its documentation and scripts
@@ -217,7 +217,8 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
     const filter: ProcessFilter =
       o.containerRegex !== undefined ? { kind: "container", re: compileRegex(o.containerRegex), source: o.containerRegex } : regexOrTop(o.processRegex, o.maxTopConsumers);
     const stepS = o.step + ((o as { step_nano?: number }).step_nano ?? o.stepNano) / 1e9;
-    if (stepS <= 0) throw new ScaphError("--step plus --step-nano must be > 0");
+    const stepProblemText = stepProblem(stepS);
+    if (stepProblemText !== null) throw new ScaphError(`--step plus --step-nano ${stepProblemText}, got ${stepS} s`);
     const problem = o.file !== undefined ? jsonFileProblem(o.file) : null;
     if (problem !== null) throw new ScaphError(`-f ${problem}`);
     const m = await openMeter(c, o, env, log, await resolversFor(o, env, log));

@@ -29,14 +29,25 @@ export const MIN_STEP_S = 0.001;
 /** The longest time a timer holds (s): Node's timers hold 2^31 - 1 ms (24.8 days); longer is an error, not a warning. */
 export const MAX_TIMER_S = Math.floor((2 ** 31 - 1) / 1000);
 
-/** A step (s): a number from MIN_STEP_S to MAX_TIMER_S. */
-export function stepArg(what: string) {
+/**
+ * A step (s): a number from MIN_STEP_S to MAX_TIMER_S. With `zeroOk`, 0 too:
+ * json's `-s 0 --step-nano 500000000` (Scaphandre's way to ask for half a
+ * second); its caller checks the sum with stepProblem.
+ */
+export function stepArg(what: string, zeroOk = false) {
   const parse = numberArg(what);
   return (value: string): number => {
     const n = parse(value);
-    if (n < MIN_STEP_S || n > MAX_TIMER_S) throw new InvalidArgumentError(`${what} must be from ${MIN_STEP_S} to ${MAX_TIMER_S} seconds, got ${value}.`);
+    if (zeroOk && n === 0) return 0;
+    const problem = stepProblem(n);
+    if (problem !== null) throw new InvalidArgumentError(`${what} ${problem}, got ${value}.`);
     return n;
   };
+}
+
+/** Why a step (s) is refused, or null. */
+export function stepProblem(stepS: number): string | null {
+  return stepS >= MIN_STEP_S && stepS <= MAX_TIMER_S ? null : `must be from ${MIN_STEP_S} to ${MAX_TIMER_S} seconds`;
 }
 
 /** A timeout (s): 0 or less runs until stopped, else at most MAX_TIMER_S. */
