@@ -21,6 +21,8 @@ export * from "./procfs/table.js";
 export * from "./procfs/host.js";
 export * from "./procfs/mountinfo.js";
 export * from "./procfs/disks.js";
+export * from "./procfs/disk-reader.js";
+export * from "./procfs/statfs.js";
 export * from "./sensor/types.js";
 export * from "./sensor/powercap.js";
 export * from "./sensor/estimate.js";

@@ -12,7 +12,7 @@ import type { VmSource } from "../meter.js";
 import type { ContainerSource } from "../containers/source.js";
 import { DEFAULT_IDLE_WATTS, DEFAULT_TDP_WATTS } from "../sensor/estimate.js";
 import { SENSOR_NAMES } from "../sensor/factory.js";
-import { readDisks } from "../procfs/disks.js";
+import { DiskReader } from "../procfs/disk-reader.js";
 import type { DiskStats } from "../procfs/disks.js";
 import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
@@ -263,8 +263,16 @@ export function addPrometheusFlags(cmd: Command, suffixShort = true): Command {
     .option("--cmdline-max <chars>", "longest cmdline label; longer ones are cut", intArg("--cmdline-max", 1), 256);
 }
 
-/** The filesystems mounted in this process's own namespace (a container's included), for the disk metrics. */
-export const thisMachinesDisks = (): DiskStats[] => readDisks({ procRoot: "/proc", sysRoot: "/sys" });
+/**
+ * The filesystems mounted in this process's own namespace (a container's
+ * included), for the disk metrics: read in the background from now on,
+ * the newest reading handed out at once.
+ */
+export function thisMachinesDisks(log: Logger): () => DiskStats[] {
+  const reader = new DiskReader({ procRoot: "/proc", sysRoot: "/sys", log });
+  void reader.refresh();
+  return () => reader.current();
+}
 
 /** The Prometheus sink for these flags, listening; loaded only when metrics are served. */
 export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Logger, program: string): Promise<import("../exporters/prometheus.js").PrometheusExporter> {
@@ -276,7 +284,7 @@ export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Lo
     filter: regexOrTop(o.processRegex, o.maxProcesses),
     qemu,
     cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
-    disks: thisMachinesDisks,
+    disks: thisMachinesDisks(log),
     ...containerMetrics(o as unknown as ContainerFlags),
     log,
   });

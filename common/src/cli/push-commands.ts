@@ -37,12 +37,12 @@ function addProcessFlags(cmd: Command): Command {
     .option("--cmdline-max <chars>", "longest cmdline label; longer ones are cut", intArg("--cmdline-max", 1), 256);
 }
 
-function metricsOptions(o: ProcessFlags): MetricsOptions {
+function metricsOptions(o: ProcessFlags, log: Logger): MetricsOptions {
   return {
     filter: regexOrTop(o.processRegex, o.maxProcesses),
     qemu: o.qemu === true,
     cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
-    disks: thisMachinesDisks,
+    disks: thisMachinesDisks(log),
     ...containerMetrics(o as unknown as ContainerFlags),
   };
 }
@@ -117,7 +117,7 @@ export function addRiemannCommand(program: Command, env: CliEnvironment): Comman
     const tls = o.mtls ? { ca: pem("--ca", o.ca), cert: pem("--cert", o.cert), key: pem("--key", o.key) } : undefined;
     await runSending(c, o, env, log, o.dispatch, async () => {
       const { RiemannSink } = await import("../exporters/riemann/sink.js");
-      const sink = new RiemannSink({ ...metricsOptions(o), host: o.address, port: o.port, log, ...(tls ? { tls } : {}) });
+      const sink = new RiemannSink({ ...metricsOptions(o, log), host: o.address, port: o.port, log, ...(tls ? { tls } : {}) });
       return { sink, says: `sending events to riemann at ${o.address}:${o.port}${tls ? " (mutual TLS)" : ""}` };
     });
   });
@@ -152,7 +152,7 @@ export function addWarp10Command(program: Command, env: CliEnvironment): Command
     const base = baseUrl(o.scheme, o.host, o.port);
     await runSending(c, o, env, log, o.step, async () => {
       const { Warp10Sink } = await import("../exporters/push/warp10.js");
-      return { sink: new Warp10Sink({ ...metricsOptions(o), base, token, log }), says: `sending series to warp10 at ${base.href}api/v0/update` };
+      return { sink: new Warp10Sink({ ...metricsOptions(o, log), base, token, log }), says: `sending series to warp10 at ${base.href}api/v0/update` };
     });
   });
   return cmd;
@@ -188,7 +188,7 @@ export function addPrometheusPushCommand(program: Command, env: CliEnvironment):
     const base = baseUrl(o.scheme, o.host, o.port);
     await runSending(c, o, env, log, o.step, async () => {
       const { PrometheusPushSink } = await import("../exporters/push/prometheus-push.js");
-      const sink = new PrometheusPushSink({ ...metricsOptions(o), base, suffix: o.suffix, job: o.job, insecure: !o.tlsCheck, log });
+      const sink = new PrometheusPushSink({ ...metricsOptions(o, log), base, suffix: o.suffix, job: o.job, insecure: !o.tlsCheck, log });
       return { sink, says: `pushing metrics to ${sink.url.href}` };
     });
   });

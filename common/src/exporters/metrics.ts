@@ -185,12 +185,19 @@ export class MetricsModel {
     { pid: number; comm: string; vmname: string | undefined; container: ContainerInfo | undefined; labels: Record<string, string> }
   >();
 
+  private readonly cmdlineLabels = new WeakMap<readonly string[], string>();
+
   private processLabels(p: ProcessSnapshot): Record<string, string> {
     const known = this.labelSets.get(p.cmdline);
     if (known && known.pid === p.pid && known.comm === p.comm && known.vmname === p.vmname && known.container === p.container) return known.labels;
     const cmdMax = this.o.cmdlineMax ?? Infinity;
     const labels: Record<string, string> = { pid: String(p.pid), exe: exeLabel(p) };
-    if (cmdMax > 0) labels.cmdline = cmdlineLabel(p, cmdMax);
+    if (cmdMax > 0) {
+      // cut once per command line: a process that renames itself (a new comm, the same command line) is not joined again
+      let cmdline = this.cmdlineLabels.get(p.cmdline);
+      if (cmdline === undefined) this.cmdlineLabels.set(p.cmdline, (cmdline = cmdlineLabel(p, cmdMax)));
+      labels.cmdline = cmdline;
+    }
     if (this.o.qemu && p.vmname !== undefined) labels.vmname = p.vmname;
     if (this.o.containers && p.container) Object.assign(labels, this.containerLabels(p.container));
     this.labelSets.set(p.cmdline, { pid: p.pid, comm: p.comm, vmname: p.vmname, container: p.container, labels });

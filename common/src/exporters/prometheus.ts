@@ -11,6 +11,13 @@ import type { Sink } from "./sink.js";
 import { EXPOSITION_CONTENT_TYPE, renderExposition } from "./exposition.js";
 import type { ExposedFamily } from "./exposition.js";
 
+/** At most this many bytes of step pages are held by responses being sent (a page of 20,000 processes is about 8 MB). */
+export const MAX_HELD_BYTES = 64 * 1024 * 1024;
+/** A connection that neither sends nor reads for this long is closed (ms). */
+export const IDLE_SEND_TIMEOUT_MS = 30_000;
+/** Connections served at once; more are refused. */
+export const MAX_CONNECTIONS = 256;
+
 export interface PrometheusOptions extends MetricsOptions {
   address: string;
   port: number;
@@ -51,37 +58,86 @@ export class PrometheusExporter implements Sink {
     this.families.push({ name, help, type: "gauge", samples });
   }
 
-  /** The text of the step's families, written once per step (scrapes between two steps share it). */
-  private stepText: { generation: number; text: string } | null = null;
+  /** The step's families as bytes, written once per step: every scrape until the next step sends this one Buffer. */
+  private stepPage: { generation: number; bytes: Buffer } | null = null;
 
   /**
    * The metrics page, as a scrape gets it: the step's families (written
-   * once per step), then those read when asked (this process's, the
-   * disks', the daemon's deliveries).
+   * once per step, the same bytes for every client, however slowly each
+   * reads), then those read when asked (this process's, the disks', the
+   * daemon's deliveries), a few kilobytes.
    */
-  exposition(): string {
+  page(): [step: Buffer, asked: Buffer] {
     const split = this.families.findIndex((f) => MetricsModel.readWhenAsked(f.name));
     const stepFamilies = split < 0 ? this.families : this.families.slice(0, split);
-    if (this.stepText?.generation !== this.model.generation) this.stepText = { generation: this.model.generation, text: renderExposition(stepFamilies) };
-    return this.stepText.text + (split < 0 ? "" : renderExposition(this.families.slice(split)));
+    if (this.stepPage?.generation !== this.model.generation) this.stepPage = { generation: this.model.generation, bytes: Buffer.from(renderExposition(stepFamilies)) };
+    return [this.stepPage.bytes, Buffer.from(split < 0 ? "" : renderExposition(this.families.slice(split)))];
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** The metrics page as text. */
+  exposition(): string {
+    return this.page()
+      .map((b) => b.toString("utf8"))
+      .join("");
+  }
+
+  /**
+   * The step pages that responses still being sent hold, by page, with how
+   * many responses hold each: a reader that never reads holds one page, not
+   * a copy, and no more than MAX_HELD_BYTES of pages are held at once.
+   */
+  private readonly held = new Map<Buffer, number>();
+  private heldBytes = 0;
+
+  /** What responses being sent hold: distinct pages, their bytes, and the responses. */
+  heldPages(): { pages: number; bytes: number; responses: number } {
+    let responses = 0;
+    for (const n of this.held.values()) responses += n;
+    return { pages: this.held.size, bytes: this.heldBytes, responses };
+  }
+
+  private hold(page: Buffer): boolean {
+    const n = this.held.get(page) ?? 0;
+    if (n === 0 && this.held.size > 0 && this.heldBytes + page.length > MAX_HELD_BYTES) return false;
+    if (n === 0) this.heldBytes += page.length;
+    this.held.set(page, n + 1);
+    return true;
+  }
+
+  private release(page: Buffer): void {
+    const n = this.held.get(page) ?? 0;
+    if (n <= 1) {
+      if (this.held.delete(page)) this.heldBytes -= page.length;
+    } else this.held.set(page, n - 1);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" || path !== `/${this.o.suffix}`) {
       res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" });
       res.end(`404 Not Found: metrics are at /${this.o.suffix}\n`);
       return;
     }
+    let step: Buffer;
+    let asked: Buffer;
     try {
-      const body = this.exposition();
-      res.writeHead(200, { "Content-Type": EXPOSITION_CONTENT_TYPE });
-      res.end(body);
+      [step, asked] = this.page();
     } catch (err) {
       this.log.error(`prometheus: scrape failed: ${errorMessage(err)}`);
       res.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" });
       res.end(`scrape failed: ${errorMessage(err)}\n`);
+      return;
     }
+    if (!this.hold(step)) {
+      this.log.warnOnce("prometheus:held", `prometheus: clients that read slowly hold ${Math.round(this.heldBytes / 1048576)} MiB of older pages: a scrape is answered 503 until they finish or time out`);
+      res.writeHead(503, { "Content-Type": "text/plain; charset=utf-8", "Retry-After": "5" });
+      res.end("503 Service Unavailable: too many slow readers\n");
+      return;
+    }
+    res.once("close", () => this.release(step));
+    res.writeHead(200, { "Content-Type": EXPOSITION_CONTENT_TYPE, "Content-Length": step.length + asked.length });
+    res.write(step);
+    res.end(asked);
   }
 
   /** Starts the HTTP server; resolves with the URL of the metrics page. */
@@ -89,9 +145,12 @@ export class PrometheusExporter implements Sink {
     const server = createServer(
       // A client gets this long to send its headers and its request; an idle keep-alive connection is closed sooner.
       { headersTimeout: 10_000, requestTimeout: 15_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 },
-      (req, res) => void this.handle(req, res),
+      (req, res) => this.handle(req, res),
     );
     server.maxHeadersCount = 100;
+    // a client that reads nothing for this long is cut (and the page it held let go)
+    server.timeout = IDLE_SEND_TIMEOUT_MS;
+    server.maxConnections = MAX_CONNECTIONS;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -45,11 +45,32 @@ export function exeLabel(p: Pick<ProcessSnapshot, "exe" | "cmdline" | "comm">): 
   return p.comm || p.exe.split("/").pop() || (p.cmdline[0] ?? "").split("/").pop() || "?";
 }
 
+/**
+ * How much of a command line a regex filter (-r) is tested against: a
+ * regex that backtracks (`nginx.*master`) on a command line of 128 KiB
+ * that a local user made takes seconds.
+ */
+export const MATCHED_CMDLINE_MAX = 4096;
+
+/** Each regex's verdict on each command line (the same array for a process's life), with the exe and comm it was given. */
+const verdicts = new WeakMap<RegExp, WeakMap<readonly string[], { exe: string; comm: string; match: boolean }>>();
+
+/** Whether a process's exe label or command line (its first MATCHED_CMDLINE_MAX characters) matches: tested once per process, not per step. */
+function regexMatches(re: RegExp, p: ProcessSnapshot): boolean {
+  let byCmdline = verdicts.get(re);
+  if (!byCmdline) verdicts.set(re, (byCmdline = new WeakMap()));
+  const known = byCmdline.get(p.cmdline);
+  if (known && known.exe === p.exe && known.comm === p.comm) return known.match;
+  const match = re.test(exeLabel(p)) || re.test(cmdlineString(p).slice(0, MATCHED_CMDLINE_MAX));
+  byCmdline.set(p.cmdline, { exe: p.exe, comm: p.comm, match });
+  return match;
+}
+
 /** Processes come sorted by energy, highest first. Regex matches exe or cmdline. */
 export function selectProcesses(processes: readonly ProcessSnapshot[], filter: ProcessFilter): ProcessSnapshot[] {
   if (filter.kind === "top") return processes.slice(0, Math.max(0, filter.n));
   if (filter.kind === "container") {
     return processes.filter((p) => p.container !== undefined && (p.container.names.some((n) => filter.re.test(n)) || (p.container.pod !== undefined && filter.re.test(p.container.pod.name))));
   }
-  return processes.filter((p) => filter.re.test(exeLabel(p)) || filter.re.test(cmdlineString(p)));
+  return processes.filter((p) => regexMatches(filter.re, p));
 }

@@ -8,6 +8,8 @@ export function unescapeMountField(s: string): string {
 }
 
 export interface MountEntry {
+  /** `major:minor` of the filesystem: bind mounts of one filesystem share it. */
+  device: string;
   mountPoint: string;
   fsType: string;
   source: string;
@@ -22,7 +24,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const a = line.slice(0, dash).split(" ");
     const b = line.slice(dash + 3).split(" ");
     if (a.length < 6 || b.length < 3) continue;
-    out.push({ mountPoint: unescapeMountField(a[4] as string), fsType: b[0] as string, source: unescapeMountField(b[1] as string), options: b[2] as string });
+    out.push({ device: a[2] as string, mountPoint: unescapeMountField(a[4] as string), fsType: b[0] as string, source: unescapeMountField(b[1] as string), options: b[2] as string });
   }
   return out;
 }

@@ -13,6 +13,9 @@ import type { HostStats } from "./host.js";
 
 /** Longest command line read (the kernel allows megabytes; labels and VM identity need the start). */
 export const CMDLINE_BOUND = 128 * 1024;
+/** The start of a command line compared when a process's comm changes, to tell a rename from an exec. */
+export const CMDLINE_HEAD = 4096;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * One user-space process. The table keeps one of these per (pid, start time)
@@ -24,7 +27,8 @@ export interface ProcessInfo {
   /** `pid:startTicks`: stable identity, safe against pid reuse. */
   readonly key: string;
   readonly pid: number;
-  readonly comm: string;
+  /** Its name (/proc/PID/comm); a process that renames itself (prctl, no exec) gets the new one in place. */
+  comm: string;
   readonly exe: string;
   readonly cmdline: readonly string[];
   readonly startTicks: Ticks;
@@ -71,8 +75,10 @@ interface Entry {
   kernel: boolean;
   /** A kernel thread (its comm changes as it works, and it never execs). */
   kthread: boolean;
-  /** comm's bytes as last read: a change means an exec. */
+  /** comm's bytes as last read: a change means an exec, or a rename (prctl). */
   comm: Buffer;
+  /** The first CMDLINE_HEAD bytes of its command line when identified: the same exe and head after comm changed is a rename. */
+  cmdlineHead: Buffer;
   /** Sample number at which it was last seen. */
   seen: number;
   /** `<procRoot>/<pid>/stat`, built once. */
@@ -165,8 +171,16 @@ export class ProcessTable {
     if (known !== undefined && known.info.startTicks === st.startTicks) {
       known.seen = stamp;
       if (!known.kthread && !sameBytes(known.comm, buf, st.commStart, st.commEnd)) {
-        this.identify(pid, stamp, statPath, parsePidStatBytes(buf, true, length) ?? st, known);
-        return;
+        const commBytes = Buffer.from(buf.subarray(st.commStart, st.commEnd));
+        const full = parsePidStatBytes(buf, true, length) ?? st;
+        // (reads below reuse the shared buffer: the stat line is parsed and its comm copied first)
+        if (known.kernel || !this.renamedOnly(pid, known)) {
+          this.identify(pid, stamp, statPath, full, known, commBytes);
+          return;
+        }
+        known.comm = commBytes;
+        known.info.comm = full.comm;
+        st = full;
       }
       if (known.kernel) return;
       const info = known.info;
@@ -186,17 +200,18 @@ export class ProcessTable {
    * seen, or one that exec'd (`before`: its entry until now), which keeps its
    * key and its CPU time but is a new object with `execs` one higher.
    */
-  private identify(pid: number, stamp: number, statPath: string, stat: ProcStat, before: Entry | null): void {
-    const commBytes = Buffer.from(sharedBuffer().subarray(stat.commStart, stat.commEnd));
+  private identify(pid: number, stamp: number, statPath: string, stat: ProcStat, before: Entry | null, comm?: Buffer): void {
+    const commBytes = comm ?? Buffer.from(sharedBuffer().subarray(stat.commStart, stat.commEnd));
     const key = `${pid}:${stat.startTicks}`;
     const kthread = isKernelThread(stat);
+    const head = { bytes: EMPTY };
     const prev = before?.kernel === false ? before.info : null;
     const info: ProcessInfo = {
       key,
       pid,
       comm: stat.comm,
       exe: kthread ? "" : this.readExe(pid),
-      cmdline: kthread ? [] : this.readCmdline(pid),
+      cmdline: kthread ? [] : this.readCmdline(pid, head),
       startTicks: stat.startTicks,
       execs: before ? before.info.execs + 1 : 0,
       cpuTicks: stat.cpuTicks,
@@ -207,7 +222,7 @@ export class ProcessTable {
     };
     // A zombie or an exiting process has no cmdline and no exe: not a consumer.
     const skip = kthread || stat.state === "Z" || (info.cmdline.length === 0 && info.exe === "");
-    this.byPid.set(pid, { info, kernel: skip, kthread, comm: commBytes, seen: stamp, statPath });
+    this.byPid.set(pid, { info, kernel: skip, kthread, comm: commBytes, cmdlineHead: head.bytes, seen: stamp, statPath });
     if (skip) this.live.delete(key);
     else this.live.set(key, info);
   }
@@ -220,9 +235,27 @@ export class ProcessTable {
     }
   }
 
-  private readCmdline(pid: number): string[] {
+  /**
+   * Whether a process whose comm changed only renamed itself (prctl, a
+   * write to /proc/PID/comm): the same exe, and the same first
+   * CMDLINE_HEAD bytes of command line. Then its command line (up to
+   * CMDLINE_BOUND) is not read again, nor is anything keyed by its exec.
+   */
+  private renamedOnly(pid: number, e: Entry): boolean {
+    if (this.readExe(pid) !== e.info.exe) return false;
     try {
-      const parts = readView(`${this.procRoot}/${pid}/cmdline`, CMDLINE_BOUND).toString("utf8").split("\0");
+      return readView(`${this.procRoot}/${pid}/cmdline`, CMDLINE_HEAD).equals(e.cmdlineHead);
+    } catch {
+      return false;
+    }
+  }
+
+  /** Reads a command line (up to CMDLINE_BOUND); `head.bytes` gets a copy of its first CMDLINE_HEAD bytes. */
+  private readCmdline(pid: number, head: { bytes: Buffer }): string[] {
+    try {
+      const view = readView(`${this.procRoot}/${pid}/cmdline`, CMDLINE_BOUND);
+      head.bytes = Buffer.from(view.subarray(0, CMDLINE_HEAD));
+      const parts = view.toString("utf8").split("\0");
       if (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
       return parts;
     } catch {

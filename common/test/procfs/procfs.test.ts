@@ -70,3 +70,59 @@ test("an exec (a new comm, the same pid and start time) makes the table read exe
     await removeTree(root);
   }
 });
+
+test("1,000 processes with 128 KiB command lines renaming themselves every step (hostile round 3, item 8): renames, not execs; their command lines not read again", async () => {
+  const { mkdtemp, mkdir, rm, symlink, writeFile } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const root = await mkdtemp(join(tmpdir(), "scaph-renames-"));
+  const N = 1000;
+  const statOf = (pid: number, comm: string, utime: number): string =>
+    `${pid} (${comm}) S 1 ${pid} ${pid} 0 -1 4194560 100 0 0 0 ${utime} 0 0 0 20 0 1 0 ${5000 + pid} 104857600 2560 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n`;
+  try {
+    await writeFile(join(root, "stat"), "cpu  100 0 100 1000 0 0 0 0 0 0\ncpu0 100 0 100 1000 0 0 0 0 0 0\n");
+    await writeFile(join(root, "uptime"), "100.00 0.00\n");
+    const long = `/usr/bin/app\0${"x".repeat(128 * 1024)}`;
+    for (let pid = 1000; pid < 1000 + N; pid++) {
+      await mkdir(join(root, String(pid)));
+      await writeFile(join(root, String(pid), "stat"), statOf(pid, "app", 0));
+      await writeFile(join(root, String(pid), "cmdline"), long);
+      await symlink("/usr/bin/app", join(root, String(pid), "exe"));
+    }
+    const table = new ProcessTable({ procRoot: root, clockTicks: 100, pageSize: 4096 });
+    const first = new Map([...table.sample().processes].map(([k, p]) => [k, { info: p, cmdline: p.cmdline }]));
+    assert.equal(first.size, N);
+    const cpu: number[] = [];
+    for (let step = 1; step <= 5; step++) {
+      for (let pid = 1000; pid < 1000 + N; pid++) await writeFile(join(root, String(pid), "stat"), statOf(pid, `name-${step}`, step * 10));
+      const t0 = process.cpuUsage();
+      const s = table.sample();
+      const used = process.cpuUsage(t0);
+      cpu.push((used.user + used.system) / 1000);
+      for (const [k, p] of s.processes) {
+        const was = first.get(k);
+        assert.ok(was, k);
+        assert.equal(p, was.info, `${k}: the same process object (a rename is no exec)`);
+        assert.equal(p.execs, 0);
+        assert.equal(p.cmdline, was.cmdline, `${k}: its command line was not read again`);
+        assert.equal(p.comm, `name-${step}`);
+        assert.equal(p.cpuTicks - (p.prevCpuTicks ?? 0), 10, "its CPU time goes on");
+      }
+    }
+    console.log(`# a step of 1,000 renaming processes with 128 KiB command lines: ${cpu.map((c) => c.toFixed(0)).join(", ")} ms of CPU`);
+    // a real exec of one of them (a new exe), and a command line rewritten with the rename: both read again
+    await writeFile(join(root, "1000", "stat"), statOf(1000, "other", 60));
+    await rm(join(root, "1000", "exe"));
+    await symlink("/usr/bin/other", join(root, "1000", "exe"));
+    await writeFile(join(root, "1001", "stat"), statOf(1001, "postgres: walwriter", 60));
+    await writeFile(join(root, "1001", "cmdline"), "postgres: walwriter\0");
+    const s = table.sample();
+    const exec = s.processes.get("1000:6000");
+    assert.equal(exec?.execs, 1);
+    assert.equal(exec?.exe, "/usr/bin/other");
+    const retitled = s.processes.get("1001:6001");
+    assert.equal(retitled?.execs, 1);
+    assert.deepEqual(retitled?.cmdline, ["postgres: walwriter"]);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
