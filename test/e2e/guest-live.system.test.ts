@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireCommand, writeAtomic } from "@scaph/test-support";
@@ -75,11 +75,14 @@ test("guest and host both real: the guest's energy gain equals the tree's gain, 
     const treeTotal = async (): Promise<number> =>
       Number(await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8")) + Number(await readFile(join(tree, "intel-rapl:0:2", "energy_uj"), "utf8"));
     // Freeze the host between a scrape and a read of the tree, so both see the same counters.
+    // The guest times a reading by the host's clock (the time each energy_uj was written, its mtime):
+    // once it has read the frozen tree, its last step is that time.
     const consistent = async (): Promise<[number, number]> => {
       host.child.kill("SIGSTOP");
       await sleep(100);
       try {
-        const body = await scrapeAfter(guest!.url, Date.now());
+        const frozenMs = Math.max(...(await Promise.all(["intel-rapl:0", "intel-rapl:0:2"].map((z) => stat(join(tree, z, "energy_uj"))))).map((s) => s.mtimeMs));
+        const body = await scrapeAfter(guest!.url, frozenMs - 1);
         return [sample(body, "scaph_host_energy_microjoules") ?? NaN, await treeTotal()];
       } finally {
         host.child.kill("SIGCONT");

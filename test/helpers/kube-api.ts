@@ -32,7 +32,8 @@ export interface StandInApi {
 export const TOKEN = "stand-in-service-account-token";
 
 /**
- * `list(n)`: the pod list of the n-th list request (from 1). `watch(n, res)`:
+ * `list(n)`: the pod list of the n-th list (from 1; its pages, asked with
+ * `limit` and `continue`, are served from it). `watch(n, res)`:
  * serves the n-th watch; it may write events and end or destroy the stream.
  */
 export async function startStandInApi(handlers: {
@@ -51,6 +52,7 @@ export async function startStandInApi(handlers: {
   const requests: KubeRequest[] = [];
   let lists = 0;
   let watches = 0;
+  let current: unknown = null;
   const server: Server = createServer({ cert: pki.kubernetes.cert, key: pki.kubernetes.key }, (req, res) => {
     const u = new URL(req.url ?? "/", "https://127.0.0.1");
     requests.push({ path: u.pathname, query: u.searchParams, authorization: req.headers.authorization });
@@ -67,7 +69,18 @@ export async function startStandInApi(handlers: {
       handlers.watch(++watches, res);
       return;
     }
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(handlers.list(++lists)));
+    // pages, as the API serves them: `limit` pods, and a `continue` token while more remain
+    const token = u.searchParams.get("continue");
+    if (token === null || current === null) current = handlers.list(++lists);
+    const limit = Number(u.searchParams.get("limit") ?? "0");
+    const list = current as { items?: unknown; metadata?: Record<string, unknown> } | null;
+    let body: unknown = current;
+    if (limit > 0 && list !== null && typeof list === "object" && Array.isArray(list.items)) {
+      const from = Number(token ?? "0");
+      const more = from + limit < list.items.length;
+      body = { ...list, items: list.items.slice(from, from + limit), metadata: { ...list.metadata, ...(more ? { continue: String(from + limit) } : {}) } };
+    }
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;

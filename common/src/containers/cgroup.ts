@@ -4,7 +4,9 @@
  * layout that Docker, Kubernetes (containerd, CRI-O, Docker), and Podman
  * make, with the cgroupfs and the systemd drivers, on cgroup v1 and v2.
  * The text is untrusted (a process names its own cgroup inside a
- * delegated subtree): a line is used only when every part checks out.
+ * delegated subtree): a line is used only when every part checks out, the
+ * outermost container on it counts, and nothing under a user's or a
+ * machine's delegated subtree is a container.
  */
 
 /** The runtimes a cgroup path names. */
@@ -56,40 +58,56 @@ export function parseCgroup(text: string): CgroupContainer | null {
   return null;
 }
 
-/** The container a cgroup path names, or null. */
+/**
+ * Where a cgroup subtree is handed to someone other than the runtimes:
+ * `user@UID.service` is delegated to that user (who may make any cgroup
+ * under it: `docker-ID.scope`, `kubepods/.../podUID/ID`), and a
+ * `machine-NAME.scope` holds a machine (systemd-nspawn, a VM) whose own
+ * cgroups are its own. Nothing under them is one of this host's containers;
+ * a rootless container is its user's processes.
+ */
+const DELEGATED = /^(user@\d+\.service|machine-.+\.scope)$/;
+
+/**
+ * The container a cgroup path names, or null. The outermost component that
+ * names a container is the container: what a process in it names below
+ * (a cgroup of its own called `docker-ID.scope`, Docker in Docker) stays
+ * in it. A path through a delegated subtree names none.
+ */
 export function parsePath(path: string): CgroupContainer | null {
   if (!path.startsWith("/") || path.length < 2) return null;
   const parts = path.slice(1).split("/");
   if (parts.some((p) => p === "" || p === "." || p === "..")) return null;
-  const kube = parts.some((p) => p === "kubepods" || p.startsWith("kubepods.slice") || p.startsWith("kubepods-"));
+  let kube = false;
   let podUid: string | null = null;
-  if (kube) {
-    for (const p of parts) {
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i] as string;
+    if (DELEGATED.test(p)) return null;
+    if (p === "kubepods" || p.startsWith("kubepods.slice") || p.startsWith("kubepods-")) kube = true;
+    if (kube) {
       const m = POD.exec(p.includes("-pod") ? p.slice(p.lastIndexOf("-pod") + 1) : p);
       if (m) podUid = dashed(m[1] as string);
     }
-  }
-  // Podman's systemd driver puts a container's own init one level down: libpod-ID.scope/container
-  if (parts.length > 1 && parts[parts.length - 1] === "container" && SCOPE.test(parts[parts.length - 2] as string)) parts.pop();
-  const last = parts[parts.length - 1] as string;
-  const scope = SCOPE.exec(last);
-  if (scope) return { runtime: RUNTIME_OF[scope[1] as string] ?? null, id: scope[2] as string, podUid };
-  const nested = NESTED.exec(last);
-  if (nested) {
-    if (kube || nested[1]?.startsWith("kubepods")) {
-      const m = POD.exec((nested[1] as string).slice((nested[1] as string).lastIndexOf("-pod") + 1));
-      if (m) podUid = dashed(m[1] as string);
+    const scope = SCOPE.exec(p);
+    if (scope) return { runtime: RUNTIME_OF[scope[1] as string] ?? null, id: scope[2] as string, podUid };
+    const nested = NESTED.exec(p);
+    if (nested) {
+      const slice = nested[1] as string;
+      if (kube || slice.startsWith("kubepods")) {
+        const m = POD.exec(slice.slice(slice.lastIndexOf("-pod") + 1));
+        if (m) podUid = dashed(m[1] as string);
+      }
+      return { runtime: RUNTIME_OF[nested[2] as string] ?? null, id: nested[3] as string, podUid };
     }
-    return { runtime: RUNTIME_OF[nested[2] as string] ?? null, id: nested[3] as string, podUid };
+    if (!ID.test(p) || i === 0) continue;
+    const parent = parts[i - 1] as string;
+    // Docker's cgroupfs driver: /docker/ID (and /docker/ID nested under another manager's prefix)
+    if (parent === "docker") return { runtime: "docker", id: p, podUid: null };
+    // Podman's cgroupfs driver: /libpod_parent/libpod-ID is a scope above; /libpod_parent/ID here
+    if (parent === "libpod_parent") return { runtime: "podman", id: p, podUid: null };
+    // Kubernetes' cgroupfs driver: /kubepods[/burstable|/besteffort]/podUID/ID, whatever the runtime
+    if (kube && POD.test(parent)) return { runtime: null, id: p, podUid };
   }
-  if (!ID.test(last) || parts.length < 2) return null;
-  const parent = parts[parts.length - 2] as string;
-  // Docker's cgroupfs driver: /docker/ID (and /docker/ID nested under another manager's prefix)
-  if (parent === "docker") return { runtime: "docker", id: last, podUid: null };
-  // Podman's cgroupfs driver: /libpod_parent/libpod-ID is a scope above; /libpod_parent/ID here
-  if (parent === "libpod_parent") return { runtime: "podman", id: last, podUid: null };
-  // Kubernetes' cgroupfs driver: /kubepods[/burstable|/besteffort]/podUID/ID, whatever the runtime
-  if (kube && POD.test(parent)) return { runtime: null, id: last, podUid };
   return null;
 }
 

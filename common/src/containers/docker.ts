@@ -1,8 +1,9 @@
 /**
  * Docker's names, labels and version, from the Docker Engine API over its
  * unix socket: the containers are listed once, then Docker's events are
- * followed, and the list is taken again (debounced) after any container
- * event, or after the event stream breaks. Every call has a short timeout
+ * followed, and the list is taken again after a container is created,
+ * destroyed or renamed (a burst of them, one list; lists spaced by
+ * DOCKER_LIMITS), or after the event stream breaks. Every call has a short timeout
  * and a bound on size; an absent, slow or babbling socket only leaves
  * containers with their ids, and is said once per cause.
  */
@@ -16,8 +17,26 @@ import type { DockerDirectory } from "./source.js";
 
 export const DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock";
 
-/** Bounds of the calls: a list of thousands of containers fits; an endless answer does not. */
-export const DOCKER_LIMITS = { timeoutMs: 3000, maxListBytes: 32 * 1024 * 1024, maxEventBytes: 256 * 1024, relistDelayMs: 200 };
+/**
+ * Bounds of the calls: a list of thousands of containers fits; an endless
+ * answer does not. A list follows a burst of events after `relistDelayMs`,
+ * one at a time, and the next starts no sooner than `relistGapFactor`
+ * times the last one's duration after it ended (at least
+ * `relistMinGapMs`, at most `relistMaxGapMs`): a list that takes 0.5 s is
+ * taken at most every 5 s, however many containers come and go.
+ */
+export const DOCKER_LIMITS = {
+  timeoutMs: 3000,
+  maxListBytes: 32 * 1024 * 1024,
+  maxEventBytes: 256 * 1024,
+  relistDelayMs: 200,
+  relistMinGapMs: 1000,
+  relistGapFactor: 10,
+  relistMaxGapMs: 60_000,
+};
+
+/** The container events that change what scaph knows of containers (names, labels, which exist); a healthcheck's are not among them. */
+export const RELIST_EVENTS = ["create", "destroy", "rename"];
 
 interface Known {
   names: readonly string[];
@@ -86,24 +105,50 @@ export class DockerApi implements DockerDirectory {
     }
     await this.relist();
     healthy();
-    const filters = encodeURIComponent(JSON.stringify({ type: ["container"] }));
-    await streamJsonLines(this.ep, `/events?filters=${filters}`, { connectTimeoutMs: DOCKER_LIMITS.timeoutMs, maxLineBytes: DOCKER_LIMITS.maxEventBytes, signal }, () => this.relistSoon());
+    const filters = encodeURIComponent(JSON.stringify({ type: ["container"], event: RELIST_EVENTS }));
+    await streamJsonLines(this.ep, `/events?filters=${filters}`, { connectTimeoutMs: DOCKER_LIMITS.timeoutMs, maxLineBytes: DOCKER_LIMITS.maxEventBytes, signal }, (ev) => {
+      // (a peer that ignores the filter: the action is checked here too)
+      const action = (ev as { Action?: unknown; status?: unknown } | null)?.Action ?? (ev as { status?: unknown } | null)?.status;
+      if (typeof action === "string" && RELIST_EVENTS.includes(action)) this.relistSoon();
+    });
   }
+
+  private listing = false;
+  /** An event came since the last list started. */
+  private dirty = false;
+  private lastList = { endMs: 0, tookMs: 0 };
 
   private async relist(): Promise<void> {
-    const body = await getJson(this.ep, "/containers/json?all=1", { timeoutMs: DOCKER_LIMITS.timeoutMs, maxBytes: DOCKER_LIMITS.maxListBytes });
-    this.known = parseContainerList(body);
-    this.lists++;
-    this.generation++;
+    this.listing = true;
+    const t0 = Date.now();
+    try {
+      const body = await getJson(this.ep, "/containers/json?all=1", { timeoutMs: DOCKER_LIMITS.timeoutMs, maxBytes: DOCKER_LIMITS.maxListBytes });
+      this.known = parseContainerList(body);
+      this.lists++;
+      this.generation++;
+    } finally {
+      this.listing = false;
+      this.lastList = { endMs: Date.now(), tookMs: Date.now() - t0 };
+    }
   }
 
-  /** After an event: one list for a burst of events (a compose stack starting). */
+  /** After an event: one list for a burst of events (a compose stack starting), one at a time, spaced by DOCKER_LIMITS. */
   private relistSoon(): void {
-    if (this.relistTimer || this.follow.signal.aborted) return;
+    if (this.follow.signal.aborted) return;
+    this.dirty = true;
+    if (this.listing || this.relistTimer) return;
+    const L = DOCKER_LIMITS;
+    const gap = Math.min(L.relistMaxGapMs, Math.max(L.relistMinGapMs, L.relistGapFactor * this.lastList.tookMs));
+    const wait = Math.max(L.relistDelayMs, this.lastList.endMs + gap - Date.now());
     this.relistTimer = setTimeout(() => {
       this.relistTimer = null;
-      this.relist().catch((err: unknown) => this.log.debug(`containers: Docker list after an event failed: ${errorMessage(err)}`));
-    }, DOCKER_LIMITS.relistDelayMs);
+      this.dirty = false;
+      this.relist()
+        .catch((err: unknown) => this.log.debug(`containers: Docker list after an event failed: ${errorMessage(err)}`))
+        .finally(() => {
+          if (this.dirty) this.relistSoon();
+        });
+    }, wait);
     this.relistTimer.unref();
   }
 }

@@ -40,7 +40,7 @@ function start(ep: Endpoint, path: string, onResponse: (res: IncomingMessage) =>
 }
 
 /** GETs `path` and parses the JSON answer; fails past `timeoutMs` or `maxBytes`. */
-export function getJson(ep: Endpoint, path: string, o: { timeoutMs: number; maxBytes: number }): Promise<unknown> {
+export function getJson(ep: Endpoint, path: string, o: { timeoutMs: number; maxBytes: number; onBytes?: (n: number) => void }): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const fail = (e: HttpCallError): void => {
       req.destroy();
@@ -67,6 +67,7 @@ export function getJson(ep: Endpoint, path: string, o: { timeoutMs: number; maxB
       });
       res.on("end", () => {
         clearTimeout(timer);
+        o.onBytes?.(n);
         try {
           resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
         } catch {

@@ -4,7 +4,9 @@
  * server): listed with `fieldSelector=spec.nodeName=NODE`, then watched from
  * the list's resourceVersion. A watch that ends (the server's timeout, a
  * reset, a 410 Gone) is followed by a new list: the resync. Only pods on
- * this node are ever fetched.
+ * this node are ever fetched. The list comes in pages; an event changes
+ * its own pod's entries, and bumps the generation (what makes the
+ * containers' labels be built again) only when a lookup's answer changed.
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
@@ -27,6 +29,8 @@ export const KUBE_LIMITS = {
   /** A watch lasts this long, then the pods are listed again (the resync). */
   watchSeconds: 300,
   maxPods: 10_000,
+  /** Pods per page of a list (the API's limit and continue): each page is parsed on its own. */
+  pageSize: 500,
 };
 
 export interface KubernetesOptions {
@@ -99,11 +103,65 @@ export function parsePod(o: unknown): PodEntry | null {
   return { pod: { name, namespace, node, uid }, containers, mirrorUid: mirror };
 }
 
+/** A container of a pod, as the index finds it by id. */
+interface IndexedContainer {
+  entry: PodEntry;
+  name: string;
+  runtime: string;
+}
+
+/**
+ * The pods by UID (and a static pod by its mirror's config hash) and their
+ * containers by id, changed one pod at a time: an event costs the pod's
+ * containers, not the node's.
+ */
+class PodIndex {
+  readonly pods = new Map<string, PodEntry>();
+  readonly byContainer = new Map<string, IndexedContainer>();
+  readonly byUid = new Map<string, PodEntry>();
+
+  /** Files `e` in place of the pod of its UID; whether what a lookup returns changed. */
+  put(e: PodEntry): boolean {
+    const old = this.pods.get(e.pod.uid);
+    if (old) this.unindex(old);
+    this.pods.set(e.pod.uid, e);
+    this.byUid.set(e.pod.uid, e);
+    if (e.mirrorUid) this.byUid.set(e.mirrorUid, e);
+    for (const c of e.containers) this.byContainer.set(c.id, { entry: e, name: c.name, runtime: c.runtime });
+    return old === undefined || !samePod(old, e);
+  }
+
+  delete(uid: string): boolean {
+    const old = this.pods.get(uid);
+    if (!old) return false;
+    this.unindex(old);
+    this.pods.delete(uid);
+    return true;
+  }
+
+  private unindex(e: PodEntry): void {
+    if (this.byUid.get(e.pod.uid) === e) this.byUid.delete(e.pod.uid);
+    if (e.mirrorUid && this.byUid.get(e.mirrorUid) === e) this.byUid.delete(e.mirrorUid);
+    for (const c of e.containers) if (this.byContainer.get(c.id)?.entry === e) this.byContainer.delete(c.id);
+  }
+}
+
+/** Whether two versions of a pod give the same answers (a status change that is not a container's is no change). */
+function samePod(a: PodEntry, b: PodEntry): boolean {
+  return (
+    a.pod.name === b.pod.name &&
+    a.pod.namespace === b.pod.namespace &&
+    a.pod.node === b.pod.node &&
+    a.mirrorUid === b.mirrorUid &&
+    a.containers.length === b.containers.length &&
+    a.containers.every((c, i) => c.id === b.containers[i]?.id && c.name === b.containers[i]?.name && c.runtime === b.containers[i]?.runtime)
+  );
+}
+
 export class KubernetesPods implements PodDirectory {
+  /** One more when a lookup's answer may have changed (a pod added, gone, or its containers changed). */
   generation = 0;
-  private readonly pods = new Map<string, PodEntry>();
-  private byContainer = new Map<string, { entry: PodEntry; name: string; runtime: string }>();
-  private byUid = new Map<string, PodEntry>();
+  private index = new PodIndex();
   private resourceVersion = "";
   private readonly ep: Endpoint;
   private readonly follow: AbortController;
@@ -111,6 +169,8 @@ export class KubernetesPods implements PodDirectory {
   private readonly log: Logger;
   /** Lists taken (1 after the first; one more at each resync). */
   lists = 0;
+  /** Events applied (ADDED, MODIFIED, DELETED). */
+  events = 0;
 
   constructor(readonly o: KubernetesOptions) {
     this.log = o.log ?? silentLogger;
@@ -139,47 +199,69 @@ export class KubernetesPods implements PodDirectory {
   }
 
   lookup(podUid: string | null, containerId: string): { pod: PodInfo; container?: string; runtime?: string } | undefined {
-    const c = this.byContainer.get(containerId);
+    const c = this.index.byContainer.get(containerId);
     if (c) return { pod: c.entry.pod, container: c.name, ...(c.runtime ? { runtime: c.runtime } : {}) };
-    const e = podUid !== null ? this.byUid.get(podUid) : undefined;
+    const e = podUid !== null ? this.index.byUid.get(podUid) : undefined;
     return e ? { pod: e.pod } : undefined;
+  }
+
+  /** Pods known. */
+  size(): number {
+    return this.index.pods.size;
   }
 
   close(): void {
     this.follow.abort();
   }
 
+  /**
+   * One session: the pods listed in pages of KUBE_LIMITS.pageSize (each
+   * page parsed on its own, the loop free between them) into a new index,
+   * which then takes the old one's place; then the watch from the list's
+   * version, each event applied to its pod alone.
+   */
   private async session(signal: AbortSignal, healthy: () => void): Promise<void> {
-    const list = (await getJson(this.ep, `/api/v1/pods?${this.selector}`, { timeoutMs: KUBE_LIMITS.timeoutMs, maxBytes: KUBE_LIMITS.maxListBytes })) as {
-      items?: unknown;
-      metadata?: { resourceVersion?: unknown };
-    } | null;
-    if (!Array.isArray(list?.items)) throw new HttpCallError("not-json", "the pod list has no items");
-    this.pods.clear();
-    for (const item of list.items as unknown[]) this.put(item);
-    this.resourceVersion = typeof list.metadata?.resourceVersion === "string" ? list.metadata.resourceVersion : "";
+    const index = new PodIndex();
+    let cont = "";
+    let rv = "";
+    let bytes = 0;
+    do {
+      const page = (await getJson(this.ep, `/api/v1/pods?${this.selector}&limit=${KUBE_LIMITS.pageSize}${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`, {
+        timeoutMs: KUBE_LIMITS.timeoutMs,
+        maxBytes: KUBE_LIMITS.maxListBytes,
+        onBytes: (n) => (bytes += n),
+      })) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } } | null;
+      if (!Array.isArray(page?.items)) throw new HttpCallError("not-json", "the pod list has no items");
+      for (const item of page.items as unknown[]) this.put(index, item);
+      rv = typeof page.metadata?.resourceVersion === "string" ? page.metadata.resourceVersion : rv;
+      cont = typeof page.metadata?.continue === "string" ? page.metadata.continue : "";
+      if (bytes > KUBE_LIMITS.maxListBytes) throw new HttpCallError("too-large", `the pod list runs over ${KUBE_LIMITS.maxListBytes} bytes`);
+      if (signal.aborted) return;
+    } while (cont !== "");
+    this.index = index;
+    this.resourceVersion = rv;
     this.lists++;
-    this.reindex();
+    this.generation++;
     healthy();
-    const rv = this.resourceVersion ? `&resourceVersion=${encodeURIComponent(this.resourceVersion)}` : "";
+    const from = this.resourceVersion ? `&resourceVersion=${encodeURIComponent(this.resourceVersion)}` : "";
     await streamJsonLines(
       this.ep,
-      `/api/v1/pods?${this.selector}&watch=1&allowWatchBookmarks=true&timeoutSeconds=${KUBE_LIMITS.watchSeconds}${rv}`,
+      `/api/v1/pods?${this.selector}&watch=1&allowWatchBookmarks=true&timeoutSeconds=${KUBE_LIMITS.watchSeconds}${from}`,
       { connectTimeoutMs: KUBE_LIMITS.timeoutMs, maxLineBytes: KUBE_LIMITS.maxEventBytes, signal },
       (ev) => this.event(ev),
     );
   }
 
-  private put(item: unknown): PodEntry | null {
+  /** Files a pod object into `index`; whether a lookup's answer changed. */
+  private put(index: PodIndex, item: unknown): boolean {
     const e = parsePod(item);
-    if (!e) return null;
-    if (e.pod.node !== "" && e.pod.node !== this.o.nodeName) return null; // not this node's, whatever the server sent
-    if (!this.pods.has(e.pod.uid) && this.pods.size >= KUBE_LIMITS.maxPods) {
+    if (!e) return false;
+    if (e.pod.node !== "" && e.pod.node !== this.o.nodeName) return false; // not this node's, whatever the server sent
+    if (!index.pods.has(e.pod.uid) && index.pods.size >= KUBE_LIMITS.maxPods) {
       this.log.warnOnce("containers:kube-too-many", `containers: over ${KUBE_LIMITS.maxPods} pods listed for node ${this.o.nodeName}; the rest are left out`);
-      return null;
+      return false;
     }
-    this.pods.set(e.pod.uid, e);
-    return e;
+    return index.put(e);
   }
 
   private event(ev: unknown): void {
@@ -187,26 +269,15 @@ export class KubernetesPods implements PodDirectory {
     const rv = object?.metadata?.resourceVersion;
     if (typeof rv === "string") this.resourceVersion = rv;
     if (type === "ADDED" || type === "MODIFIED") {
-      if (this.put(object)) this.reindex();
+      this.events++;
+      if (this.put(this.index, object)) this.generation++;
     } else if (type === "DELETED") {
+      this.events++;
       const uid = typeof object?.metadata?.uid === "string" ? object.metadata.uid.toLowerCase() : "";
-      if (this.pods.delete(uid)) this.reindex();
+      if (this.index.delete(uid)) this.generation++;
     } else if (type === "ERROR") {
       // 410 Gone: the resourceVersion is too old; the watch ends and a new list follows
       throw new HttpCallError("status", `the pod watch ended with an error (code ${String(object?.code ?? "?")}); listing again`);
     }
-  }
-
-  private reindex(): void {
-    const byContainer = new Map<string, { entry: PodEntry; name: string; runtime: string }>();
-    const byUid = new Map<string, PodEntry>();
-    for (const e of this.pods.values()) {
-      byUid.set(e.pod.uid, e);
-      if (e.mirrorUid) byUid.set(e.mirrorUid, e);
-      for (const c of e.containers) byContainer.set(c.id, { entry: e, name: c.name, runtime: c.runtime });
-    }
-    this.byContainer = byContainer;
-    this.byUid = byUid;
-    this.generation++;
   }
 }

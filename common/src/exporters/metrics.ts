@@ -254,10 +254,16 @@ export class MetricsModel {
       for (const v of t.vms.values()) add("scaph_vm_energy_joules_total", { vmname: v.name, ...v.labels }, v.uj / 1e6);
     }
     if (this.o.containers) {
-      for (const c of s?.containers ?? []) add("scaph_container_power_microwatts", this.containerLabels(c.container), c.powerUw);
-      for (const c of t.containers.values()) {
-        add("scaph_container_energy_microjoules", this.containerLabels(c.container), c.uj);
-        add("scaph_container_energy_joules_total", this.containerLabels(c.container), c.uj / 1e6);
+      // Two containers whose labels are the same (one id under two pod UIDs) make one series, their sum:
+      // a family with two samples of one label set is refused by the Pushgateway, and Prometheus keeps one.
+      const power = new SampleSum();
+      const energy = new SampleSum();
+      for (const c of s?.containers ?? []) power.add(this.containerLabels(c.container), c.powerUw);
+      for (const c of t.containers.values()) energy.add(this.containerLabels(c.container), c.uj);
+      for (const x of power.samples()) add("scaph_container_power_microwatts", x.labels, x.value);
+      for (const x of energy.samples()) {
+        add("scaph_container_energy_microjoules", x.labels, x.value);
+        add("scaph_container_energy_joules_total", x.labels, x.value / 1e6);
       }
     }
     const h = s?.hostStats;
@@ -296,5 +302,21 @@ function selfStatm(i: number): MetricSample[] {
     return Number.isFinite(v) ? [{ labels: {}, value: v }] : [];
   } catch {
     return [];
+  }
+}
+
+/** Samples summed by label set: one sample per distinct set of label names and values. */
+class SampleSum {
+  private readonly byKey = new Map<string, MetricSample>();
+
+  add(labels: Record<string, string>, value: number): void {
+    const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const known = this.byKey.get(key);
+    if (known) known.value += value;
+    else this.byKey.set(key, { labels, value });
+  }
+
+  samples(): Iterable<MetricSample> {
+    return this.byKey.values();
   }
 }

@@ -66,10 +66,12 @@ test("containers: a process's cgroup is read once per exec; one that execs into 
     await writeFile(join(rig.procRoot, "1", "cgroup"), `0::/docker/${B}\n`);
     let s = await step(rig);
     assert.equal(s.processes.find((p) => p.pid === 1)?.container, undefined);
-    // an exec (comm changes): read again
+    // an exec (comm and exe change; a new comm alone is a rename): read again
     const stat = join(rig.procRoot, "1", "stat");
-    const { readFile } = await import("node:fs/promises");
+    const { readFile, rm, symlink } = await import("node:fs/promises");
     await writeFile(stat, (await readFile(stat, "utf8")).replace("(systemd)", "(runc:[2:INIT])"));
+    await rm(join(rig.procRoot, "1", "exe"));
+    await symlink("/usr/bin/runc", join(rig.procRoot, "1", "exe"));
     s = await step(rig);
     assert.equal(s.processes.find((p) => p.pid === 1)?.container?.id, B);
   } finally {
@@ -105,6 +107,43 @@ test("containers in every exporter: the process and container series' labels, st
     const top = toJsonReport(s, { kind: "top", n: 4 });
     assert.deepEqual(top.consumers.find((c) => c.pid === 100)?.container, { name: "", id: A, runtime: "docker", scheduler: "docker" });
     assert.equal(top.consumers.find((c) => c.pid === 1)?.container, null);
+  } finally {
+    await rig.cleanup();
+  }
+});
+
+test("a forged cgroup path (hostile round 3, item 9): a user's process naming Docker container A, or a pod, under its own user@UID.service is no container, and A's sum is A's", async () => {
+  const rig = await containerRig();
+  try {
+    const forged = (pid: number, path: string): Promise<void> => writeFile(join(rig.procRoot, String(pid), "cgroup"), `0::/user.slice/user-1000.slice/user@1000.service${path}\n`);
+    await forged(300, `/app.slice/docker-${A}.scope`);
+    await forged(200, `/kubepods/besteffort/pod${POD}/${B}`);
+    const s = await step(rig);
+    const e = (pid: number): number => s.processes.find((p) => p.pid === pid)?.energyUj ?? NaN;
+    assert.deepEqual(s.containers?.map((c) => [c.container.id, c.energyUj, c.processes]), [[A, e(100), 1]], "A is nginx alone; no pod");
+    assert.equal(s.processes.find((p) => p.pid === 300)?.container, undefined);
+    assert.equal(s.processes.find((p) => p.pid === 200)?.container, undefined);
+    assert.ok(e(300) > 0, "the forging process still gets its energy, as a process");
+  } finally {
+    await rig.cleanup();
+  }
+});
+
+test("one container id under two pod UIDs (hostile round 3, item 10): one series per family, their sum, accepted by promtool's parser", async () => {
+  const rig = await containerRig();
+  try {
+    await writeFile(join(rig.procRoot, "300", "cgroup"), `0::/kubepods/besteffort/pod${"9".repeat(8)}-9999-4999-8999-${"9".repeat(12)}/${B}\n`);
+    const s = await step(rig);
+    const bs = s.containers?.filter((c) => c.container.id === B) ?? [];
+    assert.equal(bs.length, 2, "two containers in the Snapshot: their cgroup paths differ");
+    const m = new MetricsModel({ filter: { kind: "top", n: 0 }, qemu: false, containers: { labelKeys: null } });
+    m.update(s);
+    for (const name of ["scaph_container_power_microwatts", "scaph_container_energy_microjoules", "scaph_container_energy_joules_total"]) {
+      const samples = m.samples(name).filter((x) => x.labels.container_id === B);
+      assert.equal(samples.length, 1, `${name}: ${JSON.stringify(samples)}`);
+    }
+    const sum = bs.reduce((a, c) => a + c.energyUj, 0);
+    assert.equal(m.samples("scaph_container_energy_microjoules").find((x) => x.labels.container_id === B)?.value, sum);
   } finally {
     await rig.cleanup();
   }

@@ -134,3 +134,67 @@ test("Docker's list: containers that do not check out are left out, names lose t
     p.close();
   }
 });
+
+test("Docker events at a healthcheck's rate (hostile round 3, item 7): 50 a second, 5,000 containers; a healthcheck's events list nothing, creations list one at a time, spaced", async () => {
+  // the peer stands in for dockerd (the real one is in the system tier's containers-docker test)
+  const many = JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ Id: i.toString(16).padStart(64, "0"), Names: [`/c${i}`], Labels: { n: String(i) } })));
+  let listing = 0;
+  let overlapping = 0;
+  let eventsPath = "";
+  let events: Socket | null = null;
+  const p = await peer((path, s) => {
+    if (path.startsWith("/version")) return answer(s, '{"Version":"27.0"}');
+    if (path.startsWith("/containers/json")) {
+      if (++listing > 1) overlapping++;
+      setTimeout(() => {
+        listing--;
+        answer(s, many);
+      }, 50);
+      return;
+    }
+    eventsPath = decodeURIComponent(path);
+    s.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+    events = s;
+  });
+  const api = new DockerApi(p.path, createLogger({ level: "error", write: () => undefined }));
+  const send = (action: string, n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const line = JSON.stringify({ Type: "container", Action: action, Actor: { ID: "0".repeat(64), Attributes: { name: "c0" } } }) + "\n";
+      events?.write(`${Buffer.byteLength(line).toString(16)}\r\n${line}\r\n`);
+    }
+  };
+  const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
+  try {
+    for (let i = 0; i < 400 && (api.lists === 0 || events === null); i++) await tick();
+    assert.equal(api.lists, 1);
+    assert.match(eventsPath, /"event":\["create","destroy","rename"\]/, "only the events that change names, labels or which containers exist are asked for");
+    // two seconds of a healthcheck's events (a peer that ignores the filter): no list
+    for (let i = 0; i < 20; i++) {
+      send("health_status: healthy", 3);
+      send("exec_start: /bin/true", 2);
+      await tick();
+    }
+    assert.equal(api.lists, 1, "a healthcheck's events list nothing");
+    // five seconds of 50 creations a second
+    const t0 = Date.now();
+    for (let i = 0; i < 50; i++) {
+      send("create", 5);
+      await tick();
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    await waitForLists(api, 2);
+    const after = api.lists - 1;
+    console.log(`# 250 creations over ${seconds.toFixed(1)} s: ${after} lists of 5,000 containers`);
+    assert.ok(after >= 1, "creations do list");
+    assert.ok(after <= 2 + seconds / (DOCKER_LIMITS.relistMinGapMs / 1000), `${after} lists in ${seconds.toFixed(1)} s: at most one a second`);
+    assert.equal(overlapping, 0, "never two lists at once");
+  } finally {
+    api.close();
+    p.close();
+  }
+});
+
+async function waitForLists(api: DockerApi, n: number): Promise<void> {
+  for (let i = 0; i < 600 && api.lists < n; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(api.lists >= n, `${api.lists} lists`);
+}
