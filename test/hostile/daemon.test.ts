@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { lstat, mkdir, readFile, readdir, rm, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, readdir, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { sleep, waitFor } from "../helpers/processes.js";
 import { fixtureDaemon, leftoverTemps, mkfifo, timedStop } from "./rig.js";
@@ -68,15 +68,18 @@ test("anything planted at a zone path is replaced within one step, never followe
     const z = join(d.base, "web-1", "intel-rapl:0");
     const dram = join(d.base, "web-1", "intel-rapl:0:2");
     // A directory (with content) at a file; a symlink at a file; a FIFO; a symlink at a zone dir; a file of the guest's.
-    await rm(join(z, "energy_uj"));
-    await mkdir(join(z, "energy_uj", "deep"), { recursive: true });
-    await writeFile(join(z, "energy_uj", "deep", "f"), "x");
-    await rm(join(z, "name"));
-    await symlink(join(outside, "secret"), join(z, "name"));
-    await rm(join(z, "max_energy_range_uj"));
-    mkfifo(join(z, "max_energy_range_uj"));
-    await rm(join(d.base, "web-1", "intel-rapl:0:0"), { recursive: true });
-    await symlink(outside, join(d.base, "web-1", "intel-rapl:0:0"));
+    // The daemon runs all along (a step every 200 ms): each plant is made beside the share and renamed into place,
+    // so the daemon never sees half of it; plant() retries if the daemon put its file back before the rename.
+    const stage = (n: string): string => join(d.dir, `stage-${n}`);
+    await mkdir(join(stage("dir"), "deep"), { recursive: true });
+    await writeFile(join(stage("dir"), "deep", "f"), "x");
+    await symlink(join(outside, "secret"), stage("link"));
+    mkfifo(stage("fifo"));
+    await symlink(outside, stage("dirlink"));
+    await plant(stage("dir"), join(z, "energy_uj"));
+    await plant(stage("link"), join(z, "name"));
+    await plant(stage("fifo"), join(z, "max_energy_range_uj"));
+    await plant(stage("dirlink"), join(d.base, "web-1", "intel-rapl:0:0"));
     await writeFile(join(dram, "name"), "package-7\n"); // in place, same size class: still not the daemon's file
     await d.steps(2);
     for (const f of ["energy_uj", "name", "max_energy_range_uj"]) assert.ok((await lstat(join(z, f))).isFile(), f);
@@ -112,3 +115,16 @@ test("stderr's reader goes away (EPIPE): the daemon goes on writing every VM's t
     await d.cleanup();
   }
 });
+
+/** Renames `staged` over `path`; what is at `path` (and is put back there while we try) is removed first. */
+async function plant(staged: string, path: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await rename(staged, path); // a file or symlink replaces a file at once; a directory needs the place empty
+      return;
+    } catch (err) {
+      if (attempt >= 50) throw err;
+      await rm(path, { recursive: true, force: true });
+    }
+  }
+}
