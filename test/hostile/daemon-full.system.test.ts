@@ -1,4 +1,4 @@
-/** The host daemon's base dir full (a small tmpfs, mounted as root): its status and state files fail, once in the log, and recover. */
+/** The host daemon's base dir full (a 1 MiB tmpfs, mounted as root: five VM trees and the state files take about 270 KiB): its status and state files fail, once in the log, and recover. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, rm } from "node:fs/promises";
@@ -13,7 +13,7 @@ test("a full base dir: the status and state files' failure is logged once, and s
   requireRoot("it mounts a small tmpfs as the base dir");
   const d = await fixtureDaemon();
   await mkdir(d.base, { recursive: true });
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "scaph-hostile", d.base]);
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "scaph-hostile", d.base]);
   // its steps counted from what it serves (its status file cannot be written while the tmpfs is full)
   const port = await freePort();
   const bg = d.start(["--prometheus", "--address", "127.0.0.1", "--port", String(port)]);
