@@ -76,18 +76,20 @@ test("guest and host both real: the guest's energy gain equals the tree's gain, 
       Number(await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8")) + Number(await readFile(join(tree, "intel-rapl:0:2", "energy_uj"), "utf8"));
     // Freeze the host between a scrape and a read of the tree, so both see the same counters.
     // The guest times a reading by the host's clock (the time each energy_uj was written, its mtime):
-    // once it has read the frozen tree, its last step is that time.
+    // once it has read the frozen tree, its scaph_host_energy_timestamp_seconds is that time.
     const consistent = async (): Promise<[number, number]> => {
       host.child.kill("SIGSTOP");
       await sleep(100);
       try {
         const frozenMs = Math.max(...(await Promise.all(["intel-rapl:0", "intel-rapl:0:2"].map((z) => stat(join(tree, z, "energy_uj"))))).map((s) => s.mtimeMs));
-        const body = await scrapeAfter(guest!.url, frozenMs - 1);
+        const body = await scrapeAfter(guest!.url, frozenMs - 1, 15_000, "scaph_host_energy_timestamp_seconds");
         return [sample(body, "scaph_host_energy_microjoules") ?? NaN, await treeTotal()];
       } finally {
         host.child.kill("SIGCONT");
       }
     };
+    // the guest's first Snapshot needs two readings of a moving tree: taken while the host runs
+    await scrapeAfter(guest.url, 0, 15_000, "scaph_host_energy_timestamp_seconds");
     const [g1, t1] = await consistent();
     await sleep(2000);
     const [g2, t2] = await consistent();

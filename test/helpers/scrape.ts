@@ -22,15 +22,16 @@ export async function scrape(url: string): Promise<string> {
 /**
  * Scrapes until the exporter serves a measurement taken after `afterMs`
  * (Unix ms; scaph_self_last_step_timestamp_seconds), so that a change made
- * to a fixture before `afterMs` is in what it returns.
+ * to a fixture before `afterMs` is in what it returns. scaph-guest times a
+ * reading by the host's clock instead: `metric` scaph_host_energy_timestamp_seconds.
  */
-export async function scrapeAfter(url: string, afterMs: number, timeoutMs = 15_000): Promise<string> {
+export async function scrapeAfter(url: string, afterMs: number, timeoutMs = 15_000, metric = "scaph_self_last_step_timestamp_seconds"): Promise<string> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const body = await scrape(url);
-    const t = sample(body, "scaph_self_last_step_timestamp_seconds");
+    const t = sample(body, metric);
     if (t !== null && t * 1000 > afterMs) return body;
-    if (Date.now() > end) throw new Error(`no measurement after ${new Date(afterMs).toISOString()} within ${timeoutMs} ms (last: ${t})`);
+    if (Date.now() > end) throw new Error(`no measurement after ${new Date(afterMs).toISOString()} within ${timeoutMs} ms (last ${metric}: ${t})`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
