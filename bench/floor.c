@@ -6,7 +6,10 @@
  * energy_uj, reads each VM's cgroup cpu.stat, and writes each VM's tree:
  * energy_uj of 4 zones, each through a temporary file and rename(2).
  * It parses nothing beyond what it needs and keeps nothing: a floor.
- * Usage: floor ROOT VMS STEPS -> prints CPU microseconds per step.
+ * With STEP_MS, a step starts every STEP_MS milliseconds, as the daemon's
+ * do (between two steps, caches cool: a step after a pause costs more than
+ * one run back to back, for any program).
+ * Usage: floor ROOT VMS STEPS [STEP_MS] -> prints CPU microseconds per step.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char buf[65536];
@@ -85,12 +89,13 @@ static double cpu_us(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 4) {
-    fprintf(stderr, "usage: floor ROOT VMS STEPS\n");
+  if (argc != 4 && argc != 5) {
+    fprintf(stderr, "usage: floor ROOT VMS STEPS [STEP_MS]\n");
     return 2;
   }
   const char *root = argv[1];
   int vms = atoi(argv[2]), steps = atoi(argv[3]);
+  double step_ms = argc == 5 ? atof(argv[4]) : 0;
   char path[4096];
   for (int v = 0; v < vms; v++) {
     const char *zones[] = {"intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1", "intel-rapl:0:2"};
@@ -101,7 +106,17 @@ int main(int argc, char **argv) {
   }
   step(root, vms); /* warm the caches, as the daemon's first steps do */
   double t0 = cpu_us();
-  for (int i = 0; i < steps; i++) step(root, vms);
+  struct timespec next;
+  clock_gettime(CLOCK_MONOTONIC, &next);
+  for (int i = 0; i < steps; i++) {
+    if (step_ms > 0) {
+      long ns = next.tv_nsec + (long)(step_ms * 1e6);
+      next.tv_sec += ns / 1000000000L;
+      next.tv_nsec = ns % 1000000000L;
+      clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+    }
+    step(root, vms);
+  }
   printf("%.1f\n", (cpu_us() - t0) / steps);
   return sum == 42 ? 1 : 0;
 }

@@ -47,8 +47,9 @@ function buildFloor() {
   return out;
 }
 
-function floorStep(floor, root, vms, steps) {
-  return Number(execFileSync(floor, [root, String(vms), String(steps)], { encoding: "utf8" }).trim()) / 1000;
+/** The floor's CPU ms per step, a step every `stepS` as the daemon's (0: back to back). */
+function floorStep(floor, root, vms, steps, stepS) {
+  return Number(execFileSync(floor, [root, String(vms), String(steps), String(stepS * 1000)], { encoding: "utf8" }).trim()) / 1000;
 }
 
 /** Starts a daemon; resolves with it once its status file has counted `warm` steps. */
@@ -118,7 +119,7 @@ for (const [procs, vms] of configs) {
   const floors = [];
   let rss = 0;
   for (let rep = 0; rep < (quick ? 1 : 3); rep++) {
-    if (floor) floors.push(floorStep(floor, root, vms, steps));
+    if (floor) floors.push(floorStep(floor, root, vms, steps, stepS));
     const d = await daemonStep(roots, join(root, `base-${rep}`), steps, stepS);
     ours.push(d.ms);
     rss = d.rss;
@@ -163,29 +164,39 @@ for (const [procs, vms] of configs) {
   log(`bench: trees in 16 frames a step, ${vms} VMs: ${r.framedMs.toFixed(2)} ms/step against ${r.wholeMs.toFixed(2)} once a step (ratio ${(r.framedMs / r.wholeMs).toFixed(2)}, ${((1000 * (r.framedMs - r.wholeMs)) / (vms * 15)).toFixed(1)} µs a VM's frame)`);
 }
 
-// 1b. The same on this machine's own /proc, with 1,000 sleeping processes added: real procfs files,
-// which the kernel generates at each read (the synthetic host's are plain files in memory).
+// 1b. The same on this machine's own /proc, with 1,000 sleeping processes and 10 VMs added: real procfs
+// files, which the kernel generates at each read (the synthetic host's are plain files in memory), and
+// which scaph holds open and preads (a tmpfs copy of /proc it opens at each read, as the floor does).
+// The VMs are processes of a binary named qemu-system-x86_64 (a C pause(), built here) with -name.
 {
-  const synth = synthHost(join(work, "real-synth"), { processes: 0, vms: 0 });
+  const VMS = 10;
+  const synth = synthHost(join(work, "real-synth"), { processes: 0, vms: VMS });
+  const fakeQemu = join(work, "qemu-system-x86_64");
+  if (floor) {
+    writeFileSync(join(work, "pause.c"), "#include <unistd.h>\nint main(void) { for (;;) pause(); }\n");
+    execFileSync("cc", ["-O2", "-o", fakeQemu, join(work, "pause.c")]);
+  }
   const root = join(work, "real");
   mkdirSync(root);
   symlinkSync("/proc", join(root, "proc"));
   symlinkSync(synth.powercap, join(root, "powercap"));
+  symlinkSync(synth.cgroup, join(root, "cgroup"));
   const sleepers = [];
   try {
     for (let i = 0; i < 1000; i++) sleepers.push(spawn("sleep", ["3600"], { stdio: "ignore" }));
+    if (floor) for (let v = 0; v < VMS; v++) sleepers.push(spawn(fakeQemu, ["-name", `guest=vm-${v},debug-threads=on`, "-machine", "none"], { stdio: "ignore" }));
     await sleep(1500);
     const procs = readdirSync("/proc").filter((n) => /^[0-9]+$/.test(n)).length;
     const ours = [];
     const floors = [];
     let rss = 0;
     for (let rep = 0; rep < (quick ? 1 : 3); rep++) {
-      if (floor) floors.push(floorStep(floor, root, 0, 200));
+      if (floor) floors.push(floorStep(floor, root, VMS, 200, 0.02));
       const d = await daemonStep({ proc: "/proc", powercap: synth.powercap, cgroup: synth.cgroup }, join(root, `base-${rep}`), 200, 0.02);
       ours.push(d.ms);
       rss = d.rss;
     }
-    results.real = { procs, ourMs: median(ours), floorMs: floor ? median(floors) : null, ours, floors, rss };
+    results.real = { procs, vms: floor ? VMS : 0, ourMs: median(ours), floorMs: floor ? median(floors) : null, ours, floors, rss };
     log(`bench: this machine's /proc (${procs} processes): scaph ${results.real.ourMs.toFixed(2)} ms/step, floor ${results.real.floorMs?.toFixed(2) ?? "-"} ms/step`);
   } finally {
     for (const c of sleepers) c.kill();

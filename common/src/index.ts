@@ -18,6 +18,7 @@ export * from "./procfs/stat.js";
 export * from "./procfs/pid-stat.js";
 export * from "./procfs/clock.js";
 export * from "./procfs/table.js";
+export * from "./procfs/stat-files.js";
 export * from "./procfs/host.js";
 export * from "./procfs/mountinfo.js";
 export * from "./procfs/disks.js";

@@ -52,6 +52,7 @@ export class Meter {
   /** Ends what the meter follows in the background (the container directories' connections). */
   close(): void {
     this.containers?.close();
+    this.table.close();
   }
 
   /**

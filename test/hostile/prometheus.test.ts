@@ -53,7 +53,7 @@ function snapshot(vms: string[]): Snapshot {
   });
   return {
     timestampS: 1, intervalS: 1, valueSource: "powercap_rapl_pkg", estimated: false, host: { energyUj: 1, powerUw: 1 }, sockets: [], zones: [], subDomains: [],
-    busyTicks: 0, processCount: 0, processes: [], vms: vms.map(vm), incomingVms: [], containers: null, othersUj: 0, attributedUj: 0, hostStats: null,
+    busyTicks: 0, processCount: 0, processes: [], vms: vms.map(vm), incomingVms: [], containers: null, othersUj: 0, attributedUj: 0, hostStats: null, procFilesHeld: 0,
   };
 }
 

@@ -24,7 +24,7 @@ function bigSnapshot(step: number): Snapshot {
   }
   return {
     timestampS: step, intervalS: 1, valueSource: "powercap_rapl_pkg", estimated: false, host: { energyUj: 1e6, powerUw: 1e6 }, sockets: [], zones: [], subDomains: [],
-    busyTicks: 20_000, processCount: 20_000, processes, vms: [], incomingVms: [], containers: null, othersUj: 0, attributedUj: 0, hostStats: null,
+    busyTicks: 20_000, processCount: 20_000, processes, vms: [], incomingVms: [], containers: null, othersUj: 0, attributedUj: 0, hostStats: null, procFilesHeld: 0,
   };
 }
 

@@ -185,5 +185,6 @@ export function attribute(i: AttributionInput): Snapshot {
     othersUj,
     attributedUj,
     hostStats: proc.hostStats,
+    procFilesHeld: proc.procFilesHeld,
   };
 }

@@ -124,6 +124,8 @@ export interface Snapshot {
   attributedUj: Microjoules;
   /** Load and memory, where read (Prometheus). */
   hostStats: HostStats | null;
+  /** /proc/PID/stat files the process table holds open (read with one pread a step each). */
+  procFilesHeld: number;
 }
 
 export function socketsSnapshot(e: HostEnergy): SocketSnapshot[] {

@@ -7,7 +7,11 @@
 import { errorMessage } from "../errors.js";
 import { request as httpRequest } from "node:http";
 import type { ClientRequest, IncomingMessage, RequestOptions } from "node:http";
-import { request as httpsRequest } from "node:https";
+import { createRequire } from "node:module";
+
+/** node:https (and with it tls and crypto, 4-5 MB of RSS) loaded at the first https call, not by every command. */
+let https: typeof import("node:https") | null = null;
+const httpsModule = (): typeof import("node:https") => (https ??= createRequire(import.meta.url)("node:https") as typeof import("node:https"));
 
 export interface Endpoint {
   /** A unix socket (Docker) or an https:// base URL (Kubernetes). */
@@ -36,7 +40,7 @@ function start(ep: Endpoint, path: string, onResponse: (res: IncomingMessage) =>
     return httpRequest({ socketPath: ep.socketPath, path, headers, host: "docker" } satisfies RequestOptions, onResponse);
   }
   const url = new URL(path, ep.baseUrl);
-  return httpsRequest(url, { headers, ...(ep.ca ? { ca: ep.ca } : {}) }, onResponse);
+  return httpsModule().request(url, { headers, ...(ep.ca ? { ca: ep.ca } : {}) }, onResponse);
 }
 
 /** GETs `path` and parses the JSON answer; fails past `timeoutMs` or `maxBytes`. */

@@ -73,6 +73,7 @@ const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
   scaph_self_mem_shared_resident_size: { help: "Resident shared memory of this scaph process, in pages (Scaphandre's older name)", type: "gauge" },
   scaph_self_cpu_usage_percent: { help: "CPU time of this scaph process since it started, in percent of one CPU", type: "gauge" },
   scaph_self_topo_procs_nb: { help: "Number of processes seen in the last interval", type: "gauge" },
+  scaph_self_procfs_open_files: { help: "Files of /proc (each process's stat) this scaph process holds open, read with one system call a step each, in files", type: "gauge" },
   scaph_self_last_step_timestamp_seconds: { help: "Unix time of the newest measurement, the one these values come from, in seconds", type: "gauge" },
 };
 
@@ -168,6 +169,8 @@ export class MetricsModel {
       }
       case "scaph_self_topo_procs_nb":
         return [{ labels: {}, value: this.latest?.processCount ?? 0 }];
+      case "scaph_self_procfs_open_files":
+        return [{ labels: {}, value: this.latest?.procFilesHeld ?? 0 }];
       case "scaph_self_last_step_timestamp_seconds":
         return this.latest ? [{ labels: {}, value: this.latest.timestampS }] : [];
     }

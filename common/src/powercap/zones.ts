@@ -138,9 +138,27 @@ export function discoverZones(root: string, log: Logger = silentLogger): Zone[] 
     const p = z.parent === null ? undefined : byId.get(z.parent);
     return p ? { ...z, socket: p.socket } : z;
   });
-  fixed.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
+  fixed.sort((a, b) => compareZoneIds(a.id, b.id));
   if (!fixed.some((z) => z.kind !== "subdomain")) {
     throw new NoPowercapError(root, "empty", dirs.size === 0 ? "no intel-rapl:N directory" : "no zone with a readable energy_uj");
   }
   return fixed;
+}
+
+/**
+ * intel-rapl:2 before intel-rapl:10: digits compared as numbers, the rest
+ * byte by byte (localeCompare's numeric collation would load ICU's data, 3 MB
+ * of RSS, for ASCII names).
+ */
+export function compareZoneIds(a: string, b: string): number {
+  const pa = a.split(/(\d+)/);
+  const pb = b.split(/(\d+)/);
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const x = pa[i] as string;
+    const y = pb[i] as string;
+    if (x === y) continue;
+    if (i % 2 === 1) return Number(x) - Number(y) || (x < y ? -1 : 1);
+    return x < y ? -1 : 1;
+  }
+  return pa.length - pb.length;
 }

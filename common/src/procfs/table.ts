@@ -5,6 +5,7 @@ import { silentLogger } from "../log.js";
 import type { Ticks } from "../units.js";
 import { clockTicksPerSecond, pageSizeBytes } from "./clock.js";
 import { readInto, readText, readView, sharedBuffer } from "./files.js";
+import { StatFiles } from "./stat-files.js";
 import { isKernelThread, parsePidStatBytes } from "./pid-stat.js";
 import type { ProcStat } from "./pid-stat.js";
 import { busyTicks, parseProcStat } from "./stat.js";
@@ -56,6 +57,8 @@ export interface ProcSample {
   processes: ReadonlyMap<string, ProcessInfo>;
   /** Load and memory of the host, when the table was asked for them. */
   hostStats: HostStats | null;
+  /** /proc/PID/stat files held open by the table (0 when it opens each at each read). */
+  procFilesHeld: number;
 }
 
 export interface ProcessTableOptions {
@@ -66,6 +69,16 @@ export interface ProcessTableOptions {
   pageSize?: number;
   /** Also read /proc/loadavg and /proc/meminfo each step (for Prometheus). */
   hostStats?: boolean;
+  /**
+   * Keep each /proc/PID/stat open and pread it (one system call a process
+   * a step instead of open, read, close). By default: when `procRoot` is a
+   * procfs, whose files are generated at each read. A copy of /proc on
+   * another filesystem (a fixture tree) is read anew each step: a file there
+   * may be replaced, and an open one would keep its old content.
+   */
+  keepOpen?: boolean;
+  /** Most files held open (by default the descriptor limit less StatFiles' reserve). */
+  statFileBudget?: number;
   log?: Logger;
 }
 
@@ -83,6 +96,8 @@ interface Entry {
   seen: number;
   /** `<procRoot>/<pid>/stat`, built once. */
   statPath: string;
+  /** Its /proc/PID/stat held open (StatFiles), or -1. */
+  fd: number;
 }
 
 /**
@@ -108,6 +123,8 @@ export class ProcessTable {
   private lastReportMs = 0;
   /** Parsed /proc/PID/stat of a known process, reused from one to the next. */
   private readonly scratch: ProcStat = { pid: 0, comm: "", commStart: 0, commEnd: 0, state: "", ppid: 0, flags: 0, cpuTicks: 0, startTicks: 0, rssPages: 0, vsizeBytes: 0 };
+  /** The /proc/PID/stat files held open, or null when each is opened at each read. */
+  readonly statFiles: StatFiles | null;
 
   constructor(options: ProcessTableOptions) {
     this.procRoot = options.procRoot;
@@ -115,6 +132,17 @@ export class ProcessTable {
     this.pageSize = options.pageSize ?? pageSizeBytes();
     this.withHostStats = options.hostStats ?? false;
     this.log = options.log ?? silentLogger;
+    this.statFiles = options.keepOpen ?? StatFiles.isProcfs(this.procRoot) ? new StatFiles(options.statFileBudget) : null;
+  }
+
+  /** Closes the files held open. */
+  close(): void {
+    for (const e of this.byPid.values()) this.dropFd(e);
+  }
+
+  private dropFd(e: Entry): void {
+    if (e.fd >= 0) this.statFiles?.close(e.fd);
+    e.fd = -1;
   }
 
   sample(): ProcSample {
@@ -139,6 +167,7 @@ export class ProcessTable {
     }
     for (const [pid, e] of this.byPid) {
       if (e.seen === stamp) continue;
+      this.dropFd(e);
       this.byPid.delete(pid);
       this.live.delete(e.info.key);
     }
@@ -148,7 +177,30 @@ export class ProcessTable {
       uptimeS,
       processes: this.live,
       hostStats: this.withHostStats ? parseHostStats(safeText(`${root}/loadavg`), safeText(`${root}/meminfo`), statText) : null,
+      procFilesHeld: this.statFiles?.held ?? 0,
     };
+  }
+
+  /**
+   * Reads a pid's stat line into the shared buffer; returns its length and
+   * the file it left open (or -1). A held file whose process is gone answers
+   * ESRCH: then the pid (reused, or gone too) is opened anew.
+   */
+  private readStat(pid: number, known: Entry | undefined, statPath: string): { length: number; fd: number } {
+    const files = this.statFiles;
+    const buf = sharedBuffer();
+    if (files === null) return { length: readInto(statPath, 4096), fd: -1 };
+    if (known !== undefined && known.fd >= 0) {
+      const fd = known.fd;
+      try {
+        return { length: files.pread(fd, buf, 4096), fd };
+      } catch (err) {
+        const code = errnoCode(err);
+        if (code !== "ESRCH" && code !== "ENOENT") throw err;
+        this.dropFd(known);
+      }
+    }
+    return files.openAndRead(statPath, buf, 4096);
   }
 
   private readPid(pid: number, stamp: number): void {
@@ -157,8 +209,9 @@ export class ProcessTable {
     const buf = sharedBuffer();
     let st;
     let length;
+    let fd;
     try {
-      length = readInto(statPath, 4096);
+      ({ length, fd } = this.readStat(pid, known, statPath));
       st = parsePidStatBytes(buf, known === undefined, length, known === undefined ? undefined : this.scratch);
     } catch (err) {
       const code = errnoCode(err) ?? "error";
@@ -167,15 +220,20 @@ export class ProcessTable {
       if (known) known.seen = stamp; // kept, with its last reading: its CPU over this step counts as 0
       return;
     }
+    if (st === null) {
+      if (fd >= 0 && fd !== known?.fd) this.statFiles?.close(fd);
+      return;
+    }
     if (st === null) return;
     if (known !== undefined && known.info.startTicks === st.startTicks) {
       known.seen = stamp;
+      known.fd = fd;
       if (!known.kthread && !sameBytes(known.comm, buf, st.commStart, st.commEnd)) {
         const commBytes = Buffer.from(buf.subarray(st.commStart, st.commEnd));
         const full = parsePidStatBytes(buf, true, length) ?? st;
         // (reads below reuse the shared buffer: the stat line is parsed and its comm copied first)
         if (known.kernel || !this.renamedOnly(pid, known)) {
-          this.identify(pid, stamp, statPath, full, known, commBytes);
+          this.identify(pid, stamp, statPath, full, known, fd, commBytes);
           return;
         }
         known.comm = commBytes;
@@ -190,9 +248,12 @@ export class ProcessTable {
       info.vsizeBytes = st.vsizeBytes;
       return;
     }
-    // A new process (or a new one behind a reused pid).
-    if (known) this.live.delete(known.info.key);
-    this.identify(pid, stamp, statPath, known ? parsePidStatBytes(buf, true, length) ?? st : st, null);
+    // A new process (or a new one behind a reused pid: the file read is the new process's).
+    if (known) {
+      this.live.delete(known.info.key);
+      if (known.fd !== fd) this.dropFd(known);
+    }
+    this.identify(pid, stamp, statPath, known ? parsePidStatBytes(buf, true, length) ?? st : st, null, fd);
   }
 
   /**
@@ -200,7 +261,7 @@ export class ProcessTable {
    * seen, or one that exec'd (`before`: its entry until now), which keeps its
    * key and its CPU time but is a new object with `execs` one higher.
    */
-  private identify(pid: number, stamp: number, statPath: string, stat: ProcStat, before: Entry | null, comm?: Buffer): void {
+  private identify(pid: number, stamp: number, statPath: string, stat: ProcStat, before: Entry | null, fd: number, comm?: Buffer): void {
     const commBytes = comm ?? Buffer.from(sharedBuffer().subarray(stat.commStart, stat.commEnd));
     const key = `${pid}:${stat.startTicks}`;
     const kthread = isKernelThread(stat);
@@ -222,7 +283,7 @@ export class ProcessTable {
     };
     // A zombie or an exiting process has no cmdline and no exe: not a consumer.
     const skip = kthread || stat.state === "Z" || (info.cmdline.length === 0 && info.exe === "");
-    this.byPid.set(pid, { info, kernel: skip, kthread, comm: commBytes, cmdlineHead: head.bytes, seen: stamp, statPath });
+    this.byPid.set(pid, { info, kernel: skip, kthread, comm: commBytes, cmdlineHead: head.bytes, seen: stamp, statPath, fd });
     if (skip) this.live.delete(key);
     else this.live.set(key, info);
   }

@@ -24,7 +24,7 @@ function pathLabels(files: string[]): Map<string, Record<string, string> | null>
       const key = `${i + 1}:1`;
       processes.set(key, { key, pid: i + 1, comm: "x", exe: "/x", cmdline: ["x"], startTicks: 1, execs: 0, cpuTicks: 0, prevCpuTicks: 0, rssPages: 0, vsizeBytes: 0 });
     });
-    const lookup = new ContainerSource({ procRoot: proc }).resolve({ busyTicks: 0, uptimeS: 0, processes, hostStats: null });
+    const lookup = new ContainerSource({ procRoot: proc }).resolve({ busyTicks: 0, uptimeS: 0, processes, hostStats: null, procFilesHeld: 0 });
     return new Map(files.map((f, i) => {
       const c = lookup(processes.get(`${i + 1}:1`) as ProcessInfo);
       return [f, c ? containerLabels(c, null) : null];

@@ -52,7 +52,7 @@ export class GuestTreeWriter {
 
   /** Where the tree stands (read back at a restart, its `zones`) and the host time of those values: played on from there. */
   resume(values: ReadonlyMap<string, number>, tS: number, zones: readonly TreeZone[]): void {
-    this.zones = [...zones].sort((a, b) => b.zone.length - a.zone.length || b.zone.localeCompare(a.zone));
+    this.zones = [...zones].sort((a, b) => b.zone.length - a.zone.length || (b.zone < a.zone ? -1 : b.zone > a.zone ? 1 : 0));
     this.player.resume({ values, tS });
   }
 
@@ -64,7 +64,7 @@ export class GuestTreeWriter {
 
   /** The counters after a line (or a batch of lines), standing for host time `tS` and covering `coverS` seconds since the last (the host's step: `stepS`): played out over as long. */
   show(zones: readonly TreeZone[], tS: number, coverS: number, stepS: number): void {
-    this.zones = [...zones].sort((a, b) => b.zone.length - a.zone.length || b.zone.localeCompare(a.zone));
+    this.zones = [...zones].sort((a, b) => b.zone.length - a.zone.length || (b.zone < a.zone ? -1 : b.zone > a.zone ? 1 : 0));
     this.player.push(new Map(zones.map((z) => [z.zone, z.value])), tS, coverS, stepS);
     const f = this.player.frame();
     if (f) this.write(f, true);

@@ -192,5 +192,5 @@ export function discoverVms(
     owner.set(`dir:${c.name}`, c);
     vms.push(c);
   }
-  return vms.sort((a, b) => a.name.localeCompare(b.name));
+  return vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)); // by code unit: no ICU collation in the daemon
 }

@@ -28,6 +28,7 @@ export class StatusSink implements Sink {
       step_s: s.intervalS,
       steps: ++this.steps,
       pid: process.pid,
+      proc_files_held: s.procFilesHeld,
       vms: s.vms.map((v) => {
         const channel = channels?.get(v.key);
         return { name: v.name, uuid: v.uuid, power_uw: v.powerUw, tree: treeWanted(v), written: this.o.written.get(v.key) ?? false, ...(channel ? { channel } : {}) };

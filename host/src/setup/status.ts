@@ -70,6 +70,8 @@ export interface StatusNote {
 }
 
 export interface StatusReport {
+  /** The daemon, from its status file while it is fresh. */
+  daemon?: { pid: number; step_s: number; steps: number; proc_files_held: number | null };
   rows: StatusRow[];
   notes: StatusNote[];
 }
@@ -91,12 +93,13 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
   else if (!daemonFresh) {
     notes.push({ kind: "daemon-not-running", text: `scaph-host qemu last wrote its status ${Math.round(nowS - daemon.timestamp_s)} s ago: it is not running (systemctl status scaph-host-qemu)` });
   }
+  const about = daemonFresh ? { daemon: { pid: daemon.pid, step_s: daemon.step_s, steps: daemon.steps, proc_files_held: daemon.proc_files_held ?? null } } : {};
   let conn;
   try {
     conn = openLibvirt(o.connect, true);
   } catch (err) {
     notes.push({ kind: "libvirt-unreachable", text: `libvirt unreachable (${errorMessage(err).split("\n")[0]}): rows from the daemon's status file only` });
-    return { rows: fromStatusFile(daemon, daemonFresh), notes };
+    return { ...about, rows: fromStatusFile(daemon, daemonFresh), notes };
   }
   using c = conn;
   const rows: StatusRow[] = [];
@@ -151,7 +154,7 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       d.free();
     }
   }
-  return { rows: rows.sort((a, b) => a.domain.localeCompare(b.domain)), notes };
+  return { ...about, rows: rows.sort((a, b) => a.domain.localeCompare(b.domain)), notes };
 }
 
 /**
@@ -207,7 +210,9 @@ export function formatStatus(report: StatusReport): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
   const table = [head, ...body].map((cols) => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n");
-  return [...report.notes.map((n) => `note: ${n.text}`), table].join("\n") + "\n";
+  const d = report.daemon;
+  const daemon = d ? [`daemon: pid ${d.pid}, ${d.steps} steps of ${d.step_s.toFixed(1)} s${d.proc_files_held === null ? "" : `, ${d.proc_files_held} files of /proc held open`}`] : [];
+  return [...daemon, ...report.notes.map((n) => `note: ${n.text}`), table].join("\n") + "\n";
 }
 
 /** Whether status must exit non-zero: any problem of any row, or the daemon down. */

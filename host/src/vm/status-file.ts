@@ -28,6 +28,8 @@ export interface DaemonStatus {
   /** Steps since the daemon started. */
   steps: number;
   pid: number;
+  /** /proc/PID/stat files its process table holds open (one pread each a step); absent before version 0.2. */
+  proc_files_held?: number;
   vms: {
     name: string;
     uuid: string | null;
