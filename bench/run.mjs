@@ -20,8 +20,10 @@ import { synthHost } from "./synth.mjs";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const hostBin = join(repo, "host/bin/scaph-host.js");
-/** The node flags of the bin's shebang (`#!/usr/bin/env -S node --flag`): the daemon runs as installed. */
-const nodeFlags = (readFileSync(hostBin, "utf8").split("\n")[0].match(/node\s+(.*)$/)?.[1] ?? "").split(/\s+/).filter(Boolean);
+/** The environment and node flags of the bin's shebang (`#!/usr/bin/env -S VAR=x node --flag`): the daemon runs as installed. */
+const shebang = readFileSync(hostBin, "utf8").split("\n")[0];
+const nodeFlags = (shebang.match(/\bnode\s+(.*)$/)?.[1] ?? "").split(/\s+/).filter(Boolean);
+const nodeEnv = Object.fromEntries([...(shebang.match(/-S\s+(.*?)\bnode\b/)?.[1] ?? "").matchAll(/(\w+)=(\S*)/g)].map((m) => [m[1], m[2]]));
 const quick = process.argv.includes("--quick");
 const memRoot = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
 const work = mkdtempSync(join(memRoot, "scaph-bench-"));
@@ -54,7 +56,7 @@ function floorStep(floor, root, vms, steps, stepS) {
 
 /** Starts a daemon; resolves with it once its status file has counted `warm` steps. */
 async function startDaemon(args) {
-  const child = spawn(process.execPath, [...nodeFlags, hostBin, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, [...nodeFlags, hostBin, ...args], { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...nodeEnv } });
   let err = "";
   child.stderr.on("data", (d) => (err += d));
   child.on("exit", (code) => code && log(`daemon exited ${code}: ${err}`));

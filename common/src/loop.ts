@@ -1,7 +1,7 @@
 import type { Logger } from "./log.js";
 import { errorMessage } from "./errors.js";
 import type { Meter } from "./meter.js";
-import { measureOrSkip } from "./meter.js";
+import { measureYieldingOrSkip } from "./meter.js";
 import type { Sink } from "./exporters/sink.js";
 import type { Seconds } from "./units.js";
 
@@ -47,7 +47,8 @@ export async function runEvery(options: LoopOptions, tick: () => Promise<void>):
 
 /**
  * The measurement loop: every step, one Snapshot from the meter (the only
- * reader of /proc and powercap), handed to every sink in turn. A sink that
+ * reader of /proc and powercap; /proc read in chunks, so that a scrape
+ * never waits for a whole step), handed to every sink in turn. A sink that
  * fails is logged (once per distinct error) and the others go on; a step
  * whose reading fails is skipped, and the next measures from the last good
  * reading. Sinks are closed at the end.
@@ -56,7 +57,7 @@ export async function runLoop(meter: Meter, sinks: readonly Sink[], options: Loo
   const failing = new Map<string, string>();
   try {
     await runEvery(options, async () => {
-      const s = measureOrSkip(meter, options.log);
+      const s = await measureYieldingOrSkip(meter, options.log);
       if (!s) return;
       for (const sink of sinks) {
         try {

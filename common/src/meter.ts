@@ -28,8 +28,9 @@ export interface MeterOptions {
 
 /**
  * The measurement: two readings of energy and /proc make one Snapshot, the
- * only place where energy is split. Everything is read synchronously (see
- * procfs/files.ts), so a step is one uninterrupted run of the event loop.
+ * only place where energy is split. Every file is read synchronously (see
+ * procfs/files.ts); the loop's measureYielding() gives the event loop a
+ * turn between chunks of processes, measure() none.
  */
 export class Meter {
   private prevEnergy: EnergySample | null = null;
@@ -82,13 +83,27 @@ export class Meter {
    * lost.
    */
   measure(): Snapshot {
-    if (!this.prevEnergy) {
-      this.prime();
-      throw new CounterReadError(this.prevEnergy ? "first reading taken: measuring from the next step" : "no reading yet to measure from", { quiet: this.prevEnergy !== null });
-    }
+    this.primed();
     const energy = this.sensor.read();
-    const proc = this.table.sample();
-    const prevEnergy = this.prevEnergy;
+    return this.snapshot(energy, this.table.sample());
+  }
+
+  /** measure(), reading /proc in chunks with turns of the event loop between them (ProcessTable.sampleYielding). */
+  async measureYielding(): Promise<Snapshot> {
+    this.primed();
+    const energy = this.sensor.read();
+    return this.snapshot(energy, await this.table.sampleYielding());
+  }
+
+  /** Takes the first reading if there is none yet, and then throws: a step needs two readings. */
+  private primed(): void {
+    if (this.prevEnergy) return;
+    this.prime();
+    throw new CounterReadError(this.prevEnergy ? "first reading taken: measuring from the next step" : "no reading yet to measure from", { quiet: this.prevEnergy !== null });
+  }
+
+  private snapshot(energy: EnergySample, proc: ProcSample): Snapshot {
+    const prevEnergy = this.prevEnergy as EnergySample;
     const prevUptimeS = this.prevUptimeS;
     const busy = Math.max(0, proc.busyTicks - this.prevBusy);
     this.prevEnergy = energy;
@@ -125,9 +140,23 @@ export function measureOrSkip(m: Meter, log: Logger): Snapshot | null {
   try {
     return m.measure();
   } catch (err) {
-    const msg = `step skipped: ${errorMessage(err)}`;
-    if (err instanceof CounterReadError && err.quiet) log.debug(msg);
-    else log.error(msg);
+    skipped(err, log);
     return null;
   }
+}
+
+/** measureYielding(), or null (and a log line) for a step that must be skipped. */
+export async function measureYieldingOrSkip(m: Meter, log: Logger): Promise<Snapshot | null> {
+  try {
+    return await m.measureYielding();
+  } catch (err) {
+    skipped(err, log);
+    return null;
+  }
+}
+
+function skipped(err: unknown, log: Logger): void {
+  const msg = `step skipped: ${errorMessage(err)}`;
+  if (err instanceof CounterReadError && err.quiet) log.debug(msg);
+  else log.error(msg);
 }

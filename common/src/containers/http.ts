@@ -5,13 +5,16 @@
  * ever blocks a step: they run on the event loop between steps.
  */
 import { errorMessage } from "../errors.js";
-import { request as httpRequest } from "node:http";
 import type { ClientRequest, IncomingMessage, RequestOptions } from "node:http";
 import { createRequire } from "node:module";
 
-/** node:https (and with it tls and crypto, 4-5 MB of RSS) loaded at the first https call, not by every command. */
+/** node:https (and with it tls and crypto, 4-5 MB of RSS) and node:http loaded at the first call, not by every command. */
+// builtins resolve from anywhere: "/" serves in the ESM build and in the guest's CommonJS bundle (no import.meta.url there)
+const load = createRequire("/");
 let https: typeof import("node:https") | null = null;
-const httpsModule = (): typeof import("node:https") => (https ??= createRequire(import.meta.url)("node:https") as typeof import("node:https"));
+let http: typeof import("node:http") | null = null;
+const httpsModule = (): typeof import("node:https") => (https ??= load("node:https") as typeof import("node:https"));
+const httpModule = (): typeof import("node:http") => (http ??= load("node:http") as typeof import("node:http"));
 
 export interface Endpoint {
   /** A unix socket (Docker) or an https:// base URL (Kubernetes). */
@@ -37,7 +40,7 @@ export class HttpCallError extends Error {
 function start(ep: Endpoint, path: string, onResponse: (res: IncomingMessage) => void): ClientRequest {
   const headers = { Accept: "application/json", ...ep.headers?.() };
   if (ep.socketPath !== undefined) {
-    return httpRequest({ socketPath: ep.socketPath, path, headers, host: "docker" } satisfies RequestOptions, onResponse);
+    return httpModule().request({ socketPath: ep.socketPath, path, headers, host: "docker" } satisfies RequestOptions, onResponse);
   }
   const url = new URL(path, ep.baseUrl);
   return httpsModule().request(url, { headers, ...(ep.ca ? { ca: ep.ca } : {}) }, onResponse);

@@ -12,6 +12,8 @@ import { busyTicks, parseProcStat } from "./stat.js";
 import { parseHostStats } from "./host.js";
 import type { HostStats } from "./host.js";
 
+/** Processes read between two turns of the event loop (sampleYielding): about a millisecond of reads. */
+export const SAMPLE_CHUNK = 256;
 /** Longest command line read (the kernel allows megabytes; labels and VM identity need the start). */
 export const CMDLINE_BOUND = 128 * 1024;
 /** The start of a command line compared when a process's comm changes, to tell a rename from an exec. */
@@ -145,7 +147,32 @@ export class ProcessTable {
     e.fd = -1;
   }
 
+  /** Reads /proc at once: one uninterrupted run of the event loop. */
   sample(): ProcSample {
+    const pass = this.pass();
+    for (;;) {
+      const r = pass.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * Reads /proc, giving the event loop a turn after every SAMPLE_CHUNK
+   * processes: a scrape (or a channel line) that comes in meanwhile waits
+   * for one chunk, not for the whole reading of a host of 10,000 processes.
+   * What a Snapshot of the step before holds was copied out of the table
+   * when it was made, so reading it meanwhile is safe.
+   */
+  async sampleYielding(): Promise<ProcSample> {
+    const pass = this.pass();
+    for (;;) {
+      const r = pass.next();
+      if (r.done) return r.value;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private *pass(): Generator<void, ProcSample> {
     const root = this.procRoot;
     // the aggregate "cpu" line comes first; with the host's stats, the counters after the (long) "intr" line too
     const statText = readProcFile(`${root}/stat`, this.withHostStats ? 256 * 1024 : 8192);
@@ -158,12 +185,14 @@ export class ProcessTable {
     } catch (err) {
       throw new ProcfsError(root, "unlistable", err);
     }
+    let read = 0;
     for (const name of names) {
       const c = name.charCodeAt(0);
       if (c < 0x30 || c > 0x39) continue;
       const pid = Number(name);
       if (!Number.isInteger(pid)) continue;
       this.readPid(pid, stamp);
+      if (++read % SAMPLE_CHUNK === 0) yield;
     }
     for (const [pid, e] of this.byPid) {
       if (e.seen === stamp) continue;

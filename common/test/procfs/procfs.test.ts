@@ -126,3 +126,38 @@ test("1,000 processes with 128 KiB command lines renaming themselves every step 
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test("sampleYielding reads what sample reads, giving the event loop a turn every SAMPLE_CHUNK processes", async () => {
+  const { mkdtemp, mkdir, writeFile, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { SAMPLE_CHUNK } = await import("../../src/index.js");
+  const root = await mkdtemp(join(tmpdir(), "scaph-yield-"));
+  try {
+    const n = SAMPLE_CHUNK * 4 + 17;
+    await writeFile(join(root, "stat"), "cpu  1000 0 500 9000 0 0 0 0 0 0\n");
+    await writeFile(join(root, "uptime"), "100.00 180.00\n");
+    for (let pid = 100; pid < 100 + n; pid++) {
+      await mkdir(join(root, String(pid)));
+      await writeFile(join(root, String(pid), "stat"), `${pid} (w${pid}) S 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 ${pid} 1 0 0 20 0 1 0 ${5000 + pid} 1048576 64 0\n`);
+      await writeFile(join(root, String(pid), "cmdline"), `/usr/bin/w\0${pid}\0`);
+    }
+    const a = new ProcessTable({ procRoot: root, clockTicks: 100, pageSize: 4096 });
+    const b = new ProcessTable({ procRoot: root, clockTicks: 100, pageSize: 4096 });
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      if (!counting) return;
+      turns++;
+      setImmediate(count);
+    };
+    setImmediate(count);
+    const yielded = await b.sampleYielding();
+    counting = false;
+    const whole = a.sample();
+    assert.equal(yielded.processes.size, n);
+    assert.deepEqual([...yielded.processes.values()].map((p) => [p.pid, p.cpuTicks, p.startTicks]), [...whole.processes.values()].map((p) => [p.pid, p.cpuTicks, p.startTicks]));
+    assert.ok(turns >= Math.floor(n / SAMPLE_CHUNK), `the event loop had ${turns} turns during the reading of ${n} processes`);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
