@@ -12,6 +12,7 @@
 // Writes docs/benchmarks.md (and docs/benchmarks-cost.svg). Run it on a quiet
 // machine: other load makes every number noisier (the ratios less so).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { get as httpGet } from "node:http";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -119,14 +120,16 @@ for (const [procs, vms] of configs) {
   const stepS = procs >= 10000 ? 0.25 : 0.02;
   const ours = [];
   const floors = [];
+  const hot = [];
   let rss = 0;
   for (let rep = 0; rep < (quick ? 1 : 3); rep++) {
     if (floor) floors.push(floorStep(floor, root, vms, steps, stepS));
+    if (floor) hot.push(floorStep(floor, root, vms, steps, 0));
     const d = await daemonStep(roots, join(root, `base-${rep}`), steps, stepS);
     ours.push(d.ms);
     rss = d.rss;
   }
-  const row = { procs, vms, ourMs: median(ours), floorMs: floor ? median(floors) : null, ours, floors, rss };
+  const row = { procs, vms, stepS, ourMs: median(ours), floorMs: floor ? median(floors) : null, ours, floors, hotMs: floor ? median(hot) : null, hot, rss };
   results.cost.push(row);
   log(`bench: ${procs} processes, ${vms} VMs: scaph ${row.ourMs.toFixed(2)} ms/step, floor ${row.floorMs?.toFixed(2) ?? "-"} ms/step, ratio ${row.floorMs ? (row.ourMs / row.floorMs).toFixed(2) : "-"}`);
 }
@@ -191,14 +194,16 @@ for (const [procs, vms] of configs) {
     const procs = readdirSync("/proc").filter((n) => /^[0-9]+$/.test(n)).length;
     const ours = [];
     const floors = [];
+    const hot = [];
     let rss = 0;
     for (let rep = 0; rep < (quick ? 1 : 3); rep++) {
       if (floor) floors.push(floorStep(floor, root, VMS, 200, 0.02));
+      if (floor) hot.push(floorStep(floor, root, VMS, 200, 0));
       const d = await daemonStep({ proc: "/proc", powercap: synth.powercap, cgroup: synth.cgroup }, join(root, `base-${rep}`), 200, 0.02);
       ours.push(d.ms);
       rss = d.rss;
     }
-    results.real = { procs, vms: floor ? VMS : 0, ourMs: median(ours), floorMs: floor ? median(floors) : null, ours, floors, rss };
+    results.real = { procs, vms: floor ? VMS : 0, stepS: 0.02, ourMs: median(ours), floorMs: floor ? median(floors) : null, ours, floors, hotMs: floor ? median(hot) : null, hot, rss };
     log(`bench: this machine's /proc (${procs} processes): scaph ${results.real.ourMs.toFixed(2)} ms/step, floor ${results.real.floorMs?.toFixed(2) ?? "-"} ms/step`);
   } finally {
     for (const c of sleepers) c.kill();
@@ -206,13 +211,21 @@ for (const [procs, vms] of configs) {
 }
 
 // 2. Scrape latency with 1,000 processes, and node_exporter's on this machine.
+/** One GET as Prometheus sends it (Accept-Encoding: gzip), timed from the request to the last byte, not decoded. */
+function timedGet(url) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    httpGet(url, { headers: { "Accept-Encoding": "gzip" } }, (res) => {
+      res.on("data", () => {});
+      res.on("end", () => resolve(performance.now() - t0));
+      res.on("error", reject);
+    }).on("error", reject);
+  });
+}
 async function scrapeLatencies(url, n, gapMs) {
   const times = [];
   for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    const r = await fetch(url);
-    await r.text();
-    times.push(performance.now() - t0);
+    times.push(await timedGet(url));
     await sleep(gapMs);
   }
   return times;
@@ -325,22 +338,31 @@ function slopes(cost) {
 function writeReport(r) {
   const mb = (b) => `${(b / 1048576).toFixed(1)} MiB`;
   const runs = (xs) => `[${xs.map((x) => x.toFixed(2)).join(", ")}]`;
-  /** scaph ms/step, floor ms/step, ratio, RSS: each median with its runs. */
+  /** step, scaph ms/step, floor ms/step, ratio, floor back to back, RSS: each median with its runs. */
   const costCells = (c) =>
-    [`${c.ourMs.toFixed(2)} ${runs(c.ours)}`, c.floorMs === null ? "not measured (no cc)" : `${c.floorMs.toFixed(2)} ${runs(c.floors)}`, c.floorMs ? (c.ourMs / c.floorMs).toFixed(2) : "-", mb(c.rss)].join(" | ");
+    [
+      `${c.stepS * 1000} ms`,
+      `${c.ourMs.toFixed(2)} ${runs(c.ours)}`,
+      c.floorMs === null ? "not measured (no cc)" : `${c.floorMs.toFixed(2)} ${runs(c.floors)}`,
+      c.floorMs ? (c.ourMs / c.floorMs).toFixed(2) : "-",
+      c.hotMs === null ? "-" : `${c.hotMs.toFixed(2)} ${runs(c.hot)}`,
+      mb(c.rss),
+    ].join(" | ");
+  const costHead = "| step | scaph ms/step | floor ms/step | ratio | floor back to back, ms/step | scaph RSS |";
+  const costRule = "| ---: | ---: | ---: | ---: | ---: | ---: |";
   const lines = [];
   lines.push("# Benchmarks", "");
   lines.push("Written by `npm run bench` (`bench/run.mjs`); every number below comes from one run of it, each beside its baseline from the same run. Re-run it on your machine rather than trusting these.", "");
-  lines.push(`The daemon runs as its bin starts it: \`node ${nodeFlags.join(" ")}\` (a small young generation: the loop makes little garbage, and V8 would otherwise grow it while the loop runs back to back).`, "");
+  lines.push(`The daemon runs as its bin starts it: \`${Object.entries(nodeEnv).map(([k, v]) => `${k}=${v} `).join("")}node ${nodeFlags.join(" ")}\`: a small young generation (the loop makes little garbage, and V8 would otherwise grow it while the loop runs back to back), an old generation that starts at 4 MB and grows by a fifth at a time (V8's default growth left 10 MB of free heap at 1,000 processes, at no CPU cost measured), one malloc arena (2-3 MB less, for a process whose work is on one thread), and buffers over 128 KiB (a page) mapped and given back at once (glibc's moving threshold otherwise kept them in its heap: 3 MB less).`, "");
   lines.push(`Machine: ${r.machine.cpu}, ${r.machine.cores} cores, Linux ${r.machine.kernel}, Node.js ${r.machine.node}; ${r.machine.date}. Synthetic hosts written to ${r.machine.memRoot} (in memory, like procfs and the VM tmpfs).`, "");
   lines.push("## CPU per step of `scaph-host qemu`", "");
-  lines.push("The daemon runs on a synthetic host (`bench/synth.mjs`: a `/proc` of N processes, M of them qemu VMs with libvirt cgroups, a one-socket powercap tree) and its own CPU time (`/proc/PID/stat` utime + stime) is read over many steps after 20 steps of warm-up; steps are counted in its status file. The floor is `bench/floor.c`, built with `cc -O2` by the bench: per step it reads `/proc/stat`, `uptime`, `loadavg`, `meminfo`, lists the procfs root and reads every `PID/stat`, reads every zone's `energy_uj` and each VM's `cpu.stat`, and writes each VM's 4 `energy_uj` through a temporary file and `rename(2)`, parsing nothing beyond what it needs. scaph also checks that nothing was planted in a VM's tree (an `lstat` of each zone directory and its `name` and `max_energy_range_uj`), keeps its state and status files, finds the VMs and splits the energy. Medians of 3 runs (each run's numbers in brackets).", "");
-  lines.push("| processes | VMs | scaph ms/step | floor ms/step | ratio | scaph RSS |", "| ---: | ---: | ---: | ---: | ---: | ---: |");
+  lines.push("The daemon runs on a synthetic host (`bench/synth.mjs`: a `/proc` of N processes, M of them qemu VMs with libvirt cgroups, a one-socket powercap tree) and its own CPU time (`/proc/PID/stat` utime + stime) is read over many steps after 20 steps of warm-up; steps are counted in its status file. The floor is `bench/floor.c`, built with `cc -O2` by the bench, run at the daemon's cadence (a step every 20 ms, 250 ms at 10,000 processes: between two steps caches cool, and a step after a pause costs any program more than one run back to back, also given); per step it reads `/proc/stat`, `uptime`, `loadavg`, `meminfo`, lists the procfs root and reads every `PID/stat`, reads every zone's `energy_uj` and each VM's `cpu.stat`, and writes each VM's 4 `energy_uj` through a temporary file and `rename(2)`, parsing nothing beyond what it needs. scaph also checks that nothing was planted in a VM's tree (an `lstat` of each zone directory and its `name` and `max_energy_range_uj`), keeps its state and status files, finds the VMs and splits the energy. Medians of 3 runs (each run's numbers in brackets).", "");
+  lines.push(`| processes | VMs ${costHead}`, `| ---: | ---: ${costRule}`);
   for (const c of r.cost) {
     lines.push(`| ${c.procs} | ${c.vms} | ${costCells(c)} |`);
   }
   lines.push("", "![CPU per step against the number of processes](benchmarks-cost.svg)", "");
-  lines.push("Reading these numbers: " + slopes(r.cost) + "Per process both do the same three system calls (open, read, close of `/proc/PID/stat`); the difference is Node's cost around those calls (synchronous fs bindings, buffers) and the parsing. Per VM, scaph also checks its tree against planted files (an `lstat` per zone and per `name`/`max_energy_range_uj`, through an open directory handle) and opens each directory anew every step (a descriptor held open would keep the VM's tmpfs busy, so `teardown` could not unmount it): with few processes and many VMs, the ratio is higher.", "");
+  lines.push("Reading these numbers: " + slopes(r.cost) + "Per process both do the same three system calls there (open, read, close of `/proc/PID/stat`: a synthetic host is a copy of /proc on tmpfs, where a file may be replaced, so scaph opens it anew each step); the difference is Node's cost around those calls (synchronous fs bindings, buffers) and the parsing. On a procfs scaph does less than the floor: see the next table. Per VM, scaph also checks its tree against planted files (an `lstat` per zone and per `name`/`max_energy_range_uj`, through an open directory handle) and opens each directory anew every step (a descriptor held open would keep the VM's tmpfs busy, so `teardown` could not unmount it): with few processes and many VMs, the ratio is higher.", "");
   if (r.containers) {
     const c = r.containers;
     lines.push("With `--containers`, on the same synthetic host with a container host's cgroups (a third of the processes in Docker containers, a third in pods' containerd scopes, ten processes a container), alternated with runs without it in this same run (no Docker or API server answers: their clients only retry in the background). A process's cgroup file is read once, when it is first seen; a step adds a map lookup per process and the containers' sums:", "");
@@ -355,13 +377,13 @@ function writeReport(r) {
   }
   if (r.real) {
     const c = r.real;
-    lines.push("On this machine's own `/proc` instead, with 1,000 sleeping processes added by the bench (no VMs; the same synthetic powercap tree), where the kernel generates each `/proc/PID/stat` at its read:", "");
-    lines.push("| processes | scaph ms/step | floor ms/step | ratio | scaph RSS |", "| ---: | ---: | ---: | ---: | ---: |");
-    lines.push(`| ${c.procs} | ${costCells(c)} |`, "");
-    lines.push("The kernel's own work per process is larger there than a tmpfs read, the same for scaph and the floor, so the ratio is smaller: the synthetic rows above are the harder test of scaph's own overhead.", "");
+    lines.push(`On this machine's own \`/proc\` instead, where the kernel generates each \`/proc/PID/stat\` at its read, with 1,000 sleeping processes and ${c.vms} VMs added by the bench (processes of a binary named \`qemu-system-x86_64\`, a C \`pause()\`, with \`-name guest=vm-N\`; the synthetic powercap tree and VM cgroups). There scaph holds each \`/proc/PID/stat\` open and reads it with one \`pread(2)\` a step (the kernel answers ESRCH once its process is gone), where the floor opens, reads and closes it:`, "");
+    lines.push(`| processes | VMs ${costHead}`, `| ---: | ---: ${costRule}`);
+    lines.push(`| ${c.procs} | ${c.vms} | ${costCells(c)} |`, "");
+    lines.push("Most of either's time there is the kernel's: generating a stat line costs it far more than a tmpfs read, and the same for both.", "");
   }
   lines.push("## Scrape latency", "");
-  lines.push("Sequential scrapes, one every 7 ms, timed by the client (request to last byte), on 127.0.0.1. A scrape serves the newest step of the loop and never waits on /proc; the only wait is a step running at that moment.", "");
+  lines.push("Sequential scrapes, one every 7 ms, timed by the client from the request to the last byte, on 127.0.0.1; the client asks for gzip, as Prometheus does, and both exporters gzip (the body is not decoded: that is the scraper's cost, not the exporter's). A scrape serves the newest step of the loop and never waits on /proc for more than a chunk: the loop reads 256 processes between two turns of the event loop. Each step's page is written and gzipped once, for every scrape of that step (node_exporter collects and gzips at each scrape).", "");
   lines.push("| exporter | p50 ms | p90 ms | p99 ms | scrapes |", "| --- | ---: | ---: | ---: | ---: |");
   for (const s of r.scrape) lines.push(`| ${s.what} | ${s.p50.toFixed(2)} | ${s.p90.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.n} |`);
   lines.push("", "## Memory", "");

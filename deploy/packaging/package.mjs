@@ -83,8 +83,8 @@ JSON or text, like Scaphandre.`,
           { dest: "/usr/lib/scaph-host/node", src: process.execPath, mode: 0o755 },
           { dest: "/usr/lib/scaph-host/scaphandre", content: SCAPHANDRE_SHIM, mode: 0o755 },
           // the daemon's loop allocates little and briefly: a small young generation, an old one grown by
-          // 20 % at a time from 4 MB, and one malloc arena keep its RSS low (docs/benchmarks.md): as host/bin/scaph-host.js
-          { dest: "/usr/bin/scaph-host", content: `#!/bin/sh\nexport MALLOC_ARENA_MAX=1\nexec /usr/lib/scaph-host/node --max-semi-space-size=1 --heap-growing-percent=20 --initial-heap-size=4 /usr/lib/scaph-host/main.js "$@"\n`, mode: 0o755 },
+          // 20 % at a time from 4 MB, one malloc arena and page-sized buffers given back at once keep its RSS low (docs/benchmarks.md): as host/bin/scaph-host.js
+          { dest: "/usr/bin/scaph-host", content: `#!/bin/sh\nexport MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072\nexec /usr/lib/scaph-host/node --max-semi-space-size=1 --heap-growing-percent=20 --initial-heap-size=4 /usr/lib/scaph-host/main.js "$@"\n`, mode: 0o755 },
           unit("scaph-host-qemu.service"),
           unit("scaph-host-prometheus.service"),
           { dest: "/etc/default/scaph-host", src: join(repo, "deploy/packaging/debian/scaph-host.default"), mode: 0o644 },

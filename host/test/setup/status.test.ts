@@ -19,6 +19,9 @@ test("libvirt unreachable: status reads the daemon's status file, says so, and f
     assert.ok(r.rows.every((x) => x.state === "running" && x.power_w !== null));
     assert.equal(statusFailed(r), true, "libvirt down is a problem");
     assert.match(formatStatus(r), /^note: libvirt unreachable/m);
+    // the daemon's line: the rig's /proc is a fixture copy, read anew each step, so no file is held
+    assert.equal(r.daemon?.proc_files_held, 0);
+    assert.match(formatStatus(r), /^daemon: pid \d+, \d+ steps of [0-9.]+ s, 0 files of \/proc held open$/m);
 
     // the daemon stopped a minute ago
     const file = join(q.baseDir, STATUS_FILE);
@@ -27,6 +30,7 @@ test("libvirt unreachable: status reads the daemon's status file, says so, and f
     const stale = await collectStatus(o);
     assert.deepEqual(stale.notes.map((n) => n.kind), ["daemon-not-running", "libvirt-unreachable"]);
     assert.ok(stale.rows.every((x) => x.problems.includes("the daemon's status is stale")));
+    assert.equal(stale.daemon, undefined, "no daemon line from a stale status file");
   } finally {
     await q.cleanup();
   }
