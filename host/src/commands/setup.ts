@@ -46,6 +46,19 @@ export function addSetupCommands(program: Command): void {
       },
     );
   }
+  // KubeVirt's hook sidecar calls `onDefineDomain --vmi JSON --domain XML` (the image's /usr/bin/onDefineDomain runs this)
+  program
+    .command("kubevirt-hook")
+    .description("KubeVirt hook sidecar (onDefineDomain): print the domain XML with scaph's channel; on any doubt, the XML unchanged and why on stderr")
+    .argument("[hook]", "the hook point, as the sidecar-shim names it", "onDefineDomain")
+    .requiredOption("--domain <xml>", "the domain XML")
+    .option("--vmi <json>", "the VMI, as JSON", "")
+    .action(async (hook: string, o: { domain: string; vmi: string }) => {
+      const { onDefineDomain } = await import("../kubevirt/hook.js");
+      const r = hook === "onDefineDomain" ? onDefineDomain(o.vmi, o.domain) : { xml: o.domain, message: `scaph kubevirt-hook: no hook ${JSON.stringify(hook)}: domain XML left unchanged`, changed: false };
+      process.stderr.write(r.message + "\n");
+      process.stdout.write(r.xml); // byte for byte what was given, when unchanged
+    });
   program
     .command("status")
     .description("one row per domain: state, transport (persistent and live), tree mount and age, channel, power; exit 1 on any problem")

@@ -6,6 +6,7 @@ import { discoverVms, QemuScanner } from "./discover.js";
 import type { DiscoveredVm, DiscoveryPolicy } from "./discover.js";
 import { quoteName } from "../vm/names.js";
 import type { LibvirtDomains } from "./libvirt-source.js";
+import { inPod, kubevirtLabels } from "./kubevirt.js";
 
 export interface ResolverOptions {
   procRoot: string;
@@ -26,8 +27,8 @@ export interface ResolverOptions {
  */
 export class VmResolver implements VmSource {
   private readonly scanner: QemuScanner;
-  /** Each qemu process's VM cgroup (read once per process and exec), null where it has none. */
-  private readonly cgroups = new Map<string, { execs: number; cgroup: VmCgroup | null }>();
+  /** Each qemu process's VM cgroup (read once per process and exec), null where it has none, and whether it is in a pod. */
+  private readonly cgroups = new Map<string, { execs: number; cgroup: VmCgroup | null; pod: boolean }>();
   /** Each VM's cgroup usage at the last reading. */
   private readonly usage = new Map<string, { path: string; usec: number }>();
   /** VMs on their way in at the last step, by key. */
@@ -46,7 +47,8 @@ export class VmResolver implements VmSource {
     for (const vm of vms) {
       const cpu = this.cpuTicks(vm.key, vm.process, prevUptimeS);
       const transports = vm.libvirt && vm.uuid ? lv?.transportsOf(vm.uuid) : null;
-      const labels = vm.libvirt && vm.uuid ? lv?.labelsOf(vm.uuid) : undefined;
+      // KubeVirt's namespace and VMI, where its qemu is in a pod (its libvirt is the pod's, not the host's)
+      const labels = { ...(vm.libvirt && vm.uuid ? lv?.labelsOf(vm.uuid) : undefined), ...kubevirtLabels(vm.name, this.placeOf(vm.process).pod) };
       claims.push({
         key: vm.key,
         name: vm.name,
@@ -56,7 +58,7 @@ export class VmResolver implements VmSource {
         ...(vm.incoming ? { incoming: true } : {}),
         ...cpu,
         ...(transports ? { transports } : {}),
-        ...(labels && Object.keys(labels).length ? { labels } : {}),
+        ...(Object.keys(labels).length ? { labels } : {}),
       });
     }
     this.sayIncoming(vms);
@@ -79,16 +81,22 @@ export class VmResolver implements VmSource {
   }
 
   private cgroupOf(p: ProcessInfo): VmCgroup | null {
+    return this.placeOf(p).cgroup;
+  }
+
+  /** A qemu process's VM cgroup and whether it runs in a pod, from its /proc/PID/cgroup read once per exec. */
+  private placeOf(p: ProcessInfo): { cgroup: VmCgroup | null; pod: boolean } {
     const known = this.cgroups.get(p.key);
-    if (known !== undefined && known.execs === p.execs) return known.cgroup;
-    let cgroup: VmCgroup | null;
+    if (known !== undefined && known.execs === p.execs) return known;
+    let text = "";
     try {
-      cgroup = vmCgroupFromProcFile(readText(`${this.o.procRoot}/${p.pid}/cgroup`));
+      text = readText(`${this.o.procRoot}/${p.pid}/cgroup`);
     } catch {
-      cgroup = null;
+      // gone, or unreadable: no cgroup, not a pod's
     }
-    this.cgroups.set(p.key, { execs: p.execs, cgroup });
-    return cgroup;
+    const place = { execs: p.execs, cgroup: text === "" ? null : vmCgroupFromProcFile(text), pod: inPod(text) };
+    this.cgroups.set(p.key, place);
+    return place;
   }
 
   private cpuTicks(

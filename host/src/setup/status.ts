@@ -103,6 +103,7 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
   }
   using c = conn;
   const rows: StatusRow[] = [];
+  const uuids = new Set<string>();
   for (const d of c.listAllDomains()) {
     try {
       const name = d.name;
@@ -119,6 +120,7 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       const age = mtime === null ? null : Math.max(0, Date.now() / 1000 - mtime / 1000);
       // UUIDs are lower case wherever they come from (libvirt's, qemu's -uuid as parsed, the status file's)
       const uuid = d.uuid;
+      uuids.add(uuid);
       const mine = (v: { name: string; uuid: string | null }): boolean => (v.uuid !== null ? v.uuid === uuid : v.name === name);
       const vm = daemonFresh ? daemon.vms.find(mine) : undefined;
       const incoming = daemonFresh && (daemon.incoming ?? []).some(mine);
@@ -154,6 +156,12 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       d.free();
     }
   }
+  // VMs the daemon found that this host's libvirt does not know: a qemu started by hand, a KubeVirt VM
+  // (its libvirt is its pod's): rows from the status file
+  const known = (v: { name: string; uuid: string | null }): boolean => rows.some((r) => r.domain === v.name) || (v.uuid !== null && uuids.has(v.uuid));
+  if (daemonFresh) {
+    for (const r of vmRows(daemon.vms.filter((v) => !known(v)), true)) rows.push({ ...r, state: "running (no domain in this host's libvirt)" });
+  }
   return { ...about, rows: rows.sort((a, b) => a.domain.localeCompare(b.domain)), notes };
 }
 
@@ -182,7 +190,12 @@ function fromStatusFile(daemon: DaemonStatus | null, fresh: boolean): StatusRow[
     channel: null,
     problems: [],
   }));
-  return (daemon?.vms ?? []).map((v) => ({
+  return vmRows(daemon?.vms ?? [], fresh).concat(incoming);
+}
+
+/** Rows of the daemon's VMs, from its status file. */
+function vmRows(vms: DaemonStatus["vms"], fresh: boolean): StatusRow[] {
+  return vms.map((v) => ({
     domain: v.name,
     state: fresh ? "running" : "unknown",
     running: fresh,
@@ -193,7 +206,7 @@ function fromStatusFile(daemon: DaemonStatus | null, fresh: boolean): StatusRow[
     power_w: fresh ? Math.round(v.power_uw / 1e3) / 1e3 : null,
     channel: v.channel ? { connected: v.channel.connected, sent: v.channel.sent, dropped: v.channel.dropped } : null,
     problems: [...(fresh ? [] : ["the daemon's status is stale"]), ...(v.tree && !v.written ? ["tree not written at the last step"] : []), ...(v.channel && !v.channel.connected ? ["the daemon is not connected to the channel"] : [])],
-  })).concat(incoming);
+  }));
 }
 
 export function formatStatus(report: StatusReport): string {

@@ -227,9 +227,14 @@ export function shareElementXml(xml: string): string | null {
   return fs ? new XMLSerializer().serializeToString(fs) : null;
 }
 
-/** The virtio-serial channel of the channel transport; libvirt picks the socket path. */
-export function channelXml(): string {
-  return ["<channel type='unix'>", "  <source mode='bind'/>", `  <target type='virtio' name='${CHANNEL_NAME}'/>`, "</channel>"].join("\n");
+/** The virtio-serial channel of the channel transport; libvirt picks the socket path unless given one. */
+export function channelXml(path?: string): string {
+  const source = path === undefined ? "<source mode='bind'/>" : `<source mode='bind' path='${escapeAttr(path)}'/>`;
+  return ["<channel type='unix'>", `  ${source}`, `  <target type='virtio' name='${CHANNEL_NAME}'/>`, "</channel>"].join("\n");
+}
+
+function escapeAttr(v: string): string {
+  return v.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/'/g, "&apos;").replace(/"/g, "&quot;");
 }
 
 function channelElements(doc: Document): Element[] {
@@ -265,8 +270,11 @@ export function hasVirtioSerial(xml: string): boolean {
   return devices !== null && children(devices, "controller").some((c) => c.getAttribute("type") === "virtio-serial");
 }
 
-/** Adds the channel to a domain XML (libvirt adds the virtio-serial controller it needs when defining it). */
-export function addChannel(xml: string): Edit {
+/**
+ * Adds the channel to a domain XML (libvirt adds the virtio-serial
+ * controller it needs when defining it); its socket at `path` where given.
+ */
+export function addChannel(xml: string, path?: string): Edit {
   const doc = parse(xml);
   if (channelElements(doc).length > 0) return { xml, changed: false, notes: [] };
   const dom = doc.documentElement as Element;
@@ -275,7 +283,7 @@ export function addChannel(xml: string): Edit {
     devices = doc.createElement("devices");
     appendIndented(doc, dom, devices, 1);
   }
-  appendIndented(doc, devices, fragment(doc, channelXml(), 2), 2);
+  appendIndented(doc, devices, fragment(doc, channelXml(path), 2), 2);
   return { xml: serialize(doc, xml), changed: true, notes: [`add <channel> virtio ${CHANNEL_NAME}`] };
 }
 

@@ -52,6 +52,8 @@ export interface QemuRigOptions {
   libvirtPid?: (domain: string) => number | null;
   /** Frames a tree moves in per step (the daemon's --substeps); 1 here by default: each step's counters at once. */
   substeps?: number;
+  /** The /proc fixture (fixtures/proc/qemu by default). */
+  proc?: string;
 }
 
 export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
@@ -70,7 +72,7 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
       policy: { allowedUids: new Set([0, LIBVIRT_QEMU_UID, RHEL_QEMU_UID]), maxVms, libvirtPid: options.libvirtPid ?? (() => null) },
     });
   await options.libvirt?.refresh();
-  const rig = await fixtureRig(options.powercap ?? "intel-1socket", "proc/qemu", { vms: resolver, log });
+  const rig = await fixtureRig(options.powercap ?? "intel-1socket", options.proc ?? "proc/qemu", { vms: resolver, log });
   let now = 0n;
   let meter = rig.meter;
   // the daemon's own sinks, as scaph-host qemu wires them
