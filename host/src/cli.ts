@@ -18,10 +18,12 @@ import type { CliEnvironment, RootOptions } from "@scaph/common";
 import { addQemuCommand, addResolverOptions, vmResolver } from "./commands/qemu.js";
 import type { ResolverFlags } from "./commands/qemu.js";
 import { addSetupCommands } from "./commands/setup.js";
+import { hostPowercapPath } from "./nested.js";
 
 export const hostEnvironment: CliEnvironment = {
   program: "scaph-host",
-  defaultPowercapPath: () => "/sys/class/powercap",
+  // the host's RAPL, or in a VM that is a hypervisor too, the tree its own host gives it (nested VMs)
+  defaultPowercapPath: () => hostPowercapPath(),
   qemu: {
     addOptions: (cmd) => void addResolverOptions(cmd),
     // --qemu on the exporters: VMs named from their command lines (no libvirt connection), their CPU from their cgroups.
