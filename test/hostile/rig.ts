@@ -119,7 +119,7 @@ export async function timedStop(bg: Background, signal: NodeJS.Signals = "SIGTER
 
 /** mkfifo(1), a FIFO at `path`. */
 export function mkfifo(path: string): void {
-  execFileSync("mkfifo", [path]);
+  execFileSync("mkfifo", [path], { stdio: "pipe" }); // its complaint in the error thrown, not on the test's stderr
 }
 
 /** A bound on the guest's peak RSS while it reads a hostile tree (an idle Node 20 is about 40 MB). */
