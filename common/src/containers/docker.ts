@@ -94,6 +94,8 @@ export class DockerApi implements DockerDirectory {
 
   /** Lists taken (the first, then one after each burst of events or each new session). */
   lists = 0;
+  /** Events read from the stream, of any kind (what a test waits on). */
+  eventsRead = 0;
 
   /** One session: the version and the list, then the events until the stream ends. */
   private async session(signal: AbortSignal, healthy: () => void): Promise<void> {
@@ -108,6 +110,7 @@ export class DockerApi implements DockerDirectory {
     const filters = encodeURIComponent(JSON.stringify({ type: ["container"], event: RELIST_EVENTS }));
     await streamJsonLines(this.ep, `/events?filters=${filters}`, { connectTimeoutMs: DOCKER_LIMITS.timeoutMs, maxLineBytes: DOCKER_LIMITS.maxEventBytes, signal }, (ev) => {
       // (a peer that ignores the filter: the action is checked here too)
+      this.eventsRead++;
       const action = (ev as { Action?: unknown; status?: unknown } | null)?.Action ?? (ev as { status?: unknown } | null)?.status;
       if (typeof action === "string" && RELIST_EVENTS.includes(action)) this.relistSoon();
     });

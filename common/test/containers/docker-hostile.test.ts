@@ -165,7 +165,7 @@ test("Docker events at a healthcheck's rate (hostile round 3, item 7): 50 a seco
   };
   const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
   try {
-    for (let i = 0; i < 400 && (api.lists === 0 || events === null); i++) await tick();
+    await until(() => api.lists > 0 && events !== null, () => "a first list and the event stream");
     assert.equal(api.lists, 1);
     assert.match(eventsPath, /"event":\["create","destroy","rename"\]/, "only the events that change names, labels or which containers exist are asked for");
     // two seconds of a healthcheck's events (a peer that ignores the filter): no list
@@ -174,6 +174,7 @@ test("Docker events at a healthcheck's rate (hostile round 3, item 7): 50 a seco
       send("exec_start: /bin/true", 2);
       await tick();
     }
+    await until(() => api.eventsRead >= 100, () => `${api.eventsRead} of 100 healthcheck events read`);
     assert.equal(api.lists, 1, "a healthcheck's events list nothing");
     // five seconds of 50 creations a second
     const t0 = Date.now();
@@ -195,6 +196,14 @@ test("Docker events at a healthcheck's rate (hostile round 3, item 7): 50 a seco
 });
 
 async function waitForLists(api: DockerApi, n: number): Promise<void> {
-  for (let i = 0; i < 600 && api.lists < n; i++) await new Promise((r) => setTimeout(r, 50));
-  assert.ok(api.lists >= n, `${api.lists} lists`);
+  await until(() => api.lists >= n, () => `${api.lists} of ${n} lists`);
+}
+
+/** Waits until `cond` holds (checked at each turn of the timers), failing with `what` after 60 s. */
+async function until(cond: () => boolean, what: () => string): Promise<void> {
+  const end = Date.now() + 60_000;
+  while (!cond()) {
+    if (Date.now() > end) assert.fail(`timed out waiting: ${what()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
