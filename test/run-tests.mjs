@@ -48,6 +48,8 @@ export const DEADLINES_S = [
   ["test/dist/deploy/docker", 1500],
   // a real Prometheus scrapes a few times before the queries
   ["test/dist/deploy/scaphandre-compat", 240],
+  // three hosts, their agents, a TSDB and vmalert; a VM's energy gathered on one host, then on another
+  ["test/dist/deploy/fleet", 420],
   ["", 120],
 ];
 

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { guestBin, hostBin, repoRoot } from "../helpers/cli.js";
-import { dashboards, panelQueries, substitute, variableQueries } from "../helpers/dashboards.js";
+import { dashboardsWithoutData } from "../helpers/dashboards.js";
 import type { QueryResult } from "../helpers/dashboards.js";
 import { startBusyHost } from "../helpers/busy-host.js";
 import { freePort, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
@@ -75,23 +75,7 @@ test("every dashboard panel and variable has data from a real Prometheus; the re
   await waitFor("both jobs up", async () => ((await count("up == 1")) === 2 ? true : null), 30_000);
   await waitFor("a few samples of each", async () => ((await count("count_over_time(scaph_host_power_microwatts[1m]) >= 4")) === 2 ? true : null), 30_000);
 
-  const empty: string[] = [];
-  let queries = 0;
-  for (const { file, d } of dashboards()) {
-    for (const { panel, expr } of panelQueries(d)) {
-      queries++;
-      const q = substitute(d, expr);
-      const r = await query(q);
-      if (r.status !== "success") empty.push(`${file}, panel "${panel}": ${q}: ${r.error}`);
-      else if (r.data.result.length === 0) empty.push(`${file}, panel "${panel}": ${q}: no series`);
-    }
-    for (const { name, query: vq } of variableQueries(d)) {
-      const m = /^label_values\((.+),\s*(\w+)\)$/.exec(substitute(d, vq));
-      assert.ok(m, `${file}: variable ${name}: ${vq} is not label_values(selector, label)`);
-      const r = (await (await fetch(`${api}/series?match[]=${encodeURIComponent(m[1] ?? "")}`)).json()) as { data: Record<string, string>[] };
-      if (!r.data.some((s) => s[m[2] ?? ""] !== undefined)) empty.push(`${file}, variable ${name}: ${vq}: no ${m[2]} label`);
-    }
-  }
+  const { empty, queries } = await dashboardsWithoutData("hypervisor", api);
   assert.deepEqual(empty, [], `panels or variables without data:\n${empty.join("\n")}`);
   assert.ok(queries >= 25, `${queries} queries checked`);
 

@@ -53,9 +53,11 @@ test("promtool: the Prometheus configs, the rules, and the rules' unit tests", a
   const rules = readdirSync(join(deploy, "prometheus/rules")).filter((f) => /\.yml$/.test(f) && !f.endsWith(".test.yml"));
   const r = await run(promtool, ["check", "rules", ...rules.map((f) => join(deploy, "prometheus/rules", f))]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  const t = await run(promtool, ["test", "rules", "scaph-alerts.test.yml"], join(deploy, "prometheus/rules"));
+  const unitTests = readdirSync(join(deploy, "prometheus/rules")).filter((f) => f.endsWith(".test.yml"));
+  assert.deepEqual(unitTests.sort(), ["scaph-alerts.test.yml", "scaph-fleet.test.yml"]);
+  const t = await run(promtool, ["test", "rules", ...unitTests], join(deploy, "prometheus/rules"));
   assert.equal(t.code, 0, t.stdout + t.stderr);
-  assert.match(t.stdout, /SUCCESS/);
+  assert.equal(t.stdout.match(/SUCCESS/g)?.length, unitTests.length, t.stdout);
 });
 
 test("docker-compose accepts the stack; its scaph command and mounts are what the CLI takes", async () => {

@@ -28,12 +28,47 @@ export interface Dashboard {
   templating: { list: Variable[] };
 }
 
-/** Every dashboard file, parsed; those tagged `kubernetes` (for Kubernetes nodes) or the others. */
-export function dashboards(which: "hypervisor" | "kubernetes" = "hypervisor"): { file: string; d: Dashboard }[] {
+/** Which Prometheus a dashboard reads: one scraping hypervisors and guests, one scraping Kubernetes nodes, or the fleet's TSDB. */
+export type DashboardKind = "hypervisor" | "kubernetes" | "fleet";
+
+/** Every dashboard file of a kind, parsed: tagged `kubernetes`, tagged `fleet`, or neither (hypervisors and guests). */
+export function dashboards(which: DashboardKind = "hypervisor"): { file: string; d: Dashboard }[] {
+  const kindOf = (d: Dashboard): DashboardKind => (d.tags?.includes("kubernetes") ? "kubernetes" : d.tags?.includes("fleet") ? "fleet" : "hypervisor");
   return readdirSync(DASHBOARD_DIR)
     .filter((f) => f.endsWith(".json"))
     .map((f) => ({ file: f, d: JSON.parse(readFileSync(join(DASHBOARD_DIR, f), "utf8")) as Dashboard }))
-    .filter(({ d }) => (d.tags ?? []).includes("kubernetes") === (which === "kubernetes"));
+    .filter(({ d }) => kindOf(d) === which);
+}
+
+/**
+ * Every panel query (its variables substituted as Grafana would) and every
+ * variable of the dashboards of a kind, asked of a real Prometheus at `api`
+ * (its /api/v1): what has no data, by file and panel, and how many queries ran.
+ */
+export async function dashboardsWithoutData(which: DashboardKind, api: string): Promise<{ empty: string[]; queries: number; files: number }> {
+  const query = async (q: string): Promise<QueryResult> => (await (await fetch(`${api}/query?query=${encodeURIComponent(q)}`)).json()) as QueryResult;
+  const empty: string[] = [];
+  let queries = 0;
+  const list = dashboards(which);
+  for (const { file, d } of list) {
+    for (const { panel, expr } of panelQueries(d)) {
+      queries++;
+      const q = substitute(d, expr);
+      const r = await query(q);
+      if (r.status !== "success") empty.push(`${file}, panel "${panel}": ${q}: ${r.error}`);
+      else if (r.data.result.length === 0) empty.push(`${file}, panel "${panel}": ${q}: no series`);
+    }
+    for (const { name, query: vq } of variableQueries(d)) {
+      const m = /^label_values\((.+),\s*(\w+)\)$/.exec(substitute(d, vq));
+      if (!m) {
+        empty.push(`${file}: variable ${name}: ${vq} is not label_values(selector, label)`);
+        continue;
+      }
+      const r = (await (await fetch(`${api}/series?match[]=${encodeURIComponent(m[1] ?? "")}`)).json()) as { data: Record<string, string>[] };
+      if (!r.data.some((s) => s[m[2] ?? ""] !== undefined)) empty.push(`${file}, variable ${name}: ${vq}: no ${m[2]} label`);
+    }
+  }
+  return { empty, queries, files: list.length };
 }
 
 /** Each query of each panel (rows' panels too), with the panel's title. */

@@ -16,7 +16,8 @@
  * - monotonic: no guest counter, and no reading of the tree, ever goes back
  *   within a boot;
  * - live: after every event, each running guest applies a fresh line within
- *   3 steps (of the event's end, or of its agent being back);
+ *   3 steps (of the event's end, of its agent being back, or of the end of
+ *   another event still going on by then);
  * - bounded: the daemons' RSS and open descriptors stop growing after
  *   warm-up.
  */
@@ -313,15 +314,26 @@ export function checkSoak(run: SoakRun): SoakVerdict {
     energy.push({ vm, sentUj, countedUj });
   }
 
-  // Live: after each event, each VM that runs applies a line within 3 steps of the event's end, or of its agent being back.
+  // Live: after each event, each VM that runs applies a line within 3 steps of the event's end, or of its agent being
+  // back, or of the end of an event that was still going on by then (a flood that ends while the port is unplugged
+  // is live again once the port is back: that other event's end is the one to wait from).
+  const grace = 3 * step * 1000;
   for (const e of run.events) {
     for (const vm of run.vms) {
-      const downAfter = run.agentDown.filter((d) => d.vm === vm && d.toMs >= e.endMs && d.fromMs <= e.endMs + 3 * step * 1000);
-      const from = Math.max(e.endMs, ...downAfter.map((d) => d.toMs));
-      const deadline = from + 3 * step * 1000 + 1000;
+      let from = e.endMs;
+      for (let moved = true; moved; ) {
+        const later = [
+          ...run.agentDown.filter((d) => d.vm === vm && d.toMs > from && d.fromMs <= from + grace).map((d) => d.toMs),
+          ...run.events.filter((o) => o.endMs > from && o.startMs <= from + grace).map((o) => o.endMs),
+        ];
+        const next = Math.max(from, ...later);
+        moved = next > from;
+        from = next;
+      }
+      const deadline = from + grace + 1000;
       const later = run.applied.some((a) => a.vm === vm && a.seenMs > from && a.seenMs <= deadline);
       const runEnd = Math.max(0, ...run.applied.map((a) => a.seenMs));
-      if (!later && deadline < runEnd) breaches.push({ invariant: "live", vm, atMs: deadline, what: `no line applied within ${3 * step} s after ${e.type} ${e.target} ended` });
+      if (!later && deadline < runEnd) breaches.push({ invariant: "live", vm, atMs: deadline, what: `no line applied within ${3 * step} s after ${e.type} ${e.target} ended${from > e.endMs ? ` (and after what followed it, until ${new Date(from).toISOString()})` : ""}` });
     }
   }
 

@@ -94,6 +94,21 @@ test("a guest that applies nothing for 10 s after an event breaks 'live'", () =>
   assert.ok(v.breaches.some((b) => b.invariant === "live" && /after daemon-kill A ended/.test(b.what)), JSON.stringify(v.breaches));
 });
 
+test("'live' waits for the end of an event still going on: a flood that ends while the port is unplugged", () => {
+  // as in a run of seeds 20261206 and 1: the flood ends at 35 s, the port is unplugged from 34 to 39 s, lines come back at 41.2 s
+  const run = cleanRun();
+  run.events.push({ type: "flood", target: "g1", startMs: (T0 + 32) * 1000, endMs: (T0 + 35) * 1000 });
+  run.events.push({ type: "unplug-plug", target: "g1", startMs: (T0 + 34) * 1000, endMs: (T0 + 39) * 1000 });
+  run.applied = run.applied.filter((a) => !(a.seenMs > (T0 + 35) * 1000 && a.seenMs < (T0 + 41) * 1000));
+  assert.deepEqual(checkSoak(run).breaches.filter((b) => b.invariant === "live"), []);
+  // no line until 45 s: 6 s after the port came back
+  run.applied = run.applied.filter((a) => !(a.seenMs > (T0 + 35) * 1000 && a.seenMs < (T0 + 45) * 1000));
+  const live = checkSoak(run).breaches.filter((b) => b.invariant === "live");
+  const plugged = new Date((T0 + 39) * 1000).toISOString();
+  assert.ok(live.some((b) => b.what.endsWith(`after flood g1 ended (and after what followed it, until ${plugged})`)), JSON.stringify(live));
+  assert.ok(live.some((b) => /after unplug-plug g1 ended$/.test(b.what)), JSON.stringify(live));
+});
+
 test("a daemon whose RSS keeps growing after warm-up breaks 'bounded'", () => {
   const run = cleanRun();
   run.daemons.forEach((d, k) => (d.rssBytes = (60 + 8 * k) * 2 ** 20));
