@@ -83,6 +83,8 @@ test("every dashboard panel and variable has data from a real Prometheus; the re
   assert.equal(await count("vmname_instance:scaph_vm_power:watts"), 2);
   assert.equal(await count("job_instance:scaph_host_power:watts"), 2, "one per job: the hypervisor and the guest");
   await waitFor("the daily VM energy", async () => ((await count("vmname_instance:scaph_vm_energy_joules:increase1d > 0")) === 2 ? true : null), 20_000);
+  // the shipped config's host label (the target's name, its port cut) feeds the fleet rules
+  await waitFor("the fleet rules' per-host power", async () => ((await count('host:scaph_host_power:watts{host="127.0.0.1"} > 0')) === 1 ? true : null), 20_000);
   const rules = (await (await fetch(`${api}/rules`)).json()) as { data: { groups: { rules: { name: string; health: string; type: string }[] }[] } };
   const all = rules.data.groups.flatMap((g) => g.rules);
   assert.deepEqual(all.filter((r) => r.type === "alerting").map((r) => r.name).sort(), ["ScaphExporterDown", "ScaphMeasurementStalled", "ScaphVmEnergyNotDelivered"]);

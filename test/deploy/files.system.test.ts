@@ -44,12 +44,14 @@ test("promtool: the Prometheus configs, the rules, and the rules' unit tests", a
   const promtool = requireCommand("promtool", "prometheus");
   const c = await run(promtool, ["check", "config", join(deploy, "prometheus/prometheus.yml")]);
   assert.equal(c.code, 0, c.stdout + c.stderr);
-  assert.match(c.stdout, /SUCCESS: 2 rule files found/);
+  assert.match(c.stdout, /SUCCESS: 3 rule files found/);
   // the compose stack's config, where its container finds it (/etc/prometheus, rules beside it)
   copyFileSync(join(deploy, "compose/prometheus.yml"), join(dir, "prometheus.yml"));
   symlinkSync(join(deploy, "prometheus/rules"), join(dir, "rules"));
   const cc = await run(promtool, ["check", "config", join(dir, "prometheus.yml")]);
   assert.equal(cc.code, 0, cc.stdout + cc.stderr);
+  const agent = await run(promtool, ["check", "config", "--agent", join(deploy, "prometheus/agent/scaph-agent.yml")]);
+  assert.equal(agent.code, 0, agent.stdout + agent.stderr);
   const rules = readdirSync(join(deploy, "prometheus/rules")).filter((f) => /\.yml$/.test(f) && !f.endsWith(".test.yml"));
   const r = await run(promtool, ["check", "rules", ...rules.map((f) => join(deploy, "prometheus/rules", f))]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
