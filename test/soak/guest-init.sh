@@ -37,11 +37,14 @@ cd /scaph
   while :; do
     [ -n "$D" ] || for z in $P:*; do read -r n < $z/name 2>/dev/null && [ "$n" = dram ] && D=$z; done
     p=; d=0; m=
-    # the package's value and its time from one open file (stdin, which stat inherits): a frame written between
-    # two opens would pair one frame's value with another's time
-    { read -r p; m=$(stat -L -c %y /proc/self/fd/0 2>/dev/null | tr ' ' _); } 2>/dev/null < $P/energy_uj
-    [ -z "$D" ] || read -r d < $D/energy_uj 2>/dev/null
-    [ -z "$p" ] || say reader up=$(up) uj=$((p + d)) mtime=$m
+    # The reader's clock is read right before the counters, with the shell's own read (no process started in
+    # between): a clock read after a fork or two (stat, cut) is late by what those took, hundreds of ms on a busy
+    # TCG guest, and a window between two such readings is off by the difference (a breach of "no spike" the
+    # tree did not make). The package's value and its time come from one open file (stdin, which stat
+    # inherits): a frame written between two opens would pair one frame's value with another's time.
+    read -r u _ < /proc/uptime
+    { read -r p; [ -z "$D" ] || read -r d < $D/energy_uj; m=$(stat -L -c %y /proc/self/fd/0 2>/dev/null | tr ' ' _); } 2>/dev/null < $P/energy_uj
+    [ -z "$p" ] || say reader up=$u uj=$((p + d)) mtime=$m
     sleep "$READ_EVERY"
   done
 ) &
