@@ -6,7 +6,7 @@ import type { Sink } from "../exporters/sink.js";
 import { jsonFileProblem, JsonSink, toJsonReport } from "../exporters/json.js";
 import { compileRegex } from "../exporters/select.js";
 import type { ProcessFilter } from "../exporters/select.js";
-import { formatStdout } from "../exporters/stdout.js";
+import { formatStdout, rustDuration } from "../exporters/stdout.js";
 import { runLoop } from "../loop.js";
 import type { VmSource } from "../meter.js";
 import type { ContainerSource } from "../containers/source.js";
@@ -178,6 +178,7 @@ export function addStdoutCommand(program: Command, env: CliEnvironment): Command
     if (o.step <= 0) throw new ScaphError("--step must be > 0");
     const m = await openMeter(c, o, env, log, await resolversFor(o, env, log));
     stdoutCarriesReports();
+    process.stdout.write(`Measurement step is: ${rustDuration(o.step)}\n`); // Scaphandre's first line, as it prints it
     const sink: Sink = { name: "stdout", write: (s) => void process.stdout.write(formatStdout(s, filter)) };
     await runLoop(m, [sink], { stepS: o.step, timeoutS: o.timeout, signal: interruptSignal(), log });
   });

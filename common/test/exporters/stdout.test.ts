@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatStdout, formatWatts, toJsonReport } from "../../src/index.js";
+import { formatStdout, formatWatts, rustDuration, toJsonReport } from "../../src/index.js";
 import { fixtureRig } from "@scaph/test-support";
 import { checkGolden } from "@scaph/test-support";
 
@@ -31,10 +31,28 @@ async function fixedSnapshot() {
   }
 }
 
-test("stdout golden: Scaphandre's layout (Host / SocketN / Top N consumers)", async () => {
+test("rustDuration: the step as Scaphandre's first line prints it (Rust's Debug of a Duration)", () => {
+  assert.deepEqual([2, 1.5, 10, 0.5, 0.25, 0.0005].map(rustDuration), ["2s", "1.5s", "10s", "500ms", "250ms", "500µs"]);
+});
+
+test("stdout golden: Scaphandre 1.0's layout (Host / SocketN / Top N consumers), its tabs and empty lines too", async () => {
   const s = await fixedSnapshot();
-  await checkGolden("stdout/intel-2socket-psys.txt", formatStdout(s, { kind: "top", n: 3 }));
+  const out = formatStdout(s, { kind: "top", n: 3 });
+  await checkGolden("stdout/intel-2socket-psys.txt", out);
   await checkGolden("stdout/intel-2socket-psys-regex.txt", formatStdout(s, { kind: "regex", re: /python/, source: "python" }));
+  // as its source prints them: each domain's power followed by a tab, an empty line after each socket and after the separator
+  assert.match(out, /^Socket0\t15 W \|\t10 W\t2 W\t\n\n/m);
+  assert.ok(out.endsWith(`${"-".repeat(60)}\n\n`));
+  // an idle socket is "----", a filter that matches nothing says so
+  const idle = formatStdout({ ...s, sockets: s.sockets.map((k) => ({ ...k, powerUw: 0 })) }, { kind: "regex", re: /nothing-matches/, source: "nothing-matches" });
+  assert.match(idle, /^Socket1\t---- W \|\t/m);
+  assert.match(idle, /^No processes found yet or filter returns no value\.$/m);
+});
+
+test("json golden: one report, as the README shows it", async () => {
+  const s = await fixedSnapshot();
+  const r = toJsonReport({ ...s, timestampS: 1764100000.123 }, { kind: "top", n: 2 });
+  await checkGolden("json/intel-2socket-psys.json", JSON.stringify([r], null, 1) + "\n");
 });
 
 test("json report: µW values, all sockets with their domains, cmdline joined with spaces", async () => {
