@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parse } from "yaml";
 import { repoRoot, runNode } from "../helpers/cli.js";
 
 const deploy = join(repoRoot, "deploy");
@@ -48,4 +49,29 @@ test("the Dockerfile: its COPY sources exist, its build step makes what it copie
   const g = await runNode(join(out, guest), ["prometheus", "--containers", "--help"]);
   assert.equal(g.code, 0, g.stderr);
   assert.match(g.stdout, /Usage: scaph-guest prometheus/);
+});
+
+test("the README's docker run line runs the image as the compose file does: the same user, capabilities, read-only root, privileges, mounts and command", () => {
+  const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+  // the line and its continuations (each ending in a backslash)
+  const m = /^docker run ((?:.*\\\n)*.*)$/m.exec(readme);
+  assert.ok(m, "a docker run line in the README");
+  const words = m[1]!.replace(/\\\n/g, " ").split(/\s+/).filter(Boolean);
+  const image = words.indexOf("scaph-host:0.1.0");
+  assert.ok(image > 0, words.join(" "));
+  const flags = words.slice(0, image);
+  const values = (flag: string): string[] => flags.flatMap((w, i) => (w === flag ? [flags[i + 1]!] : []));
+  const compose = parse(readFileSync(join(deploy, "compose/docker-compose.yaml"), "utf8")) as {
+    services: { scaph: { image: string; user: string; cap_drop: string[]; cap_add: string[]; read_only: boolean; security_opt: string[]; volumes: string[]; command: string[] } };
+  };
+  const c = compose.services.scaph;
+  assert.equal(`${words[image]}`, c.image);
+  assert.deepEqual(values("--user"), [c.user]);
+  assert.deepEqual(values("--cap-drop"), c.cap_drop);
+  assert.deepEqual(values("--cap-add"), c.cap_add);
+  assert.equal(flags.includes("--read-only"), c.read_only);
+  assert.deepEqual(values("--security-opt"), c.security_opt);
+  assert.deepEqual(values("-v"), c.volumes);
+  assert.deepEqual(words.slice(image + 1), c.command);
+  assert.match(readme, /^docker build -t scaph-host:0\.1\.0 -f deploy\/docker\/Dockerfile \.$/m);
 });

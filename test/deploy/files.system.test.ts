@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments, parse } from "yaml";
-import { Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
+import { ConfigMap, Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
 import { ClusterRole, ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
@@ -87,6 +87,7 @@ test("docker-compose accepts the stack; its scaph command and mounts are what th
 type Validator = (o: Record<string, unknown>) => void;
 const VALIDATORS: Record<string, Validator> = {
   "v1/Namespace": (o) => new Namespace(o).validate(),
+  "v1/ConfigMap": (o) => new ConfigMap(o).validate(),
   "v1/Service": (o) => new Service(o).validate(),
   "apps/v1/DaemonSet": (o) => new DaemonSet(o).validate(),
   "v1/ServiceAccount": (o) => new ServiceAccount(o).validate(),
@@ -141,6 +142,17 @@ test("kubectl kustomize renders every overlay; each object validates against the
     assert.ok(mon, `${o}: a ServiceMonitor`);
     for (const [k, v] of Object.entries(mon.spec.selector.matchLabels)) assert.equal(svc.metadata.labels[k], v, `${o}: the ServiceMonitor selects ${k}=${v}`);
   }
+});
+
+test("kubectl kustomize renders the Grafana dashboards' ConfigMap; it validates against the Kubernetes schema", async () => {
+  const kubectl = requireCommand("kubectl", "kubernetes-client");
+  const r = await run(kubectl, ["kustomize", join(deploy, "kubernetes/grafana")]);
+  assert.equal(r.code, 0, r.stderr);
+  const objects = parseAllDocuments(r.stdout).map((d) => d.toJSON() as K8sObject);
+  assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`), ["ConfigMap/scaph-dashboards"]);
+  VALIDATORS["v1/ConfigMap"]!(objects[0]!);
+  // within what kubectl apply keeps in its last-applied annotation (256 KiB)
+  assert.ok(r.stdout.length < 256 * 1024, `${r.stdout.length} bytes`);
 });
 
 /** The DaemonSet's service account exists and is bound to a role that lists and watches pods. */

@@ -61,13 +61,27 @@ export function ensureUser(name: string): { uid: number; created: boolean } {
   return { uid: uid(), created };
 }
 
-export async function startSecondLibvirtd(dir: string, qemuUser: string): Promise<SecondLibvirtd> {
+/** How the second libvirtd's namespace differs from a second host's. */
+export interface SecondLibvirtdOptions {
+  /**
+   * Directories that exist only in its namespace: a tmpfs mounted there on
+   * each (the first, /run/libvirt, holds its socket, which then only its
+   * namespace and /proc/<pid>/root reach, as a KubeVirt pod's). Each path
+   * must exist on the machine (an empty mount point).
+   */
+  privateDirs?: string[];
+  /** cgroup.procs files its first process joins before libvirtd starts: its qemu is then in those cgroups. */
+  cgroupProcs?: string[];
+}
+
+export async function startSecondLibvirtd(dir: string, qemuUser: string, options: SecondLibvirtdOptions = {}): Promise<SecondLibvirtd> {
   requireCommand("libvirtd", "libvirt-daemon-system");
   requireCommand("unshare", "util-linux");
   requireCommand("nsenter", "util-linux");
   const user = ensureUser(qemuUser);
+  const privateDirs = options.privateDirs ?? [];
   const binds: [string, string][] = [
-    ["run", "/run/libvirt"],
+    ...(privateDirs.includes("/run/libvirt") ? [] : ([["run", "/run/libvirt"]] as [string, string][])),
     ["lib", "/var/lib/libvirt"],
     ["cache", "/var/cache/libvirt"],
     ["log", "/var/log/libvirt"],
@@ -95,6 +109,8 @@ export async function startSecondLibvirtd(dir: string, qemuUser: string): Promis
   const pidFile = join(dir, "libvirtd.pid");
   // The namespace's first process mounts, then execs a holder that keeps the namespace while libvirtd runs.
   const script = [
+    ...(options.cgroupProcs ?? []).map((f) => `echo $$ > '${f}'`),
+    ...privateDirs.map((d) => `mount -t tmpfs -o mode=0755 scaph-pod '${d}'`),
     ...binds.map(([d, target]) => `mount --bind '${join(dir, d)}' '${target}'`),
     `exec libvirtd --pid-file '${pidFile}'`,
   ].join(" && ");
@@ -103,8 +119,14 @@ export async function startSecondLibvirtd(dir: string, qemuUser: string): Promis
   holder.stdout?.on("data", (d: Buffer) => (out += d.toString()));
   holder.stderr?.on("data", (d: Buffer) => (out += d.toString()));
   const nsPid = holder.pid as number;
-  const uri = `qemu+unix:///system?socket=${join(dir, "run", "libvirt-sock")}`;
-  const virsh = (...args: string[]): string => execFileSync("virsh", ["-c", uri, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  // a socket only its namespace has is asked through nsenter
+  const inNs = privateDirs.includes("/run/libvirt");
+  const uri = inNs ? "qemu:///system" : `qemu+unix:///system?socket=${join(dir, "run", "libvirt-sock")}`;
+  const nsPidOf = (): number => holder.pid as number;
+  const virsh = (...args: string[]): string =>
+    inNs
+      ? execFileSync("nsenter", ["-t", String(nsPidOf()), "-m", "--", "virsh", "-c", uri, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+      : execFileSync("virsh", ["-c", uri, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   const end = Date.now() + 30_000;
   for (;;) {
     try {

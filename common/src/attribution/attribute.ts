@@ -22,6 +22,8 @@ export interface VmClaim {
   labels?: Readonly<Record<string, string>>;
   /** The transports its libvirt live XML shows; absent where unknown (no libvirt). */
   transports?: VmTransports;
+  /** Where its domain's XML came from when not from this host's libvirt (its pod's), or why it could not be read. */
+  libvirtNote?: string;
   /**
    * Not this host's VM yet: its qemu is here, but libvirt says it does not
    * run here (an incoming live migration, still paused). It gets no share:
@@ -112,6 +114,7 @@ export function attribute(i: AttributionInput): Snapshot {
       zonesUj: vmZoneGains(uj, share, energy, subNames),
       ...(vm.labels ? { labels: vm.labels } : {}),
       ...(vm.transports ? { transports: vm.transports } : {}),
+      ...(vm.libvirtNote ? { libvirtNote: vm.libvirtNote } : {}),
     });
   }
   vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

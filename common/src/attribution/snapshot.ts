@@ -57,6 +57,13 @@ export interface VmTransports {
   channelPath: string | null;
   /** Whether it has the tree share (virtiofs or 9p). */
   share: boolean;
+  /**
+   * The root `channelPath` is inside, where it is not the node's: a KubeVirt
+   * pod's filesystem, /proc/<qemu pid>/root. Its tenant owns it: the socket
+   * is found inside it link by link (host/src/qemu/pod-root.ts), never by the
+   * joined path.
+   */
+  channelRoot?: string;
 }
 
 /** A VM over the interval: its identity, joined once, and its share of the host's energy. */
@@ -82,6 +89,8 @@ export interface VmSnapshot {
   labels?: Readonly<Record<string, string>>;
   /** Its transports, where libvirt tells them; absent where unknown (its tree is written). */
   transports?: VmTransports;
+  /** Where its domain's XML came from when not from this host's libvirt (its pod's), or why it could not be read. */
+  libvirtNote?: string;
 }
 
 /** A VM on its way in: its qemu runs here, libvirt does not say it runs here yet. */

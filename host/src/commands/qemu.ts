@@ -18,6 +18,7 @@ import {
 } from "@scaph/common";
 import type { CliEnvironment, Command, ContainerFlags, Logger, PrometheusFlags, RootOptions, Sink } from "@scaph/common";
 import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
+import { PodLibvirts } from "../qemu/pod-libvirt.js";
 import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 import { VmResolver } from "../qemu/resolver.js";
 import { DELIVERY_GAUGE, deliverySamples } from "../qemu/status-sink.js";
@@ -49,8 +50,8 @@ export function addResolverOptions(cmd: Command): Command {
     .option("--max-vms <n>", "at most this many VMs", intArg("--max-vms", 1), DEFAULT_MAX_VMS);
 }
 
-export function vmResolver(o: RootOptions & ResolverFlags, clockTicks: number, log: Logger, libvirt: LibvirtDomains | null): VmResolver {
-  return new VmResolver({ procRoot: o.procfsPath, cgroupRoot: o.cgroupPath, clockTicks, policy: discoveryPolicy(o, log), log, libvirt });
+export function vmResolver(o: RootOptions & ResolverFlags, clockTicks: number, log: Logger, libvirt: LibvirtDomains | null, pods?: PodLibvirts): VmResolver {
+  return new VmResolver({ procRoot: o.procfsPath, cgroupRoot: o.cgroupPath, clockTicks, policy: discoveryPolicy(o, log), log, libvirt, ...(pods ? { pods } : {}) });
 }
 
 interface QemuOptions extends RootOptions, PrometheusFlags, ResolverFlags, Omit<ContainerFlags, "procfsPath"> {
@@ -104,7 +105,8 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
     let auto: AutoSetup | null = null;
     try {
       await libvirt?.refresh(); // the first step already joins with libvirt
-      const resolver = vmResolver(o, clockTicksPerSecond(), log, libvirt);
+      // with libvirt, each KubeVirt pod's too (its qemu's /proc/PID/root): its domain's channel
+      const resolver = vmResolver(o, clockTicksPerSecond(), log, libvirt, libvirt ? new PodLibvirts(o.procfsPath, log) : undefined);
       const containers = containerSourceFor(o, log);
       const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus, ...(containers ? { containers } : {}) }); // RAPL readable, or the fix named
       checkBaseDir(o.baseDir);

@@ -6,14 +6,13 @@ import type { ChannelZone, Logger, Sink, Snapshot } from "@scaph/common";
 import type { ChannelStatus } from "../vm/status-file.js";
 export type { ChannelStatus } from "../vm/status-file.js";
 import { zoneMaxOf } from "./tree-sink.js";
+import { O_PATH, openInRoot } from "./pod-root.js";
 import { vmZones } from "./vm-tree.js";
 import type { ZoneSpec } from "./vm-tree.js";
 
 /** A VM's channel logs a change (failing, delivering again) at most this often: a peer that accepts and closes at every step is not a line per step. */
 const CHANNEL_LOG_EVERY_MS = 60_000;
 
-/** open(2)'s O_PATH on Linux (not in Node's fs.constants): a descriptor that only names a file. */
-const O_PATH = 0o10000000;
 
 /**
  * Opens a channel's socket path without following a link, and checks that it
@@ -88,6 +87,7 @@ export class ChannelSink implements Sink {
     for (const vm of s.vms) {
       const path = vm.transports?.channelPath;
       if (!path) continue;
+      const root = vm.transports?.channelRoot;
       live.add(vm.key);
       let c = this.vms.get(vm.key);
       if (!c) {
@@ -95,7 +95,7 @@ export class ChannelSink implements Sink {
         this.log.info(`channel: VM ${vm.name}: epoch ${c.epoch} at ${path}`);
       }
       for (const z of zones) c.counters.set(z.id, wrapAdd(c.counters.get(z.id) ?? 0, vm.zonesUj.get(z.id) ?? 0, z.maxUj));
-      this.ensureSocket(c, path, vm.name);
+      this.ensureSocket(c, path, vm.name, root);
       this.send(c, s, zones, vm.name);
     }
     for (const [key, c] of this.vms) {
@@ -105,14 +105,17 @@ export class ChannelSink implements Sink {
     }
   }
 
-  private ensureSocket(c: VmChannel, path: string, name: string): void {
-    if (c.socket && !c.socket.destroyed && c.path === path) return;
+  private ensureSocket(c: VmChannel, path: string, name: string, root: string | undefined): void {
+    // a KubeVirt pod's socket is named by its pod's root and the path inside it
+    const where = root ? `${root}:${path}` : path;
+    if (c.socket && !c.socket.destroyed && c.path === where) return;
     c.socket?.destroy();
     c.socket = null;
-    c.path = path;
+    c.path = where;
     c.connected = false;
-    const fd = openSocketNoFollow(path);
-    if (typeof fd === "string") return this.failed(c, name, path, fd);
+    const found = root ? openInRoot(root, path, "socket") : openSocketNoFollow(path);
+    if (typeof found === "string") return this.failed(c, name, where, found);
+    const fd = typeof found === "number" ? found : found.fd;
     // Through the descriptor just checked, not the path: nothing swapped in between is connected to.
     const sock = connect({ path: `/proc/self/fd/${fd}` });
     let open = true;
@@ -132,7 +135,7 @@ export class ChannelSink implements Sink {
         c.pending = null;
       }
     });
-    sock.on("error", (err) => this.failed(c, name, path, errorMessage(err)));
+    sock.on("error", (err) => this.failed(c, name, where, errorMessage(err)));
     sock.on("close", () => {
       c.connected = false;
       if (c.socket === sock) c.socket = null;

@@ -5,7 +5,8 @@ import type { VmCgroup } from "./cgroup.js";
 import { discoverVms, QemuScanner } from "./discover.js";
 import type { DiscoveredVm, DiscoveryPolicy } from "./discover.js";
 import { quoteName } from "../vm/names.js";
-import type { LibvirtDomains } from "./libvirt-source.js";
+import type { DomainFacts, LibvirtDomains } from "./libvirt-source.js";
+import type { PodLibvirts } from "./pod-libvirt.js";
 import { inPod, kubevirtLabels } from "./kubevirt.js";
 
 export interface ResolverOptions {
@@ -16,6 +17,8 @@ export interface ResolverOptions {
   log: Logger;
   /** libvirt's domains, or null (--no-libvirt, or --qemu on the exporters). */
   libvirt: LibvirtDomains | null;
+  /** The libvirt of each KubeVirt pod, for a qemu in a pod this host's libvirt does not know; absent with --no-libvirt. */
+  pods?: PodLibvirts;
 }
 
 /**
@@ -46,9 +49,13 @@ export class VmResolver implements VmSource {
     const claims: VmClaim[] = [];
     for (const vm of vms) {
       const cpu = this.cpuTicks(vm.key, vm.process, prevUptimeS);
-      const transports = vm.libvirt && vm.uuid ? lv?.transportsOf(vm.uuid) : null;
+      const pod = this.placeOf(vm.process).pod;
+      // a qemu in a pod that this host's libvirt does not know: its domain is its pod's libvirt's (KubeVirt)
+      const fromPod = !vm.libvirt && pod ? this.o.pods?.domainOf(vm.process.pid, vm.uuid, vm.name) : undefined;
+      const transports = vm.libvirt && vm.uuid ? lv?.transportsOf(vm.uuid) : fromPod?.facts ? { ...podTransports(fromPod.facts), channelRoot: `${this.o.procRoot}/${vm.process.pid}/root` } : null;
+      const libvirtNote = fromPod === undefined ? undefined : (fromPod?.note ?? "its pod's libvirt not asked yet");
       // KubeVirt's namespace and VMI, where its qemu is in a pod (its libvirt is the pod's, not the host's)
-      const labels = { ...(vm.libvirt && vm.uuid ? lv?.labelsOf(vm.uuid) : undefined), ...kubevirtLabels(vm.name, this.placeOf(vm.process).pod) };
+      const labels = { ...(vm.libvirt && vm.uuid ? lv?.labelsOf(vm.uuid) : undefined), ...kubevirtLabels(vm.name, pod) };
       claims.push({
         key: vm.key,
         name: vm.name,
@@ -58,9 +65,11 @@ export class VmResolver implements VmSource {
         ...(vm.incoming ? { incoming: true } : {}),
         ...cpu,
         ...(transports ? { transports } : {}),
+        ...(libvirtNote ? { libvirtNote } : {}),
         ...(Object.keys(labels).length ? { labels } : {}),
       });
     }
+    this.o.pods?.keepOnly(new Set(vms.map((v) => v.process.pid)));
     this.sayIncoming(vms);
     const live = new Set(vms.map((v) => v.key));
     for (const k of this.usage.keys()) if (!live.has(k)) this.usage.delete(k);
@@ -117,4 +126,9 @@ export class VmResolver implements VmSource {
     this.usage.delete(key);
     return { cpuTicks: processDeltaTicks(p, prevUptimeS, this.o.clockTicks), cpuSource: "process" };
   }
+}
+
+/** A pod's domain's transports: its channel only (a tree share in a pod's domain would be the pod's own, not one this daemon writes). */
+function podTransports(f: DomainFacts): { channelPath: string | null; share: boolean } {
+  return { channelPath: f.channelPath, share: false };
 }

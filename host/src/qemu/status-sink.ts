@@ -31,7 +31,7 @@ export class StatusSink implements Sink {
       proc_files_held: s.procFilesHeld,
       vms: s.vms.map((v) => {
         const channel = channels?.get(v.key);
-        return { name: v.name, uuid: v.uuid, power_uw: v.powerUw, tree: treeWanted(v), written: this.o.written.get(v.key) ?? false, ...(channel ? { channel } : {}) };
+        return { name: v.name, uuid: v.uuid, power_uw: v.powerUw, tree: treeWanted(v), written: this.o.written.get(v.key) ?? false, ...(channel ? { channel } : {}), ...(v.libvirtNote ? { libvirt_note: v.libvirtNote } : {}) };
       }),
       incoming: s.incomingVms.map((v) => ({ name: v.name, uuid: v.uuid, pid: v.pid })),
     };

@@ -160,7 +160,9 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
   // (its libvirt is its pod's): rows from the status file
   const known = (v: { name: string; uuid: string | null }): boolean => rows.some((r) => r.domain === v.name) || (v.uuid !== null && uuids.has(v.uuid));
   if (daemonFresh) {
-    for (const r of vmRows(daemon.vms.filter((v) => !known(v)), true)) rows.push({ ...r, state: "running (no domain in this host's libvirt)" });
+    for (const v of daemon.vms.filter((x) => !known(x))) {
+      for (const r of vmRows([v], true)) rows.push({ ...r, state: `running (no domain in this host's libvirt${v.libvirt_note ? `; ${v.libvirt_note}` : ""})` });
+    }
   }
   return { ...about, rows: rows.sort((a, b) => a.domain.localeCompare(b.domain)), notes };
 }

@@ -38,6 +38,8 @@ export interface DaemonStatus {
     tree: boolean;
     written: boolean;
     channel?: ChannelStatus;
+    /** Where its domain's XML came from when not from this host's libvirt (a KubeVirt pod's), or why it could not be read. */
+    libvirt_note?: string;
   }[];
   /** Domains whose qemu is here but which do not run here yet (an incoming live migration): no share, no lines. */
   incoming?: { name: string; uuid: string | null; pid: number }[];

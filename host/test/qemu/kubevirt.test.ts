@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { MetricsModel } from "@scaph/common";
 import { inPod, kubevirtIdentity, kubevirtLabels } from "../../src/qemu/kubevirt.js";
 import { collectStatus, formatStatus } from "../../src/setup/status.js";
+import { PodLibvirts } from "../../src/qemu/pod-libvirt.js";
 import { qemuRig } from "./rig.js";
 
 test("a KubeVirt domain name is <namespace>_<vmi>, split at the first _, each part as Kubernetes allows it", () => {
@@ -68,6 +69,31 @@ test("KubeVirt's qemu in a virt-launcher pod is a VM: named by its domain, label
     assert.equal(row.state, "running (no domain in this host's libvirt)");
     assert.equal(row.power_w, 2.5);
     assert.ok(report.rows.some((r) => r.domain === "test"), "the host's own domains are still there");
+  } finally {
+    await q.cleanup();
+  }
+});
+
+test("a pod whose libvirt cannot be reached: the VM keeps its share, and status says why (asked through the pod's /proc/<pid>/root)", async () => {
+  let pods: PodLibvirts | null = null;
+  const q = await qemuRig({ proc: "proc/kubevirt", pods: (procRoot, log) => (pods = new PodLibvirts(procRoot, log)) });
+  try {
+    await q.step();
+    // the fixture's qemu has no root: neither socket name is there
+    const d = await pods!.askNow(3003, "7a1e2d3c-4b5a-5968-8776-655443322110", "prod_web-1");
+    assert.equal(d.facts, null);
+    assert.match(d.note, /^its pod's libvirt unreachable: .*\/3003\/root: ENOENT/);
+    await q.rig.power.advance("intel-rapl:0", 10_000_000);
+    await q.rig.proc.advanceBusy(400);
+    await q.rig.proc.advanceProcess(3003, 200);
+    const s = await q.step(2);
+    const web = s.vms.find((v) => v.name === "prod_web-1");
+    assert.equal(web?.energyUj, 5_000_000, "its share, as without its pod's libvirt");
+    assert.equal(web?.transports, undefined, "no channel known: its tree is written");
+    assert.equal(web?.libvirtNote, d.note);
+    assert.equal(s.vms.find((v) => v.name === "lab_x")?.libvirtNote, undefined, "a qemu outside any pod is not asked");
+    const report = await collectStatus({ connect: "test:///default", baseDir: q.baseDir });
+    assert.match(report.rows.find((r) => r.domain === "prod_web-1")?.state ?? "", /^running \(no domain in this host's libvirt; its pod's libvirt unreachable: /);
   } finally {
     await q.cleanup();
   }

@@ -10,6 +10,7 @@ import { VmResolver } from "../../src/index.js";
 import { buildDaemonSinks, deliver } from "../../src/qemu/daemon.js";
 import type { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
 import type { ChannelSink } from "../../src/qemu/channel-sink.js";
+import type { PodLibvirts } from "../../src/qemu/pod-libvirt.js";
 
 export const WEB_CG = "machine.slice/machine-qemu\\x2d1\\x2dweb\\x2d1.scope";
 export const RHEL_CG = "machine.slice/machine-qemu\\x2d3\\x2drhel\\x2dvm.scope";
@@ -54,6 +55,8 @@ export interface QemuRigOptions {
   substeps?: number;
   /** The /proc fixture (fixtures/proc/qemu by default). */
   proc?: string;
+  /** Each pod's libvirt, asked through the fixture's /proc/<pid>/root (as scaph-host qemu does with libvirt). */
+  pods?: (procRoot: string, log: Logger) => PodLibvirts;
 }
 
 export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
@@ -69,6 +72,7 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
       clockTicks: 100,
       log,
       libvirt: options.libvirt ?? null,
+      ...(options.pods ? { pods: options.pods(procRoot, log) } : {}),
       policy: { allowedUids: new Set([0, LIBVIRT_QEMU_UID, RHEL_QEMU_UID]), maxVms, libvirtPid: options.libvirtPid ?? (() => null) },
     });
   await options.libvirt?.refresh();
