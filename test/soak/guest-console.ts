@@ -27,6 +27,8 @@ export class GuestConsole {
   /** Since when (ms) its agent is away, or null while it is up. */
   private downSince: number | null = null;
   private floodStart: number | null = null;
+  /** Reset from outside, its next boot not seen yet. */
+  private resetting = false;
 
   constructor(
     readonly vm: string,
@@ -69,8 +71,19 @@ export class GuestConsole {
     this.downSince ??= ms;
   }
 
+  /**
+   * The guest is reset from outside at `ms`: its agent is away until the
+   * next boot's agent speaks. What the console still gives of the agent
+   * before the boot line was said before the reset (the console is read a
+   * little late): it does not bring the agent back.
+   */
+  reset(ms: number): void {
+    this.agentAway(ms);
+    this.resetting = true;
+  }
+
   private up(ms: number): void {
-    if (this.downSince === null) return;
+    if (this.downSince === null || this.resetting) return;
     this.down.push({ vm: this.vm, fromMs: this.downSince, toMs: ms });
     this.downSince = null;
   }
@@ -81,6 +94,7 @@ export class GuestConsole {
     const line = text.slice(i + 5);
     this.seen.push({ ms, text: line });
     if (line.startsWith("boot ")) {
+      this.resetting = false;
       this.boot++;
       this.agentAway(ms);
       return;

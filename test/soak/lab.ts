@@ -337,7 +337,7 @@ async function perform(e: Planned, hosts: Record<Host, SoakHost>, where: Map<str
     return;
   }
   if (e.type === "reboot") {
-    consoles.get(vm)?.agentAway(Date.now());
+    consoles.get(vm)?.reset(Date.now());
     await h.virsh("reset", vm);
     return;
   }
