@@ -1,6 +1,6 @@
-// The light part of @scaph/common: what every command loads. The Prometheus
-// exporter is "@scaph/common/prometheus", loaded only where
-// metrics are served.
+// @scaph/common's main entry: what every command loads. The exporters that
+// open sockets or load more (Prometheus, Riemann, Warp 10, the Pushgateway)
+// have entries of their own (package.json "exports"), loaded only where used.
 export * from "./units.js";
 export * from "./errors.js";
 export * from "./log.js";

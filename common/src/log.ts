@@ -63,3 +63,34 @@ export function levelFromVerbosity(count: number): LogLevel {
 
 /** A logger that drops everything (tests, library defaults). */
 export const silentLogger: Logger = createLogger({ level: "error", write: () => {} });
+
+/**
+ * At most one word every `everyMs` (a minute by default): a reminder while a
+ * fault goes on, not a line per step or per send. One of these per thing
+ * that may fail, asked before each word.
+ */
+export class LogEvery {
+  private lastMs = -Infinity;
+
+  constructor(
+    readonly everyMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether a word may be said now; if so, it counts as said. */
+  due(): boolean {
+    if (!this.ready()) return false;
+    this.said();
+    return true;
+  }
+
+  /** Whether a word may be said now (nothing counted). */
+  ready(): boolean {
+    return this.now() - this.lastMs >= this.everyMs;
+  }
+
+  /** A word was said now (one that did not wait: the first of a fault). */
+  said(): void {
+    this.lastMs = this.now();
+  }
+}

@@ -23,7 +23,8 @@ import {
 import type { CliEnvironment, RootOptions, ShareTransport as Transport } from "@scaph/common";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { CHANNEL_STATE_FILE, ChannelReceiver } from "./channel/receiver.js";
+import { ChannelReceiver } from "./channel/receiver.js";
+import { CHANNEL_STATE_FILE } from "./channel/state-file.js";
 import { ChannelSensor } from "./channel/sensor.js";
 import { CHANNEL_DEFAULTS, firstLine, portFinder, startReceiver } from "./channel/start.js";
 import type { ChannelFlags } from "./channel/start.js";

@@ -10,3 +10,4 @@ export { KNOWN_HOST, knownHost } from "./known-host.js";
 export { startRiemannServer } from "./riemann-server.js";
 export type { RiemannServerTls, RiemannTestServer } from "./riemann-server.js";
 export { prng } from "./prng.js";
+export { waitFor } from "./wait.js";

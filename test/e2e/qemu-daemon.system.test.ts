@@ -34,7 +34,8 @@ test("a real qemu VM: discovered in the real /proc, given a share, its tree read
   const base = join(dir, "scaphandre");
   try {
     await waitFor("qemu to start", async () => (vm.child.pid && vm.child.exitCode === null ? true : null), 5000);
-    await sleep(500);
+    // qemu running its guest: CPU time in its /proc/PID/stat
+    await waitFor("qemu to use CPU", async () => (Number((await readFile(`/proc/${vm.child.pid}/stat`, "utf8")).split(") ")[1]?.split(" ")[11] ?? 0) > 0 ? true : null), 30_000);
     const power = new PowercapFixture(powercap);
     const hostBefore = (await power.energy("intel-rapl:0")) + (await power.energy("intel-rapl:0:2"));
     const cpuBefore = await cpuShareProbe(vm.child.pid as number);

@@ -63,21 +63,8 @@ export async function freePort(): Promise<number> {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `f` until it returns a non-null value or the time is up. */
-export async function waitFor<T>(what: string, f: () => Promise<T | null>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown = null;
-  while (Date.now() < end) {
-    try {
-      const v = await f();
-      if (v !== null) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
+// (waitFor lives in @scaph/test-support: one for every package's tests)
+export { waitFor } from "@scaph/test-support";
 
 /** A 512-byte boot sector that spins forever (`jmp $`): a guest that burns one CPU under TCG. */
 export async function writeBusyBootSector(path: string): Promise<void> {

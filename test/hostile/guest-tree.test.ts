@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, readFile, rm, symlink, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeAtomic } from "@scaph/test-support";
+import { waitFor, writeAtomic } from "@scaph/test-support";
 import { guestBin } from "../helpers/cli.js";
 import { startBackground } from "../helpers/processes.js";
 import { guestJson, mkfifo, RSS_BOUND, withTree } from "./rig.js";
@@ -22,8 +22,9 @@ test("a FIFO at energy_uj: the run ends on time, each step skipped with a line",
     await rm(e);
     mkfifo(e);
     const r = await guestJson(tree, 2);
-    assert.ok(r.ms < 8000, `took ${r.ms} ms`);
+    // it ended by itself (a read blocked on the FIFO would have it killed at guestJson's deadline: code null)
     assert.equal(r.code, 0, r.stderr);
+    console.log(`# a run of -t 2 took ${r.ms} ms`);
     assert.deepEqual(reports(r), []);
     assert.match(r.stderr, /intel-rapl:0\/energy_uj: not a regular file/);
   }));
@@ -74,7 +75,8 @@ test("a malformed value at start is a skipped step, not an exit; garbage with a 
     const bg = startBackground(process.execPath, [guestBin, "json", "-t", "4", "-s", "0.5", "--powercap-path", tree]);
     let stdout = "";
     bg.child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
-    await new Promise((r) => setTimeout(r, 1200));
+    // the bad value seen and its step skipped, then a good one
+    await waitFor("the malformed value's skipped step", () => /Malformed .*energy_uj/.test(bg.output()), 30_000);
     await writeAtomic(e, "1000\n");
     const code = await new Promise<number | null>((r) => bg.child.on("exit", (c) => r(c)));
     const stderr = bg.output().replace(stdout, "");

@@ -111,10 +111,18 @@ export function watchPeakRss(pid: number): { stop(): Promise<number> } {
 }
 
 /** Ends a background process with SIGTERM and says how long it took, ms. */
+/**
+ * Stops `bg` with `signal` and says how long it took (a number reported, not
+ * a bound: a busy machine is slower). A process that does not end by itself
+ * is killed after 5 s, and its code is then null: the callers' `code === 0`
+ * is the check that it stopped on its own.
+ */
 export async function timedStop(bg: Background, signal: NodeJS.Signals = "SIGTERM"): Promise<{ ms: number; code: number | null }> {
   const t0 = Date.now();
   const code = await bg.stop(signal);
-  return { ms: Date.now() - t0, code };
+  const ms = Date.now() - t0;
+  console.log(`# ${signal}: stopped in ${ms} ms, exit code ${code}`);
+  return { ms, code };
 }
 
 /** mkfifo(1), a FIFO at `path`. */

@@ -1,7 +1,7 @@
 import { readdirSync, readlinkSync } from "node:fs";
 import { errnoCode, ProcfsError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { silentLogger } from "../log.js";
+import { LogEvery, silentLogger } from "../log.js";
 import type { Ticks } from "../units.js";
 import { clockTicksPerSecond, pageSizeBytes } from "./clock.js";
 import { readInto, readText, readView, sharedBuffer } from "./files.js";
@@ -122,7 +122,8 @@ export class ProcessTable {
   private readonly withHostStats: boolean;
   /** Read failures other than "gone", by errno, since the last report. */
   private readonly failures = new Map<string, number>();
-  private lastReportMs = 0;
+  /** Read failures are said at most once a minute. */
+  private readonly failureWord = new LogEvery();
   /** Parsed /proc/PID/stat of a known process, reused from one to the next. */
   private readonly scratch: ProcStat = { pid: 0, comm: "", commStart: 0, commEnd: 0, state: "", ppid: 0, flags: 0, cpuTicks: 0, startTicks: 0, rssPages: 0, vsizeBytes: 0 };
   /** The /proc/PID/stat files held open, or null when each is opened at each read. */
@@ -355,10 +356,7 @@ export class ProcessTable {
 
   /** Logs read failures that are not "gone", with counts, at most once a minute. */
   private reportFailures(): void {
-    if (this.failures.size === 0) return;
-    const now = Date.now();
-    if (now - this.lastReportMs < 60_000) return;
-    this.lastReportMs = now;
+    if (this.failures.size === 0 || !this.failureWord.due()) return;
     const what = [...this.failures].map(([code, n]) => `${code} ×${n}`).join(", ");
     this.failures.clear();
     this.log.warn(`procfs: reads of ${this.procRoot}/PID/stat failed (${what}); those processes keep their last reading`);

@@ -4,7 +4,8 @@ import type { Logger } from "@scaph/common";
 import { lockHolder, lockTree, TREE_LOCK_FILE } from "./lock.js";
 import type { LockRefusal } from "./lock.js";
 import { findPort } from "./port.js";
-import { CHANNEL_STATE_FILE, ChannelReceiver } from "./receiver.js";
+import { ChannelReceiver } from "./receiver.js";
+import { CHANNEL_STATE_FILE } from "./state-file.js";
 import { DEFAULT_GUEST_SUBSTEPS } from "./tree-writer.js";
 
 /** The channel options of scaph-guest's commands. */

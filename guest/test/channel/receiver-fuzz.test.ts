@@ -15,7 +15,8 @@ import { join } from "node:path";
 import { createLogger, encodeMessage, parseMessage } from "@scaph/common";
 import type { ChannelMessage, ChannelZone } from "@scaph/common";
 import { prng } from "@scaph/test-support";
-import { ChannelReceiver, MAX_TREE_ZONES } from "../../src/channel/receiver.js";
+import { ChannelReceiver } from "../../src/channel/receiver.js";
+import { MAX_TREE_ZONES } from "../../src/channel/state-file.js";
 
 const seeds = process.env.SCAPH_FUZZ_SEED ? [Number(process.env.SCAPH_FUZZ_SEED)] : [1, 2, 20261128];
 

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { encodeMessage, errorMessage, wrapAdd } from "@scaph/common";
+import { encodeMessage, errorMessage, LogEvery, wrapAdd } from "@scaph/common";
 import type { ChannelZone, Logger, Sink, Snapshot } from "@scaph/common";
 import type { ChannelStatus } from "../vm/status-file.js";
 export type { ChannelStatus } from "../vm/status-file.js";
@@ -48,8 +48,8 @@ class VmChannel {
   path: string | null = null;
   connected = false;
   lastError: string | null = null;
-  /** When a change of this channel was last logged (ms): at most one line a minute. */
-  lastWordMs = -Infinity;
+  /** A change of this channel is logged at most once a minute. */
+  readonly word = new LogEvery(CHANNEL_LOG_EVERY_MS);
   failuresSinceSaid = 0;
   /** The line of a step that came while connecting: written once connected (it carries the totals). */
   pending: string | null = null;
@@ -159,10 +159,7 @@ export class ChannelSink implements Sink {
 
   /** Whether a change of a VM's channel may be logged now: at most one line a minute (or the first ever). */
   private maySay(c: VmChannel, changed: boolean): boolean {
-    const now = Date.now();
-    if (!changed || now - c.lastWordMs < CHANNEL_LOG_EVERY_MS) return false;
-    c.lastWordMs = now;
-    return true;
+    return changed && c.word.due();
   }
 
   /** Writes a line; it counts as sent once the kernel took it, and a first line taken after failures says so. */

@@ -50,17 +50,17 @@ export class StatusSink implements Sink {
   }
 }
 
-/**
- * `scaph_vm_delivery_ok{vmname,transport}`: 1 when the daemon's last step
- * wrote the VM's tree (`tree`) or is connected to its channel (`channel`),
- * else 0; what an alert on stale VM trees reads.
- */
 /** The daemon's delivery gauge: defined here, where its samples and their labels (vmname, transport) are made. */
 export const DELIVERY_GAUGE = {
   name: "scaph_vm_delivery_ok",
   help: "Whether the daemon's last step delivered the VM's energy (tree written, channel connected): 1 or 0",
 } as const;
 
+/**
+ * `scaph_vm_delivery_ok{vmname,transport}`: 1 when the daemon's last step
+ * wrote the VM's tree (`tree`) or is connected to its channel (`channel`),
+ * else 0; what an alert on stale VM trees reads.
+ */
 export function deliverySamples(status: DaemonStatus | null): { labels: { vmname: string; transport: "tree" | "channel" }; value: number }[] {
   const out: ReturnType<typeof deliverySamples> = [];
   for (const v of status?.vms ?? []) {

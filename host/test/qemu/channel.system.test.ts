@@ -3,6 +3,7 @@
  * gives web-1 a channel, the daemon's pipeline writes its lines to the unix
  * socket a test server plays qemu with.
  */
+import { waitFor } from "@scaph/test-support";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cp, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -77,13 +78,6 @@ async function channelRig(sock: string, dir: string): Promise<{ q: QemuRig; sink
   };
 }
 
-const waitFor = async (what: string, f: () => boolean, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 test("channel: one line per step with the VM's counters since its epoch; no tree for a channel-only VM; reconnects", async () => {
   const dir = await mkdtemp(join(tmpdir(), "scaph-chan-"));

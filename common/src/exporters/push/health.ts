@@ -1,3 +1,4 @@
+import { LogEvery } from "../../log.js";
 import type { Logger } from "../../log.js";
 
 /** While a peer keeps failing, a reminder at most this often (ms). */
@@ -22,14 +23,16 @@ export class PeerHealth {
   private failing = false;
   private lostSinceOk = 0;
   private failuresSinceSaid = 0;
-  private saidMs = 0;
+  private readonly reminder: LogEvery;
 
   constructor(
     private readonly name: string,
     private readonly unit: string,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.reminder = new LogEvery(FAILING_REMINDER_MS, now);
+  }
 
   ok(items: number, what = ""): void {
     this.sent += items;
@@ -44,16 +47,15 @@ export class PeerHealth {
     this.lost += items;
     this.lostSinceOk += items;
     this.failuresSinceSaid++;
-    const now = this.now();
     const first = !this.failing;
     this.failing = true;
-    if (!first && now - this.saidMs < FAILING_REMINDER_MS) {
+    if (!first && !this.reminder.ready()) {
       this.log.debug(`${this.name}: ${reason}: ${items} ${this.unit} not delivered, ${this.lost} in all`);
       return;
     }
     if (first) this.log.warn(`${this.name}: ${reason}: ${items} ${this.unit} not delivered (measuring goes on; ${this.lost} not delivered in all)`);
     else this.log.warn(`${this.name}: still not delivering: ${this.failuresSinceSaid} sends failed since the last word, ${this.lostSinceOk} ${this.unit} not delivered since the last delivery; the last reason: ${reason}`);
-    this.saidMs = now;
+    this.reminder.said();
     this.failuresSinceSaid = 0;
   }
 }
