@@ -7,7 +7,7 @@
 //   scaph-host/                       with --only host-bundle: the host's files for Node >= 20 (main.js; the container image)
 // --only host-deb,guest-deb,guest-bundle,guest-sea,host-bundle builds those parts (the tests, the Dockerfile).
 // Run `tsc -b` first.
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -36,6 +36,11 @@ mkdirSync(out, { recursive: true });
 
 const docs = (pkg) => [
   { dest: `/usr/share/doc/${pkg}/README.md`, src: join(repo, "README.md") },
+  // the pages the README links to, where its links find them
+  ...readdirSync(join(repo, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .sort()
+    .map((f) => ({ dest: `/usr/share/doc/${pkg}/docs/${f}`, src: join(repo, "docs", f) })),
   { dest: `/usr/share/doc/${pkg}/copyright`, content: `scaph\nLicense: Apache-2.0\nOn Debian systems, the license is in /usr/share/common-licenses/Apache-2.0.\n` },
 ];
 const unit = (name) => ({ dest: `/lib/systemd/system/${name}`, src: join(repo, "systemd", name), mode: 0o644 });

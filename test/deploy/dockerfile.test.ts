@@ -51,11 +51,11 @@ test("the Dockerfile: its COPY sources exist, its build step makes what it copie
   assert.match(g.stdout, /Usage: scaph-guest prometheus/);
 });
 
-test("the README's docker run line runs the image as the compose file does: the same user, capabilities, read-only root, privileges, mounts and command", () => {
-  const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+test("docs/deployment.md's docker run line runs the image as the compose file does: the same user, capabilities, read-only root, privileges, mounts and command", () => {
+  const readme = readFileSync(join(repoRoot, "docs/deployment.md"), "utf8");
   // the line and its continuations (each ending in a backslash)
   const m = /^docker run ((?:.*\\\n)*.*)$/m.exec(readme);
-  assert.ok(m, "a docker run line in the README");
+  assert.ok(m, "a docker run line in docs/deployment.md");
   const words = m[1]!.replace(/\\\n/g, " ").split(/\s+/).filter(Boolean);
   const image = words.indexOf("scaph-host:0.1.0");
   assert.ok(image > 0, words.join(" "));

@@ -34,7 +34,7 @@ test("the Grafana chart's values: a default Prometheus datasource, a file provid
   const cm = parse(readFileSync(join(dir, "dashboards.yaml"), "utf8")) as { metadata: { name: string; namespace: string } };
   const ds = v.datasources["datasources.yaml"].datasources;
   assert.equal(ds.filter((d) => d.isDefault).length, 1);
-  // the prometheus-community chart installed as "prometheus" (the README's command) serves at prometheus-server
+  // the prometheus-community chart installed as "prometheus" (docs/deployment.md's command) serves at prometheus-server
   assert.match(ds[0]!.url, new RegExp(`^http://prometheus-server\\.${cm.metadata.namespace}\\.svc`));
   assert.equal(ds[0]!.type, "prometheus", "the dashboards' datasource variable asks for a prometheus datasource");
   const providers = v.dashboardProviders["dashboardproviders.yaml"].providers;
@@ -46,7 +46,7 @@ test("the Grafana chart's values: a default Prometheus datasource, a file provid
     assert.equal(p.options.path, `/var/lib/grafana/dashboards/${provider}`);
     assert.equal(p.type, "file");
   }
-  const readme = readFileSync(join(repoRoot, "README.md"), "utf8");
+  const readme = readFileSync(join(repoRoot, "docs/deployment.md"), "utf8");
   assert.match(readme, /helm install grafana grafana\/grafana --namespace monitoring --values deploy\/kubernetes\/grafana\/values\.yaml/);
   assert.match(readme, /kubectl apply -k deploy\/kubernetes\/grafana/);
   assert.match(readme, /helm install prometheus prometheus-community\/prometheus --namespace monitoring/);

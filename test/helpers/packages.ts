@@ -21,7 +21,7 @@ export function buildPackages(parts: readonly PackagePart[], outDir: string): Pr
   });
 }
 
-/** Files whose content makes the packages: the compiled code, the packaging scripts, the units, the lock file. */
+/** Files whose content makes the packages: the compiled code, the packaging scripts, the units, the docs, the lock file. */
 function packageInputs(): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
@@ -31,7 +31,7 @@ function packageInputs(): string[] {
       else out.push(p);
     }
   };
-  for (const d of ["common/dist/src", "libvirt/dist/src", "host/dist/src", "guest/dist/src", "deploy/packaging", "systemd"]) walk(join(repoRoot, d));
+  for (const d of ["common/dist/src", "libvirt/dist/src", "host/dist/src", "guest/dist/src", "deploy/packaging", "systemd", "docs"]) walk(join(repoRoot, d));
   out.push(join(repoRoot, "package.json"), join(repoRoot, "package-lock.json"), join(repoRoot, "README.md"));
   return out.sort();
 }
