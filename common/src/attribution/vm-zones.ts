@@ -1,6 +1,7 @@
 import type { Microjoules } from "../units.js";
 import { DEFAULT_MAX_UJ, VM_PACKAGE_NAME, VM_PACKAGE_ZONE, vmSubZone } from "../powercap/layout.js";
 import type { HostEnergy } from "./energy.js";
+import type { Snapshot } from "./snapshot.js";
 
 /** A zone of a VM tree. */
 export interface ZoneSpec {
@@ -21,6 +22,23 @@ export function vmZones(subNames: readonly string[], maxOf: (name: string) => nu
     { id: VM_PACKAGE_ZONE, name: VM_PACKAGE_NAME, maxUj: maxOf("package") ?? DEFAULT_MAX_UJ },
     ...subNames.map((n, m) => ({ id: vmSubZone(m), name: n, maxUj: maxOf(n) ?? DEFAULT_MAX_UJ })),
   ];
+}
+
+/** The wrap point of the host's zone with this name (`package` for packages), from a Snapshot's zones. */
+export function zoneMaxOf(zones: Snapshot["zones"]): (name: string) => number | null {
+  return (name) => {
+    const z = zones.find((x) => (name === "package" ? x.kind === "package" : x.kind === "subdomain" && x.name === name));
+    return z?.maxEnergyRangeUj ?? null;
+  };
+}
+
+const zonesOfSnapshot = new WeakMap<Snapshot, ZoneSpec[]>();
+
+/** The zones of every VM's tree or channel at the step of `s` (its sub-domains, their wrap points): computed once per Snapshot, whichever sink asks first. */
+export function snapshotVmZones(s: Snapshot): readonly ZoneSpec[] {
+  let z = zonesOfSnapshot.get(s);
+  if (!z) zonesOfSnapshot.set(s, (z = vmZones(s.subDomains, zoneMaxOf(s.zones))));
+  return z;
 }
 
 /** Host sub-domain names in a stable order (first socket's order, then any new). */

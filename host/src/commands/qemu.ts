@@ -21,7 +21,7 @@ import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
 import { PodLibvirts } from "../qemu/pod-libvirt.js";
 import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 import { VmResolver } from "../qemu/resolver.js";
-import { DELIVERY_GAUGE, deliverySamples } from "../qemu/status-sink.js";
+import { DELIVERY_GAUGE, deliverySamples } from "../qemu/delivery.js";
 import { buildDaemonSinks } from "../qemu/daemon.js";
 import { DEFAULT_SUBSTEPS } from "../qemu/tree-sink.js";
 import { checkBaseDir } from "../qemu/base-dir.js";
@@ -111,11 +111,10 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus, ...(containers ? { containers } : {}) }); // RAPL readable, or the fix named
       checkBaseDir(o.baseDir);
       const daemon = buildDaemonSinks({ baseDir: o.baseDir, log, maxVms: o.maxVms, substeps: o.substeps });
-      const { status } = daemon;
       sinks.push(...daemon.sinks);
       if (o.prometheus) {
         const exporter = await startPrometheus(o, true, log, "scaph-host");
-        exporter.addGauge(DELIVERY_GAUGE.name, DELIVERY_GAUGE.help, () => deliverySamples(status.latest));
+        exporter.addGauge(DELIVERY_GAUGE.name, DELIVERY_GAUGE.help, () => deliverySamples([daemon.trees, daemon.channels]));
         sinks.push(exporter);
       }
       log.info(`qemu: writing VM trees under ${o.baseDir} every ${o.step} s${libvirt ? `, VMs named by ${o.connect}` : ", without libvirt"}`);

@@ -1,14 +1,12 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { encodeMessage, errorMessage, LogEvery, wrapAdd } from "@scaph/common";
-import type { ChannelZone, Logger, Sink, Snapshot } from "@scaph/common";
+import { encodeMessage, errorMessage, LogEvery, snapshotVmZones, wrapAdd } from "@scaph/common";
+import type { ChannelZone, Logger, Snapshot, ZoneSpec } from "@scaph/common";
 import type { ChannelStatus } from "../vm/status-file.js";
 export type { ChannelStatus } from "../vm/status-file.js";
-import { zoneMaxOf } from "./tree-sink.js";
 import { O_PATH, openInRoot } from "./pod-root.js";
-import { vmZones } from "./vm-tree.js";
-import type { ZoneSpec } from "./vm-tree.js";
+import type { DeliverySink, VmDelivery } from "./delivery.js";
 
 /** A VM's channel logs a change (failing, delivering again) at most this often: a peer that accepts and closes at every step is not a line per step. */
 const CHANNEL_LOG_EVERY_MS = 60_000;
@@ -38,8 +36,11 @@ export function openSocketNoFollow(path: string): number | string {
 /** One VM's channel: its epoch, its counters since then, its connection. */
 class VmChannel {
   readonly epoch = randomHex(8);
-  /** When the epoch began: the start of the first interval it counts (host Unix s). */
-  constructor(readonly t0: number) {}
+  /** When the epoch began (the start of the first interval it counts, host Unix s), and the VM's name. */
+  constructor(
+    readonly t0: number,
+    readonly name: string,
+  ) {}
   readonly counters = new Map<string, number>();
   seq = 0;
   sent = 0;
@@ -66,13 +67,20 @@ class VmChannel {
  * bounds it). A VM that restarts, is restored or migrates in has a new
  * socket: the next step connects to it.
  */
-export class ChannelSink implements Sink {
+export class ChannelSink implements DeliverySink {
   readonly name = "channel";
   private readonly vms = new Map<string, VmChannel>();
 
   constructor(private readonly log: Logger) {}
 
-  /** Each VM's channel, by VM key, for the status file. */
+  /** Each VM whose live XML has the channel: whether the daemon is connected to it, and its counts. */
+  delivered(): ReadonlyMap<string, VmDelivery> {
+    const out = new Map<string, VmDelivery>();
+    for (const [key, channel] of this.status()) out.set(key, { vm: this.vms.get(key)?.name ?? key, transport: "channel", ok: channel.connected, channel });
+    return out;
+  }
+
+  /** Each VM's channel, by VM key. */
   status(): Map<string, ChannelStatus> {
     const out = new Map<string, ChannelStatus>();
     for (const [k, c] of this.vms) {
@@ -82,7 +90,7 @@ export class ChannelSink implements Sink {
   }
 
   write(s: Snapshot): void {
-    const zones = vmZones(s.subDomains, zoneMaxOf(s.zones));
+    const zones = snapshotVmZones(s);
     const live = new Set<string>();
     for (const vm of s.vms) {
       const path = vm.transports?.channelPath;
@@ -91,7 +99,7 @@ export class ChannelSink implements Sink {
       live.add(vm.key);
       let c = this.vms.get(vm.key);
       if (!c) {
-        this.vms.set(vm.key, (c = new VmChannel(s.timestampS - s.intervalS)));
+        this.vms.set(vm.key, (c = new VmChannel(s.timestampS - s.intervalS, vm.name)));
         this.log.info(`channel: VM ${vm.name}: epoch ${c.epoch} at ${path}`);
       }
       for (const z of zones) c.counters.set(z.id, wrapAdd(c.counters.get(z.id) ?? 0, vm.zonesUj.get(z.id) ?? 0, z.maxUj));

@@ -20,7 +20,7 @@ export interface DaemonSinks {
 export function buildDaemonSinks(o: { baseDir: string; log: Logger; maxVms: number; substeps?: number }): DaemonSinks {
   const trees = new VmTreeSink(o);
   const channels = new ChannelSink(o.log);
-  const status = new StatusSink({ baseDir: o.baseDir, log: o.log, written: trees.written, channels: () => channels.status() });
+  const status = new StatusSink({ baseDir: o.baseDir, log: o.log, deliveries: [trees, channels] });
   return { trees, channels, status, sinks: [trees, channels, status] };
 }
 

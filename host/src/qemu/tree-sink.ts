@@ -1,18 +1,12 @@
 import { errorMessage, FrameTimer } from "@scaph/common";
 import { join } from "node:path";
-import type { Logger, Sink, Snapshot, Zone } from "@scaph/common";
+import type { Logger, Snapshot } from "@scaph/common";
+import { snapshotVmZones } from "@scaph/common";
+import type { DeliverySink, VmDelivery } from "./delivery.js";
 import { DaemonState } from "./state.js";
 import { DirHandle, isMountPoint, openBaseDir } from "./tree.js";
-import { VmTree, vmZones } from "./vm-tree.js";
+import { VmTree } from "./vm-tree.js";
 import type { ZoneSpec } from "./vm-tree.js";
-
-/** The wrap point of the host's zone with this name (`package` for packages), from the Snapshot's zones. */
-export function zoneMaxOf(zones: readonly Zone[]): (name: string) => number | null {
-  return (name) => {
-    const z = zones.find((x) => (name === "package" ? x.kind === "package" : x.kind === "subdomain" && x.name === name));
-    return z?.maxEnergyRangeUj ?? null;
-  };
-}
 
 /** Whether a VM gets a tree: unless libvirt says it has the channel and no share. */
 export function treeWanted(vm: { transports?: { channelPath: string | null; share: boolean } }): boolean {
@@ -30,15 +24,15 @@ export const DEFAULT_SUBSTEPS = 16;
  * daemon's own state file too, so a restart continues them. It reads
  * nothing of /proc and splits nothing.
  */
-export class VmTreeSink implements Sink {
+export class VmTreeSink implements DeliverySink {
   readonly name = "vm trees";
   private readonly trees = new Map<string, VmTree>();
   private readonly notMounted = new Set<string>();
   private readonly state: DaemonState;
-  /** Whether each VM's tree was written at the last step, by key (for the status file). */
-  readonly written = new Map<string, boolean>();
+  /** Whether each VM's tree was written at the last step, by key. */
+  private readonly written = new Map<string, boolean>();
   /** The zones of the last step, and the timer of the trees' frames. */
-  private zones: ZoneSpec[] = [];
+  private zones: readonly ZoneSpec[] = [];
   private readonly frames = new FrameTimer(
     () => this.nextFrames(),
     () => Math.min(...[...this.trees.values()].map((t) => t.frameS()), 1),
@@ -51,12 +45,19 @@ export class VmTreeSink implements Sink {
   }
 
   write(s: Snapshot): void {
-    const zones = (this.zones = vmZones(s.subDomains, zoneMaxOf(s.zones)));
+    const zones = (this.zones = snapshotVmZones(s));
     this.written.clear();
     this.withBase(s.vms.length > 0, (base) => this.writeTrees(s, base, zones));
     this.state.prune(4 * this.o.maxVms);
     this.state.save();
     if ([...this.trees.values()].some((t) => t.busy())) this.frames.kick();
+  }
+
+  /** Each VM whose tree the last step wanted: whether it was written. */
+  delivered(): ReadonlyMap<string, VmDelivery> {
+    const out = new Map<string, VmDelivery>();
+    for (const [key, ok] of this.written) out.set(key, { vm: this.trees.get(key)?.name ?? key, transport: "tree", ok });
+    return out;
   }
 
   /**
@@ -100,7 +101,7 @@ export class VmTreeSink implements Sink {
     return more;
   }
 
-  private writeTrees(s: Snapshot, base: DirHandle | null, zones: ReturnType<typeof vmZones>): void {
+  private writeTrees(s: Snapshot, base: DirHandle | null, zones: readonly ZoneSpec[]): void {
     for (const vm of s.vms) {
       if (!treeWanted(vm)) continue;
       let tree = this.trees.get(vm.key);

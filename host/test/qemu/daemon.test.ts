@@ -5,6 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { qemuRig, PVE_CG, RHEL_CG, WEB_CG } from "./rig.js";
 import type { QemuRig } from "./rig.js";
+import { deliverySamples } from "../../src/qemu/delivery.js";
+import { STATUS_FILE } from "../../src/vm/status-file.js";
+import type { DaemonStatus } from "../../src/vm/status-file.js";
 
 const read = async (q: QemuRig, vm: string, zone: string, file = "energy_uj"): Promise<string> =>
   (await readFile(join(q.baseDir, vm, zone, file), "utf8")).trim();
@@ -171,6 +174,12 @@ test("a VM dir that is a symlink is refused; the other VMs go on", () =>
     const s = await q.step(2);
     assert.equal(s.vms.find((v) => v.name === "web-1")?.written, false);
     assert.equal(s.vms.find((v) => v.name === "rhel-vm")?.written, true);
+    // the sinks' own outcomes: the delivery gauge and the status file say the same
+    const gauge = new Map(deliverySamples(q.deliveries).map((x) => [`${x.labels.vmname} ${x.labels.transport}`, x.value]));
+    assert.equal(gauge.get("web-1 tree"), 0);
+    assert.equal(gauge.get("rhel-vm tree"), 1);
+    const status = JSON.parse(await readFile(join(q.baseDir, STATUS_FILE), "utf8")) as DaemonStatus;
+    for (const v of status.vms) if (v.tree) assert.equal(gauge.get(`${v.name} tree`), v.written ? 1 : 0, v.name);
     assert.deepEqual(await readdir(outside), []);
     assert.ok(q.lines.some((l) => l.includes("refusing") && l.includes("web-1")));
   }));

@@ -11,6 +11,7 @@ import { buildDaemonSinks, deliver } from "../../src/qemu/daemon.js";
 import type { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
 import type { ChannelSink } from "../../src/qemu/channel-sink.js";
 import type { PodLibvirts } from "../../src/qemu/pod-libvirt.js";
+import type { DeliverySink } from "../../src/qemu/delivery.js";
 
 export const WEB_CG = "machine.slice/machine-qemu\\x2d1\\x2dweb\\x2d1.scope";
 export const RHEL_CG = "machine.slice/machine-qemu\\x2d3\\x2drhel\\x2dvm.scope";
@@ -37,6 +38,8 @@ export interface QemuRig {
   lines: string[];
   /** The daemon's channel sink (a new one after restart()). */
   readonly channels: ChannelSink;
+  /** The daemon's delivering sinks: its trees and its channels. */
+  readonly deliveries: DeliverySink[];
   /** Measures one step of `seconds` and hands it to the sinks. */
   step(seconds?: number): Promise<DaemonStep>;
   /** Adds µs to a cgroup's usage_usec. */
@@ -86,6 +89,9 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
     get channels() {
       return daemon.channels;
     },
+    get deliveries() {
+      return [daemon.trees, daemon.channels];
+    },
     rig,
     cgroupRoot,
     baseDir,
@@ -101,7 +107,7 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
         snapshot,
         hostUj: snapshot.host.energyUj,
         othersUj: snapshot.othersUj,
-        vms: snapshot.vms.map((v) => ({ ...v, written: daemon.trees.written.get(v.key) ?? false })),
+        vms: snapshot.vms.map((v) => ({ ...v, written: daemon.trees.delivered().get(v.key)?.ok ?? false })),
       };
     },
     async advanceCgroup(path, usec) {
