@@ -88,5 +88,5 @@ export function parseMessage(line: string): { ok: true; message: ChannelMessage 
     zones.push({ zone: r.zone, name: r.name, energy_uj: r.energy_uj, max_energy_range_uj: r.max_energy_range_uj });
   }
   if (new Set(zones.map((z) => z.zone)).size !== zones.length) return { ok: false, why: "a zone twice" };
-  return { ok: true, message: { v: 1, epoch: o.epoch, seq: o.seq, t: o.t, ...(o.t0 !== undefined ? { t0: o.t0 as number } : {}), step_s: o.step_s, zones } };
+  return { ok: true, message: { v: 1, epoch: o.epoch, seq: o.seq, t: o.t, ...(o.t0 !== undefined ? { t0: o.t0 } : {}), step_s: o.step_s, zones } };
 }

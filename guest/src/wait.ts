@@ -5,7 +5,7 @@ import { dirname } from "node:path";
 /** Why the tree at `root` cannot be read yet, or null when it can. */
 export async function treeProblem(root: string): Promise<string | null> {
   try {
-    await discoverZones(root, silentLogger);
+    discoverZones(root, silentLogger);
     return null;
   } catch (err) {
     if (err instanceof NoPowercapError) return err.reason;
@@ -69,7 +69,7 @@ export async function waitForTree(
       } catch (err) {
         done = true;
         cleanup();
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     };
     const timer = setInterval(() => void check(), options.pollMs ?? 2000);

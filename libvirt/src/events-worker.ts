@@ -28,6 +28,8 @@ const lv = libvirt();
 const ev = eventApi();
 const queue: EventsMessage[] = [];
 let closedReason: number | null = null;
+/** The reason the connection closed, if it did (read through a call: a callback sets it, which the loop cannot see narrowed). */
+const closedNow = (): number | null => closedReason;
 
 /** The domain's UUID and name: local reads of the handle libvirt passes, no RPC (safe in a callback). */
 function identify(dom: Ptr): { uuid: string; name: string } {
@@ -58,12 +60,13 @@ async function run(): Promise<void> {
       ev.virConnectSetKeepAlive(conn.ptr, 5, 3); // a libvirtd that dies is noticed within ~20 s (remote URIs only)
       closedReason = null;
       post({ kind: "connected" });
-      while (!stopping && closedReason === null) {
+      while (!stopping && closedNow() === null) {
         if (ev.virEventRunDefaultImpl() < 0) throw failure("virEventRunDefaultImpl");
         for (const m of queue.splice(0)) post(m);
         await new Promise((r) => setImmediate(r)); // lets the stop message in
       }
-      if (closedReason !== null) post({ kind: "disconnected", message: `connection closed (reason ${closedReason})` });
+      const reason = closedNow();
+      if (reason !== null) post({ kind: "disconnected", message: `connection closed (reason ${reason})` });
     } catch (err) {
       post({ kind: "disconnected", message: errorText(err) });
     } finally {

@@ -1,3 +1,5 @@
+import { errorMessage } from "@scaph/common";
+
 /**
  * Polls `f` until it returns a value other than null (or false) or the time
  * is up: a test waits on state, never on a sleep. The deadline is a failure's
@@ -14,7 +16,7 @@ export async function waitFor<T>(what: string, f: () => Promise<T | null | false
     } catch (e) {
       last = e;
     }
-    if (Date.now() >= end) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    if (Date.now() >= end) throw new Error(`timed out waiting for ${what}${last !== null ? `: ${errorMessage(last)}` : ""}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -20,7 +20,7 @@ import { freePort, startBackground, startBusyQemu, waitFor, writeBusyBootSector 
 import type { Background } from "../helpers/processes.js";
 import { requireCommand } from "@scaph/test-support";
 
-const stops: (() => Promise<unknown>)[] = [];
+const stops: (() => unknown)[] = [];
 after(async () => {
   for (const s of stops.reverse()) await s();
 });
@@ -38,7 +38,7 @@ test("every dashboard panel and variable has data from a real Prometheus; the re
   const base = join(h.dir, "trees");
   const hostPort = await freePort();
   const daemon = bg(startBackground(process.execPath, [hostBin, "-v", "qemu", "--no-libvirt", "--prometheus", "-a", "127.0.0.1", "-p", String(hostPort), "--base-dir", base, "--step", "1", "--powercap-path", h.powercap]));
-  await waitFor("the VMs' trees", async () => {
+  await waitFor("the VMs' trees", () => {
     try {
       readFileSync(join(base, "dash-vm-1", "intel-rapl:0", "energy_uj"));
       return true;
@@ -53,7 +53,7 @@ test("every dashboard panel and variable has data from a real Prometheus; the re
 
   // deploy/prometheus as shipped, its targets filled in and its intervals at 1 s
   const dir = mkdtempSync(join(tmpdir(), "scaph-dash-"));
-  stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+  stops.push(() => rmSync(dir, { recursive: true, force: true }));
   cpSync(join(repoRoot, "deploy/prometheus"), join(dir, "prometheus"), { recursive: true });
   const config = join(dir, "prometheus", "prometheus.yml");
   const c = parse(readFileSync(config, "utf8")) as { global: Record<string, string> };

@@ -8,7 +8,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, copyFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments, parse } from "yaml";
@@ -91,7 +91,7 @@ const VALIDATORS: Record<string, Validator> = {
   "v1/Service": (o) => new Service(o).validate(),
   "apps/v1/DaemonSet": (o) => new DaemonSet(o).validate(),
   "v1/ServiceAccount": (o) => new ServiceAccount(o).validate(),
-  "rbac.authorization.k8s.io/v1/ClusterRole": (o) => new ClusterRole(o as unknown as ConstructorParameters<typeof ClusterRole>[0]).validate(),
+  "rbac.authorization.k8s.io/v1/ClusterRole": (o) => new ClusterRole(o).validate(),
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": (o) => new ClusterRoleBinding(o as unknown as ConstructorParameters<typeof ClusterRoleBinding>[0]).validate(),
   "monitoring.coreos.com/v1/ServiceMonitor": (o) => new ServiceMonitor(o as unknown as ConstructorParameters<typeof ServiceMonitor>[0]).validate(),
 };

@@ -26,7 +26,7 @@ import { dashboardsWithoutData } from "../helpers/dashboards.js";
 import { SyntheticHypervisor } from "../helpers/synthetic-hypervisor.js";
 import type { SyntheticVm } from "../helpers/synthetic-hypervisor.js";
 
-const stops: (() => Promise<unknown>)[] = [];
+const stops: (() => unknown)[] = [];
 after(async () => {
   for (const s of stops.reverse()) await s();
 });
@@ -63,7 +63,7 @@ test("a fleet in VictoriaMetrics: per-VM energy across a migration and per-tenan
   const vmalert = requireCommand("vmalert", "victoria-metrics");
   const prometheus = requireCommand("prometheus", "prometheus");
   const dir = mkdtempSync(join(tmpdir(), "scaph-fleet-"));
-  stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+  stops.push(() => rmSync(dir, { recursive: true, force: true }));
 
   // the TSDB: no latency offset and no cache, so that a query sees what was written a second before
   const tsdbPort = await freePort();
@@ -157,7 +157,7 @@ test("a fleet in VictoriaMetrics: per-VM energy across a migration and per-tenan
     }
   };
   const reader = setInterval(() => void read().catch(() => {}), 250);
-  stops.push(async () => clearInterval(reader));
+  stops.push(() => clearInterval(reader));
 
   const energyOf = async (uuid: string): Promise<number> => (await query(`sum(scaph_vm_energy_joules_total{uuid="${uuid}"})`)).values().next().value ?? 0;
 
@@ -169,7 +169,7 @@ test("a fleet in VictoriaMetrics: per-VM energy across a migration and per-tenan
   await hosts[1]!.hv.runVm(WEB);
   await waitFor("web-1 on hv-2 in the TSDB", async () => {
     const parts = await query(`scaph_vm_energy_joules_total{uuid="${WEB.uuid}"}`);
-    const onHv2 = [...parts].find(([k]) => JSON.parse(k).host === "hv-2")?.[1] ?? 0;
+    const onHv2 = [...parts].find(([k]) => (JSON.parse(k) as Record<string, string>).host === "hv-2")?.[1] ?? 0;
     return onHv2 >= 100 ? true : null;
   }, 180_000);
 
@@ -253,5 +253,5 @@ test("a fleet in VictoriaMetrics: per-VM energy across a migration and per-tenan
   // one series per VM, whatever the hosts it ran on; the host label on every series
   assert.equal((await query(`count(uuid_vmname:scaph_vm_energy_joules:increase1d)`)).values().next().value, 4);
   assert.equal((await query(`count(scaph_vm_energy_joules_total{host=""})`)).size, 0, "every series has its host");
-  assert.deepEqual([...(await query(`count by (instance) (scaph_host_energy_microjoules)`)).keys()].map((k) => JSON.parse(k).instance).sort(), ["hv-1", "hv-2", "hv-3"]);
+  assert.deepEqual([...(await query(`count by (instance) (scaph_host_energy_microjoules)`)).keys()].map((k) => (JSON.parse(k) as Record<string, string>).instance).sort(), ["hv-1", "hv-2", "hv-3"]);
 });

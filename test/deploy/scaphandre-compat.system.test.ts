@@ -24,7 +24,7 @@ import { freePort, startBackground, waitFor } from "../helpers/processes.js";
 import { pod, podList, startStandInApi } from "../helpers/kube-api.js";
 import type { Background } from "../helpers/processes.js";
 
-const stops: (() => Promise<unknown>)[] = [];
+const stops: (() => unknown)[] = [];
 after(async () => {
   for (const s of stops.reverse()) await s();
 });
@@ -85,7 +85,7 @@ function fakeNode(root: string): number[] {
 test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed ones, have data from scaph-host prometheus with the Helm chart's flags (--containers): pods and namespaces too", async () => {
   const prometheus = requireCommand("prometheus", "prometheus");
   const dir = mkdtempSync(join(tmpdir(), "scaph-compat-"));
-  stops.push(async () => rmSync(dir, { recursive: true, force: true }));
+  stops.push(() => rmSync(dir, { recursive: true, force: true }));
   const proc = join(dir, "proc");
   mkdirSync(proc);
   const pids = fakeNode(proc);

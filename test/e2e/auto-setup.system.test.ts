@@ -57,13 +57,13 @@ test("--auto-setup: domains defined and started after the daemon get the channel
       return c?.connected && c.sent > 0 ? c : null;
     }, 30_000);
   try {
-    await waitFor("the daemon to subscribe", async () => (host.output().includes("auto-setup: subscribed") ? true : null), 20_000);
+    await waitFor("the daemon to subscribe", () => (host.output().includes("auto-setup: subscribed") ? true : null), 20_000);
 
     // 1. defined after the daemon: the channel is in its persistent XML at once; started, it has it natively
     const defXml = join(dir, "defined.xml");
     await writeFile(defXml, xmlOf(NAMES.defined, false));
     virsh("define", defXml);
-    await waitFor("the channel in the persistent XML", async () => (CHANNEL.test(virsh("dumpxml", "--inactive", NAMES.defined)) ? true : null), 15_000);
+    await waitFor("the channel in the persistent XML", () => (CHANNEL.test(virsh("dumpxml", "--inactive", NAMES.defined)) ? true : null), 15_000);
     virsh("start", NAMES.defined);
     assert.match(virsh("dumpxml", NAMES.defined), CHANNEL);
     await connected(NAMES.defined);
@@ -72,13 +72,13 @@ test("--auto-setup: domains defined and started after the daemon get the channel
     const crXml = join(dir, "created.xml");
     await writeFile(crXml, xmlOf(NAMES.created, true));
     virsh("create", crXml);
-    await waitFor("the channel hot-plugged", async () => (CHANNEL.test(virsh("dumpxml", NAMES.created)) ? true : null), 15_000);
+    await waitFor("the channel hot-plugged", () => (CHANNEL.test(virsh("dumpxml", NAMES.created)) ? true : null), 15_000);
     assert.match(virsh("dominfo", NAMES.created), /Persistent:\s+no/, "still transient: auto-setup defines no domain of its own");
     await connected(NAMES.created);
 
     // 3. the XML written anew without the channel (as Nova does): the channel comes back
     virsh("define", defXml);
-    await waitFor("the channel back in the persistent XML", async () => (CHANNEL.test(virsh("dumpxml", "--inactive", NAMES.defined)) ? true : null), 15_000);
+    await waitFor("the channel back in the persistent XML", () => (CHANNEL.test(virsh("dumpxml", "--inactive", NAMES.defined)) ? true : null), 15_000);
 
     // 4. a domain --domains does not match: left alone
     const otherXml = join(dir, "other.xml");
@@ -90,7 +90,7 @@ test("--auto-setup: domains defined and started after the daemon get the channel
     const barrierXml = join(dir, "barrier.xml");
     await writeFile(barrierXml, xmlOf(NAMES.barrier, false));
     virsh("define", barrierXml);
-    await waitFor("the channel in a domain defined after it", async () => (CHANNEL.test(virsh("dumpxml", "--inactive", NAMES.barrier)) ? true : null), 15_000);
+    await waitFor("the channel in a domain defined after it", () => (CHANNEL.test(virsh("dumpxml", "--inactive", NAMES.barrier)) ? true : null), 15_000);
     assert.doesNotMatch(virsh("dumpxml", NAMES.other), CHANNEL);
     assert.doesNotMatch(virsh("dumpxml", "--inactive", NAMES.other), CHANNEL);
     assert.match(host.output(), new RegExp(`auto-setup: ${NAMES.created}: the channel org\\.scaph\\.energy\\.0 hot-plugged`));

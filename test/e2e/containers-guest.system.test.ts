@@ -41,12 +41,12 @@ test("scaph-guest --containers: the VM's energy split among its containers, addi
     const containers = new ContainerSource({ procRoot: "/proc", docker: () => docker, log: silentLogger });
     const m = new Meter(sensor, new ProcessTable({ procRoot: "/proc" }), { containers });
     m.prime();
-    await waitFor("Docker's list", async () => (docker.container(ids[0] as string) ? true : null), 30_000);
+    await waitFor("Docker's list", () => (docker.container(ids[0] as string) ? true : null), 30_000);
     const before = pids.map(utime);
     const power = new PowercapFixture(tree);
     await power.advance("intel-rapl:0", 7_654_321);
     await power.advance("intel-rapl:0:1", 1_234_567);
-    await waitFor("both burners to run 20 ticks", async () => (pids.every((p, i) => utime(p) - (before[i] as number) >= 20) ? true : null), 30_000);
+    await waitFor("both burners to run 20 ticks", () => (pids.every((p, i) => utime(p) - (before[i] as number) >= 20) ? true : null), 30_000);
     const s = m.measure();
     const tree_ = 7_654_321 + 1_234_567;
     assert.equal(s.host.energyUj, tree_, "the host is the VM: its energy is the tree's gain");

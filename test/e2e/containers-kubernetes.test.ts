@@ -128,7 +128,7 @@ test("the API server's certificate is verified with the service account's CA: a 
     "--containers", "--kubernetes-api", api.url, "--kubernetes-service-account", api.otherCaDir, "--kubernetes-node", "node-a",
   ]);
   try {
-    await waitFor("a WARN about the certificate", async () => (/ WARN .*Kubernetes API/.test(bg.output()) ? true : null), 30_000);
+    await waitFor("a WARN about the certificate", () => (/ WARN .*Kubernetes API/.test(bg.output()) ? true : null), 30_000);
     const t0 = sample(await scrape(url), "scaph_self_last_step_timestamp_seconds") ?? Infinity;
     const body = await waitFor("5 more steps", async () => {
       const s = await scrape(url);

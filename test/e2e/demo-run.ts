@@ -16,7 +16,7 @@ export async function runDemo(env: NodeJS.ProcessEnv, standIn: boolean): Promise
   try {
     const line = await waitFor(
       "the guest's metrics",
-      async () => /\[guest demo-vm\] host power ([\d.]+) W \(scaph_host_power_microwatts \d+\)/.exec(bg.output()),
+      () => /\[guest demo-vm\] host power ([\d.]+) W \(scaph_host_power_microwatts \d+\)/.exec(bg.output()),
       40_000,
     );
     assert.ok(Number(line[1]) > 0, bg.output());

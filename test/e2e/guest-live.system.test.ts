@@ -3,11 +3,11 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyFixture, PowerSimulator, removeTree, requireCommand, writeAtomic } from "@scaph/test-support";
+import { copyFixture, PowerSimulator, removeTree, requireCommand } from "@scaph/test-support";
 import { startBusyHost } from "../helpers/busy-host.js";
 import { guestBin, hostBin } from "../helpers/cli.js";
 import { freePort, sleep, startBackground, waitFor } from "../helpers/processes.js";
-import { sample, scrape, scrapeAfter, startExporter } from "../helpers/scrape.js";
+import { sample, scrapeAfter, startExporter } from "../helpers/scrape.js";
 
 test("a real Prometheus server scrapes scaph-guest; its API returns the series and values", async () => {
   const prom = requireCommand("prometheus", "prometheus");

@@ -121,7 +121,7 @@ test("a KubeVirt VM's channel: its pod's libvirt asked through /proc/<pid>/root,
       return null;
     }
   };
-  const vm = await waitFor("the daemon to write the VM's lines to its pod's channel", async () => {
+  const vm = await waitFor("the daemon to write the VM's lines to its pod's channel", () => {
     const v = status()?.vms.find((x) => x.name === NAME);
     return v?.channel?.connected && v.channel.sent >= 3 ? v : null;
   }, 120_000).catch((err: unknown) => {

@@ -21,7 +21,7 @@ test("scaph-host riemann: events every --dispatch, the host's power among them",
   cleanups.push(() => srv.close());
   const tree = await simulatedHost();
   const bg = started(startBackground(process.execPath, [hostBin, "-vv", "riemann", "-a", "127.0.0.1", "-p", String(srv.port), "-d", "1", "--powercap-path", tree]));
-  await waitFor("three dispatches", async () => (srv.msgs.length >= 3 ? true : null), 20_000);
+  await waitFor("three dispatches", () => (srv.msgs.length >= 3 ? true : null), 20_000);
   const host = srv.msgs.at(-1)?.events?.find((e) => e.service === "scaph_host_power_microwatts");
   assert.ok(near(host?.metric_d ?? null, WATTS * 1e6, 0.1), `host ${host?.metric_d} µW`);
   assert.equal(host?.host, hostname());
@@ -57,7 +57,7 @@ test("scaph-guest warp10 (the token from SCAPH_WARP10_WRITE_TOKEN): series every
       SCAPH_WARP10_WRITE_TOKEN: "from-env",
     }),
   );
-  const v = await waitFor("a host power line", async () => {
+  const v = await waitFor("a host power line", () => {
     const l = lines.filter((x) => x.includes("// scaph_host_power_microwatts{")).at(-1);
     const n = l ? Number(l.split(" ").at(-1)) : 0;
     return n > 0 ? n : null;
@@ -86,7 +86,7 @@ test("prometheus-push: a push skipped while the one before hangs counts its seri
   try {
     await h.step();
     sink.write(await h.step()); // in flight, hanging
-    await waitFor("the first push to reach the server", async () => (received > 0 ? true : null));
+    await waitFor("the first push to reach the server", () => (received > 0 ? true : null));
     sink.write(await h.step()); // skipped: the first still runs
     assert.equal(sink.health.lost, received, "the skipped push's series are counted as not delivered");
   } finally {

@@ -33,7 +33,7 @@ test("a real qemu VM: discovered in the real /proc, given a share, its tree read
   const { dir, powercap, vm } = h;
   const base = join(dir, "scaphandre");
   try {
-    await waitFor("qemu to start", async () => (vm.child.pid && vm.child.exitCode === null ? true : null), 5000);
+    await waitFor("qemu to start", () => (vm.child.pid && vm.child.exitCode === null ? true : null), 5000);
     // qemu running its guest: CPU time in its /proc/PID/stat
     await waitFor("qemu to use CPU", async () => (Number((await readFile(`/proc/${vm.child.pid}/stat`, "utf8")).split(") ")[1]?.split(" ")[11] ?? 0) > 0 ? true : null), 30_000);
     const power = new PowercapFixture(powercap);

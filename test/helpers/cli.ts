@@ -23,7 +23,7 @@ export function runNode(
   const [cmd, ...pre] = wrapper.length > 0 ? [...wrapper, process.execPath] : [process.execPath];
   return new Promise((resolvePromise) => {
     execFile(
-      cmd as string,
+      cmd,
       [...pre, bin, ...args],
       { timeout: options.timeoutMs ?? 60_000, env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024 },
       (err, stdout, stderr) => {

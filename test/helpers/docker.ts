@@ -47,7 +47,7 @@ export async function startDocker(): Promise<Docker> {
     );
     let log = "";
     child.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-    await waitFor("dockerd to answer", async () => {
+    await waitFor("dockerd to answer", () => {
       if (child?.exitCode !== null) throw new Error(`dockerd ended: ${log}`);
       return run(["version", "--format", "{{.Server.Version}}"]).code === 0 ? true : null;
     }, 60_000);

@@ -87,7 +87,7 @@ export async function bootContainer(root: string, binds: Record<string, string> 
   const pid = child.pid ?? 0;
   const init = await waitFor(
     "the container's systemd",
-    async () => {
+    () => {
       if (child.exitCode !== null) throw new Error(`systemd-nspawn ended: ${log}`);
       const c = childrenOf(pid).find((p) => /systemd$/.test(readFileSync(`/proc/${p}/comm`, "utf8").trim()));
       return c ?? null;
@@ -126,7 +126,7 @@ export async function bootContainer(root: string, binds: Record<string, string> 
   try {
     await waitFor(
       "the container's systemd to reach its default target",
-      async () => {
+      () => {
         const s = run("systemctl", ["is-system-running", "--wait"]).stdout.trim();
         if (s === "running") return true;
         if (s === "degraded") throw new Error(`the container booted degraded:\n${run("systemctl", ["--failed", "--no-legend"]).stdout}`);

@@ -1,11 +1,10 @@
-import { execFileSync } from "node:child_process";
 import type { Background } from "./processes.js";
 import { startBackground, waitFor } from "./processes.js";
 
 /** Starts an exporter CLI and waits until it says where it serves. */
 export async function startExporter(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ bg: Background; url: string }> {
   const bg = startBackground(process.execPath, args, env);
-  const url = await waitFor("the exporter to listen", async () => {
+  const url = await waitFor("the exporter to listen", () => {
     if (bg.child.exitCode !== null) throw new Error(`exited ${bg.child.exitCode}: ${bg.output()}`);
     const m = /serving metrics at (\S+)/.exec(bg.output());
     return m ? (m[1] as string) : null;

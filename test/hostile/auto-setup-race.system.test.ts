@@ -39,7 +39,7 @@ test(`--auto-setup: ${COUNT} domains defined and at once undefined stay undefine
   const ours = (): string[] => virsh("list", "--all", "--name").split("\n").map((l) => l.trim()).filter((n) => n.startsWith(PREFIX));
   try {
     for (const n of ours()) quiet(() => virsh("undefine", n));
-    await waitFor("the daemon to subscribe", async () => (host.output().includes("auto-setup: subscribed") ? true : null), 20_000);
+    await waitFor("the daemon to subscribe", () => (host.output().includes("auto-setup: subscribed") ? true : null), 20_000);
     // One virsh session for the whole burst: define, undefine, next, as fast as libvirtd takes them.
     const script: string[] = [];
     for (let i = 0; i < COUNT; i++) {
@@ -54,7 +54,7 @@ test(`--auto-setup: ${COUNT} domains defined and at once undefined stay undefine
     const sentinelFile = join(dir, "sentinel.xml");
     await writeFile(sentinelFile, xmlOf(sentinel));
     virsh("define", sentinelFile);
-    await waitFor("the sentinel to get the channel", async () => (/org\.scaph\.energy\.0/.test(virsh("dumpxml", "--inactive", sentinel)) ? true : null), 120_000);
+    await waitFor("the sentinel to get the channel", () => (/org\.scaph\.energy\.0/.test(virsh("dumpxml", "--inactive", sentinel)) ? true : null), 120_000);
     const back = ours().filter((n) => n !== sentinel);
     assert.deepEqual(back, [], `domains brought back by auto-setup after they were undefined: ${back.length}`);
   } finally {

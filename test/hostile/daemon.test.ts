@@ -99,7 +99,7 @@ test("stderr's reader goes away (EPIPE): the daemon goes on writing every VM's t
   const d = await fixtureDaemon();
   const bg = d.start();
   try {
-    await waitFor("a first log line", async () => (bg.output().length > 0 ? true : null));
+    await waitFor("a first log line", () => (bg.output().length > 0 ? true : null));
     bg.child.stderr?.destroy();
     bg.child.stdout?.destroy();
     const t0 = await d.statusTime();

@@ -55,7 +55,7 @@ test("10,000 pods × 40 containers and 10 MODIFIED events a second: the list in 
     const pages = api.requests.filter((r) => r.query.get("watch") !== "1");
     assert.ok(pages.length >= PODS / 500, `the list in ${pages.length} pages`);
     assert.ok(pages.every((r) => Number(r.query.get("limit")) > 0 && Number(r.query.get("limit")) <= 500));
-    await waitFor("the watch", async () => (watchRes ? true : null));
+    await waitFor("the watch", () => (watchRes ? true : null));
 
     // 10 events a second: pods' status changes (nothing a lookup returns)
     let rv = 1001;
@@ -78,7 +78,7 @@ test("10,000 pods × 40 containers and 10 MODIFIED events a second: the list in 
       scrapes.push(s.ms);
       return s.t >= start.t + 10 * 0.3 - 0.01 ? true : null;
     }, 120_000);
-    await waitFor("50 events sent", async () => (sent >= 50 ? true : null), 120_000);
+    await waitFor("50 events sent", () => (sent >= 50 ? true : null), 120_000);
     const cpu = (await cpuTicks(bg.child.pid as number)) - cpu0;
 
     // an event that does change what a lookup returns: pod 7's containers renamed

@@ -55,7 +55,7 @@ test("20,000 processes and 200 clients that never read, over 5 steps: one page p
         c.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
         clients.push(c);
       }
-      await waitFor("each client's answer to begin", async () => (answers.ok + answers.busy >= step * 40 ? true : null), 60_000);
+      await waitFor("each client's answer to begin", () => (answers.ok + answers.busy >= step * 40 ? true : null), 60_000);
       const held = ex.heldPages();
       assert.ok(held.bytes <= MAX_HELD_BYTES + pageBytes * 1.1, `held ${held.bytes} bytes in ${held.pages} pages`);
       peak = Math.max(peak, process.memoryUsage.rss());
@@ -68,7 +68,7 @@ test("20,000 processes and 200 clients that never read, over 5 steps: one page p
     assert.ok(answers.ok >= 40, "the clients of at least one step got their page");
     assert.ok(peak - rss0 < 256 * 1048576, `RSS grew ${((peak - rss0) / 1048576).toFixed(0)} MiB (a page each would be ${((200 * pageBytes) / 1048576).toFixed(0)} MiB)`);
     for (const c of clients) c.destroy();
-    await waitFor("the held pages to be let go", async () => (ex.heldPages().responses === 0 ? true : null));
+    await waitFor("the held pages to be let go", () => (ex.heldPages().responses === 0 ? true : null));
     assert.equal(ex.heldPages().bytes, 0);
     assert.match(await scrape(url), /scaph_process_power_consumption_microwatts\{pid="20000"/, "served again");
   } finally {

@@ -77,13 +77,13 @@ test("lab: the channel, hot-plugged by --auto-setup into a guest started after t
       }),
     );
     sim.start();
-    await waitFor("the daemon to subscribe to libvirt's events", async () => (host.output().includes("auto-setup: subscribed") ? true : null), 30_000);
+    await waitFor("the daemon to subscribe to libvirt's events", () => (host.output().includes("auto-setup: subscribed") ? true : null), 30_000);
     // A transient domain (nothing persistent to edit): started, it gets the channel hot-plugged, no manual step.
     virsh("create", xml);
-    await waitFor("auto-setup to hot-plug the channel", async () => (/name='org\.scaph\.energy\.0'/.test(virsh("dumpxml", NAME)) ? true : null), 30_000);
+    await waitFor("auto-setup to hot-plug the channel", () => (/name='org\.scaph\.energy\.0'/.test(virsh("dumpxml", NAME)) ? true : null), 30_000);
     // (libvirt shows the device before the daemon's call has returned and its log line has come through the pipe)
     const plugged = new RegExp(`auto-setup: ${NAME}: the channel org\\.scaph\\.energy\\.0 hot-plugged`);
-    await waitFor("the daemon to say it hot-plugged the channel", async () => (plugged.test(host.output()) ? true : null), 30_000);
+    await waitFor("the daemon to say it hot-plugged the channel", () => (plugged.test(host.output()) ? true : null), 30_000);
     const events = async (): Promise<ConsoleEvent[]> => parseConsole(await readFile(consoleFile, "utf8").catch(() => ""));
     await waitFor("the guest to start its agent", async () => ((await events()).some((e) => e.kind === "start") ? true : null), 120_000);
     // 1. The channel was plugged while the guest booted: from here, the agent finds its port at once.

@@ -98,10 +98,10 @@ test("lab: a real Debian 12 guest installs scaph-guest's .deb; the channel is ho
   const t0 = Date.now();
   const since = (): string => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
   try {
-    await waitFor("the daemon to subscribe to libvirt's events", async () => (host.output().includes("auto-setup: subscribed") ? true : null), 30_000);
+    await waitFor("the daemon to subscribe to libvirt's events", () => (host.output().includes("auto-setup: subscribed") ? true : null), 30_000);
     quiet(() => virsh("destroy", NAME));
     virsh("create", xml);
-    await waitFor("the daemon to hot-plug the channel", async () => (/auto-setup: lab-debian: the channel org\.scaph\.energy\.0 hot-plugged/.test(host.output()) ? true : null), 60_000);
+    await waitFor("the daemon to hot-plug the channel", () => (/auto-setup: lab-debian: the channel org\.scaph\.energy\.0 hot-plugged/.test(host.output()) ? true : null), 60_000);
     await waitFor("the guest's lab unit to start", async () => (/^LAB boot 1$/m.test(await consoleText()) ? true : null), 600_000);
     t.diagnostic(`guest booted to its lab unit in ${since()}`);
     const installed = await waitFor("apt install of the .deb inside the guest", async () => /^LAB installed (\d+)$/m.exec(await consoleText())?.[1] ?? null, 300_000);

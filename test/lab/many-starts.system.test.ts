@@ -76,7 +76,7 @@ test("lab: ten domains started one after another under a running daemon all get 
       await run("virsh", ["-c", "qemu:///system", "create", xml]); // not execFileSync: the status watch goes on meanwhile
       started[n] = (await status())?.steps ?? 0;
     }
-    await waitFor(`all ${COUNT} domains in the daemon's status`, async () => (Object.keys(foundAt).length === COUNT ? true : null), 120_000).catch(async (err: unknown) => {
+    await waitFor(`all ${COUNT} domains in the daemon's status`, () => (Object.keys(foundAt).length === COUNT ? true : null), 120_000).catch(async (err: unknown) => {
       // said at the end of the wait, not at its start: which ones never got a share, what the daemon's status and log say now
       const missing = names.filter((n) => foundAt[n] === undefined);
       const s = await status();

@@ -106,7 +106,7 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
     daemons.push(startBackground(process.execPath, args("A", "libvirt-qemu")));
     daemons.push(b.start(process.execPath, args("B", USER_B)));
     for (const [i, d] of daemons.entries()) {
-      await waitFor(`daemon ${"AB"[i]} to subscribe to libvirt's events`, async () => (d.output().includes("auto-setup: subscribed") ? true : null), 60_000);
+      await waitFor(`daemon ${"AB"[i]} to subscribe to libvirt's events`, () => (d.output().includes("auto-setup: subscribed") ? true : null), 60_000);
     }
     quiet(() => virsh("destroy", NAME));
     quiet(() => virsh("undefine", NAME));
@@ -130,7 +130,7 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
     chmodSync(consoleFile, 0o666);
     // Defined on A: auto-setup puts the channel in its definition, which travels with it.
     virsh("define", xml);
-    await waitFor("auto-setup to add the channel to the definition", async () => (virsh("dumpxml", "--inactive", NAME).includes("org.scaph.energy.0") ? true : null), 30_000);
+    await waitFor("auto-setup to add the channel to the definition", () => (virsh("dumpxml", "--inactive", NAME).includes("org.scaph.energy.0") ? true : null), 30_000);
     virsh("start", NAME);
     const events = async (): Promise<ConsoleEvent[]> => parseConsole(await readFile(consoleFile, "utf8").catch(() => ""));
     /** Lines the guest applied from the given epochs (all when none are given). */
@@ -159,7 +159,7 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
       const endMs = Date.now();
       moves.push({ from, to, startMs, endMs, sawIncomingStatus });
       t.diagnostic(`${from}→${to}: ${((endMs - startMs) / 1000).toFixed(1)} s; the destination's daemon saw it on its way in for ${history[to].incomingSeen} status writes; status said ${sawIncomingStatus}`);
-      const sent = await waitFor(`host ${to}'s daemon to write to the moved guest's channel`, async () => history[to].firstSentAfter(endMs), 60_000);
+      const sent = await waitFor(`host ${to}'s daemon to write to the moved guest's channel`, () => history[to].firstSentAfter(endMs), 60_000);
       const endStep = history[to].stepAt(endMs);
       t.diagnostic(`${from}→${to}: the destination's first line was seen sent in the status of its step ${sent.step}, the migration ended during step ${endStep + 1}`);
       // libvirt's list at the step after the end says it runs here; the next step opens the epoch and

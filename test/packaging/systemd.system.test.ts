@@ -69,7 +69,7 @@ const mainPid = (c: Container, unit: string): number => Number(show(c, unit, "Ma
 
 /** Waits until `unit` runs with a main process other than `not`; returns that process. */
 function running(c: Container, unit: string, not = 0): Promise<number> {
-  return waitFor(`${unit} to run`, async () => {
+  return waitFor(`${unit} to run`, () => {
     const pid = mainPid(c, unit);
     return show(c, unit, "ActiveState") === "active" && pid > 0 && pid !== not ? pid : null;
   }, 60_000);
@@ -116,7 +116,7 @@ test("scaph-host's package under systemd: both services run sandboxed as documen
   setDefault(c, "/etc/default/scaph-host", "SCAPH_HOST_QEMU_OPTS", "--base-dir /var/lib/libvirt/scaphandre --step 1 --powercap-path /srv/powercap");
   c.ok("systemctl", ["restart", "scaph-host-qemu.service"]);
   const pid = await running(c, "scaph-host-qemu.service");
-  const status = await waitFor("the status file", async () => {
+  const status = await waitFor("the status file", () => {
     const r = c.run("cat", ["/var/lib/libvirt/scaphandre/.scaph-status.json"]);
     return r.code === 0 ? (JSON.parse(r.stdout) as Record<string, unknown>) : null;
   }, 60_000);

@@ -77,7 +77,7 @@ interface SoakHost {
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-soak-"));
   chmodSync(dir, 0o777);
-  const cleanups: (() => Promise<unknown> | unknown)[] = [];
+  const cleanups: (() => unknown)[] = [];
   const events: SoakEvent[] = [];
   const daemons: DaemonSample[] = [];
   const consoles = new Map<string, GuestConsole>();
@@ -122,14 +122,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         startDaemon: () => (h === "A" ? startBackground(process.execPath, args) : b.start(process.execPath, args)),
       };
       host.daemon = host.startDaemon();
-      host.outputs.push(host.daemon.output);
+      const d = host.daemon;
+      host.outputs.push(() => d.output());
       keptOutputs[h] = host.outputs;
       cleanups.push(async () => {
         await host.daemon?.stop();
       });
       hosts[h] = host;
     }
-    for (const h of HOSTS) await waitFor(`daemon ${h} to subscribe to libvirt's events`, async () => (hosts[h].daemon?.output().includes("auto-setup: subscribed") ? true : null), 60_000);
+    for (const h of HOSTS) await waitFor(`daemon ${h} to subscribe to libvirt's events`, () => (hosts[h].daemon?.output().includes("auto-setup: subscribed") ? true : null), 60_000);
 
     // The guests, on host A: one busy, one idle; each with a seed of its own for its own chaos.
     for (const [i, vm] of VMS.entries()) {
@@ -154,7 +155,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         }),
       );
       virsh("define", xml);
-      await waitFor(`auto-setup to give ${vm} the channel`, async () => (virsh("dumpxml", "--inactive", vm).includes("org.scaph.energy.0") ? true : null), 30_000);
+      await waitFor(`auto-setup to give ${vm} the channel`, () => (virsh("dumpxml", "--inactive", vm).includes("org.scaph.energy.0") ? true : null), 30_000);
       virsh("start", vm);
       consoles.set(vm, new GuestConsole(vm, consoleFile, ZONES));
       cleanups.push(() => {
@@ -178,7 +179,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       watching = false;
       await watch;
     });
-    await waitFor("both guests to apply their first lines", async () => ([...consoles.values()].every((c) => c.applied.length >= 3) ? true : null), 300_000);
+    await waitFor("both guests to apply their first lines", () => ([...consoles.values()].every((c) => c.applied.length >= 3) ? true : null), 300_000);
     o.say("both guests apply their lines: the schedule begins");
 
     const per = (o.minutes * 60) / o.seeds.length;
@@ -298,8 +299,9 @@ function sampleDaemon(h: SoakHost, out: DaemonSample[]): void {
 async function restartDaemon(h: SoakHost, signal: NodeJS.Signals): Promise<void> {
   await h.daemon?.stop(signal);
   h.daemon = h.startDaemon();
-  h.outputs.push(h.daemon.output);
-  await waitFor(`daemon ${h.name} to subscribe again`, async () => (h.daemon?.output().includes("auto-setup: subscribed") ? true : null), 60_000);
+  const d = h.daemon;
+  h.outputs.push(() => d.output());
+  await waitFor(`daemon ${h.name} to subscribe again`, () => (h.daemon?.output().includes("auto-setup: subscribed") ? true : null), 60_000);
 }
 
 /** Runs one event to its end. */

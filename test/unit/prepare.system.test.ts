@@ -9,7 +9,7 @@ import { requireRoot } from "@scaph/test-support";
 const prepare = join(repoRoot, "test/prepare.mjs");
 const runPrepare = (args: string[], wrapper: string[] = []) => {
   const [cmd, ...pre] = [...wrapper, process.execPath];
-  return spawnSync(cmd as string, [...pre, prepare, ...args], { encoding: "utf8", env: { ...process.env, npm_lifecycle_event: "test:system" } });
+  return spawnSync(cmd, [...pre, prepare, ...args], { encoding: "utf8", env: { ...process.env, npm_lifecycle_event: "test:system" } });
 };
 
 test("installed packages are left alone, and nothing is printed", () => {

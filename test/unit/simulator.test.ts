@@ -19,7 +19,7 @@ test("the simulated host keeps drawing while the test's thread is blocked: no st
   try {
     const e0 = energy();
     sim.start();
-    await waitFor("the simulator's first tick", async () => (energy() > e0 ? true : null));
+    await waitFor("the simulator's first tick", () => (energy() > e0 ? true : null));
     const a = energy();
     const t0 = performance.now();
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1500); // this thread blocked for 1.5 s
@@ -30,7 +30,7 @@ test("the simulated host keeps drawing while the test's thread is blocked: no st
     assert.ok(w > 36 && w < 42, `${w} W over the ${s} s this thread was blocked`);
     // and setWatts steps the power
     sim.setWatts("intel-rapl:0", 10);
-    await waitFor("the new power", async () => {
+    await waitFor("the new power", () => {
       const c = energy();
       const t = performance.now();
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);

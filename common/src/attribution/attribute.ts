@@ -142,7 +142,7 @@ export function attribute(i: AttributionInput): Snapshot {
   // Processes are made into objects (and sorted) only when a sink asks: the VM trees never do.
   let processes: ProcessSnapshot[] | null = null;
   const materialize = (): ProcessSnapshot[] => {
-    const out: ProcessSnapshot[] = new Array(n);
+    const out = new Array<ProcessSnapshot>(n);
     for (let k = 0; k < n; k++) {
       const p = procs[k] as ProcessInfo;
       const uj = energies[k] ?? 0;

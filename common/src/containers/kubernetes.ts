@@ -277,7 +277,7 @@ export class KubernetesPods implements PodDirectory {
       if (this.index.delete(uid)) this.generation++;
     } else if (type === "ERROR") {
       // 410 Gone: the resourceVersion is too old; the watch ends and a new list follows
-      throw new HttpCallError("status", `the pod watch ended with an error (code ${String(object?.code ?? "?")}); listing again`);
+      throw new HttpCallError("status", `the pod watch ended with an error (code ${typeof object?.code === "number" || typeof object?.code === "string" ? object.code : "?"}); listing again`);
     }
   }
 }

@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import type { Snapshot } from "../attribution/snapshot.js";
 import type { Logger } from "../log.js";
 import { silentLogger } from "../log.js";
-import { MetricsModel, metricDef, metricNames } from "./metrics.js";
+import { MetricsModel, metricDef } from "./metrics.js";
 import type { MetricSample, MetricsOptions } from "./metrics.js";
 import type { Sink } from "./sink.js";
 import { EXPOSITION_CONTENT_TYPE, renderExpositionBytes } from "./exposition.js";
@@ -45,7 +45,7 @@ export class PrometheusExporter implements Sink {
   constructor(private readonly o: PrometheusOptions) {
     this.log = o.log ?? silentLogger;
     this.model = new MetricsModel(o);
-    this.families = modelFamilies(this.model, o);
+    this.families = modelFamilies(this.model);
   }
 
   write(s: Snapshot): void {
@@ -237,7 +237,7 @@ export class PrometheusExporter implements Sink {
 }
 
 /** The model's metric families, their samples read at each scrape or push. */
-export function modelFamilies(model: MetricsModel, o: MetricsOptions): ExposedFamily[] {
+export function modelFamilies(model: MetricsModel): ExposedFamily[] {
   return model.names().map((name) => ({ name, ...metricDef(name), samples: () => model.samples(name) }));
 }
 

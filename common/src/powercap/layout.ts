@@ -5,7 +5,6 @@
  * with one sub-zone `intel-rapl:0:M` per host sub-domain name (core, uncore,
  * dram...), in the host's order.
  */
-import type { Microjoules } from "../units.js";
 
 /** A zone's directory: `intel-rapl:N` (a package, or psys) or `intel-rapl:N:M` (a sub-domain). */
 export const ZONE_ID_RE = /^intel-rapl:(\d{1,3})(?::(\d{1,3}))?$/;

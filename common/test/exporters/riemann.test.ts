@@ -71,7 +71,7 @@ test("mutual TLS: the server accepts the exporter's certificate, refuses a clien
     const refused = await new Promise<string>((resolve) => {
       const s = tlsConnect({ host: "localhost", port: srv.port, ca: c.ca });
       s.on("secureConnect", () => s.write(Buffer.alloc(4)));
-      s.on("error", (e) => resolve(e.message));
+      s.on("error", (e: Error) => resolve(e.message));
       s.on("close", () => resolve("closed"));
     });
     assert.match(refused, /certificate|alert|closed|reset/i);
@@ -91,7 +91,7 @@ test("mutual TLS: the server accepts the exporter's certificate, refuses a clien
 });
 
 test("a server that goes away and comes back: logged, measuring goes on, reconnected; every event it says it sent arrived", async () => {
-  let srv: RiemannTestServer = await startRiemannServer();
+  const srv: RiemannTestServer = await startRiemannServer();
   const port = srv.port;
   const h = await knownHost();
   const lines: string[] = [];

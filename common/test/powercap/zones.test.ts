@@ -6,8 +6,8 @@ import { fixturesDir, copyFixture, removeTree, writeAtomic } from "@scaph/test-s
 
 const fx = (name: string): string => join(fixturesDir(), "powercap", name);
 
-test("intel 1 socket: package and sub-domains, mmio and the control dir ignored", async () => {
-  const zones = await discoverZones(fx("intel-1socket"));
+test("intel 1 socket: package and sub-domains, mmio and the control dir ignored", () => {
+  const zones = discoverZones(fx("intel-1socket"));
   assert.deepEqual(
     zones.map((z) => [z.id, z.name, z.kind, z.socket]),
     [
@@ -21,8 +21,8 @@ test("intel 1 socket: package and sub-domains, mmio and the control dir ignored"
   assert.equal(zones[3]?.maxEnergyRangeUj, 65712999613);
 });
 
-test("intel 2 sockets with psys", async () => {
-  const zones = await discoverZones(fx("intel-2socket-psys"));
+test("intel 2 sockets with psys", () => {
+  const zones = discoverZones(fx("intel-2socket-psys"));
   const psys = zones.filter((z) => z.kind === "psys");
   assert.equal(psys.length, 1);
   assert.equal(psys[0]?.id, "intel-rapl:2");
@@ -32,29 +32,29 @@ test("intel 2 sockets with psys", async () => {
   );
 });
 
-test("amd: package and core", async () => {
-  const zones = await discoverZones(fx("amd"));
+test("amd: package and core", () => {
+  const zones = discoverZones(fx("amd"));
   assert.deepEqual(zones.map((z) => z.name), ["package-0", "core"]);
 });
 
-test("a tree without name or max_energy_range_uj: names inferred, max null, warned once", async () => {
+test("a tree without name or max_energy_range_uj: names inferred, max null, warned once", () => {
   const warnings: string[] = [];
   const log = createLogger({ level: "warn", write: (l) => warnings.push(l) });
-  const zones = await discoverZones(fx("foreign"), log);
-  await discoverZones(fx("foreign"), log);
+  const zones = discoverZones(fx("foreign"), log);
+  discoverZones(fx("foreign"), log);
   assert.equal(warnings.length, 4, warnings.join("\n"));
   assert.deepEqual(zones.map((z) => [z.name, z.maxEnergyRangeUj]), [["package-0", null], ["domain-0", null]]);
   assert.ok(warnings.some((w) => w.includes("max_energy_range_uj")));
   assert.ok(warnings.some((w) => w.includes("/name is missing")));
 });
 
-test("scaphandre's own VM tree: the empty sub-zone is skipped, the package read", async () => {
-  const zones = await discoverZones(fx("scaphandre-vm"));
+test("scaphandre's own VM tree: the empty sub-zone is skipped, the package read", () => {
+  const zones = discoverZones(fx("scaphandre-vm"));
   assert.deepEqual(zones.map((z) => z.id), ["intel-rapl:0"]);
-  assert.equal(await readEnergyUj(zones[0]!.path), 123456);
+  assert.equal(readEnergyUj(zones[0]!.path), 123456);
 });
 
-test("no tree: an error naming modprobe, --powercap-path, --sensor estimate and scaph-guest", async () => {
+test("no tree: an error naming modprobe, --powercap-path, --sensor estimate and scaph-guest", () => {
   assert.throws(() => discoverZones("/nonexistent/powercap"), (err: unknown) => {
     assert.ok(err instanceof ScaphError);
     for (const s of ["modprobe intel_rapl_common", "--powercap-path", "--sensor estimate", "scaph-guest"]) {

@@ -27,7 +27,7 @@ test("/proc/PID/stat: comm with spaces and parentheses is read up to the last ')
   assert.equal(parsePidStat("12 (x) S 1"), null);
 });
 
-test("the process table skips kernel threads, zombies and vanished pids", async () => {
+test("the process table skips kernel threads, zombies and vanished pids", () => {
   const t = new ProcessTable({ procRoot, clockTicks: 100, pageSize: 4096 });
   const s = t.sample();
   assert.deepEqual([...s.processes.values()].map((p) => p.pid).sort((a, b) => a - b), [1, 100, 200, 300]);

@@ -1,6 +1,5 @@
 import { mkdirSync } from "node:fs";
 import { excerpt, LogEvery, parseMessage } from "@scaph/common";
-import type { Logger } from "@scaph/common";
 import { applyMessage } from "./counters.js";
 import { LineFramer } from "./framing.js";
 import type { TreeLock } from "./lock.js";

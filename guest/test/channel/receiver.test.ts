@@ -24,7 +24,7 @@ const msg = (epoch: string, t: number, pkg: number, dram: number): ChannelMessag
   ],
 });
 
-async function withTree(f: (tree: string, lines: string[]) => Promise<void>): Promise<void> {
+async function withTree(f: (tree: string, lines: string[]) => Promise<void> | void): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "scaph-rx-"));
   const lines: string[] = [];
   try {
@@ -79,7 +79,7 @@ test("an agent restart continues from its state file: no double count, no loss",
   }));
 
 test("the sensor times readings by the host's clock, and skips a step with no new line", () =>
-  withTree(async (tree, lines) => {
+  withTree((tree, lines) => {
     const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
     const s = new ChannelSensor(r, tree);
     assert.throws(() => s.read(), /no line from the host yet/);
@@ -146,7 +146,7 @@ function powers(r: ChannelReceiver, s: ChannelSensor, lines: readonly ChannelMes
 }
 
 test("a live migration's hand-off: two epochs whose lines overlap, on hosts whose clocks differ, each count once, and no interval or power goes wrong", () =>
-  withTree(async (tree, lines) => {
+  withTree((tree, lines) => {
     const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
     const s = new ChannelSensor(r, tree);
     // The source host sends 10 W since t0 = 99: 10 J at t = 100.
@@ -166,7 +166,7 @@ test("a live migration's hand-off: two epochs whose lines overlap, on hosts whos
   }));
 
 test("a new epoch whose first value covers several seconds reads as the host's power over them, not as one step's", () =>
-  withTree(async (tree, lines) => {
+  withTree((tree, lines) => {
     const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
     const s = new ChannelSensor(r, tree);
     r.receive(encodeMessage(line("a", 1, 1000, 100, 990)));
@@ -177,7 +177,7 @@ test("a new epoch whose first value covers several seconds reads as the host's p
   }));
 
 test("a host clock that steps back within an epoch: lines still apply in seq order, over intervals > 0, nothing lost", () =>
-  withTree(async (tree, lines) => {
+  withTree((tree, lines) => {
     const r = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
     const s = new ChannelSensor(r, tree);
     r.receive(encodeMessage(line("e", 1, 5000, 10, 4999)));

@@ -2,7 +2,7 @@ import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
 import { CHANNEL_NAME, ScaphError, SHARE_TAG, errnoCode, errorMessage } from "@scaph/common";
-import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
+import { DeviceModifyFlags, DomainXMLFlags } from "@scaph/libvirt";
 import type { Connection, Domain } from "@scaph/libvirt";
 import { unsafeNameReason } from "../vm/names.js";
 import { addChannel, addShare, channelXml, filesystemXml, findChannel, findShare, hasSharedMemory, hasVirtioSerial, normalizeXml } from "../vm/domain-xml.js";

@@ -2,7 +2,7 @@ import { readFile, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
 import { CHANNEL_NAME, ScaphError, errorMessage } from "@scaph/common";
-import { DeviceModifyFlags, DomainXMLFlags, LibvirtError } from "@scaph/libvirt";
+import { DeviceModifyFlags, DomainXMLFlags } from "@scaph/libvirt";
 import { channelElementXml, findChannel, findShare, normalizeXml, removeChannel, removeShare, shareElementXml } from "../vm/domain-xml.js";
 import { findDomain, openLibvirt, secureFlag } from "./libvirt-domain.js";
 import { resolvedPath } from "@scaph/common";

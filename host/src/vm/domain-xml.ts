@@ -96,7 +96,7 @@ function fragment(doc: Document, markup: string, depth: number): Element {
     .join("\n");
   const el = new DOMParser().parseFromString(text, "text/xml").documentElement;
   if (!el) throw new Error("bad fragment");
-  return doc.importNode(el, true) as Element;
+  return doc.importNode(el, true);
 }
 
 function attr(s: string): string {

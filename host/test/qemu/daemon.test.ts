@@ -113,7 +113,7 @@ test("a restarted daemon continues each counter from its own state, never from t
     assert.equal(state.vms["11111111-2222-3333-4444-555555555501"]?.zones["intel-rapl:0"], web + 5_000_000);
     // Near the wrap point: the counter wraps at max like hardware.
     const max = 262143328850;
-    state.vms["11111111-2222-3333-4444-555555555501"]!.zones["intel-rapl:0"] = max - 1_000_000;
+    state.vms["11111111-2222-3333-4444-555555555501"].zones["intel-rapl:0"] = max - 1_000_000;
     await writeFile(join(q.baseDir, ".scaph-state.json"), JSON.stringify(state));
     await q.restart();
     await q.step();

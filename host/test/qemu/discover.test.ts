@@ -1,8 +1,7 @@
 /** Discovery against spoofs, twins, hostile names and too many VMs (fixtures/proc/qemu); with libvirt: discover-libvirt.system.test.ts. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir } from "node:fs/promises";
 import { createLogger } from "@scaph/common";
 import { addQemu, Q, qemuRig } from "./rig.js";
 

@@ -13,6 +13,10 @@ import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openInRoot } from "../../src/qemu/pod-root.js";
+import type { InRoot } from "../../src/qemu/pod-root.js";
+
+/** Why a walk failed, or that it found the file. */
+const why = (r: InRoot | string): string => (typeof r === "string" ? r : `found ${r.viaFd}`);
 
 const base = mkdtempSync(join(tmpdir(), "scaph-podroot-"));
 const servers: Server[] = [];
@@ -45,7 +49,7 @@ symlinkSync("../run", join(root, "var", "run"));
 test("a socket reached through the pod's own relative link; connect(2) through /proc/self/fd reaches it", async () => {
   const inside = await listen(join(root, "run", "libvirt", "virtqemud-sock"));
   const r = openInRoot(root, "/var/run/libvirt/virtqemud-sock", "socket");
-  assert.equal(typeof r, "object", String(r));
+  assert.equal(typeof r, "object", why(r));
   if (typeof r === "string") return;
   try {
     await new Promise<void>((resolve, reject) => createConnection({ path: r.viaFd }).once("connect", resolve).once("error", reject));
@@ -64,11 +68,11 @@ test("links that point out of the root land inside it: absolute targets, .. past
   symlinkSync(join(outside, "root-only.sock"), join(root, "run", "libvirt", "libvirt-sock"));
   const abs = openInRoot(root, "/var/run/libvirt/libvirt-sock", "socket");
   assert.equal(typeof abs, "string");
-  assert.match(String(abs), /ENOENT/);
+  assert.match(why(abs), /ENOENT/);
   // .. as many times as it takes to climb out: stops at the root, as .. of / does
   symlinkSync("../../../../../../../../..", join(root, "run", "up"));
   const up = openInRoot(root, "/run/up/tmp", "directory");
-  assert.equal(typeof up, "object", String(up));
+  assert.equal(typeof up, "object", why(up));
   if (typeof up === "object") {
     assert.equal(fstatSync(up.fd).ino, statSync(join(root, "tmp")).ino, "the root's own /tmp, not the node's");
     closeSync(up.fd);
@@ -85,20 +89,20 @@ test("links that point out of the root land inside it: absolute targets, .. past
 test("a loop of links, a FIFO or a file where the socket should be, a file where a directory should be: refused, said why", () => {
   symlinkSync("b", join(root, "tmp", "a"));
   symlinkSync("a", join(root, "tmp", "b"));
-  assert.match(String(openInRoot(root, "/tmp/a", "socket")), /too many symbolic links/);
+  assert.match(why(openInRoot(root, "/tmp/a", "socket")), /too many symbolic links/);
   execFileSync("mkfifo", [join(root, "tmp", "fifo")]);
-  assert.match(String(openInRoot(root, "/tmp/fifo", "socket")), /not a socket/);
+  assert.match(why(openInRoot(root, "/tmp/fifo", "socket")), /not a socket/);
   writeFileSync(join(root, "tmp", "file"), "x");
-  assert.match(String(openInRoot(root, "/tmp/file/sock", "socket")), /file is not a directory/);
-  assert.match(String(openInRoot(root, "/", "socket")), /not a socket/);
-  assert.match(String(openInRoot(join(base, "no-such-root"), "/x", "socket")), /no-such-root: .*ENOENT/);
+  assert.match(why(openInRoot(root, "/tmp/file/sock", "socket")), /file is not a directory/);
+  assert.match(why(openInRoot(root, "/", "socket")), /not a socket/);
+  assert.match(why(openInRoot(join(base, "no-such-root"), "/x", "socket")), /no-such-root: .*ENOENT/);
 });
 
 test("a link swapped for one pointing out, between walks: the next walk still stays inside", () => {
   rmSync(join(root, "var", "run"));
   symlinkSync(outside, join(root, "var", "run")); // the node's directory, by its real path
   const r = openInRoot(root, "/var/run/root-only.sock", "socket");
-  assert.match(String(r), /ENOENT/);
+  assert.match(why(r), /ENOENT/);
   rmSync(join(root, "var", "run"));
   symlinkSync("../run", join(root, "var", "run"));
 });

@@ -40,7 +40,7 @@ export class PrometheusPushSink extends SendingSink<null> {
 
   constructor(private readonly o: PushOptions) {
     super("prometheus-push", "series", o, o.timeoutMs ?? 5_000);
-    this.families = modelFamilies(this.model, o);
+    this.families = modelFamilies(this.model);
     this.url = pushUrl(o.base, o.suffix, o.job, o.instance ?? hostname());
   }
 

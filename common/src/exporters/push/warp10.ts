@@ -1,7 +1,6 @@
 import { errorMessage } from "../../errors.js";
 import type { Snapshot } from "../../attribution/snapshot.js";
 import type { Logger } from "../../log.js";
-import { metricNames } from "../metrics.js";
 import type { MetricsModel, MetricsOptions } from "../metrics.js";
 import { post } from "./post.js";
 import { SendingSink } from "./sending-sink.js";

@@ -70,14 +70,14 @@ export class RiemannClient {
       s.once(tls ? "secureConnect" : "connect", () => {
         clearTimeout(timer);
         s.removeAllListeners("error");
-        s.on("error", (err) => this.fail(err));
+        s.on("error", (err: Error) => this.fail(err));
         s.on("close", () => this.fail(new Error("connection closed by the server")));
         s.on("data", (d: Buffer) => this.onData(d));
         this.connects++;
         this.delayMs = this.o.backoff?.minMs ?? 1000;
         resolve(s);
       });
-      s.once("error", (err) => {
+      s.once("error", (err: Error) => {
         clearTimeout(timer);
         s.destroy();
         // wait before the next attempt: 1 s, doubling to 30 s, back to 1 s once connected

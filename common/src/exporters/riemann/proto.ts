@@ -98,7 +98,7 @@ export function encodeFrame(msg: RiemannMsg): Buffer {
 /** Decodes a Msg's protobuf bytes (no length prefix), int64s as numbers. */
 export function decodeMsg(bytes: Uint8Array): RiemannMsg {
   const type = riemannMsgType();
-  return type.toObject(type.decode(bytes), { longs: Number, defaults: false, arrays: true }) as RiemannMsg;
+  return type.toObject(type.decode(bytes), { longs: Number, defaults: false, arrays: true });
 }
 
 /** Splits complete frames off the front of `buf`; returns them and what is left. */

@@ -2,7 +2,7 @@ import { errorMessage } from "../../errors.js";
 import { hostname } from "node:os";
 import type { Snapshot } from "../../attribution/snapshot.js";
 import type { Logger } from "../../log.js";
-import { metricDef, metricNames } from "../metrics.js";
+import { metricDef } from "../metrics.js";
 import type { MetricsModel, MetricsOptions } from "../metrics.js";
 import { SendingSink } from "../push/sending-sink.js";
 import { RiemannClient } from "./client.js";
