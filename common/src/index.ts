@@ -29,7 +29,7 @@ export * from "./sensor/powercap.js";
 export * from "./sensor/estimate.js";
 export * from "./sensor/factory.js";
 export * from "./attribution/energy.js";
-export * from "./attribution/share.js";
+export * from "./attribution/cpu-shares.js";
 export * from "./attribution/snapshot.js";
 export * from "./attribution/vm-zones.js";
 export * from "./attribution/attribute.js";
@@ -52,7 +52,7 @@ export * from "./cli/parse.js";
 export * from "./cli/context.js";
 export * from "./cli/commands.js";
 export * from "./cli/main.js";
-export * from "./share.js";
+export * from "./transports.js";
 export * from "./channel.js";
 // commander, re-exported: host and guest build their programs with this one copy (two copies' errors are not each other's).
 export { Command, CommanderError, InvalidArgumentError, Option } from "commander";

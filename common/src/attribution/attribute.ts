@@ -4,7 +4,7 @@ import type { ProcessInfo, ProcSample } from "../procfs/table.js";
 import type { Microjoules, Ticks } from "../units.js";
 import { averagePowerUw } from "../units.js";
 import type { HostEnergy } from "./energy.js";
-import { cpuShares, splitEnergy } from "./share.js";
+import { cpuShares, splitEnergy } from "./cpu-shares.js";
 import { socketsSnapshot } from "./snapshot.js";
 import type { ContainerSnapshot, ProcessSnapshot, Snapshot, VmSnapshot, VmTransports } from "./snapshot.js";
 import { subDomainNames, vmZoneGains } from "./vm-zones.js";

@@ -30,7 +30,7 @@ export class VmTreeSink implements DeliverySink {
   private readonly notMounted = new Set<string>();
   private readonly state: DaemonState;
   /** Whether each VM's tree was written at the last step, by key. */
-  private readonly written = new Map<string, boolean>();
+  private readonly treeWritten = new Map<string, boolean>();
   /** The zones of the last step, and the timer of the trees' frames. */
   private zones: readonly ZoneSpec[] = [];
   private readonly frames = new FrameTimer(
@@ -46,7 +46,7 @@ export class VmTreeSink implements DeliverySink {
 
   write(s: Snapshot): void {
     const zones = (this.zones = snapshotVmZones(s));
-    this.written.clear();
+    this.treeWritten.clear();
     this.withBase(s.vms.length > 0, (base) => this.writeTrees(s, base, zones));
     this.state.prune(4 * this.o.maxVms);
     this.state.save();
@@ -56,7 +56,7 @@ export class VmTreeSink implements DeliverySink {
   /** Each VM whose tree the last step wanted: whether it was written. */
   delivered(): ReadonlyMap<string, VmDelivery> {
     const out = new Map<string, VmDelivery>();
-    for (const [key, ok] of this.written) out.set(key, { vm: this.trees.get(key)?.name ?? key, transport: "tree", ok });
+    for (const [key, ok] of this.treeWritten) out.set(key, { vm: this.trees.get(key)?.name ?? key, transport: "tree", ok });
     return out;
   }
 
@@ -94,7 +94,7 @@ export class VmTreeSink implements DeliverySink {
     }
     let more = false;
     try {
-      for (const [key, t] of this.trees) if (this.written.get(key) && t.nextFrame(base, this.zones)) more = true;
+      for (const [key, t] of this.trees) if (this.treeWritten.get(key) && t.nextFrame(base, this.zones)) more = true;
     } finally {
       base.close();
     }
@@ -121,7 +121,7 @@ export class VmTreeSink implements DeliverySink {
       // not see it: counted, not written, until the tmpfs is back.
       const pending = vm.libvirt && !vm.transports;
       const writable = !pending && this.mounted(vm.name, vm.transports?.share === true);
-      this.written.set(vm.key, tree.update(writable ? base : null, zones, vm.zonesUj, s.timestampS, s.intervalS));
+      this.treeWritten.set(vm.key, tree.update(writable ? base : null, zones, vm.zonesUj, s.timestampS, s.intervalS));
       this.state.set(vm.key, vm.name, tree.counters);
     }
     const live = new Set(s.vms.filter(treeWanted).map((v) => v.key));

@@ -28,7 +28,7 @@ export class VmTree {
   /** Cumulative µJ per zone id: what the tree holds once written. */
   readonly counters: VmCounters;
   /** The name and max files this daemon wrote, by path inside the VM dir. */
-  private readonly written = new Map<string, { value: string; file: WrittenFile | null }>();
+  private readonly ownFiles = new Map<string, { value: string; file: WrittenFile | null }>();
   private lastError: string | null = null;
   private readonly maxUj = new Map<string, number>();
   private readonly player: CounterPlayer;
@@ -133,7 +133,7 @@ export class VmTree {
       const msg = errorMessage(vm ? shownError(err, vm) : err);
       if (msg !== this.lastError) this.log.warn(`tree ${this.name}: ${msg} (energy kept in memory, written at the next step that can)`);
       this.lastError = msg;
-      this.written.clear();
+      this.ownFiles.clear();
       return false;
     } finally {
       vm?.close();
@@ -142,15 +142,15 @@ export class VmTree {
 
   /** Forgets what it wrote (the VM is gone). */
   close(): void {
-    this.written.clear();
+    this.ownFiles.clear();
   }
 
   /** Writes `file` (a path inside the VM dir) with `content` unless what is there is the file this daemon wrote with it. */
   private keep(dir: DirHandle, file: string, content: string, key = file): void {
-    const mine = this.written.get(key);
+    const mine = this.ownFiles.get(key);
     if (mine && mine.value === content && same(mine.file, regularFileAt(dir.at(file)))) return;
     writeInto(dir, file, content, this.log);
-    this.written.set(key, { value: content, file: regularFileAt(dir.at(file)) });
+    this.ownFiles.set(key, { value: content, file: regularFileAt(dir.at(file)) });
   }
 
   private writeZone(vm: DirHandle, z: ZoneSpec, frame: Frame, whole: boolean): void {
