@@ -126,11 +126,6 @@ export function parsePidStatBytes(b: Uint8Array, withComm = true, length = b.len
   return out;
 }
 
-/** The same from text (tests, fixtures). */
-export function parsePidStat(text: string): ProcStat | null {
-  return parsePidStatBytes(Buffer.from(text, "utf8"));
-}
-
 export function isKernelThread(s: ProcStat): boolean {
   return (s.flags & PF_KTHREAD) !== 0 || s.pid === 2 || s.ppid === 2;
 }

@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { busyTicks, parsePidStat, parseProcStat, ProcessTable, ScaphError } from "../../src/index.js";
+import { busyTicks, parsePidStatBytes, parseProcStat, ProcessTable, ScaphError } from "../../src/index.js";
+
+/** /proc/PID/stat's text, parsed as the table parses its bytes. */
+const parsePidStat = (text: string): ReturnType<typeof parsePidStatBytes> => parsePidStatBytes(Buffer.from(text, "utf8"));
 import { fixturesDir } from "@scaph/test-support";
 
 const procRoot = join(fixturesDir(), "proc", "basic");

@@ -4,7 +4,7 @@
  * status file, which says what the other two delivered at the same step
  * (so it comes last).
  */
-import type { Logger, Sink, Snapshot } from "@scaph/common";
+import type { Logger, Sink } from "@scaph/common";
 import { ChannelSink } from "./channel-sink.js";
 import { StatusSink } from "./status-sink.js";
 import { VmTreeSink } from "./tree-sink.js";
@@ -22,9 +22,4 @@ export function buildDaemonSinks(o: { baseDir: string; log: Logger; maxVms: numb
   const channels = new ChannelSink(o.log);
   const status = new StatusSink({ baseDir: o.baseDir, log: o.log, deliveries: [trees, channels] });
   return { trees, channels, status, sinks: [trees, channels, status] };
-}
-
-/** Hands one step to every sink, in order (what runLoop does each step, without its timing). */
-export async function deliver(d: DaemonSinks, s: Snapshot): Promise<void> {
-  for (const sink of d.sinks) await sink.write(s);
 }

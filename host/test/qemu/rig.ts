@@ -7,7 +7,7 @@ import type { Logger, Snapshot } from "@scaph/common";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { VmResolver } from "../../src/index.js";
-import { buildDaemonSinks, deliver } from "../../src/qemu/daemon.js";
+import { buildDaemonSinks } from "../../src/qemu/daemon.js";
 import type { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
 import type { ChannelSink } from "../../src/qemu/channel-sink.js";
 import type { PodLibvirts } from "../../src/qemu/pod-libvirt.js";
@@ -102,7 +102,7 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
       now += BigInt(Math.round(seconds * 1e9));
       await options.libvirt?.refresh();
       const snapshot = meter.measure();
-      await deliver(daemon, snapshot);
+      for (const sink of daemon.sinks) await sink.write(snapshot); // in order, as runLoop hands a step
       return {
         snapshot,
         hostUj: snapshot.host.energyUj,
