@@ -6,7 +6,7 @@
  * would, must return a series; every variable's label_values must find its
  * label; the recording rules' outputs must be there.
  */
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,18 +16,10 @@ import { guestBin, hostBin, repoRoot } from "../helpers/cli.js";
 import { dashboardsWithoutData } from "../helpers/dashboards.js";
 import type { QueryResult } from "../helpers/dashboards.js";
 import { startBusyHost } from "../helpers/busy-host.js";
-import { freePort, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
-import type { Background } from "../helpers/processes.js";
+import { cleanupsAfterFile, freePort, startBackground, startBusyQemu, waitFor, writeBusyBootSector } from "../helpers/processes.js";
 import { requireCommand } from "@scaph/test-support";
 
-const stops: (() => unknown)[] = [];
-after(async () => {
-  for (const s of stops.reverse()) await s();
-});
-const bg = (b: Background): Background => {
-  stops.push(() => b.stop());
-  return b;
-};
+const { stops, bg } = cleanupsAfterFile();
 
 test("every dashboard panel and variable has data from a real Prometheus; the recording rules give theirs", async () => {
   const prometheus = requireCommand("prometheus", "prometheus");

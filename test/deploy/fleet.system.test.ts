@@ -12,7 +12,7 @@
  * exporters to the fleet's answers. The truth each answer is held to is
  * what the exporters themselves counted, read from their own pages.
  */
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,20 +20,12 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { requireCommand } from "@scaph/test-support";
 import { hostBin, repoRoot } from "../helpers/cli.js";
-import { freePort, startBackground, waitFor } from "../helpers/processes.js";
-import type { Background } from "../helpers/processes.js";
+import { cleanupsAfterFile, freePort, startBackground, waitFor } from "../helpers/processes.js";
 import { dashboardsWithoutData } from "../helpers/dashboards.js";
 import { SyntheticHypervisor } from "../helpers/synthetic-hypervisor.js";
 import type { SyntheticVm } from "../helpers/synthetic-hypervisor.js";
 
-const stops: (() => unknown)[] = [];
-after(async () => {
-  for (const s of stops.reverse()) await s();
-});
-const bg = (b: Background): Background => {
-  stops.push(() => b.stop());
-  return b;
-};
+const { stops, bg } = cleanupsAfterFile();
 
 const WEB: SyntheticVm = { name: "web-1", uuid: "aaaaaaaa-0000-4000-8000-000000000001", project: "shop", cpus: 0.4 };
 const DB: SyntheticVm = { name: "db-1", uuid: "aaaaaaaa-0000-4000-8000-000000000002", project: "shop", cpus: 0.6 };

@@ -11,7 +11,7 @@
  * a many-process service counts every one of its processes, and each pod's
  * power is its processes'.
  */
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,14 +20,11 @@ import { copyFixture, PowerSimulator, ProcFixture, removeTree, requireCommand } 
 import { hostBin } from "../helpers/cli.js";
 import { dashboardsWithoutData } from "../helpers/dashboards.js";
 import type { QueryResult } from "../helpers/dashboards.js";
-import { freePort, startBackground, waitFor } from "../helpers/processes.js";
+import { cleanupsAfterFile, freePort, startBackground, waitFor } from "../helpers/processes.js";
 import { pod, podList, startStandInApi } from "../helpers/kube-api.js";
 import type { Background } from "../helpers/processes.js";
 
-const stops: (() => unknown)[] = [];
-after(async () => {
-  for (const s of stops.reverse()) await s();
-});
+const { stops } = cleanupsAfterFile();
 
 /** The node's processes: comm (as the kernel cuts it, 15 bytes), executable, command line. */
 const NODE: [string, string, string[]][] = [

@@ -14,7 +14,7 @@
  * what a tenant's links could do is tested on a root of its own
  * (host/test/qemu/pod-root.test.ts).
  */
-import { test, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
@@ -22,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, fixturesDir, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { hostBin, runNode } from "../helpers/cli.js";
-import { startBackground, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import { cleanupsAfterFile, startBackground, waitFor, writeBusyBootSector } from "../helpers/processes.js";
 import { startSecondLibvirtd } from "../helpers/second-libvirtd.js";
 import type { SecondLibvirtd } from "../helpers/second-libvirtd.js";
 import { domainType } from "../lab/accel.js";
@@ -30,10 +30,7 @@ import { domainType } from "../lab/accel.js";
 const NAME = "prod_web-1";
 const UUID = "5d6e7f80-0000-4000-8000-0000000000aa";
 const POD_USER = "scaph-pod-qemu";
-const stops: (() => Promise<unknown> | void)[] = [];
-after(async () => {
-  for (const s of stops.reverse()) await s();
-});
+const { stops } = cleanupsAfterFile();
 
 interface Status {
   vms: { name: string; libvirt_note?: string; channel?: { connected: boolean; sent: number; path: string } }[];

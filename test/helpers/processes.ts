@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { writeFile } from "node:fs/promises";
+import { after } from "node:test";
 import { requireCommand } from "@scaph/test-support";
 
 /** A background process that a test owns; stop() ends it and waits. */
@@ -85,4 +86,22 @@ export function startBusyQemu(name: string, bootImage: string, uuid?: string): B
     "-machine", "pc", "-accel", "tcg", "-display", "none", "-nodefaults", "-m", "16",
     "-drive", `file=${bootImage},format=raw,if=ide`, "-no-reboot",
   ]);
+}
+
+/**
+ * What a test file starts and makes, undone after its tests, the last first:
+ * `stops.push(f)` for a clean-up, `bg(b)` for a background process (its stop).
+ */
+export function cleanupsAfterFile(): { stops: (() => unknown)[]; bg: (b: Background) => Background } {
+  const stops: (() => unknown)[] = [];
+  after(async () => {
+    for (const s of stops.reverse()) await s();
+  });
+  return {
+    stops,
+    bg: (b) => {
+      stops.push(() => b.stop());
+      return b;
+    },
+  };
 }
