@@ -45,7 +45,7 @@ export class ProcfsError extends ScaphError {
 /** The errno code of a Node.js system error, if any. */
 export function errnoCode(err: unknown): string | undefined {
   if (typeof err === "object" && err !== null && "code" in err) {
-    const code = (err).code;
+    const code = err.code;
     return typeof code === "string" ? code : undefined;
   }
   return undefined;

@@ -99,7 +99,9 @@ export class Meter {
   private primed(): void {
     if (this.prevEnergy) return;
     this.prime();
-    throw new CounterReadError(this.prevEnergy ? "first reading taken: measuring from the next step" : "no reading yet to measure from", { quiet: this.prevEnergy !== null });
+    throw new CounterReadError(this.prevEnergy ? "first reading taken: measuring from the next step" : "no reading yet to measure from", {
+      quiet: this.prevEnergy !== null,
+    });
   }
 
   private snapshot(energy: EnergySample, proc: ProcSample): Snapshot {

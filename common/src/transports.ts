@@ -23,7 +23,5 @@ export function guestMountCommand(t: ShareTransport, at = GUEST_MOUNT_POINT): st
 }
 
 export function guestFstabLine(t: ShareTransport, at = GUEST_MOUNT_POINT): string {
-  return t === "virtiofs"
-    ? `${SHARE_TAG} ${at} virtiofs defaults,nofail 0 0`
-    : `${SHARE_TAG} ${at} 9p trans=virtio,version=9p2000.L,ro,nofail 0 0`;
+  return t === "virtiofs" ? `${SHARE_TAG} ${at} virtiofs defaults,nofail 0 0` : `${SHARE_TAG} ${at} 9p trans=virtio,version=9p2000.L,ro,nofail 0 0`;
 }

@@ -50,7 +50,16 @@ test("untrusted lines: anything but the exact format is refused, with the reason
     [{ ...base, zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: 9, max_energy_range_uj: 9 }] }, /bad energy_uj/],
     [{ ...base, zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: 1.5, max_energy_range_uj: 9 }] }, /bad energy_uj/],
     [{ ...base, zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: 1, max_energy_range_uj: 0 }] }, /bad max/],
-    [{ ...base, zones: [base.zones, base.zones].flat().slice(0, 1).concat((base.zones as unknown[]).slice(0, 1)) }, /a zone twice/],
+    [
+      {
+        ...base,
+        zones: [base.zones, base.zones]
+          .flat()
+          .slice(0, 1)
+          .concat((base.zones as unknown[]).slice(0, 1)),
+      },
+      /a zone twice/,
+    ],
   ];
   for (const [value, why] of cases) {
     const r = parseMessage(typeof value === "string" ? value : JSON.stringify(value));

@@ -46,5 +46,8 @@ test("ProcfsError: a --procfs-path that is not a procfs is a user error, not an 
   const table = new ProcessTable({ procRoot: join(dir, "fake"), clockTicks: 100, pageSize: 4096 });
   assert.doesNotThrow(() => table.sample());
   const file = new ProcessTable({ procRoot: notDir, clockTicks: 100, pageSize: 4096 });
-  assert.throws(() => file.sample(), (e: unknown) => e instanceof ProcfsError && e.reason === "unreadable");
+  assert.throws(
+    () => file.sample(),
+    (e: unknown) => e instanceof ProcfsError && e.reason === "unreadable",
+  );
 });

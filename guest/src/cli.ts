@@ -78,7 +78,13 @@ export const guestEnvironment: CliEnvironment = {
     const channelTree = (): boolean => o.channel !== false && existsSync(join(o.powercapPath, CHANNEL_STATE_FILE));
     if (port() === null && !channelTree()) {
       const timeoutS = waitBoundS(o);
-      await waitForTree(o.powercapPath, log, { wait: o.wait !== false, signal: interruptSignal(), ready: () => port() !== null, procRoot: o.procfsPath, ...(timeoutS !== undefined ? { timeoutS } : {}) });
+      await waitForTree(o.powercapPath, log, {
+        wait: o.wait !== false,
+        signal: interruptSignal(),
+        ready: () => port() !== null,
+        procRoot: o.procfsPath,
+        ...(timeoutS !== undefined ? { timeoutS } : {}),
+      });
     }
     if (port() === null && !channelTree()) return; // the host's share: read as it is
     const r = await startReceiver(o.powercapPath, o, log, interruptSignal());
@@ -87,7 +93,8 @@ export const guestEnvironment: CliEnvironment = {
       return;
     }
     // One receiver per port and tree: this one reads the tree that the other keeps.
-    if ("busy" in r) log.warn(`channel: ${port() ?? "the channel's port"} is read by another receiver (${r.busy}), which keeps ${o.powercapPath}: reading that tree instead`);
+    if ("busy" in r)
+      log.warn(`channel: ${port() ?? "the channel's port"} is read by another receiver (${r.busy}), which keeps ${o.powercapPath}: reading that tree instead`);
     else log.warn(`channel: cannot keep ${o.powercapPath} (${r.cannot}): reading the tree as it is instead (--no-channel says so)`);
   },
   sensor: async (opts, log) => {
@@ -127,7 +134,8 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
     const log = loggerFor(c);
     const signal = interruptSignal();
     const r = await startReceiver(o.path, o, log, signal, true);
-    if ("busy" in r) throw new ScaphError(`another receiver keeps ${o.path} (${r.busy}): one receiver per tree and port; stop it first, or give this one another --path`);
+    if ("busy" in r)
+      throw new ScaphError(`another receiver keeps ${o.path} (${r.busy}): one receiver per tree and port; stop it first, or give this one another --path`);
     if ("cannot" in r) throw new ScaphError(`cannot keep ${o.path}: ${r.cannot} (run it as root, or give it a --path it may write)`);
     writeStderr(`scaph-guest: keeping ${o.path} from the channel ${o.channelDevice ?? o.channelPort}`);
     await r.run(); // returns once stopped (SIGTERM, SIGINT)

@@ -76,9 +76,7 @@ export class AsyncConnection {
     clearTimeout(p.timer);
     if (res.ok) return p.resolve(res.value);
     const e = res.error;
-    p.reject(
-      e.kind === "libvirt" ? new LibvirtError(e) : e.kind === "unavailable" ? new LibvirtUnavailableError(e.message) : new Error(e.message),
-    );
+    p.reject(e.kind === "libvirt" ? new LibvirtError(e) : e.kind === "unavailable" ? new LibvirtUnavailableError(e.message) : new Error(e.message));
   }
 
   /** Rejects the calls pending on one worker. */
@@ -117,7 +115,8 @@ export class AsyncConnection {
   }
 
   private async ensureOpen(): Promise<void> {
-    if (this.closed) throw new LibvirtError({ code: ErrorCode.INVALID_CONN, domain: 0, level: ErrorLevel.ERROR, message: "connection is closed", call: "AsyncConnection" });
+    if (this.closed)
+      throw new LibvirtError({ code: ErrorCode.INVALID_CONN, domain: 0, level: ErrorLevel.ERROR, message: "connection is closed", call: "AsyncConnection" });
     if (this.opened && this.worker) return;
     await this.send({ op: "open", uri: this.uri, readOnly: this.readOnly });
     this.opened = true;

@@ -10,11 +10,7 @@ export interface LifecycleEvent {
 }
 
 /** What the events worker posts. */
-export type EventsMessage =
-  | ({ kind: "lifecycle" } & LifecycleEvent)
-  | { kind: "connected" }
-  | { kind: "disconnected"; message: string }
-  | { kind: "stopped" };
+export type EventsMessage = ({ kind: "lifecycle" } & LifecycleEvent) | { kind: "connected" } | { kind: "disconnected"; message: string } | { kind: "stopped" };
 
 export interface DomainEventsHandlers {
   onEvent(e: LifecycleEvent): void;

@@ -57,11 +57,15 @@ export function eventApi(): EventApi {
     virConnectDomainEventRegisterAny: fn(
       "int virConnectDomainEventRegisterAny(void *conn, void *dom, int eventID, scaphLifecycleCb *cb, void *opaque, void *freecb)",
     ) as EventApi["virConnectDomainEventRegisterAny"],
-    virConnectDomainEventDeregisterAny: fn("int virConnectDomainEventDeregisterAny(void *conn, int callbackID)") as EventApi["virConnectDomainEventDeregisterAny"],
+    virConnectDomainEventDeregisterAny: fn(
+      "int virConnectDomainEventDeregisterAny(void *conn, int callbackID)",
+    ) as EventApi["virConnectDomainEventDeregisterAny"],
     virConnectRegisterCloseCallback: fn(
       "int virConnectRegisterCloseCallback(void *conn, scaphCloseCb *cb, void *opaque, void *freecb)",
     ) as EventApi["virConnectRegisterCloseCallback"],
-    virConnectUnregisterCloseCallback: fn("int virConnectUnregisterCloseCallback(void *conn, scaphCloseCb *cb)") as EventApi["virConnectUnregisterCloseCallback"],
+    virConnectUnregisterCloseCallback: fn(
+      "int virConnectUnregisterCloseCallback(void *conn, scaphCloseCb *cb)",
+    ) as EventApi["virConnectUnregisterCloseCallback"],
     virConnectSetKeepAlive: fn("int virConnectSetKeepAlive(void *conn, int interval, unsigned int count)") as EventApi["virConnectSetKeepAlive"],
     lifecycleCallback: (f) =>
       register((_conn: Ptr, dom: Ptr, event: number, detail: number): number => {

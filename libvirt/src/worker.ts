@@ -70,7 +70,19 @@ parentPort?.on("message", (msg: { id: number; req: Request }) => {
   } catch (err) {
     res =
       err instanceof LibvirtError
-        ? { id: msg.id, ok: false, error: { kind: "libvirt", code: err.code, domain: err.domain, level: err.level, message: err.message, call: err.call, ...(err.errno !== undefined ? { errno: err.errno } : {}) } }
+        ? {
+            id: msg.id,
+            ok: false,
+            error: {
+              kind: "libvirt",
+              code: err.code,
+              domain: err.domain,
+              level: err.level,
+              message: err.message,
+              call: err.call,
+              ...(err.errno !== undefined ? { errno: err.errno } : {}),
+            },
+          }
         : err instanceof LibvirtUnavailableError
           ? { id: msg.id, ok: false, error: { kind: "unavailable", message: err.message } }
           : { id: msg.id, ok: false, error: { kind: "other", message: err instanceof Error ? err.message : String(err) } };

@@ -32,13 +32,10 @@ test("AsyncConnection: a libvirtd that never answers times out without freezing 
   const timer = setInterval(() => ticks++, 20);
   try {
     const t0 = Date.now();
-    await assert.rejects(
-      AsyncConnection.open(`qemu+unix:///system?socket=${sock}`, { timeoutMs: 800 }),
-      (e: unknown) => {
-        if (!(e instanceof LibvirtTimeoutError)) throw e; // e.g. libvirt.so.0 missing: its message names libvirt0
-        return e.call === "open";
-      },
-    );
+    await assert.rejects(AsyncConnection.open(`qemu+unix:///system?socket=${sock}`, { timeoutMs: 800 }), (e: unknown) => {
+      if (!(e instanceof LibvirtTimeoutError)) throw e; // e.g. libvirt.so.0 missing: its message names libvirt0
+      return e.call === "open";
+    });
     const elapsed = Date.now() - t0;
     // no earlier than its deadline, the event loop turning meanwhile; how long it took is reported, not bounded
     assert.ok(elapsed >= 750, `timed out after ${elapsed} ms`);
@@ -60,8 +57,11 @@ test("without libvirt.so.0: importing works, first use names libvirt0 / libvirt-
     try { L.Connection.open("test:///default"); console.log("opened?!"); }
     catch (e) { console.log(e.name + ": " + e.message); }`;
   const out = await new Promise<string>((resolve) =>
-    execFile(process.execPath, ["--input-type=module", "-e", script], { env: { ...process.env, SCAPH_LIBVIRT_SO: "/nonexistent/libvirt.so.0" } }, (_e, stdout, stderr) =>
-      resolve(stdout + stderr),
+    execFile(
+      process.execPath,
+      ["--input-type=module", "-e", script],
+      { env: { ...process.env, SCAPH_LIBVIRT_SO: "/nonexistent/libvirt.so.0" } },
+      (_e, stdout, stderr) => resolve(stdout + stderr),
     ),
   );
   assert.match(out, /^LibvirtUnavailableError: Cannot load \/nonexistent\/libvirt\.so\.0/);

@@ -17,7 +17,10 @@ test("test:///default: type, liveness, the built-in 'test' domain", () => {
   assert.equal(c.libVersion().major, libVersion().major);
   const doms = c.listAllDomains();
   try {
-    assert.deepEqual(doms.map((d) => d.name), ["test"]);
+    assert.deepEqual(
+      doms.map((d) => d.name),
+      ["test"],
+    );
     assert.equal(doms[0]?.isActive, true);
     assert.equal(doms[0]?.state.state, "RUNNING");
   } finally {
@@ -40,7 +43,10 @@ test("fixture node: names, UUIDs, ids and states; flags filter", () => {
     ],
   );
   const inactive = c.listAllDomains(ListDomainsFlags.INACTIVE);
-  assert.deepEqual(inactive.map((d) => d.name), ["batch-off"]);
+  assert.deepEqual(
+    inactive.map((d) => d.name),
+    ["batch-off"],
+  );
   for (const d of inactive) d.free();
   const active = c.listAllDomains(ListDomainsFlags.ACTIVE);
   assert.equal(active.length, 3);
@@ -77,7 +83,10 @@ test("defineXML: a new persistent domain, found by name, then undefined", () => 
   using found = c.lookupByUUID("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
   assert.equal(found.name, "fresh");
   d.undefine();
-  assert.throws(() => c.lookupByName("fresh"), (e: unknown) => e instanceof LibvirtError && e.is("NO_DOMAIN"));
+  assert.throws(
+    () => c.lookupByName("fresh"),
+    (e: unknown) => e instanceof LibvirtError && e.is("NO_DOMAIN"),
+  );
 });
 
 test("errors: unknown domain, bad XML, bad URI, closed connection, freed domain", () => {
@@ -86,16 +95,31 @@ test("errors: unknown domain, bad XML, bad URI, closed connection, freed domain"
     () => c.lookupByName("nope"),
     (e: unknown) => e instanceof LibvirtError && e.code === ErrorCode.NO_DOMAIN && e.domainName === "TEST" && e.call === "virDomainLookupByName",
   );
-  assert.throws(() => c.lookupByUUID("not-a-uuid"), (e: unknown) => e instanceof LibvirtError && e.is("INVALID_ARG"));
-  assert.throws(() => c.defineXML("<domain"), (e: unknown) => e instanceof LibvirtError && (e.is("XML_DETAIL") || e.is("XML_ERROR")));
+  assert.throws(
+    () => c.lookupByUUID("not-a-uuid"),
+    (e: unknown) => e instanceof LibvirtError && e.is("INVALID_ARG"),
+  );
+  assert.throws(
+    () => c.defineXML("<domain"),
+    (e: unknown) => e instanceof LibvirtError && (e.is("XML_DETAIL") || e.is("XML_ERROR")),
+  );
   assert.throws(() => c.defineXML("<domain type='test'><name>x</name></domain>"), LibvirtError);
   const d = c.lookupByName(FIXTURE.web.name);
   d.free();
   d.free();
-  assert.throws(() => d.name, (e: unknown) => e instanceof LibvirtError && e.is("INVALID_DOMAIN"));
+  assert.throws(
+    () => d.name,
+    (e: unknown) => e instanceof LibvirtError && e.is("INVALID_DOMAIN"),
+  );
   c.close();
   c.close();
   assert.equal(c.isAlive(), false);
-  assert.throws(() => c.listAllDomains(), (e: unknown) => e instanceof LibvirtError && e.is("INVALID_CONN"));
-  assert.throws(() => Connection.open("bogus:///nowhere"), (e: unknown) => e instanceof LibvirtError && e.call === "virConnectOpen");
+  assert.throws(
+    () => c.listAllDomains(),
+    (e: unknown) => e instanceof LibvirtError && e.is("INVALID_CONN"),
+  );
+  assert.throws(
+    () => Connection.open("bogus:///nowhere"),
+    (e: unknown) => e instanceof LibvirtError && e.call === "virConnectOpen",
+  );
 });

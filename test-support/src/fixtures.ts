@@ -83,7 +83,10 @@ export class ProcFixture {
     const file = join(this.root, String(pid), "stat");
     const text = await readFile(file, "utf8");
     const close = text.lastIndexOf(")");
-    const f = text.slice(close + 2).trim().split(" ");
+    const f = text
+      .slice(close + 2)
+      .trim()
+      .split(" ");
     // f[0] is field 3 (state), so field N is f[N - 3].
     f[UTIME_FIELD - 3] = String(Number(f[UTIME_FIELD - 3]) + utime);
     f[STIME_FIELD - 3] = String(Number(f[STIME_FIELD - 3]) + stime);

@@ -67,9 +67,7 @@ export async function startRiemannServer(options: { tls?: RiemannServerTls; port
   let server: Server;
   let port = options.port ?? 0;
   const listen = async (): Promise<void> => {
-    server = options.tls
-      ? createTlsServer({ ...options.tls, requestCert: true, rejectUnauthorized: true }, onSocket)
-      : createServer(onSocket);
+    server = options.tls ? createTlsServer({ ...options.tls, requestCert: true, rejectUnauthorized: true }, onSocket) : createServer(onSocket);
     if (options.tls) server.on("tlsClientError", (e: Error) => errors.push(e.message));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

@@ -14,7 +14,11 @@ export interface FixtureRig {
   cleanup(): Promise<void>;
 }
 
-export async function fixtureRig(powercap: string, proc = "proc/basic", options: { vms?: (procRoot: string) => VmSource; containers?: (procRoot: string) => ContainerSource; hostStats?: boolean; log?: Logger } = {}): Promise<FixtureRig> {
+export async function fixtureRig(
+  powercap: string,
+  proc = "proc/basic",
+  options: { vms?: (procRoot: string) => VmSource; containers?: (procRoot: string) => ContainerSource; hostStats?: boolean; log?: Logger } = {},
+): Promise<FixtureRig> {
   const powerRoot = await copyFixture(`powercap/${powercap}`);
   const procRoot = await copyFixture(proc);
   let now = 0n;

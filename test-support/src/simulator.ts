@@ -85,19 +85,24 @@ export class SimulatedTree {
         const file = join(this.o.procRoot, String(p.pid), "stat");
         const text = readFileSync(file, "utf8");
         const close = text.lastIndexOf(")");
-        const f = text.slice(close + 2).trim().split(" ");
+        const f = text
+          .slice(close + 2)
+          .trim()
+          .split(" ");
         f[UTIME_FIELD - 3] = String(Number(f[UTIME_FIELD - 3]) + t);
         writes.push([file, `${text.slice(0, close + 1)} ${f.join(" ")}\n`]);
       }
       busy += this.take("extra", (this.o.extraBusyCpus ?? 0) * dt * hz);
       if (busy > 0) {
         const file = join(this.o.procRoot, "stat");
-        const lines = readFileSync(file, "utf8").split("\n").map((l) => {
-          if (!/^cpu0?\s/.test(l)) return l;
-          const f = l.trim().split(/\s+/);
-          f[1] = String(Number(f[1]) + busy);
-          return f[0] === "cpu" ? `cpu  ${f.slice(1).join(" ")}` : f.join(" ");
-        });
+        const lines = readFileSync(file, "utf8")
+          .split("\n")
+          .map((l) => {
+            if (!/^cpu0?\s/.test(l)) return l;
+            const f = l.trim().split(/\s+/);
+            f[1] = String(Number(f[1]) + busy);
+            return f[0] === "cpu" ? `cpu  ${f.slice(1).join(" ")}` : f.join(" ");
+          });
         writes.push([file, lines.join("\n")]);
       }
     }

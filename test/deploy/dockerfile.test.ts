@@ -17,7 +17,9 @@ const dir = mkdtempSync(join(tmpdir(), "scaph-dockerfile-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("the Dockerfile: its COPY sources exist, its build step makes what it copies, its command is scaph-host's", async () => {
-  const lines = readFileSync(join(deploy, "docker/Dockerfile"), "utf8").split("\n").filter((l) => l.trim() && !l.trim().startsWith("#"));
+  const lines = readFileSync(join(deploy, "docker/Dockerfile"), "utf8")
+    .split("\n")
+    .filter((l) => l.trim() && !l.trim().startsWith("#"));
   const copies = lines.filter((l) => l.startsWith("COPY "));
   assert.ok(copies.length > 0);
   for (const l of copies) {
@@ -62,7 +64,18 @@ test("docs/deployment.md's docker run line runs the image as the compose file do
   const flags = words.slice(0, image);
   const values = (flag: string): string[] => flags.flatMap((w, i) => (w === flag ? [flags[i + 1]!] : []));
   const compose = parse(readFileSync(join(deploy, "compose/docker-compose.yaml"), "utf8")) as {
-    services: { scaph: { image: string; user: string; cap_drop: string[]; cap_add: string[]; read_only: boolean; security_opt: string[]; volumes: string[]; command: string[] } };
+    services: {
+      scaph: {
+        image: string;
+        user: string;
+        cap_drop: string[];
+        cap_add: string[];
+        read_only: boolean;
+        security_opt: string[];
+        volumes: string[];
+        command: string[];
+      };
+    };
   };
   const c = compose.services.scaph;
   assert.equal(`${words[image]}`, c.image);

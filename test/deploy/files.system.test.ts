@@ -68,7 +68,12 @@ test("docker-compose accepts the stack; its scaph command and mounts are what th
   const q = await run(compose, ["config", "-q"], cwd);
   assert.equal(q.code, 0, q.stderr);
   const full = await run(compose, ["config"], cwd);
-  const stack = parse(full.stdout) as { services: Record<string, { command?: string[]; volumes?: (string | { source: string; target: string; read_only?: boolean })[]; build?: { context: string; dockerfile: string } }> };
+  const stack = parse(full.stdout) as {
+    services: Record<
+      string,
+      { command?: string[]; volumes?: (string | { source: string; target: string; read_only?: boolean })[]; build?: { context: string; dockerfile: string } }
+    >;
+  };
   assert.deepEqual(Object.keys(stack.services).sort(), ["grafana", "prometheus", "scaph"]);
   const scaph = stack.services.scaph!;
   await assertRealCommand(scaph.command ?? [], "docker-compose.yaml, service scaph");
@@ -92,7 +97,8 @@ const VALIDATORS: Record<string, Validator> = {
   "apps/v1/DaemonSet": (o) => new DaemonSet(o).validate(),
   "v1/ServiceAccount": (o) => new ServiceAccount(o).validate(),
   "rbac.authorization.k8s.io/v1/ClusterRole": (o) => new ClusterRole(o).validate(),
-  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": (o) => new ClusterRoleBinding(o as unknown as ConstructorParameters<typeof ClusterRoleBinding>[0]).validate(),
+  "rbac.authorization.k8s.io/v1/ClusterRoleBinding": (o) =>
+    new ClusterRoleBinding(o as unknown as ConstructorParameters<typeof ClusterRoleBinding>[0]).validate(),
   "monitoring.coreos.com/v1/ServiceMonitor": (o) => new ServiceMonitor(o as unknown as ConstructorParameters<typeof ServiceMonitor>[0]).validate(),
 };
 
@@ -103,7 +109,9 @@ test("kubectl kustomize renders every overlay; each object validates against the
   for (const o of overlays) {
     const r = await run(kubectl, ["kustomize", join(deploy, "kubernetes", o)]);
     assert.equal(r.code, 0, `${o}: ${r.stderr}`);
-    const objects = parseAllDocuments(r.stdout).map((d) => d.toJSON() as Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string } });
+    const objects = parseAllDocuments(r.stdout).map(
+      (d) => d.toJSON() as Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string } },
+    );
     assert.ok(objects.length >= 3, `${o}: ${objects.length} objects`);
     for (const obj of objects) {
       const key = `${obj.apiVersion}/${obj.kind}`;
@@ -115,16 +123,29 @@ test("kubectl kustomize renders every overlay; each object validates against the
         assert.fail(`${o}: ${key} ${obj.metadata.name}: ${(err as Error).message}`);
       }
       if (obj.kind !== "DaemonSet") continue;
-      const spec = (obj as unknown as {
-        spec: { template: { spec: { serviceAccountName?: string; containers: { command?: string[]; args: string[]; env?: { name: string }[]; volumeMounts: { name: string }[] }[]; volumes: { name: string }[] } } };
-      }).spec.template.spec;
+      const spec = (
+        obj as unknown as {
+          spec: {
+            template: {
+              spec: {
+                serviceAccountName?: string;
+                containers: { command?: string[]; args: string[]; env?: { name: string }[]; volumeMounts: { name: string }[] }[];
+                volumes: { name: string }[];
+              };
+            };
+          };
+        }
+      ).spec.template.spec;
       const volumes = new Set(spec.volumes.map((v) => v.name));
       for (const c of spec.containers) {
         await assertRealCommand(c.args, `${o}: DaemonSet ${obj.metadata.name}`, c.command);
         for (const m of c.volumeMounts) assert.ok(volumes.has(m.name), `${o}: mount ${m.name} has a volume`);
         // --containers everywhere, as Scaphandre's chart: this node's name from the downward API, an account allowed to list pods
         if (!c.args.includes("qemu")) assert.ok(c.args.includes("--containers"), `${o}: --containers in ${c.args.join(" ")}`);
-        assert.ok(c.env?.some((e) => e.name === "NODE_NAME"), `${o}: NODE_NAME`);
+        assert.ok(
+          c.env?.some((e) => e.name === "NODE_NAME"),
+          `${o}: NODE_NAME`,
+        );
       }
       assertPodReader(objects, spec.serviceAccountName, o);
     }
@@ -149,7 +170,10 @@ test("kubectl kustomize renders the Grafana dashboards' ConfigMap; it validates 
   const r = await run(kubectl, ["kustomize", join(deploy, "kubernetes/grafana")]);
   assert.equal(r.code, 0, r.stderr);
   const objects = parseAllDocuments(r.stdout).map((d) => d.toJSON() as K8sObject);
-  assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`), ["ConfigMap/scaph-dashboards"]);
+  assert.deepEqual(
+    objects.map((o) => `${o.kind}/${o.metadata.name}`),
+    ["ConfigMap/scaph-dashboards"],
+  );
   VALIDATORS["v1/ConfigMap"]!(objects[0]!);
   // within what kubectl apply keeps in its last-applied annotation (256 KiB)
   assert.ok(r.stdout.length < 256 * 1024, `${r.stdout.length} bytes`);
@@ -158,24 +182,41 @@ test("kubectl kustomize renders the Grafana dashboards' ConfigMap; it validates 
 /** The DaemonSet's service account exists and is bound to a role that lists and watches pods. */
 function assertPodReader(objects: readonly { kind: string; metadata: { name: string } }[], account: string | undefined, where: string): void {
   assert.ok(account, `${where}: the DaemonSet has a service account`);
-  assert.ok(objects.some((x) => x.kind === "ServiceAccount" && x.metadata.name === account), `${where}: ServiceAccount ${account}`);
-  const binding = objects.find((x) => x.kind === "ClusterRoleBinding") as unknown as { roleRef: { name: string }; subjects: { kind: string; name: string }[] } | undefined;
-  assert.ok(binding?.subjects.some((s) => s.kind === "ServiceAccount" && s.name === account), `${where}: bound to ${account}`);
-  const role = objects.find((x) => x.kind === "ClusterRole" && x.metadata.name === binding?.roleRef.name) as unknown as { rules: { resources: string[]; verbs: string[] }[] } | undefined;
-  assert.ok(role?.rules.some((r) => r.resources.includes("pods") && r.verbs.includes("list") && r.verbs.includes("watch")), `${where}: the role lists and watches pods`);
+  assert.ok(
+    objects.some((x) => x.kind === "ServiceAccount" && x.metadata.name === account),
+    `${where}: ServiceAccount ${account}`,
+  );
+  const binding = objects.find((x) => x.kind === "ClusterRoleBinding") as unknown as
+    { roleRef: { name: string }; subjects: { kind: string; name: string }[] } | undefined;
+  assert.ok(
+    binding?.subjects.some((s) => s.kind === "ServiceAccount" && s.name === account),
+    `${where}: bound to ${account}`,
+  );
+  const role = objects.find((x) => x.kind === "ClusterRole" && x.metadata.name === binding?.roleRef.name) as unknown as
+    { rules: { resources: string[]; verbs: string[] }[] } | undefined;
+  assert.ok(
+    role?.rules.some((r) => r.resources.includes("pods") && r.verbs.includes("list") && r.verbs.includes("watch")),
+    `${where}: the role lists and watches pods`,
+  );
   assert.ok(!role?.rules.some((r) => r.verbs.some((v) => !["get", "list", "watch"].includes(v))), `${where}: the role only reads`);
 }
 
 type K8sObject = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> } };
 interface RenderedDaemonSet {
-  spec: { template: { spec: { nodeSelector?: Record<string, string>; tolerations?: { operator: string }[]; serviceAccountName?: string; containers: { args: string[] }[] } } };
+  spec: {
+    template: {
+      spec: { nodeSelector?: Record<string, string>; tolerations?: { operator: string }[]; serviceAccountName?: string; containers: { args: string[] }[] };
+    };
+  };
 }
 
 /** `helm template` of the chart with `sets`, each object checked against its schema; the objects. */
 async function helmTemplate(helm: string, sets: readonly string[]): Promise<K8sObject[]> {
   const r = await run(helm, ["template", "scaphandre", join(deploy, "helm/scaph"), "--namespace", "monitoring", ...sets.flatMap((s) => ["--set", s])]);
   assert.equal(r.code, 0, r.stderr);
-  const objects = parseAllDocuments(r.stdout).map((d) => d.toJSON() as K8sObject).filter(Boolean);
+  const objects = parseAllDocuments(r.stdout)
+    .map((d) => d.toJSON() as K8sObject)
+    .filter(Boolean);
   for (const obj of objects) {
     const key = `${obj.apiVersion}/${obj.kind}`;
     const validate = VALIDATORS[key];
@@ -211,7 +252,11 @@ test("the Helm chart (Scaphandre's values): helm lint; helm template, with defau
   // nodes that are VMs: scaph-guest on the tree the node has, or on the channel's port
   for (const sets of [["vm=true"], ["vm=true", "vmChannel=true", "vmTree=/srv/scaph"]]) {
     const vmDs = (await helmTemplate(helm, sets)).find((o) => o.kind === "DaemonSet") as unknown as RenderedDaemonSet & {
-      spec: { template: { spec: { volumes: { name: string; hostPath: { path: string } }[]; containers: { command?: string[]; securityContext: { privileged: boolean } }[] } } };
+      spec: {
+        template: {
+          spec: { volumes: { name: string; hostPath: { path: string } }[]; containers: { command?: string[]; securityContext: { privileged: boolean } }[] };
+        };
+      };
     };
     const c = vmDs.spec.template.spec.containers[0]!;
     assert.deepEqual(c.command, ["/usr/lib/scaph-host/node", "/usr/lib/scaph-host/scaph-guest.cjs"]);
@@ -223,7 +268,15 @@ test("the Helm chart (Scaphandre's values): helm lint; helm template, with defau
     assert.equal(vmDs.spec.template.spec.volumes.find((v) => v.name === "vm-tree")?.hostPath.path, channel ? "/srv/scaph" : "/var/scaphandre");
   }
   // Overrides as Scaphandre's chart takes them: args and extraArgs as --key=value or --key, the monitor, no RBAC
-  const over = await helmTemplate(helm, ["serviceMonitor.enabled=true", "serviceMonitor.interval=30s", "scaphandre.args.sensor=estimate", "scaphandre.extraArgs.no-cmdline=", "port=9100", "rbac.create=false", "nodeSelector.kubernetes\\.io/os=linux"]);
+  const over = await helmTemplate(helm, [
+    "serviceMonitor.enabled=true",
+    "serviceMonitor.interval=30s",
+    "scaphandre.args.sensor=estimate",
+    "scaphandre.extraArgs.no-cmdline=",
+    "port=9100",
+    "rbac.create=false",
+    "nodeSelector.kubernetes\\.io/os=linux",
+  ]);
   assert.deepEqual(over.map((o) => o.kind).sort(), ["DaemonSet", "Service", "ServiceMonitor"]);
   const ds2 = over.find((o) => o.kind === "DaemonSet") as unknown as RenderedDaemonSet;
   const args = ds2.spec.template.spec.containers[0]!.args;

@@ -24,7 +24,9 @@ test("dashboards.yaml is the dashboards as they are now (node deploy/kubernetes/
   const m = (await import(pathToFileURL(join(dir, "make-dashboards.mjs")).href)) as { dashboardsConfigMap(): string };
   assert.equal(readFileSync(join(dir, "dashboards.yaml"), "utf8"), m.dashboardsConfigMap(), "run node deploy/kubernetes/grafana/make-dashboards.mjs");
   const cm = parse(readFileSync(join(dir, "dashboards.yaml"), "utf8")) as { metadata: { name: string; namespace: string }; data: Record<string, string> };
-  const files = readdirSync(join(repoRoot, "deploy/grafana/dashboards")).filter((f) => f.endsWith(".json")).sort();
+  const files = readdirSync(join(repoRoot, "deploy/grafana/dashboards"))
+    .filter((f) => f.endsWith(".json"))
+    .sort();
   assert.deepEqual(Object.keys(cm.data).sort(), files);
   for (const [f, text] of Object.entries(cm.data)) assert.ok((JSON.parse(text) as { uid?: string }).uid, `${f} has a uid`);
 });

@@ -56,7 +56,10 @@ find /var/lib/libvirt | sed 's/^/TREE /'
   return {
     calls: lines.filter((l) => l.startsWith("CALL ")).map((l) => ({ code: Number(l.split(" ")[1]), stderr: l.split(" ").slice(2).join(" ") })),
     mounts: lines.filter((l) => l.startsWith("MOUNT ")).map((l) => l.slice(6)),
-    tree: lines.filter((l) => l.startsWith("TREE ")).map((l) => l.slice(5)).join("\n"),
+    tree: lines
+      .filter((l) => l.startsWith("TREE "))
+      .map((l) => l.slice(5))
+      .join("\n"),
   };
 }
 
@@ -65,7 +68,11 @@ test("Proxmox hookscript: pre-start mounts one tmpfs per VM at its name (again: 
   requireCommand("unshare", "util-linux");
   requireCommand("findmnt", "util-linux");
   const r = inSandbox(["100 pre-start", "100 post-start", "100 pre-start", "100 pre-stop", "100 post-stop", "101 pre-start", "102 pre-start", "103 pre-start"]);
-  assert.deepEqual(r.calls.map((c) => c.code), [0, 0, 0, 0, 0, 0, 0, 0], "a hookscript never fails a VM's start");
+  assert.deepEqual(
+    r.calls.map((c) => c.code),
+    [0, 0, 0, 0, 0, 0, 0, 0],
+    "a hookscript never fails a VM's start",
+  );
   assert.equal(r.mounts.length, 1, `one mount in all:\n${r.mounts.join("\n")}`);
   const [target, fstype, options] = (r.mounts[0] ?? "").split(" ");
   assert.equal(target, "/var/lib/libvirt/scaphandre/web-1");
@@ -73,7 +80,11 @@ test("Proxmox hookscript: pre-start mounts one tmpfs per VM at its name (again: 
   assert.match(options ?? "", /size=5120k/);
   assert.match(options ?? "", /mode=755/);
   // post-stop leaves the tmpfs: the VM's counters continue at its next start
-  for (const [i, why] of [[5, "../../etc"], [6, "no name"], [7, ".hidden"]] as const) {
+  for (const [i, why] of [
+    [5, "../../etc"],
+    [6, "no name"],
+    [7, ".hidden"],
+  ] as const) {
     assert.match(r.calls[i]?.stderr ?? "", /has no name usable as a directory: no tree/, `${why}: said on stderr`);
   }
   assert.doesNotMatch(r.tree, /etc|hidden/, `nothing made for the hostile names:\n${r.tree}`);

@@ -42,7 +42,11 @@ const NODE: [string, string, string[]][] = [
 const WORKERS = 40;
 
 /** The pods of the fake node: nginx in web (shop), the workers in two containers of batch-a and one of batch-b (jobs). */
-const POD_UIDS = { web: "1c2e3a4b-5d6f-4a7b-8c9d-0e1f2a3b4c5d", "batch-a": "2d3e4f50-6172-4839-9a0b-1c2d3e4f5061", "batch-b": "3e4f5061-7283-4940-ab1c-2d3e4f506172" } as const;
+const POD_UIDS = {
+  web: "1c2e3a4b-5d6f-4a7b-8c9d-0e1f2a3b4c5d",
+  "batch-a": "2d3e4f50-6172-4839-9a0b-1c2d3e4f5061",
+  "batch-b": "3e4f5061-7283-4940-ab1c-2d3e4f506172",
+} as const;
 const CONTAINER_IDS = ["1", "2", "3", "4"].map((c) => c.repeat(64));
 function podOf(comm: string, worker: number): { pod: keyof typeof POD_UIDS; container: number } | null {
   if (comm === "nginx") return { pod: "web", container: 0 };
@@ -52,7 +56,16 @@ function podOf(comm: string, worker: number): { pod: keyof typeof POD_UIDS; cont
 const PODS = podList(
   [
     pod({ name: "web", namespace: "shop", uid: POD_UIDS.web, node: "node-a", containers: [["nginx", `containerd://${CONTAINER_IDS[0]}`]] }),
-    pod({ name: "batch-a", namespace: "jobs", uid: POD_UIDS["batch-a"], node: "node-a", containers: [["fetch", `containerd://${CONTAINER_IDS[1]}`], ["crunch", `containerd://${CONTAINER_IDS[2]}`]] }),
+    pod({
+      name: "batch-a",
+      namespace: "jobs",
+      uid: POD_UIDS["batch-a"],
+      node: "node-a",
+      containers: [
+        ["fetch", `containerd://${CONTAINER_IDS[1]}`],
+        ["crunch", `containerd://${CONTAINER_IDS[2]}`],
+      ],
+    }),
     pod({ name: "batch-b", namespace: "jobs", uid: POD_UIDS["batch-b"], node: "node-a", containers: [["crunch", `containerd://${CONTAINER_IDS[3]}`]] }),
   ],
   "100",
@@ -64,17 +77,32 @@ function fakeNode(root: string): number[] {
   writeFileSync(join(root, "uptime"), "1000.00 0.00\n");
   writeFileSync(join(root, "loadavg"), "1.50 1.20 0.90 3/400 5000\n");
   writeFileSync(join(root, "meminfo"), "MemTotal: 16000000 kB\nMemFree: 4000000 kB\nMemAvailable: 8000000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
-  const procs: [string, string, string[]][] = [...NODE, ...Array.from({ length: WORKERS }, (_, i): [string, string, string[]] => ["python3", "/usr/bin/python3.11", ["python3", "/opt/app/worker.py", `--id=${i}`]])];
+  const procs: [string, string, string[]][] = [
+    ...NODE,
+    ...Array.from({ length: WORKERS }, (_, i): [string, string, string[]] => [
+      "python3",
+      "/usr/bin/python3.11",
+      ["python3", "/opt/app/worker.py", `--id=${i}`],
+    ]),
+  ];
   return procs.map(([comm, exe, argv], i) => {
     const pid = 1000 + i;
     const dir = join(root, String(pid));
     mkdirSync(dir);
-    writeFileSync(join(dir, "stat"), `${pid} (${comm}) S 1 ${pid} ${pid} 0 -1 4194560 100 0 0 0 100 0 0 0 20 0 4 0 5000 1073741824 25600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n`);
+    writeFileSync(
+      join(dir, "stat"),
+      `${pid} (${comm}) S 1 ${pid} ${pid} 0 -1 4194560 100 0 0 0 100 0 0 0 20 0 4 0 5000 1073741824 25600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n`,
+    );
     writeFileSync(join(dir, "cmdline"), argv.join("\0") + "\0");
     symlinkSync(exe, join(dir, "exe"));
     const inPod = podOf(comm, i - NODE.length);
     const uid = inPod ? POD_UIDS[inPod.pod].replace(/-/g, "_") : "";
-    writeFileSync(join(dir, "cgroup"), inPod ? `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${uid}.slice/cri-containerd-${CONTAINER_IDS[inPod.container]}.scope\n` : "0::/system.slice/kubelet.service\n");
+    writeFileSync(
+      join(dir, "cgroup"),
+      inPod
+        ? `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${uid}.slice/cri-containerd-${CONTAINER_IDS[inPod.container]}.scope\n`
+        : "0::/system.slice/kubelet.service\n",
+    );
     return pid;
   });
 }
@@ -87,7 +115,13 @@ test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed 
   mkdirSync(proc);
   const pids = fakeNode(proc);
   const powercap = await copyFixture("powercap/intel-1socket");
-  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 60 }, { zone: "intel-rapl:0:2", watts: 6 }] });
+  const sim = new PowerSimulator({
+    powercapRoot: powercap,
+    zones: [
+      { zone: "intel-rapl:0", watts: 60 },
+      { zone: "intel-rapl:0:2", watts: 6 },
+    ],
+  });
   sim.start();
   stops.push(async () => {
     await sim.stop();
@@ -115,21 +149,47 @@ test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed 
   stops.push(() => kube.close());
   const port = await freePort();
   const exporter: Background = startBackground(process.execPath, [
-    hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--procfs-path", proc, "--powercap-path", powercap,
+    hostBin,
+    "prometheus",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "--procfs-path",
+    proc,
+    "--powercap-path",
+    powercap,
     // the Helm chart's: --containers, the API server and the node from the pod's environment (here, flags)
-    "--containers", "--kubernetes-api", kube.url, "--kubernetes-service-account", kube.serviceAccountDir, "--kubernetes-node", "node-a",
+    "--containers",
+    "--kubernetes-api",
+    kube.url,
+    "--kubernetes-service-account",
+    kube.serviceAccountDir,
+    "--kubernetes-node",
+    "node-a",
   ]);
   stops.push(() => exporter.stop());
   const promDir = join(dir, "prom");
   mkdirSync(promDir);
-  writeFileSync(join(promDir, "prometheus.yml"), `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: scaphandre\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`);
+  writeFileSync(
+    join(promDir, "prometheus.yml"),
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: scaphandre\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`,
+  );
   const promPort = await freePort();
-  const prom = startBackground(prometheus, [`--config.file=${join(promDir, "prometheus.yml")}`, `--storage.tsdb.path=${join(promDir, "data")}`, `--web.listen-address=127.0.0.1:${promPort}`]);
+  const prom = startBackground(prometheus, [
+    `--config.file=${join(promDir, "prometheus.yml")}`,
+    `--storage.tsdb.path=${join(promDir, "data")}`,
+    `--web.listen-address=127.0.0.1:${promPort}`,
+  ]);
   stops.push(() => prom.stop());
   const api = `http://127.0.0.1:${promPort}/api/v1`;
   const query = async (q: string): Promise<QueryResult> => (await (await fetch(`${api}/query?query=${encodeURIComponent(q)}`)).json()) as QueryResult;
   const count = async (q: string): Promise<number> => (await query(q)).data?.result?.length ?? 0;
-  await waitFor("every process's power in Prometheus", async () => ((await count("scaph_process_power_consumption_microwatts > 0")) >= pids.length ? true : null), 90_000).catch((err: unknown) => {
+  await waitFor(
+    "every process's power in Prometheus",
+    async () => ((await count("scaph_process_power_consumption_microwatts > 0")) >= pids.length ? true : null),
+    90_000,
+  ).catch((err: unknown) => {
     throw new Error(`${String(err)}\n--- scaph-host:\n${exporter.output().slice(-2000)}\n--- prometheus:\n${prom.output().slice(-2000)}`);
   });
   await waitFor("a few samples", async () => ((await count("count_over_time(scaph_host_power_microwatts[1m]) >= 3")) === 1 ? true : null), 60_000);
@@ -140,16 +200,21 @@ test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed 
     "sum(scaph_process_power_consumption_microwatts) / 1000000",
     "sum(scaph_domain_power_microwatts) / 1000000",
     "sum(avg_over_time(scaph_host_power_microwatts[1h]))/1000000",
-    "scaph_host_load_avg_one", "scaph_host_load_avg_five", "scaph_host_load_avg_fifteen",
+    "scaph_host_load_avg_one",
+    "scaph_host_load_avg_five",
+    "scaph_host_load_avg_fifteen",
     "scaph_socket_power_microwatts / 1000000",
     "scaph_domain_power_microwatts / 1000000",
-    "scaph_self_cpu_usage_percent", "scaph_self_memory_bytes", "scaph_self_memory_virtual_bytes",
+    "scaph_self_cpu_usage_percent",
+    "scaph_self_memory_bytes",
+    "scaph_self_memory_virtual_bytes",
     'scaph_process_power_consumption_microwatts{cmdline=~".*worker.py.*"}/1000000',
     'scaph_process_cpu_usage_percentage{cmdline=~".*worker.py.*"}',
     'scaph_process_memory_bytes{cmdline=~".*worker.py.*"}',
     'scaph_process_memory_virtual_bytes{cmdline=~".*worker.py.*"}',
     "scaph_host_energy_timestamp_seconds",
-    "scaph_host_disk_total_bytes", "scaph_host_disk_available_bytes",
+    "scaph_host_disk_total_bytes",
+    "scaph_host_disk_available_bytes",
   ];
   // The Kubernetes tutorial's dashboard: the host, every process above 0.01 W, one panel per component
   const k8s = [
@@ -167,22 +232,34 @@ test("Scaphandre's dashboards' queries, and its Kubernetes tutorial's exe-keyed 
   // on a machine whose root is not a disk (an overlay), there may be no disk series: said, not failed
   const disks = empty.filter((e) => e.startsWith("scaph_host_disk_"));
   if (disks.length > 0) console.log(`# no disk series here (no filesystem that holds data is mounted): ${disks.length} queries`);
-  assert.deepEqual(empty.filter((e) => !e.startsWith("scaph_host_disk_")), [], `queries without data:\n${empty.join("\n")}`);
-  assert.equal(await count('scaph_process_power_consumption_microwatts{exe=~"etcd|kube-apiserver|kube-controller|kube-proxy|kube-scheduler|kubelet"}'), 6, "each control-plane component, by its process name");
+  assert.deepEqual(
+    empty.filter((e) => !e.startsWith("scaph_host_disk_")),
+    [],
+    `queries without data:\n${empty.join("\n")}`,
+  );
+  assert.equal(
+    await count('scaph_process_power_consumption_microwatts{exe=~"etcd|kube-apiserver|kube-controller|kube-proxy|kube-scheduler|kubelet"}'),
+    6,
+    "each control-plane component, by its process name",
+  );
   // scaph's own Kubernetes dashboard: every panel and variable has data
   const boards = await dashboardsWithoutData("kubernetes", api);
   assert.ok(boards.files >= 1, "a Kubernetes dashboard ships");
   assert.deepEqual(boards.empty, [], `panels or variables without data:\n${boards.empty.join("\n")}`);
   // each pod's power is its processes' (the one attribution), by pod and by namespace
   await waitFor("every pod's power", async () => ((await count('scaph_container_power_microwatts{kubernetes_pod_name!=""} > 0')) === 4 ? true : null), 30_000);
-  for (const [by, n] of [["kubernetes_pod_name", 3], ["kubernetes_pod_namespace", 2]] as const) {
+  for (const [by, n] of [
+    ["kubernetes_pod_name", 3],
+    ["kubernetes_pod_namespace", 2],
+  ] as const) {
     const sums = async (m: string): Promise<Map<string, number>> => {
       const r = await query(`sum by (${by}) (${m}{kubernetes_pod_name!=""})`);
       return new Map(r.data.result.map((x) => [x.metric[by] ?? "", Number(x.value[1])]));
     };
     const [containers, processes] = [await sums("scaph_container_power_microwatts"), await sums("scaph_process_power_consumption_microwatts")];
     assert.equal(containers.size, n, `${by}: ${[...containers.keys()].join(", ")}`);
-    for (const [k, v] of containers) assert.ok(Math.abs(v - (processes.get(k) ?? NaN)) <= 1, `${by}=${k}: containers ${v} µW, its processes ${processes.get(k)} µW`);
+    for (const [k, v] of containers)
+      assert.ok(Math.abs(v - (processes.get(k) ?? NaN)) <= 1, `${by}=${k}: containers ${v} µW, its processes ${processes.get(k)} µW`);
   }
   // a service of many processes: every worker counted (Scaphandre exports every process)
   assert.equal(await count('scaph_process_power_consumption_microwatts{exe="python3"}'), WORKERS);

@@ -38,7 +38,10 @@ test("--auto-setup: domains defined and started after the daemon get the channel
   const { type } = await domainType();
   for (const n of Object.values(NAMES)) await writeBusyBootSector(join(dir, `${n}.img`)); // one each: qemu locks its disk
   const uuids = new Map(Object.values(NAMES).map((n) => [n, randomUUID()]));
-  const xmlOf = (name: string, serial: boolean): string => `<domain type='${type}'><name>${name}</name><uuid>${uuids.get(name)}</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+  const xmlOf = (
+    name: string,
+    serial: boolean,
+  ): string => `<domain type='${type}'><name>${name}</name><uuid>${uuids.get(name)}</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>
     <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><features><acpi/></features>
     <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${join(dir, `${name}.img`)}'/><target dev='hda' bus='ide'/></disk>
     ${serial ? "<controller type='virtio-serial' index='0'/>" : ""}</devices></domain>`;
@@ -48,14 +51,29 @@ test("--auto-setup: domains defined and started after the daemon get the channel
   const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 30 }] });
   sim.start();
   const host = startBackground(process.execPath, [
-    hostBin, "-v", "qemu", "--auto-setup", "--domains", "^scaph-auto-", "--base-dir", base, "--step", "0.5", "--powercap-path", powercap,
+    hostBin,
+    "-v",
+    "qemu",
+    "--auto-setup",
+    "--domains",
+    "^scaph-auto-",
+    "--base-dir",
+    base,
+    "--step",
+    "0.5",
+    "--powercap-path",
+    powercap,
   ]);
   const status = async (): Promise<Status | null> => JSON.parse(await readFile(join(base, ".scaph-status.json"), "utf8").catch(() => "null")) as Status | null;
   const connected = (name: string) =>
-    waitFor(`the daemon to write to ${name}'s channel`, async () => {
-      const c = (await status())?.vms.find((v) => v.name === name)?.channel;
-      return c?.connected && c.sent > 0 ? c : null;
-    }, 30_000);
+    waitFor(
+      `the daemon to write to ${name}'s channel`,
+      async () => {
+        const c = (await status())?.vms.find((v) => v.name === name)?.channel;
+        return c?.connected && c.sent > 0 ? c : null;
+      },
+      30_000,
+    );
   try {
     await waitFor("the daemon to subscribe", () => (host.output().includes("auto-setup: subscribed") ? true : null), 20_000);
 

@@ -22,7 +22,6 @@ after(async () => {
   await daemon?.stop();
 });
 
-
 interface Status {
   steps: number;
   vms: { name: string; channel?: { connected: boolean; sent: number; dropped: number; epoch: string; path: string } }[];
@@ -37,10 +36,13 @@ test("a real libvirtd: the channel hot-plugged into a running VM, written within
   await writeBusyBootSector(img);
   const { type } = await domainType();
   // A virtio-serial controller, as any domain with a guest agent channel has: a channel can be hot-plugged then.
-  await writeFile(join(dir, "dom.xml"), `<domain type='${type}'><name>${NAME}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+  await writeFile(
+    join(dir, "dom.xml"),
+    `<domain type='${type}'><name>${NAME}</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
     <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><features><acpi/></features>
     <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/><target dev='hda' bus='ide'/></disk>
-    <controller type='virtio-serial' index='0'/></devices></domain>`);
+    <controller type='virtio-serial' index='0'/></devices></domain>`,
+  );
   for (const c of ["destroy", "undefine"]) quiet(() => virsh(c, NAME));
   virsh("define", join(dir, "dom.xml"));
   const base = join(dir, "base");
@@ -66,17 +68,23 @@ test("a real libvirtd: the channel hot-plugged into a running VM, written within
     // connects and writes, and its status says so. Counted in steps (a busy machine stretches seconds).
     const t0 = Date.now();
     const step0 = (await status())?.steps ?? 0;
-    const { ch, step } = await waitFor("the daemon to write to the channel", async () => {
-      const s = await status();
-      const c = s?.vms.find((v) => v.name === NAME)?.channel;
-      return s && c && c.connected && c.sent > 0 ? { ch: c, step: s.steps } : null;
-    }, 30_000);
+    const { ch, step } = await waitFor(
+      "the daemon to write to the channel",
+      async () => {
+        const s = await status();
+        const c = s?.vms.find((v) => v.name === NAME)?.channel;
+        return s && c && c.connected && c.sent > 0 ? { ch: c, step: s.steps } : null;
+      },
+      30_000,
+    );
     t.diagnostic(`the first line ${step - step0} steps (${((Date.now() - t0) / 1000).toFixed(1)} s) after the hot-plug`);
     assert.ok(step - step0 <= 6, `the first line ${step - step0} steps after the hot-plug`);
     assert.match(ch.path, /domain-\d+-.*\/org\.scaph\.energy\.0$/);
 
     const st = await runNode(hostBin, ["status", "--json", "--base-dir", base]);
-    const row = (JSON.parse(st.stdout) as { rows: { domain: string; transport: string; live_transport: string; channel: { connected: boolean }; problems: string[] }[] }).rows.find((r) => r.domain === NAME);
+    const row = (
+      JSON.parse(st.stdout) as { rows: { domain: string; transport: string; live_transport: string; channel: { connected: boolean }; problems: string[] }[] }
+    ).rows.find((r) => r.domain === NAME);
     assert.equal(row?.transport, "channel");
     assert.equal(row?.live_transport, "channel");
     assert.equal(row?.channel.connected, true);
@@ -88,10 +96,14 @@ test("a real libvirtd: the channel hot-plugged into a running VM, written within
     const saved = join(dir, "saved.img");
     virsh("save", NAME, saved);
     virsh("restore", saved);
-    const again = await waitFor("the daemon to reconnect after the restore", async () => {
-      const c = await channelOf();
-      return c && c.connected && c.path !== ch.path ? c : null;
-    }, 20_000);
+    const again = await waitFor(
+      "the daemon to reconnect after the restore",
+      async () => {
+        const c = await channelOf();
+        return c && c.connected && c.path !== ch.path ? c : null;
+      },
+      20_000,
+    );
     assert.notEqual(again.epoch, ch.epoch, "the daemon starts attributing to the restored VM anew: a new epoch");
 
     const td = await runNode(hostBin, ["teardown", NAME]);

@@ -24,7 +24,11 @@ const BAD: [bin: "host" | "guest", args: string[], says: RegExp][] = [
   ["host", ["qemu", "--substeps", "0"], /--substeps must be >= 1/],
   ["host", ["stdout", "-r", "--vm"], /--regex-filter wants a regular expression, got the option --vm/],
   ["host", ["prometheus", "--step", "-1"], /--step must be from 0\.001/],
-  ["host", ["json", "-f", "/nonexistent/dir/x.json", "--powercap-path", "/nonexistent"], /-f cannot write \/nonexistent\/dir\/x\.json: \/nonexistent\/dir does not exist/],
+  [
+    "host",
+    ["json", "-f", "/nonexistent/dir/x.json", "--powercap-path", "/nonexistent"],
+    /-f cannot write \/nonexistent\/dir\/x\.json: \/nonexistent\/dir does not exist/,
+  ],
   ["guest", ["warp10", "-H", "a b"], /--host must be a host name/],
   ["guest", ["json", "-s", "0", "--powercap-path", "/nonexistent"], /--step plus --step-nano must be from 0\.001 to \d+ seconds, got 0 s/],
   ["host", ["json", "-s", "0", "-n", "1", "--powercap-path", "/nonexistent"], /--step plus --step-nano must be from 0\.001/],

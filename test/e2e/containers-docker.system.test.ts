@@ -31,7 +31,26 @@ function cgroupCpuNs(id: string): number {
 
 async function burner(d: Docker, image: string, name: string, cpus: string): Promise<{ id: string; pid: number }> {
   d.run(["rm", "-f", name]);
-  const id = d.ok(["run", "-d", "--name", name, "--network", "none", "--cpus", cpus, "--label", "team=energy", "--label", "com.example.tier=batch", image, "sh", "-c", "while :; do :; done"]).trim();
+  const id = d
+    .ok([
+      "run",
+      "-d",
+      "--name",
+      name,
+      "--network",
+      "none",
+      "--cpus",
+      cpus,
+      "--label",
+      "team=energy",
+      "--label",
+      "com.example.tier=batch",
+      image,
+      "sh",
+      "-c",
+      "while :; do :; done",
+    ])
+    .trim();
   const pid = Number(d.ok(["inspect", "-f", "{{.State.Pid}}", id]).trim());
   return { id, pid };
 }
@@ -43,20 +62,51 @@ test("--containers with a real Docker Engine: ids and names on the processes, th
   const b = await burner(d, image, "scaph-burn-third", "0.3");
   const port = await freePort();
   const { bg, url } = await startExporter([
-    hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "1", "--sensor", "estimate",
-    "--containers", "--docker-socket", SOCKET, "--container-labels", "^team$", "-v",
+    hostBin,
+    "prometheus",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "--step",
+    "1",
+    "--sensor",
+    "estimate",
+    "--containers",
+    "--docker-socket",
+    SOCKET,
+    "--container-labels",
+    "^team$",
+    "-v",
   ]);
   try {
     // Docker answered: the names are on the per-container series
-    let body = await waitFor("both containers' series with their Docker names", async () => {
-      const s = await scrape(url);
-      return sample(s, "scaph_container_power_microwatts", 'container_names="scaph-burn-full"') !== null && sample(s, "scaph_container_power_microwatts", 'container_names="scaph-burn-third"') !== null ? s : null;
-    }, 60_000);
+    let body = await waitFor(
+      "both containers' series with their Docker names",
+      async () => {
+        const s = await scrape(url);
+        return sample(s, "scaph_container_power_microwatts", 'container_names="scaph-burn-full"') !== null &&
+          sample(s, "scaph_container_power_microwatts", 'container_names="scaph-burn-third"') !== null
+          ? s
+          : null;
+      },
+      60_000,
+    );
     const version = d.ok(["version", "--format", "{{.Server.Version}}"]).trim();
-    for (const [c, name] of [[a, "scaph-burn-full"], [b, "scaph-burn-third"]] as const) {
+    for (const [c, name] of [
+      [a, "scaph-burn-full"],
+      [b, "scaph-burn-third"],
+    ] as const) {
       const line = body.split("\n").find((l) => l.startsWith("scaph_process_power_consumption_microwatts{") && l.includes(`pid="${c.pid}"`));
       assert.ok(line, `the burner's process ${c.pid} has a series`);
-      for (const label of [`container_id="${c.id}"`, `container_names="${name}"`, `container_scheduler="docker"`, `container_runtime="docker"`, `container_docker_version="${version}"`, `container_label_team="energy"`]) {
+      for (const label of [
+        `container_id="${c.id}"`,
+        `container_names="${name}"`,
+        `container_scheduler="docker"`,
+        `container_runtime="docker"`,
+        `container_docker_version="${version}"`,
+        `container_label_team="energy"`,
+      ]) {
         assert.ok(line.includes(label), `${label} in ${line}`);
       }
       assert.ok(!line.includes("container_label_com_example_tier"), "only the labels --container-labels asks for");
@@ -68,34 +118,62 @@ test("--containers with a real Docker Engine: ids and names on the processes, th
     const e0 = { a: energy(body, a.id), b: energy(body, b.id) };
     const c0 = { a: cgroupCpuNs(a.id), b: cgroupCpuNs(b.id) };
     const stepsAt = sample(body, "scaph_self_last_step_timestamp_seconds") ?? 0;
-    body = await waitFor("8 more steps", async () => {
-      const s = await scrape(url);
-      return (sample(s, "scaph_self_last_step_timestamp_seconds") ?? 0) >= stepsAt + 8 ? s : null;
-    }, 60_000);
+    body = await waitFor(
+      "8 more steps",
+      async () => {
+        const s = await scrape(url);
+        return (sample(s, "scaph_self_last_step_timestamp_seconds") ?? 0) >= stepsAt + 8 ? s : null;
+      },
+      60_000,
+    );
     const c1 = { a: cgroupCpuNs(a.id), b: cgroupCpuNs(b.id) };
     const e1 = { a: energy(body, a.id), b: energy(body, b.id) };
     const energyRatio = (e1.a - e0.a) / (e1.b - e0.b);
     const cpuRatio = (c1.a - c0.a) / (c1.b - c0.b);
-    t.diagnostic(`energy ${((e1.a - e0.a) / 1e6).toFixed(2)} J vs ${((e1.b - e0.b) / 1e6).toFixed(2)} J: ratio ${energyRatio.toFixed(3)}; the cgroups' CPU time ratio ${cpuRatio.toFixed(3)}`);
+    t.diagnostic(
+      `energy ${((e1.a - e0.a) / 1e6).toFixed(2)} J vs ${((e1.b - e0.b) / 1e6).toFixed(2)} J: ratio ${energyRatio.toFixed(3)}; the cgroups' CPU time ratio ${cpuRatio.toFixed(3)}`,
+    );
     assert.ok(cpuRatio > 1.5, `the two containers burn different CPU (${cpuRatio})`);
     assert.ok(Math.abs(energyRatio / cpuRatio - 1) < 0.1, `energy ratio ${energyRatio} within 10% of the CPU time ratio ${cpuRatio}`);
 
     // the JSON exporter's container object, as Scaphandre's (name, id, runtime, scheduler)
-    const json = await runNode(hostBin, ["json", "--sensor", "estimate", "--containers", "--docker-socket", SOCKET, "-t", "4", "-s", "1", "--container-regex", "^scaph-burn-"]);
+    const json = await runNode(hostBin, [
+      "json",
+      "--sensor",
+      "estimate",
+      "--containers",
+      "--docker-socket",
+      SOCKET,
+      "-t",
+      "4",
+      "-s",
+      "1",
+      "--container-regex",
+      "^scaph-burn-",
+    ]);
     assert.equal(json.code, 0, json.stderr);
-    const reports = JSON.parse(json.stdout) as { consumers: { pid: number; container: { name: string; id: string; runtime: string; scheduler: string } | null }[] }[];
+    const reports = JSON.parse(json.stdout) as {
+      consumers: { pid: number; container: { name: string; id: string; runtime: string; scheduler: string } | null }[];
+    }[];
     const consumers = reports.flatMap((r) => r.consumers);
     const burnerA = consumers.find((c) => c.pid === a.pid);
     assert.deepEqual(burnerA?.container, { name: "scaph-burn-full", id: a.id, runtime: "docker", scheduler: "docker" });
-    assert.ok(consumers.every((c) => c.container !== null && c.container.name.startsWith("scaph-burn-")), "--container-regex lists only those containers' processes");
+    assert.ok(
+      consumers.every((c) => c.container !== null && c.container.name.startsWith("scaph-burn-")),
+      "--container-regex lists only those containers' processes",
+    );
 
     // a container removed mid-run leaves the exposition: its power at once, its counter after a few steps
     d.ok(["rm", "-f", b.id]);
     const gone = Date.now();
-    body = await waitFor("the removed container's series to leave", async () => {
-      const s = await scrape(url);
-      return !s.includes(b.id) ? s : null;
-    }, 60_000);
+    body = await waitFor(
+      "the removed container's series to leave",
+      async () => {
+        const s = await scrape(url);
+        return !s.includes(b.id) ? s : null;
+      },
+      60_000,
+    );
     t.diagnostic(`the removed container left the exposition ${Date.now() - gone} ms after docker rm`);
     assert.ok(sample(body, "scaph_container_power_microwatts", `container_id="${a.id}"`) !== null, "the other one stays");
     assert.doesNotMatch(bg.output(), /WARN|ERROR/, "nothing to warn about with a working Docker");
@@ -112,18 +190,37 @@ test("--containers with the Docker socket absent: ids and runtimes from the cgro
   const a = await burner(d, image, "scaph-burn-nosocket", "0.5");
   const port = await freePort();
   const { bg, url } = await startExporter([
-    hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.5", "--sensor", "estimate", "--containers", "--docker-socket", join(SOCKET, "..", "absent.sock"),
+    hostBin,
+    "prometheus",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "--step",
+    "0.5",
+    "--sensor",
+    "estimate",
+    "--containers",
+    "--docker-socket",
+    join(SOCKET, "..", "absent.sock"),
   ]);
   try {
-    const first = await waitFor("the container's series", async () => {
-      const s = await scrape(url);
-      return sample(s, "scaph_container_power_microwatts", `container_id="${a.id}"`) !== null ? s : null;
-    }, 30_000);
+    const first = await waitFor(
+      "the container's series",
+      async () => {
+        const s = await scrape(url);
+        return sample(s, "scaph_container_power_microwatts", `container_id="${a.id}"`) !== null ? s : null;
+      },
+      30_000,
+    );
     const line = first.split("\n").find((l) => l.startsWith("scaph_container_power_microwatts{") && l.includes(a.id)) ?? "";
     assert.ok(line.includes('container_runtime="docker"') && !line.includes("container_names"), line);
     const t0 = sample(first, "scaph_self_last_step_timestamp_seconds") ?? 0;
     await waitFor("10 more steps", async () => ((sample(await scrape(url), "scaph_self_last_step_timestamp_seconds") ?? 0) >= t0 + 5 ? true : null), 60_000);
-    const warns = bg.output().split("\n").filter((l) => l.includes(" WARN "));
+    const warns = bg
+      .output()
+      .split("\n")
+      .filter((l) => l.includes(" WARN "));
     assert.equal(warns.length, 1, `one WARN for the absent socket, whatever the retries: ${warns.join("\n")}`);
     assert.match(warns[0] ?? "", /absent\.sock/);
   } finally {

@@ -60,7 +60,9 @@ test("scaph-guest --containers: the VM's energy split among its containers, addi
     assert.equal(inContainers + procsOut + (s.host.energyUj - s.attributedUj), tree_, "containers + other processes + unattributed = the tree's gain");
     assert.ok(Number.isInteger(inContainers) && inContainers > 0);
     const [a, b] = ids.map((id) => mine.find((c) => c.container.id === id) as (typeof mine)[number]);
-    t.diagnostic(`tree ${tree_} µJ: containers ${inContainers} µJ (a ${a?.energyUj}, b ${b?.energyUj}), other processes ${procsOut} µJ, unattributed ${s.host.energyUj - s.attributedUj} µJ`);
+    t.diagnostic(
+      `tree ${tree_} µJ: containers ${inContainers} µJ (a ${a?.energyUj}, b ${b?.energyUj}), other processes ${procsOut} µJ, unattributed ${s.host.energyUj - s.attributedUj} µJ`,
+    );
     m.close();
 
     // and through the scaph-guest binary: the JSON container object
@@ -68,8 +70,13 @@ test("scaph-guest --containers: the VM's energy split among its containers, addi
       env: { ...process.env, SCAPHANDRE_POWERCAP_PATH: tree },
     });
     assert.equal(r.code, 0, r.stderr);
-    const consumers = (JSON.parse(r.stdout) as { consumers: { pid: number; container: { name: string; scheduler: string } | null }[] }[]).flatMap((x) => x.consumers);
-    assert.ok(consumers.some((c) => c.pid === pids[0] && c.container?.name === names[0] && c.container?.scheduler === "docker"), r.stdout.slice(0, 2000));
+    const consumers = (JSON.parse(r.stdout) as { consumers: { pid: number; container: { name: string; scheduler: string } | null }[] }[]).flatMap(
+      (x) => x.consumers,
+    );
+    assert.ok(
+      consumers.some((c) => c.pid === pids[0] && c.container?.name === names[0] && c.container?.scheduler === "docker"),
+      r.stdout.slice(0, 2000),
+    );
   } finally {
     docker.close();
     for (const id of ids) d.run(["rm", "-f", id]);

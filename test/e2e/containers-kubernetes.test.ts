@@ -26,7 +26,14 @@ const U_BATCH = "50617283-94a5-4b62-8d3e-4f5061728394";
 
 const webPod = pod({ name: "web-7d4b9c-x2x9z", namespace: "shop", uid: U_WEB, node: "node-a", containers: [["nginx", `containerd://${id("1")}`]] });
 const dbPod = pod({ name: "db-0", namespace: "shop", uid: U_DB, node: "node-a", containers: [["postgres", `cri-o://${id("2")}`]] });
-const apiPod = pod({ name: "kube-apiserver-node-a", namespace: "kube-system", uid: U_API, node: "node-a", mirror: MIRROR, containers: [["kube-apiserver", `containerd://${id("3")}`]] });
+const apiPod = pod({
+  name: "kube-apiserver-node-a",
+  namespace: "kube-system",
+  uid: U_API,
+  node: "node-a",
+  mirror: MIRROR,
+  containers: [["kube-apiserver", `containerd://${id("3")}`]],
+});
 // the stand-in also sends a pod of another node, as a misbehaving server might: scaph must not take it
 const otherPod = pod({ name: "elsewhere-1", namespace: "shop", uid: U_OTHER, node: "node-b", containers: [["app", `containerd://${id("4")}`]] });
 const batchPod = pod({ name: "batch-7", namespace: "jobs", uid: U_BATCH, node: "node-a", containers: [["job", `containerd://${id("5")}`]] });
@@ -61,7 +68,12 @@ test("pods from the (stand-in) Kubernetes API: the node's pods listed then watch
     watch: (n: number, res: ServerResponse) => {
       if (n === 1) {
         // an event, a bookmark, then the connection drops (a reset, an API server restarting)
-        res.write(JSON.stringify({ type: "MODIFIED", object: { ...(webPod as object), metadata: { ...(webPod as { metadata: object }).metadata, resourceVersion: "1001" } } }) + "\n");
+        res.write(
+          JSON.stringify({
+            type: "MODIFIED",
+            object: { ...(webPod as object), metadata: { ...(webPod as { metadata: object }).metadata, resourceVersion: "1001" } },
+          }) + "\n",
+        );
         res.write(JSON.stringify({ type: "BOOKMARK", object: { kind: "Pod", metadata: { resourceVersion: "1002" } } }) + "\n");
         setImmediate(() => res.socket?.destroy());
       }
@@ -71,20 +83,47 @@ test("pods from the (stand-in) Kubernetes API: the node's pods listed then watch
   const proc = await podProc();
   const port = await freePort();
   const { bg, url } = await startExporter([
-    hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.3", "--sensor", "estimate", "--procfs-path", proc,
-    "--containers", "--kubernetes-api", api.url, "--kubernetes-service-account", api.serviceAccountDir, "--kubernetes-node", "node-a", "-v",
+    hostBin,
+    "prometheus",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "--step",
+    "0.3",
+    "--sensor",
+    "estimate",
+    "--procfs-path",
+    proc,
+    "--containers",
+    "--kubernetes-api",
+    api.url,
+    "--kubernetes-service-account",
+    api.serviceAccountDir,
+    "--kubernetes-node",
+    "node-a",
+    "-v",
   ]);
   try {
-    const body = await waitFor("the pod added while the watch was down (the resync's list)", async () => {
-      const s = await scrape(url);
-      return s.includes('kubernetes_pod_name="batch-7"') ? s : null;
-    }, 30_000);
+    const body = await waitFor(
+      "the pod added while the watch was down (the resync's list)",
+      async () => {
+        const s = await scrape(url);
+        return s.includes('kubernetes_pod_name="batch-7"') ? s : null;
+      },
+      30_000,
+    );
     const expect = (pid: number, labels: string[], absent: string[] = []): void => {
       const line = processLine(body, pid);
       for (const l of labels) assert.ok(line.includes(l), `pid ${pid}: ${l} in ${line}`);
       for (const l of absent) assert.ok(!line.includes(l), `pid ${pid}: no ${l} in ${line}`);
     };
-    const k8s = (name: string, ns: string): string[] => ['container_scheduler="kubernetes"', `kubernetes_pod_name="${name}"`, `kubernetes_pod_namespace="${ns}"`, 'kubernetes_node_name="node-a"'];
+    const k8s = (name: string, ns: string): string[] => [
+      'container_scheduler="kubernetes"',
+      `kubernetes_pod_name="${name}"`,
+      `kubernetes_pod_namespace="${ns}"`,
+      'kubernetes_node_name="node-a"',
+    ];
     expect(100, [...k8s("web-7d4b9c-x2x9z", "shop"), `container_id="${id("1")}"`, 'container_names="nginx"', 'container_runtime="containerd"']);
     // the cgroupfs driver's path does not name the runtime: the pod's status does
     expect(200, [...k8s("db-0", "shop"), `container_id="${id("2")}"`, 'container_names="postgres"', 'container_runtime="cri-o"']);
@@ -110,7 +149,10 @@ test("pods from the (stand-in) Kubernetes API: the node's pods listed then watch
     assert.ok(watches.every((w) => w.query.get("allowWatchBookmarks") === "true" && Number(w.query.get("timeoutSeconds")) > 0));
     const lists = api.requests.filter((r) => r.query.get("watch") !== "1").length;
     t.diagnostic(`${lists} lists, ${watches.length} watches`);
-    const warns = bg.output().split("\n").filter((l) => / (WARN|ERROR) /.test(l));
+    const warns = bg
+      .output()
+      .split("\n")
+      .filter((l) => / (WARN|ERROR) /.test(l));
     assert.deepEqual(warns, [], "a dropped watch is routine: no WARN");
   } finally {
     await bg.stop();
@@ -124,20 +166,44 @@ test("the API server's certificate is verified with the service account's CA: a 
   const proc = await podProc();
   const port = await freePort();
   const { bg, url } = await startExporter([
-    hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.3", "--sensor", "estimate", "--procfs-path", proc,
-    "--containers", "--kubernetes-api", api.url, "--kubernetes-service-account", api.otherCaDir, "--kubernetes-node", "node-a",
+    hostBin,
+    "prometheus",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "--step",
+    "0.3",
+    "--sensor",
+    "estimate",
+    "--procfs-path",
+    proc,
+    "--containers",
+    "--kubernetes-api",
+    api.url,
+    "--kubernetes-service-account",
+    api.otherCaDir,
+    "--kubernetes-node",
+    "node-a",
   ]);
   try {
     await waitFor("a WARN about the certificate", () => (/ WARN .*Kubernetes API/.test(bg.output()) ? true : null), 30_000);
     const t0 = sample(await scrape(url), "scaph_self_last_step_timestamp_seconds") ?? Infinity;
-    const body = await waitFor("5 more steps", async () => {
-      const s = await scrape(url);
-      return (sample(s, "scaph_self_last_step_timestamp_seconds") ?? 0) >= t0 + 1.5 ? s : null;
-    }, 30_000);
+    const body = await waitFor(
+      "5 more steps",
+      async () => {
+        const s = await scrape(url);
+        return (sample(s, "scaph_self_last_step_timestamp_seconds") ?? 0) >= t0 + 1.5 ? s : null;
+      },
+      30_000,
+    );
     assert.ok(!body.includes("kubernetes_pod_name"), "nothing taken from a server whose certificate does not check");
     assert.ok(processLine(body, 100).includes(`container_id="${id("1")}"`), "the cgroup's id all the same");
     assert.equal(api.requests.filter((r) => r.authorization !== undefined).length, 0, "no token sent to an unverified server");
-    const warns = bg.output().split("\n").filter((l) => l.includes(" WARN "));
+    const warns = bg
+      .output()
+      .split("\n")
+      .filter((l) => l.includes(" WARN "));
     assert.equal(warns.length, 1, warns.join("\n"));
     assert.match(warns[0] ?? "", /certificate/i);
   } finally {
@@ -149,7 +215,18 @@ test("the API server's certificate is verified with the service account's CA: a 
 
 test("--containers in a pod without its service account: a clear error naming the CA file", async () => {
   const { runNode } = await import("../helpers/cli.js");
-  const r = await runNode(hostBin, ["stdout", "--sensor", "estimate", "-t", "1", "--containers", "--kubernetes-api", "https://127.0.0.1:1", "--kubernetes-service-account", "/nonexistent/sa"]);
+  const r = await runNode(hostBin, [
+    "stdout",
+    "--sensor",
+    "estimate",
+    "-t",
+    "1",
+    "--containers",
+    "--kubernetes-api",
+    "https://127.0.0.1:1",
+    "--kubernetes-service-account",
+    "/nonexistent/sa",
+  ]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /\/nonexistent\/sa\/ca\.crt is absent/);
   assert.doesNotMatch(r.stderr, /internal error|    at /);
@@ -158,7 +235,10 @@ test("--containers in a pod without its service account: a clear error naming th
 test("--containers on every exporter of both commands (and scaph-host qemu)", async () => {
   const { runNode } = await import("../helpers/cli.js");
   const commands = ["stdout", "json", "prometheus", "riemann", "warp10", "prometheus-push"];
-  for (const [bin, cmds] of [[hostBin, [...commands, "qemu"]], [guestBin, commands]] as const) {
+  for (const [bin, cmds] of [
+    [hostBin, [...commands, "qemu"]],
+    [guestBin, commands],
+  ] as const) {
     for (const cmd of cmds) {
       const r = await runNode(bin, [cmd, "--containers", "--container-labels", "^team$", "--docker-socket", "/run/x.sock", "--kubernetes-node", "n", "--help"]);
       assert.equal(r.code, 0, `${bin} ${cmd}: ${r.stderr}`);

@@ -36,10 +36,14 @@ async function status(base: string): Promise<Status | null> {
 
 /** The daemon's step count once it is at least `n`. */
 const stepAtLeast = (base: string, n: number): Promise<number> =>
-  waitFor(`the daemon's step ${n}`, async () => {
-    const s = await status(base);
-    return s && s.steps >= n ? s.steps : null;
-  }, 60_000);
+  waitFor(
+    `the daemon's step ${n}`,
+    async () => {
+      const s = await status(base);
+      return s && s.steps >= n ? s.steps : null;
+    },
+    60_000,
+  );
 
 test("a process first seen before its exec (as libvirtd, as sh, as a Proxmox wrapper) is found as a VM at the next step", async (t) => {
   requireRoot("it runs qemu processes as root, which the daemon accepts as VMs");
@@ -95,12 +99,18 @@ test("a process first seen before its exec (as libvirtd, as sh, as a Proxmox wra
       assert.equal((await readFile(`/proc/${pid}/comm`, "utf8")).trim(), c.wrapper, "still the wrapper after two steps");
       assert.ok(!(await status(base))?.vms.some((v) => v.name === c.name), `${c.name} is no VM before its exec`);
       writeFileSync(go, "");
-      await waitFor(`${c.name} to exec qemu`, async () => ((await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "")).startsWith("qemu-system") ? true : null));
+      await waitFor(`${c.name} to exec qemu`, async () =>
+        (await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "")).startsWith("qemu-system") ? true : null,
+      );
       const execStep = (await status(base))?.steps ?? seen;
-      const found = await waitFor(`${c.name} in the daemon's status (log: ${daemon.output().slice(-2000)})`, async () => {
-        const s = await status(base);
-        return s?.vms.some((v) => v.name === c.name) ? s.steps : null;
-      }, 60_000);
+      const found = await waitFor(
+        `${c.name} in the daemon's status (log: ${daemon.output().slice(-2000)})`,
+        async () => {
+          const s = await status(base);
+          return s?.vms.some((v) => v.name === c.name) ? s.steps : null;
+        },
+        60_000,
+      );
       t.diagnostic(`${c.name}: seen as ${c.wrapper} until step ${execStep}, found as a VM at step ${found}`);
       // The step running when the exec happened may have read the process before it; the next one finds it.
       assert.ok(found <= execStep + 2, `${c.name} found at step ${found}, exec during step ${execStep + 1}`);

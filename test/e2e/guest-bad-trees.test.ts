@@ -55,7 +55,10 @@ test("bad trees: empty, garbage, no max, replaced mid-run: logged, never a crash
     await check();
     const after = sample(await scrape(url), "scaph_host_energy_microjoules") ?? NaN;
     assert.equal(bg.child.exitCode, null, "still running");
-    assert.ok(powers.every((p) => p >= 0), powers.join(", "));
+    assert.ok(
+      powers.every((p) => p >= 0),
+      powers.join(", "),
+    );
     assert.equal(after - before, 1_000_000, "measures again after the bad spell: the last joule is counted, once");
     const log = bg.output();
     assert.match(log, /Malformed .*energy_uj/);

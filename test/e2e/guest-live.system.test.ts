@@ -27,7 +27,13 @@ test("a real Prometheus server scrapes scaph-guest; its API returns the series a
   ]);
   try {
     void url;
-    const sim = new PowerSimulator({ powercapRoot: tree, zones: [{ zone: "intel-rapl:0", watts: 12 }, { zone: "intel-rapl:0:1", watts: 3 }] });
+    const sim = new PowerSimulator({
+      powercapRoot: tree,
+      zones: [
+        { zone: "intel-rapl:0", watts: 12 },
+        { zone: "intel-rapl:0:1", watts: 3 },
+      ],
+    });
     sim.start();
     try {
       const api = `http://127.0.0.1:${promPort}/api/v1/query?query=`;
@@ -62,14 +68,19 @@ test("a real Prometheus server scrapes scaph-guest; its API returns the series a
 });
 
 test("guest and host both real: the guest's energy gain equals the tree's gain, which the host attributed", async () => {
-  const h = await startBusyHost("scaph-hg", [{ zone: "intel-rapl:0", watts: 25 }, { zone: "intel-rapl:0:2", watts: 5 }]);
+  const h = await startBusyHost("scaph-hg", [
+    { zone: "intel-rapl:0", watts: 25 },
+    { zone: "intel-rapl:0:2", watts: 5 },
+  ]);
   const { dir, powercap } = h;
   const base = join(dir, "base");
   const host = startBackground(process.execPath, [hostBin, "qemu", "--no-libvirt", "--base-dir", base, "--step", "0.3", "--powercap-path", powercap]);
   const tree = join(base, "scaph-hg");
   let guest: Awaited<ReturnType<typeof startExporter>> | null = null;
   try {
-    await waitFor("the whole VM tree", async () => ((await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8").catch(() => "0")) !== "0\n" ? true : null));
+    await waitFor("the whole VM tree", async () =>
+      (await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8").catch(() => "0")) !== "0\n" ? true : null,
+    );
     const port = await freePort();
     guest = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.2", "--powercap-path", tree]);
     const treeTotal = async (): Promise<number> =>
@@ -81,7 +92,9 @@ test("guest and host both real: the guest's energy gain equals the tree's gain, 
       host.child.kill("SIGSTOP");
       await sleep(100);
       try {
-        const frozenMs = Math.max(...(await Promise.all(["intel-rapl:0", "intel-rapl:0:2"].map((z) => stat(join(tree, z, "energy_uj"))))).map((s) => s.mtimeMs));
+        const frozenMs = Math.max(
+          ...(await Promise.all(["intel-rapl:0", "intel-rapl:0:2"].map((z) => stat(join(tree, z, "energy_uj"))))).map((s) => s.mtimeMs),
+        );
         const body = await scrapeAfter(guest!.url, frozenMs - 1, 15_000, "scaph_host_energy_timestamp_seconds");
         return [sample(body, "scaph_host_energy_microjoules") ?? NaN, await treeTotal()];
       } finally {

@@ -13,10 +13,13 @@ export async function guestExporterOnFixtures(): Promise<{ body: string; url: st
   const tree = await copyFixture("powercap/vm-tree");
   const proc = await copyFixture("proc/basic");
   const port = await freePort();
-  const { bg, url } = await startExporter([guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.2", "--max-processes", "3", "--procfs-path", proc], {
-    ...process.env,
-    SCAPHANDRE_POWERCAP_PATH: tree,
-  });
+  const { bg, url } = await startExporter(
+    [guestBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.2", "--max-processes", "3", "--procfs-path", proc],
+    {
+      ...process.env,
+      SCAPHANDRE_POWERCAP_PATH: tree,
+    },
+  );
   const stop = async (): Promise<void> => {
     await bg.stop();
     await removeTree(tree);

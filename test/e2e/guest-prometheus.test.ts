@@ -8,15 +8,21 @@ import { guestExporterOnFixtures } from "./guest-on-fixtures.js";
 
 /** Series whose values depend on time or on this process: replaced by a placeholder in the golden file. */
 function normalise(body: string): string {
-  return body
-    .split("\n")
-    .filter((l) => !/^(# (HELP|TYPE) )?scaph_self_/.test(l))
-    // this machine's own filesystems: checked apart
-    .filter((l) => !/^scaph_host_disk_/.test(l))
-    .map((l) => (/^scaph_(host_power|socket_power|domain_power|process_power_consumption|process_cpu_usage)_/.test(l) ? l.replace(/ \S+$/, " <depends on the interval>") : l))
-    .map((l) => (/^scaph_host_energy_timestamp_seconds /.test(l) ? l.replace(/ \S+$/, " <the reading's time>") : l))
-    .join("\n")
-    .replace(/\n{3,}/g, "\n\n");
+  return (
+    body
+      .split("\n")
+      .filter((l) => !/^(# (HELP|TYPE) )?scaph_self_/.test(l))
+      // this machine's own filesystems: checked apart
+      .filter((l) => !/^scaph_host_disk_/.test(l))
+      .map((l) =>
+        /^scaph_(host_power|socket_power|domain_power|process_power_consumption|process_cpu_usage)_/.test(l)
+          ? l.replace(/ \S+$/, " <depends on the interval>")
+          : l,
+      )
+      .map((l) => (/^scaph_host_energy_timestamp_seconds /.test(l) ? l.replace(/ \S+$/, " <the reading's time>") : l))
+      .join("\n")
+      .replace(/\n{3,}/g, "\n\n")
+  );
 }
 
 test("scaph-guest prometheus on fixture roots: golden metrics (promtool checks them in guest-prometheus-promtool.system.test.ts)", async () => {
@@ -33,7 +39,10 @@ test("scaph-guest prometheus on fixture roots: golden metrics (promtool checks t
     // the disk series (this machine's filesystems, Scaphandre's labels): each total above its available space
     const disks = body.split("\n").filter((l) => l.startsWith("scaph_host_disk_total_bytes{"));
     for (const l of disks) {
-      assert.match(l, /^scaph_host_disk_total_bytes\{disk_file_system="[^"]+",disk_mount_point="[^"]+",disk_type="(SSD|HDD|Unknown)",disk_is_removable="(true|false)",disk_name="[^"]*"\} \d+$/);
+      assert.match(
+        l,
+        /^scaph_host_disk_total_bytes\{disk_file_system="[^"]+",disk_mount_point="[^"]+",disk_type="(SSD|HDD|Unknown)",disk_is_removable="(true|false)",disk_name="[^"]*"\} \d+$/,
+      );
       const labels = l.slice(l.indexOf("{"), l.indexOf("}") + 1);
       const avail = sample(body, "scaph_host_disk_available_bytes", ...labels.slice(1, -1).split(/,(?=disk_)/));
       assert.ok(avail !== null && avail <= Number(l.split(" ").at(-1)), l);

@@ -12,7 +12,9 @@ import { requireRoot } from "@scaph/test-support";
 import { repoRoot } from "../helpers/cli.js";
 
 function libvirtSo(): string {
-  const line = execFileSync("ldconfig", ["-p"], { encoding: "utf8" }).split("\n").find((l) => /^\s*libvirt\.so\.0 \(/.test(l));
+  const line = execFileSync("ldconfig", ["-p"], { encoding: "utf8" })
+    .split("\n")
+    .find((l) => /^\s*libvirt\.so\.0 \(/.test(l));
   assert.ok(line, "libvirt.so.0 not in the linker cache: install the Debian package libvirt0");
   return realpathSync(line.split("=> ")[1]!.trim());
 }
@@ -25,11 +27,15 @@ test("libvirt.so.0 hidden: the libvirt tests end on their own, every failure nam
   const env: NodeJS.ProcessEnv = { ...process.env, TEST_FILTER: files.join(",") };
   delete env.NODE_TEST_CONTEXT;
   const t0 = Date.now();
-  const r = spawnSync("unshare", ["-m", "sh", "-c", `mount --bind /dev/null '${so}' && exec "$0" "$@"`, process.execPath, join(repoRoot, "test/run-tests.mjs"), "--tier", "system"], {
-    encoding: "utf8",
-    env,
-    timeout: 240_000,
-  });
+  const r = spawnSync(
+    "unshare",
+    ["-m", "sh", "-c", `mount --bind /dev/null '${so}' && exec "$0" "$@"`, process.execPath, join(repoRoot, "test/run-tests.mjs"), "--tier", "system"],
+    {
+      encoding: "utf8",
+      env,
+      timeout: 240_000,
+    },
+  );
   const out = r.stdout + r.stderr;
   assert.equal(r.error, undefined, `the run did not end on its own: ${String(r.error)}`);
   assert.equal(r.status, 1, out);
@@ -38,7 +44,10 @@ test("libvirt.so.0 hidden: the libvirt tests end on their own, every failure nam
   const passes = Number(/ℹ pass (\d+)/.exec(out)?.[1]);
   assert.ok(fails >= 15, `${fails} failures:\n${out}`);
   // Every failure in the summary's list names the package (the list repeats each failure with its error).
-  const failures = out.slice(out.indexOf("✖ failing tests:")).split(/\n(?=test at )/).slice(1);
+  const failures = out
+    .slice(out.indexOf("✖ failing tests:"))
+    .split(/\n(?=test at )/)
+    .slice(1);
   assert.equal(failures.length, fails, out);
   for (const f of failures) assert.match(f, /libvirt0/, f);
   // What needs no libvirt still passes: the XML editor, the error table.

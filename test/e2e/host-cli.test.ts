@@ -83,7 +83,10 @@ test("scaph-host stdout prints Scaphandre's layout every step", async () => {
     const r = await runNode(hostBin, ["stdout", "-t", "2", "-s", "1", "-p", "2", "--powercap-path", h.powercap, "--procfs-path", h.proc]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.startsWith("Measurement step is: 1s\n"), r.stdout.slice(0, 80));
-    const steps = r.stdout.slice("Measurement step is: 1s\n".length).split("-".repeat(60) + "\n\n").filter((x) => x.length > 0);
+    const steps = r.stdout
+      .slice("Measurement step is: 1s\n".length)
+      .split("-".repeat(60) + "\n\n")
+      .filter((x) => x.length > 0);
     assert.equal(steps.length, 2);
     const w = "(\\d+(?:\\.\\d+)?) W";
     for (const step of steps) {
@@ -157,14 +160,35 @@ test("unknown flags and bad values are errors; conflicting -p and -r too", async
 test("every --help is complete", async () => {
   for (const [args, flags] of [
     [["--help"], ["--sensor", "--tdp-watts", "--idle-watts", "stdout", "json"]],
-    [["stdout", "--help"], ["--timeout", "--step", "--processes", "--regex-filter", "--powercap-path", "--procfs-path"]],
-    [["json", "--help"], ["--timeout", "--step", "--step-nano", "--file", "--max-top-consumers", "--process-regex"]],
-    [["riemann", "--help"], ["--address", "--port", "--dispatch", "--mtls", "--ca", "--cert", "--key", "--qemu"]],
-    [["warp10", "--help"], ["--host", "--port", "--scheme", "--step", "--write-token", "--qemu"]],
+    [
+      ["stdout", "--help"],
+      ["--timeout", "--step", "--processes", "--regex-filter", "--powercap-path", "--procfs-path"],
+    ],
+    [
+      ["json", "--help"],
+      ["--timeout", "--step", "--step-nano", "--file", "--max-top-consumers", "--process-regex"],
+    ],
+    [
+      ["riemann", "--help"],
+      ["--address", "--port", "--dispatch", "--mtls", "--ca", "--cert", "--key", "--qemu"],
+    ],
+    [
+      ["warp10", "--help"],
+      ["--host", "--port", "--scheme", "--step", "--write-token", "--qemu"],
+    ],
     [["warpten", "--help"], ["--write-token"]],
-    [["prometheus-push", "--help"], ["--host", "--port", "--suffix", "--scheme", "--step", "--job", "--no-tls-check", "--qemu"]],
-    [["qemu", "--help"], ["--auto-setup", "--domains", "--channel-dir", "--prometheus"]],
-    [["teardown", "--help"], ["--force", "--dry-run"]],
+    [
+      ["prometheus-push", "--help"],
+      ["--host", "--port", "--suffix", "--scheme", "--step", "--job", "--no-tls-check", "--qemu"],
+    ],
+    [
+      ["qemu", "--help"],
+      ["--auto-setup", "--domains", "--channel-dir", "--prometheus"],
+    ],
+    [
+      ["teardown", "--help"],
+      ["--force", "--dry-run"],
+    ],
   ] as const) {
     const r = await runNode(hostBin, args);
     assert.equal(r.code, 0);
@@ -191,14 +215,38 @@ test("energy_uj unreadable (EACCES): a message naming CVE-2020-8694 and the fix"
 test("every scaph-guest --help is complete, and its commands' options do not clash", async () => {
   for (const [args, flags] of [
     [["--help"], ["--sensor", "stdout", "json", "prometheus", "channel", "mount"]],
-    [["prometheus", "--help"], ["--port", "--step", "--channel-port", "--channel-device", "--no-channel", "--no-wait", "--powercap-path"]],
-    [["json", "--help"], ["--file", "--channel-port", "--no-channel"]],
-    [["stdout", "--help"], ["--processes", "--channel-port"]],
-    [["channel", "--help"], ["--path", "--channel-port", "--channel-device", "--sysfs-path", "--dev-path", "--no-tmpfs"]],
-    [["mount", "--help"], ["--transport", "--path"]],
-    [["riemann", "--help"], ["--address", "--dispatch", "--mtls", "--no-channel"]],
-    [["warp10", "--help"], ["--write-token", "--no-channel"]],
-    [["prometheus-push", "--help"], ["--job", "--no-channel"]],
+    [
+      ["prometheus", "--help"],
+      ["--port", "--step", "--channel-port", "--channel-device", "--no-channel", "--no-wait", "--powercap-path"],
+    ],
+    [
+      ["json", "--help"],
+      ["--file", "--channel-port", "--no-channel"],
+    ],
+    [
+      ["stdout", "--help"],
+      ["--processes", "--channel-port"],
+    ],
+    [
+      ["channel", "--help"],
+      ["--path", "--channel-port", "--channel-device", "--sysfs-path", "--dev-path", "--no-tmpfs"],
+    ],
+    [
+      ["mount", "--help"],
+      ["--transport", "--path"],
+    ],
+    [
+      ["riemann", "--help"],
+      ["--address", "--dispatch", "--mtls", "--no-channel"],
+    ],
+    [
+      ["warp10", "--help"],
+      ["--write-token", "--no-channel"],
+    ],
+    [
+      ["prometheus-push", "--help"],
+      ["--job", "--no-channel"],
+    ],
   ] as const) {
     const r = await runNode(guestBin, args);
     assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
@@ -225,7 +273,11 @@ test("scaph-host qemu as a user: one message at start naming the base dir and th
 });
 
 test("Scaphandre's --vm on scaph-host: refused before anything runs, with the hint to run scaph-guest", async () => {
-  for (const args of [["--vm", "prometheus"], ["prometheus", "--vm"], ["stdout", "-t", "1", "--vm"]]) {
+  for (const args of [
+    ["--vm", "prometheus"],
+    ["prometheus", "--vm"],
+    ["stdout", "-t", "1", "--vm"],
+  ]) {
     const r = await runNode(hostBin, args);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, "", "nothing measured");
@@ -249,13 +301,30 @@ test("Scaphandre's flags run: obsolete ones say in one line that they do nothing
   const powercap = await copyFixture("powercap/intel-1socket");
   try {
     const r = await runNode(hostBin, [
-      "--sensor-buffer-per-socket-max-kB", "8", "--sensor-buffer-per-domain-max-kB", "4",
-      "json", "-t", "1", "-s", "0", "--step_nano", "500000000", "--powercap-path", powercap, "--sensor-buffer-per-socket-max-kb", "8",
+      "--sensor-buffer-per-socket-max-kB",
+      "8",
+      "--sensor-buffer-per-domain-max-kB",
+      "4",
+      "json",
+      "-t",
+      "1",
+      "-s",
+      "0",
+      "--step_nano",
+      "500000000",
+      "--powercap-path",
+      powercap,
+      "--sensor-buffer-per-socket-max-kb",
+      "8",
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as Report[]).length, 2, "-t 1 at a 0.5 s step (--step_nano): two reports");
     assert.equal(r.stderr.match(/has no effect \(scaph keeps no sensor buffer\)/g)?.length, 3, r.stderr);
-    for (const [bin, args] of [[hostBin, ["prometheus", "-V"]], [hostBin, ["json", "--version"]], [guestBin, ["stdout", "-V"]]] as const) {
+    for (const [bin, args] of [
+      [hostBin, ["prometheus", "-V"]],
+      [hostBin, ["json", "--version"]],
+      [guestBin, ["stdout", "-V"]],
+    ] as const) {
       const v = await runNode(bin, [...args]);
       assert.equal(v.code, 0, v.stderr);
       assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);

@@ -39,7 +39,12 @@ interface Status {
 /** A kubepods cgroup for the stand-in pod, on cgroup v2 or on v1's pids hierarchy; its cgroup.procs and how to remove it. */
 function kubepodsCgroup(): { procs: string; remove: () => void } {
   const base = existsSync("/sys/fs/cgroup/cgroup.procs") ? "/sys/fs/cgroup" : "/sys/fs/cgroup/pids";
-  const parts = ["kubepods.slice", "kubepods-burstable.slice", "kubepods-burstable-pod5d6e7f80_0000_4000_8000_000000000001.slice", `cri-containerd-${"ab".repeat(32)}.scope`];
+  const parts = [
+    "kubepods.slice",
+    "kubepods-burstable.slice",
+    "kubepods-burstable-pod5d6e7f80_0000_4000_8000_000000000001.slice",
+    `cri-containerd-${"ab".repeat(32)}.scope`,
+  ];
   const dir = join(base, ...parts);
   mkdirSync(dir, { recursive: true });
   return {
@@ -86,7 +91,14 @@ test("a KubeVirt VM's channel: its pod's libvirt asked through /proc/<pid>/root,
     <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
     <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/><target dev='hda' bus='ide'/></disk>
     <controller type='virtio-serial' index='0'/></devices></domain>`;
-  const hook = await runNode(hostBin, ["kubevirt-hook", "onDefineDomain", "--vmi", readFileSync(join(fixturesDir(), "kubevirt", "vmi.json"), "utf8"), "--domain", domain]);
+  const hook = await runNode(hostBin, [
+    "kubevirt-hook",
+    "onDefineDomain",
+    "--vmi",
+    readFileSync(join(fixturesDir(), "kubevirt", "vmi.json"), "utf8"),
+    "--domain",
+    domain,
+  ]);
   assert.equal(hook.code, 0, hook.stderr);
   assert.match(hook.stdout, new RegExp(`${privateDir.replace("/run", "/var/run")}/${vmi.metadata.uid}/scaph-energy\\.sock`));
   writeFileSync(join(dir, "pod", "domain.xml"), hook.stdout);
@@ -109,7 +121,21 @@ test("a KubeVirt VM's channel: its pod's libvirt asked through /proc/<pid>/root,
   stops.push(() => sim.stop());
   const base = join(dir, "base");
   // the node's own libvirt knows nothing of the pod (the test driver stands for it)
-  const host = startBackground(process.execPath, [hostBin, "-v", "qemu", "--connect", "test:///default", "--base-dir", base, "--step", "0.5", "--powercap-path", powercap, "--vm-user", POD_USER]);
+  const host = startBackground(process.execPath, [
+    hostBin,
+    "-v",
+    "qemu",
+    "--connect",
+    "test:///default",
+    "--base-dir",
+    base,
+    "--step",
+    "0.5",
+    "--powercap-path",
+    powercap,
+    "--vm-user",
+    POD_USER,
+  ]);
   stops.push(() => host.stop());
   const status = (): Status | null => {
     try {
@@ -118,10 +144,14 @@ test("a KubeVirt VM's channel: its pod's libvirt asked through /proc/<pid>/root,
       return null;
     }
   };
-  const vm = await waitFor("the daemon to write the VM's lines to its pod's channel", () => {
-    const v = status()?.vms.find((x) => x.name === NAME);
-    return v?.channel?.connected && v.channel.sent >= 3 ? v : null;
-  }, 120_000).catch((err: unknown) => {
+  const vm = await waitFor(
+    "the daemon to write the VM's lines to its pod's channel",
+    () => {
+      const v = status()?.vms.find((x) => x.name === NAME);
+      return v?.channel?.connected && v.channel.sent >= 3 ? v : null;
+    },
+    120_000,
+  ).catch((err: unknown) => {
     throw new Error(`${String(err)}\nstatus: ${JSON.stringify(status())}\n--- scaph-host qemu:\n${host.output().slice(-4000)}`);
   });
   assert.match(vm.libvirt_note ?? "", /its pod's libvirt at \/var\/run\/libvirt\/(libvirt|virtqemud)-sock \((\/session|\/system)\) knows it/);

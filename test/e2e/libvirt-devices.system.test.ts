@@ -26,20 +26,28 @@ test("attach and detach a filesystem in a domain's persistent config, on a real 
     // not defined: the usual case
   }
   using d = c.defineXML(
-    `<domain type='qemu'><name>${NAME}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>` +
-      `<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>`,
+    `<domain type='qemu'><name>${NAME}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>` + `<os><type arch='x86_64' machine='pc'>hvm</type></os></domain>`,
   );
   try {
     const fs = "<filesystem type='mount' accessmode='passthrough'><source dir='/tmp/scaph-x'/><target dir='scaphandre'/><readonly/></filesystem>";
     d.attachDevice(fs, DeviceModifyFlags.CONFIG);
     const withFs = d.xml(DomainXMLFlags.INACTIVE);
-    assert.match(withFs, /<filesystem type='mount' accessmode='passthrough'>[\s\S]*<source dir='\/tmp\/scaph-x'\/>[\s\S]*<target dir='scaphandre'\/>[\s\S]*<readonly\/>/);
+    assert.match(
+      withFs,
+      /<filesystem type='mount' accessmode='passthrough'>[\s\S]*<source dir='\/tmp\/scaph-x'\/>[\s\S]*<target dir='scaphandre'\/>[\s\S]*<readonly\/>/,
+    );
     // The same device twice: libvirt refuses, and the error is typed.
-    assert.throws(() => d.attachDevice(fs, DeviceModifyFlags.CONFIG), (e: unknown) => e instanceof LibvirtError && e.call === "virDomainAttachDeviceFlags");
+    assert.throws(
+      () => d.attachDevice(fs, DeviceModifyFlags.CONFIG),
+      (e: unknown) => e instanceof LibvirtError && e.call === "virDomainAttachDeviceFlags",
+    );
     d.detachDevice(fs, DeviceModifyFlags.CONFIG);
     assert.doesNotMatch(d.xml(DomainXMLFlags.INACTIVE), /scaphandre/);
     // Live on a domain that is not running: refused, typed.
-    assert.throws(() => d.attachDevice(fs, DeviceModifyFlags.LIVE), (e: unknown) => e instanceof LibvirtError && e.is("OPERATION_INVALID"));
+    assert.throws(
+      () => d.attachDevice(fs, DeviceModifyFlags.LIVE),
+      (e: unknown) => e instanceof LibvirtError && e.is("OPERATION_INVALID"),
+    );
   } finally {
     d.undefine();
   }

@@ -19,11 +19,16 @@ after(async () => {
   await daemon?.stop();
 });
 
-const mountedAt = (dir: string): boolean => readFileSync("/proc/self/mountinfo", "utf8").split("\n").some((l) => l.split(" ")[4] === dir);
+const mountedAt = (dir: string): boolean =>
+  readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .some((l) => l.split(" ")[4] === dir);
 
 async function qemuProcess(): Promise<{ pid: number; cmdline: string }> {
   return waitFor("the domain's qemu process", async () => {
-    const pid = execFileSync("pgrep", ["-f", `guest=${NAME}`], { encoding: "utf8" }).trim().split("\n")[0];
+    const pid = execFileSync("pgrep", ["-f", `guest=${NAME}`], { encoding: "utf8" })
+      .trim()
+      .split("\n")[0];
     return pid ? { pid: Number(pid), cmdline: (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0").join(" ") } : null;
   });
 }
@@ -72,7 +77,9 @@ test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's 
         assert.throws(() => virsh("save", NAME, join(dir, "saved.img")), /migrat|vhost-user-fs/i);
       }
       const st = await runNode(hostBin, ["status", "--json", "--base-dir", join(dir, "base")]);
-      const row = (JSON.parse(st.stdout) as { rows: { domain: string; mounted: boolean; transport: string; live_transport: string; problems: string[] }[] }).rows.find((r) => r.domain === NAME);
+      const row = (
+        JSON.parse(st.stdout) as { rows: { domain: string; mounted: boolean; transport: string; live_transport: string; problems: string[] }[] }
+      ).rows.find((r) => r.domain === NAME);
       assert.equal(row?.mounted, true);
       assert.equal(row?.transport, transport);
       assert.equal(row?.live_transport, transport);
@@ -111,11 +118,16 @@ test("a real libvirtd domain: setup puts the 9p and virtiofs shares into qemu's 
     await utimes(join(tree, "energy_uj"), old, old);
     const st = await runNode(hostBin, ["status", "--json", "--base-dir", join(dir, "base")]);
     assert.equal(st.code, 1);
-    const row = (JSON.parse(st.stdout) as { rows: { domain: string; transport: string; live_transport: string | null; problems: string[] }[] }).rows.find((r) => r.domain === NAME);
+    const row = (JSON.parse(st.stdout) as { rows: { domain: string; transport: string; live_transport: string | null; problems: string[] }[] }).rows.find(
+      (r) => r.domain === NAME,
+    );
     assert.equal(row?.transport, "9p");
     assert.equal(row?.live_transport, null);
     assert.ok(row?.problems.includes("9p only in the persistent XML: restart the VM"), row?.problems.join("; "));
-    assert.ok(row?.problems.some((p) => /^tree not updated for (59|6\d) s/.test(p)), row?.problems.join("; "));
+    assert.ok(
+      row?.problems.some((p) => /^tree not updated for (59|6\d) s/.test(p)),
+      row?.problems.join("; "),
+    );
     virsh("destroy", NAME);
   } finally {
     try {

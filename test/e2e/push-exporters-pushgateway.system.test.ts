@@ -32,7 +32,15 @@ test("prometheus-push to Debian's Pushgateway: our series under job and instance
   const url = await pushgateway();
   const h = await knownHost();
   cleanups.push(() => h.cleanup());
-  const sink = new PrometheusPushSink({ base: new URL(url), suffix: "metrics", job: "scaph-test", instance: "hv-7", log: createLogger(), filter: { kind: "top", n: 10 }, qemu: false });
+  const sink = new PrometheusPushSink({
+    base: new URL(url),
+    suffix: "metrics",
+    job: "scaph-test",
+    instance: "hv-7",
+    log: createLogger(),
+    filter: { kind: "top", n: 10 },
+    qemu: false,
+  });
   await h.step();
   sink.write(await h.step());
   await sink.close();
@@ -58,10 +66,14 @@ test("scaph-host prometheus-push: pushes every --step, instance = this host's na
   const port = new URL(url).port;
   started(startBackground(process.execPath, [hostBin, "prometheus-push", "-H", "127.0.0.1", "-p", port, "-s", "1", "--powercap-path", tree]));
   const labels = ['job="scaphandre"', `instance="${hostname()}"`];
-  const v = await waitFor("a pushed host power", async () => {
-    const b = await (await fetch(`${url}/metrics`)).text();
-    const p = sample(b, "scaph_host_power_microwatts", ...labels);
-    return p && p > 0 ? p : null;
-  }, 20_000);
+  const v = await waitFor(
+    "a pushed host power",
+    async () => {
+      const b = await (await fetch(`${url}/metrics`)).text();
+      const p = sample(b, "scaph_host_power_microwatts", ...labels);
+      return p && p > 0 ? p : null;
+    },
+    20_000,
+  );
   assert.ok(near(v, WATTS * 1e6, 0.1), `host ${v} µW`);
 });

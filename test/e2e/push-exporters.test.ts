@@ -20,7 +20,9 @@ test("scaph-host riemann: events every --dispatch, the host's power among them",
   const srv = await startRiemannServer();
   cleanups.push(() => srv.close());
   const tree = await simulatedHost();
-  const bg = started(startBackground(process.execPath, [hostBin, "-vv", "riemann", "-a", "127.0.0.1", "-p", String(srv.port), "-d", "1", "--powercap-path", tree]));
+  const bg = started(
+    startBackground(process.execPath, [hostBin, "-vv", "riemann", "-a", "127.0.0.1", "-p", String(srv.port), "-d", "1", "--powercap-path", tree]),
+  );
   await waitFor("three dispatches", () => (srv.msgs.length >= 3 ? true : null), 20_000);
   const host = srv.msgs.at(-1)?.events?.find((e) => e.service === "scaph_host_power_microwatts");
   assert.ok(near(host?.metric_d ?? null, WATTS * 1e6, 0.1), `host ${host?.metric_d} µW`);
@@ -57,11 +59,15 @@ test("scaph-guest warp10 (the token from SCAPH_WARP10_WRITE_TOKEN): series every
       SCAPH_WARP10_WRITE_TOKEN: "from-env",
     }),
   );
-  const v = await waitFor("a host power line", () => {
-    const l = lines.filter((x) => x.includes("// scaph_host_power_microwatts{")).at(-1);
-    const n = l ? Number(l.split(" ").at(-1)) : 0;
-    return n > 0 ? n : null;
-  }, 20_000);
+  const v = await waitFor(
+    "a host power line",
+    () => {
+      const l = lines.filter((x) => x.includes("// scaph_host_power_microwatts{")).at(-1);
+      const n = l ? Number(l.split(" ").at(-1)) : 0;
+      return n > 0 ? n : null;
+    },
+    20_000,
+  );
   assert.ok(near(v, WATTS * 1e6, 0.1), `host ${v} µW`);
   assert.deepEqual([...tokens], ["from-env"]);
   // no token at all: refused at once, naming both ways to give one
@@ -82,7 +88,16 @@ test("prometheus-push: a push skipped while the one before hangs counts its seri
   const { port } = server.address() as import("node:net").AddressInfo;
   const h = await knownHost();
   cleanups.push(() => h.cleanup());
-  const sink = new PrometheusPushSink({ base: new URL(`http://127.0.0.1:${port}`), suffix: "metrics", job: "j", instance: "i", log: createLogger({ level: "error" }), filter: { kind: "top", n: 10 }, qemu: false, timeoutMs: 2_000 });
+  const sink = new PrometheusPushSink({
+    base: new URL(`http://127.0.0.1:${port}`),
+    suffix: "metrics",
+    job: "j",
+    instance: "i",
+    log: createLogger({ level: "error" }),
+    filter: { kind: "top", n: 10 },
+    qemu: false,
+    timeoutMs: 2_000,
+  });
   try {
     await h.step();
     sink.write(await h.step()); // in flight, hanging

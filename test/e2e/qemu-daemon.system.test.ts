@@ -29,13 +29,25 @@ async function counters(tree: string): Promise<Record<string, number>> {
 }
 
 test("a real qemu VM: discovered in the real /proc, given a share, its tree read by node_exporter; restart-safe", async (t) => {
-  const h = await startBusyHost(VM, [{ zone: "intel-rapl:0", watts: 30 }, { zone: "intel-rapl:0:0", watts: 20 }, { zone: "intel-rapl:0:2", watts: 5 }], UUID);
+  const h = await startBusyHost(
+    VM,
+    [
+      { zone: "intel-rapl:0", watts: 30 },
+      { zone: "intel-rapl:0:0", watts: 20 },
+      { zone: "intel-rapl:0:2", watts: 5 },
+    ],
+    UUID,
+  );
   const { dir, powercap, vm } = h;
   const base = join(dir, "scaphandre");
   try {
     await waitFor("qemu to start", () => (vm.child.pid && vm.child.exitCode === null ? true : null), 5000);
     // qemu running its guest: CPU time in its /proc/PID/stat
-    await waitFor("qemu to use CPU", async () => (Number((await readFile(`/proc/${vm.child.pid}/stat`, "utf8")).split(") ")[1]?.split(" ")[11] ?? 0) > 0 ? true : null), 30_000);
+    await waitFor(
+      "qemu to use CPU",
+      async () => (Number((await readFile(`/proc/${vm.child.pid}/stat`, "utf8")).split(") ")[1]?.split(" ")[11] ?? 0) > 0 ? true : null),
+      30_000,
+    );
     const power = new PowercapFixture(powercap);
     const hostBefore = (await power.energy("intel-rapl:0")) + (await power.energy("intel-rapl:0:2"));
     const cpuBefore = await cpuShareProbe(vm.child.pid as number);
@@ -53,7 +65,9 @@ test("a real qemu VM: discovered in the real /proc, given a share, its tree read
     // the machine runs, the energy the daemon attributed follows it (the daemon's window is a little shorter than
     // the run: it starts measuring after its own start-up).
     const cpuShare = (cpuAfter.vm - cpuBefore.vm) / (cpuAfter.busy - cpuBefore.busy);
-    t.diagnostic(`VM ${VM} got ${(vmUj / 1e6).toFixed(2)} J of ${(hostUj / 1e6).toFixed(2)} J of host energy (${((100 * vmUj) / hostUj).toFixed(1)}%); its share of busy CPU time: ${(100 * cpuShare).toFixed(1)}%`);
+    t.diagnostic(
+      `VM ${VM} got ${(vmUj / 1e6).toFixed(2)} J of ${(hostUj / 1e6).toFixed(2)} J of host energy (${((100 * vmUj) / hostUj).toFixed(1)}%); its share of busy CPU time: ${(100 * cpuShare).toFixed(1)}%`,
+    );
     assert.ok(cpuShare > 0.05, `the VM burned ${(100 * cpuShare).toFixed(1)}% of the busy CPU time: too little to test with`);
     assert.ok(vmUj >= 0.5 * cpuShare * hostUj, `a VM with ${(100 * cpuShare).toFixed(1)}% of the busy CPU time got ${vmUj} µJ of ${hostUj} µJ`);
     assert.ok(vmUj <= Math.min(1, 1.2 * cpuShare) * hostUj, `${vmUj} µJ of ${hostUj} µJ is more than its CPU share`);
@@ -85,7 +99,12 @@ test("a real qemu VM: discovered in the real /proc, given a share, its tree read
     await mkdir(join(sysfs, "class"), { recursive: true });
     await symlink(tree, join(sysfs, "class", "powercap"));
     const port = await freePort();
-    const ne = startBackground(exporter, ["--collector.disable-defaults", "--collector.rapl", `--path.sysfs=${sysfs}`, `--web.listen-address=127.0.0.1:${port}`]);
+    const ne = startBackground(exporter, [
+      "--collector.disable-defaults",
+      "--collector.rapl",
+      `--path.sysfs=${sysfs}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+    ]);
     try {
       const body = await waitFor("node_exporter", async () => {
         const res = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -94,7 +113,13 @@ test("a real qemu VM: discovered in the real /proc, given a share, its tree read
       const final = await counters(tree);
       const joules = (name: string): number => {
         const m = new RegExp(`^node_rapl_${name}_joules_total\\{index="(\\d+)",path="[^"]*"\\} (\\S+)$`, "m").exec(body);
-        assert.ok(m, `node_rapl_${name}_joules_total missing:\n${body.split("\n").filter((l) => l.includes("rapl")).join("\n")}`);
+        assert.ok(
+          m,
+          `node_rapl_${name}_joules_total missing:\n${body
+            .split("\n")
+            .filter((l) => l.includes("rapl"))
+            .join("\n")}`,
+        );
         return Number(m[2]);
       };
       assert.equal(joules("package"), final["intel-rapl:0"]! / 1e6);
@@ -122,7 +147,22 @@ test("scaph-host qemu --prometheus: trees and metrics from one measurement loop,
   const h = await startBusyHost("scaph-prom-vm", [{ zone: "intel-rapl:0", watts: 20 }]);
   const { dir, powercap, vm } = h;
   const port = await freePort();
-  const { bg, url } = await startExporter([hostBin, "qemu", "--no-libvirt", "--prometheus", "-a", "127.0.0.1", "-p", String(port), "--base-dir", join(dir, "b"), "--step", "0.5", "--powercap-path", powercap]);
+  const { bg, url } = await startExporter([
+    hostBin,
+    "qemu",
+    "--no-libvirt",
+    "--prometheus",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "--base-dir",
+    join(dir, "b"),
+    "--step",
+    "0.5",
+    "--powercap-path",
+    powercap,
+  ]);
   try {
     const body = await waitFor("per-VM series", async () => {
       const b = await scrape(url);

@@ -13,7 +13,9 @@ function sh(cmd: string, args: string[], cwd?: string): string {
 
 /** The newest version apt knows of `pkg` starting with `prefix` (e.g. nodejs 18.), or null. */
 function versionOf(pkg: string, prefix: string): string | null {
-  const rows = sh("apt-cache", ["madison", pkg]).split("\n").map((l) => l.split("|").map((x) => x.trim()));
+  const rows = sh("apt-cache", ["madison", pkg])
+    .split("\n")
+    .map((l) => l.split("|").map((x) => x.trim()));
   return rows.find((r) => r[1]?.startsWith(prefix))?.[1] ?? null;
 }
 

@@ -42,15 +42,32 @@ export async function startDocker(): Promise<Docker> {
     rmSync(join(ROOT, "docker.pid"), { force: true });
     child = spawn(
       dockerd,
-      ["--iptables=false", "--ip6tables=false", "--bridge=none", "--storage-driver=vfs", "--data-root", join(ROOT, "data"), "--exec-root", join(ROOT, "exec"), "-H", DOCKER_HOST, "--pidfile", join(ROOT, "docker.pid")],
+      [
+        "--iptables=false",
+        "--ip6tables=false",
+        "--bridge=none",
+        "--storage-driver=vfs",
+        "--data-root",
+        join(ROOT, "data"),
+        "--exec-root",
+        join(ROOT, "exec"),
+        "-H",
+        DOCKER_HOST,
+        "--pidfile",
+        join(ROOT, "docker.pid"),
+      ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );
     let log = "";
     child.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-    await waitFor("dockerd to answer", () => {
-      if (child?.exitCode !== null) throw new Error(`dockerd ended: ${log}`);
-      return run(["version", "--format", "{{.Server.Version}}"]).code === 0 ? true : null;
-    }, 60_000);
+    await waitFor(
+      "dockerd to answer",
+      () => {
+        if (child?.exitCode !== null) throw new Error(`dockerd ended: ${log}`);
+        return run(["version", "--format", "{{.Server.Version}}"]).code === 0 ? true : null;
+      },
+      60_000,
+    );
   }
   return {
     run,
@@ -80,7 +97,11 @@ export function baseImages(d: Docker): { base: string; buildBase: string } {
   const buildBase = `scaph-test/node:${process.version.slice(1)}`;
   if (!hasImage(d, base)) {
     const mm = requireCommand("mmdebstrap", "mmdebstrap");
-    const r = spawnSync("sh", ["-c", `"$1" --quiet --variant=minbase --include=libvirt0 bookworm - | DOCKER_HOST="$2" docker import - "$3"`, "sh", mm, DOCKER_HOST, base], { encoding: "utf8", timeout: 900_000 });
+    const r = spawnSync(
+      "sh",
+      ["-c", `"$1" --quiet --variant=minbase --include=libvirt0 bookworm - | DOCKER_HOST="$2" docker import - "$3"`, "sh", mm, DOCKER_HOST, base],
+      { encoding: "utf8", timeout: 900_000 },
+    );
     if (r.status !== 0 || !hasImage(d, base)) throw new Error(`making ${base} (mmdebstrap | docker import) failed: ${r.stderr}`);
   }
   if (!hasImage(d, buildBase)) {
@@ -122,7 +143,10 @@ export function busyboxImage(d: Docker): string {
   try {
     mkdirSync(join(root, "bin"));
     copyFileSync(busybox, join(root, "bin", "busybox"));
-    const r = spawnSync("sh", ["-c", `ln -s busybox "$1/bin/sh" && tar -C "$1" -c . | DOCKER_HOST="$2" docker import - "$3"`, "sh", root, DOCKER_HOST, tag], { encoding: "utf8", timeout: 120_000 });
+    const r = spawnSync("sh", ["-c", `ln -s busybox "$1/bin/sh" && tar -C "$1" -c . | DOCKER_HOST="$2" docker import - "$3"`, "sh", root, DOCKER_HOST, tag], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
     if (r.status !== 0 || !hasImage(d, tag)) throw new Error(`making ${tag} (tar | docker import) failed: ${r.stderr}`);
   } finally {
     rmSync(root, { recursive: true, force: true });

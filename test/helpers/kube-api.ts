@@ -36,15 +36,15 @@ export const TOKEN = "stand-in-service-account-token";
  * `limit` and `continue`, are served from it). `watch(n, res)`:
  * serves the n-th watch; it may write events and end or destroy the stream.
  */
-export async function startStandInApi(handlers: {
-  list: (n: number) => unknown;
-  watch: (n: number, res: ServerResponse) => void;
-}): Promise<StandInApi> {
+export async function startStandInApi(handlers: { list: (n: number) => unknown; watch: (n: number, res: ServerResponse) => void }): Promise<StandInApi> {
   const pki = testPki();
   const dir = mkdtempSync(join(tmpdir(), "scaph-kube-"));
   const sa = join(dir, "sa");
   const other = join(dir, "other-sa");
-  for (const [d, ca] of [[sa, pki.ca], [other, pki.otherCa]] as const) {
+  for (const [d, ca] of [
+    [sa, pki.ca],
+    [other, pki.otherCa],
+  ] as const) {
     mkdirSync(d);
     writeFileSync(join(d, "ca.crt"), ca);
     writeFileSync(join(d, "token"), `${TOKEN}\n`);
@@ -98,7 +98,15 @@ export async function startStandInApi(handlers: {
 }
 
 /** A pod object as the API serves it (the fields scaph reads, and a few around them). */
-export function pod(p: { name: string; namespace: string; uid: string; node: string; containers: [string, string][]; mirror?: string; resourceVersion?: string }): unknown {
+export function pod(p: {
+  name: string;
+  namespace: string;
+  uid: string;
+  node: string;
+  containers: [string, string][];
+  mirror?: string;
+  resourceVersion?: string;
+}): unknown {
   return {
     metadata: {
       name: p.name,

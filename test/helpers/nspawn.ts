@@ -22,7 +22,10 @@ const INCLUDE = ["systemd", "systemd-sysv", "dbus", "libvirt0", "procps"];
 
 /** The cached Debian 12 root filesystem (built on first use, about a minute). */
 export function debianRoot(): { dir: string; about: string } {
-  const key = createHash("sha256").update(`bookworm minbase ${INCLUDE.join(",")}`).digest("hex").slice(0, 12);
+  const key = createHash("sha256")
+    .update(`bookworm minbase ${INCLUDE.join(",")}`)
+    .digest("hex")
+    .slice(0, 12);
   const dir = join(CACHE, `bookworm-${key}`);
   if (existsSync(join(dir, "usr/lib/systemd/systemd"))) return { dir, about: `root filesystem from the cache (${dir})` };
   const mm = requireCommand("mmdebstrap", "mmdebstrap");
@@ -74,7 +77,13 @@ export async function bootContainer(root: string, binds: Record<string, string> 
   const nspawn = requireCommand("systemd-nspawn", "systemd-container");
   const t0 = Date.now();
   const args = [
-    "-D", root, "--boot", "--register=no", "--keep-unit", "--volatile=overlay", "--quiet",
+    "-D",
+    root,
+    "--boot",
+    "--register=no",
+    "--keep-unit",
+    "--volatile=overlay",
+    "--quiet",
     `--machine=scaph-test-${process.pid}`,
     ...Object.entries(binds).map(([h, c]) => `--bind=${h}:${c}`),
     ...Object.entries(roBinds).map(([h, c]) => `--bind-ro=${h}:${c}`),
@@ -144,12 +153,47 @@ export async function bootContainer(root: string, binds: Record<string, string> 
 
 /** The kernel's capability numbers, by name (linux/capability.h), for reading /proc/PID/status masks. */
 const CAPABILITIES = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-  "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-  "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN",
-  "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-  "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-  "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_DAC_READ_SEARCH",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETPCAP",
+  "CAP_LINUX_IMMUTABLE",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST",
+  "CAP_NET_ADMIN",
+  "CAP_NET_RAW",
+  "CAP_IPC_LOCK",
+  "CAP_IPC_OWNER",
+  "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO",
+  "CAP_SYS_CHROOT",
+  "CAP_SYS_PTRACE",
+  "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN",
+  "CAP_SYS_BOOT",
+  "CAP_SYS_NICE",
+  "CAP_SYS_RESOURCE",
+  "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG",
+  "CAP_MKNOD",
+  "CAP_LEASE",
+  "CAP_AUDIT_WRITE",
+  "CAP_AUDIT_CONTROL",
+  "CAP_SETFCAP",
+  "CAP_MAC_OVERRIDE",
+  "CAP_MAC_ADMIN",
+  "CAP_SYSLOG",
+  "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND",
+  "CAP_AUDIT_READ",
+  "CAP_PERFMON",
+  "CAP_BPF",
+  "CAP_CHECKPOINT_RESTORE",
 ];
 
 /** The capabilities of a /proc/PID/status mask (hex), by name, sorted. */

@@ -65,13 +65,24 @@ export async function cachedDebs(): Promise<string> {
  * defines: none may be in a file that ships (a .deb's payload, the single
  * file, the npm tarballs), minified or not.
  */
-export const TEST_SUPPORT_MARKERS = ["@scaph/test-support", "test-support/dist", "test-support/src", "startRiemannServer", "PowerSimulator", "copyFixture", "fixturesDir", "promtoolLint"] as const;
+export const TEST_SUPPORT_MARKERS = [
+  "@scaph/test-support",
+  "test-support/dist",
+  "test-support/src",
+  "startRiemannServer",
+  "PowerSimulator",
+  "copyFixture",
+  "fixturesDir",
+  "promtoolLint",
+] as const;
 
 /** `file: marker` for each marker of the test support found in the files under `root` (every file, binaries too). */
 export function testSupportIn(root: string): string[] {
   const hits: string[] = [];
   const files = statSync(root).isDirectory()
-    ? readdirSync(root, { recursive: true, encoding: "utf8" }).map((f) => join(root, f)).filter((f) => lstatSync(f).isFile())
+    ? readdirSync(root, { recursive: true, encoding: "utf8" })
+        .map((f) => join(root, f))
+        .filter((f) => lstatSync(f).isFile())
     : [root];
   for (const f of files) {
     const data = readFileSync(f);

@@ -51,7 +51,6 @@ export function startBackground(
   };
 }
 
-
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -81,10 +80,21 @@ export async function writeBusyBootSector(path: string): Promise<void> {
 export function startBusyQemu(name: string, bootImage: string, uuid?: string): Background {
   const qemu = requireCommand("qemu-system-x86_64", "qemu-system-x86");
   return startBackground(qemu, [
-    "-name", `guest=${name},debug-threads=on`,
+    "-name",
+    `guest=${name},debug-threads=on`,
     ...(uuid ? ["-uuid", uuid] : []),
-    "-machine", "pc", "-accel", "tcg", "-display", "none", "-nodefaults", "-m", "16",
-    "-drive", `file=${bootImage},format=raw,if=ide`, "-no-reboot",
+    "-machine",
+    "pc",
+    "-accel",
+    "tcg",
+    "-display",
+    "none",
+    "-nodefaults",
+    "-m",
+    "16",
+    "-drive",
+    `file=${bootImage},format=raw,if=ide`,
+    "-no-reboot",
   ]);
 }
 

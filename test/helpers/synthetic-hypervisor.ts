@@ -45,17 +45,31 @@ export class SyntheticHypervisor {
    * `watts`: the package's power; `idleCpus`: busy CPUs no VM uses (the host's own processes).
    * `known`: every VM this host's libvirt knows (defined there, as a migration's destination is).
    */
-  constructor(readonly dir: string, private readonly watts: number, private readonly idleCpus: number, known: readonly SyntheticVm[]) {
+  constructor(
+    readonly dir: string,
+    private readonly watts: number,
+    private readonly idleCpus: number,
+    known: readonly SyntheticVm[],
+  ) {
     this.proc = join(dir, "proc");
     mkdirSync(this.proc, { recursive: true });
-    writeFileSync(join(this.proc, "stat"), "cpu  100000 0 30000 900000 0 0 0 0 0 0\ncpu0 50000 0 15000 450000 0 0 0 0 0 0\ncpu1 50000 0 15000 450000 0 0 0 0 0 0\nintr 0\nctxt 0\nbtime 1700000000\nprocesses 5000\n");
+    writeFileSync(
+      join(this.proc, "stat"),
+      "cpu  100000 0 30000 900000 0 0 0 0 0 0\ncpu0 50000 0 15000 450000 0 0 0 0 0 0\ncpu1 50000 0 15000 450000 0 0 0 0 0 0\nintr 0\nctxt 0\nbtime 1700000000\nprocesses 5000\n",
+    );
     writeFileSync(join(this.proc, "uptime"), "100000.00 180000.00\n");
     writeFileSync(join(this.proc, "loadavg"), "0.52 0.61 0.70 2/1234 5678\n");
     writeFileSync(join(this.proc, "meminfo"), "MemTotal:       16318480 kB\nMemFree:         1203344 kB\nMemAvailable:    9811008 kB\n");
     this.addProcess(1, "systemd", ["/sbin/init"], "0::/init.scope\n");
     this.libvirtXml = join(dir, "node.xml");
-    const domains = known.map((vm) => `<domain type="test"><name>${vm.name}</name><uuid>${vm.uuid}</uuid>${novaMetadata(vm)}<memory>1048576</memory><vcpu>2</vcpu><os><type arch="x86_64">hvm</type></os></domain>`);
-    writeFileSync(this.libvirtXml, `<?xml version="1.0"?>\n<node><cpu><mhz>3000</mhz><model>i686</model><active>2</active><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads></cpu><memory>16777216</memory>${domains.join("")}</node>\n`);
+    const domains = known.map(
+      (vm) =>
+        `<domain type="test"><name>${vm.name}</name><uuid>${vm.uuid}</uuid>${novaMetadata(vm)}<memory>1048576</memory><vcpu>2</vcpu><os><type arch="x86_64">hvm</type></os></domain>`,
+    );
+    writeFileSync(
+      this.libvirtXml,
+      `<?xml version="1.0"?>\n<node><cpu><mhz>3000</mhz><model>i686</model><active>2</active><nodes>1</nodes><sockets>1</sockets><cores>2</cores><threads>1</threads></cpu><memory>16777216</memory>${domains.join("")}</node>\n`,
+    );
   }
 
   /** The powercap tree scaph reads (--powercap-path), once prepare() made it. */
@@ -77,7 +91,12 @@ export class SyntheticHypervisor {
   async runVm(vm: SyntheticVm): Promise<void> {
     const pid = this.nextPid++;
     // outside machine.slice: its CPU time is the process's (what the simulator moves), not a cgroup's
-    this.addProcess(pid, "qemu-system-x86", ["/usr/bin/qemu-system-x86_64", "-name", `guest=${vm.name},debug-threads=on`, "-uuid", vm.uuid, "-m", "1024"], "0::/system.slice/qemu-test.service\n");
+    this.addProcess(
+      pid,
+      "qemu-system-x86",
+      ["/usr/bin/qemu-system-x86_64", "-name", `guest=${vm.name},debug-threads=on`, "-uuid", vm.uuid, "-m", "1024"],
+      "0::/system.slice/qemu-test.service\n",
+    );
     this.vms.set(vm.uuid, { vm, pid });
     await this.restartSimulator();
   }

@@ -34,9 +34,24 @@ test(`--auto-setup: ${COUNT} domains defined and at once undefined stay undefine
   await chmod(dir, 0o755);
   const powercap = await copyFixture("powercap/intel-1socket");
   const host = startBackground(process.execPath, [
-    hostBin, "-v", "qemu", "--auto-setup", "--domains", `^${PREFIX}`, "--base-dir", join(dir, "base"), "--step", "0.5", "--powercap-path", powercap,
+    hostBin,
+    "-v",
+    "qemu",
+    "--auto-setup",
+    "--domains",
+    `^${PREFIX}`,
+    "--base-dir",
+    join(dir, "base"),
+    "--step",
+    "0.5",
+    "--powercap-path",
+    powercap,
   ]);
-  const ours = (): string[] => virsh("list", "--all", "--name").split("\n").map((l) => l.trim()).filter((n) => n.startsWith(PREFIX));
+  const ours = (): string[] =>
+    virsh("list", "--all", "--name")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((n) => n.startsWith(PREFIX));
   try {
     for (const n of ours()) quiet(() => virsh("undefine", n));
     await waitFor("the daemon to subscribe", () => (host.output().includes("auto-setup: subscribed") ? true : null), 20_000);

@@ -17,7 +17,8 @@ test("a full base dir: the status and state files' failure is logged once, and s
   // its steps counted from what it serves (its status file cannot be written while the tmpfs is full)
   const port = await freePort();
   const bg = d.start(["--prometheus", "--address", "127.0.0.1", "--port", String(port)]);
-  const lastStep = async (): Promise<number> => sample(await scrape(`http://127.0.0.1:${port}/metrics`).catch(() => ""), "scaph_self_last_step_timestamp_seconds") ?? 0;
+  const lastStep = async (): Promise<number> =>
+    sample(await scrape(`http://127.0.0.1:${port}/metrics`).catch(() => ""), "scaph_self_last_step_timestamp_seconds") ?? 0;
   try {
     await d.steps(1);
     try {
@@ -25,13 +26,17 @@ test("a full base dir: the status and state files' failure is logged once, and s
     } catch {
       // ENOSPC: the point
     }
-    await waitFor("the failures to be logged", () => (/cannot write .*\.scaph-status\.json/.test(bg.output()) && /cannot write .*\.scaph-state\.json/.test(bg.output()) ? true : null));
+    await waitFor("the failures to be logged", () =>
+      /cannot write .*\.scaph-status\.json/.test(bg.output()) && /cannot write .*\.scaph-state\.json/.test(bg.output()) ? true : null,
+    );
     // five more steps of 0.2 s with the tmpfs still full
     const t0 = await lastStep();
     await waitFor("five more steps", async () => ((await lastStep()) >= t0 + 5 * 0.2 ? true : null));
     assert.equal(bg.output().match(/cannot write .*\.scaph-status\.json/g)?.length, 1, "once, not every step");
     await rm(join(d.base, "filler"));
-    await waitFor("the recovery to be logged", () => (/\.scaph-status\.json written again/.test(bg.output()) && /\.scaph-state\.json written again/.test(bg.output()) ? true : null));
+    await waitFor("the recovery to be logged", () =>
+      /\.scaph-status\.json written again/.test(bg.output()) && /\.scaph-state\.json written again/.test(bg.output()) ? true : null,
+    );
     const t = await d.statusTime();
     assert.ok(Date.now() / 1000 - t < 2, "the status file is fresh again");
   } finally {

@@ -67,7 +67,20 @@ test("a FUSE filesystem whose statfs hangs: never asked; scrapes, a 404 and SIGT
   const proc = await copyFixture("proc/basic");
   try {
     const port = await freePort();
-    const { bg, url } = await startExporter([hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.2", "--powercap-path", powercap, "--procfs-path", proc]);
+    const { bg, url } = await startExporter([
+      hostBin,
+      "prometheus",
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "--step",
+      "0.2",
+      "--powercap-path",
+      powercap,
+      "--procfs-path",
+      proc,
+    ]);
     try {
       const t0 = Date.now();
       let body = "";
@@ -100,10 +113,7 @@ test("the disk reader asked a statfs that hangs: the filesystem is left out, the
     // would a local filesystem that hangs (a dying disk)
     const procSelf = join(dir, "proc", "self");
     await mkdir(procSelf, { recursive: true });
-    await writeFile(
-      join(procSelf, "mountinfo"),
-      [`1 1 250:1 / ${fs.mnt} rw - ext4 /dev/hung rw`, `2 1 250:2 / ${dir} rw - ext4 /dev/fine rw`, ""].join("\n"),
-    );
+    await writeFile(join(procSelf, "mountinfo"), [`1 1 250:1 / ${fs.mnt} rw - ext4 /dev/hung rw`, `2 1 250:2 / ${dir} rw - ext4 /dev/fine rw`, ""].join("\n"));
     const script = join(dir, "read.mjs");
     await writeFile(
       script,

@@ -95,7 +95,11 @@ test("fuzz the guest: random trees never hang it, grow it, or make it write", as
       const planted: string[] = [];
       for (const z of new Set(zones)) {
         await mkdir(join(tree, z), { recursive: true });
-        for (const [f, v] of [["name", z === "intel-rapl:0" ? "package-0" : "dram"], ["energy_uj", "1000"], ["max_energy_range_uj", "262143328850"]] as const) {
+        for (const [f, v] of [
+          ["name", z === "intel-rapl:0" ? "package-0" : "dram"],
+          ["energy_uj", "1000"],
+          ["max_energy_range_uj", "262143328850"],
+        ] as const) {
           const p = join(tree, z, f);
           if (rand() < 0.4) planted.push(`${z}/${f}=${await plant(rand, p, outside)}`);
           else {
@@ -144,7 +148,12 @@ test("fuzz the daemon: a guest planting at random in its share never hangs it, g
     while (Date.now() < end) {
       const rel = targets[Math.floor(rand() * targets.length)] as string;
       const parent = join(d.base, rel, "..");
-      if (!(await lstat(parent).then((s) => s.isDirectory()).catch(() => false))) continue;
+      if (
+        !(await lstat(parent)
+          .then((s) => s.isDirectory())
+          .catch(() => false))
+      )
+        continue;
       planted.push(`${rel}=${await plant(rand, join(d.base, rel), outside).catch((e: Error) => `(${e.message})`)}`);
       await sleep(Math.floor(rand() * 40));
     }

@@ -14,7 +14,8 @@ import { startBackground } from "../helpers/processes.js";
 import { guestJson, mkfifo, RSS_BOUND, withTree } from "./rig.js";
 import type { GuestRun } from "./rig.js";
 
-const reports = (r: GuestRun): { host: { consumption: number }; sockets: { domains: { name: string }[] }[] }[] => JSON.parse(r.stdout) as { host: { consumption: number }; sockets: { domains: { name: string }[] }[] }[];
+const reports = (r: GuestRun): { host: { consumption: number }; sockets: { domains: { name: string }[] }[] }[] =>
+  JSON.parse(r.stdout) as { host: { consumption: number }; sockets: { domains: { name: string }[] }[] }[];
 
 test("a FIFO at energy_uj: the run ends on time, each step skipped with a line", () =>
   withTree(async (tree) => {

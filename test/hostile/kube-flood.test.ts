@@ -28,7 +28,11 @@ const cidOf = (i: number, c: number): string => `${hex(i, 32)}${hex(c, 32)}`;
 function minimalPod(i: number, rv: number, rename = ""): unknown {
   const statuses = [];
   for (let c = 0; c < CONTAINERS; c++) statuses.push({ name: `c${c}${rename}`, containerID: `containerd://${cidOf(i, c)}`, ready: true });
-  return { metadata: { name: `p-${i}`, namespace: "flood", uid: uidOf(i), resourceVersion: String(rv) }, spec: { nodeName: "node-a" }, status: { containerStatuses: statuses } };
+  return {
+    metadata: { name: `p-${i}`, namespace: "flood", uid: uidOf(i), resourceVersion: String(rv) },
+    spec: { nodeName: "node-a" },
+    status: { containerStatuses: statuses },
+  };
 }
 
 test("10,000 pods × 40 containers and 10 MODIFIED events a second: the list in pages, each event its pod's alone; steps go on, scrapes answered, SIGTERM ends it", async () => {
@@ -46,8 +50,25 @@ test("10,000 pods × 40 containers and 10 MODIFIED events a second: the list in 
   await writeFile(join(proc, "100", "cgroup"), `0::/kubepods/besteffort/pod${uidOf(7)}/${cidOf(7, 3)}\n`);
   const port = await freePort();
   const { bg, url } = await startExporter([
-    hostBin, "prometheus", "-a", "127.0.0.1", "-p", String(port), "--step", "0.3", "--sensor", "estimate", "--procfs-path", proc,
-    "--containers", "--kubernetes-api", api.url, "--kubernetes-service-account", api.serviceAccountDir, "--kubernetes-node", "node-a",
+    hostBin,
+    "prometheus",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "--step",
+    "0.3",
+    "--sensor",
+    "estimate",
+    "--procfs-path",
+    proc,
+    "--containers",
+    "--kubernetes-api",
+    api.url,
+    "--kubernetes-service-account",
+    api.serviceAccountDir,
+    "--kubernetes-node",
+    "node-a",
   ]);
   let flood: NodeJS.Timeout | null = null;
   try {
@@ -73,11 +94,15 @@ test("10,000 pods × 40 containers and 10 MODIFIED events a second: the list in 
     const start = await lastStep();
     const scrapes: number[] = [];
     // ten more steps of 0.3 s while the events come: waited on, not timed
-    await waitFor("ten steps during the flood", async () => {
-      const s = await lastStep();
-      scrapes.push(s.ms);
-      return s.t >= start.t + 10 * 0.3 - 0.01 ? true : null;
-    }, 120_000);
+    await waitFor(
+      "ten steps during the flood",
+      async () => {
+        const s = await lastStep();
+        scrapes.push(s.ms);
+        return s.t >= start.t + 10 * 0.3 - 0.01 ? true : null;
+      },
+      120_000,
+    );
     await waitFor("50 events sent", () => (sent >= 50 ? true : null), 120_000);
     const cpu = (await cpuTicks(bg.child.pid as number)) - cpu0;
 

@@ -48,11 +48,37 @@ test("slow clients (a byte a second, or silent) never keep the exporter from sto
 /** A snapshot with nothing in it but time and these VMs. */
 function snapshot(vms: string[]): Snapshot {
   const vm = (name: string): VmSnapshot => ({
-    key: `name:${name}`, name, uuid: null, libvirt: false, pid: 1, cpuSource: "process", cpuTicks: 1, share: 0.1, energyUj: 1_000_000, powerUw: 1_000_000, zonesUj: new Map(),
+    key: `name:${name}`,
+    name,
+    uuid: null,
+    libvirt: false,
+    pid: 1,
+    cpuSource: "process",
+    cpuTicks: 1,
+    share: 0.1,
+    energyUj: 1_000_000,
+    powerUw: 1_000_000,
+    zonesUj: new Map(),
   });
   return {
-    timestampS: 1, intervalS: 1, valueSource: "powercap_rapl_pkg", estimated: false, host: { energyUj: 1, powerUw: 1 }, sockets: [], zones: [], subDomains: [],
-    busyTicks: 0, processCount: 0, processes: [], vms: vms.map(vm), incomingVms: [], containers: null, othersUj: 0, attributedUj: 0, hostStats: null, procFilesHeld: 0,
+    timestampS: 1,
+    intervalS: 1,
+    valueSource: "powercap_rapl_pkg",
+    estimated: false,
+    host: { energyUj: 1, powerUw: 1 },
+    sockets: [],
+    zones: [],
+    subDomains: [],
+    busyTicks: 0,
+    processCount: 0,
+    processes: [],
+    vms: vms.map(vm),
+    incomingVms: [],
+    containers: null,
+    othersUj: 0,
+    attributedUj: 0,
+    hostStats: null,
+    procFilesHeld: 0,
   };
 }
 

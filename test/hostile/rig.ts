@@ -41,8 +41,25 @@ export async function fixtureDaemon(): Promise<FixtureDaemon> {
     start(extra = [], env = process.env) {
       return startBackground(
         process.execPath,
-        [hostBin, "-v", "qemu", "--no-libvirt", "--base-dir", base, "--step", "0.2", "--procfs-path", proc, "--powercap-path", powercap,
-          "--cgroup-path", cgroup, "--vm-user", ...FIXTURE_VM_USERS, ...extra],
+        [
+          hostBin,
+          "-v",
+          "qemu",
+          "--no-libvirt",
+          "--base-dir",
+          base,
+          "--step",
+          "0.2",
+          "--procfs-path",
+          proc,
+          "--powercap-path",
+          powercap,
+          "--cgroup-path",
+          cgroup,
+          "--vm-user",
+          ...FIXTURE_VM_USERS,
+          ...extra,
+        ],
         env,
       );
     },
@@ -57,10 +74,14 @@ export async function fixtureDaemon(): Promise<FixtureDaemon> {
       let seen = await d.statusTime();
       for (let i = 0; i < n; i++) {
         const before = seen;
-        seen = await waitFor(`step ${i + 1} of ${n} of the daemon`, async () => {
-          const t = await d.statusTime();
-          return t > before ? t : null;
-        }, timeoutMs);
+        seen = await waitFor(
+          `step ${i + 1} of ${n} of the daemon`,
+          async () => {
+            const t = await d.statusTime();
+            return t > before ? t : null;
+          },
+          timeoutMs,
+        );
       }
     },
     async cleanup() {
@@ -164,4 +185,3 @@ export async function withTree(f: (tree: string) => Promise<void>): Promise<void
     await removeTree(tree);
   }
 }
-

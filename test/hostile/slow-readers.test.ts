@@ -18,13 +18,38 @@ function bigSnapshot(step: number): Snapshot {
   const processes: ProcessSnapshot[] = [];
   for (let pid = 1; pid <= 20_000; pid++) {
     processes.push({
-      pid, comm: `worker-${pid % 97}`, exe: "/usr/bin/worker", cmdline: ["/usr/bin/worker", "--id", String(pid), "--config", "/etc/worker/a-rather-long-path.conf"],
-      cpuTicks: 1, share: 1 / 20_000, energyUj: 1000 + step, powerUw: 500 + step, cpuPercent: 0.1, memoryBytes: 1e6, memoryVirtualBytes: 1e7,
+      pid,
+      comm: `worker-${pid % 97}`,
+      exe: "/usr/bin/worker",
+      cmdline: ["/usr/bin/worker", "--id", String(pid), "--config", "/etc/worker/a-rather-long-path.conf"],
+      cpuTicks: 1,
+      share: 1 / 20_000,
+      energyUj: 1000 + step,
+      powerUw: 500 + step,
+      cpuPercent: 0.1,
+      memoryBytes: 1e6,
+      memoryVirtualBytes: 1e7,
     });
   }
   return {
-    timestampS: step, intervalS: 1, valueSource: "powercap_rapl_pkg", estimated: false, host: { energyUj: 1e6, powerUw: 1e6 }, sockets: [], zones: [], subDomains: [],
-    busyTicks: 20_000, processCount: 20_000, processes, vms: [], incomingVms: [], containers: null, othersUj: 0, attributedUj: 0, hostStats: null, procFilesHeld: 0,
+    timestampS: step,
+    intervalS: 1,
+    valueSource: "powercap_rapl_pkg",
+    estimated: false,
+    host: { energyUj: 1e6, powerUw: 1e6 },
+    sockets: [],
+    zones: [],
+    subDomains: [],
+    busyTicks: 20_000,
+    processCount: 20_000,
+    processes,
+    vms: [],
+    incomingVms: [],
+    containers: null,
+    othersUj: 0,
+    attributedUj: 0,
+    hostStats: null,
+    procFilesHeld: 0,
   };
 }
 
@@ -66,7 +91,10 @@ test("20,000 processes and 200 clients that never read, over 5 steps: one page p
         `${(held.bytes / 1048576).toFixed(0)} MiB by ${held.responses} responses; RSS ${(rss0 / 1048576).toFixed(0)} -> peak ${(peak / 1048576).toFixed(0)} MiB`,
     );
     assert.ok(answers.ok >= 40, "the clients of at least one step got their page");
-    assert.ok(peak - rss0 < 256 * 1048576, `RSS grew ${((peak - rss0) / 1048576).toFixed(0)} MiB (a page each would be ${((200 * pageBytes) / 1048576).toFixed(0)} MiB)`);
+    assert.ok(
+      peak - rss0 < 256 * 1048576,
+      `RSS grew ${((peak - rss0) / 1048576).toFixed(0)} MiB (a page each would be ${((200 * pageBytes) / 1048576).toFixed(0)} MiB)`,
+    );
     for (const c of clients) c.destroy();
     await waitFor("the held pages to be let go", () => (ex.heldPages().responses === 0 ? true : null));
     assert.equal(ex.heldPages().bytes, 0);

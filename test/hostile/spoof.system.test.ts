@@ -27,7 +27,10 @@ test("processes of a local user posing as a VM get no tree; the real VM keeps it
     // 1. `exec -a qemu-system-x86_64 node ...` as nobody, with the victim's name and UUID;
     // 2. the same with a name of its own, which would make the daemon create a directory.
     const idle = ["-e", "setInterval(() => {}, 1000)", "--"];
-    for (const args of [["-name", "guest=victim,debug-threads=on", "-uuid", UUID], ["-name", "guest=fresh-spoof"]]) {
+    for (const args of [
+      ["-name", "guest=victim,debug-threads=on", "-uuid", UUID],
+      ["-name", "guest=fresh-spoof"],
+    ]) {
       spoofs.push(startBackground(process.execPath, [...idle, ...args], process.env, { argv0: "qemu-system-x86_64", uid: 65534, gid: 65534 }));
     }
     // 3. a copy of the real qemu binary, run by the user.
@@ -35,10 +38,16 @@ test("processes of a local user posing as a VM get no tree; the real VM keeps it
     const copy = join(spoofDir, "qemu-system-x86_64");
     await copyFile(qemu, copy);
     await chmod(copy, 0o755);
-    spoofs.push(startBackground(AS_NOBODY[0]!, [...AS_NOBODY.slice(1), copy, "-name", "guest=victim,debug-threads=on", "-uuid", UUID, "-machine", "none", "-display", "none", "-nodefaults", "-S"], {
-      ...process.env,
-      QEMU_MODULE_DIR: "/usr/lib/x86_64-linux-gnu/qemu", // a copy elsewhere finds its accelerator modules there
-    }));
+    spoofs.push(
+      startBackground(
+        AS_NOBODY[0]!,
+        [...AS_NOBODY.slice(1), copy, "-name", "guest=victim,debug-threads=on", "-uuid", UUID, "-machine", "none", "-display", "none", "-nodefaults", "-S"],
+        {
+          ...process.env,
+          QEMU_MODULE_DIR: "/usr/lib/x86_64-linux-gnu/qemu", // a copy elsewhere finds its accelerator modules there
+        },
+      ),
+    );
     await sleep(1000);
     for (const s of spoofs) assert.equal(s.child.exitCode, null, `a spoof ended early: ${s.output()}`);
     const base = join(h.dir, "base");

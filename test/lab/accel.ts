@@ -28,8 +28,26 @@ export async function guestBoots(accel: "kvm" | "tcg", timeoutMs = 10_000, secto
     const image = join(dir, "boot.img");
     const serial = join(dir, "serial.out");
     await writeFile(image, sector);
-    const child = spawn(qemu, ["-machine", "pc", "-accel", accel, "-display", "none", "-nodefaults", "-m", "16", "-no-reboot",
-      "-serial", `file:${serial}`, "-drive", `file=${image},format=raw,if=ide`], { stdio: "ignore" });
+    const child = spawn(
+      qemu,
+      [
+        "-machine",
+        "pc",
+        "-accel",
+        accel,
+        "-display",
+        "none",
+        "-nodefaults",
+        "-m",
+        "16",
+        "-no-reboot",
+        "-serial",
+        `file:${serial}`,
+        "-drive",
+        `file=${image},format=raw,if=ide`,
+      ],
+      { stdio: "ignore" },
+    );
     const exited = new Promise<void>((r) => child.on("exit", () => r()));
     const end = Date.now() + timeoutMs;
     let ok = false;

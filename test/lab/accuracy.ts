@@ -86,7 +86,10 @@ export function clockOffset(probes: readonly Probe[], tree: TreeHistory): { loMs
 export function readAgesMs(probes: readonly Probe[], tree: TreeHistory, offsetMs: number): number[] {
   return probes.map((p) => {
     const readAt = (p.g1Ms + p.g2Ms) / 2 - offsetMs;
-    const written = tree.spans(p.uj).filter((s) => s.from <= readAt).pop();
+    const written = tree
+      .spans(p.uj)
+      .filter((s) => s.from <= readAt)
+      .pop();
     return written ? readAt - written.from : NaN;
   });
 }

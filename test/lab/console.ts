@@ -27,7 +27,9 @@ export function parseConsole(text: string): ConsoleEvent[] {
 /** The probes a guest printed: a counter (µJ) read between two guest clock readings (ms). */
 export function consoleProbes(events: readonly ConsoleEvent[]): Probe[] {
   const ms = (s: string | undefined, us: string | undefined): number => Number(s) * 1000 + Number(us) / 1000;
-  return events.filter((e) => e.kind === "probe").map((e) => ({ g1Ms: ms(e.fields.s1, e.fields.u1), g2Ms: ms(e.fields.s2, e.fields.u2), uj: Number(e.fields.uj) }));
+  return events
+    .filter((e) => e.kind === "probe")
+    .map((e) => ({ g1Ms: ms(e.fields.s1, e.fields.u1), g2Ms: ms(e.fields.s2, e.fields.u2), uj: Number(e.fields.uj) }));
 }
 
 /** The JSON reports of scaph-guest, as the guest printed them. */

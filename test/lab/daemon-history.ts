@@ -8,7 +8,11 @@ export interface DaemonStatusFile {
   timestamp_s: number;
   step_s: number;
   steps: number;
-  vms: { name: string; power_uw: number; channel?: { connected: boolean; sent: number; dropped: number; epoch: string; seq: number; counters: Record<string, number> } }[];
+  vms: {
+    name: string;
+    power_uw: number;
+    channel?: { connected: boolean; sent: number; dropped: number; epoch: string; seq: number; counters: Record<string, number> };
+  }[];
   incoming?: { name: string; uuid: string | null; pid: number }[];
 }
 

@@ -65,7 +65,10 @@ export interface DebianGuestImage {
 
 /** The cached image, built on first use (a few minutes: mmdebstrap with a kernel and its initramfs). */
 export function debianGuestImage(): DebianGuestImage {
-  const key = createHash("sha256").update(`bookworm ${INCLUDE.join(",")}\n${LAB_SCRIPT}\n${LAB_UNIT}`).digest("hex").slice(0, 12);
+  const key = createHash("sha256")
+    .update(`bookworm ${INCLUDE.join(",")}\n${LAB_SCRIPT}\n${LAB_UNIT}`)
+    .digest("hex")
+    .slice(0, 12);
   const dir = join(LAB_CACHE, `debian-guest-${key}`);
   const found = (): DebianGuestImage | null => {
     if (!existsSync(join(dir, "root.raw"))) return null;

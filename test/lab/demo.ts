@@ -93,7 +93,9 @@ async function main(): Promise<void> {
       }
       const uw = sample(body, "scaph_host_power_microwatts") ?? 0;
       const j = sample(body, "scaph_host_energy_joules_total") ?? 0;
-      process.stdout.write(`[guest ${VM}] host power ${(uw / 1e6).toFixed(3)} W (scaph_host_power_microwatts ${uw.toFixed(0)}), energy ${j.toFixed(3)} J (scaph_host_energy_joules_total)\n`);
+      process.stdout.write(
+        `[guest ${VM}] host power ${(uw / 1e6).toFixed(3)} W (scaph_host_power_microwatts ${uw.toFixed(0)}), energy ${j.toFixed(3)} J (scaph_host_energy_joules_total)\n`,
+      );
       for (const l of body.split("\n").filter((x) => /^scaph_(socket|domain)_power_microwatts/.test(x))) process.stdout.write(`    ${l}\n`);
       await sleep(3000);
     }

@@ -36,8 +36,12 @@ export function labDomainXml(d: LabDomain): string {
     <serial type='file'>
       <source path='${esc(d.consoleFile)}' append='on'/>
       <target port='0'/>
-    </serial>${d.devices ? `
-    ${d.devices}` : ""}
+    </serial>${
+      d.devices
+        ? `
+    ${d.devices}`
+        : ""
+    }
   </devices>
 </domain>
 `;

@@ -72,8 +72,9 @@ export function buildInitramfs(s: InitramfsSpec): void {
     // esbuild, the Kubernetes schemas and their ajv): a guest of 512 MiB
     // unpacks the whole initramfs into its memory.
     filter: (src) =>
-      !/node_modules\/(typescript|@types|@scaph|\.bin|@aws-cdk|aws-cdk-lib|constructs|esbuild|@esbuild|kubernetes-models|@kubernetes-models|ajv|ajv-i18n|re2-wasm|fast-uri|uri-js|postject|yaml)(\/|$)/.test(src) &&
-      !/koffi/.test(src),
+      !/node_modules\/(typescript|@types|@scaph|\.bin|@aws-cdk|aws-cdk-lib|constructs|esbuild|@esbuild|kubernetes-models|@kubernetes-models|ajv|ajv-i18n|re2-wasm|fast-uri|uri-js|postject|yaml)(\/|$)/.test(
+        src,
+      ) && !/koffi/.test(src),
   });
   mkdirSync(join(r, "scaph", "node_modules", "@scaph"), { recursive: true });
   execFileSync("ln", ["-s", "../../common", join(r, "scaph", "node_modules", "@scaph", "common")]);

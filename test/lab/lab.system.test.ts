@@ -34,7 +34,6 @@ after(async () => {
   await daemon?.stop();
 });
 
-
 /**
  * A VM's tree as the host wrote it: package + dram, at the package file's
  * mtime. The host writes dram, then the package (each by rename), so dram is
@@ -59,7 +58,11 @@ async function readTree(dir: string): Promise<TreeWrite | null> {
 test("lab: two real guests read their own power through virtiofs and 9p", { timeout: 300_000 }, async (t) => {
   requireRoot("it starts libvirtd and boots guests through it");
   daemon = await ensureLibvirtd();
-  for (const l of removeLeftovers(VMS.map((v) => v.name), virsh)) console.log(`# leftover of an earlier run: ${l}`);
+  for (const l of removeLeftovers(
+    VMS.map((v) => v.name),
+    virsh,
+  ))
+    console.log(`# leftover of an earlier run: ${l}`);
   const dir = await mkdtemp(join(tmpdir(), "scaph-lab-"));
   chmodSync(dir, 0o777);
   const base = join(dir, "trees");
@@ -67,9 +70,27 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
   t.diagnostic(about);
 
   const powercap = await copyFixture("powercap/intel-1socket");
-  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 40 }, { zone: "intel-rapl:0:2", watts: 4 }] });
+  const sim = new PowerSimulator({
+    powercapRoot: powercap,
+    zones: [
+      { zone: "intel-rapl:0", watts: 40 },
+      { zone: "intel-rapl:0:2", watts: 4 },
+    ],
+  });
   const consoles = new Map<string, string>();
-  const host = startBackground(process.execPath, [hostBin, "-v", "qemu", "--base-dir", base, "--step", String(STEP_S), "--substeps", "1", "--powercap-path", powercap]);
+  const host = startBackground(process.execPath, [
+    hostBin,
+    "-v",
+    "qemu",
+    "--base-dir",
+    base,
+    "--step",
+    String(STEP_S),
+    "--substeps",
+    "1",
+    "--powercap-path",
+    powercap,
+  ]);
   const trees = new Map<string, TreeHistory>(VMS.map((v) => [v.name, new TreeHistory()]));
   let polling = true;
   try {
@@ -132,7 +153,20 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
     const rows: string[] = [];
     const checks: (() => void)[] = [];
     const row = (...c: (string | number)[]): number => rows.push(c.map(String).join("\t"));
-    row("VM", "transport", "uuid (libvirt)", "clock offset ms", "guest J", "tree J", "diff J", "one step J", "share of VMs' energy", "guest CPU %", "max age ms", "write in guest");
+    row(
+      "VM",
+      "transport",
+      "uuid (libvirt)",
+      "clock offset ms",
+      "guest J",
+      "tree J",
+      "diff J",
+      "one step J",
+      "share of VMs' energy",
+      "guest CPU %",
+      "max age ms",
+      "write in guest",
+    );
     // Each guest's clock against the host's, from the counters it read.
     const offsets = new Map<string, { loMs: number; hiMs: number; midMs: number }>(
       VMS.map((v) => {
@@ -160,18 +194,43 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
       const off = offsets.get(vm.name)!;
       const uuid = virsh("domuuid", vm.name).trim();
       assert.match(log, new RegExp(`VM ${vm.name} \\(pid \\d+, uuid ${uuid}, libvirt\\) found`), "discovered through libvirt");
-      assert.ok(ev.some((e) => e.kind === "mounted"), `${vm.name} mounted its share`);
+      assert.ok(
+        ev.some((e) => e.kind === "mounted"),
+        `${vm.name} mounted its share`,
+      );
       const { uj, fromS, toS } = windows[i]!;
       const treeUj = treeGain(tree, fromS, toS, off.midMs);
       const stepUj = tree.maxStepUj(toHost(vm.name, fromS), toHost(vm.name, toS));
       // Ages once scaph-guest runs (the first probes may see the tree the daemon wrote before the guest booted).
       const start = Number(ev.find((e) => e.kind === "start")?.fields.now);
-      const ages = readAgesMs(consoleProbes(ev).filter((p) => p.g1Ms >= (start + STEP_S) * 1000), tree, off.midMs);
+      const ages = readAgesMs(
+        consoleProbes(ev).filter((p) => p.g1Ms >= (start + STEP_S) * 1000),
+        tree,
+        off.midMs,
+      );
       const write = ev.find((e) => e.kind === "write-test")?.raw.split(" ")[1] ?? "?";
-      row(vm.name, vm.transport, uuid, `${off.midMs.toFixed(0)} ± ${((off.hiMs - off.loMs) / 2).toFixed(0)}`, (uj / 1e6).toFixed(2), (treeUj / 1e6).toFixed(2), ((uj - treeUj) / 1e6).toFixed(2), (stepUj / 1e6).toFixed(2), ((share.get(vm.name) ?? 0) / totalVm).toFixed(3), guestCpuPercent(ev, (from + off.midMs) / 1000, (to + off.midMs) / 1000).toFixed(1), Math.max(...ages).toFixed(0), write);
+      row(
+        vm.name,
+        vm.transport,
+        uuid,
+        `${off.midMs.toFixed(0)} ± ${((off.hiMs - off.loMs) / 2).toFixed(0)}`,
+        (uj / 1e6).toFixed(2),
+        (treeUj / 1e6).toFixed(2),
+        ((uj - treeUj) / 1e6).toFixed(2),
+        (stepUj / 1e6).toFixed(2),
+        ((share.get(vm.name) ?? 0) / totalVm).toFixed(3),
+        guestCpuPercent(ev, (from + off.midMs) / 1000, (to + off.midMs) / 1000).toFixed(1),
+        Math.max(...ages).toFixed(0),
+        write,
+      );
       checks.push(() => assert.ok(Math.abs(uj - treeUj) <= stepUj, `${vm.name}: guest ${uj} µJ vs tree ${treeUj} µJ (one step: ${stepUj} µJ)`));
       // One step, plus the offset's uncertainty and 250 ms for the daemon's own scheduling under TCG contention.
-      checks.push(() => assert.ok(ages.length > 0 && ages.every((a) => a <= 1000 * STEP_S + (off.hiMs - off.loMs) / 2 + 250), `${vm.name}: tree ages (ms) ${ages.map((a) => a.toFixed(0)).join(",")}`));
+      checks.push(() =>
+        assert.ok(
+          ages.length > 0 && ages.every((a) => a <= 1000 * STEP_S + (off.hiMs - off.loMs) / 2 + 250),
+          `${vm.name}: tree ages (ms) ${ages.map((a) => a.toFixed(0)).join(",")}`,
+        ),
+      );
       if (vm.transport === "9p") checks.push(() => assert.equal(write, "failed", "a write into the 9p share fails in the guest"));
     }
     for (const r of rows) t.diagnostic(r.replace(/\t/g, " | "));

@@ -25,7 +25,10 @@ export function removeLeftovers(domains: readonly string[], virsh: (...args: str
   const removed: string[] = [];
   for (const pid of readdirSync("/proc").filter((e) => /^\d+$/.test(e) && Number(e) !== process.pid)) {
     const argv = read(`/proc/${pid}/cmdline`).split("\0");
-    const guest = argv.find((a) => a.startsWith("guest="))?.slice(6).split(",")[0];
+    const guest = argv
+      .find((a) => a.startsWith("guest="))
+      ?.slice(6)
+      .split(",")[0];
     if (!argv.some((a) => a.includes(LAB_DIRS)) && !(guest && domains.includes(guest))) continue;
     try {
       process.kill(Number(pid), "SIGKILL");
@@ -43,9 +46,16 @@ export function removeLeftovers(domains: readonly string[], virsh: (...args: str
     spawnSync("umount", ["--lazy", m], { stdio: "ignore" });
     removed.push(`unmounted ${m}`);
   }
-  const known = (): string[] => virsh("list", "--all", "--name").split("\n").map((l) => l.trim()).filter(Boolean);
+  const known = (): string[] =>
+    virsh("list", "--all", "--name")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
   for (const d of domains.filter((n) => known().includes(n))) {
-    for (const args of [["destroy", d], ["undefine", "--managed-save", "--snapshots-metadata", d]]) {
+    for (const args of [
+      ["destroy", d],
+      ["undefine", "--managed-save", "--snapshots-metadata", d],
+    ]) {
       try {
         virsh(...args);
       } catch {

@@ -50,10 +50,17 @@ test("lab: ten domains started one after another under a running daemon all get 
   chmodSync(dir, 0o777);
   const base = join(dir, "base");
   const powercap = await copyFixture("powercap/intel-1socket");
-  const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 30 }, { zone: "intel-rapl:0:2", watts: 4 }] });
+  const sim = new PowerSimulator({
+    powercapRoot: powercap,
+    zones: [
+      { zone: "intel-rapl:0", watts: 30 },
+      { zone: "intel-rapl:0:2", watts: 4 },
+    ],
+  });
   sim.start();
   const host = startBackground(process.execPath, [hostBin, "-v", "qemu", "--base-dir", base, "--step", String(STEP_S), "--powercap-path", powercap]);
-  const status = async (): Promise<DaemonStatusFile | null> => JSON.parse(await readFile(join(base, ".scaph-status.json"), "utf8").catch(() => "null")) as DaemonStatusFile | null;
+  const status = async (): Promise<DaemonStatusFile | null> =>
+    JSON.parse(await readFile(join(base, ".scaph-status.json"), "utf8").catch(() => "null")) as DaemonStatusFile | null;
   try {
     await waitFor("the daemon's first step", async () => ((await status()) ? true : null), 30_000);
     for (const n of names) quiet(() => virsh("destroy", n));
@@ -76,13 +83,17 @@ test("lab: ten domains started one after another under a running daemon all get 
       await run("virsh", ["-c", "qemu:///system", "create", xml]); // not execFileSync: the status watch goes on meanwhile
       started[n] = (await status())?.steps ?? 0;
     }
-    await waitFor(`all ${COUNT} domains in the daemon's status`, () => (Object.keys(foundAt).length === COUNT ? true : null), 120_000).catch(async (err: unknown) => {
-      // said at the end of the wait, not at its start: which ones never got a share, what the daemon's status and log say now
-      const missing = names.filter((n) => foundAt[n] === undefined);
-      const s = await status();
-      const rows = (s?.vms ?? []).map((v) => `${v.name} ${v.power_uw} µW`).join(", ");
-      throw new Error(`${String(err)}: missing ${missing.join(", ")}; status at step ${s?.steps}: ${rows}; incoming: ${JSON.stringify(s?.incoming ?? [])}\n--- log:\n${host.output().slice(-4000)}`);
-    });
+    await waitFor(`all ${COUNT} domains in the daemon's status`, () => (Object.keys(foundAt).length === COUNT ? true : null), 120_000).catch(
+      async (err: unknown) => {
+        // said at the end of the wait, not at its start: which ones never got a share, what the daemon's status and log say now
+        const missing = names.filter((n) => foundAt[n] === undefined);
+        const s = await status();
+        const rows = (s?.vms ?? []).map((v) => `${v.name} ${v.power_uw} µW`).join(", ");
+        throw new Error(
+          `${String(err)}: missing ${missing.join(", ")}; status at step ${s?.steps}: ${rows}; incoming: ${JSON.stringify(s?.incoming ?? [])}\n--- log:\n${host.output().slice(-4000)}`,
+        );
+      },
+    );
     watching = false;
     await watch;
     const delays = names.map((n) => (foundAt[n] ?? NaN) - (started[n] ?? NaN));

@@ -90,11 +90,31 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
   const base: Record<Host, string> = { A: join(dir, "base-a"), B: join(dir, "base-b") };
   const powercap: Record<Host, string> = { A: await copyFixture("powercap/intel-1socket"), B: await copyFixture("powercap/intel-1socket") };
   const sims = (["A", "B"] as const).map(
-    (h) => new PowerSimulator({ powercapRoot: powercap[h], zones: [{ zone: "intel-rapl:0", watts: WATTS[h] - 4 }, { zone: "intel-rapl:0:2", watts: 4 }] }),
+    (h) =>
+      new PowerSimulator({
+        powercapRoot: powercap[h],
+        zones: [
+          { zone: "intel-rapl:0", watts: WATTS[h] - 4 },
+          { zone: "intel-rapl:0:2", watts: 4 },
+        ],
+      }),
   );
   const consoleFile = join(dir, `${NAME}.console`);
   const args = (h: Host, vmUser: string): string[] => [
-    hostBin, "-v", "qemu", "--auto-setup", "--domains", `^${NAME}$`, "--base-dir", base[h], "--step", String(STEP_S), "--powercap-path", powercap[h], "--vm-user", vmUser,
+    hostBin,
+    "-v",
+    "qemu",
+    "--auto-setup",
+    "--domains",
+    `^${NAME}$`,
+    "--base-dir",
+    base[h],
+    "--step",
+    String(STEP_S),
+    "--powercap-path",
+    powercap[h],
+    "--vm-user",
+    vmUser,
   ];
   const daemons: Background[] = [];
   const history: Record<Host, DaemonHistory> = { A: new DaemonHistory(NAME), B: new DaemonHistory(NAME) };
@@ -130,19 +150,41 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
     chmodSync(consoleFile, 0o666);
     // Defined on A: auto-setup puts the channel in its definition, which travels with it.
     virsh("define", xml);
-    await waitFor("auto-setup to add the channel to the definition", () => (virsh("dumpxml", "--inactive", NAME).includes("org.scaph.energy.0") ? true : null), 30_000);
+    await waitFor(
+      "auto-setup to add the channel to the definition",
+      () => (virsh("dumpxml", "--inactive", NAME).includes("org.scaph.energy.0") ? true : null),
+      30_000,
+    );
     virsh("start", NAME);
     const events = async (): Promise<ConsoleEvent[]> => parseConsole(await readFile(consoleFile, "utf8").catch(() => ""));
     /** Lines the guest applied from the given epochs (all when none are given). */
     const applied = async (epochs?: readonly string[]): Promise<number> =>
-      (await events()).filter((e) => e.kind === "guest-log" && /applied epoch (\S+)/.test(e.raw) && (!epochs || epochs.includes(/applied epoch (\S+)/.exec(e.raw)![1]!))).length;
+      (await events()).filter(
+        (e) => e.kind === "guest-log" && /applied epoch (\S+)/.test(e.raw) && (!epochs || epochs.includes(/applied epoch (\S+)/.exec(e.raw)![1]!)),
+      ).length;
     await waitFor("the guest's agent to apply lines from host A", async () => ((await applied()) >= LINES_PER_STAY ? true : null), 180_000);
 
     const moves: { from: Host; to: Host; endMs: number; startMs: number; sawIncomingStatus: string | null }[] = [];
-    for (const [from, to] of [["A", "B"], ["B", "A"], ["A", "B"], ["B", "A"]] as const) {
+    for (const [from, to] of [
+      ["A", "B"],
+      ["B", "A"],
+      ["A", "B"],
+      ["B", "A"],
+    ] as const) {
       const port = await freePort();
       const startMs = Date.now();
-      const migration = run("virsh", ["-c", uri[from], "migrate", "--live", "--persistent", "--undefinesource", NAME, uri[to], "--migrateuri", `tcp://127.0.0.1:${port}`]);
+      const migration = run("virsh", [
+        "-c",
+        uri[from],
+        "migrate",
+        "--live",
+        "--persistent",
+        "--undefinesource",
+        NAME,
+        uri[to],
+        "--migrateuri",
+        `tcp://127.0.0.1:${port}`,
+      ]);
       let done = false;
       void migration.finally(() => (done = true)).catch(() => {});
       // While it moves: the destination's daemon sees its qemu, paused on its way in, and status says so.
@@ -158,24 +200,40 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
       await migration;
       const endMs = Date.now();
       moves.push({ from, to, startMs, endMs, sawIncomingStatus });
-      t.diagnostic(`${from}→${to}: ${((endMs - startMs) / 1000).toFixed(1)} s; the destination's daemon saw it on its way in for ${history[to].incomingSeen} status writes; status said ${sawIncomingStatus}`);
+      t.diagnostic(
+        `${from}→${to}: ${((endMs - startMs) / 1000).toFixed(1)} s; the destination's daemon saw it on its way in for ${history[to].incomingSeen} status writes; status said ${sawIncomingStatus}`,
+      );
       const sent = await waitFor(`host ${to}'s daemon to write to the moved guest's channel`, () => history[to].firstSentAfter(endMs), 60_000);
       const endStep = history[to].stepAt(endMs);
-      t.diagnostic(`${from}→${to}: the destination's first line was seen sent in the status of its step ${sent.step}, the migration ended during step ${endStep + 1}`);
+      t.diagnostic(
+        `${from}→${to}: the destination's first line was seen sent in the status of its step ${sent.step}, the migration ended during step ${endStep + 1}`,
+      );
       // libvirt's list at the step after the end says it runs here; the next step opens the epoch and
       // sends; the status written at the step after shows it sent.
       assert.ok(sent.step <= endStep + 3, `host ${to} first delivered at its step ${sent.step}, the migration ended after its step ${endStep}`);
       const rows = { from: await statusRows(uri[from], base[from]), to: await statusRows(uri[to], base[to]) };
       const row = rows.to.find((r) => r.domain === NAME);
       assert.equal(row?.state, "running (migrated in)", JSON.stringify(rows.to));
-      assert.equal(rows.from.find((r) => r.domain === NAME), undefined, `gone from host ${from} (undefined there): ${JSON.stringify(rows.from)}`);
+      assert.equal(
+        rows.from.find((r) => r.domain === NAME),
+        undefined,
+        `gone from host ${from} (undefined there): ${JSON.stringify(rows.from)}`,
+      );
       // The guest stays a while on each host: lines of the destination's new epoch applied.
-      await waitFor(`the guest to apply lines from host ${to}`, async () => ((await applied(history[to].epochsSince(startMs))) >= LINES_PER_STAY ? true : null), 60_000);
+      await waitFor(
+        `the guest to apply lines from host ${to}`,
+        async () => ((await applied(history[to].epochsSince(startMs))) >= LINES_PER_STAY ? true : null),
+        60_000,
+      );
     }
-    const ev = await waitFor(`${NAME} to finish (console ${consoleFile})`, async () => {
-      const e = await events();
-      return e.some((x) => x.kind === "done") ? e : null;
-    }, 200_000).catch((err: unknown) => {
+    const ev = await waitFor(
+      `${NAME} to finish (console ${consoleFile})`,
+      async () => {
+        const e = await events();
+        return e.some((x) => x.kind === "done") ? e : null;
+      },
+      200_000,
+    ).catch((err: unknown) => {
       throw new Error(`${String(err)}\n--- console:\n${existsSync(consoleFile) ? readFileSync(consoleFile, "utf8").slice(-4000) : "(none)"}`);
     });
     for (const p of polls) await p.stop();
@@ -187,7 +245,11 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
     // the sum over epochs of the last value applied from each (it started empty).
     const lines = new Map<string, { host: Host; uj: number; zonesUj: number[]; stepS: number; seq: number }[]>();
     for (const h of ["A", "B"] as const) {
-      for (const [epoch, bySeq] of history[h].bySeq) lines.set(epoch, [...bySeq].map(([seq, l]) => ({ host: h, uj: l.uj, zonesUj: l.zonesUj, stepS: l.stepS, seq })));
+      for (const [epoch, bySeq] of history[h].bySeq)
+        lines.set(
+          epoch,
+          [...bySeq].map(([seq, l]) => ({ host: h, uj: l.uj, zonesUj: l.zonesUj, stepS: l.stepS, seq })),
+        );
     }
     const appliedLines = ev
       .filter((e) => e.kind === "guest-log" && e.raw.includes("applied epoch"))
@@ -214,7 +276,9 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
     const probes = ev.filter((e) => e.kind === "probe").map((e) => Number(e.fields.uj));
     const verified = probes.filter((p) => exact.has(p));
     const tornProbes = probes.filter((p) => !exact.has(p) && torn.has(p));
-    t.diagnostic(`${appliedLines.length} lines applied (${unknown} not seen in the daemons' statuses); ${verified.length} of ${probes.length} probes are exact sums of what the daemons sent, ${tornProbes.length} read between two files' writes`);
+    t.diagnostic(
+      `${appliedLines.length} lines applied (${unknown} not seen in the daemons' statuses); ${verified.length} of ${probes.length} probes are exact sums of what the daemons sent, ${tornProbes.length} read between two files' writes`,
+    );
     const unexplained = probes.filter((p) => !exact.has(p) && !torn.has(p));
     assert.ok(unexplained.length <= unknown, `probes that are no sum of the daemons' lines: ${unexplained.slice(0, 10).join(", ")}`);
     assert.ok(verified.length >= probes.length / 2, `${verified.length} of ${probes.length} probes verified`);
@@ -238,24 +302,31 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
     for (const [epoch, ls] of lines) {
       const first = ls.find((l) => l.seq === 1);
       if (!first) continue;
-      assert.ok(first.uj <= 1.25 * WATTS[first.host] * first.stepS * 1e6, `epoch ${epoch} (host ${first.host}) began with ${first.uj} µJ over ${first.stepS} s`);
+      assert.ok(
+        first.uj <= 1.25 * WATTS[first.host] * first.stepS * 1e6,
+        `epoch ${epoch} (host ${first.host}) began with ${first.uj} µJ over ${first.stepS} s`,
+      );
     }
 
     // What each move lost: the source's counter at its last step, less its last line the guest applied.
     for (const m of moves) {
-      const srcEpochs = [...history[m.from].bySeq.entries()].filter(([, ls]) => [...ls.values()].some((l) => l.hostMs <= m.endMs + 1000 && l.hostMs >= m.startMs - 60_000));
+      const srcEpochs = [...history[m.from].bySeq.entries()].filter(([, ls]) =>
+        [...ls.values()].some((l) => l.hostMs <= m.endMs + 1000 && l.hostMs >= m.startMs - 60_000),
+      );
       const [epoch, ls] = srcEpochs[srcEpochs.length - 1] ?? [];
       if (!epoch || !ls) continue;
       const finalUj = Math.max(...[...ls.values()].map((l) => l.uj));
       const lastSeq = Math.max(0, ...appliedLines.filter((a) => a.epoch === epoch).map((a) => a.seq));
       const lostUj = finalUj - (ls.get(lastSeq)?.uj ?? NaN);
       const stepUj = Math.max(...[...ls.values()].map((l, i, all) => (i > 0 ? l.uj - all[i - 1]!.uj : 0)));
-      t.diagnostic(`${m.from}→${m.to}: the source counted ${(finalUj / 1e6).toFixed(2)} J in its epoch; the guest applied its line ${lastSeq} of ${Math.max(...ls.keys())}: ${(lostUj / 1e6).toFixed(2)} J lost (one step: ${(stepUj / 1e6).toFixed(2)} J)`);
+      t.diagnostic(
+        `${m.from}→${m.to}: the source counted ${(finalUj / 1e6).toFixed(2)} J in its epoch; the guest applied its line ${lastSeq} of ${Math.max(...ls.keys())}: ${(lostUj / 1e6).toFixed(2)} J lost (one step: ${(stepUj / 1e6).toFixed(2)} J)`,
+      );
       assert.ok(lostUj >= 0 && lostUj <= 2 * stepUj, `${lostUj} µJ lost in ${m.from}→${m.to}`);
     }
   } catch (err) {
     const logs = daemons.map((d, i) => `--- daemon ${"AB"[i]}:\n${d.output().slice(-3000)}`).join("\n");
-    throw new Error(`${err instanceof Error ? err.stack ?? err.message : String(err)}\n${logs}`);
+    throw new Error(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n${logs}`);
   } finally {
     for (const p of polls) await p.stop();
     for (const d of daemons) await d.stop();

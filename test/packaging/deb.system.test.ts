@@ -80,7 +80,10 @@ test("the .deb payloads hold no test support, depend on no distribution Node, an
     console.log(`# ${deb.split("/").at(-1)}: ${(statSync(deb).size / 2 ** 20).toFixed(1)} MiB; Depends: ${depends}`);
   }
   // The man pages render without a warning, every command documented
-  for (const [pkg, page, cmds] of [["scaph-host", "scaph-host", ["qemu", "setup", "teardown", "status", "prometheus"]], ["scaph-guest", "scaph-guest", ["channel", "mount", "prometheus"]]] as const) {
+  for (const [pkg, page, cmds] of [
+    ["scaph-host", "scaph-host", ["qemu", "setup", "teardown", "status", "prometheus"]],
+    ["scaph-guest", "scaph-guest", ["channel", "mount", "prometheus"]],
+  ] as const) {
     const file = join(dir, `payload-${pkg}_${scaphVersion}_amd64.deb`, "usr/share/man/man1", `${page}.1.gz`);
     const m = spawnSync(man, ["--warnings", "-l", file], { encoding: "utf8" });
     assert.equal(m.status, 0, m.stderr);

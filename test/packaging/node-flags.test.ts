@@ -21,7 +21,10 @@ test("the bins' shebang, the .deb's wrapper and the image's entry point give nod
   assert.ok(flags.includes("--max-semi-space-size=1") && flags.some((f) => f.startsWith("--heap-growing-percent=")), flags.join(" "));
   assert.equal(read("host/bin/scaphandre.js").split("\n")[0], shebang);
 
-  const wrapper = /content: `#!\/bin\/sh\\nexport MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072\\nexec \/usr\/lib\/scaph-host\/node ([^/]+)\/usr\/lib\/scaph-host\/main\.js/.exec(read("deploy/packaging/package.mjs"));
+  const wrapper =
+    /content: `#!\/bin\/sh\\nexport MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=131072\\nexec \/usr\/lib\/scaph-host\/node ([^/]+)\/usr\/lib\/scaph-host\/main\.js/.exec(
+      read("deploy/packaging/package.mjs"),
+    );
   assert.ok(wrapper, "/usr/bin/scaph-host of the .deb");
   assert.deepEqual(flagsOf(wrapper[1] as string), flags);
 

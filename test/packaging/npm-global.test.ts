@@ -31,7 +31,9 @@ async function run(cmd: string, args: readonly string[], cwd = dir): Promise<{ c
 test("npm pack --workspaces, then npm install -g of the tarballs: --help and --version exit 0", async () => {
   const pack = await run("npm", ["pack", ...["common", "libvirt", "host", "guest"].flatMap((w) => ["-w", w]), "--pack-destination", dir], repoRoot);
   assert.equal(pack.code, 0, pack.stderr);
-  const tarballs = readdirSync(dir).filter((f) => f.endsWith(".tgz")).map((f) => join(dir, f));
+  const tarballs = readdirSync(dir)
+    .filter((f) => f.endsWith(".tgz"))
+    .map((f) => join(dir, f));
   assert.equal(tarballs.length, 4, `four packages: ${tarballs.join(", ")}`);
   // no test support in what npm installs
   for (const t of tarballs) {
@@ -62,6 +64,8 @@ test("npm pack --workspaces, then npm install -g of the tarballs: --help and --v
   const sg = await run(join(prefix, "bin", "scaphandre"), ["--vm", "prometheus", "--help"]);
   assert.equal(sg.code, 0, sg.stderr);
   assert.match(sg.stdout, /Usage: scaph-guest prometheus/);
-  const copies = readdirSync(join(prefix, "lib", "node_modules"), { recursive: true, encoding: "utf8" }).filter((p) => /(^|\/)node_modules\/commander$|^commander$/.test(p));
+  const copies = readdirSync(join(prefix, "lib", "node_modules"), { recursive: true, encoding: "utf8" }).filter((p) =>
+    /(^|\/)node_modules\/commander$|^commander$/.test(p),
+  );
   assert.equal(copies.length, 1, `one commander: ${copies.join(", ")}`);
 });

@@ -23,7 +23,13 @@ export function singleFileRig(): void {
     single.dir = await mkdtemp(join(tmpdir(), "scaph-single-"));
     await buildPackages(["guest-bundle", "guest-sea"], join(single.dir, "out"));
     single.tree = await copyFixture("powercap/vm-tree");
-    sim = new PowerSimulator({ powercapRoot: single.tree, zones: [{ zone: "intel-rapl:0", watts: 12 }, { zone: "intel-rapl:0:1", watts: 3 }] });
+    sim = new PowerSimulator({
+      powercapRoot: single.tree,
+      zones: [
+        { zone: "intel-rapl:0", watts: 12 },
+        { zone: "intel-rapl:0:1", watts: 3 },
+      ],
+    });
     sim.start();
   });
   after(async () => {
@@ -70,4 +76,3 @@ export async function bareNode(name: string, nodeBin: string): Promise<{ cwd: st
   for (let d = cwd; d !== "/"; d = join(d, "..")) assert.equal(existsSync(join(d, "node_modules")), false, `no node_modules above ${cwd}`);
   return { cwd, path: bin, bundle };
 }
-

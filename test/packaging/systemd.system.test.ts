@@ -69,10 +69,14 @@ const mainPid = (c: Container, unit: string): number => Number(show(c, unit, "Ma
 
 /** Waits until `unit` runs with a main process other than `not`; returns that process. */
 function running(c: Container, unit: string, not = 0): Promise<number> {
-  return waitFor(`${unit} to run`, () => {
-    const pid = mainPid(c, unit);
-    return show(c, unit, "ActiveState") === "active" && pid > 0 && pid !== not ? pid : null;
-  }, 60_000);
+  return waitFor(
+    `${unit} to run`,
+    () => {
+      const pid = mainPid(c, unit);
+      return show(c, unit, "ActiveState") === "active" && pid > 0 && pid !== not ? pid : null;
+    },
+    60_000,
+  );
 }
 
 /** The sandbox of a running service's main process, as the kernel sees it. */
@@ -94,11 +98,15 @@ function writable(c: Container, pid: number, dir: string): boolean {
 }
 
 async function metrics(port: number): Promise<string> {
-  return waitFor(`metrics on port ${port}`, async () => {
-    const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null);
-    const body = r?.ok ? await r.text() : "";
-    return body.includes("scaph_host_power_microwatts") ? body : null;
-  }, 60_000);
+  return waitFor(
+    `metrics on port ${port}`,
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => null);
+      const body = r?.ok ? await r.text() : "";
+      return body.includes("scaph_host_power_microwatts") ? body : null;
+    },
+    60_000,
+  );
 }
 
 test("scaph-host's package under systemd: both services run sandboxed as documented, restart, stop, follow /etc/default, and go with dpkg -P", async () => {
@@ -116,10 +124,14 @@ test("scaph-host's package under systemd: both services run sandboxed as documen
   setDefault(c, "/etc/default/scaph-host", "SCAPH_HOST_QEMU_OPTS", "--base-dir /var/lib/libvirt/scaphandre --step 1 --powercap-path /srv/powercap");
   c.ok("systemctl", ["restart", "scaph-host-qemu.service"]);
   const pid = await running(c, "scaph-host-qemu.service");
-  const status = await waitFor("the status file", () => {
-    const r = c.run("cat", ["/var/lib/libvirt/scaphandre/.scaph-status.json"]);
-    return r.code === 0 ? (JSON.parse(r.stdout) as Record<string, unknown>) : null;
-  }, 60_000);
+  const status = await waitFor(
+    "the status file",
+    () => {
+      const r = c.run("cat", ["/var/lib/libvirt/scaphandre/.scaph-status.json"]);
+      return r.code === 0 ? (JSON.parse(r.stdout) as Record<string, unknown>) : null;
+    },
+    60_000,
+  );
   assert.ok(status, "status file written under StateDirectory");
   assert.equal(c.run("test", ["-f", "/var/lib/libvirt/scaphandre/.scaph-state.json"]).code, 0, "state file written");
 
@@ -146,11 +158,18 @@ test("scaph-host's package under systemd: both services run sandboxed as documen
   const port = await freePort();
   setDefault(c, "/etc/default/scaph-host", "SCAPH_HOST_PROMETHEUS_OPTS", `--address 127.0.0.1 --port ${port} --sensor estimate`);
   c.ok("systemctl", ["start", "scaph-host-prometheus.service"]);
-  const body = await waitFor("an estimated host power", async () => {
-    const b = await metrics(port);
-    return (sample(b, "scaph_host_power_microwatts", 'value_source="estimate"') ?? 0) > 0 ? b : null;
-  }, 60_000);
-  assert.ok(/^scaph_process_power_consumption_microwatts\{pid="1",/m.test(body), "the container's processes seen, PID 1 included (ProtectProc hides none from it)");
+  const body = await waitFor(
+    "an estimated host power",
+    async () => {
+      const b = await metrics(port);
+      return (sample(b, "scaph_host_power_microwatts", 'value_source="estimate"') ?? 0) > 0 ? b : null;
+    },
+    60_000,
+  );
+  assert.ok(
+    /^scaph_process_power_consumption_microwatts\{pid="1",/m.test(body),
+    "the container's processes seen, PID 1 included (ProtectProc hides none from it)",
+  );
   const ps = sandbox(c, await running(c, "scaph-host-prometheus.service"));
   assert.deepEqual(ps.bounding, ["CAP_SYS_PTRACE"]);
   assert.equal(ps.seccomp, "2");
@@ -158,14 +177,20 @@ test("scaph-host's package under systemd: both services run sandboxed as documen
   const port2 = await freePort();
   setDefault(c, "/etc/default/scaph-host", "SCAPH_HOST_PROMETHEUS_OPTS", `--address 127.0.0.1 --port ${port2} --powercap-path /srv/powercap`);
   c.ok("systemctl", ["restart", "scaph-host-prometheus.service"]);
-  const body2 = await waitFor("30 W measured on the new port", async () => {
-    const b = await metrics(port2);
-    const w = (sample(b, "scaph_host_power_microwatts", 'value_source="powercap_rapl_pkg"') ?? 0) / 1e6;
-    return Math.abs(w - 30) < 3 ? b : null;
-  }, 60_000);
+  const body2 = await waitFor(
+    "30 W measured on the new port",
+    async () => {
+      const b = await metrics(port2);
+      const w = (sample(b, "scaph_host_power_microwatts", 'value_source="powercap_rapl_pkg"') ?? 0) / 1e6;
+      return Math.abs(w - 30) < 3 ? b : null;
+    },
+    60_000,
+  );
   assert.ok(body2);
   for (const u of ["scaph-host-qemu.service", "scaph-host-prometheus.service"]) {
-    console.log(`# systemd-analyze security ${u}, running: ${/Overall exposure level for \S+: (.*)/.exec(c.run("systemd-analyze", ["security", "--no-pager", u]).stdout)?.[1] ?? "?"}`);
+    console.log(
+      `# systemd-analyze security ${u}, running: ${/Overall exposure level for \S+: (.*)/.exec(c.run("systemd-analyze", ["security", "--no-pager", u]).stdout)?.[1] ?? "?"}`,
+    );
   }
 
   // An upgrade (the same package again, as dpkg runs an upgrade's scripts): the daemon runs on the new files,
@@ -181,7 +206,12 @@ test("scaph-host's package under systemd: both services run sandboxed as documen
   assert.equal(c.run("test", ["-e", "/usr/lib/scaph-host"]).code, 1, "/usr/lib/scaph-host removed");
   assert.equal(c.run("test", ["-e", "/etc/default/scaph-host"]).code, 0, "conffile kept until purge");
   c.ok("dpkg", ["-P", "scaph-host"]);
-  const left = c.run("sh", ["-c", "ls -A /etc/default/scaph-host /var/lib/libvirt/scaphandre /etc/systemd/system/multi-user.target.wants/scaph-* /usr/bin/scaphandre /etc/alternatives/scaphandre 2>/dev/null"]).stdout.trim();
+  const left = c
+    .run("sh", [
+      "-c",
+      "ls -A /etc/default/scaph-host /var/lib/libvirt/scaphandre /etc/systemd/system/multi-user.target.wants/scaph-* /usr/bin/scaphandre /etc/alternatives/scaphandre 2>/dev/null",
+    ])
+    .stdout.trim();
   assert.equal(left, "", "nothing left after dpkg -P");
 });
 
@@ -198,11 +228,15 @@ test("scaph-guest's package under systemd: the exporter runs with no privilege o
   const port = await freePort();
   setDefault(c, "/etc/default/scaph-guest", "SCAPH_GUEST_PROMETHEUS_OPTS", `--address 127.0.0.1 --port ${port}`);
   c.ok("systemctl", ["restart", "scaph-guest.service"]);
-  const body = await waitFor("7 W from the tree", async () => {
-    const b = await metrics(port);
-    const w = (sample(b, "scaph_host_power_microwatts") ?? 0) / 1e6;
-    return Math.abs(w - 7) < 1 ? b : null;
-  }, 60_000);
+  const body = await waitFor(
+    "7 W from the tree",
+    async () => {
+      const b = await metrics(port);
+      const w = (sample(b, "scaph_host_power_microwatts") ?? 0) / 1e6;
+      return Math.abs(w - 7) < 1 ? b : null;
+    },
+    60_000,
+  );
   assert.ok(body);
   assert.match(c.ok("/usr/bin/scaphandre", ["--vm", "prometheus", "--help"]), /Usage: scaph-guest prometheus/, "scaphandre --vm runs scaph-guest");
   const gs = sandbox(c, await running(c, "scaph-guest.service"));
@@ -214,7 +248,12 @@ test("scaph-guest's package under systemd: the exporter runs with no privilege o
   assert.equal(show(c, "var-scaphandre.mount", "FragmentPath"), "/lib/systemd/system/var-scaphandre.mount");
   c.ok("dpkg", ["-P", "scaph-guest"]);
   assert.equal(show(c, "scaph-guest.service", "ActiveState"), "inactive");
-  const left = c.run("sh", ["-c", "ls -A /usr/bin/scaphandre /usr/bin/scaph-guest /etc/default/scaph-guest /lib/systemd/system/scaph-guest* /etc/systemd/system/multi-user.target.wants/scaph-* 2>/dev/null"]).stdout.trim();
+  const left = c
+    .run("sh", [
+      "-c",
+      "ls -A /usr/bin/scaphandre /usr/bin/scaph-guest /etc/default/scaph-guest /lib/systemd/system/scaph-guest* /etc/systemd/system/multi-user.target.wants/scaph-* 2>/dev/null",
+    ])
+    .stdout.trim();
   assert.equal(left, "", "nothing left after dpkg -P");
   assert.ok(existsSync(tree), "the tree it read is untouched");
 });

@@ -185,7 +185,10 @@ const byTime = <T extends { seenMs: number }>(xs: readonly T[]): T[] => [...xs].
 
 /** The longest host time between two lines a VM's guest applied one after the other, among those of [fromS, toS] (s). */
 function longestSpan(applied: readonly AppliedLine[], vm: string, fromS: number, toS: number): number {
-  const ts = applied.filter((a) => a.vm === vm && a.tS >= fromS && a.tS <= toS + 1).map((a) => a.tS).sort((x, y) => x - y);
+  const ts = applied
+    .filter((a) => a.vm === vm && a.tS >= fromS && a.tS <= toS + 1)
+    .map((a) => a.tS)
+    .sort((x, y) => x - y);
   let longest = 0;
   for (let i = 1; i < ts.length; i++) longest = Math.max(longest, ts[i]! - ts[i - 1]!);
   return longest;
@@ -213,7 +216,13 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       if (hi === null || hi <= 0) continue;
       checkedReports++;
       worstReportRatio = Math.max(worstReportRatio, r.uw / hi);
-      if (r.uw > 1.02 * hi + 1e5) breaches.push({ invariant: "no spike", vm: r.vm, atMs: r.tS * 1000, what: `a report of ${(r.uw / 1e6).toFixed(2)} W at ${r.tS}, where the hosts attributed at most ${(hi / 1e6).toFixed(2)} W over its interval` });
+      if (r.uw > 1.02 * hi + 1e5)
+        breaches.push({
+          invariant: "no spike",
+          vm: r.vm,
+          atMs: r.tS * 1000,
+          what: `a report of ${(r.uw / 1e6).toFixed(2)} W at ${r.tS}, where the hosts attributed at most ${(hi / 1e6).toFixed(2)} W over its interval`,
+        });
     }
   }
 
@@ -238,18 +247,28 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       const uw = (b.uj - a.uj) / dt;
       // The tree shows each step a step late, and after an absence later still (played back 1.5 % fast until
       // it caught up): the host times it says it shows (its mtimes), or else its lag's worst bound.
-      const awayS = run.agentDown.filter((d) => d.vm === b.vm && d.toMs <= a.seenMs && d.toMs > a.seenMs - 600_000).reduce((s, d) => s + (d.toMs - d.fromMs) / 1000, 0);
+      const awayS = run.agentDown
+        .filter((d) => d.vm === b.vm && d.toMs <= a.seenMs && d.toMs > a.seenMs - 600_000)
+        .reduce((s, d) => s + (d.toMs - d.fromMs) / 1000, 0);
       // Within a span that no line divides (an absence, lines dropped), the tree spreads the span's energy
       // evenly: judged against the highest power over the whole span it shows.
       const span = a.shownS !== undefined ? longestSpan(run.applied, b.vm, a.shownS - 600, b.shownS ?? a.shownS) : 0;
       const window: [number, number] =
-        a.shownS !== undefined && b.shownS !== undefined ? [a.shownS - Math.max(step, span), b.shownS + step] : [a.seenMs / 1000 - 2 * step - awayS - 0.5, b.seenMs / 1000 + 0.5];
+        a.shownS !== undefined && b.shownS !== undefined
+          ? [a.shownS - Math.max(step, span), b.shownS + step]
+          : [a.seenMs / 1000 - 2 * step - awayS - 0.5, b.seenMs / 1000 + 0.5];
       if (b.shownS !== undefined) worstLagS = Math.max(worstLagS, b.seenMs / 1000 - b.shownS);
       const hi = highest(powers, b.vm, window[0], window[1]);
       if (hi === null || hi <= 0) continue;
       checkedWindows++;
       worstReaderRatio = Math.max(worstReaderRatio, uw / hi);
-      if (uw > 1.05 * hi + 1e5) breaches.push({ invariant: "no spike", vm: b.vm, atMs: b.seenMs, what: `the third-party reader read ${(uw / 1e6).toFixed(2)} W over ${dt.toFixed(2)} s, where the hosts attributed at most ${(hi / 1e6).toFixed(2)} W` });
+      if (uw > 1.05 * hi + 1e5)
+        breaches.push({
+          invariant: "no spike",
+          vm: b.vm,
+          atMs: b.seenMs,
+          what: `the third-party reader read ${(uw / 1e6).toFixed(2)} W over ${dt.toFixed(2)} s, where the hosts attributed at most ${(hi / 1e6).toFixed(2)} W`,
+        });
     }
   }
 
@@ -276,7 +295,13 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       let prev = -1;
       const unknown = new Set<string>(); // epochs whose last applied line no status file showed (a missed poll)
       for (const a of inBoot) {
-        if (a.counterUj < prev) breaches.push({ invariant: "monotonic", vm, atMs: a.seenMs, what: `the guest's counter went from ${prev} to ${a.counterUj} µJ (epoch ${a.epoch} seq ${a.seq}, boot ${boot})` });
+        if (a.counterUj < prev)
+          breaches.push({
+            invariant: "monotonic",
+            vm,
+            atMs: a.seenMs,
+            what: `the guest's counter went from ${prev} to ${a.counterUj} µJ (epoch ${a.epoch} seq ${a.seq}, boot ${boot})`,
+          });
         prev = a.counterUj;
         const sent = sentOf.get(`${vm}/${a.epoch}/${a.seq}`);
         if (!sent) {
@@ -287,7 +312,12 @@ export function checkSoak(run: SoakRun): SoakVerdict {
         last.set(a.epoch, sent.uj);
         const expected = [...last.values()].reduce((x, v) => x + v, 0);
         if (unknown.size === 0 && Math.abs(a.counterUj - expected) > 1) {
-          breaches.push({ invariant: "conservation", vm, atMs: a.seenMs, what: `after epoch ${a.epoch} seq ${a.seq} the guest counts ${a.counterUj} µJ where the lines it applied add up to ${expected} µJ` });
+          breaches.push({
+            invariant: "conservation",
+            vm,
+            atMs: a.seenMs,
+            what: `after epoch ${a.epoch} seq ${a.seq} the guest counts ${a.counterUj} µJ where the lines it applied add up to ${expected} µJ`,
+          });
         }
       }
     }
@@ -307,9 +337,17 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       const causes = run.events.filter((e) => e.startMs <= endMs + 3 * step * 1000 && e.endMs >= endMs - 3 * step * 1000).map((e) => `${e.type} ${e.target}`);
       losses.push({ vm, epoch, uj: lossUj, stepUj, causes });
       // What came while the agent was down cannot be applied: allowed, beyond one step.
-      const downS = run.agentDown.filter((d) => d.vm === vm && d.toMs >= endMs - 60_000 && d.fromMs <= endMs).reduce((s, d) => s + (Math.min(d.toMs, endMs) - d.fromMs) / 1000, 0);
+      const downS = run.agentDown
+        .filter((d) => d.vm === vm && d.toMs >= endMs - 60_000 && d.fromMs <= endMs)
+        .reduce((s, d) => s + (Math.min(d.toMs, endMs) - d.fromMs) / 1000, 0);
       const allowed = stepUj * (1.05 + downS / step);
-      if (lossUj > allowed) breaches.push({ invariant: "conservation", vm, atMs: endMs, what: `epoch ${epoch} lost ${lossUj} µJ, more than one step (${stepUj} µJ)${downS > 0 ? ` and the ${downS.toFixed(1)} s its agent was down` : ""}; around: ${causes.join(", ") || "no event"}` });
+      if (lossUj > allowed)
+        breaches.push({
+          invariant: "conservation",
+          vm,
+          atMs: endMs,
+          what: `epoch ${epoch} lost ${lossUj} µJ, more than one step (${stepUj} µJ)${downS > 0 ? ` and the ${downS.toFixed(1)} s its agent was down` : ""}; around: ${causes.join(", ") || "no event"}`,
+        });
     }
     energy.push({ vm, sentUj, countedUj });
   }
@@ -321,7 +359,7 @@ export function checkSoak(run: SoakRun): SoakVerdict {
   for (const e of run.events) {
     for (const vm of run.vms) {
       let from = e.endMs;
-      for (let moved = true; moved; ) {
+      for (let moved = true; moved;) {
         const later = [
           ...run.agentDown.filter((d) => d.vm === vm && d.toMs > from && d.fromMs <= from + grace).map((d) => d.toMs),
           ...run.events.filter((o) => o.endMs > from && o.startMs <= from + grace).map((o) => o.endMs),
@@ -333,7 +371,13 @@ export function checkSoak(run: SoakRun): SoakVerdict {
       const deadline = from + grace + 1000;
       const later = run.applied.some((a) => a.vm === vm && a.seenMs > from && a.seenMs <= deadline);
       const runEnd = Math.max(0, ...run.applied.map((a) => a.seenMs));
-      if (!later && deadline < runEnd) breaches.push({ invariant: "live", vm, atMs: deadline, what: `no line applied within ${3 * step} s after ${e.type} ${e.target} ended${from > e.endMs ? ` (and after what followed it, until ${new Date(from).toISOString()})` : ""}` });
+      if (!later && deadline < runEnd)
+        breaches.push({
+          invariant: "live",
+          vm,
+          atMs: deadline,
+          what: `no line applied within ${3 * step} s after ${e.type} ${e.target} ended${from > e.endMs ? ` (and after what followed it, until ${new Date(from).toISOString()})` : ""}`,
+        });
     }
   }
 
@@ -345,15 +389,42 @@ export function checkSoak(run: SoakRun): SoakVerdict {
     const rss = thirds.map((t) => Math.max(0, ...t.map((d) => d.rssBytes)) / 2 ** 20);
     const fds = thirds.map((t) => Math.max(0, ...t.map((d) => d.fds)));
     resources.push({ host, rssMiB: rss, fds });
-    if (ds.length >= 9 && rss[2]! > rss[1]! + 16) breaches.push({ invariant: "bounded", vm: null, atMs: ds[ds.length - 1]!.ms, what: `daemon ${host}: RSS ${rss.map((r) => r.toFixed(0)).join(" -> ")} MiB over the run's thirds` });
-    if (ds.length >= 9 && fds[2]! > fds[1]! + 8) breaches.push({ invariant: "bounded", vm: null, atMs: ds[ds.length - 1]!.ms, what: `daemon ${host}: ${fds.join(" -> ")} open descriptors over the run's thirds` });
+    if (ds.length >= 9 && rss[2]! > rss[1]! + 16)
+      breaches.push({
+        invariant: "bounded",
+        vm: null,
+        atMs: ds[ds.length - 1]!.ms,
+        what: `daemon ${host}: RSS ${rss.map((r) => r.toFixed(0)).join(" -> ")} MiB over the run's thirds`,
+      });
+    if (ds.length >= 9 && fds[2]! > fds[1]! + 8)
+      breaches.push({
+        invariant: "bounded",
+        vm: null,
+        atMs: ds[ds.length - 1]!.ms,
+        what: `daemon ${host}: ${fds.join(" -> ")} open descriptors over the run's thirds`,
+      });
   }
 
   const eventTypes = [...new Set(run.events.map((e) => e.type))].sort().map((type) => {
     const ls = losses.filter((l) => l.causes.some((c) => c.startsWith(`${type} `)));
-    return { type, count: run.events.filter((e) => e.type === type).length, lossUj: ls.reduce((s, l) => s + l.uj, 0), lossSteps: ls.reduce((s, l) => s + l.uj / Math.max(1, l.stepUj), 0) };
+    return {
+      type,
+      count: run.events.filter((e) => e.type === type).length,
+      lossUj: ls.reduce((s, l) => s + l.uj, 0),
+      lossSteps: ls.reduce((s, l) => s + l.uj / Math.max(1, l.stepUj), 0),
+    };
   });
-  return { breaches, losses, worstReportRatio, worstReaderRatio, worstLagS, checked: { reports: checkedReports, readerWindows: checkedWindows }, energy, eventTypes, resources };
+  return {
+    breaches,
+    losses,
+    worstReportRatio,
+    worstReaderRatio,
+    worstLagS,
+    checked: { reports: checkedReports, readerWindows: checkedWindows },
+    energy,
+    eventTypes,
+    resources,
+  };
 }
 
 /** The verdict as a table (Markdown), for the soak's end and docs/accuracy.md. */
@@ -364,7 +435,11 @@ export function verdictTable(v: SoakVerdict, stepS: number): string {
   for (const e of v.eventTypes) out.push(`| ${e.type} | ${e.count} | ${j(e.lossUj)} | ${e.lossSteps.toFixed(2)} |`);
   out.push("", "| VM | attributed (J) | counted by the guest (J) |", "| --- | ---: | ---: |");
   for (const e of v.energy) out.push(`| ${e.vm} | ${j(e.sentUj)} | ${j(e.countedUj)} |`);
-  out.push("", `Highest report / attributed power: agent ${v.worstReportRatio.toFixed(3)} (over ${v.checked.reports} reports), third-party reader ${v.worstReaderRatio.toFixed(3)} (over ${v.checked.readerWindows} windows; step ${stepS} s). The tree showed the host's energy at most ${v.worstLagS.toFixed(1)} s late.`, "");
+  out.push(
+    "",
+    `Highest report / attributed power: agent ${v.worstReportRatio.toFixed(3)} (over ${v.checked.reports} reports), third-party reader ${v.worstReaderRatio.toFixed(3)} (over ${v.checked.readerWindows} windows; step ${stepS} s). The tree showed the host's energy at most ${v.worstLagS.toFixed(1)} s late.`,
+    "",
+  );
   out.push("| daemon | RSS MiB (thirds) | open fds (thirds) |", "| --- | --- | --- |");
   for (const r of v.resources) out.push(`| ${r.host} | ${r.rssMiB.map((x) => x.toFixed(0)).join(" / ")} | ${r.fds.join(" / ")} |`);
   return out.join("\n");

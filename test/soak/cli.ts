@@ -10,11 +10,13 @@ import { requireRoot } from "@scaph/test-support";
 import { runSoak } from "./lab.js";
 import { randomSeed } from "./schedule.js";
 
-const positive = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a number above 0, got "${v}".`);
-  return n;
-};
+const positive =
+  (what: string) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a number above 0, got "${v}".`);
+    return n;
+  };
 const seeds = (v: string, prev: number[] = []): number[] => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`--seed must be a whole number, got "${v}".`);
   return [...prev, Number(v)];
@@ -32,7 +34,10 @@ const program = new Command("soak")
     say(`seeds ${list.join(", ")} (replay with ${list.map((s) => `--seed ${s}`).join(" ")}), ${o.minutes} min`);
     const r = await runSoak({ seeds: list, minutes: o.minutes, say });
     process.stdout.write(`\n${r.table}\n`);
-    for (const l of r.verdict.losses) say(`loss: ${l.vm} epoch ${l.epoch}: ${(l.uj / 1e6).toFixed(2)} J (${(l.uj / Math.max(1, l.stepUj)).toFixed(2)} steps) at ${l.causes.join(", ") || "no event"}`);
+    for (const l of r.verdict.losses)
+      say(
+        `loss: ${l.vm} epoch ${l.epoch}: ${(l.uj / 1e6).toFixed(2)} J (${(l.uj / Math.max(1, l.stepUj)).toFixed(2)} steps) at ${l.causes.join(", ") || "no event"}`,
+      );
     if (o.table) writeFileSync(o.table, `${r.table}\n`);
     if (r.verdict.breaches.length > 0) {
       process.stderr.write(`\n${r.report}\n`);

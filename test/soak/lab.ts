@@ -103,11 +103,32 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     for (const h of HOSTS) {
       const powercap = await copyFixture("powercap/intel-1socket");
       cleanups.push(() => removeTree(powercap));
-      const sim = new PowerSimulator({ powercapRoot: powercap, zones: [{ zone: "intel-rapl:0", watts: 25 }, { zone: "intel-rapl:0:2", watts: 2.5 }] });
+      const sim = new PowerSimulator({
+        powercapRoot: powercap,
+        zones: [
+          { zone: "intel-rapl:0", watts: 25 },
+          { zone: "intel-rapl:0:2", watts: 2.5 },
+        ],
+      });
       sim.start();
       cleanups.push(() => sim.stop());
       const vmUser = h === "A" ? "libvirt-qemu" : USER_B;
-      const args = [hostBin, "-vv", "qemu", "--auto-setup", "--domains", "^soak-", "--base-dir", base[h], "--step", String(STEP_S), "--powercap-path", powercap, "--vm-user", vmUser];
+      const args = [
+        hostBin,
+        "-vv",
+        "qemu",
+        "--auto-setup",
+        "--domains",
+        "^soak-",
+        "--base-dir",
+        base[h],
+        "--step",
+        String(STEP_S),
+        "--powercap-path",
+        powercap,
+        "--vm-user",
+        vmUser,
+      ];
       const host: SoakHost = {
         name: h,
         uri: h === "A" ? "qemu:///system" : b.uri,
@@ -117,7 +138,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         vmUser,
         daemon: null,
         outputs: [],
-        virsh: async (...v: string[]) => (await run("virsh", ["-c", h === "A" ? "qemu:///system" : b.uri, ...v], { encoding: "utf8", timeout: 180_000 })).stdout,
+        virsh: async (...v: string[]) =>
+          (await run("virsh", ["-c", h === "A" ? "qemu:///system" : b.uri, ...v], { encoding: "utf8", timeout: 180_000 })).stdout,
         // host B's daemon runs in host B's namespace, where libvirt's paths (the channels' sockets) are host B's
         startDaemon: () => (h === "A" ? startBackground(process.execPath, args) : b.start(process.execPath, args)),
       };
@@ -130,7 +152,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       });
       hosts[h] = host;
     }
-    for (const h of HOSTS) await waitFor(`daemon ${h} to subscribe to libvirt's events`, () => (hosts[h].daemon?.output().includes("auto-setup: subscribed") ? true : null), 60_000);
+    for (const h of HOSTS)
+      await waitFor(`daemon ${h} to subscribe to libvirt's events`, () => (hosts[h].daemon?.output().includes("auto-setup: subscribed") ? true : null), 60_000);
 
     // The guests, on host A: one busy, one idle; each with a seed of its own for its own chaos.
     for (const [i, vm] of VMS.entries()) {
@@ -205,7 +228,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           o.say(`event ${e.type} ${e.target} failed: ${err instanceof Error ? err.message.split("\n").slice(0, 3).join(" ") : String(err)}`);
         }
         events.push({ type: e.type, target: e.target, startMs, endMs: Date.now() });
-        o.say(`${((Date.now() - t0) / 1000).toFixed(0)} s: ${e.type} ${e.target} in ${((Date.now() - startMs) / 1000).toFixed(1)} s; ${[...where].map(([v, h]) => `${v} on ${h}`).join(", ")}`);
+        o.say(
+          `${((Date.now() - t0) / 1000).toFixed(0)} s: ${e.type} ${e.target} in ${((Date.now() - startMs) / 1000).toFixed(1)} s; ${[...where].map(([v, h]) => `${v} on ${h}`).join(", ")}`,
+        );
         // checked as it goes: a breach ends the run at once
         const v = verdictOf(hosts, consoles, events, daemons);
         if (v.breaches.length > 0) {
@@ -222,14 +247,27 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const verdict = verdictOf(hosts, consoles, events, daemons);
     // a run in which nothing was held against the hosts proves nothing
     if (breachAt === null && (verdict.checked.reports === 0 || verdict.checked.readerWindows === 0)) {
-      verdict.breaches.push({ invariant: "no spike", vm: null, atMs: Date.now(), what: `nothing checked: ${verdict.checked.reports} reports and ${verdict.checked.readerWindows} reader windows held against the hosts' lines` });
+      verdict.breaches.push({
+        invariant: "no spike",
+        vm: null,
+        atMs: Date.now(),
+        what: `nothing checked: ${verdict.checked.reports} reports and ${verdict.checked.readerWindows} reader windows held against the hosts' lines`,
+      });
     }
     const table = verdictTable(verdict, STEP_S);
     const report = verdict.breaches
       .map((br) => {
-        const around = br.vm ? consoles.get(br.vm)?.around(br.atMs) ?? [] : [];
+        const around = br.vm ? (consoles.get(br.vm)?.around(br.atMs) ?? []) : [];
         const daemonsLog = HOSTS.map((h) => `--- daemon ${h}:\n${hosts[h].daemon?.output().split("\n").slice(-40).join("\n") ?? ""}`).join("\n");
-        return [`BREACH (${br.invariant}) ${br.vm ?? ""}: ${br.what}`, `seeds: ${o.seeds.join(", ")}`, "events so far:", ...events.map((e) => `  ${new Date(e.startMs).toISOString()} ${e.type} ${e.target}`), "lines around it:", ...around, daemonsLog].join("\n");
+        return [
+          `BREACH (${br.invariant}) ${br.vm ?? ""}: ${br.what}`,
+          `seeds: ${o.seeds.join(", ")}`,
+          "events so far:",
+          ...events.map((e) => `  ${new Date(e.startMs).toISOString()} ${e.type} ${e.target}`),
+          "lines around it:",
+          ...around,
+          daemonsLog,
+        ].join("\n");
       })
       .join("\n\n");
     return { verdict, table, report };
@@ -244,8 +282,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     if (process.env.SCAPH_LAB_KEEP) {
       for (const [h, outs] of Object.entries(keptOutputs)) writeFileSync(join(dir, `daemon-${h}.log`), outs.map((f) => f()).join("\n--- restarted\n"));
       o.say(`kept ${dir} (SCAPH_LAB_KEEP)`);
-    }
-    else rmSync(dir, { recursive: true, force: true });
+    } else rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -261,7 +298,15 @@ function sentLines(hosts: Record<Host, SoakHost>): SentLine[] {
         const m = SENT.exec(l);
         if (!m) continue;
         const values = new Map(m[6]!.split(" ").map((kv) => kv.split("=") as [string, string]));
-        out.push({ host: h, vm: m[1]!, epoch: m[2]!, seq: Number(m[3]), tS: Number(m[4]), stepS: Number(m[5]), uj: ZONES.reduce((x, z) => x + Number(values.get(z) ?? 0), 0) });
+        out.push({
+          host: h,
+          vm: m[1]!,
+          epoch: m[2]!,
+          seq: Number(m[3]),
+          tS: Number(m[4]),
+          stepS: Number(m[5]),
+          uj: ZONES.reduce((x, z) => x + Number(values.get(z) ?? 0), 0),
+        });
       }
     }
   }
@@ -305,7 +350,13 @@ async function restartDaemon(h: SoakHost, signal: NodeJS.Signals): Promise<void>
 }
 
 /** Runs one event to its end. */
-async function perform(e: Planned, hosts: Record<Host, SoakHost>, where: Map<string, Host>, consoles: Map<string, GuestConsole>, say: (l: string) => void): Promise<void> {
+async function perform(
+  e: Planned,
+  hosts: Record<Host, SoakHost>,
+  where: Map<string, Host>,
+  consoles: Map<string, GuestConsole>,
+  say: (l: string) => void,
+): Promise<void> {
   if (e.type === "daemon-kill") return restartDaemon(hosts[e.target as Host], "SIGKILL");
   if (e.type === "daemon-term") return restartDaemon(hosts[e.target as Host], "SIGTERM");
   if (e.type === "burner") {
@@ -334,7 +385,10 @@ async function perform(e: Planned, hosts: Record<Host, SoakHost>, where: Map<str
     }
     await sleep(700);
     await h.virsh("domjobabort", vm).catch((err: unknown) => say(`domjobabort: ${String(err).split("\n")[0]}`));
-    const outcome = await move.then(() => "moved", () => "aborted");
+    const outcome = await move.then(
+      () => "moved",
+      () => "aborted",
+    );
     if (outcome === "moved") where.set(vm, other.name); // it ended before the abort
     return;
   }

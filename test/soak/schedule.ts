@@ -64,7 +64,8 @@ export function schedule(seed: number, durationS: number, hosts: readonly string
     events.push({ atS: Math.round(atS * 10) / 10, type, target: (HOST_EVENTS as readonly string[]).includes(type) ? pick(hosts) : pick(vms) });
   }
   const power: PowerStep[] = [];
-  for (let atS = 8 * rnd(); atS < durationS; atS += 8 + 12 * rnd()) power.push({ atS: Math.round(atS * 10) / 10, host: pick(hosts), watts: Math.round(10 + 35 * rnd()) });
+  for (let atS = 8 * rnd(); atS < durationS; atS += 8 + 12 * rnd())
+    power.push({ atS: Math.round(atS * 10) / 10, host: pick(hosts), watts: Math.round(10 + 35 * rnd()) });
   return { events, power };
 }
 

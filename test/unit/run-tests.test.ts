@@ -27,7 +27,10 @@ test("a fast-tier file that needs root fails the fast tier, named with its reaso
   const failed = r.stderr.split("\n").filter((l) => l.startsWith("run-tests: fast tier: FAILED "));
   assert.equal(failed.length, 2, r.stderr);
   assert.match(failed.find((l) => l.includes("/mounts.test.js")) ?? "", /mounts a tmpfs: mount: /);
-  assert.match(failed.find((l) => l.includes("/asks-root.test.js")) ?? "", /needs root \(it makes a device node\).*belongs in the system tier \(name its file \*\.system\.test\.ts\)/);
+  assert.match(
+    failed.find((l) => l.includes("/asks-root.test.js")) ?? "",
+    /needs root \(it makes a device node\).*belongs in the system tier \(name its file \*\.system\.test\.ts\)/,
+  );
   assert.doesNotMatch(r.stderr, /passes\.test\.js|real\.system\.test\.js/);
   assert.match(r.stdout, /ℹ pass 1\n/);
   assert.match(r.stdout, /ℹ fail 2\n/);

@@ -18,7 +18,18 @@ const W = 20e6; // µW
  * reader reads its tree every 2.37 s (the tree a step late).
  */
 function cleanRun(): SoakRun {
-  const run: SoakRun = { lines: [], applied: [], reports: [], reader: [], events: [], agentDown: [], daemons: [], stepS: 1, vms: ["g1"], nowMs: (T0 + 80) * 1000 };
+  const run: SoakRun = {
+    lines: [],
+    applied: [],
+    reports: [],
+    reader: [],
+    events: [],
+    agentDown: [],
+    daemons: [],
+    stepS: 1,
+    vms: ["g1"],
+    nowMs: (T0 + 80) * 1000,
+  };
   let counter = 0;
   const last = new Map<string, number>();
   for (let s = 1; s <= 60; s++) {
@@ -76,14 +87,20 @@ test("a planted loss above one step breaks 'conservation', naming what was aroun
   assert.match(c[0]!.what, /epoch e1 lost 80000000 µJ, more than one step \(20000000 µJ\); around: daemon-kill A/);
   // the same loss while the agent was down 4 s: allowed
   run.agentDown.push({ vm: "g1", fromMs: (T0 + 26) * 1000, toMs: (T0 + 30.5) * 1000 });
-  assert.deepEqual(checkSoak(run).breaches.filter((b) => b.invariant === "conservation"), []);
+  assert.deepEqual(
+    checkSoak(run).breaches.filter((b) => b.invariant === "conservation"),
+    [],
+  );
 });
 
 test("a guest counter that goes back breaks 'monotonic'; one that does not add up breaks 'conservation'", () => {
   const run = cleanRun();
   run.applied[20]!.counterUj = run.applied[19]!.counterUj - 5;
   const v = checkSoak(run);
-  assert.ok(v.breaches.some((b) => b.invariant === "monotonic" && /went from \d+ to \d+ µJ/.test(b.what)), JSON.stringify(v.breaches));
+  assert.ok(
+    v.breaches.some((b) => b.invariant === "monotonic" && /went from \d+ to \d+ µJ/.test(b.what)),
+    JSON.stringify(v.breaches),
+  );
   assert.ok(v.breaches.some((b) => b.invariant === "conservation" && /the lines it applied add up to/.test(b.what)));
 });
 
@@ -91,7 +108,10 @@ test("a guest that applies nothing for 10 s after an event breaks 'live'", () =>
   const run = cleanRun();
   run.applied = run.applied.filter((a) => !(a.seenMs > (T0 + 31) * 1000 && a.seenMs < (T0 + 41) * 1000));
   const v = checkSoak(run);
-  assert.ok(v.breaches.some((b) => b.invariant === "live" && /after daemon-kill A ended/.test(b.what)), JSON.stringify(v.breaches));
+  assert.ok(
+    v.breaches.some((b) => b.invariant === "live" && /after daemon-kill A ended/.test(b.what)),
+    JSON.stringify(v.breaches),
+  );
 });
 
 test("'live' waits for the end of an event still going on: a flood that ends while the port is unplugged", () => {
@@ -100,18 +120,30 @@ test("'live' waits for the end of an event still going on: a flood that ends whi
   run.events.push({ type: "flood", target: "g1", startMs: (T0 + 32) * 1000, endMs: (T0 + 35) * 1000 });
   run.events.push({ type: "unplug-plug", target: "g1", startMs: (T0 + 34) * 1000, endMs: (T0 + 39) * 1000 });
   run.applied = run.applied.filter((a) => !(a.seenMs > (T0 + 35) * 1000 && a.seenMs < (T0 + 41) * 1000));
-  assert.deepEqual(checkSoak(run).breaches.filter((b) => b.invariant === "live"), []);
+  assert.deepEqual(
+    checkSoak(run).breaches.filter((b) => b.invariant === "live"),
+    [],
+  );
   // no line until 45 s: 6 s after the port came back
   run.applied = run.applied.filter((a) => !(a.seenMs > (T0 + 35) * 1000 && a.seenMs < (T0 + 45) * 1000));
   const live = checkSoak(run).breaches.filter((b) => b.invariant === "live");
   const plugged = new Date((T0 + 39) * 1000).toISOString();
-  assert.ok(live.some((b) => b.what.endsWith(`after flood g1 ended (and after what followed it, until ${plugged})`)), JSON.stringify(live));
-  assert.ok(live.some((b) => /after unplug-plug g1 ended$/.test(b.what)), JSON.stringify(live));
+  assert.ok(
+    live.some((b) => b.what.endsWith(`after flood g1 ended (and after what followed it, until ${plugged})`)),
+    JSON.stringify(live),
+  );
+  assert.ok(
+    live.some((b) => /after unplug-plug g1 ended$/.test(b.what)),
+    JSON.stringify(live),
+  );
 });
 
 test("a daemon whose RSS keeps growing after warm-up breaks 'bounded'", () => {
   const run = cleanRun();
   run.daemons.forEach((d, k) => (d.rssBytes = (60 + 8 * k) * 2 ** 20));
   const v = checkSoak(run);
-  assert.ok(v.breaches.some((b) => b.invariant === "bounded" && /RSS/.test(b.what)), JSON.stringify(v.breaches));
+  assert.ok(
+    v.breaches.some((b) => b.invariant === "bounded" && /RSS/.test(b.what)),
+    JSON.stringify(v.breaches),
+  );
 });

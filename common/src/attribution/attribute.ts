@@ -72,9 +72,7 @@ export function attribute(i: AttributionInput): Snapshot {
   const procs = [...proc.processes.values()];
   const n = procs.length;
   const vmOf = new Map(i.vms.filter((v) => !v.incoming).map((v) => [v.processKey, v]));
-  const incomingVms = i.vms
-    .filter((v) => v.incoming)
-    .map((v) => ({ key: v.key, name: v.name, uuid: v.uuid, pid: proc.processes.get(v.processKey)?.pid ?? 0 }));
+  const incomingVms = i.vms.filter((v) => v.incoming).map((v) => ({ key: v.key, name: v.name, uuid: v.uuid, pid: proc.processes.get(v.processKey)?.pid ?? 0 }));
   const deltas = new Float64Array(n);
   // What the table will overwrite at its next sample is copied now: the Snapshot is of this interval.
   const rss = new Float64Array(n);

@@ -38,7 +38,12 @@ export function energyBetween(prev: EnergySample, cur: EnergySample, log: Logger
     if (p === undefined) continue;
     const max = r.zone.maxEnergyRangeUj;
     if (isCounterReset(p, r.energyUj, max)) {
-      const why = max === null ? "with no max_energy_range_uj" : p > max ? `from above its max_energy_range_uj (${max})` : `by more than half of its max_energy_range_uj (${max}), too much for a wrap`;
+      const why =
+        max === null
+          ? "with no max_energy_range_uj"
+          : p > max
+            ? `from above its max_energy_range_uj (${max})`
+            : `by more than half of its max_energy_range_uj (${max}), too much for a wrap`;
       log.warn(`powercap: ${r.zone.path || r.zone.id} went from ${p} to ${r.energyUj} µJ ${why}: treated as a counter reset`);
     }
     zoneUj.set(r.zone.id, counterDelta(p, r.energyUj, max));

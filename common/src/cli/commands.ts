@@ -25,18 +25,12 @@ import type { ContainerFlags } from "./containers.js";
 export function addGlobalOptions(program: Command): Command {
   return program
     .enablePositionalOptions()
+    .addOption(new Option("-s, --sensor <name>", "sensor that reads energy").choices([...SENSOR_NAMES]).default("powercap_rapl"))
     .addOption(
-      new Option("-s, --sensor <name>", "sensor that reads energy").choices([...SENSOR_NAMES]).default("powercap_rapl"),
+      new Option("--tdp-watts <W>", `estimate sensor: package power at 100% CPU, in W (default ${DEFAULT_TDP_WATTS})`).argParser(numberArg("--tdp-watts", 0)),
     )
     .addOption(
-      new Option("--tdp-watts <W>", `estimate sensor: package power at 100% CPU, in W (default ${DEFAULT_TDP_WATTS})`).argParser(
-        numberArg("--tdp-watts", 0),
-      ),
-    )
-    .addOption(
-      new Option("--idle-watts <W>", `estimate sensor: package power at 0% CPU, in W (default ${DEFAULT_IDLE_WATTS})`).argParser(
-        numberArg("--idle-watts", 0),
-      ),
+      new Option("--idle-watts <W>", `estimate sensor: package power at 0% CPU, in W (default ${DEFAULT_IDLE_WATTS})`).argParser(numberArg("--idle-watts", 0)),
     )
     .option("-v, --verbose", "more log output on stderr (-v info, -vv debug)", countVerbose, 0)
     .showHelpAfterError();
@@ -159,16 +153,10 @@ interface StdoutOptions extends RootOptions {
 }
 
 export function addStdoutCommand(program: Command, env: CliEnvironment): Command {
-  const cmd = program
-    .command("stdout")
-    .description("print host, socket and top process power to the terminal every step");
+  const cmd = program.command("stdout").description("print host, socket and top process power to the terminal every step");
   addTimingOptions(cmd);
   cmd
-    .addOption(
-      new Option("-p, --processes <n>", "number of top consumers to list (default 5)")
-        .argParser(intArg("--processes", 0))
-        .conflicts("regexFilter"),
-    )
+    .addOption(new Option("-p, --processes <n>", "number of top consumers to list (default 5)").argParser(intArg("--processes", 0)).conflicts("regexFilter"))
     .option("-r, --regex-filter <regex>", "list the processes whose exe or cmdline match, instead of the top N", regexArg("--regex-filter"));
   addQemuOption(cmd, env, "label qemu processes with the name of their virtual machine");
   addRootOptions(cmd, env);
@@ -202,13 +190,17 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
     .option("-n, --step-nano <ns>", "nanoseconds added to --step", intArg("--step-nano", 0), 0)
     // Scaphandre's own spelling, in its documentation and scripts
     .addOption(new Option("--step_nano <ns>").argParser(intArg("--step_nano", 0)).hideHelp())
-    .option("-f, --file <path>", "write the JSON array to this file instead of stdout: each report is appended in place, the file a complete array after every step")
+    .option(
+      "-f, --file <path>",
+      "write the JSON array to this file instead of stdout: each report is appended in place, the file a complete array after every step",
+    )
     .option("-m, --max-top-consumers <n>", "number of top consumers per report", intArg("--max-top-consumers", 0), 10)
     .option("-r, --process-regex <regex>", "list the processes whose exe or cmdline match, instead of the top N", regexArg("--process-regex"))
     .addOption(
-      new Option("--container-regex <regex>", "with --containers: list the processes of the containers whose name (or pod's name) matches, instead of the top N").conflicts(
-        "processRegex",
-      ),
+      new Option(
+        "--container-regex <regex>",
+        "with --containers: list the processes of the containers whose name (or pod's name) matches, instead of the top N",
+      ).conflicts("processRegex"),
     );
   addQemuOption(cmd, env, "label qemu processes with the name of their virtual machine");
   addRootOptions(cmd, env);
@@ -216,7 +208,9 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
     const log = loggerFor(c);
     if (o.containerRegex !== undefined && !o.containers) throw new ScaphError("--container-regex goes with --containers");
     const filter: ProcessFilter =
-      o.containerRegex !== undefined ? { kind: "container", re: compileRegex(o.containerRegex), source: o.containerRegex } : regexOrTop(o.processRegex, o.maxTopConsumers);
+      o.containerRegex !== undefined
+        ? { kind: "container", re: compileRegex(o.containerRegex), source: o.containerRegex }
+        : regexOrTop(o.processRegex, o.maxTopConsumers);
     const stepS = o.step + ((o as { step_nano?: number }).step_nano ?? o.stepNano) / 1e9;
     const stepProblemText = stepProblem(stepS);
     if (stepProblemText !== null) throw new ScaphError(`--step plus --step-nano ${stepProblemText}, got ${stepS} s`);
@@ -276,7 +270,12 @@ export function thisMachinesDisks(log: Logger): () => DiskStats[] {
 }
 
 /** The Prometheus sink for these flags, listening; loaded only when metrics are served. */
-export async function startPrometheus(o: PrometheusFlags, qemu: boolean, log: Logger, program: string): Promise<import("../exporters/prometheus.js").PrometheusExporter> {
+export async function startPrometheus(
+  o: PrometheusFlags,
+  qemu: boolean,
+  log: Logger,
+  program: string,
+): Promise<import("../exporters/prometheus.js").PrometheusExporter> {
   const { PrometheusExporter } = await import("../exporters/prometheus.js");
   const exporter = new PrometheusExporter({
     address: o.address,

@@ -41,7 +41,10 @@ export function containerSourceFor(o: ContainerFlags, log: Logger): ContainerSou
   const api = kubernetesApiUrl(o.kubernetesApi);
   if (api) {
     const ca = join(o.kubernetesServiceAccount, "ca.crt");
-    if (!existsSync(ca)) throw new ScaphError(`--containers: the Kubernetes API is ${api.origin}, but its CA ${ca} is absent (is the service account token mounted? --kubernetes-service-account DIR)`);
+    if (!existsSync(ca))
+      throw new ScaphError(
+        `--containers: the Kubernetes API is ${api.origin}, but its CA ${ca} is absent (is the service account token mounted? --kubernetes-service-account DIR)`,
+      );
   } else log.info("containers: no Kubernetes API (not in a pod, no --kubernetes-api): pods' containers get ids and runtimes, no pod names");
   return new ContainerSource({
     procRoot: o.procfsPath,

@@ -77,14 +77,16 @@ export async function openMeter(
   const g = globalOptions(cmd);
   const opts = roots as unknown as RootOptions & Record<string, unknown>;
   await env.beforeOpen?.(opts, log);
-  const sensor = (await env.sensor?.(opts, log)) ?? await createSensor({
-    sensor: g.sensor,
-    powercapPath: roots.powercapPath,
-    procfsPath: roots.procfsPath,
-    ...(g.tdpWatts !== undefined ? { tdpWatts: g.tdpWatts } : {}),
-    ...(g.idleWatts !== undefined ? { idleWatts: g.idleWatts } : {}),
-    log,
-  });
+  const sensor =
+    (await env.sensor?.(opts, log)) ??
+    (await createSensor({
+      sensor: g.sensor,
+      powercapPath: roots.powercapPath,
+      procfsPath: roots.procfsPath,
+      ...(g.tdpWatts !== undefined ? { tdpWatts: g.tdpWatts } : {}),
+      ...(g.idleWatts !== undefined ? { idleWatts: g.idleWatts } : {}),
+      log,
+    }));
   const table = new ProcessTable({ procRoot: roots.procfsPath, hostStats: options.hostStats ?? false, log });
   const m = new Meter(sensor, table, { log, ...(options.vms ? { vms: options.vms } : {}), ...(options.containers ? { containers: options.containers } : {}) });
   m.prime();

@@ -42,5 +42,11 @@ export async function runCli(program: Command, argv: readonly string[] = process
 }
 
 function isCommanderError(err: unknown): err is { exitCode: number; code: string } {
-  return typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "string" && (err as { code: string }).code.startsWith("commander.") && typeof (err as { exitCode?: unknown }).exitCode === "number";
+  return (
+    typeof err === "object" &&
+    err !== null &&
+    typeof (err as { code?: unknown }).code === "string" &&
+    (err as { code: string }).code.startsWith("commander.") &&
+    typeof (err as { exitCode?: unknown }).exitCode === "number"
+  );
 }

@@ -88,7 +88,8 @@ function isIPv6Like(s: string): boolean {
 /** A regular expression given to an option: refused where it is the next option instead (`-r --vm`). */
 export function regexArg(what: string) {
   return (value: string): string => {
-    if (value.startsWith("--")) throw new InvalidArgumentError(`${what} wants a regular expression, got the option ${value} (to match it, write it as [-]-${value.slice(2)}).`);
+    if (value.startsWith("--"))
+      throw new InvalidArgumentError(`${what} wants a regular expression, got the option ${value} (to match it, write it as [-]-${value.slice(2)}).`);
     return value;
   };
 }

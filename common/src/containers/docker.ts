@@ -108,12 +108,17 @@ export class DockerApi implements DockerDirectory {
     await this.relist();
     healthy();
     const filters = encodeURIComponent(JSON.stringify({ type: ["container"], event: RELIST_EVENTS }));
-    await streamJsonLines(this.ep, `/events?filters=${filters}`, { connectTimeoutMs: DOCKER_LIMITS.timeoutMs, maxLineBytes: DOCKER_LIMITS.maxEventBytes, signal }, (ev) => {
-      // (a peer that ignores the filter: the action is checked here too)
-      this.eventsRead++;
-      const action = (ev as { Action?: unknown; status?: unknown } | null)?.Action ?? (ev as { status?: unknown } | null)?.status;
-      if (typeof action === "string" && RELIST_EVENTS.includes(action)) this.relistSoon();
-    });
+    await streamJsonLines(
+      this.ep,
+      `/events?filters=${filters}`,
+      { connectTimeoutMs: DOCKER_LIMITS.timeoutMs, maxLineBytes: DOCKER_LIMITS.maxEventBytes, signal },
+      (ev) => {
+        // (a peer that ignores the filter: the action is checked here too)
+        this.eventsRead++;
+        const action = (ev as { Action?: unknown; status?: unknown } | null)?.Action ?? (ev as { status?: unknown } | null)?.status;
+        if (typeof action === "string" && RELIST_EVENTS.includes(action)) this.relistSoon();
+      },
+    );
   }
 
   private listing = false;

@@ -180,7 +180,9 @@ export class KubernetesPods implements PodDirectory {
     try {
       ca = readFileSync(caFile);
     } catch (err) {
-      throw new ScaphError(`--containers: cannot read the service account's CA ${caFile} (${errnoCode(err) ?? errorMessage(err)}); is the pod's service account token mounted?`);
+      throw new ScaphError(
+        `--containers: cannot read the service account's CA ${caFile} (${errnoCode(err) ?? errorMessage(err)}); is the pod's service account token mounted?`,
+      );
     }
     this.ep = {
       baseUrl: o.apiUrl,
@@ -195,7 +197,9 @@ export class KubernetesPods implements PodDirectory {
       },
     };
     this.selector = `fieldSelector=${encodeURIComponent(`spec.nodeName=${o.nodeName}`)}`;
-    this.follow = keepFollowing(`containers: Kubernetes API at ${o.apiUrl.origin} (pods of node ${o.nodeName})`, this.log, (signal, healthy) => this.session(signal, healthy));
+    this.follow = keepFollowing(`containers: Kubernetes API at ${o.apiUrl.origin} (pods of node ${o.nodeName})`, this.log, (signal, healthy) =>
+      this.session(signal, healthy),
+    );
   }
 
   lookup(podUid: string | null, containerId: string): { pod: PodInfo; container?: string; runtime?: string } | undefined {
@@ -226,11 +230,15 @@ export class KubernetesPods implements PodDirectory {
     let rv = "";
     let bytes = 0;
     do {
-      const page = (await getJson(this.ep, `/api/v1/pods?${this.selector}&limit=${KUBE_LIMITS.pageSize}${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`, {
-        timeoutMs: KUBE_LIMITS.timeoutMs,
-        maxBytes: KUBE_LIMITS.maxListBytes,
-        onBytes: (n) => (bytes += n),
-      })) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } } | null;
+      const page = (await getJson(
+        this.ep,
+        `/api/v1/pods?${this.selector}&limit=${KUBE_LIMITS.pageSize}${cont ? `&continue=${encodeURIComponent(cont)}` : ""}`,
+        {
+          timeoutMs: KUBE_LIMITS.timeoutMs,
+          maxBytes: KUBE_LIMITS.maxListBytes,
+          onBytes: (n) => (bytes += n),
+        },
+      )) as { items?: unknown; metadata?: { resourceVersion?: unknown; continue?: unknown } } | null;
       if (!Array.isArray(page?.items)) throw new HttpCallError("not-json", "the pod list has no items");
       for (const item of page.items as unknown[]) this.put(index, item);
       rv = typeof page.metadata?.resourceVersion === "string" ? page.metadata.resourceVersion : rv;
@@ -277,7 +285,10 @@ export class KubernetesPods implements PodDirectory {
       if (this.index.delete(uid)) this.generation++;
     } else if (type === "ERROR") {
       // 410 Gone: the resourceVersion is too old; the watch ends and a new list follows
-      throw new HttpCallError("status", `the pod watch ended with an error (code ${typeof object?.code === "number" || typeof object?.code === "string" ? object.code : "?"}); listing again`);
+      throw new HttpCallError(
+        "status",
+        `the pod watch ended with an error (code ${typeof object?.code === "number" || typeof object?.code === "string" ? object.code : "?"}); listing again`,
+      );
     }
   }
 }

@@ -147,13 +147,20 @@ export class ContainerSource {
     try {
       const view = readView(path, CGROUP_FILE_BOUND + 1);
       if (view.length > CGROUP_FILE_BOUND) {
-        this.log.warnOnce("containers:cgroup-huge", `containers: ${path} is over ${CGROUP_FILE_BOUND} bytes: not a runtime's layout, that process gets no container`);
+        this.log.warnOnce(
+          "containers:cgroup-huge",
+          `containers: ${path} is over ${CGROUP_FILE_BOUND} bytes: not a runtime's layout, that process gets no container`,
+        );
         return null;
       }
       text = view.toString("utf8");
     } catch (err) {
       const code = errnoCode(err);
-      if (code !== "ENOENT" && code !== "ESRCH") this.log.warnOnce(`containers:cgroup-${code ?? "error"}`, `containers: cannot read ${path} (${code ?? errorMessage(err)}): such processes get no container`);
+      if (code !== "ENOENT" && code !== "ESRCH")
+        this.log.warnOnce(
+          `containers:cgroup-${code ?? "error"}`,
+          `containers: cannot read ${path} (${code ?? errorMessage(err)}): such processes get no container`,
+        );
       return null;
     }
     return parseCgroup(text);

@@ -49,8 +49,14 @@ const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
   scaph_vm_power_microwatts: { help: "Power attributed to a virtual machine over the last interval, in microwatts", type: "gauge" },
   scaph_vm_energy_joules_total: { help: "Energy attributed to a virtual machine since the exporter started, in joules", type: "counter" },
   scaph_container_power_microwatts: { help: "Power attributed to a container (the sum of its processes) over the last interval, in microwatts", type: "gauge" },
-  scaph_container_energy_microjoules: { help: "Energy attributed to a container since the exporter started (or since it started, if later), in microjoules", type: "counter" },
-  scaph_container_energy_joules_total: { help: "Energy attributed to a container since the exporter started (or since it started, if later), in joules", type: "counter" },
+  scaph_container_energy_microjoules: {
+    help: "Energy attributed to a container since the exporter started (or since it started, if later), in microjoules",
+    type: "counter",
+  },
+  scaph_container_energy_joules_total: {
+    help: "Energy attributed to a container since the exporter started (or since it started, if later), in joules",
+    type: "counter",
+  },
   scaph_host_load_avg_one: { help: "Load average over 1 minute", type: "gauge" },
   scaph_host_load_avg_five: { help: "Load average over 5 minutes", type: "gauge" },
   scaph_host_load_avg_fifteen: { help: "Load average over 15 minutes", type: "gauge" },
@@ -73,7 +79,10 @@ const DEFS: Record<string, { help: string; type: "gauge" | "counter" }> = {
   scaph_self_mem_shared_resident_size: { help: "Resident shared memory of this scaph process, in pages (Scaphandre's older name)", type: "gauge" },
   scaph_self_cpu_usage_percent: { help: "CPU time of this scaph process since it started, in percent of one CPU", type: "gauge" },
   scaph_self_topo_procs_nb: { help: "Number of processes seen in the last interval", type: "gauge" },
-  scaph_self_procfs_open_files: { help: "Files of /proc (each process's stat) this scaph process holds open, read with one system call a step each, in files", type: "gauge" },
+  scaph_self_procfs_open_files: {
+    help: "Files of /proc (each process's stat) this scaph process holds open, read with one system call a step each, in files",
+    type: "gauge",
+  },
   scaph_self_last_step_timestamp_seconds: { help: "Unix time of the newest measurement, the one these values come from, in seconds", type: "gauge" },
 };
 

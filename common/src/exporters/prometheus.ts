@@ -168,7 +168,10 @@ export class PrometheusExporter implements Sink {
     }
     this.scrapedGeneration = this.model.generation;
     if (!this.hold(step)) {
-      this.log.warnOnce("prometheus:held", `prometheus: clients that read slowly hold ${Math.round(this.heldBytes / 1048576)} MiB of older pages: a scrape is answered 503 until they finish or time out`);
+      this.log.warnOnce(
+        "prometheus:held",
+        `prometheus: clients that read slowly hold ${Math.round(this.heldBytes / 1048576)} MiB of older pages: a scrape is answered 503 until they finish or time out`,
+      );
       res.writeHead(503, { "Content-Type": "text/plain; charset=utf-8", "Retry-After": "5" });
       res.end("503 Service Unavailable: too many slow readers\n");
       return;
@@ -185,7 +188,12 @@ export class PrometheusExporter implements Sink {
       (zipped) => {
         if (res.destroyed) return;
         const tail = gzipSync(asked, { level: GZIP_LEVEL });
-        res.writeHead(200, { "Content-Type": EXPOSITION_CONTENT_TYPE, "Content-Encoding": "gzip", "Content-Length": zipped.length + tail.length, Vary: "Accept-Encoding" });
+        res.writeHead(200, {
+          "Content-Type": EXPOSITION_CONTENT_TYPE,
+          "Content-Encoding": "gzip",
+          "Content-Length": zipped.length + tail.length,
+          Vary: "Accept-Encoding",
+        });
         res.write(zipped);
         res.end(tail);
       },

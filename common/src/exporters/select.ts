@@ -70,7 +70,11 @@ function regexMatches(re: RegExp, p: ProcessSnapshot): boolean {
 export function selectProcesses(processes: readonly ProcessSnapshot[], filter: ProcessFilter): ProcessSnapshot[] {
   if (filter.kind === "top") return processes.slice(0, Math.max(0, filter.n));
   if (filter.kind === "container") {
-    return processes.filter((p) => p.container !== undefined && (p.container.names.some((n) => filter.re.test(n)) || (p.container.pod !== undefined && filter.re.test(p.container.pod.name))));
+    return processes.filter(
+      (p) =>
+        p.container !== undefined &&
+        (p.container.names.some((n) => filter.re.test(n)) || (p.container.pod !== undefined && filter.re.test(p.container.pod.name))),
+    );
   }
   return processes.filter((p) => regexMatches(filter.re, p));
 }

@@ -26,7 +26,12 @@ export function tempName(name: string): string {
  * energy_uj carries the host time of its value). Synchronous: it writes to
  * tmpfs or a local disk, never waits long.
  */
-export function replaceFile(dir: string, name: string, content: string | Uint8Array, options: { onReplaced?: (what: string) => void; mtimeS?: number } = {}): void {
+export function replaceFile(
+  dir: string,
+  name: string,
+  content: string | Uint8Array,
+  options: { onReplaced?: (what: string) => void; mtimeS?: number } = {},
+): void {
   const { onReplaced, mtimeS } = options;
   const tmp = `${dir}/${tempName(name)}`;
   let fd: number | null = null;

@@ -157,10 +157,13 @@ export class FrameTimer {
   }
 
   private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      if (this.tick()) this.schedule();
-    }, Math.max(1, this.everyS() * 1000));
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        if (this.tick()) this.schedule();
+      },
+      Math.max(1, this.everyS() * 1000),
+    );
     this.timer.unref();
   }
 }

@@ -28,7 +28,6 @@ export interface Zone {
   readonly maxEnergyRangeUj: Microjoules | null;
 }
 
-
 /** Infers the socket of a package zone from its name `package-K`, else the N of its id. */
 function socketOf(name: string, n: number): number {
   const m = /^package-(\d+)$/.exec(name);
@@ -64,7 +63,6 @@ function hasEnergyFile(zonePath: string): boolean {
     return false;
   }
 }
-
 
 /** Up to MAX_ENTRIES_SCANNED names of a directory, without reading a hostile one whole. */
 function boundedReaddir(dir: string): string[] {

@@ -78,7 +78,8 @@ export class DiskReader {
     }
     const max = this.o.maxFilesystems ?? MAX_DISK_FILESYSTEMS;
     const { mounts, dropped } = diskMounts(text, max);
-    if (dropped > 0) this.log.warnOnce("disks:too-many", `disk metrics: over ${max} filesystems mounted: the first ${max} are in the disk series, ${dropped} more are not`);
+    if (dropped > 0)
+      this.log.warnOnce("disks:too-many", `disk metrics: over ${max} filesystems mounted: the first ${max} are in the disk series, ${dropped} more are not`);
     const sizes = await this.prober.sizes(mounts.map((m) => m.mountPoint));
     const disks: DiskStats[] = [];
     for (const m of mounts) {

@@ -24,7 +24,13 @@ export function parseMountinfo(text: string): MountEntry[] {
     const a = line.slice(0, dash).split(" ");
     const b = line.slice(dash + 3).split(" ");
     if (a.length < 6 || b.length < 3) continue;
-    out.push({ device: a[2] as string, mountPoint: unescapeMountField(a[4] as string), fsType: b[0] as string, source: unescapeMountField(b[1] as string), options: b[2] as string });
+    out.push({
+      device: a[2] as string,
+      mountPoint: unescapeMountField(a[4] as string),
+      fsType: b[0] as string,
+      source: unescapeMountField(b[1] as string),
+      options: b[2] as string,
+    });
   }
   return out;
 }
@@ -56,4 +62,3 @@ export async function mountAt(dir: string, procRoot = "/proc"): Promise<MountEnt
   const want = resolvedPath(dir);
   return entries.filter((e) => e.mountPoint === want).pop() ?? null;
 }
-

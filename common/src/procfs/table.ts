@@ -125,7 +125,19 @@ export class ProcessTable {
   /** Read failures are said at most once a minute. */
   private readonly failureWord = new LogEvery();
   /** Parsed /proc/PID/stat of a known process, reused from one to the next. */
-  private readonly scratch: ProcStat = { pid: 0, comm: "", commStart: 0, commEnd: 0, state: "", ppid: 0, flags: 0, cpuTicks: 0, startTicks: 0, rssPages: 0, vsizeBytes: 0 };
+  private readonly scratch: ProcStat = {
+    pid: 0,
+    comm: "",
+    commStart: 0,
+    commEnd: 0,
+    state: "",
+    ppid: 0,
+    flags: 0,
+    cpuTicks: 0,
+    startTicks: 0,
+    rssPages: 0,
+    vsizeBytes: 0,
+  };
   /** The /proc/PID/stat files held open, or null when each is opened at each read. */
   readonly statFiles: StatFiles | null;
 
@@ -135,7 +147,7 @@ export class ProcessTable {
     this.pageSize = options.pageSize ?? pageSizeBytes();
     this.withHostStats = options.hostStats ?? false;
     this.log = options.log ?? silentLogger;
-    this.statFiles = options.keepOpen ?? StatFiles.isProcfs(this.procRoot) ? new StatFiles(options.statFileBudget) : null;
+    this.statFiles = (options.keepOpen ?? StatFiles.isProcfs(this.procRoot)) ? new StatFiles(options.statFileBudget) : null;
   }
 
   /** Closes the files held open. */
@@ -283,7 +295,7 @@ export class ProcessTable {
       this.live.delete(known.info.key);
       if (known.fd !== fd) this.dropFd(known);
     }
-    this.identify(pid, stamp, statPath, known ? parsePidStatBytes(buf, true, length) ?? st : st, null, fd);
+    this.identify(pid, stamp, statPath, known ? (parsePidStatBytes(buf, true, length) ?? st) : st, null, fd);
   }
 
   /**

@@ -45,9 +45,7 @@ export class EstimateSensor implements Sensor {
     this.tdpWatts = options.tdpWatts ?? DEFAULT_TDP_WATTS;
     this.idleWatts = options.idleWatts ?? DEFAULT_IDLE_WATTS;
     if (!(this.tdpWatts > 0) || !(this.idleWatts >= 0) || this.idleWatts > this.tdpWatts) {
-      throw new ScaphError(
-        `Invalid estimation model: need 0 <= --idle-watts (${this.idleWatts}) <= --tdp-watts (${this.tdpWatts}) and --tdp-watts > 0`,
-      );
+      throw new ScaphError(`Invalid estimation model: need 0 <= --idle-watts (${this.idleWatts}) <= --tdp-watts (${this.tdpWatts}) and --tdp-watts > 0`);
     }
   }
 

@@ -115,7 +115,9 @@ export class PowercapSensor implements Sensor {
     if (this.lastHostMs < 0) this.hostMonoNs = now;
     else if (ms > this.lastHostMs) this.hostMonoNs += BigInt(Math.round((ms - this.lastHostMs) * 1e6));
     else {
-      this.log.warn(`powercap: the host time of ${this.root}'s values went back by ${((this.lastHostMs - ms) / 1000).toFixed(3)} s: this interval is timed by this reader's clock`);
+      this.log.warn(
+        `powercap: the host time of ${this.root}'s values went back by ${((this.lastHostMs - ms) / 1000).toFixed(3)} s: this interval is timed by this reader's clock`,
+      );
       this.hostMonoNs += now > this.lastReadNs ? now - this.lastReadNs : 1n;
     }
     this.lastHostMs = ms;

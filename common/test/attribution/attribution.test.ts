@@ -14,7 +14,10 @@ test("cpuShares: clamped to [0, 1], normalised when the sum exceeds 1", () => {
 
 test("splitEnergy: whole µJ, never more than the energy, none lost to rounding", () => {
   const parts = splitEnergy(1000, [1 / 3, 1 / 3, 1 / 3]);
-  assert.deepEqual(parts.reduce((a, b) => a + b, 0), 1000);
+  assert.deepEqual(
+    parts.reduce((a, b) => a + b, 0),
+    1000,
+  );
   assert.ok(parts.every((p) => p === 333 || p === 334));
   assert.deepEqual(splitEnergy(1001, [0.5, 0.25]), [501, 250]);
 });
@@ -29,13 +32,23 @@ test("all busy time in listed processes: Σ process energy = host energy (packag
     assert.equal(s.host.powerUw, 12_000_000);
     assert.equal(s.valueSource, "powercap_rapl_pkg");
     assert.equal(s.sockets[0]?.powerUw, 10_000_000);
-    assert.deepEqual(s.sockets[0]?.domains.map((d) => [d.name, d.powerUw]), [["core", 5_000_000], ["uncore", 0], ["dram", 2_000_000]]);
+    assert.deepEqual(
+      s.sockets[0]?.domains.map((d) => [d.name, d.powerUw]),
+      [
+        ["core", 5_000_000],
+        ["uncore", 0],
+        ["dram", 2_000_000],
+      ],
+    );
     const byPid = new Map(s.processes.map((p) => [p.pid, p]));
     assert.equal(byPid.get(100)?.energyUj, 12_000_000);
     assert.equal(byPid.get(200)?.energyUj, 7_200_000);
     assert.equal(byPid.get(300)?.energyUj, 4_800_000);
     assert.equal(byPid.get(100)?.powerUw, 6_000_000);
-    assert.equal(s.processes.reduce((a, p) => a + p.energyUj, 0), s.host.energyUj);
+    assert.equal(
+      s.processes.reduce((a, p) => a + p.energyUj, 0),
+      s.host.energyUj,
+    );
     assert.deepEqual(s.processes.map((p) => p.pid).slice(0, 3), [100, 200, 300]);
   } finally {
     await host.cleanup();
@@ -51,7 +64,10 @@ test("busy time outside listed processes: Σ process energy stays below host ene
     rig.advanceClock(1);
     const s = rig.meter.measure();
     assert.equal(s.processes.find((p) => p.pid === 100)?.energyUj, 5_000_000);
-    assert.equal(s.processes.reduce((a, p) => a + p.energyUj, 0), 5_000_000);
+    assert.equal(
+      s.processes.reduce((a, p) => a + p.energyUj, 0),
+      5_000_000,
+    );
   } finally {
     await rig.cleanup();
   }
@@ -104,7 +120,13 @@ test("psys is the host energy when present; both sockets listed", async () => {
     const s = rig.meter.measure();
     assert.equal(s.valueSource, "powercap_rapl_psys");
     assert.equal(s.host.energyUj, 9_000_000);
-    assert.deepEqual(s.sockets.map((k) => [k.id, k.energyUj]), [[0, 1_000_000], [1, 2_000_000]]);
+    assert.deepEqual(
+      s.sockets.map((k) => [k.id, k.energyUj]),
+      [
+        [0, 1_000_000],
+        [1, 2_000_000],
+      ],
+    );
   } finally {
     await rig.cleanup();
   }
@@ -123,7 +145,10 @@ test("a process that vanishes between reads is skipped; a new one counts whole",
     await rig.proc.advanceBusy(100);
     rig.advanceClock(1);
     const s = rig.meter.measure();
-    assert.equal(s.processes.some((p) => p.pid === 300), false);
+    assert.equal(
+      s.processes.some((p) => p.pid === 300),
+      false,
+    );
     assert.equal(s.processes.find((p) => p.pid === 500)?.energyUj, 300_000);
   } finally {
     await rig.cleanup();

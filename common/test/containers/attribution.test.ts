@@ -49,7 +49,11 @@ test("containers: each one's energy is exactly its processes', from the one attr
     assert.equal(byId.get(B)?.container.podUid, POD);
     assert.equal(s.processes.find((p) => p.pid === 1)?.container, undefined);
     assert.equal(s.processes.find((p) => p.pid === 300)?.container, byId.get(A)?.container, "one object per container, shared by its processes");
-    assert.deepEqual(s.containers.map((c) => c.container.id), [A, B], "highest energy first");
+    assert.deepEqual(
+      s.containers.map((c) => c.container.id),
+      [A, B],
+      "highest energy first",
+    );
     // nothing made or lost: containers + the other processes = every process's energy
     const others = s.processes.filter((p) => !p.container).reduce((a, p) => a + p.energyUj, 0);
     assert.equal(s.containers.reduce((a, c) => a + c.energyUj, 0) + others, s.attributedUj);
@@ -93,7 +97,9 @@ test("containers in every exporter: the process and container series' labels, st
     const energy = model.samples("scaph_container_energy_microjoules").find((x) => x.labels.container_id === A);
     assert.equal(energy?.value, s.containers?.[0]?.energyUj);
     // the sending exporters: Riemann's attributes, Warp 10's labels
-    const ev = riemannEvents(model, s.timestampS, "h").find((e) => e.service === "scaph_container_power_microwatts" && e.attributes?.some((a) => a.key === "container_id" && a.value === A));
+    const ev = riemannEvents(model, s.timestampS, "h").find(
+      (e) => e.service === "scaph_container_power_microwatts" && e.attributes?.some((a) => a.key === "container_id" && a.value === A),
+    );
     assert.ok(ev, "a Riemann event per container");
     assert.ok(gtsLines(model, 1).some((l) => l.includes(`scaph_container_energy_joules_total{container_scheduler=docker,container_id=${A}`)));
     // without --containers: neither labels nor series
@@ -115,12 +121,17 @@ test("containers in every exporter: the process and container series' labels, st
 test("a forged cgroup path (hostile round 3, item 9): a user's process naming Docker container A, or a pod, under its own user@UID.service is no container, and A's sum is A's", async () => {
   const rig = await containerRig();
   try {
-    const forged = (pid: number, path: string): Promise<void> => writeFile(join(rig.procRoot, String(pid), "cgroup"), `0::/user.slice/user-1000.slice/user@1000.service${path}\n`);
+    const forged = (pid: number, path: string): Promise<void> =>
+      writeFile(join(rig.procRoot, String(pid), "cgroup"), `0::/user.slice/user-1000.slice/user@1000.service${path}\n`);
     await forged(300, `/app.slice/docker-${A}.scope`);
     await forged(200, `/kubepods/besteffort/pod${POD}/${B}`);
     const s = await step(rig);
     const e = (pid: number): number => s.processes.find((p) => p.pid === pid)?.energyUj ?? NaN;
-    assert.deepEqual(s.containers?.map((c) => [c.container.id, c.energyUj, c.processes]), [[A, e(100), 1]], "A is nginx alone; no pod");
+    assert.deepEqual(
+      s.containers?.map((c) => [c.container.id, c.energyUj, c.processes]),
+      [[A, e(100), 1]],
+      "A is nginx alone; no pod",
+    );
     assert.equal(s.processes.find((p) => p.pid === 300)?.container, undefined);
     assert.equal(s.processes.find((p) => p.pid === 200)?.container, undefined);
     assert.ok(e(300) > 0, "the forging process still gets its energy, as a process");

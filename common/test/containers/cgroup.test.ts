@@ -22,20 +22,36 @@ function pathLabels(files: string[]): Map<string, Record<string, string> | null>
       mkdirSync(join(proc, String(i + 1)));
       copyFileSync(join(dir, f), join(proc, String(i + 1), "cgroup"));
       const key = `${i + 1}:1`;
-      processes.set(key, { key, pid: i + 1, comm: "x", exe: "/x", cmdline: ["x"], startTicks: 1, execs: 0, cpuTicks: 0, prevCpuTicks: 0, rssPages: 0, vsizeBytes: 0 });
+      processes.set(key, {
+        key,
+        pid: i + 1,
+        comm: "x",
+        exe: "/x",
+        cmdline: ["x"],
+        startTicks: 1,
+        execs: 0,
+        cpuTicks: 0,
+        prevCpuTicks: 0,
+        rssPages: 0,
+        vsizeBytes: 0,
+      });
     });
     const lookup = new ContainerSource({ procRoot: proc }).resolve({ busyTicks: 0, uptimeS: 0, processes, hostStats: null, procFilesHeld: 0 });
-    return new Map(files.map((f, i) => {
-      const c = lookup(processes.get(`${i + 1}:1`) as ProcessInfo);
-      return [f, c ? containerLabels(c, null) : null];
-    }));
+    return new Map(
+      files.map((f, i) => {
+        const c = lookup(processes.get(`${i + 1}:1`) as ProcessInfo);
+        return [f, c ? containerLabels(c, null) : null];
+      }),
+    );
   } finally {
     rmSync(proc, { recursive: true, force: true });
   }
 }
 
 test("every runtime's cgroup layout, v1 and v2, gives the container, pod UID and labels of the golden file", async () => {
-  const files = readdirSync(dir).filter((f) => f.endsWith(".cgroup")).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith(".cgroup"))
+    .sort();
   assert.ok(files.length >= 20, `fixtures in ${dir}`);
   const out: Record<string, { parsed: CgroupContainer | null; labels: Record<string, string> | null }> = {};
   const labels = pathLabels(files);
@@ -61,7 +77,11 @@ test("every runtime's cgroup layout, v1 and v2, gives the container, pod UID and
 test("hostile cgroup files: huge, a static pod's hash, bytes that are not UTF-8", () => {
   const id = "a".repeat(64);
   assert.equal(parseCgroup(`0::/docker/${id}\n`.padEnd(CGROUP_FILE_BOUND + 1, "x")), null, "over the bound: left out whole");
-  assert.deepEqual(parseCgroup(`0::/docker/${id}/${"x/".repeat(100)}x`), { runtime: "docker", id, podUid: null }, "a cgroup of its own below it: the container's");
+  assert.deepEqual(
+    parseCgroup(`0::/docker/${id}/${"x/".repeat(100)}x`),
+    { runtime: "docker", id, podUid: null },
+    "a cgroup of its own below it: the container's",
+  );
   assert.equal(parseCgroup(`0::/docker/${id}/${"x/".repeat(100)}`), null, "an empty component: not a path a kernel writes");
   assert.equal(parseCgroup("garbage without colons\n\n::\n0::"), null);
   // a static pod's cgroup names its config hash, which its mirror pod carries as an annotation

@@ -120,7 +120,8 @@ for (const c of cases) {
 test("Docker's list: containers that do not check out are left out, names lose their slash", async () => {
   const p = await peer((path, s) => {
     if (path.startsWith("/version")) return answer(s, '{"Version":"27.0"}');
-    if (path.startsWith("/containers/json")) return answer(s, JSON.stringify([{ Id: "../../etc", Names: ["/x"] }, { Id: ID, Names: ["/web", 7], Labels: { a: "b", n: 1 } }, null, "str"]));
+    if (path.startsWith("/containers/json"))
+      return answer(s, JSON.stringify([{ Id: "../../etc", Names: ["/x"] }, { Id: ID, Names: ["/web", 7], Labels: { a: "b", n: 1 } }, null, "str"]));
     s.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
   });
   const api = new DockerApi(p.path, createLogger({ level: "error", write: () => undefined }));
@@ -165,7 +166,10 @@ test("Docker events at a healthcheck's rate (hostile round 3, item 7): 50 a seco
   };
   const tick = (): Promise<void> => new Promise((r) => setTimeout(r, 100));
   try {
-    await until(() => api.lists > 0 && events !== null, () => "a first list and the event stream");
+    await until(
+      () => api.lists > 0 && events !== null,
+      () => "a first list and the event stream",
+    );
     assert.equal(api.lists, 1);
     assert.match(eventsPath, /"event":\["create","destroy","rename"\]/, "only the events that change names, labels or which containers exist are asked for");
     // two seconds of a healthcheck's events (a peer that ignores the filter): no list
@@ -174,7 +178,10 @@ test("Docker events at a healthcheck's rate (hostile round 3, item 7): 50 a seco
       send("exec_start: /bin/true", 2);
       await tick();
     }
-    await until(() => api.eventsRead >= 100, () => `${api.eventsRead} of 100 healthcheck events read`);
+    await until(
+      () => api.eventsRead >= 100,
+      () => `${api.eventsRead} of 100 healthcheck events read`,
+    );
     assert.equal(api.lists, 1, "a healthcheck's events list nothing");
     // five seconds of 50 creations a second
     const t0 = Date.now();
@@ -196,7 +203,10 @@ test("Docker events at a healthcheck's rate (hostile round 3, item 7): 50 a seco
 });
 
 async function waitForLists(api: DockerApi, n: number): Promise<void> {
-  await until(() => api.lists >= n, () => `${api.lists} of ${n} lists`);
+  await until(
+    () => api.lists >= n,
+    () => `${api.lists} of ${n} lists`,
+  );
 }
 
 /** Waits until `cond` holds (checked at each turn of the timers), failing with `what` after 60 s. */

@@ -9,21 +9,38 @@ import assert from "node:assert/strict";
 import { containerLabels, MAX_DOCKER_LABELS, MAX_LABEL_VALUE } from "../../src/containers/info.js";
 import type { ContainerInfo } from "../../src/containers/info.js";
 
-const container = (dockerLabels: Record<string, string>): ContainerInfo => ({ key: `docker/${"a".repeat(64)}`, scheduler: "docker", id: "a".repeat(64), names: ["web"], runtime: "docker", dockerLabels });
+const container = (dockerLabels: Record<string, string>): ContainerInfo => ({
+  key: `docker/${"a".repeat(64)}`,
+  scheduler: "docker",
+  id: "a".repeat(64),
+  names: ["web"],
+  runtime: "docker",
+  dockerLabels,
+});
 
 test("a.b, a_b and a-b, é and the empty key: each its own label, the same names every time, in the keys' order", () => {
-  const l = containerLabels(container({ "a.b": "dot", a_b: "underscore", "a-b": "hyphen", "é": "accent", "": "empty", "_": "score" }), /.*/);
+  const l = containerLabels(container({ "a.b": "dot", a_b: "underscore", "a-b": "hyphen", é: "accent", "": "empty", _: "score" }), /.*/);
+  assert.deepEqual(Object.fromEntries(Object.entries(l).filter(([k]) => k.startsWith("container_label_"))), {
+    container_label_: "empty",
+    container_label__: "score",
+    container_label___2: "accent",
+    container_label_a_b: "hyphen",
+    container_label_a_b_2: "dot",
+    container_label_a_b_3: "underscore",
+  });
   assert.deepEqual(
-    Object.fromEntries(Object.entries(l).filter(([k]) => k.startsWith("container_label_"))),
-    { container_label_: "empty", container_label__: "score", container_label___2: "accent", container_label_a_b: "hyphen", container_label_a_b_2: "dot", container_label_a_b_3: "underscore" },
+    containerLabels(container({ a_b: "underscore", "a.b": "dot", "a-b": "hyphen" }), /.*/),
+    containerLabels(container({ "a-b": "hyphen", "a.b": "dot", a_b: "underscore" }), /.*/),
+    "whatever the keys' order in the API's answer",
   );
-  assert.deepEqual(containerLabels(container({ a_b: "underscore", "a.b": "dot", "a-b": "hyphen" }), /.*/), containerLabels(container({ "a-b": "hyphen", "a.b": "dot", a_b: "underscore" }), /.*/), "whatever the keys' order in the API's answer");
 });
 
 test("ten labels of 100 KB: each cut to its bound, never inside a character; at most MAX_DOCKER_LABELS labels", () => {
   const big = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`big${i}`, "x".repeat(100_000)]));
   const l = containerLabels(container(big), /^big/);
-  const values = Object.entries(l).filter(([k]) => k.startsWith("container_label_big")).map(([, v]) => v);
+  const values = Object.entries(l)
+    .filter(([k]) => k.startsWith("container_label_big"))
+    .map(([, v]) => v);
   assert.equal(values.length, 10);
   for (const v of values) assert.ok(v.length <= MAX_LABEL_VALUE && v.endsWith("..."), `${v.length}`);
   const emoji = containerLabels(container({ e: "y".repeat(MAX_LABEL_VALUE - 4) + "\u{1F600}".repeat(10) }), /.*/).container_label_e ?? "";

@@ -18,7 +18,10 @@ test("45 failed sends in 45 s with reasons that change every time: one WARN; a r
   now += FAILING_REMINDER_MS;
   h.fail("a server replying garbage", 10);
   assert.equal(warns().length, 2);
-  assert.match(warns()[1]!, /still not delivering: 45 sends failed since the last word, 460 events not delivered since the last delivery; the last reason: a server replying garbage/);
+  assert.match(
+    warns()[1]!,
+    /still not delivering: 45 sends failed since the last word, 460 events not delivered since the last delivery; the last reason: a server replying garbage/,
+  );
   h.ok(10);
   assert.equal(warns().length, 3);
   assert.match(warns()[2]!, /delivering again \(460 events were not delivered meanwhile\)/);

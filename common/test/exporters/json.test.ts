@@ -31,7 +31,10 @@ test("JsonSink to a file: a complete array after every report, in place after th
     for (let n = 1; n <= 5; n++) {
       await sink.write(report(n));
       const arr = JSON.parse(await readFile(file, "utf8")) as JsonReport[];
-      assert.deepEqual(arr, Array.from({ length: n }, (_, i) => report(i + 1)));
+      assert.deepEqual(
+        arr,
+        Array.from({ length: n }, (_, i) => report(i + 1)),
+      );
       const st = await stat(file);
       if (n === 1) ino = st.ino;
       else assert.equal(st.ino, ino, "appended in place, not rewritten through a new file");

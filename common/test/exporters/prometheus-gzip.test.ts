@@ -10,18 +10,46 @@ function snapshot(step: number, n: number): Snapshot {
   const processes: ProcessSnapshot[] = [];
   for (let pid = 1; pid <= n; pid++) {
     processes.push({
-      pid, comm: `w${pid % 13}`, exe: "/usr/bin/w", cmdline: ["/usr/bin/w", String(pid)],
-      cpuTicks: 1, share: 1 / n, energyUj: 1000 + step + pid, powerUw: 500 + step, cpuPercent: 0.1, memoryBytes: 1e6, memoryVirtualBytes: 1e7,
+      pid,
+      comm: `w${pid % 13}`,
+      exe: "/usr/bin/w",
+      cmdline: ["/usr/bin/w", String(pid)],
+      cpuTicks: 1,
+      share: 1 / n,
+      energyUj: 1000 + step + pid,
+      powerUw: 500 + step,
+      cpuPercent: 0.1,
+      memoryBytes: 1e6,
+      memoryVirtualBytes: 1e7,
     });
   }
   return {
-    timestampS: step, intervalS: 1, valueSource: "powercap_rapl_pkg", estimated: false, host: { energyUj: 1e6, powerUw: 1e6 }, sockets: [], zones: [], subDomains: [],
-    busyTicks: n, processCount: n, processes, vms: [], incomingVms: [], containers: null, othersUj: 0, attributedUj: 0, hostStats: null, procFilesHeld: 0,
+    timestampS: step,
+    intervalS: 1,
+    valueSource: "powercap_rapl_pkg",
+    estimated: false,
+    host: { energyUj: 1e6, powerUw: 1e6 },
+    sockets: [],
+    zones: [],
+    subDomains: [],
+    busyTicks: n,
+    processCount: n,
+    processes,
+    vms: [],
+    incomingVms: [],
+    containers: null,
+    othersUj: 0,
+    attributedUj: 0,
+    hostStats: null,
+    procFilesHeld: 0,
   };
 }
 
 /** A raw GET (fetch would decode it): status, headers and the body's bytes. */
-function rawGet(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+function rawGet(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     get(url, { headers }, (res) => {
       const parts: Buffer[] = [];

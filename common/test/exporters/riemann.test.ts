@@ -39,7 +39,11 @@ test("one framed Msg per dispatch, answered ok; the host's power and its process
       assert.equal(e.service, `scaph_process_power_consumption_microwatts_${pid}_${exe}`);
       assert.equal(e.metric_d, uw);
     }
-    assert.equal(procs.reduce((n, e) => n + (e.metric_d ?? 0), 0), KNOWN_HOST.hostUw, "the processes' power adds up to the host's");
+    assert.equal(
+      procs.reduce((n, e) => n + (e.metric_d ?? 0), 0),
+      KNOWN_HOST.hostUw,
+      "the processes' power adds up to the host's",
+    );
     assert.ok(lines.some((l) => l.includes(`riemann: sent ${events.length} events in one message`)));
   } finally {
     await srv.close();
@@ -83,7 +87,10 @@ test("mutual TLS: the server accepts the exporter's certificate, refuses a clien
     wrongName.write(snap);
     await wrongName.close();
     assert.equal(wrongName.health.sent, 0);
-    assert.ok(lines.some((l) => /WARN riemann: 127\.0\.0\.1:\d+: .*(altnames|IP: 127\.0\.0\.1 is not in the cert)/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /WARN riemann: 127\.0\.0\.1:\d+: .*(altnames|IP: 127\.0\.0\.1 is not in the cert)/.test(l)),
+      lines.join("\n"),
+    );
   } finally {
     await srv.close();
     await h.cleanup();
@@ -110,7 +117,10 @@ test("a server that goes away and comes back: logged, measuring goes on, reconne
     await srv.close();
     for (let i = 0; i < 3; i++) await stepAndSettle(); // no server: counted, logged, the step returns at once
     assert.ok(sink.health.lost > 0);
-    assert.ok(lines.some((l) => /WARN riemann: 127\.0\.0\.1:\d+: .*(ECONNREFUSED|closed|next attempt)/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /WARN riemann: 127\.0\.0\.1:\d+: .*(ECONNREFUSED|closed|next attempt)/.test(l)),
+      lines.join("\n"),
+    );
     await srv.reopen();
     for (let i = 0; i < 20 && sink.client.connects < 2; i++) await stepAndSettle();
     await sink.close();

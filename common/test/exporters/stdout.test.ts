@@ -44,7 +44,10 @@ test("stdout golden: Scaphandre 1.0's layout (Host / SocketN / Top N consumers),
   assert.match(out, /^Socket0\t15 W \|\t10 W\t2 W\t\n\n/m);
   assert.ok(out.endsWith(`${"-".repeat(60)}\n\n`));
   // an idle socket is "----", a filter that matches nothing says so
-  const idle = formatStdout({ ...s, sockets: s.sockets.map((k) => ({ ...k, powerUw: 0 })) }, { kind: "regex", re: /nothing-matches/, source: "nothing-matches" });
+  const idle = formatStdout(
+    { ...s, sockets: s.sockets.map((k) => ({ ...k, powerUw: 0 })) },
+    { kind: "regex", re: /nothing-matches/, source: "nothing-matches" },
+  );
   assert.match(idle, /^Socket1\t---- W \|\t/m);
   assert.match(idle, /^No processes found yet or filter returns no value\.$/m);
 });
@@ -60,12 +63,32 @@ test("json report: µW values, all sockets with their domains, cmdline joined wi
   const r = toJsonReport(s, { kind: "top", n: 2 });
   assert.equal(r.host.consumption, 30_000_000);
   assert.equal(r.host.value_source, "powercap_rapl_psys");
-  assert.deepEqual(r.sockets.map((k) => [k.id, k.consumption, k.domains.map((d) => [d.name, d.consumption])]), [
-    [0, 15_000_000, [["core", 10_000_000], ["dram", 2_000_000]]],
-    [1, 5_000_000, [["core", 2_500_000], ["dram", 1_500_000]]],
-  ]);
-  assert.deepEqual(r.consumers.map((c) => [c.pid, c.exe, c.cmdline, c.consumption]), [
-    [100, "nginx", "nginx: master process /usr/sbin/nginx", 15_000_000],
-    [200, "my (weird) proc", "python3 /opt/app/script.py --flag", 7_500_000],
-  ]);
+  assert.deepEqual(
+    r.sockets.map((k) => [k.id, k.consumption, k.domains.map((d) => [d.name, d.consumption])]),
+    [
+      [
+        0,
+        15_000_000,
+        [
+          ["core", 10_000_000],
+          ["dram", 2_000_000],
+        ],
+      ],
+      [
+        1,
+        5_000_000,
+        [
+          ["core", 2_500_000],
+          ["dram", 1_500_000],
+        ],
+      ],
+    ],
+  );
+  assert.deepEqual(
+    r.consumers.map((c) => [c.pid, c.exe, c.cmdline, c.consumption]),
+    [
+      [100, "nginx", "nginx: master process /usr/sbin/nginx", 15_000_000],
+      [200, "my (weird) proc", "python3 /opt/app/script.py --flag", 7_500_000],
+    ],
+  );
 });

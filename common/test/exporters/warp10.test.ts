@@ -30,7 +30,10 @@ async function warp10(token: string): Promise<{ url: URL; series: Series[]; requ
         const m = /^(\d+)\/\/ ([^{} ]+)\{([^{} ]*)\} (-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)$/.exec(line);
         if (!m) return void res.writeHead(400).end(`cannot parse: ${line}`);
         const labels = Object.fromEntries(
-          (m[3] ?? "").split(",").filter(Boolean).map((kv) => kv.split("=").map(decodeURIComponent) as [string, string]),
+          (m[3] ?? "")
+            .split(",")
+            .filter(Boolean)
+            .map((kv) => kv.split("=").map(decodeURIComponent) as [string, string]),
         );
         series.push({ ts: Number(m[1]), cls: decodeURIComponent(m[2] ?? ""), labels, value: Number(m[4]) });
       }
@@ -56,7 +59,11 @@ test("GTS lines: one timestamp, class and labels percent-encoded (spaces, slashe
     model.update(await h.step());
     const lines = gtsLines(model, 1_700_000_000_000_000);
     assert.ok(lines.length > 10);
-    for (const l of lines) assert.match(l, /^1700000000000000\/\/ [A-Za-z0-9_%.~-]+\{([A-Za-z0-9_%.~!*'()-]+=[A-Za-z0-9_%.~!*'()-]*)?(,[A-Za-z0-9_%.~!*'()-]+=[A-Za-z0-9_%.~!*'()-]*)*\} -?\d+\.\d+$|^1700000000000000\/\/ \S+\{\S*\} -?\d+(\.\d+)?e[+-]\d+$/);
+    for (const l of lines)
+      assert.match(
+        l,
+        /^1700000000000000\/\/ [A-Za-z0-9_%.~-]+\{([A-Za-z0-9_%.~!*'()-]+=[A-Za-z0-9_%.~!*'()-]*)?(,[A-Za-z0-9_%.~!*'()-]+=[A-Za-z0-9_%.~!*'()-]*)*\} -?\d+\.\d+$|^1700000000000000\/\/ \S+\{\S*\} -?\d+(\.\d+)?e[+-]\d+$/,
+      );
     const nginx = lines.find((l) => l.includes("pid=100,"));
     assert.match(nginx ?? "", /exe=nginx,/);
     assert.match(nginx ?? "", /cmdline=nginx%3A%20master%20process/);
@@ -69,7 +76,13 @@ test("warp10: every series in one POST with the token; the host's power and its 
   const w = await warp10("s3cret");
   const h = await knownHost();
   const lines: string[] = [];
-  const sink = new Warp10Sink({ base: w.url, token: "s3cret", log: createLogger({ level: "debug", write: (l) => lines.push(l) }), filter: { kind: "top", n: 10 }, qemu: false });
+  const sink = new Warp10Sink({
+    base: w.url,
+    token: "s3cret",
+    log: createLogger({ level: "debug", write: (l) => lines.push(l) }),
+    filter: { kind: "top", n: 10 },
+    qemu: false,
+  });
   try {
     await h.step();
     const s = await h.step();
@@ -83,10 +96,19 @@ test("warp10: every series in one POST with the token; the host's power and its 
     assert.equal(host.ts, Math.round(s.timestampS * 1e6));
     const procs = w.series.filter((x) => x.cls === "scaph_process_power_consumption_microwatts");
     for (const [pid, uw] of KNOWN_HOST.processUw) assert.equal(procs.find((p) => p.labels.pid === String(pid))?.value, uw);
-    assert.equal(procs.reduce((n, p) => n + p.value, 0), KNOWN_HOST.hostUw);
+    assert.equal(
+      procs.reduce((n, p) => n + p.value, 0),
+      KNOWN_HOST.hostUw,
+    );
     // an exe (Scaphandre's: the process name) and a cmdline with spaces, slashes and parentheses came through the encoding whole
-    assert.ok(procs.some((p) => p.labels.exe === "my (weird) proc"), JSON.stringify(procs.map((p) => p.labels)));
-    assert.ok(procs.some((p) => p.labels.cmdline?.includes("/")), JSON.stringify(procs.map((p) => p.labels)));
+    assert.ok(
+      procs.some((p) => p.labels.exe === "my (weird) proc"),
+      JSON.stringify(procs.map((p) => p.labels)),
+    );
+    assert.ok(
+      procs.some((p) => p.labels.cmdline?.includes("/")),
+      JSON.stringify(procs.map((p) => p.labels)),
+    );
   } finally {
     await w.close();
     await h.cleanup();
@@ -97,7 +119,13 @@ test("warp10: a wrong token is a logged 403 with the server's message, and the n
   const w = await warp10("right");
   const h = await knownHost();
   const lines: string[] = [];
-  const sink = new Warp10Sink({ base: w.url, token: "wrong", log: createLogger({ level: "warn", write: (l) => lines.push(l) }), filter: { kind: "top", n: 10 }, qemu: false });
+  const sink = new Warp10Sink({
+    base: w.url,
+    token: "wrong",
+    log: createLogger({ level: "warn", write: (l) => lines.push(l) }),
+    filter: { kind: "top", n: 10 },
+    qemu: false,
+  });
   try {
     await h.step();
     sink.write(await h.step());
@@ -107,7 +135,11 @@ test("warp10: a wrong token is a logged 403 with the server's message, and the n
     assert.equal(w.requests, 2, "each step tried");
     assert.equal(w.series.length, 0);
     assert.equal(sink.health.sent, 0);
-    assert.equal(lines.filter((l) => /WARN warp10: http:\/\/127\.0\.0\.1:\d+\/api\/v0\/update answered 403: Invalid write token\./.test(l)).length, 1, lines.join("\n"));
+    assert.equal(
+      lines.filter((l) => /WARN warp10: http:\/\/127\.0\.0\.1:\d+\/api\/v0\/update answered 403: Invalid write token\./.test(l)).length,
+      1,
+      lines.join("\n"),
+    );
   } finally {
     await w.close();
     await h.cleanup();

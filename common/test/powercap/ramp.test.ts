@@ -15,7 +15,11 @@ const Z = "intel-rapl:0";
 
 test("frames: a push is played over the host time it covers, after what is queued; its last frame is it whole; wraps; one frame a step shows each push at once", () => {
   let now = 100;
-  const p = new CounterPlayer(4, () => 1000, () => now);
+  const p = new CounterPlayer(
+    4,
+    () => 1000,
+    () => now,
+  );
   p.push(new Map([[Z, 100]]), 10, 1);
   assert.deepEqual(p.frame(), { values: new Map([[Z, 100]]), tS: 10 }, "the first push: shown at once");
   assert.equal(p.frame(), null, "nothing new");
@@ -25,15 +29,25 @@ test("frames: a push is played over the host time it covers, after what is queue
     return p.frame();
   };
   // frames a quarter of a second apart, each shown at the middle of its span
-  assert.deepEqual([100, 100.25, 100.5, 100.75].map((t) => at(t)?.values.get(Z)), [150, 250, 350, 450]);
+  assert.deepEqual(
+    [100, 100.25, 100.5, 100.75].map((t) => at(t)?.values.get(Z)),
+    [150, 250, 350, 450],
+  );
   assert.deepEqual(at(101)?.values.get(Z), 500);
   assert.equal(p.busy(), false);
   // two pushes at once: the second is played after the first; across the counter's wrap at 1000, 900 -> 100 is +200
   p.push(new Map([[Z, 900]]), 12, 1);
   p.push(new Map([[Z, 100]]), 13, 1);
-  assert.deepEqual([101.375, 102.375, 102.625].map((t) => at(t)?.values.get(Z)), [700, 0, 50]);
+  assert.deepEqual(
+    [101.375, 102.375, 102.625].map((t) => at(t)?.values.get(Z)),
+    [700, 0, 50],
+  );
   assert.deepEqual(p.latest(), { values: new Map([[Z, 100]]), tS: 13 });
-  const once = new CounterPlayer(1, () => DEFAULT_MAX_UJ, () => now);
+  const once = new CounterPlayer(
+    1,
+    () => DEFAULT_MAX_UJ,
+    () => now,
+  );
   once.push(new Map([[Z, 5]]), 1, 1);
   once.push(new Map([[Z, 9]]), 2, 1);
   assert.equal(once.frame()?.values.get(Z), 9);
@@ -41,7 +55,11 @@ test("frames: a push is played over the host time it covers, after what is queue
 
 test("resumed from where a tree stood, the first push is played on from there over the absence it covers, not at once", () => {
   let now = 0;
-  const p = new CounterPlayer(10, () => DEFAULT_MAX_UJ, () => now);
+  const p = new CounterPlayer(
+    10,
+    () => DEFAULT_MAX_UJ,
+    () => now,
+  );
   p.resume({ values: new Map([[Z, 1_000]]), tS: 50 });
   p.push(new Map([[Z, 6_000]]), 55, 5); // the writer was away 5 s
   now = 0;
@@ -50,7 +68,11 @@ test("resumed from where a tree stood, the first push is played on from there ov
   assert.equal(p.frame()?.values.get(Z), 3_750);
   // a tree resumed behind its counters (it stood 5 s of host time before what the state covers): played over the 10 s it spans
   let t = 0;
-  const q = new CounterPlayer(10, () => DEFAULT_MAX_UJ, () => t);
+  const q = new CounterPlayer(
+    10,
+    () => DEFAULT_MAX_UJ,
+    () => t,
+  );
   q.resume({ values: new Map([[Z, 0]]), tS: 45 });
   q.push(new Map([[Z, 10_000]]), 55, 5);
   t = 4.75; // (a frame shows the middle of its half second)
@@ -67,11 +89,21 @@ test("resumed from where a tree stood, the first push is played on from there ov
  * window, its power and the lowest and highest powers of the host steps
  * whose energy the tree can have shown in it.
  */
-function readByOwnClock(frames: number, seed: number, periodS: number, power: (k: number) => number, gaps: [number, number][] = []): { reader: number; lo: number; hi: number }[] {
+function readByOwnClock(
+  frames: number,
+  seed: number,
+  periodS: number,
+  power: (k: number) => number,
+  gaps: [number, number][] = [],
+): { reader: number; lo: number; hi: number }[] {
   const rnd = prng(seed);
   const steps = 300;
   let now = 0;
-  const p = new CounterPlayer(frames, () => DEFAULT_MAX_UJ, () => now);
+  const p = new CounterPlayer(
+    frames,
+    () => DEFAULT_MAX_UJ,
+    () => now,
+  );
   const writes: [number, number][] = []; // (time, value)
   const write = (): void => {
     const f = p.frame();
@@ -115,7 +147,8 @@ function readByOwnClock(frames: number, seed: number, periodS: number, power: (k
 test("a reader at any period of 2 steps or more, at any phase, reads within 5 % of a steady power", () => {
   for (const periodS of [2, 2.37, 3, 5.5, 15]) {
     for (const seed of [1, 2, 3]) {
-      for (const w of readByOwnClock(16, seed, periodS, () => 30)) assert.ok(Math.abs(w.reader - 30) <= 1.5, `period ${periodS} s, seed ${seed}: read ${w.reader.toFixed(2)} W of 30 W`);
+      for (const w of readByOwnClock(16, seed, periodS, () => 30))
+        assert.ok(Math.abs(w.reader - 30) <= 1.5, `period ${periodS} s, seed ${seed}: read ${w.reader.toFixed(2)} W of 30 W`);
     }
   }
 });
@@ -126,14 +159,20 @@ test("a power that changes every step: each window reads within 5 % of the lowes
     const power = Array.from({ length: 400 }, () => 5 + 40 * rnd());
     for (const periodS of [2, 3, 7]) {
       for (const w of readByOwnClock(16, seed, periodS, (k) => power[k] ?? 0)) {
-        assert.ok(w.reader <= 1.05 * w.hi && w.reader >= 0.95 * w.lo, `period ${periodS} s: ${w.reader.toFixed(2)} W outside [${w.lo.toFixed(2)}, ${w.hi.toFixed(2)}] W`);
+        assert.ok(
+          w.reader <= 1.05 * w.hi && w.reader >= 0.95 * w.lo,
+          `period ${periodS} s: ${w.reader.toFixed(2)} W outside [${w.lo.toFixed(2)}, ${w.hi.toFixed(2)}] W`,
+        );
       }
     }
   }
 });
 
 test("the writer away 5 s (a receiver restarted): the absence's energy comes over as long, a steady power never read 5 % above", () => {
-  const windows = readByOwnClock(16, 4, 2, () => 30, [[50, 55], [120, 126]]);
+  const windows = readByOwnClock(16, 4, 2, () => 30, [
+    [50, 55],
+    [120, 126],
+  ]);
   const worst = Math.max(...windows.map((w) => w.reader));
   assert.ok(CATCH_UP <= 1.02 && worst <= 30 * 1.05, `the highest window read ${worst.toFixed(2)} W of 30 W`);
   assert.ok(windows.filter((w) => w.reader < 1).length <= 4, "read nothing only while the writer was away");

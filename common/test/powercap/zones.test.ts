@@ -34,7 +34,10 @@ test("intel 2 sockets with psys", () => {
 
 test("amd: package and core", () => {
   const zones = discoverZones(fx("amd"));
-  assert.deepEqual(zones.map((z) => z.name), ["package-0", "core"]);
+  assert.deepEqual(
+    zones.map((z) => z.name),
+    ["package-0", "core"],
+  );
 });
 
 test("a tree without name or max_energy_range_uj: names inferred, max null, warned once", () => {
@@ -43,25 +46,37 @@ test("a tree without name or max_energy_range_uj: names inferred, max null, warn
   const zones = discoverZones(fx("foreign"), log);
   discoverZones(fx("foreign"), log);
   assert.equal(warnings.length, 4, warnings.join("\n"));
-  assert.deepEqual(zones.map((z) => [z.name, z.maxEnergyRangeUj]), [["package-0", null], ["domain-0", null]]);
+  assert.deepEqual(
+    zones.map((z) => [z.name, z.maxEnergyRangeUj]),
+    [
+      ["package-0", null],
+      ["domain-0", null],
+    ],
+  );
   assert.ok(warnings.some((w) => w.includes("max_energy_range_uj")));
   assert.ok(warnings.some((w) => w.includes("/name is missing")));
 });
 
 test("scaphandre's own VM tree: the empty sub-zone is skipped, the package read", () => {
   const zones = discoverZones(fx("scaphandre-vm"));
-  assert.deepEqual(zones.map((z) => z.id), ["intel-rapl:0"]);
+  assert.deepEqual(
+    zones.map((z) => z.id),
+    ["intel-rapl:0"],
+  );
   assert.equal(readEnergyUj(zones[0]!.path), 123456);
 });
 
 test("no tree: an error naming modprobe, --powercap-path, --sensor estimate and scaph-guest", () => {
-  assert.throws(() => discoverZones("/nonexistent/powercap"), (err: unknown) => {
-    assert.ok(err instanceof ScaphError);
-    for (const s of ["modprobe intel_rapl_common", "--powercap-path", "--sensor estimate", "scaph-guest"]) {
-      assert.ok(err.message.includes(s), `message lacks ${s}: ${err.message}`);
-    }
-    return true;
-  });
+  assert.throws(
+    () => discoverZones("/nonexistent/powercap"),
+    (err: unknown) => {
+      assert.ok(err instanceof ScaphError);
+      for (const s of ["modprobe intel_rapl_common", "--powercap-path", "--sensor estimate", "scaph-guest"]) {
+        assert.ok(err.message.includes(s), `message lacks ${s}: ${err.message}`);
+      }
+      return true;
+    },
+  );
   assert.throws(() => discoverZones(fx("../proc/basic")), /No RAPL powercap zones/);
 });
 
@@ -69,11 +84,14 @@ test("malformed energy_uj: an error naming the file", async () => {
   const root = await copyFixture("powercap/amd");
   try {
     await writeAtomic(join(root, "intel-rapl:0", "energy_uj"), "12ab\n");
-    assert.throws(() => readEnergyUj(join(root, "intel-rapl:0")), (err: unknown) => {
-      assert.ok(err instanceof ScaphError);
-      assert.match(err.message, /Malformed .*intel-rapl:0\/energy_uj/);
-      return true;
-    });
+    assert.throws(
+      () => readEnergyUj(join(root, "intel-rapl:0")),
+      (err: unknown) => {
+        assert.ok(err instanceof ScaphError);
+        assert.match(err.message, /Malformed .*intel-rapl:0\/energy_uj/);
+        return true;
+      },
+    );
     await writeAtomic(join(root, "intel-rapl:0", "energy_uj"), "-5\n");
     assert.throws(() => readEnergyUj(join(root, "intel-rapl:0")), /Malformed/);
   } finally {

@@ -55,10 +55,13 @@ test("disks: the filesystems that hold data, once each, sized by statfs, typed f
     assert.deepEqual(reader.current(), [], "nothing before the first reading: a scrape never waits for one");
     await reader.refresh();
     const disks = reader.current();
-    assert.deepEqual(disks.map((d) => [d.mountPoint, d.fileSystem, d.name, d.type, d.removable]), [
-      ["/", "ext4", "/dev/fakedisk1", "SSD", true],
-      [dir, "btrfs", "/dev/mapper/vg-home", "Unknown", false],
-    ]);
+    assert.deepEqual(
+      disks.map((d) => [d.mountPoint, d.fileSystem, d.name, d.type, d.removable]),
+      [
+        ["/", "ext4", "/dev/fakedisk1", "SSD", true],
+        [dir, "btrfs", "/dev/mapper/vg-home", "Unknown", false],
+      ],
+    );
     for (const d of disks) {
       assert.ok(d.totalBytes > 0 && Number.isInteger(d.totalBytes), `${d.mountPoint}: ${d.totalBytes} bytes`);
       assert.ok(d.availableBytes >= 0 && d.availableBytes <= d.totalBytes);
@@ -75,7 +78,11 @@ test("5,000 bind mounts of one filesystem and 300 filesystems: sized once per fi
   const lines = [line(1, "/", "ext4", "/dev/root", "254:1")];
   for (let i = 0; i < 5000; i++) lines.push(line(100 + i, `/var/lib/kubelet/pods/p${i}/volumes/v`, "ext4", "/dev/root", "254:1"));
   const one = diskMounts(lines.join("\n"));
-  assert.deepEqual(one.mounts.map((m) => m.mountPoint), ["/"], "one filesystem: one series, at its first mount point");
+  assert.deepEqual(
+    one.mounts.map((m) => m.mountPoint),
+    ["/"],
+    "one filesystem: one series, at its first mount point",
+  );
   assert.equal(one.dropped, 0);
   for (let i = 0; i < 300; i++) lines.push(line(9000 + i, `/srv/d${i}`, "xfs", `/dev/vd${i}`, `252:${i}`));
   const many = diskMounts(lines.join("\n"));
@@ -117,7 +124,10 @@ test("a filesystem whose statfs never answers: left out after the deadline, foun
       await mkdir(p);
       points.push(p);
     }
-    const proc = await procWith(dir, points.map((p, i) => line(i + 1, p, "ext4", `/dev/x${i}`)));
+    const proc = await procWith(
+      dir,
+      points.map((p, i) => line(i + 1, p, "ext4", `/dev/x${i}`)),
+    );
     const { log, lines: logged } = logLines();
     const reader = new DiskReader({ procRoot: proc, sysRoot: join(dir, "sys"), log, statCommand: wrapper, statTimeoutMs: 300, retryMs: 0, maxAgeMs: 0 });
 
@@ -154,7 +164,12 @@ test("no stat command: no disk series, said once, the reader goes on", async () 
   const dir = await mkdtemp(join(tmpdir(), "scaph-disks-"));
   try {
     const { log, lines } = logLines();
-    const reader = new DiskReader({ procRoot: await procWith(dir, [line(1, dir, "ext4", "/dev/x")]), sysRoot: dir, log, statCommand: join(dir, "no-such-stat") });
+    const reader = new DiskReader({
+      procRoot: await procWith(dir, [line(1, dir, "ext4", "/dev/x")]),
+      sysRoot: dir,
+      log,
+      statCommand: join(dir, "no-such-stat"),
+    });
     await reader.refresh();
     await reader.refresh();
     assert.deepEqual(reader.current(), []);

@@ -16,7 +16,10 @@ test("/proc/stat busy time does not count guest time twice", () => {
 });
 
 test("/proc/stat without a cpu line is a clear error", () => {
-  assert.throws(() => parseProcStat("intr 0\n", "/x/stat"), (e: unknown) => e instanceof ScaphError && /\/x\/stat/.test(e.message));
+  assert.throws(
+    () => parseProcStat("intr 0\n", "/x/stat"),
+    (e: unknown) => e instanceof ScaphError && /\/x\/stat/.test(e.message),
+  );
 });
 
 test("/proc/PID/stat: comm with spaces and parentheses is read up to the last ')'", () => {
@@ -33,7 +36,10 @@ test("/proc/PID/stat: comm with spaces and parentheses is read up to the last ')
 test("the process table skips kernel threads, zombies and vanished pids", () => {
   const t = new ProcessTable({ procRoot, clockTicks: 100, pageSize: 4096 });
   const s = t.sample();
-  assert.deepEqual([...s.processes.values()].map((p) => p.pid).sort((a, b) => a - b), [1, 100, 200, 300]);
+  assert.deepEqual(
+    [...s.processes.values()].map((p) => p.pid).sort((a, b) => a - b),
+    [1, 100, 200, 300],
+  );
   const nginx = [...s.processes.values()].find((p) => p.pid === 100);
   assert.equal(nginx?.exe, "/usr/sbin/nginx");
   assert.deepEqual(nginx?.cmdline, ["nginx: master process /usr/sbin/nginx"]);
@@ -141,7 +147,10 @@ test("sampleYielding reads what sample reads, giving the event loop a turn every
     await writeFile(join(root, "uptime"), "100.00 180.00\n");
     for (let pid = 100; pid < 100 + n; pid++) {
       await mkdir(join(root, String(pid)));
-      await writeFile(join(root, String(pid), "stat"), `${pid} (w${pid}) S 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 ${pid} 1 0 0 20 0 1 0 ${5000 + pid} 1048576 64 0\n`);
+      await writeFile(
+        join(root, String(pid), "stat"),
+        `${pid} (w${pid}) S 1 ${pid} ${pid} 0 -1 4194560 0 0 0 0 ${pid} 1 0 0 20 0 1 0 ${5000 + pid} 1048576 64 0\n`,
+      );
       await writeFile(join(root, String(pid), "cmdline"), `/usr/bin/w\0${pid}\0`);
     }
     const a = new ProcessTable({ procRoot: root, clockTicks: 100, pageSize: 4096 });
@@ -158,7 +167,10 @@ test("sampleYielding reads what sample reads, giving the event loop a turn every
     counting = false;
     const whole = a.sample();
     assert.equal(yielded.processes.size, n);
-    assert.deepEqual([...yielded.processes.values()].map((p) => [p.pid, p.cpuTicks, p.startTicks]), [...whole.processes.values()].map((p) => [p.pid, p.cpuTicks, p.startTicks]));
+    assert.deepEqual(
+      [...yielded.processes.values()].map((p) => [p.pid, p.cpuTicks, p.startTicks]),
+      [...whole.processes.values()].map((p) => [p.pid, p.cpuTicks, p.startTicks]),
+    );
     assert.ok(turns >= Math.floor(n / SAMPLE_CHUNK), `the event loop had ${turns} turns during the reading of ${n} processes`);
   } finally {
     await rm(root, { recursive: true, force: true });

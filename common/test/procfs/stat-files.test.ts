@@ -36,7 +36,10 @@ test("a held /proc/PID/stat reads the process's new CPU time at each pread, and 
   child.kill("SIGKILL");
   await once(child, "exit");
   // reaped by Node: the pid may even be someone else's now, but this file is the old process's
-  assert.throws(() => files.pread(first.fd, buf, 4096), (e: NodeJS.ErrnoException) => e.code === "ESRCH");
+  assert.throws(
+    () => files.pread(first.fd, buf, 4096),
+    (e: NodeJS.ErrnoException) => e.code === "ESRCH",
+  );
   files.close(first.fd);
   assert.equal(files.held, 0);
 });
@@ -49,14 +52,21 @@ test("the process table on the real /proc holds one file per process, closes tho
     assert.ok(table.statFiles !== null, "/proc is a procfs: files held");
     const s1 = table.sample();
     const pids = kids.map((k) => k.pid as number);
-    for (const pid of pids) assert.ok([...s1.processes.values()].some((p) => p.pid === pid), `sleep ${pid} seen`);
+    for (const pid of pids)
+      assert.ok(
+        [...s1.processes.values()].some((p) => p.pid === pid),
+        `sleep ${pid} seen`,
+      );
     assert.ok(s1.procFilesHeld >= 3, `${s1.procFilesHeld} held`);
     const heldBefore = s1.procFilesHeld;
     kids[0]?.kill("SIGKILL");
     await once(kids[0] as ReturnType<typeof spawn>, "exit");
     const s2 = table.sample();
     assert.ok(![...s2.processes.values()].some((p) => p.pid === pids[0]), "the ended process is gone");
-    assert.ok([...s2.processes.values()].some((p) => p.pid === pids[1]), "the others are read through their held files");
+    assert.ok(
+      [...s2.processes.values()].some((p) => p.pid === pids[1]),
+      "the others are read through their held files",
+    );
     assert.ok(s2.procFilesHeld < heldBefore + 5, `${s2.procFilesHeld} held after one ended (was ${heldBefore})`);
     table.close();
     assert.equal(table.statFiles?.held, 0, "close() lets every file go");
@@ -65,7 +75,11 @@ test("the process table on the real /proc holds one file per process, closes tho
     const s3 = small.sample();
     assert.equal(s3.procFilesHeld, 2, "no more than the budget");
     const s4 = small.sample();
-    for (const pid of pids.slice(1)) assert.ok([...s4.processes.values()].some((p) => p.pid === pid && p.prevCpuTicks !== null), `sleep ${pid} read again past the budget`);
+    for (const pid of pids.slice(1))
+      assert.ok(
+        [...s4.processes.values()].some((p) => p.pid === pid && p.prevCpuTicks !== null),
+        `sleep ${pid} read again past the budget`,
+      );
     small.close();
   } finally {
     for (const k of kids) k.kill("SIGKILL");
@@ -86,7 +100,8 @@ test("a copy of /proc on another filesystem is opened anew at each read (a file 
 });
 
 test("the budget is the soft limit of open files less a reserve", () => {
-  const limits = "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n";
+  const limits =
+    "Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n";
   assert.equal(StatFiles.budgetFromLimit(limits), 1024 - FD_RESERVE);
   assert.equal(StatFiles.budgetFromLimit(limits.replace("1024 ", "100  ")), 0);
   assert.equal(StatFiles.budgetFromLimit("Max open files            unlimited            unlimited            files\n"), (1 << 20) - FD_RESERVE);

@@ -48,11 +48,13 @@ export function applyMessage(state: ChannelState, m: ChannelMessage, log: Logger
     const prev = state.zones[z.zone];
     const last = before?.host[z.zone];
     let gain: number;
-    if (last === undefined) gain = z.energy_uj; // a new epoch (or a new zone): its first value
+    if (last === undefined)
+      gain = z.energy_uj; // a new epoch (or a new zone): its first value
     else {
       // A wrap at the host's max, or a host counter that went back: a reset, not a spike.
       gain = counterDelta(last, z.energy_uj, z.max_energy_range_uj);
-      if (isCounterReset(last, z.energy_uj, z.max_energy_range_uj)) log.warn(`channel: ${z.zone} went back from ${last} to ${z.energy_uj} µJ in epoch ${m.epoch}: no gain counted`);
+      if (isCounterReset(last, z.energy_uj, z.max_energy_range_uj))
+        log.warn(`channel: ${z.zone} went back from ${last} to ${z.energy_uj} µJ in epoch ${m.epoch}: no gain counted`);
     }
     const most = Math.round(MAX_ZONE_WATTS * 1e6 * cover);
     if (gain > most) {
@@ -63,8 +65,12 @@ export function applyMessage(state: ChannelState, m: ChannelMessage, log: Logger
     state.zones[z.zone] = { zone: z.zone, name: z.name, max, value: wrapAdd(prev?.value ?? 0, gain, max) };
   }
   state.clockS += cover;
-  if (!before && state.epoch !== null) log.info(`channel: new epoch ${m.epoch} (the host's daemon restarted, or this VM was restored or migrated): counters continue`);
-  state.epochs = [...state.epochs.filter((e) => e !== before), { epoch: m.epoch, seq: m.seq, t: m.t, host: Object.fromEntries(m.zones.map((z) => [z.zone, z.energy_uj])) }].slice(-MAX_EPOCHS);
+  if (!before && state.epoch !== null)
+    log.info(`channel: new epoch ${m.epoch} (the host's daemon restarted, or this VM was restored or migrated): counters continue`);
+  state.epochs = [
+    ...state.epochs.filter((e) => e !== before),
+    { epoch: m.epoch, seq: m.seq, t: m.t, host: Object.fromEntries(m.zones.map((z) => [z.zone, z.energy_uj])) },
+  ].slice(-MAX_EPOCHS);
   state.epoch = m.epoch;
   state.t = m.t;
   if (log.enabled("debug")) {

@@ -29,7 +29,8 @@ export class LineFramer {
     for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n")) {
       const line = text.slice(0, nl);
       text = text.slice(nl + 1);
-      if (this.skipping) this.skipping = false; // the end of an overlong line
+      if (this.skipping)
+        this.skipping = false; // the end of an overlong line
       else lines.push(line);
     }
     if (text.length >= CHANNEL_MAX_LINE) {

@@ -188,7 +188,9 @@ export class ChannelReceiver {
     // (the tree's frames carry the host's time of their lines: what a reader of the tree compares with the host)
     this.writer.show(Object.values(this.state.zones), this.state.t, this.lastCoverS, this.lastStepS);
     const now = Object.fromEntries(Object.values(this.state.zones).map((z) => [z.zone, z.value]));
-    this.state.recent = [...this.state.recent.filter((p) => p.t > this.state.t - RECENT_S && p.t < this.state.t), { t: this.state.t, zones: now }].slice(-MAX_RECENT);
+    this.state.recent = [...this.state.recent.filter((p) => p.t > this.state.t - RECENT_S && p.t < this.state.t), { t: this.state.t, zones: now }].slice(
+      -MAX_RECENT,
+    );
     this.lastCoverS = 0;
     saveState(this.o.tree, this.state, this.o.log);
     for (const f of this.listeners) f();

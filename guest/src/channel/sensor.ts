@@ -31,7 +31,9 @@ export class ChannelSensor implements Sensor {
 
   /** A zone of the tree the receiver keeps (its ids come from checked lines: always a zone's). */
   private zone(id: string, name: string, max: number): Zone {
-    return zoneOf(id, `${this.tree}/${id}`, name, max) ?? { id, path: `${this.tree}/${id}`, name, kind: "package", socket: 0, parent: null, maxEnergyRangeUj: max };
+    return (
+      zoneOf(id, `${this.tree}/${id}`, name, max) ?? { id, path: `${this.tree}/${id}`, name, kind: "package", socket: 0, parent: null, maxEnergyRangeUj: max }
+    );
   }
 
   read(): EnergySample {

@@ -52,7 +52,10 @@ async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<
   const foreign = (await readdir(tree)).filter((n) => ![CHANNEL_STATE_FILE, TREE_LOCK_FILE, HOST_CLOCK_FILE].includes(n) && !/^intel-rapl:\d+(:\d+)?$/.test(n));
   if (foreign.length > 0) {
     throw new ScaphError(
-      `${tree} is not empty (${foreign.slice(0, 3).map((n) => JSON.stringify(n)).join(", ")}${foreign.length > 3 ? ", ..." : ""}) and not a mount: ` +
+      `${tree} is not empty (${foreign
+        .slice(0, 3)
+        .map((n) => JSON.stringify(n))
+        .join(", ")}${foreign.length > 3 ? ", ..." : ""}) and not a mount: ` +
         `a tmpfs there would hide it. Give the tree its own directory (--path, SCAPHANDRE_POWERCAP_PATH), or --no-tmpfs`,
     );
   }
@@ -69,7 +72,13 @@ async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<
  * `keepAlive`: it alone keeps the process running (scaph-guest channel),
  * else it lives as long as the exporter beside it.
  */
-export async function startReceiver(tree: string, o: ChannelFlags, log: Logger, signal: AbortSignal, keepAlive = false): Promise<ChannelReceiver | LockRefusal> {
+export async function startReceiver(
+  tree: string,
+  o: ChannelFlags,
+  log: Logger,
+  signal: AbortSignal,
+  keepAlive = false,
+): Promise<ChannelReceiver | LockRefusal> {
   await mkdir(tree, { recursive: true });
   // Asked before anything is mounted: a tree another receiver keeps is never hidden under a tmpfs of ours.
   const holder = await lockHolder(tree);
@@ -94,7 +103,9 @@ export function firstLine(r: ChannelReceiver, signal: AbortSignal, timeoutS?: nu
       timeoutS !== undefined
         ? setTimeout(() => {
             done();
-            reject(new ScaphError(`the channel's port is there but no line came from the host within ${timeoutS} s (-t): is scaph-host qemu running on the host?`));
+            reject(
+              new ScaphError(`the channel's port is there but no line came from the host within ${timeoutS} s (-t): is scaph-host qemu running on the host?`),
+            );
           }, timeoutS * 1000)
         : undefined;
     const done = (): void => {

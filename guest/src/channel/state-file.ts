@@ -108,7 +108,9 @@ export function saveState(tree: string, state: ChannelState, log: Logger): void 
 export function catchUpWithTree(state: ChannelState, tree: string, log: Logger): void {
   let entries: string[];
   try {
-    entries = readdirSync(tree).filter((e) => ZONE_ID_RE.test(e)).slice(0, MAX_TREE_ZONES);
+    entries = readdirSync(tree)
+      .filter((e) => ZONE_ID_RE.test(e))
+      .slice(0, MAX_TREE_ZONES);
   } catch {
     return;
   }
@@ -126,7 +128,9 @@ export function catchUpWithTree(state: ChannelState, tree: string, log: Logger):
     const ahead = known ? counterDelta(known.value, value, max) : value;
     if (ahead <= 0 || (known && isCounterReset(known.value, value, max)) || (known && ahead > max / 2)) continue;
     state.zones[zone] = { zone, name, max, value };
-    log.info(`channel: ${zone} in ${tree} stands at ${value} µJ, ahead of ${known ? `the state file's ${known.value}` : "a state file that does not know it"}: continuing from the tree`);
+    log.info(
+      `channel: ${zone} in ${tree} stands at ${value} µJ, ahead of ${known ? `the state file's ${known.value}` : "a state file that does not know it"}: continuing from the tree`,
+    );
   }
 }
 
@@ -156,9 +160,13 @@ const isCounters = (v: unknown): v is Record<string, number> => typeof v === "ob
 function parseState(j: unknown): ChannelState {
   const s = j as Partial<ChannelState> & { host?: unknown };
   const zonesOk =
-    typeof s.zones === "object" && s.zones !== null &&
-    Object.values(s.zones).every((z: GuestZone) => isCount(z.value) && isCount(z.max) && z.max > 0 && z.value < z.max && typeof z.name === "string" && typeof z.zone === "string");
-  if (!(typeof s.epoch === "string" || s.epoch === null) || !isTime(s.t) || !zonesOk || Object.keys(s.zones as object).length > MAX_TREE_ZONES) throw new Error("unexpected content");
+    typeof s.zones === "object" &&
+    s.zones !== null &&
+    Object.values(s.zones).every(
+      (z: GuestZone) => isCount(z.value) && isCount(z.max) && z.max > 0 && z.value < z.max && typeof z.name === "string" && typeof z.zone === "string",
+    );
+  if (!(typeof s.epoch === "string" || s.epoch === null) || !isTime(s.t) || !zonesOk || Object.keys(s.zones as object).length > MAX_TREE_ZONES)
+    throw new Error("unexpected content");
   const epochs: EpochState[] = Array.isArray(s.epochs)
     ? s.epochs.filter((e: EpochState) => typeof e?.epoch === "string" && isCount(e.seq) && isTime(e.t) && isCounters(e.host)).slice(-MAX_EPOCHS)
     : s.epoch !== null && isCounters(s.host)

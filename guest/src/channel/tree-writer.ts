@@ -59,7 +59,8 @@ export class GuestTreeWriter {
 
   /** Counters (already applied) queued to be played, at host time `tS`, covering `coverS` since the ones before: the frames write them. */
   queue(values: ReadonlyMap<string, number>, tS: number, coverS: number): void {
-    if (this.log.enabled("debug")) this.log.debug(`channel: tree queued to host time ${tS} over ${coverS} s: ${[...values].map(([z, v]) => `${z}=${v}`).join(" ")}`);
+    if (this.log.enabled("debug"))
+      this.log.debug(`channel: tree queued to host time ${tS} over ${coverS} s: ${[...values].map(([z, v]) => `${z}=${v}`).join(" ")}`);
     this.player.push(values, tS, coverS);
     this.frames.kick();
   }
@@ -67,7 +68,8 @@ export class GuestTreeWriter {
   /** The counters after a line (or a batch of lines), standing for host time `tS` and covering `coverS` seconds since the last (the host's step: `stepS`): played out over as long. */
   show(zones: readonly TreeZone[], tS: number, coverS: number, stepS: number): void {
     this.zones = [...zones].sort((a, b) => b.zone.length - a.zone.length || (b.zone < a.zone ? -1 : b.zone > a.zone ? 1 : 0));
-    if (this.log.enabled("debug")) this.log.debug(`channel: tree plays on to host time ${tS} over ${coverS} s (step ${stepS} s): ${zones.map((z) => `${z.zone}=${z.value}`).join(" ")}`);
+    if (this.log.enabled("debug"))
+      this.log.debug(`channel: tree plays on to host time ${tS} over ${coverS} s (step ${stepS} s): ${zones.map((z) => `${z.zone}=${z.value}`).join(" ")}`);
     this.player.push(new Map(zones.map((z) => [z.zone, z.value])), tS, coverS, stepS);
     const f = this.player.frame();
     if (f) this.write(f, true);

@@ -59,7 +59,15 @@ test("two receivers started together on one tree: one takes its lock, the other 
 test("a receiver killed with SIGKILL leaves a lock nobody answers: the next receiver takes it over", () =>
   withDir(async (dir) => {
     const lockModule = fileURLToPath(new URL("../../src/channel/lock.js", import.meta.url));
-    const child = spawn(process.execPath, ["--input-type=module", "-e", `const { lockTree } = await import(${JSON.stringify(lockModule)}); const l = await lockTree(${JSON.stringify(dir)}); console.log("busy" in l ? "busy" : "held"); setInterval(() => {}, 1000);`], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const { lockTree } = await import(${JSON.stringify(lockModule)}); const l = await lockTree(${JSON.stringify(dir)}); console.log("busy" in l ? "busy" : "held"); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     const said = await new Promise<string>((r) => child.stdout.once("data", (d: Buffer) => r(d.toString().trim())));
     assert.equal(said, "held");
     const busy = await lockTree(dir);
@@ -86,7 +94,10 @@ test("a lock taken over by another receiver: the first writes nothing more, and 
     await writeFile(join(dir, "intel-rapl:0", "energy_uj"), "5000000\n"); // what the other wrote
     r.receive(line("e", 2, 2_000_000));
     assert.equal(await energy(dir), 5_000_000, "the first receiver wrote nothing over the other's tree");
-    assert.ok(lines.some((l) => /ERROR channel: another receiver took .*'s lock: this one stops/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /ERROR channel: another receiver took .*'s lock: this one stops/.test(l)),
+      lines.join("\n"),
+    );
     other.release();
     lock.release();
   }));
@@ -101,7 +112,10 @@ test("a tree ahead of the state file (a state write lost): the next receiver con
     const lines: string[] = [];
     const b = new ChannelReceiver({ tree: dir, port: () => null, log: createLogger({ level: "info", write: (l) => lines.push(l) }) });
     assert.equal(b.latest?.zones[0]?.value, 3_000_000);
-    assert.ok(lines.some((l) => /stands at 3000000 µJ, ahead of the state file's 1000000: continuing from the tree/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /stands at 3000000 µJ, ahead of the state file's 1000000: continuing from the tree/.test(l)),
+      lines.join("\n"),
+    );
     b.receive(line("e", 3, 4_000_000));
     assert.ok((await energy(dir)) >= 3_000_000);
     // A tree behind the state (the last tree write failed) is not taken: the state is ahead.
@@ -153,7 +167,10 @@ test("a port that answers EBUSY when opened again: one WARN, nothing written mea
     for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! >= seen[i - 1]!, `the counter went from ${seen[i - 1]} to ${seen[i]}`);
     assert.equal(await energy(tree), 5_000_000);
     assert.equal(lines.filter((l) => /EBUSY/.test(l)).length, 1, lines.join("\n"));
-    assert.ok(lines.some((l) => /open again/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /open again/.test(l)),
+      lines.join("\n"),
+    );
   }));
 
 /** Waits (polling the state the test owns) until `f` holds. */
@@ -170,7 +187,9 @@ test("scaph-guest channel twice on one port and tree: the second exits 1 naming 
     const fifo = join(dir, "port");
     execFileSync("mkfifo", [fifo]);
     const tree = join(dir, "tree");
-    const first = spawn(process.execPath, [guestBin, "channel", "--path", tree, "--channel-device", fifo, "--no-tmpfs"], { stdio: ["ignore", "ignore", "pipe"] });
+    const first = spawn(process.execPath, [guestBin, "channel", "--path", tree, "--channel-device", fifo, "--no-tmpfs"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let firstErr = "";
     first.stderr.on("data", (d: Buffer) => (firstErr += d.toString()));
     try {
@@ -183,14 +202,18 @@ test("scaph-guest channel twice on one port and tree: the second exits 1 naming 
         if (i > 1000) assert.fail(`the first receiver never wrote its tree: ${firstErr}`);
         await new Promise((r) => setTimeout(r, 10));
       }
-      const second = spawn(process.execPath, [guestBin, "channel", "--path", tree, "--channel-device", fifo, "--no-tmpfs"], { stdio: ["ignore", "ignore", "pipe"] });
+      const second = spawn(process.execPath, [guestBin, "channel", "--path", tree, "--channel-device", fifo, "--no-tmpfs"], {
+        stdio: ["ignore", "ignore", "pipe"],
+      });
       let secondErr = "";
       second.stderr.on("data", (d: Buffer) => (secondErr += d.toString()));
       const code = await new Promise<number | null>((r) => second.once("exit", r));
       assert.equal(code, 1, secondErr);
       assert.match(secondErr, new RegExp(`another receiver keeps ${tree} \\(pid ${first.pid}\\)`));
       // an exporter that would start a receiver of its own reads the first one's tree instead
-      const json = spawn(process.execPath, [guestBin, "json", "--channel-device", fifo, "--powercap-path", tree, "-t", "2", "-s", "0.5"], { stdio: ["ignore", "pipe", "pipe"] });
+      const json = spawn(process.execPath, [guestBin, "json", "--channel-device", fifo, "--powercap-path", tree, "-t", "2", "-s", "0.5"], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let out = "";
       let err = "";
       json.stdout.on("data", (d: Buffer) => (out += d.toString()));

@@ -18,7 +18,15 @@ import { ChannelReceiver } from "../../src/channel/receiver.js";
 
 const guestBin = fileURLToPath(new URL("../../../bin/scaph-guest.js", import.meta.url));
 const line = (seq: number, uj: number): string =>
-  encodeMessage({ v: 1, epoch: "e", seq, t: 1_795_900_000 + seq, t0: 1_795_900_000, step_s: 1, zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: uj, max_energy_range_uj: 262143328850 }] });
+  encodeMessage({
+    v: 1,
+    epoch: "e",
+    seq,
+    t: 1_795_900_000 + seq,
+    t0: 1_795_900_000,
+    step_s: 1,
+    zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: uj, max_energy_range_uj: 262143328850 }],
+  });
 
 test("started with the port away and a tree a receiver kept: it waits for the port, then keeps the tree again", async () => {
   const dir = await mkdtemp(join(tmpdir(), "scaph-port-later-"));
@@ -30,7 +38,11 @@ test("started with the port away and a tree a receiver kept: it waits for the po
     const dev = join(dir, "dev");
     await mkdir(join(sys, "class", "virtio-ports"), { recursive: true });
     await mkdir(dev);
-    const json = spawn(process.execPath, [guestBin, "-v", "json", "-t", "6", "-s", "0.5", "--powercap-path", tree, "--sysfs-path", sys, "--dev-path", dev, "--no-tmpfs"], { stdio: ["ignore", "pipe", "pipe"] });
+    const json = spawn(
+      process.execPath,
+      [guestBin, "-v", "json", "-t", "6", "-s", "0.5", "--powercap-path", tree, "--sysfs-path", sys, "--dev-path", dev, "--no-tmpfs"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let out = "";
     let err = "";
     json.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -57,7 +69,10 @@ test("started with the port away and a tree a receiver kept: it waits for the po
     assert.doesNotMatch(err, /carries its host's clock/, "it did not read the tree as it is");
     assert.ok(Number((await readFile(join(tree, "intel-rapl:0", "energy_uj"), "utf8")).trim()) > 5_000_000, "the tree moved again");
     const reports = JSON.parse(out) as { host: { consumption: number } }[];
-    assert.ok(reports.some((r) => r.host.consumption > 0), out);
+    assert.ok(
+      reports.some((r) => r.host.consumption > 0),
+      out,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -86,11 +86,20 @@ test("the sensor times readings by the host's clock, and skips a step with no ne
     r.receive(encodeMessage(msg("dddd", 300, 1_000_000, 0)));
     const a = s.read();
     assert.equal(a.timestampS, 300);
-    assert.throws(() => s.read(), (e: unknown) => e instanceof Error && /no new line/.test(e.message) && (e as { quiet?: boolean }).quiet === true);
+    assert.throws(
+      () => s.read(),
+      (e: unknown) => e instanceof Error && /no new line/.test(e.message) && (e as { quiet?: boolean }).quiet === true,
+    );
     r.receive(encodeMessage(msg("dddd", 302.5, 6_000_000, 0)));
     const b = s.read();
     assert.equal(Number(b.monotonicNs - a.monotonicNs) / 1e9, 2.5, "the host's interval, whatever the guest's");
-    assert.deepEqual(b.readings.map((x) => [x.zone.id, x.zone.kind, x.energyUj]), [["intel-rapl:0", "package", 6_000_000], ["intel-rapl:0:0", "subdomain", 0]]);
+    assert.deepEqual(
+      b.readings.map((x) => [x.zone.id, x.zone.kind, x.energyUj]),
+      [
+        ["intel-rapl:0", "package", 6_000_000],
+        ["intel-rapl:0:0", "subdomain", 0],
+      ],
+    );
   }));
 
 test("lines from a port (a FIFO here): garbage, overlong and bad lines are skipped and counted; good ones applied", () =>
@@ -111,7 +120,10 @@ test("lines from a port (a FIFO here): garbage, overlong and bad lines are skipp
       await fh.close();
       await committed;
       assert.equal(await read(join(tree, "t"), "intel-rapl:0"), "50");
-      assert.ok(lines.some((l) => /3 bad line\(s\) skipped|bad line\(s\) skipped/.test(l)), lines.join("\n"));
+      assert.ok(
+        lines.some((l) => /3 bad line\(s\) skipped|bad line\(s\) skipped/.test(l)),
+        lines.join("\n"),
+      );
     } finally {
       r.stop();
       await run;
@@ -172,7 +184,10 @@ test("a new epoch whose first value covers several seconds reads as the host's p
     r.receive(encodeMessage(line("a", 1, 1000, 100, 990)));
     // A new epoch (the VM migrated in) whose first line carries 70 J counted over 7 s: 10 W, not 70 W.
     const { watts, totalJ } = powers(r, s, [line("b", 1, 2000, 70, 1993), line("b", 2, 2001, 80)]);
-    assert.deepEqual(watts.map((w) => Math.round(w * 1000) / 1000), [10, 10]);
+    assert.deepEqual(
+      watts.map((w) => Math.round(w * 1000) / 1000),
+      [10, 10],
+    );
     assert.equal(totalJ, 180);
   }));
 
@@ -198,7 +213,15 @@ test("the epochs and the power clock survive an agent restart; a state file of t
     const { writeFile } = await import("node:fs/promises");
     // (the tree of this state: a tree ahead of it would be continued from instead)
     await rm(join(tree, "intel-rapl:0"), { recursive: true });
-    await writeFile(join(tree, ".scaph-channel.json"), JSON.stringify({ epoch: "old", t: 50, host: { "intel-rapl:0": 3_000_000 }, zones: { "intel-rapl:0": { zone: "intel-rapl:0", name: "package-0", value: 7_000_000, max: MAX } } }));
+    await writeFile(
+      join(tree, ".scaph-channel.json"),
+      JSON.stringify({
+        epoch: "old",
+        t: 50,
+        host: { "intel-rapl:0": 3_000_000 },
+        zones: { "intel-rapl:0": { zone: "intel-rapl:0", name: "package-0", value: 7_000_000, max: MAX } },
+      }),
+    );
     const c = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
     c.receive(encodeMessage(line("old", 5, 51, 4)));
     assert.equal(await read(tree, "intel-rapl:0"), String(8_000_000), "the old epoch's counter goes on from its last value");
@@ -224,14 +247,21 @@ test("a host naming 16 new zones at every line gets at most MAX_TREE_ZONES in th
     for (let n = 0; n < 10; n++) {
       r.receive(
         encodeMessage({
-          v: 1, epoch: "many", seq: n + 1, t: 100 + n, step_s: 1,
+          v: 1,
+          epoch: "many",
+          seq: n + 1,
+          t: 100 + n,
+          step_s: 1,
           zones: Array.from({ length: 16 }, (_, i) => ({ zone: `intel-rapl:${n}:${i}`, name: "dram", energy_uj: 1000 * (n + 1), max_energy_range_uj: MAX })),
         }),
       );
     }
     const dirs = (await readdir(tree)).filter((d) => d.startsWith("intel-rapl"));
     assert.equal(dirs.length, MAX_TREE_ZONES);
-    assert.ok(lines.some((l) => l.includes("bad line(s) skipped")), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => l.includes("bad line(s) skipped")),
+      lines.join("\n"),
+    );
     const again = new ChannelReceiver({ tree, port: () => null, log: logTo(lines) });
     assert.equal(again.latest?.zones.length, MAX_TREE_ZONES, "the state file was read back: counters go on after a restart");
   }));

@@ -50,9 +50,16 @@ async function channelLab(stalls: boolean): Promise<number[]> {
   const proc = await copyFixture("proc/basic");
   const guestTree = await mkdtemp(join(tmpdir(), "scaph-spike-"));
   try {
-    const sim = new SimulatedTree({ powercapRoot: host, zones: [{ zone: "intel-rapl:0", watts: HOST_W - 4 }, { zone: "intel-rapl:0:2", watts: 4 }] });
+    const sim = new SimulatedTree({
+      powercapRoot: host,
+      zones: [
+        { zone: "intel-rapl:0", watts: HOST_W - 4 },
+        { zone: "intel-rapl:0:2", watts: 4 },
+      ],
+    });
     const energy = async (): Promise<number> =>
-      (parseUj(await readFile(join(host, "intel-rapl:0", "energy_uj"), "utf8")) ?? 0) + (parseUj(await readFile(join(host, "intel-rapl:0:2", "energy_uj"), "utf8")) ?? 0);
+      (parseUj(await readFile(join(host, "intel-rapl:0", "energy_uj"), "utf8")) ?? 0) +
+      (parseUj(await readFile(join(host, "intel-rapl:0:2", "energy_uj"), "utf8")) ?? 0);
     const receiver = new ChannelReceiver({ tree: guestTree, port: () => null, log: createLogger({ level: "error" }) });
     const guest = new Meter(new ChannelSensor(receiver, guestTree), new ProcessTable({ procRoot: proc, clockTicks: 100, pageSize: 4096 }));
     guest.prime();
@@ -69,7 +76,15 @@ async function channelLab(stalls: boolean): Promise<number[]> {
       last = now;
       if (!vmRuns) return;
       vmUj += Math.round(VM_SHARE * gain);
-      const m: ChannelMessage = { v: 1, epoch, seq: ++seq, t: HOST_T + t, t0: HOST_T + t0, step_s: STEP_S, zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: vmUj, max_energy_range_uj: MAX }] };
+      const m: ChannelMessage = {
+        v: 1,
+        epoch,
+        seq: ++seq,
+        t: HOST_T + t,
+        t0: HOST_T + t0,
+        step_s: STEP_S,
+        zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: vmUj, max_energy_range_uj: MAX }],
+      };
       receiver.receive(encodeMessage(m));
     };
     const tick = 0.01;

@@ -14,7 +14,15 @@ import { ChannelReceiver } from "../../src/channel/receiver.js";
 
 const T = 1_795_900_000;
 const line = (seq: number, uj: number): string =>
-  encodeMessage({ v: 1, epoch: "e", seq, t: T + seq, t0: T, step_s: 1, zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: uj, max_energy_range_uj: 262143328850 }] });
+  encodeMessage({
+    v: 1,
+    epoch: "e",
+    seq,
+    t: T + seq,
+    t0: T,
+    step_s: 1,
+    zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: uj, max_energy_range_uj: 262143328850 }],
+  });
 
 /** What the tree shows: its value, and the host time it says it stands for (both of one file, read through one descriptor). */
 async function shown(tree: string): Promise<{ uj: number; tS: number }> {
@@ -62,7 +70,10 @@ test("a receiver that starts on a tree that ran late plays on what was left, ste
       if (q.tS <= p.tS) continue;
       const w = (q.uj - p.uj) / (q.tS - p.tS);
       const hi = Math.max(power(Math.floor(p.tS - T) + 1), power(Math.ceil(q.tS - T)));
-      assert.ok(w <= 1.05 * hi, `from host time ${(p.tS - T).toFixed(2)} to ${(q.tS - T).toFixed(2)} the tree showed ${(w / 1e6).toFixed(2)} W, the host ${hi / 1e6} W at most`);
+      assert.ok(
+        w <= 1.05 * hi,
+        `from host time ${(p.tS - T).toFixed(2)} to ${(q.tS - T).toFixed(2)} the tree showed ${(w / 1e6).toFixed(2)} W, the host ${hi / 1e6} W at most`,
+      );
     }
   } finally {
     await rm(tree, { recursive: true, force: true });

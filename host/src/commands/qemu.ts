@@ -51,7 +51,15 @@ export function addResolverOptions(cmd: Command): Command {
 }
 
 export function vmResolver(o: RootOptions & ResolverFlags, clockTicks: number, log: Logger, libvirt: LibvirtDomains | null, pods?: PodLibvirts): VmResolver {
-  return new VmResolver({ procRoot: o.procfsPath, cgroupRoot: o.cgroupPath, clockTicks, policy: discoveryPolicy(o, log), log, libvirt, ...(pods ? { pods } : {}) });
+  return new VmResolver({
+    procRoot: o.procfsPath,
+    cgroupRoot: o.cgroupPath,
+    clockTicks,
+    policy: discoveryPolicy(o, log),
+    log,
+    libvirt,
+    ...(pods ? { pods } : {}),
+  });
 }
 
 interface QemuOptions extends RootOptions, PrometheusFlags, ResolverFlags, Omit<ContainerFlags, "procfsPath"> {
@@ -121,7 +129,9 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
       if (o.autoSetup) {
         auto = new AutoSetup({ uri: o.connect, domains, log });
         await auto.start().catch((err: unknown) => {
-          throw new ScaphError(`--auto-setup: cannot open a read-write connection to ${o.connect}: ${errorMessage(err)}\n  It changes domains: run scaph-host qemu as root.`);
+          throw new ScaphError(
+            `--auto-setup: cannot open a read-write connection to ${o.connect}: ${errorMessage(err)}\n  It changes domains: run scaph-host qemu as root.`,
+          );
         });
       }
       await runLoop(m, sinks, { stepS: o.step, timeoutS: o.timeout, signal: interruptSignal(), log });

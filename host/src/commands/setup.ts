@@ -40,11 +40,9 @@ export function addSetupCommands(program: Command): void {
     },
   ];
   for (const a of actions) {
-    a.flags(shared(program.command(a.name).argument("<domain>", "libvirt domain name").description(a.about))).action(
-      async (domain: string, o: SetupFlags) => {
-        await a.run({ ...o, live: o.live ?? false, domain, print });
-      },
-    );
+    a.flags(shared(program.command(a.name).argument("<domain>", "libvirt domain name").description(a.about))).action(async (domain: string, o: SetupFlags) => {
+      await a.run({ ...o, live: o.live ?? false, domain, print });
+    });
   }
   // KubeVirt's hook sidecar calls `onDefineDomain --vmi JSON --domain XML` (the image's /usr/bin/onDefineDomain runs this)
   program
@@ -55,7 +53,10 @@ export function addSetupCommands(program: Command): void {
     .option("--vmi <json>", "the VMI, as JSON", "")
     .action(async (hook: string, o: { domain: string; vmi: string }) => {
       const { onDefineDomain } = await import("../kubevirt/hook.js");
-      const r = hook === "onDefineDomain" ? onDefineDomain(o.vmi, o.domain) : { xml: o.domain, message: `scaph kubevirt-hook: no hook ${JSON.stringify(hook)}: domain XML left unchanged`, changed: false };
+      const r =
+        hook === "onDefineDomain"
+          ? onDefineDomain(o.vmi, o.domain)
+          : { xml: o.domain, message: `scaph kubevirt-hook: no hook ${JSON.stringify(hook)}: domain XML left unchanged`, changed: false };
       process.stderr.write(r.message + "\n");
       process.stdout.write(r.xml); // byte for byte what was given, when unchanged
     });

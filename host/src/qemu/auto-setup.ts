@@ -14,7 +14,6 @@ export interface AutoSetupOptions {
   retryMs?: number;
 }
 
-
 /** What a domain needs done. */
 type Work = "defined" | "started";
 
@@ -118,7 +117,9 @@ export class AutoSetup {
       if (!xml.hasVirtioSerial(live)) {
         if (!this.restartSaid.has(uuid)) {
           this.restartSaid.add(uuid);
-          this.o.log.warn(`auto-setup: ${name} runs without a virtio-serial controller, which libvirt cannot hot-plug: it gets the channel ${CHANNEL_NAME} at its next start`);
+          this.o.log.warn(
+            `auto-setup: ${name} runs without a virtio-serial controller, which libvirt cannot hot-plug: it gets the channel ${CHANNEL_NAME} at its next start`,
+          );
         }
         return;
       }

@@ -29,10 +29,7 @@ export function vmCgroupFromProcFile(text: string): VmCgroup | null {
   const pick = (p: string | null): string | null => {
     if (p === null) return null;
     const domain = p.replace(/\/libvirt(\/(emulator|vcpu\d+|iothread\d+))?$/, "");
-    const isVm =
-      /\/machine\.slice\/[^/]+\.scope$/.test(domain) ||
-      /^\/machine\/[^/]+$/.test(domain) ||
-      /\/qemu\.slice\/[^/]+\.scope$/.test(domain);
+    const isVm = /\/machine\.slice\/[^/]+\.scope$/.test(domain) || /^\/machine\/[^/]+$/.test(domain) || /\/qemu\.slice\/[^/]+\.scope$/.test(domain);
     return isVm ? domain : null;
   };
   const p1 = pick(v1);

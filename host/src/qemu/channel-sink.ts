@@ -11,7 +11,6 @@ import type { DeliverySink, VmDelivery } from "./delivery.js";
 /** A VM's channel logs a change (failing, delivering again) at most this often: a peer that accepts and closes at every step is not a line per step. */
 const CHANNEL_LOG_EVERY_MS = 60_000;
 
-
 /**
  * Opens a channel's socket path without following a link, and checks that it
  * is a socket: libvirt's per-domain channel directories belong to the qemu
@@ -31,7 +30,6 @@ export function openSocketNoFollow(path: string): number | string {
   closeSync(fd);
   return `not a socket but ${st.isSymbolicLink() ? "a symbolic link" : "another kind of file"}: refused (only the socket libvirt made is connected to)`;
 }
-
 
 /** One VM's channel: its epoch, its counters since then, its connection. */
 class VmChannel {
@@ -84,7 +82,16 @@ export class ChannelSink implements DeliverySink {
   status(): Map<string, ChannelStatus> {
     const out = new Map<string, ChannelStatus>();
     for (const [k, c] of this.vms) {
-      if (c.path) out.set(k, { path: c.path, connected: c.connected, sent: c.sent, dropped: c.dropped, epoch: c.epoch, seq: c.seq, counters: Object.fromEntries(c.counters) });
+      if (c.path)
+        out.set(k, {
+          path: c.path,
+          connected: c.connected,
+          sent: c.sent,
+          dropped: c.dropped,
+          epoch: c.epoch,
+          seq: c.seq,
+          counters: Object.fromEntries(c.counters),
+        });
     }
     return out;
   }
@@ -159,7 +166,9 @@ export class ChannelSink implements DeliverySink {
   private failed(c: VmChannel, name: string, path: string, msg: string): void {
     c.failuresSinceSaid++;
     if (this.maySay(c, msg !== c.lastError)) {
-      this.log.warn(`channel: VM ${name}: ${path}: ${msg} (retried each step${c.failuresSinceSaid > 1 ? `; ${c.failuresSinceSaid} failures since the last word` : ""})`);
+      this.log.warn(
+        `channel: VM ${name}: ${path}: ${msg} (retried each step${c.failuresSinceSaid > 1 ? `; ${c.failuresSinceSaid} failures since the last word` : ""})`,
+      );
       c.failuresSinceSaid = 0;
     }
     c.lastError = msg;
@@ -184,7 +193,9 @@ export class ChannelSink implements DeliverySink {
     const list: ChannelZone[] = zones.map((z) => ({ zone: z.id, name: z.name, energy_uj: c.counters.get(z.id) ?? 0, max_energy_range_uj: z.maxUj }));
     const line = encodeMessage({ v: 1, epoch: c.epoch, seq: ++c.seq, t: s.timestampS, t0: c.t0, step_s: s.intervalS, zones: list });
     if (this.log.enabled("debug")) {
-      this.log.debug(`channel: VM ${name} epoch ${c.epoch} seq ${c.seq} t ${s.timestampS} step ${s.intervalS}: ${list.map((z) => `${z.zone}=${z.energy_uj}`).join(" ")}`);
+      this.log.debug(
+        `channel: VM ${name} epoch ${c.epoch} seq ${c.seq} t ${s.timestampS} step ${s.intervalS}: ${list.map((z) => `${z.zone}=${z.energy_uj}`).join(" ")}`,
+      );
     }
     const sock = c.socket;
     if (!sock || !c.connected || sock.writableLength > 0) {

@@ -2,9 +2,7 @@ import type { Sink } from "@scaph/common";
 import type { ChannelStatus } from "../vm/status-file.js";
 
 /** How a delivering sink's last step went for one VM: its tree written, or its channel connected. */
-export type VmDelivery =
-  | { vm: string; transport: "tree"; ok: boolean }
-  | { vm: string; transport: "channel"; ok: boolean; channel: ChannelStatus };
+export type VmDelivery = { vm: string; transport: "tree"; ok: boolean } | { vm: string; transport: "channel"; ok: boolean; channel: ChannelStatus };
 
 /**
  * A sink that delivers each VM its energy (the tree writer, the channel

@@ -86,7 +86,14 @@ export class QemuScanner {
     let s = this.cache.get(p.key);
     if (!s || s.execs !== p.execs) {
       const id = parseQemuCmdline(p.exe, p.cmdline);
-      s = { execs: p.execs, firstSeenMs: Date.now(), id, uids: id ? readUids(this.procRoot, p.pid) : null, posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? ""), ranHere: false };
+      s = {
+        execs: p.execs,
+        firstSeenMs: Date.now(),
+        id,
+        uids: id ? readUids(this.procRoot, p.pid) : null,
+        posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? ""),
+        ranHere: false,
+      };
       this.cache.set(p.key, s);
     }
     return s;
@@ -116,13 +123,7 @@ export const processLogKey = (p: ProcessInfo, what: string): string => `${what}:
  * A domain paused on its way in (an incoming migration) is returned with
  * `incoming` until libvirt first says it runs: the resolver gives it no share.
  */
-export function discoverVms(
-  sample: ProcSample,
-  scanner: QemuScanner,
-  list: DomainList | null,
-  policy: DiscoveryPolicy,
-  log: Logger,
-): DiscoveredVm[] {
+export function discoverVms(sample: ProcSample, scanner: QemuScanner, list: DomainList | null, policy: DiscoveryPolicy, log: Logger): DiscoveredVm[] {
   scanner.prune(sample);
   const domains = list?.domains ?? [];
   const byUuid = new Map(domains.map((d) => [d.uuid, d]));
@@ -160,7 +161,10 @@ export function discoverVms(
     if (dom) {
       const recorded = policy.libvirtPid(dom.name);
       if (recorded !== null && recorded !== p.pid) {
-        log.warnOnce(processLogKey(p, "pid"), `qemu process ${p.pid} claims libvirt domain ${quoteName(dom.name)}, whose pid is ${recorded}: ignored, as a spoof`);
+        log.warnOnce(
+          processLogKey(p, "pid"),
+          `qemu process ${p.pid} claims libvirt domain ${quoteName(dom.name)}, whose pid is ${recorded}: ignored, as a spoof`,
+        );
         continue;
       }
       libvirtPid = recorded === p.pid;

@@ -126,7 +126,14 @@ export class LibvirtDomains {
         xmlTools ??= await import("../vm/domain-xml.js"); // an XML DOM, loaded when there is XML to read
         const xml = await conn.domainXml(uuid, 0);
         const channel = xmlTools.findChannel(xml);
-        const t = { channelPath: channel?.path ?? null, share: xmlTools.findShare(xml) !== null, labels: xmlTools.findNovaLabels(xml), id: d.id, at: Date.now(), socket };
+        const t = {
+          channelPath: channel?.path ?? null,
+          share: xmlTools.findShare(xml) !== null,
+          labels: xmlTools.findNovaLabels(xml),
+          id: d.id,
+          at: Date.now(),
+          socket,
+        };
         if (known?.channelPath !== t.channelPath && t.channelPath) this.log.info(`libvirt: domain ${d.name} has the channel at ${t.channelPath}`);
         this.transports.set(uuid, t);
       } catch (err) {

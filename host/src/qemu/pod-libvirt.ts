@@ -92,7 +92,9 @@ export class PodLibvirts {
         for (const base of POD_URIS) {
           try {
             const facts = await this.read(`${base}?socket=${found.viaFd}`, uuid, name);
-            return facts ? { facts, note: `its pod's libvirt at ${socket} (${base.slice("qemu+unix://".length)}) knows it` } : { facts: null, note: `its pod's libvirt at ${socket} has no domain ${uuid ?? name}` };
+            return facts
+              ? { facts, note: `its pod's libvirt at ${socket} (${base.slice("qemu+unix://".length)}) knows it` }
+              : { facts: null, note: `its pod's libvirt at ${socket} has no domain ${uuid ?? name}` };
           } catch (err) {
             why.push(`${socket} (${base.slice("qemu+unix://".length)}): ${errorMessage(err)}`);
           }

@@ -52,7 +52,12 @@ export class VmResolver implements VmSource {
       const pod = this.placeOf(vm.process).pod;
       // a qemu in a pod that this host's libvirt does not know: its domain is its pod's libvirt's (KubeVirt)
       const fromPod = !vm.libvirt && pod ? this.o.pods?.domainOf(vm.process.pid, vm.uuid, vm.name) : undefined;
-      const transports = vm.libvirt && vm.uuid ? lv?.transportsOf(vm.uuid) : fromPod?.facts ? { ...podTransports(fromPod.facts), channelRoot: `${this.o.procRoot}/${vm.process.pid}/root` } : null;
+      const transports =
+        vm.libvirt && vm.uuid
+          ? lv?.transportsOf(vm.uuid)
+          : fromPod?.facts
+            ? { ...podTransports(fromPod.facts), channelRoot: `${this.o.procRoot}/${vm.process.pid}/root` }
+            : null;
       const libvirtNote = fromPod === undefined ? undefined : (fromPod?.note ?? "its pod's libvirt not asked yet");
       // KubeVirt's namespace and VMI, where its qemu is in a pod (its libvirt is the pod's, not the host's)
       const labels = { ...(vm.libvirt && vm.uuid ? lv?.labelsOf(vm.uuid) : undefined), ...kubevirtLabels(vm.name, pod) };
@@ -83,7 +88,10 @@ export class VmResolver implements VmSource {
     for (const vm of vms) {
       if (vm.incoming) {
         now.add(vm.key);
-        if (!this.incoming.has(vm.key)) this.o.log.info(`qemu: VM ${quoteName(vm.name)} (pid ${vm.process.pid}) is on its way in (paused for an incoming migration or a start): no share until libvirt says it runs here`);
+        if (!this.incoming.has(vm.key))
+          this.o.log.info(
+            `qemu: VM ${quoteName(vm.name)} (pid ${vm.process.pid}) is on its way in (paused for an incoming migration or a start): no share until libvirt says it runs here`,
+          );
       } else if (this.incoming.has(vm.key)) this.o.log.info(`qemu: VM ${quoteName(vm.name)} runs here now: its share begins`);
     }
     this.incoming = now;
@@ -108,11 +116,7 @@ export class VmResolver implements VmSource {
     return place;
   }
 
-  private cpuTicks(
-    key: string,
-    p: ProcessInfo,
-    prevUptimeS: number,
-  ): { cpuTicks: Ticks; cpuSource: "cgroup" | "process" } {
+  private cpuTicks(key: string, p: ProcessInfo, prevUptimeS: number): { cpuTicks: Ticks; cpuSource: "cgroup" | "process" } {
     const cg = this.cgroupOf(p);
     const usec = cg ? readCgroupUsageUsec(this.o.cgroupRoot, cg) : null;
     if (cg && usec !== null) {

@@ -38,9 +38,7 @@ export class VmTreeSink implements DeliverySink {
     () => Math.min(...[...this.trees.values()].map((t) => t.frameS()), 1),
   );
 
-  constructor(
-    private readonly o: { baseDir: string; log: Logger; maxVms: number; substeps?: number },
-  ) {
+  constructor(private readonly o: { baseDir: string; log: Logger; maxVms: number; substeps?: number }) {
     this.state = DaemonState.load(o.baseDir, o.log);
   }
 

@@ -92,7 +92,10 @@ export function regularFileAt(path: string): WrittenFile | null {
  */
 export function writeInto(dir: DirHandle, name: string, content: string, log: Logger, mtimeS?: number): void {
   try {
-    replaceFile(dir.anchor, name, content, { onReplaced: (what) => log.warn(`tree: ${what} in ${dir.shown} (planted in the share?): removed and replaced`), ...(mtimeS !== undefined ? { mtimeS } : {}) });
+    replaceFile(dir.anchor, name, content, {
+      onReplaced: (what) => log.warn(`tree: ${what} in ${dir.shown} (planted in the share?): removed and replaced`),
+      ...(mtimeS !== undefined ? { mtimeS } : {}),
+    });
   } catch (err) {
     throw shownError(err, dir);
   }

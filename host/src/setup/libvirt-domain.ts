@@ -38,9 +38,7 @@ export function findDomain(conn: Connection, name: string): Domain {
         d.free();
         return n;
       });
-      throw new ScaphError(
-        `no domain named ${JSON.stringify(name)} at ${conn.uri}; domains there: ${names.length ? names.sort().join(", ") : "(none)"}`,
-      );
+      throw new ScaphError(`no domain named ${JSON.stringify(name)} at ${conn.uri}; domains there: ${names.length ? names.sort().join(", ") : "(none)"}`);
     }
     throw err;
   }

@@ -37,7 +37,9 @@ export function checkCommon(o: { domain: string; dryRun: boolean }, verb: string
   const why = unsafeNameReason(o.domain);
   if (why !== null) throw new ScaphError(`refusing domain name ${JSON.stringify(o.domain)} as a directory name: ${why}`);
   if (!o.dryRun && process.getuid?.() !== 0) {
-    throw new ScaphError(`${verb} must run as root (it mounts a tmpfs, writes a systemd unit and edits the domain); use sudo, or --dry-run to see what it would do`);
+    throw new ScaphError(
+      `${verb} must run as root (it mounts a tmpfs, writes a systemd unit and edits the domain); use sudo, or --dry-run to see what it would do`,
+    );
   }
 }
 
@@ -118,7 +120,9 @@ async function setupChannel(o: SetupOptions, conn: Connection, dom: Domain): Pro
   if (actions.length === 0) o.print(`${o.domain}: nothing to change, already set up for channel`);
   await runActions(actions, o);
   if (restartNeeded) {
-    o.print(`restart ${o.domain} for the channel to appear in the guest (virsh shutdown ${o.domain}; virsh start ${o.domain})${o.live ? "" : ", or run setup with --live to hot-plug it"}`);
+    o.print(
+      `restart ${o.domain} for the channel to appear in the guest (virsh shutdown ${o.domain}; virsh start ${o.domain})${o.live ? "" : ", or run setup with --live to hot-plug it"}`,
+    );
   }
   o.print(guestInstructions("channel"));
 }
@@ -147,17 +151,23 @@ export async function setup(o: SetupOptions): Promise<void> {
   const sd = await systemdRunning();
   if (current !== unit) {
     actions.push({ say: `write ${unitPath} (the tmpfs survives a reboot)`, run: () => writeFile(unitPath, unit) });
-    if (sd) actions.push({ say: `systemctl daemon-reload && systemctl enable ${mountUnitName(dir)}`, run: async () => {
-      await systemctl(["daemon-reload"]);
-      await systemctl(["enable", mountUnitName(dir)]);
-    } });
+    if (sd)
+      actions.push({
+        say: `systemctl daemon-reload && systemctl enable ${mountUnitName(dir)}`,
+        run: async () => {
+          await systemctl(["daemon-reload"]);
+          await systemctl(["enable", mountUnitName(dir)]);
+        },
+      });
   }
   if (!sd) o.print(`systemd is not running here: to mount the tmpfs at boot, add this line to /etc/fstab:\n  ${fstabLine(dir, o.size)}`);
 
   const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(o));
   defineAction(conn, o, xml, addShare(xml, spec), actions, "after setup");
   if (o.transport === "virtiofs" && spec.virtiofsReadonly === false) {
-    o.print(`note: libvirt ${version.major}.${version.minor} rejects <readonly/> on virtiofs: the guest can write into its share (scaph treats the tree as untrusted); use --transport 9p for a read-only share`);
+    o.print(
+      `note: libvirt ${version.major}.${version.minor} rejects <readonly/> on virtiofs: the guest can write into its share (scaph treats the tree as untrusted); use --transport 9p for a read-only share`,
+    );
   }
 
   let restartNeeded = false;
@@ -187,7 +197,9 @@ export async function setup(o: SetupOptions): Promise<void> {
   if (actions.length === 0) o.print(`${o.domain}: nothing to change, already set up for ${o.transport}`);
   await runActions(actions, o);
   if (restartNeeded) {
-    o.print(`restart ${o.domain} for the share to appear in the guest (virsh shutdown ${o.domain}; virsh start ${o.domain})${o.live ? "" : ", or run setup with --live to hot-plug it"}`);
+    o.print(
+      `restart ${o.domain} for the share to appear in the guest (virsh shutdown ${o.domain}; virsh start ${o.domain})${o.live ? "" : ", or run setup with --live to hot-plug it"}`,
+    );
   }
   o.print(guestInstructions(o.transport));
 }

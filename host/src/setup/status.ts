@@ -91,7 +91,10 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
   const daemonFresh = daemon !== null && nowS - daemon.timestamp_s <= staleS;
   if (!daemon) notes.push({ kind: "no-status-file", text: `no status file in ${o.baseDir}: scaph-host qemu has not run with this --base-dir` });
   else if (!daemonFresh) {
-    notes.push({ kind: "daemon-not-running", text: `scaph-host qemu last wrote its status ${Math.round(nowS - daemon.timestamp_s)} s ago: it is not running (systemctl status scaph-host-qemu)` });
+    notes.push({
+      kind: "daemon-not-running",
+      text: `scaph-host qemu last wrote its status ${Math.round(nowS - daemon.timestamp_s)} s ago: it is not running (systemctl status scaph-host-qemu)`,
+    });
   }
   const about = daemonFresh ? { daemon: { pid: daemon.pid, step_s: daemon.step_s, steps: daemon.steps, proc_files_held: daemon.proc_files_held ?? null } } : {};
   let conn;
@@ -116,7 +119,12 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       const wantsTree = (live.length > 0 ? live : persistent).some((t) => t !== "channel");
       const wantsChannel = live.includes("channel");
       const mount = safe && wantsTree ? await mountAt(dir, o.procfsPath) : null;
-      const mtime = safe && wantsTree ? await stat(join(dir, VM_PACKAGE_ZONE, "energy_uj")).then((s) => s.mtimeMs).catch(() => null) : null;
+      const mtime =
+        safe && wantsTree
+          ? await stat(join(dir, VM_PACKAGE_ZONE, "energy_uj"))
+              .then((s) => s.mtimeMs)
+              .catch(() => null)
+          : null;
       const age = mtime === null ? null : Math.max(0, Date.now() / 1000 - mtime / 1000);
       // UUIDs are lower case wherever they come from (libvirt's, qemu's -uuid as parsed, the status file's)
       const uuid = d.uuid;
@@ -136,7 +144,8 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
           if (!persistent.includes(t)) problems.push(`${t} only in the running VM: it goes at the next restart (scaph-host setup)`);
         }
         if (wantsTree && mount?.fsType !== "tmpfs") problems.push("tree dir not a tmpfs (scaph-host setup)");
-        if (wantsTree && (age === null || age > staleS)) problems.push(`tree not updated for ${age === null ? "ever" : `${Math.round(age)} s`} (is scaph-host qemu running?)`);
+        if (wantsTree && (age === null || age > staleS))
+          problems.push(`tree not updated for ${age === null ? "ever" : `${Math.round(age)} s`} (is scaph-host qemu running?)`);
         if (wantsChannel && vm && !vm.channel?.connected) problems.push("the daemon is not connected to the channel");
         if (wantsChannel && !vm) problems.push("no channel lines: is scaph-host qemu running?");
       }
@@ -180,7 +189,7 @@ export function stateText(code: number, reason: number): string {
 
 /** Rows from the daemon's status file alone (libvirt unreachable). */
 function fromStatusFile(daemon: DaemonStatus | null, fresh: boolean): StatusRow[] {
-  const incoming = (fresh ? daemon?.incoming ?? [] : []).map((v) => ({
+  const incoming = (fresh ? (daemon?.incoming ?? []) : []).map((v) => ({
     domain: v.name,
     state: "incoming",
     running: false,
@@ -207,7 +216,11 @@ function vmRows(vms: DaemonStatus["vms"], fresh: boolean): StatusRow[] {
     tree_age_s: null,
     power_w: fresh ? Math.round(v.power_uw / 1e3) / 1e3 : null,
     channel: v.channel ? { connected: v.channel.connected, sent: v.channel.sent, dropped: v.channel.dropped } : null,
-    problems: [...(fresh ? [] : ["the daemon's status is stale"]), ...(v.tree && !v.written ? ["tree not written at the last step"] : []), ...(v.channel && !v.channel.connected ? ["the daemon is not connected to the channel"] : [])],
+    problems: [
+      ...(fresh ? [] : ["the daemon's status is stale"]),
+      ...(v.tree && !v.written ? ["tree not written at the last step"] : []),
+      ...(v.channel && !v.channel.connected ? ["the daemon is not connected to the channel"] : []),
+    ],
   }));
 }
 
@@ -226,7 +239,11 @@ export function formatStatus(report: StatusReport): string {
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? "").length)));
   const table = [head, ...body].map((cols) => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join("  ")).join("\n");
   const d = report.daemon;
-  const daemon = d ? [`daemon: pid ${d.pid}, ${d.steps} steps of ${d.step_s.toFixed(1)} s${d.proc_files_held === null ? "" : `, ${d.proc_files_held} files of /proc held open`}`] : [];
+  const daemon = d
+    ? [
+        `daemon: pid ${d.pid}, ${d.steps} steps of ${d.step_s.toFixed(1)} s${d.proc_files_held === null ? "" : `, ${d.proc_files_held} files of /proc held open`}`,
+      ]
+    : [];
   return [...daemon, ...report.notes.map((n) => `note: ${n.text}`), table].join("\n") + "\n";
 }
 

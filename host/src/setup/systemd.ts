@@ -8,7 +8,10 @@ import { tmpfsOptions } from "./mounts.js";
  * [A-Za-z0-9:_.] (and a leading `.`) written `\xNN`.
  */
 export function systemdEscapePath(path: string): string {
-  const norm = path.split("/").filter((p) => p !== "" && p !== ".").join("/");
+  const norm = path
+    .split("/")
+    .filter((p) => p !== "" && p !== ".")
+    .join("/");
   if (norm === "") return "-";
   let out = "";
   const bytes = Buffer.from(norm, "utf8");

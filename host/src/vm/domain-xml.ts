@@ -165,9 +165,7 @@ export function addShare(xml: string, spec: ShareSpec): Edit {
   if (existing) {
     const found = findShare(xml);
     if (found && found.transport !== spec.transport) {
-      throw new ScaphError(
-        `the domain already shares "${SHARE_TAG}" over ${found.transport}; run teardown first to switch to ${spec.transport}`,
-      );
+      throw new ScaphError(`the domain already shares "${SHARE_TAG}" over ${found.transport}; run teardown first to switch to ${spec.transport}`);
     }
   } else {
     let devices = child(dom, "devices");

@@ -52,7 +52,10 @@ async function qemuSide(path: string, read = true): Promise<{ server: Server; li
 }
 
 /** A rig whose libvirt (the fixture node) gives web-1 a channel at `sock`; `sink` is the daemon's channel sink. */
-async function channelRig(sock: string, dir: string): Promise<{ q: QemuRig; sink: ChannelSink; lv: LibvirtDomains; log: string[]; step(s?: number): Promise<void>; close(): Promise<void> }> {
+async function channelRig(
+  sock: string,
+  dir: string,
+): Promise<{ q: QemuRig; sink: ChannelSink; lv: LibvirtDomains; log: string[]; step(s?: number): Promise<void>; close(): Promise<void> }> {
   libVersion(); // needs libvirt.so.0 (Debian libvirt0)
   const node = join(dir, "node.xml");
   const xml = await readFile(join(fixturesDir(), "libvirt", "node.xml"), "utf8");
@@ -77,7 +80,6 @@ async function channelRig(sock: string, dir: string): Promise<{ q: QemuRig; sink
     },
   };
 }
-
 
 test("channel: one line per step with the VM's counters since its epoch; no tree for a channel-only VM; reconnects", async () => {
   const dir = await mkdtemp(join(tmpdir(), "scaph-chan-"));

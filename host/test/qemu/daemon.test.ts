@@ -33,15 +33,21 @@ test("every cmdline form is discovered; hostile and nameless ones are skipped wi
   const q = await qemuRig();
   try {
     const s = await q.step();
-    assert.deepEqual(s.vms.map((v) => [v.name, v.uuid, v.cpuSource]), [
-      ["odd,name", "11111111-2222-3333-4444-555555555504", "process"],
-      ["plainvm", null, "process"],
-      ["pve-vm", null, "cgroup"],
-      ["rhel-vm", "aaaaaaaa-0000-0000-0000-000000000003", "cgroup"],
-      ["web-1", "11111111-2222-3333-4444-555555555501", "cgroup"],
-    ]);
+    assert.deepEqual(
+      s.vms.map((v) => [v.name, v.uuid, v.cpuSource]),
+      [
+        ["odd,name", "11111111-2222-3333-4444-555555555504", "process"],
+        ["plainvm", null, "process"],
+        ["pve-vm", null, "cgroup"],
+        ["rhel-vm", "aaaaaaaa-0000-0000-0000-000000000003", "cgroup"],
+        ["web-1", "11111111-2222-3333-4444-555555555501", "cgroup"],
+      ],
+    );
     assert.deepEqual((await readdir(q.baseDir)).filter((n) => !n.startsWith(".")).sort(), ["odd,name", "plainvm", "pve-vm", "rhel-vm", "web-1"]);
-    assert.ok(q.lines.some((l) => l.includes('"../../etc" refused')), q.lines.join("\n"));
+    assert.ok(
+      q.lines.some((l) => l.includes('"../../etc" refused')),
+      q.lines.join("\n"),
+    );
     assert.ok(q.lines.some((l) => l.includes("qemu process 1005 has no -name")));
     assert.ok(q.lines.some((l) => l.includes("is not a mount point")));
   } finally {
@@ -68,7 +74,11 @@ test("exact µJ per VM; Σ VMs + others ≤ host; the tree gains what was attrib
     // One attribution: each VM's energy is its qemu process's, the one every sink shows with vmname.
     for (const v of s.vms) {
       const procs = s.snapshot.processes.filter((p) => p.vmname === v.name);
-      assert.deepEqual(procs.map((p) => [p.pid, p.energyUj]), [[v.pid, v.energyUj]], v.name);
+      assert.deepEqual(
+        procs.map((p) => [p.pid, p.energyUj]),
+        [[v.pid, v.energyUj]],
+        v.name,
+      );
     }
     assert.equal(s.snapshot.attributedUj, vmSum + s.othersUj);
     // web-1's tree: core and dram take the VM's share, the package the rest; package + dram = attributed.
@@ -86,7 +96,10 @@ test("exact µJ per VM; Σ VMs + others ≤ host; the tree gains what was attrib
     await q.step(2);
     assert.equal(await read(q, "web-1", "intel-rapl:0"), "10000000");
     assert.equal(await read(q, "odd,name", "intel-rapl:0"), String(2 * (3_600_000 - 600_000)));
-    assert.ok(q.lines.some((l) => /DEBUG measure: 2\.000 s, host 24000000 µJ, .* web-1=6000000 µJ \(cgroup 100\.0 ticks\).* other processes 5400000 µJ/.test(l)), "debug line says what was attributed");
+    assert.ok(
+      q.lines.some((l) => /DEBUG measure: 2\.000 s, host 24000000 µJ, .* web-1=6000000 µJ \(cgroup 100\.0 ticks\).* other processes 5400000 µJ/.test(l)),
+      "debug line says what was attributed",
+    );
   } finally {
     await q.cleanup();
   }
@@ -109,7 +122,9 @@ test("a restarted daemon continues each counter from its own state, never from t
     assert.equal(await read(q, "web-1", "intel-rapl:0"), String(web + 5_000_000), "continued from the state, not the planted value");
     assert.ok(q.lines.some((l) => l.includes("VM web-1") && l.includes("continued from the daemon's state")));
     // The state file is the host's, in the base dir, not in any VM's share.
-    const state = JSON.parse(await readFile(join(q.baseDir, ".scaph-state.json"), "utf8")) as { vms: Record<string, { name: string; zones: Record<string, number> }> };
+    const state = JSON.parse(await readFile(join(q.baseDir, ".scaph-state.json"), "utf8")) as {
+      vms: Record<string, { name: string; zones: Record<string, number> }>;
+    };
     assert.equal(state.vms["11111111-2222-3333-4444-555555555501"]?.zones["intel-rapl:0"], web + 5_000_000);
     // Near the wrap point: the counter wraps at max like hardware.
     const max = 262143328850;
@@ -190,7 +205,10 @@ test("a VM that vanishes is dropped; one that appears is picked up, without a re
     await q.step();
     await rm(join(q.rig.proc.root, "1006"), { recursive: true });
     const s = await q.step();
-    assert.equal(s.vms.some((v) => v.name === "plainvm"), false);
+    assert.equal(
+      s.vms.some((v) => v.name === "plainvm"),
+      false,
+    );
     assert.ok(q.lines.some((l) => l.includes("VM plainvm is gone")));
     // A new VM, started after the previous reading (uptime 1000 s).
     await mkdir(join(q.rig.proc.root, "1007"));

@@ -47,4 +47,3 @@ test("two processes claim one VM, and libvirt's pid file names the younger: libv
     assert.ok(q2.lines.some((l) => l.includes('qemu process 1000 claims libvirt domain "web-1", whose pid is 1013')));
   });
 });
-

@@ -14,7 +14,10 @@ test("the fixture's spoofs (argv[0] only; a user's copy of qemu) are not VMs, an
     assert.deepEqual(names(s), ["odd,name", "plainvm", "pve-vm", "rhel-vm", "web-1"]);
     assert.equal(s.vms.find((v) => v.name === "web-1")?.pid, 1000, "pid 1008 copies web-1's -name and -uuid");
     assert.equal(s.vms.find((v) => v.name === "rhel-vm")?.pid, 1002, "pid 1009 copies rhel-vm's -name");
-    assert.ok(q.lines.some((l) => l.includes('process 1008 calls itself "qemu-system-x86_64" but runs "/usr/bin/python3.11": not a VM')), q.lines.join("\n"));
+    assert.ok(
+      q.lines.some((l) => l.includes('process 1008 calls itself "qemu-system-x86_64" but runs "/usr/bin/python3.11": not a VM')),
+      q.lines.join("\n"),
+    );
     assert.ok(q.lines.some((l) => l.includes("qemu process 1009 runs as uid 1000/1000, not root or the VM user")));
   } finally {
     await q.cleanup();
@@ -47,7 +50,11 @@ test("names: invalid UTF-8, bidi and NFD look-alikes are refused and reported, n
     await addQemu(q, 1024, 100, [Q, "-name", "café"]);
     const s = await q.step();
     assert.deepEqual(names(s), ["café", "odd,name", "plainvm", "pve-vm", "rhel-vm", "web-1"]);
-    for (const pid of [1020, 1021]) assert.ok(q.lines.some((l) => l.includes(`qemu process ${pid}: VM name "vm-\\ufffd" refused as a directory (not valid UTF-8`)), q.lines.join("\n"));
+    for (const pid of [1020, 1021])
+      assert.ok(
+        q.lines.some((l) => l.includes(`qemu process ${pid}: VM name "vm-\\ufffd" refused as a directory (not valid UTF-8`)),
+        q.lines.join("\n"),
+      );
     assert.ok(q.lines.some((l) => l.includes("qemu process 1022") && l.includes("bidi")));
     assert.ok(q.lines.some((l) => l.includes("qemu process 1023") && l.includes("NFC")));
     for (const l of q.lines) assert.doesNotMatch(l, /[\u202E\u0301]/, "a name is quoted escaped");
@@ -91,7 +98,10 @@ test("a domain paused on its way in (an incoming migration) is incoming until li
     assert.equal(incoming(DomainState.PAUSED, PausedReason.MIGRATION), false, "paused again for an outgoing migration: still this host's");
     assert.equal(incoming(DomainState.PAUSED, PausedReason.USER), false);
     // A fresh daemon that first sees a domain paused by its user counts it at once.
-    assert.equal(discoverVms(sample, new QemuScanner(root), web1(DomainState.PAUSED, PausedReason.USER), policy, log).find((v) => v.name === "web-1")?.incoming, false);
+    assert.equal(
+      discoverVms(sample, new QemuScanner(root), web1(DomainState.PAUSED, PausedReason.USER), policy, log).find((v) => v.name === "web-1")?.incoming,
+      false,
+    );
   } finally {
     await removeTree(root);
   }

@@ -22,12 +22,17 @@ test("riemann and warp10 with --qemu: vmname on qemu processes, per-VM series", 
     const events = srv.msgs[0]?.events ?? [];
     const web = events.find((e) => e.service === "scaph_vm_power_microwatts" && e.attributes?.some((a) => a.key === "vmname" && a.value === "web-1"));
     assert.equal(web?.metric_d, s.vms.find((v) => v.name === "web-1")?.powerUw);
-    const proc = events.find((e) => e.service?.startsWith("scaph_process_power_consumption_microwatts_") && e.attributes?.some((a) => a.key === "vmname" && a.value === "web-1"));
+    const proc = events.find(
+      (e) => e.service?.startsWith("scaph_process_power_consumption_microwatts_") && e.attributes?.some((a) => a.key === "vmname" && a.value === "web-1"),
+    );
     assert.ok(proc, "the qemu process of web-1 carries vmname");
     const model = new MetricsModel({ filter: { kind: "top", n: 50 }, qemu: true });
     model.update(s.snapshot);
     const lines = gtsLines(model, 1);
-    assert.ok(lines.some((l) => /^1\/\/ scaph_vm_power_microwatts\{vmname=web-1,/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /^1\/\/ scaph_vm_power_microwatts\{vmname=web-1,/.test(l)),
+      lines.join("\n"),
+    );
     assert.ok(lines.some((l) => l.startsWith("1// scaph_process_power_consumption_microwatts{") && l.includes("vmname=web-1")));
   } finally {
     await srv.close();

@@ -68,7 +68,10 @@ test("KubeVirt's qemu in a virt-launcher pod is a VM: named by its domain, label
     assert.ok(row, formatStatus(report));
     assert.equal(row.state, "running (no domain in this host's libvirt)");
     assert.equal(row.power_w, 2.5);
-    assert.ok(report.rows.some((r) => r.domain === "test"), "the host's own domains are still there");
+    assert.ok(
+      report.rows.some((r) => r.domain === "test"),
+      "the host's own domains are still there",
+    );
   } finally {
     await q.cleanup();
   }
@@ -93,7 +96,10 @@ test("a pod whose libvirt cannot be reached: the VM keeps its share, and status 
     assert.equal(web?.libvirtNote, d.note);
     assert.equal(s.vms.find((v) => v.name === "lab_x")?.libvirtNote, undefined, "a qemu outside any pod is not asked");
     const report = await collectStatus({ connect: "test:///default", baseDir: q.baseDir });
-    assert.match(report.rows.find((r) => r.domain === "prod_web-1")?.state ?? "", /^running \(no domain in this host's libvirt; its pod's libvirt unreachable: /);
+    assert.match(
+      report.rows.find((r) => r.domain === "prod_web-1")?.state ?? "",
+      /^running \(no domain in this host's libvirt; its pod's libvirt unreachable: /,
+    );
   } finally {
     await q.cleanup();
   }

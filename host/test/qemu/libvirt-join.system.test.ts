@@ -69,10 +69,7 @@ test("an OpenStack Nova domain: its instance and project names label the VM's se
   // and a hostile one: a bidi override in the project's name gives no label rather than a misleading one
   const hostile = `<metadata><nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1"><nova:name>db</nova:name>
     <nova:owner><nova:project uuid="p2">evil\u202Eadmin</nova:project></nova:owner></nova:instance></metadata>`;
-  await writeFile(
-    node,
-    xml.replace(/(<name>web-1<\/name>)/, `$1${nova}`).replace(/(<name>odd,name<\/name>)/, `$1${hostile}`),
-  );
+  await writeFile(node, xml.replace(/(<name>web-1<\/name>)/, `$1${nova}`).replace(/(<name>odd,name<\/name>)/, `$1${hostile}`));
   const lv = new LibvirtDomains(`test://${node}`, createLogger({ level: "error", write: () => {} }), 5000, join(dir, "no-channel-dir"));
   const q = await qemuRig({ libvirt: lv });
   try {
@@ -85,7 +82,10 @@ test("an OpenStack Nova domain: its instance and project names label the VM's se
     const prom = new PrometheusExporter({ address: "127.0.0.1", port: 0, suffix: "metrics", qemu: true, filter: { kind: "top", n: 5 } });
     prom.write(s.snapshot);
     const body = prom.exposition();
-    assert.match(body, /scaph_vm_power_microwatts\{vmname="web-1",uuid="11111111-2222-3333-4444-555555555501",nova_instance="web \\"front\\" é",nova_project="shop"\} \d+/);
+    assert.match(
+      body,
+      /scaph_vm_power_microwatts\{vmname="web-1",uuid="11111111-2222-3333-4444-555555555501",nova_instance="web \\"front\\" é",nova_project="shop"\} \d+/,
+    );
     assert.deepEqual(promtoolProblems(body), []);
   } finally {
     await lv.close();

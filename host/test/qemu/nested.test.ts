@@ -54,7 +54,10 @@ test("in a guest whose tree says 12 J, its VMs get their share of those 12 J to 
 });
 
 test("scaph-host's default powercap path: the host's RAPL, else (in a VM) the tree its host gives it", () => {
-  const has = (...paths: string[]) => (p: string): boolean => paths.includes(p);
+  const has =
+    (...paths: string[]) =>
+    (p: string): boolean =>
+      paths.includes(p);
   assert.equal(hostPowercapPath({}, has(`${SYS_POWERCAP}/intel-rapl:0/energy_uj`, `${GUEST_TREE}/intel-rapl:0/energy_uj`)), SYS_POWERCAP);
   assert.equal(hostPowercapPath({}, has(`${GUEST_TREE}/intel-rapl:0/energy_uj`)), GUEST_TREE);
   assert.equal(hostPowercapPath({ SCAPHANDRE_POWERCAP_PATH: "/srv/t" }, has("/srv/t/intel-rapl:0/energy_uj")), "/srv/t");

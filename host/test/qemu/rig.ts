@@ -113,7 +113,10 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
     async advanceCgroup(path, usec) {
       const f = join(cgroupRoot, path, "cpu.stat");
       const t = await readFile(f, "utf8");
-      await writeFile(f, t.replace(/^usage_usec (\d+)$/m, (_m, v: string) => `usage_usec ${Number(v) + usec}`));
+      await writeFile(
+        f,
+        t.replace(/^usage_usec (\d+)$/m, (_m, v: string) => `usage_usec ${Number(v) + usec}`),
+      );
     },
     async restart() {
       const sensor = await PowercapSensor.open({ root: rig.power.root, clock: () => now });
@@ -144,4 +147,3 @@ export async function addQemu(q: QemuRig, pid: number, startTicks: number, argv:
 }
 
 export const Q = "/usr/bin/qemu-system-x86_64";
-

@@ -41,7 +41,10 @@ test("a full tmpfs: the write fails and is logged, other VMs go on, no energy is
     const s1 = await q.step(2);
     assert.equal(s1.vms.find((v) => v.name === "web-1")?.written, false);
     assert.equal(s1.vms.find((v) => v.name === "rhel-vm")?.written, true);
-    assert.ok(q.lines.some((l) => l.includes("tree web-1") && /ENOSPC|no space/i.test(l)), q.lines.join("\n"));
+    assert.ok(
+      q.lines.some((l) => l.includes("tree web-1") && /ENOSPC|no space/i.test(l)),
+      q.lines.join("\n"),
+    );
     await rm(join(dir, "filler"));
     await advance();
     const s2 = await q.step(2);
@@ -60,7 +63,10 @@ test("mount point detection: no warning for a tmpfs-backed VM dir", async () => 
   const dir = await mountVmTmpfs(q, "rhel-vm", "1m");
   try {
     await q.step();
-    assert.equal(q.lines.some((l) => l.includes(`${dir} is not a mount point`)), false);
+    assert.equal(
+      q.lines.some((l) => l.includes(`${dir} is not a mount point`)),
+      false,
+    );
     assert.ok(q.lines.some((l) => l.includes("web-1 is not a mount point")));
     // The tree went into the tmpfs, not under it.
     const [tree, mount] = await Promise.all([stat(join(dir, "intel-rapl:0", "energy_uj")), stat(dir)]);

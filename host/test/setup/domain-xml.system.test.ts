@@ -3,7 +3,17 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Connection, DomainXMLFlags } from "@scaph/libvirt";
 import { fixturesDir } from "@scaph/test-support";
-import { addChannel, addShare, channelElementXml, findChannel, findShare, hasVirtioSerial, normalizeXml, removeChannel, removeShare } from "../../src/vm/domain-xml.js";
+import {
+  addChannel,
+  addShare,
+  channelElementXml,
+  findChannel,
+  findShare,
+  hasVirtioSerial,
+  normalizeXml,
+  removeChannel,
+  removeShare,
+} from "../../src/vm/domain-xml.js";
 import { checkGolden } from "../golden.js";
 
 const uri = `test://${join(fixturesDir(), "libvirt", "node.xml")}`;

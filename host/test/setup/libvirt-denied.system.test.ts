@@ -42,7 +42,9 @@ console.log(JSON.stringify(out));
 `,
     });
     chmodSync(dir, 0o755);
-    const r = JSON.parse(execFileSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, probe], { encoding: "utf8", cwd: here })) as Record<string, { scaph: string; libvirt: { code: string; errno: number; denied: boolean }; hint: string }>;
+    const r = JSON.parse(
+      execFileSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, probe], { encoding: "utf8", cwd: here }),
+    ) as Record<string, { scaph: string; libvirt: { code: string; errno: number; denied: boolean }; hint: string }>;
     assert.deepEqual(r.denied?.libvirt, { code: "SYSTEM_ERROR", errno: 13, denied: true });
     assert.equal(r.denied?.scaph, "ScaphError");
     assert.match(r.denied?.hint ?? "", /^Permission:/);

@@ -46,7 +46,17 @@ test("setup then setup again (nothing changes), then teardown twice; a busy moun
   const { mkdir } = await import("node:fs/promises");
   await mkdir(unitDir);
   const out: string[] = [];
-  const o = { domain: "batch-off", baseDir: base, size: "2m", transport: "9p" as const, live: false, dryRun: false, connect: URI, unitDir, print: (l: string) => out.push(l) };
+  const o = {
+    domain: "batch-off",
+    baseDir: base,
+    size: "2m",
+    transport: "9p" as const,
+    live: false,
+    dryRun: false,
+    connect: URI,
+    unitDir,
+    print: (l: string) => out.push(l),
+  };
   const dir = join(base, "batch-off");
   try {
     await setup(o);
@@ -61,8 +71,15 @@ test("setup then setup again (nothing changes), then teardown twice; a busy moun
 
     out.length = 0;
     await setup(o);
-    assert.ok(out.some((l) => l.includes("nothing to change")), out.join("\n"));
-    assert.equal(out.some((l) => /^(create|mount|write|define)/.test(l)), false, out.join("\n"));
+    assert.ok(
+      out.some((l) => l.includes("nothing to change")),
+      out.join("\n"),
+    );
+    assert.equal(
+      out.some((l) => /^(create|mount|write|define)/.test(l)),
+      false,
+      out.join("\n"),
+    );
 
     // A process inside the mount keeps it busy: teardown says so and leaves it.
     const holder = spawn("sleep", ["30"], { cwd: dir });
@@ -93,7 +110,17 @@ test("--dry-run changes nothing and prints the diff and the commands", async () 
   const tmp = await mkdtemp(join(tmpdir(), "scaph-dry-"));
   const out: string[] = [];
   try {
-    await setup({ domain: "db-1", baseDir: join(tmp, "b"), size: "5m", transport: "virtiofs", live: false, dryRun: true, connect: URI, unitDir: tmp, print: (l) => out.push(l) });
+    await setup({
+      domain: "db-1",
+      baseDir: join(tmp, "b"),
+      size: "5m",
+      transport: "virtiofs",
+      live: false,
+      dryRun: true,
+      connect: URI,
+      unitDir: tmp,
+      print: (l) => out.push(l),
+    });
     const text = out.join("\n");
     assert.match(text, /\+ {4}<filesystem type="mount" accessmode="passthrough">/);
     assert.match(text, /\+ {4}<source type="memfd"\/>/);
@@ -107,11 +134,23 @@ test("--dry-run changes nothing and prints the diff and the commands", async () 
 
 test("errors: unknown domain lists the others, unsafe name, bad size, unreachable libvirt", async () => {
   await defineFixture("web-1");
-  const base = { baseDir: "/nonexistent", size: "5m", transport: "9p" as const, live: false, dryRun: true, connect: URI, unitDir: "/nonexistent", print: () => {} };
+  const base = {
+    baseDir: "/nonexistent",
+    size: "5m",
+    transport: "9p" as const,
+    live: false,
+    dryRun: true,
+    connect: URI,
+    unitDir: "/nonexistent",
+    print: () => {},
+  };
   await assert.rejects(setup({ ...base, domain: "nope" }), /no domain named "nope" at test:\/\/\/default; domains there: .*web-1/);
   await assert.rejects(setup({ ...base, domain: "../etc" }), /refusing domain name/);
   await assert.rejects(setup({ ...base, domain: "web-1", size: "lots" }), /--size/);
-  await assert.rejects(setup({ ...base, domain: "web-1", connect: "qemu+unix:///system?socket=/nonexistent/sock" }), /cannot connect to libvirt at qemu\+unix:\/\/\/system\?socket=\/nonexistent\/sock/);
+  await assert.rejects(
+    setup({ ...base, domain: "web-1", connect: "qemu+unix:///system?socket=/nonexistent/sock" }),
+    /cannot connect to libvirt at qemu\+unix:\/\/\/system\?socket=\/nonexistent\/sock/,
+  );
 });
 
 test("a base dir behind a symbolic link (/var/lib/libvirt on a data disk): setup twice stacks one mount, its unit names the real path, teardown unmounts it", async () => {

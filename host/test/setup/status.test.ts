@@ -13,7 +13,10 @@ test("libvirt unreachable: status reads the daemon's status file, says so, and f
     const s = await q.step(); // the daemon's pipeline wrote its status file in the base dir
     const o = { connect: `test://${join(q.baseDir, "no-such-node.xml")}`, baseDir: q.baseDir };
     const r = await collectStatus(o);
-    assert.deepEqual(r.notes.map((n) => n.kind), ["libvirt-unreachable"]);
+    assert.deepEqual(
+      r.notes.map((n) => n.kind),
+      ["libvirt-unreachable"],
+    );
     assert.deepEqual(r.rows.map((x) => x.domain).sort(), s.vms.map((v) => v.name).sort());
     assert.ok(r.rows.length >= 2, formatStatus(r));
     assert.ok(r.rows.every((x) => x.state === "running" && x.power_w !== null));
@@ -28,7 +31,10 @@ test("libvirt unreachable: status reads the daemon's status file, says so, and f
     const st = JSON.parse(await readFile(file, "utf8")) as { timestamp_s: number };
     await writeFile(file, JSON.stringify({ ...st, timestamp_s: st.timestamp_s - 60 }));
     const stale = await collectStatus(o);
-    assert.deepEqual(stale.notes.map((n) => n.kind), ["daemon-not-running", "libvirt-unreachable"]);
+    assert.deepEqual(
+      stale.notes.map((n) => n.kind),
+      ["daemon-not-running", "libvirt-unreachable"],
+    );
     assert.ok(stale.rows.every((x) => x.problems.includes("the daemon's status is stale")));
     assert.equal(stale.daemon, undefined, "no daemon line from a stale status file");
   } finally {
@@ -66,8 +72,24 @@ test("status names a live migration's states from libvirt's state and reason", a
 
 test("status prints a hostile domain name quoted and escaped in its table, never raw", async () => {
   const { formatStatus } = await import("../../src/setup/status.js");
-  const row = { state: "running", running: true, transport: null, live_transport: null, mounted: false, tree_age_s: null, power_w: null, channel: null, problems: [] };
-  const out = formatStatus({ notes: [], rows: [{ ...row, domain: "evil\u202etxt.exe\u2028\tx" }, { ...row, domain: "web-1" }] });
+  const row = {
+    state: "running",
+    running: true,
+    transport: null,
+    live_transport: null,
+    mounted: false,
+    tree_age_s: null,
+    power_w: null,
+    channel: null,
+    problems: [],
+  };
+  const out = formatStatus({
+    notes: [],
+    rows: [
+      { ...row, domain: "evil\u202etxt.exe\u2028\tx" },
+      { ...row, domain: "web-1" },
+    ],
+  });
   assert.ok(!/[\u202e\u2028\t]/.test(out.replace(/  /g, "")), JSON.stringify(out));
   assert.match(out, /"evil\\u202etxt\.exe\\u2028\\tx"/);
   assert.match(out, /^web-1 /m, "a plain name stays as it is");

@@ -54,7 +54,10 @@ export class PeerHealth {
       return;
     }
     if (first) this.log.warn(`${this.name}: ${reason}: ${items} ${this.unit} not delivered (measuring goes on; ${this.lost} not delivered in all)`);
-    else this.log.warn(`${this.name}: still not delivering: ${this.failuresSinceSaid} sends failed since the last word, ${this.lostSinceOk} ${this.unit} not delivered since the last delivery; the last reason: ${reason}`);
+    else
+      this.log.warn(
+        `${this.name}: still not delivering: ${this.failuresSinceSaid} sends failed since the last word, ${this.lostSinceOk} ${this.unit} not delivered since the last delivery; the last reason: ${reason}`,
+      );
     this.reminder.said();
     this.failuresSinceSaid = 0;
   }

@@ -18,7 +18,8 @@ export interface Warp10Options extends MetricsOptions {
  * it: percent-encoded UTF-8; a lone surrogate (half a character, which
  * encodeURIComponent throws on) as U+FFFD.
  */
-export const gtsEncode = (s: string): string => encodeURIComponent(s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD"));
+export const gtsEncode = (s: string): string =>
+  encodeURIComponent(s.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD"));
 
 /** A value as a Warp 10 DOUBLE (an integer too: a series keeps one type). */
 function gtsValue(v: number): string {
@@ -30,7 +31,9 @@ export function gtsLines(model: MetricsModel, tsMicros: number): string[] {
   const lines: string[] = [];
   for (const name of model.names()) {
     for (const s of model.samples(name)) {
-      const labels = Object.entries(s.labels).map(([k, v]) => `${gtsEncode(k)}=${gtsEncode(v)}`).join(",");
+      const labels = Object.entries(s.labels)
+        .map(([k, v]) => `${gtsEncode(k)}=${gtsEncode(v)}`)
+        .join(",");
       lines.push(`${tsMicros}// ${gtsEncode(name)}{${labels}} ${gtsValue(s.value)}`);
     }
   }

@@ -63,9 +63,7 @@ export class RiemannClient {
     }
     return new Promise((resolve, reject) => {
       const { host, port, tls } = this.o;
-      const s = tls
-        ? tlsConnect({ host, port, servername: host, ca: tls.ca, cert: tls.cert, key: tls.key })
-        : netConnect({ host, port });
+      const s = tls ? tlsConnect({ host, port, servername: host, ca: tls.ca, cert: tls.cert, key: tls.key }) : netConnect({ host, port });
       const timer = setTimeout(() => s.destroy(new Error(`no connection within ${this.o.timeoutMs} ms`)), this.o.timeoutMs);
       s.once(tls ? "secureConnect" : "connect", () => {
         clearTimeout(timer);

@@ -67,7 +67,13 @@ export class RiemannSink extends SendingSink<RiemannEvent[]> {
   constructor(private readonly o: RiemannOptions) {
     super("riemann", "events", o, o.timeoutMs ?? 5000);
     this.eventHost = o.eventHost ?? hostname();
-    this.client = new RiemannClient({ host: o.host, port: o.port, timeoutMs: this.timeoutMs, ...(o.tls ? { tls: o.tls } : {}), ...(o.backoff ? { backoff: o.backoff } : {}) });
+    this.client = new RiemannClient({
+      host: o.host,
+      port: o.port,
+      timeoutMs: this.timeoutMs,
+      ...(o.tls ? { tls: o.tls } : {}),
+      ...(o.backoff ? { backoff: o.backoff } : {}),
+    });
   }
 
   protected payload(s: Snapshot): { data: RiemannEvent[]; items: number } {
