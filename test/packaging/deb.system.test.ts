@@ -74,7 +74,13 @@ test("the .deb payloads hold no test support, depend on no distribution Node, an
   for (const deb of debs) {
     const x = join(dir, `payload-${deb.split("/").at(-1)}`);
     execFileSync("dpkg-deb", ["-x", deb, x]);
-    assert.deepEqual(testSupportIn(x), [], `test support in ${deb}`);
+    // (the docs beside the README tell how the tests work: prose under /usr/share/doc, never loaded)
+    const prose = join(x, "usr/share/doc");
+    assert.deepEqual(
+      testSupportIn(x).filter((hit) => !hit.startsWith(`${prose}/`) || !hit.split(": ")[0]!.endsWith(".md")),
+      [],
+      `test support in ${deb}`,
+    );
     const depends = execFileSync("dpkg-deb", ["-f", deb, "Depends"], { encoding: "utf8" }).trim();
     assert.doesNotMatch(depends, /nodejs/, `${deb}: Depends: ${depends}`);
     console.log(`# ${deb.split("/").at(-1)}: ${(statSync(deb).size / 2 ** 20).toFixed(1)} MiB; Depends: ${depends}`);
