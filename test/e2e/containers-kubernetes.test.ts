@@ -252,3 +252,66 @@ test("--containers on every exporter of both commands (and scaph-host qemu)", as
   assert.equal(alone.code, 1);
   assert.match(alone.stderr, /--container-regex goes with --containers/);
 });
+
+test("a KubeVirt VM under --containers: its series carry its virt-launcher pod's labels beside its namespace and VMI", async () => {
+  // fixtures/proc/kubevirt: prod_web-1's qemu (pid 3003, uid 107) in the compute container of this pod
+  const launcher = pod({
+    name: "virt-launcher-web-1-x7k2p",
+    namespace: "prod",
+    uid: "0f0e0d0c-0b0a-4909-8807-060504030201",
+    node: "node-a",
+    containers: [["compute", `containerd://${id("1")}`]],
+  });
+  const api = await startStandInApi({ list: () => podList([launcher], "1000"), watch: () => {} });
+  const proc = await copyFixture("proc/kubevirt");
+  const port = await freePort();
+  const { bg, url } = await startExporter([
+    hostBin,
+    "prometheus",
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    "--step",
+    "0.3",
+    "--sensor",
+    "estimate",
+    "--procfs-path",
+    proc,
+    "--qemu",
+    "--vm-user",
+    "107",
+    "--containers",
+    "--kubernetes-api",
+    api.url,
+    "--kubernetes-service-account",
+    api.serviceAccountDir,
+    "--kubernetes-node",
+    "node-a",
+  ]);
+  try {
+    const line = await waitFor(
+      "prod_web-1's series with its pod's labels",
+      async () =>
+        (await scrape(url))
+          .split("\n")
+          .find((l) => l.startsWith("scaph_vm_power_microwatts{") && l.includes('vmname="prod_web-1"') && l.includes("kubernetes_pod_name")) ?? null,
+      30_000,
+    );
+    for (const l of [
+      'kubevirt_namespace="prod"',
+      'kubevirt_vmi="web-1"',
+      'kubernetes_pod_name="virt-launcher-web-1-x7k2p"',
+      'kubernetes_pod_namespace="prod"',
+      'kubernetes_node_name="node-a"',
+    ])
+      assert.ok(line.includes(l), `${l} in ${line}`);
+    // a qemu outside any pod has none
+    const plainLab = (await scrape(url)).split("\n").find((l) => l.startsWith("scaph_vm_power_microwatts{") && l.includes('vmname="lab_x"'));
+    assert.ok(plainLab && !plainLab.includes("kubernetes_pod_name"), plainLab);
+  } finally {
+    await bg.stop();
+    await api.close();
+    await removeTree(proc);
+  }
+});

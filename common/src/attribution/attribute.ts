@@ -87,6 +87,8 @@ export function attribute(i: AttributionInput): Snapshot {
   const energies = splitEnergy(energy.hostUj, shares);
   const subNames = subDomainNames(energy);
   const vms: VmSnapshot[] = [];
+  /** Each VM's process index, for its pod's labels once the containers are known. */
+  const vmIndex = new Map<VmSnapshot, number>();
   let othersUj: Microjoules = 0;
   let attributedUj: Microjoules = 0;
   for (let k = 0; k < n; k++) {
@@ -98,7 +100,7 @@ export function attribute(i: AttributionInput): Snapshot {
       continue;
     }
     const share = shares[k] ?? 0;
-    vms.push({
+    const snap: VmSnapshot = {
       key: vm.key,
       name: vm.name,
       uuid: vm.uuid,
@@ -113,7 +115,9 @@ export function attribute(i: AttributionInput): Snapshot {
       ...(vm.labels ? { labels: vm.labels } : {}),
       ...(vm.transports ? { transports: vm.transports } : {}),
       ...(vm.libvirtNote ? { libvirtNote: vm.libvirtNote } : {}),
-    });
+    };
+    vms.push(snap);
+    vmIndex.set(snap, k);
   }
   vms.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   // Each process's container, and the containers' sums, in this same pass: every µJ counted once.
@@ -135,6 +139,11 @@ export function attribute(i: AttributionInput): Snapshot {
     containers = [...sums.values()];
     for (const c of containers) c.powerUw = averagePowerUw(c.energyUj, energy.intervalS);
     containers.sort((a, b) => b.energyUj - a.energyUj || (a.container.key < b.container.key ? -1 : 1));
+    // A VM whose qemu runs in a pod (KubeVirt's virt-launcher) carries its pod's labels, as its processes do
+    for (const v of vms) {
+      const pod = conts[vmIndex.get(v) ?? -1]?.pod;
+      if (pod) v.labels = { ...v.labels, kubernetes_pod_name: pod.name, kubernetes_pod_namespace: pod.namespace, kubernetes_node_name: pod.node };
+    }
   }
   const capacityTicks = energy.intervalS * clockTicks;
   // Processes are made into objects (and sorted) only when a sink asks: the VM trees never do.
