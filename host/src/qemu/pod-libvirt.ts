@@ -8,6 +8,8 @@ import { openInRoot } from "./pod-root.js";
 export const POD_LIBVIRT_SOCKETS = ["/var/run/libvirt/virtqemud-sock", "/var/run/libvirt/libvirt-sock"] as const;
 /** The pod's libvirt runs as qemu (a session daemon) or, in KubeVirt's root mode, as root (system). */
 const POD_URIS = ["qemu+unix:///session", "qemu+unix:///system"] as const;
+/** The longest domain XML read from a pod's libvirt (bytes): a real one is a few KiB. */
+const MAX_POD_XML = 1024 * 1024;
 /** A pod's libvirt is asked again this often (ms): its domain's XML changes only at a hot-plug. */
 export const POD_LIBVIRT_EVERY_MS = 30_000;
 
@@ -115,6 +117,8 @@ export class PodLibvirts {
       const d = domains.find((x) => (uuid !== null ? x.uuid === uuid : x.name === name));
       if (!d) return null;
       const xml = await conn.domainXml(d.uuid, 0);
+      // the pod's libvirt is its tenant's: a domain's XML is a few KiB, and no more is parsed
+      if (xml.length > MAX_POD_XML) throw new Error(`its domain XML is ${xml.length} bytes, above ${MAX_POD_XML}: not read`);
       const { findChannel, findShare } = await import("../vm/domain-xml.js");
       return { channelPath: findChannel(xml)?.path ?? null, share: findShare(xml) !== null, labels: {} };
     } finally {
