@@ -4,7 +4,6 @@ import type { Socket } from "node:net";
 import { encodeMessage, errorMessage, LogEvery, snapshotVmZones, wrapAdd } from "@scaph/common";
 import type { ChannelZone, Logger, Snapshot, ZoneSpec } from "@scaph/common";
 import type { ChannelStatus } from "../vm/status-file.js";
-export type { ChannelStatus } from "../vm/status-file.js";
 import { O_PATH, openInRoot } from "./pod-root.js";
 import type { DeliverySink, VmDelivery } from "./delivery.js";
 

@@ -6,7 +6,7 @@ import type { DeliverySink, VmDelivery } from "./delivery.js";
 import { DaemonState } from "./state.js";
 import { DirHandle, isMountPoint, openBaseDir } from "./tree.js";
 import { VmTree } from "./vm-tree.js";
-import type { ZoneSpec } from "./vm-tree.js";
+import type { ZoneSpec } from "@scaph/common";
 
 /** Whether a VM gets a tree: unless libvirt says it has the channel and no share. */
 export function treeWanted(vm: { transports?: { channelPath: string | null; share: boolean } }): boolean {

@@ -4,9 +4,6 @@ import { DirHandle, openChildDir, openVmDir, regularFileAt, shownError, writeInt
 import type { WrittenFile } from "./tree.js";
 import type { VmCounters } from "./state.js";
 
-export { DEFAULT_MAX_UJ, vmZones } from "@scaph/common";
-export type { ZoneSpec } from "@scaph/common";
-
 const same = (a: WrittenFile | null | undefined, b: WrittenFile | null): boolean => !!a && !!b && a.ino === b.ino && a.ctimeMs === b.ctimeMs;
 
 /**

@@ -1,7 +1,5 @@
 import { execa } from "execa";
 import { ScaphError } from "@scaph/common";
-export { mountAt, parseMountinfo, unescapeMountField } from "@scaph/common";
-export type { MountEntry } from "@scaph/common";
 
 export function tmpfsOptions(size: string): string {
   return `size=${size},mode=0755`;

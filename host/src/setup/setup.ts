@@ -1,7 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createTwoFilesPatch } from "diff";
-import { CHANNEL_NAME, ScaphError, SHARE_TAG, errnoCode, errorMessage } from "@scaph/common";
+import { CHANNEL_NAME, errnoCode, errorMessage, mountAt, resolvedPath, ScaphError, SHARE_TAG } from "@scaph/common";
 import { DeviceModifyFlags, DomainXMLFlags } from "@scaph/libvirt";
 import type { Connection, Domain } from "@scaph/libvirt";
 import { unsafeNameReason } from "../vm/names.js";
@@ -10,8 +10,7 @@ import type { Edit } from "../vm/domain-xml.js";
 import type { Transport } from "@scaph/common";
 import { findDomain, openLibvirt, secureFlag } from "./libvirt-domain.js";
 import { guestInstructions } from "./guest-help.js";
-import { resolvedPath } from "@scaph/common";
-import { mountAt, mountTmpfs, tmpfsOptions, validSize } from "./mounts.js";
+import { mountTmpfs, tmpfsOptions, validSize } from "./mounts.js";
 import { fstabLine, mountUnitName, mountUnitText, systemctl, systemdRunning } from "./systemd.js";
 
 export interface SetupOptions {

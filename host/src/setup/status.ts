@@ -8,7 +8,7 @@ import type { DaemonStatus } from "../vm/status-file.js";
 import { isSafeDirName, quoteName } from "../vm/names.js";
 import { findChannel, findShare } from "../vm/domain-xml.js";
 import { openLibvirt } from "./libvirt-domain.js";
-import { mountAt } from "./mounts.js";
+import { mountAt } from "@scaph/common";
 
 export interface StatusRow {
   domain: string;

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Connection, DomainXMLFlags } from "@scaph/libvirt";
 import { fixturesDir, requireRoot } from "@scaph/test-support";
 import { findShare } from "../../src/vm/domain-xml.js";
-import { mountAt } from "../../src/setup/mounts.js";
+import { mountAt } from "@scaph/common";
 import { setup } from "../../src/setup/setup.js";
 import { teardown } from "../../src/setup/teardown.js";
 import { mountUnitName } from "../../src/setup/systemd.js";
