@@ -13,8 +13,8 @@ import { join } from "node:path";
 import { busyboxImage, startDocker } from "../helpers/docker.js";
 import type { Docker } from "../helpers/docker.js";
 import { hostBin, runNode } from "../helpers/cli.js";
-import { freePort, waitFor } from "../helpers/processes.js";
-import { promtoolProblems, sample, scrape, startExporter } from "../helpers/scrape.js";
+import { waitFor } from "../helpers/processes.js";
+import { promtoolProblems, sample, scrape, startPrometheusOf } from "../helpers/scrape.js";
 
 const SOCKET = "/var/lib/scaph-test-docker/docker.sock";
 
@@ -60,14 +60,7 @@ test("--containers with a real Docker Engine: ids and names on the processes, th
   const image = busyboxImage(d);
   const a = await burner(d, image, "scaph-burn-full", "1.0");
   const b = await burner(d, image, "scaph-burn-third", "0.3");
-  const port = await freePort();
-  const { bg, url } = await startExporter([
-    hostBin,
-    "prometheus",
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(port),
+  const { bg, url } = await startPrometheusOf(hostBin, [
     "--step",
     "1",
     "--sensor",
@@ -188,14 +181,7 @@ test("--containers with the Docker socket absent: ids and runtimes from the cgro
   const d = await startDocker();
   const image = busyboxImage(d);
   const a = await burner(d, image, "scaph-burn-nosocket", "0.5");
-  const port = await freePort();
-  const { bg, url } = await startExporter([
-    hostBin,
-    "prometheus",
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(port),
+  const { bg, url } = await startPrometheusOf(hostBin, [
     "--step",
     "0.5",
     "--sensor",

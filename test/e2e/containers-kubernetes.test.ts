@@ -12,9 +12,9 @@ import { join } from "node:path";
 import type { ServerResponse } from "node:http";
 import { copyFixture, removeTree } from "@scaph/test-support";
 import { guestBin, hostBin } from "../helpers/cli.js";
-import { pod, podList, startStandInApi, TOKEN } from "../helpers/kube-api.js";
-import { freePort, waitFor } from "../helpers/processes.js";
-import { sample, scrape, startExporter } from "../helpers/scrape.js";
+import { pod, podList, startStandInApi, TOKEN, standInNodeArgs } from "../helpers/kube-api.js";
+import { waitFor } from "../helpers/processes.js";
+import { sample, scrape, startPrometheusOf } from "../helpers/scrape.js";
 
 const id = (c: string): string => c.repeat(64);
 const U_WEB = "1c2e3a4b-5d6f-4a7b-8c9d-0e1f2a3b4c5d";
@@ -81,29 +81,7 @@ test("pods from the (stand-in) Kubernetes API: the node's pods listed then watch
     },
   });
   const proc = await podProc();
-  const port = await freePort();
-  const { bg, url } = await startExporter([
-    hostBin,
-    "prometheus",
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(port),
-    "--step",
-    "0.3",
-    "--sensor",
-    "estimate",
-    "--procfs-path",
-    proc,
-    "--containers",
-    "--kubernetes-api",
-    api.url,
-    "--kubernetes-service-account",
-    api.serviceAccountDir,
-    "--kubernetes-node",
-    "node-a",
-    "-v",
-  ]);
+  const { bg, url } = await startPrometheusOf(hostBin, [...standInNodeArgs(api, proc), "-v"]);
   try {
     const body = await waitFor(
       "the pod added while the watch was down (the resync's list)",
@@ -164,14 +142,7 @@ test("pods from the (stand-in) Kubernetes API: the node's pods listed then watch
 test("the API server's certificate is verified with the service account's CA: a wrong CA gets no pods, one WARN, and every step", async () => {
   const api = await startStandInApi({ list: () => podList([webPod], "1"), watch: () => undefined });
   const proc = await podProc();
-  const port = await freePort();
-  const { bg, url } = await startExporter([
-    hostBin,
-    "prometheus",
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(port),
+  const { bg, url } = await startPrometheusOf(hostBin, [
     "--step",
     "0.3",
     "--sensor",
@@ -264,31 +235,7 @@ test("a KubeVirt VM under --containers: its series carry its virt-launcher pod's
   });
   const api = await startStandInApi({ list: () => podList([launcher], "1000"), watch: () => {} });
   const proc = await copyFixture("proc/kubevirt");
-  const port = await freePort();
-  const { bg, url } = await startExporter([
-    hostBin,
-    "prometheus",
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(port),
-    "--step",
-    "0.3",
-    "--sensor",
-    "estimate",
-    "--procfs-path",
-    proc,
-    "--qemu",
-    "--vm-user",
-    "107",
-    "--containers",
-    "--kubernetes-api",
-    api.url,
-    "--kubernetes-service-account",
-    api.serviceAccountDir,
-    "--kubernetes-node",
-    "node-a",
-  ]);
+  const { bg, url } = await startPrometheusOf(hostBin, [...standInNodeArgs(api, proc), "--qemu", "--vm-user", "107"]);
   try {
     const line = await waitFor(
       "prod_web-1's series with its pod's labels",

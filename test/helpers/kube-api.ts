@@ -127,3 +127,22 @@ export function pod(p: {
 export function podList(items: unknown[], resourceVersion: string): unknown {
   return { kind: "PodList", apiVersion: "v1", metadata: { resourceVersion }, items };
 }
+
+/** An exporter's flags to measure `proc` with --containers against the stand-in API server, as node `node`'s agent (the estimate sensor, 0.3 s steps). */
+export function standInNodeArgs(api: { url: string; serviceAccountDir: string }, proc: string, node = "node-a"): string[] {
+  return [
+    "--step",
+    "0.3",
+    "--sensor",
+    "estimate",
+    "--procfs-path",
+    proc,
+    "--containers",
+    "--kubernetes-api",
+    api.url,
+    "--kubernetes-service-account",
+    api.serviceAccountDir,
+    "--kubernetes-node",
+    node,
+  ];
+}

@@ -1,5 +1,5 @@
 import type { Background } from "./processes.js";
-import { startBackground, waitFor } from "./processes.js";
+import { freePort, startBackground, waitFor } from "./processes.js";
 
 /** Starts an exporter CLI and waits until it says where it serves. */
 export async function startExporter(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ bg: Background; url: string }> {
@@ -10,6 +10,11 @@ export async function startExporter(args: readonly string[], env: NodeJS.Process
     return m ? (m[1] as string) : null;
   });
   return { bg, url: url.replace("[::]", "127.0.0.1").replace("0.0.0.0", "127.0.0.1") };
+}
+
+/** `BIN prometheus` on 127.0.0.1 and a free port, with `args`: started, and where it serves. */
+export async function startPrometheusOf(bin: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ bg: Background; url: string }> {
+  return startExporter([bin, "prometheus", "-a", "127.0.0.1", "-p", String(await freePort()), ...args], env);
 }
 
 export async function scrape(url: string): Promise<string> {

@@ -16,8 +16,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { copyFixture, fixturesDir, removeTree, requireCommand, requireRoot } from "@scaph/test-support";
 import { hostBin, repoRoot } from "../helpers/cli.js";
-import { freePort, startBackground, waitFor } from "../helpers/processes.js";
-import { scrape, startExporter } from "../helpers/scrape.js";
+import { startBackground, waitFor } from "../helpers/processes.js";
+import { scrape, startPrometheusOf } from "../helpers/scrape.js";
 import { timedStop } from "./rig.js";
 
 const PYTHON = "/usr/bin/python3";
@@ -66,21 +66,7 @@ test("a FUSE filesystem whose statfs hangs: never asked; scrapes, a 404 and SIGT
   const powercap = await copyFixture("powercap/intel-1socket");
   const proc = await copyFixture("proc/basic");
   try {
-    const port = await freePort();
-    const { bg, url } = await startExporter([
-      hostBin,
-      "prometheus",
-      "-a",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "--step",
-      "0.2",
-      "--powercap-path",
-      powercap,
-      "--procfs-path",
-      proc,
-    ]);
+    const { bg, url } = await startPrometheusOf(hostBin, ["--step", "0.2", "--powercap-path", powercap, "--procfs-path", proc]);
     try {
       const t0 = Date.now();
       let body = "";

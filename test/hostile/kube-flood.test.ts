@@ -13,9 +13,9 @@ import { join } from "node:path";
 import type { ServerResponse } from "node:http";
 import { copyFixture, removeTree } from "@scaph/test-support";
 import { hostBin } from "../helpers/cli.js";
-import { startStandInApi } from "../helpers/kube-api.js";
-import { freePort, waitFor } from "../helpers/processes.js";
-import { sample, scrape, startExporter } from "../helpers/scrape.js";
+import { startStandInApi, standInNodeArgs } from "../helpers/kube-api.js";
+import { waitFor } from "../helpers/processes.js";
+import { sample, scrape, startPrometheusOf } from "../helpers/scrape.js";
 import { timedStop } from "./rig.js";
 
 const PODS = 10_000;
@@ -48,28 +48,7 @@ test("10,000 pods × 40 containers and 10 MODIFIED events a second: the list in 
   const proc = await copyFixture("proc/basic");
   // pid 100 runs in container 3 of pod 7 (the cgroupfs driver's layout)
   await writeFile(join(proc, "100", "cgroup"), `0::/kubepods/besteffort/pod${uidOf(7)}/${cidOf(7, 3)}\n`);
-  const port = await freePort();
-  const { bg, url } = await startExporter([
-    hostBin,
-    "prometheus",
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(port),
-    "--step",
-    "0.3",
-    "--sensor",
-    "estimate",
-    "--procfs-path",
-    proc,
-    "--containers",
-    "--kubernetes-api",
-    api.url,
-    "--kubernetes-service-account",
-    api.serviceAccountDir,
-    "--kubernetes-node",
-    "node-a",
-  ]);
+  const { bg, url } = await startPrometheusOf(hostBin, [...standInNodeArgs(api, proc)]);
   let flood: NodeJS.Timeout | null = null;
   try {
     await waitFor("pod 7's labels", async () => ((await scrape(url)).includes('kubernetes_pod_name="p-7"') ? true : null), 120_000);
