@@ -8,7 +8,7 @@
 // - how that grows with processes (100, 1,000, 10,000) and VMs (1, 10, 100);
 // - scrape latency of `scaph-host prometheus` with 1,000 processes, and of
 //   node_exporter's default collectors on this machine, where installed;
-// - RSS after 1,000 steps, and over 10,000 steps.
+// - RSS after 1,000 steps (without libvirt, and with it loaded), and over 10,000 steps.
 // Writes docs/benchmarks.md (and docs/benchmarks-cost.svg). Run it on a quiet
 // machine: other load makes every number noisier (the ratios less so).
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -288,6 +288,13 @@ async function freePort() {
   results.rss.push({ what: "scaph-host qemu, 1,000 processes, 10 VMs, after 1,000 steps", bytes: rssOf(d.child.pid) });
   d.child.kill("SIGTERM");
   await new Promise((r) => d.child.on("exit", r));
+  // the same with libvirt loaded (koffi, libvirt.so.0 and its worker; the test driver answers the lists)
+  const baseLv = join(work, "rss", "base-libvirt");
+  const dl = await startDaemon(["qemu", "--connect", "test:///default", "--vm-user", "0", "--procfs-path", roots.proc, "--powercap-path", roots.powercap, "--cgroup-path", roots.cgroup, "--base-dir", baseLv, "--step", "0.01"]);
+  await untilSteps(baseLv, 1000);
+  results.rss.push({ what: "scaph-host qemu with libvirt (test:///default), 1,000 processes, 10 VMs, after 1,000 steps", bytes: rssOf(dl.child.pid) });
+  dl.child.kill("SIGTERM");
+  await new Promise((r) => dl.child.on("exit", r));
   const small = synthHost(join(work, "rss-long"), { processes: 100, vms: 10 });
   const base2 = join(work, "rss-long", "base");
   const d2 = await startDaemon(["qemu", "--no-libvirt", "--vm-user", "0", "--procfs-path", small.proc, "--powercap-path", small.powercap, "--cgroup-path", small.cgroup, "--base-dir", base2, "--step", "0.001"]);
