@@ -143,19 +143,8 @@ test("the API server's certificate is verified with the service account's CA: a 
   const api = await startStandInApi({ list: () => podList([webPod], "1"), watch: () => undefined });
   const proc = await podProc();
   const { bg, url } = await startPrometheusOf(hostBin, [
-    "--step",
-    "0.3",
-    "--sensor",
-    "estimate",
-    "--procfs-path",
-    proc,
-    "--containers",
-    "--kubernetes-api",
-    api.url,
-    "--kubernetes-service-account",
-    api.otherCaDir,
-    "--kubernetes-node",
-    "node-a",
+    // the service account's CA is another one than the server's
+    ...standInNodeArgs({ url: api.url, serviceAccountDir: api.otherCaDir }, proc),
   ]);
   try {
     await waitFor("a WARN about the certificate", () => (/ WARN .*Kubernetes API/.test(bg.output()) ? true : null), 30_000);

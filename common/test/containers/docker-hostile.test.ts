@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, DockerApi, DOCKER_LIMITS } from "../../src/index.js";
+import { waitFor } from "@scaph/test-support";
 
 const ID = "ab".repeat(32);
 const LIST = JSON.stringify([{ Id: ID, Names: ["/web"], Labels: { team: "energy" } }]);
@@ -209,11 +210,7 @@ async function waitForLists(api: DockerApi, n: number): Promise<void> {
   );
 }
 
-/** Waits until `cond` holds (checked at each turn of the timers), failing with `what` after 60 s. */
+/** Waits until `cond` holds, failing with `what` after 60 s (test-support's waitFor, polling every 10 ms). */
 async function until(cond: () => boolean, what: () => string): Promise<void> {
-  const end = Date.now() + 60_000;
-  while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting: ${what()}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitFor("the state", () => cond(), 60_000, 10).catch(() => assert.fail(`timed out waiting: ${what()}`));
 }
