@@ -5,7 +5,7 @@
  * events, when its agent was away).
  */
 import { closeSync, openSync, readSync } from "node:fs";
-import type { AgentDown, AppliedLine, GuestReport, ReaderSample, SoakEvent } from "./checker.js";
+import type { AgentDown, AppliedLine, GuestReport, ReaderSample, SoakEvent } from "./run.js";
 
 /** A line of the console, as seen. */
 export interface SeenLine {

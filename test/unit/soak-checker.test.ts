@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { checkSoak, verdictTable } from "../soak/checker.js";
-import type { SoakRun } from "../soak/checker.js";
+import type { SoakRun } from "../soak/run.js";
 
 const T0 = 1_795_900_000;
 const W = 20e6; // µW
