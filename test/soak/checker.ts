@@ -54,10 +54,22 @@ function linePowers(lines: readonly SentLine[]): LinePower[] {
   return out;
 }
 
-/** The highest power attributed to `vm` by lines that cover any part of [fromS, toS], or null when none does. */
+/**
+ * The highest power the hosts together attributed to `vm` at any moment of
+ * [fromS, toS] (µW), or null when no line covers any of it. Lines of
+ * different epochs that cover the same host time add up: in a live
+ * migration the source's and the destination's qemu both draw for the VM,
+ * each host attributes its own, and the guest counts both.
+ */
 function highest(powers: readonly LinePower[], vm: string, fromS: number, toS: number): number | null {
-  let hi: number | null = null;
-  for (const p of powers) if (p.vm === vm && p.toS > fromS && p.fromS < toS) hi = Math.max(hi ?? 0, p.uw);
+  const over = powers.filter((p) => p.vm === vm && p.toS > fromS && p.fromS < toS);
+  if (over.length === 0) return null;
+  // The sum is a step function that changes only where a line begins: its highest is at one of those (or at fromS).
+  let hi = 0;
+  for (const x of [fromS, ...over.map((p) => p.fromS).filter((s) => s > fromS)]) {
+    const at = over.reduce((sum, p) => (p.fromS <= x && p.toS > x ? sum + p.uw : sum), 0);
+    hi = Math.max(hi, at);
+  }
   return hi;
 }
 

@@ -75,6 +75,32 @@ test("a planted spike: a report of 1.5 times what the hosts attributed breaks 'n
   assert.match(spikes[0]!.what, /a report of 30\.00 W .* at most 20\.00 W/);
 });
 
+test("a live migration: the power both hosts attribute at once adds up (the destination's qemu draws too); above the sum is a spike", () => {
+  // g1 moves from A to B: B's epoch begins at 30 s at 2 W (the incoming qemu), the guest runs on B from 40 s at 20 W
+  const run = cleanRun();
+  run.lines = run.lines.filter((l) => l.epoch === "e1");
+  run.applied = run.applied.filter((a) => a.epoch === "e1");
+  run.reports = run.reports.filter((r) => r.tS <= T0 + 30);
+  run.events = [{ type: "migrate", target: "g1", startMs: (T0 + 30) * 1000, endMs: (T0 + 40) * 1000 }];
+  const a = (s: number): number => Math.min(s, 40) * W;
+  const b = (s: number): number => (Math.min(s, 40) - 30) * 0.1 * W + Math.max(0, s - 40) * W;
+  for (let s = 31; s <= 60; s++) {
+    if (s <= 40) run.lines.push({ host: "A", vm: "g1", epoch: "e1", seq: s, tS: T0 + s, stepS: 1, uj: a(s) });
+    run.lines.push({ host: "B", vm: "g1", epoch: "eB", seq: s - 30, tS: T0 + s, stepS: 1, uj: b(s) });
+    if (s <= 40) run.applied.push({ vm: "g1", boot: 1, epoch: "e1", seq: s, tS: T0 + s, counterUj: a(s) + b(s - 1), seenMs: (T0 + s) * 1000 + 200 });
+    run.applied.push({ vm: "g1", boot: 1, epoch: "eB", seq: s - 30, tS: T0 + s, counterUj: a(s) + b(s), seenMs: (T0 + s) * 1000 + 300 });
+    run.reports.push({ vm: "g1", boot: 1, run: 1, tS: T0 + s, uw: s <= 40 ? 1.1 * W : W });
+  }
+  run.reader = run.reader.filter((r) => r.upS < 28);
+  const v = checkSoak(run);
+  assert.deepEqual(v.breaches, []);
+  assert.ok(v.worstReportRatio > 0.99 && v.worstReportRatio < 1.01, String(v.worstReportRatio));
+  run.reports.find((r) => r.tS === T0 + 35)!.uw = 1.2 * W;
+  const spikes = checkSoak(run).breaches.filter((x) => x.invariant === "no spike");
+  assert.equal(spikes.length, 1, JSON.stringify(spikes));
+  assert.match(spikes[0]!.what, /a report of 24\.00 W .* at most 22\.00 W/);
+});
+
 test("a planted loss above one step breaks 'conservation', naming what was around it", () => {
   const run = cleanRun();
   // the guest also misses lines 27-29 of epoch 1, with no agent down then

@@ -18,6 +18,13 @@ interface Segment {
 /** The longest gap between two pushes played over as long as it lasted (s); a longer one (a clock stepped) is played over what the push covers. */
 const MAX_GAP_S = 600;
 
+/**
+ * A pause of the writer's process longer than this (s; or 4 frames, if
+ * longer) is a stall (starved of CPU, a long GC): the tree goes on from
+ * where it stood, not at once to where it would be.
+ */
+export const STALL_S = 0.25;
+
 /** How much faster than the host's own time a backlog is played (a tree late after its writer was away). */
 export const CATCH_UP = 1.015;
 
@@ -42,7 +49,10 @@ export const CATCH_UP = 1.015;
  * most, either way); latest() the newest counters whole, for a writer that
  * stops (nothing is left unshown). Each frame carries the host time it
  * stands for, which a reader of scaph's own takes as the time of its
- * values. With one frame a step, each push is shown at once.
+ * values. With one frame a step, each push is shown at once. A writer
+ * that stalls (no frame for STALL_S while frames remained) is not caught up
+ * at once, which a reader would read as a jump: the playback is put off by
+ * the stall, and the tree is late by as long (caught up as a backlog).
  */
 export class CounterPlayer {
   private segments: Segment[] = [];
@@ -54,6 +64,8 @@ export class CounterPlayer {
   private given: Frame | null = null;
   /** The host's steps of the last pushes (s): the shortest, which frames divide. */
   private readonly spans: number[] = [];
+  /** When (this process's clock, s) the playback was last looked at while frames remained; null when idle. */
+  private playedAtS: number | null = null;
 
   /** `framesPerStep`: frames over a push's span; `maxOf`: each zone's wrap point; `nowS`: this process's clock (s). */
   constructor(
@@ -84,12 +96,23 @@ export class CounterPlayer {
     if (stepS > 0) this.spans.push(stepS);
     if (this.spans.length > 8) this.spans.shift();
     const now = this.nowS();
+    this.settle(now);
     const prevEnd = this.segments.reduce((e, s) => Math.max(e, s.startS + s.durS), now);
     const backlog = prevEnd - now;
     // Played over the host time it spans, where that is more than it says it covers (from a frame resumed
     // behind its counters, or across a gap no line covered), within reason: never faster than the host drew it.
     const spanS = to.tS - from.tS > coverS && to.tS - from.tS < coverS + MAX_GAP_S ? to.tS - from.tS : coverS;
     this.segments.push({ from, to, startS: prevEnd, durS: backlog > 2 * spanS ? spanS / CATCH_UP : spanS });
+    this.playedAtS = now;
+  }
+
+  /** After a stall (frames remained, and none was looked at for STALL_S), what remains is put off by the stall. */
+  private settle(now: number): void {
+    if (this.playedAtS !== null && this.segments.length > 0) {
+      const gap = now - this.playedAtS;
+      if (gap > Math.max(STALL_S, 4 * this.frameS())) for (const s of this.segments) s.startS += gap - this.frameS();
+    }
+    this.playedAtS = this.segments.length > 0 ? now : null;
   }
 
   /** Whether frames remain to be shown. */
@@ -108,7 +131,9 @@ export class CounterPlayer {
    * push is its counters whole.
    */
   frame(): Frame | null {
-    const t = this.nowS() + this.frameS() / 2;
+    const now = this.nowS();
+    this.settle(now);
+    const t = now + this.frameS() / 2;
     while (this.segments.length > 0 && this.segments[0]!.startS + this.segments[0]!.durS <= t) this.shown = this.segments.shift()!.to;
     const s = this.segments[0];
     if (!s || t <= s.startS) {

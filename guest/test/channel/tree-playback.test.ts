@@ -52,7 +52,8 @@ test("a receiver that starts on a tree that ran late plays on what was left, ste
     assert.ok(first.uj < 2e6, `the tree shows the start of the first step: ${first.uj}`);
     const b = new ChannelReceiver({ tree, port: () => null, log, substeps: 16, nowS: () => now });
     const seen: { uj: number; tS: number }[] = [first];
-    for (now = 0.5; now <= 22; now += 0.5) {
+    for (now = 0.25; now <= 22; now += 0.25) {
+      // (a quarter of a second at a time: a longer gap between frames is a stall, which the player puts its playback off by)
       // the frames are written by a timer of real time, at the fake clock's moment: wait for the tree to show it
       for (let i = 0; i < 200; i++) {
         const s = await shown(tree);
