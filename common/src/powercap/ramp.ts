@@ -85,8 +85,10 @@ export class CounterPlayer {
    * a push after an absence covers more than one).
    */
   push(values: ReadonlyMap<string, Microjoules>, tS: number, coverS: number, stepS = coverS): void {
-    const to: Frame = { values: new Map(values), tS };
     const from = this.last;
+    // The host time shown never goes back: a line that stands for a time already shown (a migration's destination
+    // sends, once the VM runs there, the lines of the time both hosts ran it) is played at the time reached.
+    const to: Frame = { values: new Map(values), tS: from !== null && from.tS > tS ? from.tS : tS };
     this.last = to;
     if (from === null || this.framesPerStep <= 1 || !(coverS > 0)) {
       this.segments = [];
@@ -102,7 +104,11 @@ export class CounterPlayer {
     // Played over the host time it spans, where that is more than it says it covers (from a frame resumed
     // behind its counters, or across a gap no line covered), within reason: never faster than the host drew it.
     const spanS = to.tS - from.tS > coverS && to.tS - from.tS < coverS + MAX_GAP_S ? to.tS - from.tS : coverS;
-    this.segments.push({ from, to, startS: prevEnd, durS: backlog > 2 * spanS ? spanS / CATCH_UP : spanS });
+    // A push that adds no energy (host time no line covered: a daemon away, a VM saved) is passed in a frame: no
+    // reader can read a spike in it, and the tree does not fall behind by it.
+    const flat = [...to.values].every(([zone, v]) => from.values.get(zone) === v);
+    const durS = flat ? Math.min(spanS, this.frameS()) : backlog > 2 * spanS ? spanS / CATCH_UP : spanS;
+    this.segments.push({ from, to, startS: prevEnd, durS });
     this.playedAtS = now;
   }
 

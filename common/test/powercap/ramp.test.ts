@@ -80,6 +80,28 @@ test("resumed from where a tree stood, the first push is played on from there ov
   assert.equal(q.frame()?.values.get(Z), 5_000, "half of it after half of 10 s, not after half of 5 s");
 });
 
+test("a push that adds no energy is passed in a frame; a push for a host time already shown is played at the time reached", () => {
+  let now = 0;
+  const p = new CounterPlayer(
+    4,
+    () => DEFAULT_MAX_UJ,
+    () => now,
+  );
+  p.push(new Map([[Z, 100]]), 10, 1);
+  p.frame();
+  p.push(new Map([[Z, 100]]), 40, 30, 1); // 30 s no line covered (a VM saved): nothing to play
+  p.push(new Map([[Z, 500]]), 41, 1);
+  now = 0.25;
+  assert.deepEqual(p.frame(), { values: new Map([[Z, 150]]), tS: 40.125 }, "the flat 30 s passed in a frame, then the next second");
+  now = 0.5;
+  assert.deepEqual(p.frame(), { values: new Map([[Z, 250]]), tS: 40.375 });
+  for (; now < 1.5; now += 0.25) p.frame();
+  // a line for host time 39.5 (a migration's destination, once the VM runs there): its energy at 41 s, not back at 39.5
+  p.push(new Map([[Z, 900]]), 39.5, 1);
+  for (; now < 2.5; now += 0.25) assert.ok((p.frame()?.tS ?? 41) >= 41, "the host time shown never goes back");
+  assert.deepEqual(p.latest(), { values: new Map([[Z, 900]]), tS: 41 });
+});
+
 /**
  * A writer and a reader on a fake clock: the writer pushes the counters of
  * 1 s host steps of `power(k)` W, each up to 10 ms late (a daemon's step

@@ -8,9 +8,12 @@ import type { PortReaderOptions } from "./port-reader.js";
 import { catchUpWithTree, loadState, RECENT_S, MAX_RECENT, saveState, treeFrame } from "./state-file.js";
 import type { ChannelState, GuestZone } from "./state-file.js";
 import { GuestTreeWriter } from "./tree-writer.js";
+import type { Played } from "./tree-writer.js";
 
 /** How long after the port opens its lines are taken as one (the host's lines that waited in qemu come at once). */
 const CATCH_UP_WINDOW_MS = 3000;
+/** Host time between two lines that no line covers, above which the tree stands still over it (s). */
+const GAP_S = 0.05;
 
 export interface ReceiverOptions extends PortReaderOptions {
   /** Where the tree is kept (the guest's own tmpfs): /var/scaphandre. */
@@ -50,8 +53,10 @@ export class ChannelReceiver {
   private holdUntilMs = 0;
   private held = 0;
   private lastLineMs = 0;
-  /** The host time the lines of the next commit cover (s): its frames spread over it; and the host's step. */
-  private lastCoverS = 0;
+  /** The lines applied since the last commit, each as the counters after it, the host time it stands for and the time it covers; and the host's step. */
+  private pending: Played[] = [];
+  /** The newest host time given to the tree (Unix s), or null before any. */
+  private playedS: number | null = null;
   private lastStepS = 1;
 
   constructor(private readonly o: ReceiverOptions) {
@@ -70,6 +75,7 @@ export class ChannelReceiver {
         this.writer.queue(new Map(Object.entries(p.zones)), p.t, p.t - t);
         t = p.t;
       }
+      this.playedS = t;
     }
   }
 
@@ -142,13 +148,19 @@ export class ChannelReceiver {
       this.refuse(r.why, line);
       return false;
     }
+    const before = new Map(Object.values(this.state.zones).map((z) => [z.zone, z.value]));
     const a = applyMessage(this.state, r.message, this.o.log, (msg) => this.warnLimited(msg));
     if ("refused" in a) {
       if (a.refused !== null) this.refuse(a.refused, `${r.message.zones.length} zones`);
       return false;
     }
     this.heldLine(a.coverS);
-    this.lastCoverS += a.coverS;
+    // Host time that no line covers (a new epoch that began after the last line: the daemon was away, the VM saved):
+    // the tree stands still over it, and shows this line's energy over the time the line covers.
+    const startS = r.message.t - a.coverS;
+    if (this.playedS !== null && startS > this.playedS + GAP_S) this.pending.push({ values: before, tS: startS, coverS: startS - this.playedS });
+    this.playedS = Math.max(this.playedS ?? r.message.t, r.message.t);
+    this.pending.push({ values: new Map(Object.values(this.state.zones).map((z) => [z.zone, z.value])), tS: r.message.t, coverS: a.coverS });
     if (r.message.step_s > 0) this.lastStepS = r.message.step_s;
     return true;
   }
@@ -185,13 +197,18 @@ export class ChannelReceiver {
       this.stop();
       return;
     }
-    // (the tree's frames carry the host's time of their lines: what a reader of the tree compares with the host)
-    this.writer.show(Object.values(this.state.zones), this.state.t, this.lastCoverS, this.lastStepS);
-    const now = Object.fromEntries(Object.values(this.state.zones).map((z) => [z.zone, z.value]));
-    this.state.recent = [...this.state.recent.filter((p) => p.t > this.state.t - RECENT_S && p.t < this.state.t), { t: this.state.t, zones: now }].slice(
-      -MAX_RECENT,
-    );
-    this.lastCoverS = 0;
+    // Each line's energy over the host time it covers, as the host sent it (a batch that came at once when the port
+    // opened too: spread evenly, a minute of varied power would show its mean at host times that drew less). The
+    // tree's frames carry the host's time of their lines: what a reader of the tree compares with the host.
+    this.writer.show(Object.values(this.state.zones), this.pending, this.lastStepS);
+    // what the tree has still to show, for a receiver that starts before it did: kept in host time's order
+    let recent = this.state.recent.filter((p) => p.t > this.state.t - RECENT_S);
+    for (const p of this.pending) {
+      const zones = Object.fromEntries(p.values);
+      recent = recent.length > 0 && recent.at(-1)!.t >= p.tS ? [...recent.slice(0, -1), { t: recent.at(-1)!.t, zones }] : [...recent, { t: p.tS, zones }];
+    }
+    this.state.recent = recent.slice(-MAX_RECENT);
+    this.pending = [];
     saveState(this.o.tree, this.state, this.o.log);
     for (const f of this.listeners) f();
   }

@@ -6,6 +6,13 @@ import type { Frame, Logger } from "@scaph/common";
 /** Frames per host step the channel's tree moves in, by default (CounterPlayer): a reader's window of two steps is then within 5 %. */
 export const DEFAULT_GUEST_SUBSTEPS = 16;
 
+/** The counters after one line from the host, the host time (Unix s) they stand for, and the host time the line covers (s). */
+export interface Played {
+  values: ReadonlyMap<string, number>;
+  tS: number;
+  coverS: number;
+}
+
 /** One zone of the guest's tree. */
 export interface TreeZone {
   zone: string;
@@ -65,12 +72,21 @@ export class GuestTreeWriter {
     this.frames.kick();
   }
 
-  /** The counters after a line (or a batch of lines), standing for host time `tS` and covering `coverS` seconds since the last (the host's step: `stepS`): played out over as long. */
-  show(zones: readonly TreeZone[], tS: number, coverS: number, stepS: number): void {
+  /**
+   * The counters after each line of a commit (lines that came at once when
+   * the port opened, or one), each played out over the host time its line
+   * covers (the host's step: `stepS`), after what is queued. On a tree no
+   * reader has seen yet, the newest are shown at once.
+   */
+  show(zones: readonly TreeZone[], lines: readonly Played[], stepS: number): void {
     this.zones = [...zones].sort((a, b) => b.zone.length - a.zone.length || (b.zone < a.zone ? -1 : b.zone > a.zone ? 1 : 0));
-    if (this.log.enabled("debug"))
-      this.log.debug(`channel: tree plays on to host time ${tS} over ${coverS} s (step ${stepS} s): ${zones.map((z) => `${z.zone}=${z.value}`).join(" ")}`);
-    this.player.push(new Map(zones.map((z) => [z.zone, z.value])), tS, coverS, stepS);
+    for (const l of this.player.latest() === null ? lines.slice(-1) : lines) {
+      if (this.log.enabled("debug"))
+        this.log.debug(
+          `channel: tree plays on to host time ${l.tS} over ${l.coverS} s (step ${stepS} s): ${[...l.values].map(([z, v]) => `${z}=${v}`).join(" ")}`,
+        );
+      this.player.push(l.values, l.tS, l.coverS, stepS);
+    }
     const f = this.player.frame();
     if (f) this.write(f, true);
     this.frames.kick();

@@ -3,6 +3,7 @@
  * its tree ran late leaves the rest in its state file, and the next one
  * plays it on step by step as it came, not as one even span (the soak found
  * a tree that showed a later minute's 8 W over an earlier minute's 1.5 W).
+ * Lines that come at once (the port reopened) are played line by line too.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -76,6 +77,80 @@ test("a receiver that starts on a tree that ran late plays on what was left, ste
         `from host time ${(p.tS - T).toFixed(2)} to ${(q.tS - T).toFixed(2)} the tree showed ${(w / 1e6).toFixed(2)} W, the host ${hi / 1e6} W at most`,
       );
     }
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Follows the tree on the fake clock from `from` to `to` (s), a quarter of a second at a time (the frames are written
+ * by a timer of real time, at the fake clock's moment: each moment waits for the tree to show it): what it showed.
+ */
+async function follow(tree: string, clock: { now: number }, from: number, to: number, last: number): Promise<{ uj: number; tS: number }[]> {
+  const seen: { uj: number; tS: number }[] = [await shown(tree)];
+  for (clock.now = from; clock.now <= to; clock.now += 0.25) {
+    for (let i = 0; i < 200; i++) {
+      const s = await shown(tree);
+      if (s.tS > seen.at(-1)!.tS || s.uj === last) {
+        seen.push(s);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  return seen;
+}
+
+test("lines that come at once when the port reopens (a daemon restarted meanwhile) are played line by line: each host time shows its own power, not the batch's mean", async () => {
+  // As in a soak run (seeds 20261206, 1956593789): the agent was stopped while a daemon restarted; when it came back
+  // the port gave 13 lines at once, the new epoch's first covering 1.2 s at 6 W, then 6 W, then 12 W. Played as one
+  // span, the tree showed their mean (10.3 W) at host times where the host attributed 6 W (0 W in the daemon's gap).
+  const tree = await mkdtemp(join(tmpdir(), "scaph-playback-"));
+  const clock = { now: 0 };
+  try {
+    const r = new ChannelReceiver({ tree, port: () => null, log: createLogger({ level: "error" }), substeps: 16, nowS: () => clock.now });
+    const msg = (epoch: string, seq: number, t: number, t0: number, uj: number): string =>
+      encodeMessage({
+        v: 1,
+        epoch,
+        seq,
+        t: T + t,
+        t0: T + t0,
+        step_s: 1,
+        zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: Math.round(uj), max_energy_range_uj: 262143328850 }],
+      });
+    // epoch a: 5 W for 10 s, a line a second as it comes
+    for (let k = 1; k <= 10; k++) {
+      clock.now = k;
+      r.receive(msg("a", k, k, 0, 5e6 * k));
+      await follow(tree, clock, k + 0.25, k + 0.75, 5e6 * k);
+    }
+    // the daemon is gone from 10 s to 12.5 s; epoch b from 12.5 s: 6 W until 16 s, 12 W after; its lines come at once at 25.2 s
+    const power = (t: number): number => (t <= 10 ? 5e6 : t <= 12.5 ? 0 : t <= 16 ? 6e6 : 12e6);
+    const b = (t: number): number => (Math.min(t, 16) - 12.5) * 6e6 + Math.max(0, t - 16) * 12e6;
+    let batch = msg("b", 1, 13.7, 12.5, b(13.7));
+    for (let k = 2; k <= 12; k++) batch += msg("b", k, 12.7 + k, 12.5, b(12.7 + k));
+    clock.now = 11;
+    const seen = await follow(tree, clock, 11, 11, 50e6);
+    r.receive(batch);
+    const total = 50e6 + b(24.7);
+    seen.push(...(await follow(tree, clock, 11.25, 30, total)));
+    r.stop();
+    assert.equal(seen.at(-1)?.uj, total, "all of it shown in the end");
+    let checked = 0;
+    for (let i = 1; i < seen.length; i++) {
+      const [p, q] = [seen[i - 1]!, seen[i]!];
+      if (q.tS <= p.tS + 0.2) continue;
+      const w = (q.uj - p.uj) / (q.tS - p.tS);
+      let hi = 0;
+      for (let t = p.tS - T - 1; t <= q.tS - T + 1; t += 0.05) hi = Math.max(hi, power(t));
+      checked++;
+      assert.ok(
+        w <= 1.05 * hi,
+        `from host time ${(p.tS - T).toFixed(2)} to ${(q.tS - T).toFixed(2)} the tree showed ${(w / 1e6).toFixed(2)} W, the host ${hi / 1e6} W at most`,
+      );
+    }
+    assert.ok(checked >= 20, `${checked} spans checked`);
   } finally {
     await rm(tree, { recursive: true, force: true });
   }
