@@ -69,8 +69,8 @@ export const guestEnvironment: CliEnvironment = {
     cmd.option("--no-channel", "read the tree only, even where the channel's port exists");
     addChannelOptions(cmd);
   },
-  beforeOpen: async (opts, log) => {
-    const o = opts as GuestOptions;
+  beforeOpen: async (cmd, log) => {
+    const o = cmd.opts<GuestOptions>();
     const port = o.channel === false ? () => null : portFinder(o);
     // A tree a receiver kept (its state file is there) is the channel's, whether its port is there now or not
     // (unplugged, coming back): a receiver keeps it again, waiting for the port; a tree read as it is would
@@ -97,8 +97,8 @@ export const guestEnvironment: CliEnvironment = {
       log.warn(`channel: ${port() ?? "the channel's port"} is read by another receiver (${r.busy}), which keeps ${o.powercapPath}: reading that tree instead`);
     else log.warn(`channel: cannot keep ${o.powercapPath} (${r.cannot}): reading the tree as it is instead (--no-channel says so)`);
   },
-  sensor: async (opts, log) => {
-    const o = opts as GuestOptions;
+  sensor: async (cmd, log) => {
+    const o = cmd.opts<GuestOptions>();
     if (receiver === null) return null; // no channel, or another receiver keeps the tree: read the tree
     if (!receiver.latest) {
       if (o.wait === false) throw new ScaphError(`the channel's port is there but no line came from the host yet: is scaph-host qemu running on the host?`);

@@ -27,7 +27,7 @@ export const hostEnvironment: CliEnvironment = {
   qemu: {
     addOptions: (cmd) => void addResolverOptions(cmd),
     // --qemu on the exporters: VMs named from their command lines (no libvirt connection), their CPU from their cgroups.
-    source: async (o, log) => vmResolver(o as unknown as RootOptions & ResolverFlags, clockTicksPerSecond(), log, null),
+    source: async (cmd, log) => vmResolver(cmd.opts<RootOptions & ResolverFlags>(), clockTicksPerSecond(), log, null),
   },
 };
 

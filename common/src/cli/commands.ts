@@ -125,18 +125,11 @@ export function addQemuOption(cmd: Command, env: CliEnvironment, about: string):
   env.qemu.addOptions(cmd);
 }
 
-export async function vmSourceFor(o: RootOptions & { qemu?: boolean }, env: CliEnvironment, log: Logger): Promise<VmSource | undefined> {
-  return o.qemu && env.qemu ? env.qemu.source(o as unknown as RootOptions & Record<string, unknown>, log) : undefined;
-}
-
-/** What a measuring subcommand resolves besides energy: VMs (--qemu) and containers (--containers). */
-export async function resolversFor(
-  o: RootOptions & Partial<ContainerFlags> & { qemu?: boolean },
-  env: CliEnvironment,
-  log: Logger,
-): Promise<{ vms?: VmSource; containers?: ContainerSource }> {
-  const vms = await vmSourceFor(o, env, log);
-  const containers = containerSourceFor(o as ContainerFlags, log);
+/** What a measuring subcommand `cmd` resolves besides energy: VMs (--qemu) and containers (--containers, which addQemuOption adds). */
+export async function resolversFor(cmd: Command, env: CliEnvironment, log: Logger): Promise<{ vms?: VmSource; containers?: ContainerSource }> {
+  const o = cmd.opts<ContainerFlags & { qemu?: boolean }>();
+  const vms = o.qemu && env.qemu ? await env.qemu.source(cmd, log) : undefined;
+  const containers = containerSourceFor(o, log);
   return { ...(vms ? { vms } : {}), ...(containers ? { containers } : {}) };
 }
 
@@ -164,7 +157,7 @@ export function addStdoutCommand(program: Command, env: CliEnvironment): Command
     const log = loggerFor(c);
     const filter = regexOrTop(o.regexFilter, o.processes ?? 5);
     if (o.step <= 0) throw new ScaphError("--step must be > 0");
-    const m = await openMeter(c, o, env, log, await resolversFor(o, env, log));
+    const m = await openMeter(c, o, env, log, await resolversFor(c, env, log));
     stdoutCarriesReports();
     process.stdout.write(`Measurement step is: ${rustDuration(o.step)}\n`); // Scaphandre's first line, as it prints it
     const sink: Sink = { name: "stdout", write: (s) => void process.stdout.write(formatStdout(s, filter)) };
@@ -216,7 +209,7 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
     if (stepProblemText !== null) throw new ScaphError(`--step plus --step-nano ${stepProblemText}, got ${stepS} s`);
     const problem = o.file !== undefined ? jsonFileProblem(o.file) : null;
     if (problem !== null) throw new ScaphError(`-f ${problem}`);
-    const m = await openMeter(c, o, env, log, await resolversFor(o, env, log));
+    const m = await openMeter(c, o, env, log, await resolversFor(c, env, log));
     if (!o.file) stdoutCarriesReports();
     const out = new JsonSink(o.file ? { file: o.file } : { stream: process.stdout });
     let lastFailed = false;
@@ -271,7 +264,7 @@ export function thisMachinesDisks(log: Logger): () => DiskStats[] {
 
 /** The Prometheus sink for these flags, listening; loaded only when metrics are served. */
 export async function startPrometheus(
-  o: PrometheusFlags,
+  o: PrometheusFlags & Pick<ContainerFlags, "containers" | "containerLabels">,
   qemu: boolean,
   log: Logger,
   program: string,
@@ -285,7 +278,7 @@ export async function startPrometheus(
     qemu,
     cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
     disks: thisMachinesDisks(log),
-    ...containerMetrics(o as unknown as ContainerFlags),
+    ...containerMetrics(o),
     log,
   });
   let url: string;
@@ -314,7 +307,7 @@ export function addPrometheusCommand(program: Command, env: CliEnvironment): Com
   cmd.action(async (o: PrometheusOptionsCli, c: Command) => {
     const log = loggerFor(c);
     if (!(o.step > 0)) throw new ScaphError("--step must be > 0");
-    const m = await openMeter(c, o, env, log, { hostStats: true, ...(await resolversFor(o, env, log)) });
+    const m = await openMeter(c, o, env, log, { hostStats: true, ...(await resolversFor(c, env, log)) });
     const exporter = await startPrometheus(o, o.qemu === true, log, env.program);
     await runLoop(m, [exporter], { stepS: o.step, timeoutS: 0, signal: interruptSignal(), log });
   });

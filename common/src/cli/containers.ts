@@ -57,6 +57,6 @@ export function containerSourceFor(o: ContainerFlags, log: Logger): ContainerSou
 }
 
 /** The exporters' part of the flags. */
-export function containerMetrics(o: ContainerFlags): Pick<MetricsOptions, "containers"> {
+export function containerMetrics(o: Pick<ContainerFlags, "containers" | "containerLabels">): Pick<MetricsOptions, "containers"> {
   return o.containers ? { containers: { labelKeys: o.containerLabels !== undefined ? compileRegex(o.containerLabels) : null } } : {};
 }

@@ -28,16 +28,19 @@ export interface CliEnvironment {
   program: string;
   /** Default powercap root: /sys/class/powercap on the host, the shared tree in a guest. */
   defaultPowercapPath: () => string;
-  /** Hook run before measuring, with the subcommand's options (the guest waits for its tree). */
-  beforeOpen?: (opts: RootOptions & Record<string, unknown>, log: Logger) => Promise<void>;
-  /** A sensor of the environment's own, where it has one for these options (the guest's channel), else null. */
-  sensor?: (opts: RootOptions & Record<string, unknown>, log: Logger) => Promise<Sensor | null>;
+  /**
+   * Hook run before measuring, with the subcommand (the guest waits for its tree). Each hook reads the options it
+   * added (extendCommand, qemu.addOptions) with the command's own typed `opts<T>()`.
+   */
+  beforeOpen?: (cmd: Command, log: Logger) => Promise<void>;
+  /** A sensor of the environment's own, where it has one for the subcommand's options (the guest's channel), else null. */
+  sensor?: (cmd: Command, log: Logger) => Promise<Sensor | null>;
   /** Adds environment-specific options to every measuring subcommand (the guest's --no-wait). */
   extendCommand?: (cmd: Command) => void;
   /** The host's --qemu: its options, and the VM resolver it turns on (labels qemu processes, adds per-VM series). */
   qemu?: {
     addOptions(cmd: Command): void;
-    source(opts: RootOptions & Record<string, unknown>, log: Logger): Promise<VmSource>;
+    source(cmd: Command, log: Logger): Promise<VmSource>;
   };
 }
 
@@ -75,10 +78,9 @@ export async function openMeter(
   options: { hostStats?: boolean; vms?: VmSource; containers?: ContainerSource } = {},
 ): Promise<Meter> {
   const g = globalOptions(cmd);
-  const opts = roots as unknown as RootOptions & Record<string, unknown>;
-  await env.beforeOpen?.(opts, log);
+  await env.beforeOpen?.(cmd, log);
   const sensor =
-    (await env.sensor?.(opts, log)) ??
+    (await env.sensor?.(cmd, log)) ??
     (await createSensor({
       sensor: g.sensor,
       powercapPath: roots.powercapPath,

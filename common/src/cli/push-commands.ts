@@ -26,6 +26,8 @@ interface ProcessFlags {
   cmdline: boolean;
   cmdlineMax: number;
   qemu?: boolean;
+  containers?: boolean;
+  containerLabels?: string;
 }
 
 /** Which processes get series, as on the Prometheus exporter. */
@@ -43,7 +45,7 @@ function metricsOptions(o: ProcessFlags, log: Logger): MetricsOptions {
     qemu: o.qemu === true,
     cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
     disks: thisMachinesDisks(log),
-    ...containerMetrics(o as unknown as ContainerFlags),
+    ...containerMetrics(o),
   };
 }
 
@@ -57,7 +59,7 @@ async function runSending(
   open: () => Promise<{ sink: Sink; says: string }>,
 ): Promise<void> {
   if (!(stepS > 0)) throw new ScaphError("the step must be > 0");
-  const m = await openMeter(c, o, env, log, { hostStats: true, ...(await resolversFor(o, env, log)) });
+  const m = await openMeter(c, o, env, log, { hostStats: true, ...(await resolversFor(c, env, log)) });
   const { sink, says } = await open();
   writeStderr(`${env.program}: ${says}, every ${stepS} s`);
   await runLoop(m, [sink], { stepS, timeoutS: 0, signal: interruptSignal(), log });

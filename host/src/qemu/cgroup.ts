@@ -20,9 +20,9 @@ export function vmCgroupFromProcFile(text: string): VmCgroup | null {
   let v2: string | null = null;
   let v1: string | null = null;
   for (const line of text.split("\n")) {
-    const m = /^(\d+):([^:]*):(.*)$/.exec(line.trim());
-    if (!m) continue;
-    const [, id, controllers, path] = m as unknown as [string, string, string, string];
+    const m = /^(?<id>\d+):(?<controllers>[^:]*):(?<path>.*)$/.exec(line.trim());
+    if (!m?.groups) continue;
+    const { id, controllers = "", path = "" } = m.groups;
     if (id === "0" && controllers === "") v2 = path;
     else if (controllers.split(",").includes("cpuacct")) v1 = path;
   }
