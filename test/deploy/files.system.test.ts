@@ -8,7 +8,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, copyFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments, parse } from "yaml";
@@ -286,4 +286,13 @@ test("the Helm chart (Scaphandre's values): helm lint; helm template, with defau
   await assertRealCommand(args, "helm template (overrides)");
   const mon = over.find((o) => o.kind === "ServiceMonitor") as unknown as { spec: { endpoints: { interval: string }[] } };
   assert.equal(mon.spec.endpoints[0]?.interval, "30s");
+  // KubeVirt nodes: scaph-host qemu --prometheus (each VM's share over its channel), and the hook as the ConfigMap
+  // KubeVirt's sidecar-shim takes: the very file its test runs (host/test/kubevirt/hook-configmap.system.test.ts)
+  const kv = await helmTemplate(helm, ["kubevirt=true"]);
+  const hookMap = kv.find((o) => o.kind === "ConfigMap") as unknown as { metadata: { name: string }; data: Record<string, string> };
+  assert.equal(hookMap.metadata.name, "scaphandre-kubevirt-hook");
+  assert.equal(hookMap.data.onDefineDomain, readFileSync(join(deploy, "helm/scaph/files/onDefineDomain.py"), "utf8"));
+  const kvArgs = (kv.find((o) => o.kind === "DaemonSet") as unknown as RenderedDaemonSet).spec.template.spec.containers[0]!.args;
+  assert.deepEqual(kvArgs.slice(0, 2), ["qemu", "--prometheus"]);
+  await assertRealCommand(kvArgs, "helm template kubevirt=true");
 });
