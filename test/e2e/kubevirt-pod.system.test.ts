@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { copyFixture, fixturesDir, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
 import { hostBin, runNode } from "../helpers/cli.js";
 import { cleanupsAfterFile, startBackground, waitFor, writeBusyBootSector } from "../helpers/processes.js";
+import { kubepodsCgroup } from "../helpers/kubepods.js";
 import { startSecondLibvirtd } from "../helpers/second-libvirtd.js";
 import type { SecondLibvirtd } from "../helpers/second-libvirtd.js";
 import { domainType } from "../lab/accel.js";
@@ -34,31 +35,6 @@ const { stops } = cleanupsAfterFile();
 
 interface Status {
   vms: { name: string; libvirt_note?: string; channel?: { connected: boolean; sent: number; path: string } }[];
-}
-
-/** A kubepods cgroup for the stand-in pod, on cgroup v2 or on v1's pids hierarchy; its cgroup.procs and how to remove it. */
-function kubepodsCgroup(): { procs: string; remove: () => void } {
-  const base = existsSync("/sys/fs/cgroup/cgroup.procs") ? "/sys/fs/cgroup" : "/sys/fs/cgroup/pids";
-  const parts = [
-    "kubepods.slice",
-    "kubepods-burstable.slice",
-    "kubepods-burstable-pod5d6e7f80_0000_4000_8000_000000000001.slice",
-    `cri-containerd-${"ab".repeat(32)}.scope`,
-  ];
-  const dir = join(base, ...parts);
-  mkdirSync(dir, { recursive: true });
-  return {
-    procs: join(dir, "cgroup.procs"),
-    remove: () => {
-      for (let i = parts.length; i > 0; i--) {
-        try {
-          rmdirSync(join(base, ...parts.slice(0, i)));
-        } catch {
-          // still in use, or not made here
-        }
-      }
-    },
-  };
 }
 
 test("a KubeVirt VM's channel: its pod's libvirt asked through /proc/<pid>/root, the lines written to its pod's socket", { timeout: 400_000 }, async () => {
@@ -73,7 +49,7 @@ test("a KubeVirt VM's channel: its pod's libvirt asked through /proc/<pid>/root,
   stops.push(() => {
     if (madePrivate) rmdirSync(privateDir);
   });
-  const cg = kubepodsCgroup();
+  const cg = kubepodsCgroup("5d6e7f80-0000-4000-8000-000000000001");
   stops.push(() => cg.remove());
   let pod: SecondLibvirtd | null = null;
   pod = await startSecondLibvirtd(join(dir, "pod"), POD_USER, { privateDirs: ["/run/libvirt", privateDir], cgroupProcs: [cg.procs] });

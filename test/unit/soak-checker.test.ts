@@ -164,6 +164,22 @@ test("'live' waits for the end of an event still going on: a flood that ends whi
   );
 });
 
+test("'bounded' judges each third's typical level: descriptors that come and go do not break it, descriptors that pile up do", () => {
+  // as in a 60-minute run's sixth minute: a VM migrated in and a restarted daemon's reconnects, 10 more for a while
+  const run = cleanRun();
+  for (let k = 0; k < 12; k++) run.daemons.push({ host: "A", ms: (T0 + 5 * k + 2) * 1000, rssBytes: 60 * 2 ** 20, fds: 20 });
+  run.daemons.find((d) => d.ms === (T0 + 52) * 1000)!.fds = 30;
+  assert.deepEqual(
+    checkSoak(run).breaches.filter((b) => b.invariant === "bounded"),
+    [],
+  );
+  [...run.daemons].sort((a, b) => a.ms - b.ms).forEach((d, k) => (d.fds = 20 + 2 * k));
+  assert.ok(
+    checkSoak(run).breaches.some((b) => b.invariant === "bounded" && /open descriptors \(median/.test(b.what)),
+    "two descriptors more every sample (every 2.5 s)",
+  );
+});
+
 test("a daemon whose RSS keeps growing after warm-up breaks 'bounded'", () => {
   const run = cleanRun();
   run.daemons.forEach((d, k) => (d.rssBytes = (60 + 8 * k) * 2 ** 20));

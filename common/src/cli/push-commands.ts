@@ -15,7 +15,6 @@ import type { Sink } from "../exporters/sink.js";
 import { runLoop } from "../loop.js";
 import { addQemuOption, addRootOptions, regexOrTop, resolversFor, thisMachinesDisks } from "./commands.js";
 import { containerMetrics } from "./containers.js";
-import type { ContainerFlags } from "./containers.js";
 import { interruptSignal, loggerFor, openMeter } from "./context.js";
 import type { CliEnvironment, RootOptions } from "./context.js";
 import { hostArg, intArg, regexArg, stepArg } from "./parse.js";
