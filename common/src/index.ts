@@ -1,59 +1,75 @@
-// @scaph/common's main entry: what every command loads. The exporters that
-// open sockets or load more (Prometheus, Riemann, Warp 10, the Pushgateway)
-// have entries of their own (package.json "exports"), loaded only where used.
-export * from "./units.js";
-export * from "./errors.js";
-export * from "./log.js";
-export * from "./version.js";
-export * from "./io/bounded.js";
-export * from "./io/atomic.js";
-export * from "./powercap/counter.js";
+// @scaph/common's main entry: what every command loads, and what the other
+// packages use of it (and nothing else: the rest stays inside the package).
+// The exporters that open sockets or load more (Prometheus, Riemann, Warp 10,
+// the Pushgateway) have entries of their own (package.json "exports"), loaded
+// only where used.
+export type { Ticks } from "./units.js";
+export { NoPowercapError, ProcfsError, ScaphError, errnoCode, errorMessage } from "./errors.js";
+export { LogEvery, createLogger, silentLogger, writeStderr } from "./log.js";
+export type { Logger } from "./log.js";
+export { SCAPH_VERSION } from "./version.js";
+export { excerpt, readBounded } from "./io/bounded.js";
+export { removeAnything, replaceFile } from "./io/atomic.js";
+export { counterDelta, isCounterReset, wrapAdd } from "./powercap/counter.js";
 export { CATCH_UP, CounterPlayer, FrameTimer } from "./powercap/ramp.js";
 export type { Frame } from "./powercap/ramp.js";
-export * from "./powercap/layout.js";
-export * from "./powercap/zones.js";
-export * from "./powercap/read.js";
-export * from "./procfs/files.js";
-export * from "./procfs/stat.js";
-export * from "./procfs/pid-stat.js";
-export * from "./procfs/clock.js";
-export * from "./procfs/table.js";
-export * from "./procfs/stat-files.js";
-export * from "./procfs/host.js";
-export * from "./procfs/mountinfo.js";
-export * from "./procfs/disks.js";
-export * from "./procfs/disk-reader.js";
-export * from "./procfs/statfs.js";
-export * from "./sensor/types.js";
-export * from "./sensor/powercap.js";
-export * from "./sensor/estimate.js";
-export * from "./sensor/factory.js";
-export * from "./attribution/energy.js";
-export * from "./attribution/cpu-shares.js";
-export * from "./attribution/snapshot.js";
-export * from "./attribution/vm-zones.js";
-export * from "./attribution/attribute.js";
-export * from "./containers/cgroup.js";
-export * from "./containers/info.js";
-export * from "./containers/source.js";
-export * from "./containers/http.js";
-export * from "./containers/docker.js";
-export * from "./containers/kubernetes.js";
-export * from "./cli/containers.js";
-export * from "./meter.js";
-export * from "./loop.js";
-export * from "./exporters/sink.js";
-export * from "./exporters/select.js";
-export * from "./exporters/stdout.js";
-export * from "./exporters/json.js";
-export * from "./exporters/metrics.js";
-export * from "./exporters/totals.js";
-export * from "./cli/parse.js";
-export * from "./cli/context.js";
-export * from "./cli/commands.js";
-export * from "./cli/main.js";
-export * from "./transports.js";
-export * from "./channel.js";
+export { DEFAULT_MAX_UJ, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, VM_PACKAGE_ZONE, ZONE_ID_RE, ZONE_NAME_RE } from "./powercap/layout.js";
+export { discoverZones, zoneOf } from "./powercap/zones.js";
+export type { Zone } from "./powercap/zones.js";
+export { CounterReadError, parseUj, readEnergyUj } from "./powercap/read.js";
+export { readText } from "./procfs/files.js";
+export { busyTicks, parseProcStat } from "./procfs/stat.js";
+export { parsePidStatBytes } from "./procfs/pid-stat.js";
+export { clockTicksPerSecond } from "./procfs/clock.js";
+export { ProcessTable } from "./procfs/table.js";
+export type { ProcSample, ProcessInfo } from "./procfs/table.js";
+export { FD_RESERVE, StatFiles } from "./procfs/stat-files.js";
+export { mountAt, resolvedPath } from "./procfs/mountinfo.js";
+export type { EnergySample, Sensor } from "./sensor/types.js";
+export { PowercapSensor } from "./sensor/powercap.js";
+export { createSensor } from "./sensor/factory.js";
+export { cpuShares, splitEnergy } from "./attribution/cpu-shares.js";
+export type { ProcessSnapshot, Snapshot, VmSnapshot } from "./attribution/snapshot.js";
+export { snapshotVmZones } from "./attribution/vm-zones.js";
+export type { ZoneSpec } from "./attribution/vm-zones.js";
+export { processDeltaTicks } from "./attribution/attribute.js";
+export type { VmClaim } from "./attribution/attribute.js";
+export { CGROUP_FILE_BOUND, parseCgroup } from "./containers/cgroup.js";
+export type { CgroupContainer } from "./containers/cgroup.js";
+export { containerLabels } from "./containers/info.js";
+export { ContainerSource } from "./containers/source.js";
+export { DOCKER_LIMITS, DockerApi } from "./containers/docker.js";
+export { addContainerOptions, containerSourceFor } from "./cli/containers.js";
+export type { ContainerFlags } from "./cli/containers.js";
+export { Meter } from "./meter.js";
+export type { VmSource } from "./meter.js";
+export { runEvery, runLoop } from "./loop.js";
+export type { Sink } from "./exporters/sink.js";
+export { compileRegex } from "./exporters/select.js";
+export { formatStdout, formatWatts, rustDuration } from "./exporters/stdout.js";
+export { JsonSink, toJsonReport } from "./exporters/json.js";
+export type { JsonReport } from "./exporters/json.js";
+export { MetricsModel } from "./exporters/metrics.js";
+export { intArg, stepArg, timeoutArg } from "./cli/parse.js";
+export { interruptSignal, loggerFor, openMeter } from "./cli/context.js";
+export type { CliEnvironment, RootOptions } from "./cli/context.js";
+export {
+  acceptGlobalOptionsAfterSubcommands,
+  acceptScaphandreFlags,
+  addGlobalOptions,
+  addJsonCommand,
+  addPrometheusCommand,
+  addPrometheusFlags,
+  addRootOptions,
+  addStdoutCommand,
+  startPrometheus,
+} from "./cli/commands.js";
+export type { PrometheusFlags } from "./cli/commands.js";
+export { runCli } from "./cli/main.js";
+export { GUEST_MOUNT_POINT, SHARE_TAG, SHARE_TRANSPORTS, TRANSPORTS, guestFstabLine, guestMountArgs, guestMountCommand } from "./transports.js";
+export type { ShareTransport, Transport } from "./transports.js";
+export { CHANNEL_MAX_LINE, CHANNEL_NAME, encodeMessage, parseMessage } from "./channel.js";
+export type { ChannelMessage, ChannelZone } from "./channel.js";
 // commander, re-exported: host and guest build their programs with this one copy (two copies' errors are not each other's).
 export { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-export * from "./cli/push-commands.js";
+export { addPrometheusPushCommand, addRiemannCommand, addWarp10Command } from "./cli/push-commands.js";

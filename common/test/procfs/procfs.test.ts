@@ -139,7 +139,7 @@ test("1,000 processes with 128 KiB command lines renaming themselves every step 
 test("sampleYielding reads what sample reads, giving the event loop a turn every SAMPLE_CHUNK processes", async () => {
   const { mkdtemp, mkdir, writeFile, rm } = await import("node:fs/promises");
   const { tmpdir } = await import("node:os");
-  const { SAMPLE_CHUNK } = await import("../../src/index.js");
+  const { SAMPLE_CHUNK } = await import("../../src/procfs/table.js");
   const root = await mkdtemp(join(tmpdir(), "scaph-yield-"));
   try {
     const n = SAMPLE_CHUNK * 4 + 17;
