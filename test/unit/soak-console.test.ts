@@ -1,0 +1,64 @@
+/**
+ * The soak's reading of a guest's console (test/soak/guest-console.ts), on
+ * a console file written here: a guest whose kernel panics (seen once
+ * under TCG right after a live migration) is an event of its own, and its
+ * agent is away until the next boot's agent speaks, so "live" waits for it.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { GuestConsole } from "../soak/guest-console.js";
+import { checkSoak } from "../soak/checker.js";
+import type { SoakRun } from "../soak/run.js";
+
+const applied = (seq: number, t: number, uj: number): string =>
+  `SOAK agent 2026-12-07T08:49:52.501Z DEBUG channel: applied epoch e1 seq ${seq} t ${t}: intel-rapl:0=${uj} intel-rapl:0:2=0\n`;
+
+test("a guest's kernel panic: a guest-crash event, its agent away until the next boot's agent speaks, and 'live' waits for it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "scaph-console-"));
+  try {
+    const file = join(dir, "g.console");
+    writeFileSync(file, "SOAK boot mode=idle up=8.73\nSOAK agent-start up=8.76\n" + applied(1, 100, 1e6) + applied(2, 101, 2e6));
+    const c = new GuestConsole("g", file, ["intel-rapl:0", "intel-rapl:0:2"]);
+    c.poll(1_000);
+    appendFileSync(file, "[   16.426138] Kernel panic - not syncing: Attempted to kill the idle task!\n");
+    c.poll(3_000);
+    appendFileSync(file, "SOAK agent ,\n"); // what the console still held of the dead agent: not the agent back
+    c.poll(3_500);
+    appendFileSync(file, "SOAK boot mode=idle up=8.02\nSOAK agent-start up=8.09\n");
+    c.poll(14_000);
+    appendFileSync(file, applied(3, 115, 3e6));
+    c.poll(16_000);
+    assert.deepEqual(c.events, [{ type: "guest-crash", target: "g", startMs: 3_000, endMs: 3_000 }]);
+    assert.equal(c.boot, 2);
+    // (the first boot's agent spoke in the same read as its boot line: away for no time)
+    assert.deepEqual(c.agentDown(20_000), [
+      { vm: "g", fromMs: 1_000, toMs: 1_000 },
+      { vm: "g", fromMs: 3_000, toMs: 16_000 },
+    ]);
+    assert.ok(c.around(3_000).some((l) => l.includes("kernel: [   16.426138] Kernel panic")));
+    // a migration that ended at 2.5 s: no line before 16 s, but the guest was dead from 3 s: no breach of "live"
+    const run: SoakRun = {
+      lines: [],
+      applied: c.applied,
+      reports: [],
+      reader: [],
+      events: [{ type: "migrate", target: "g", startMs: 0, endMs: 2_500 }, ...c.events],
+      agentDown: c.agentDown(20_000),
+      daemons: [],
+      stepS: 1,
+      vms: ["g"],
+      nowMs: 20_000,
+    };
+    assert.deepEqual(
+      checkSoak(run).breaches.filter((b) => b.invariant === "live"),
+      [],
+    );
+    // without the panic seen, the same console breaks it
+    assert.ok(checkSoak({ ...run, agentDown: [], events: run.events.slice(0, 1) }).breaches.some((b) => b.invariant === "live"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
