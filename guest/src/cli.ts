@@ -56,7 +56,7 @@ function addChannelOptions(cmd: Command): Command {
 type GuestOptions = RootOptions & Record<string, unknown> & ChannelFlags & { wait?: boolean; channel?: boolean; timeout?: number };
 
 /** A command's -t, where it has one and it bounds the run (> 0): the wait for the tree or the channel is within it. */
-const waitBoundS = (o: GuestOptions): number | undefined => (typeof o.timeout === "number" && o.timeout > 0 ? o.timeout : undefined);
+const waitBoundS = (options: GuestOptions): number | undefined => (typeof options.timeout === "number" && options.timeout > 0 ? options.timeout : undefined);
 
 /** The channel receiver of this run, where the port exists: started once, used as the sensor. */
 let receiver: ChannelReceiver | null = null;
@@ -130,14 +130,16 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
       .description(`keep this VM's powercap tree from the host's lines on the virtio-serial port ${CHANNEL_NAME} (the channel transport)`)
       .option("--path <dir>", "where to keep the tree", guestPowercapPath())
       .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc"),
-  ).action(async (o: ChannelFlags & { path: string }, c: Command) => {
+  ).action(async (options: ChannelFlags & { path: string }, c: Command) => {
     const log = loggerFor(c);
     const signal = interruptSignal();
-    const r = await startReceiver(o.path, o, log, signal, true);
+    const r = await startReceiver(options.path, options, log, signal, true);
     if ("busy" in r)
-      throw new ScaphError(`another receiver keeps ${o.path} (${r.busy}): one receiver per tree and port; stop it first, or give this one another --path`);
-    if ("cannot" in r) throw new ScaphError(`cannot keep ${o.path}: ${r.cannot} (run it as root, or give it a --path it may write)`);
-    writeStderr(`scaph-guest: keeping ${o.path} from the channel ${o.channelDevice ?? o.channelPort}`);
+      throw new ScaphError(
+        `another receiver keeps ${options.path} (${r.busy}): one receiver per tree and port; stop it first, or give this one another --path`,
+      );
+    if ("cannot" in r) throw new ScaphError(`cannot keep ${options.path}: ${r.cannot} (run it as root, or give it a --path it may write)`);
+    writeStderr(`scaph-guest: keeping ${options.path} from the channel ${options.channelDevice ?? options.channelPort}`);
     await r.run(); // returns once stopped (SIGTERM, SIGINT)
   });
   program
@@ -146,8 +148,8 @@ export function guestProgram(env: CliEnvironment = guestEnvironment): Command {
     .addOption(new Option("--transport <name>", "how the host shares the tree").choices([...SHARE_TRANSPORTS]).default("virtiofs"))
     .option("--path <dir>", "where to mount it", guestPowercapPath())
     .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc")
-    .action(async (o: { transport: Transport; path: string; procfsPath: string }) => {
-      await mountShare(o.transport, o.path, (l) => process.stdout.write(l + "\n"), o.procfsPath);
+    .action(async (options: { transport: Transport; path: string; procfsPath: string }) => {
+      await mountShare(options.transport, options.path, (l) => process.stdout.write(l + "\n"), options.procfsPath);
     });
   acceptGlobalOptionsAfterSubcommands(program);
   // Scaphandre's --vm (read the VM's tree): what scaph-guest always does

@@ -84,13 +84,13 @@ const GLOBAL_KEYS = ["sensor", "tdpWatts", "idleWatts", "verbose"] as const;
  * them back. Call once every subcommand is added.
  */
 export function acceptGlobalOptionsAfterSubcommands(program: Command): void {
-  const globals = program.options.filter((o) => GLOBAL_KEYS.includes(o.attributeName() as (typeof GLOBAL_KEYS)[number]));
+  const globals = program.options.filter((opt) => GLOBAL_KEYS.includes(opt.attributeName() as (typeof GLOBAL_KEYS)[number]));
   const visit = (cmd: Command): void => {
     for (const sub of cmd.commands) {
       for (const g of globals) {
-        if (g.long === undefined || sub.options.some((o) => o.long === g.long)) continue;
+        if (g.long === undefined || sub.options.some((opt) => opt.long === g.long)) continue;
         const verbose = g.attributeName() === "verbose";
-        const shortFree = verbose && !sub.options.some((o) => o.short === g.short);
+        const shortFree = verbose && !sub.options.some((opt) => opt.short === g.short);
         const copy = new Option(shortFree ? g.flags : g.flags.replace(/^-\w,\s*/, ""), g.description).hideHelp();
         if (g.argChoices) copy.choices(g.argChoices);
         if (g.parseArg) copy.argParser(g.parseArg);
@@ -153,15 +153,15 @@ export function addStdoutCommand(program: Command, env: CliEnvironment): Command
     .option("-r, --regex-filter <regex>", "list the processes whose exe or cmdline match, instead of the top N", regexArg("--regex-filter"));
   addQemuOption(cmd, env, "label qemu processes with the name of their virtual machine");
   addRootOptions(cmd, env);
-  cmd.action(async (o: StdoutOptions, c: Command) => {
+  cmd.action(async (options: StdoutOptions, c: Command) => {
     const log = loggerFor(c);
-    const filter = regexOrTop(o.regexFilter, o.processes ?? 5);
-    if (o.step <= 0) throw new ScaphError("--step must be > 0");
-    const m = await openMeter(c, o, env, log, await resolversFor(c, env, log));
+    const filter = regexOrTop(options.regexFilter, options.processes ?? 5);
+    if (options.step <= 0) throw new ScaphError("--step must be > 0");
+    const m = await openMeter(c, options, env, log, await resolversFor(c, env, log));
     stdoutCarriesReports();
-    process.stdout.write(`Measurement step is: ${rustDuration(o.step)}\n`); // Scaphandre's first line, as it prints it
+    process.stdout.write(`Measurement step is: ${rustDuration(options.step)}\n`); // Scaphandre's first line, as it prints it
     const sink: Sink = { name: "stdout", write: (s) => void process.stdout.write(formatStdout(s, filter)) };
-    await runLoop(m, [sink], { stepS: o.step, timeoutS: o.timeout, signal: interruptSignal(), log });
+    await runLoop(m, [sink], { stepS: options.step, timeoutS: options.timeout, signal: interruptSignal(), log });
   });
   return cmd;
 }
@@ -197,21 +197,21 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
     );
   addQemuOption(cmd, env, "label qemu processes with the name of their virtual machine");
   addRootOptions(cmd, env);
-  cmd.action(async (o: JsonOptions & { containerRegex?: string; containers?: boolean }, c: Command) => {
+  cmd.action(async (options: JsonOptions & { containerRegex?: string; containers?: boolean }, c: Command) => {
     const log = loggerFor(c);
-    if (o.containerRegex !== undefined && !o.containers) throw new ScaphError("--container-regex goes with --containers");
+    if (options.containerRegex !== undefined && !options.containers) throw new ScaphError("--container-regex goes with --containers");
     const filter: ProcessFilter =
-      o.containerRegex !== undefined
-        ? { kind: "container", re: compileRegex(o.containerRegex), source: o.containerRegex }
-        : regexOrTop(o.processRegex, o.maxTopConsumers);
-    const stepS = o.step + ((o as { step_nano?: number }).step_nano ?? o.stepNano) / 1e9;
+      options.containerRegex !== undefined
+        ? { kind: "container", re: compileRegex(options.containerRegex), source: options.containerRegex }
+        : regexOrTop(options.processRegex, options.maxTopConsumers);
+    const stepS = options.step + ((options as { step_nano?: number }).step_nano ?? options.stepNano) / 1e9;
     const stepProblemText = stepProblem(stepS);
     if (stepProblemText !== null) throw new ScaphError(`--step plus --step-nano ${stepProblemText}, got ${stepS} s`);
-    const problem = o.file !== undefined ? jsonFileProblem(o.file) : null;
+    const problem = options.file !== undefined ? jsonFileProblem(options.file) : null;
     if (problem !== null) throw new ScaphError(`-f ${problem}`);
-    const m = await openMeter(c, o, env, log, await resolversFor(c, env, log));
-    if (!o.file) stdoutCarriesReports();
-    const out = new JsonSink(o.file ? { file: o.file } : { stream: process.stdout });
+    const m = await openMeter(c, options, env, log, await resolversFor(c, env, log));
+    if (!options.file) stdoutCarriesReports();
+    const out = new JsonSink(options.file ? { file: options.file } : { stream: process.stdout });
     let lastFailed = false;
     const sink: Sink = {
       name: "json",
@@ -222,7 +222,7 @@ export function addJsonCommand(program: Command, env: CliEnvironment): Command {
       },
       close: () => out.close(),
     };
-    await runLoop(m, [sink], { stepS, timeoutS: o.timeout, signal: interruptSignal(), log });
+    await runLoop(m, [sink], { stepS, timeoutS: options.timeout, signal: interruptSignal(), log });
     // a file that could not be written at the end is no complete report: the run failed
     if (lastFailed) process.exitCode = 1;
   });
@@ -264,28 +264,28 @@ export function thisMachinesDisks(log: Logger): () => DiskStats[] {
 
 /** The Prometheus sink for these flags, listening; loaded only when metrics are served. */
 export async function startPrometheus(
-  o: PrometheusFlags & Pick<ContainerFlags, "containers" | "containerLabels">,
+  options: PrometheusFlags & Pick<ContainerFlags, "containers" | "containerLabels">,
   qemu: boolean,
   log: Logger,
   program: string,
 ): Promise<import("../exporters/prometheus.js").PrometheusExporter> {
   const { PrometheusExporter } = await import("../exporters/prometheus.js");
   const exporter = new PrometheusExporter({
-    address: o.address,
-    port: o.port,
-    suffix: o.suffix,
-    filter: regexOrTop(o.processRegex, o.maxProcesses),
+    address: options.address,
+    port: options.port,
+    suffix: options.suffix,
+    filter: regexOrTop(options.processRegex, options.maxProcesses),
     qemu,
-    cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
+    cmdlineMax: options.cmdline ? options.cmdlineMax : 0,
     disks: thisMachinesDisks(log),
-    ...containerMetrics(o),
+    ...containerMetrics(options),
     log,
   });
   let url: string;
   try {
     url = await exporter.listen();
   } catch (err) {
-    throw new ScaphError(`cannot listen on ${o.address} port ${o.port}: ${errorMessage(err)}`);
+    throw new ScaphError(`cannot listen on ${options.address} port ${options.port}: ${errorMessage(err)}`);
   }
   writeStderr(`${program}: serving metrics at ${url}`);
   return exporter;
@@ -304,12 +304,12 @@ export function addPrometheusCommand(program: Command, env: CliEnvironment): Com
   cmd.option("--step <seconds>", "seconds between two measurements; a scrape gets the newest", stepArg("--step"), 2);
   addQemuOption(cmd, env, "label qemu processes with their VM name and add per-VM series");
   addRootOptions(cmd, env);
-  cmd.action(async (o: PrometheusOptionsCli, c: Command) => {
+  cmd.action(async (options: PrometheusOptionsCli, c: Command) => {
     const log = loggerFor(c);
-    if (!(o.step > 0)) throw new ScaphError("--step must be > 0");
-    const m = await openMeter(c, o, env, log, { hostStats: true, ...(await resolversFor(c, env, log)) });
-    const exporter = await startPrometheus(o, o.qemu === true, log, env.program);
-    await runLoop(m, [exporter], { stepS: o.step, timeoutS: 0, signal: interruptSignal(), log });
+    if (!(options.step > 0)) throw new ScaphError("--step must be > 0");
+    const m = await openMeter(c, options, env, log, { hostStats: true, ...(await resolversFor(c, env, log)) });
+    const exporter = await startPrometheus(options, options.qemu === true, log, env.program);
+    await runLoop(m, [exporter], { stepS: options.step, timeoutS: 0, signal: interruptSignal(), log });
   });
   return cmd;
 }

@@ -35,28 +35,31 @@ export function addContainerOptions(cmd: Command): Command {
  * --containers. Docker is asked only once a Docker container is seen, the
  * API server once a pod's container is, and only where one is known.
  */
-export function containerSourceFor(o: ContainerFlags, log: Logger): ContainerSource | undefined {
-  if (!o.containers) return undefined;
-  if (o.containerLabels !== undefined) compileRegex(o.containerLabels); // a bad one is said now
-  const api = kubernetesApiUrl(o.kubernetesApi);
+export function containerSourceFor(options: ContainerFlags, log: Logger): ContainerSource | undefined {
+  if (!options.containers) return undefined;
+  if (options.containerLabels !== undefined) compileRegex(options.containerLabels); // a bad one is said now
+  const api = kubernetesApiUrl(options.kubernetesApi);
   if (api) {
-    const ca = join(o.kubernetesServiceAccount, "ca.crt");
+    const ca = join(options.kubernetesServiceAccount, "ca.crt");
     if (!existsSync(ca))
       throw new ScaphError(
         `--containers: the Kubernetes API is ${api.origin}, but its CA ${ca} is absent (is the service account token mounted? --kubernetes-service-account DIR)`,
       );
   } else log.info("containers: no Kubernetes API (not in a pod, no --kubernetes-api): pods' containers get ids and runtimes, no pod names");
   return new ContainerSource({
-    procRoot: o.procfsPath,
+    procRoot: options.procfsPath,
     log,
-    docker: () => new DockerApi(o.dockerSocket, log),
+    docker: () => new DockerApi(options.dockerSocket, log),
     ...(api
-      ? { pods: () => new KubernetesPods({ apiUrl: api, serviceAccountDir: o.kubernetesServiceAccount, nodeName: kubernetesNodeName(o.kubernetesNode), log }) }
+      ? {
+          pods: () =>
+            new KubernetesPods({ apiUrl: api, serviceAccountDir: options.kubernetesServiceAccount, nodeName: kubernetesNodeName(options.kubernetesNode), log }),
+        }
       : {}),
   });
 }
 
 /** The exporters' part of the flags. */
-export function containerMetrics(o: Pick<ContainerFlags, "containers" | "containerLabels">): Pick<MetricsOptions, "containers"> {
-  return o.containers ? { containers: { labelKeys: o.containerLabels !== undefined ? compileRegex(o.containerLabels) : null } } : {};
+export function containerMetrics(options: Pick<ContainerFlags, "containers" | "containerLabels">): Pick<MetricsOptions, "containers"> {
+  return options.containers ? { containers: { labelKeys: options.containerLabels !== undefined ? compileRegex(options.containerLabels) : null } } : {};
 }

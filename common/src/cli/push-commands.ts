@@ -38,27 +38,27 @@ function addProcessFlags(cmd: Command): Command {
     .option("--cmdline-max <chars>", "longest cmdline label; longer ones are cut", intArg("--cmdline-max", 1), 256);
 }
 
-function metricsOptions(o: ProcessFlags, log: Logger): MetricsOptions {
+function metricsOptions(options: ProcessFlags, log: Logger): MetricsOptions {
   return {
-    filter: regexOrTop(o.processRegex, o.maxProcesses),
-    qemu: o.qemu === true,
-    cmdlineMax: o.cmdline ? o.cmdlineMax : 0,
+    filter: regexOrTop(options.processRegex, options.maxProcesses),
+    qemu: options.qemu === true,
+    cmdlineMax: options.cmdline ? options.cmdlineMax : 0,
     disks: thisMachinesDisks(log),
-    ...containerMetrics(o),
+    ...containerMetrics(options),
   };
 }
 
 /** The loop of a sending exporter: measure every `stepS` and hand each Snapshot to `sink`, until stopped. */
 async function runSending(
   c: Command,
-  o: RootOptions & ProcessFlags,
+  options: RootOptions & ProcessFlags,
   env: CliEnvironment,
   log: Logger,
   stepS: number,
   open: () => Promise<{ sink: Sink; says: string }>,
 ): Promise<void> {
   if (!(stepS > 0)) throw new ScaphError("the step must be > 0");
-  const m = await openMeter(c, o, env, log, { hostStats: true, ...(await resolversFor(c, env, log)) });
+  const m = await openMeter(c, options, env, log, { hostStats: true, ...(await resolversFor(c, env, log)) });
   const { sink, says } = await open();
   writeStderr(`${env.program}: ${says}, every ${stepS} s`);
   await runLoop(m, [sink], { stepS, timeoutS: 0, signal: interruptSignal(), log });
@@ -112,14 +112,14 @@ export function addRiemannCommand(program: Command, env: CliEnvironment): Comman
   addProcessFlags(cmd);
   addQemuOption(cmd, env, "label qemu processes with their VM name and add per-VM events");
   addRootOptions(cmd, env);
-  cmd.action(async (o: RiemannCli, c: Command) => {
+  cmd.action(async (options: RiemannCli, c: Command) => {
     const log = loggerFor(c);
-    if (!o.mtls && (o.ca || o.cert || o.key)) throw new ScaphError("--ca, --cert and --key go with --mtls");
-    const tls = o.mtls ? { ca: pem("--ca", o.ca), cert: pem("--cert", o.cert), key: pem("--key", o.key) } : undefined;
-    await runSending(c, o, env, log, o.dispatch, async () => {
+    if (!options.mtls && (options.ca || options.cert || options.key)) throw new ScaphError("--ca, --cert and --key go with --mtls");
+    const tls = options.mtls ? { ca: pem("--ca", options.ca), cert: pem("--cert", options.cert), key: pem("--key", options.key) } : undefined;
+    await runSending(c, options, env, log, options.dispatch, async () => {
       const { RiemannSink } = await import("../exporters/riemann/sink.js");
-      const sink = new RiemannSink({ ...metricsOptions(o, log), host: o.address, port: o.port, log, ...(tls ? { tls } : {}) });
-      return { sink, says: `sending events to riemann at ${o.address}:${o.port}${tls ? " (mutual TLS)" : ""}` };
+      const sink = new RiemannSink({ ...metricsOptions(options, log), host: options.address, port: options.port, log, ...(tls ? { tls } : {}) });
+      return { sink, says: `sending events to riemann at ${options.address}:${options.port}${tls ? " (mutual TLS)" : ""}` };
     });
   });
   return cmd;
@@ -146,14 +146,14 @@ export function addWarp10Command(program: Command, env: CliEnvironment): Command
   addProcessFlags(cmd);
   addQemuOption(cmd, env, "label qemu processes with their VM name and add per-VM series");
   addRootOptions(cmd, env);
-  cmd.action(async (o: Warp10Cli, c: Command) => {
+  cmd.action(async (options: Warp10Cli, c: Command) => {
     const log = loggerFor(c);
-    const token = o.writeToken ?? process.env.SCAPH_WARP10_WRITE_TOKEN;
+    const token = options.writeToken ?? process.env.SCAPH_WARP10_WRITE_TOKEN;
     if (!token) throw new ScaphError("warp10 needs a write token: --write-token TOKEN, or SCAPH_WARP10_WRITE_TOKEN in the environment");
-    const base = baseUrl(o.scheme, o.host, o.port);
-    await runSending(c, o, env, log, o.step, async () => {
+    const base = baseUrl(options.scheme, options.host, options.port);
+    await runSending(c, options, env, log, options.step, async () => {
       const { Warp10Sink } = await import("../exporters/push/warp10.js");
-      return { sink: new Warp10Sink({ ...metricsOptions(o, log), base, token, log }), says: `sending series to warp10 at ${base.href}api/v0/update` };
+      return { sink: new Warp10Sink({ ...metricsOptions(options, log), base, token, log }), says: `sending series to warp10 at ${base.href}api/v0/update` };
     });
   });
   return cmd;
@@ -183,13 +183,20 @@ export function addPrometheusPushCommand(program: Command, env: CliEnvironment):
   addProcessFlags(cmd);
   addQemuOption(cmd, env, "label qemu processes with their VM name and add per-VM series");
   addRootOptions(cmd, env);
-  cmd.action(async (o: PushCli, c: Command) => {
+  cmd.action(async (options: PushCli, c: Command) => {
     const log = loggerFor(c);
-    if (o.job === "") throw new ScaphError("--job must not be empty");
-    const base = baseUrl(o.scheme, o.host, o.port);
-    await runSending(c, o, env, log, o.step, async () => {
+    if (options.job === "") throw new ScaphError("--job must not be empty");
+    const base = baseUrl(options.scheme, options.host, options.port);
+    await runSending(c, options, env, log, options.step, async () => {
       const { PrometheusPushSink } = await import("../exporters/push/prometheus-push.js");
-      const sink = new PrometheusPushSink({ ...metricsOptions(o, log), base, suffix: o.suffix, job: o.job, insecure: !o.tlsCheck, log });
+      const sink = new PrometheusPushSink({
+        ...metricsOptions(options, log),
+        base,
+        suffix: options.suffix,
+        job: options.job,
+        insecure: !options.tlsCheck,
+        log,
+      });
       return { sink, says: `pushing metrics to ${sink.url.href}` };
     });
   });

@@ -47,13 +47,13 @@ function start(ep: Endpoint, path: string, onResponse: (res: IncomingMessage) =>
 }
 
 /** GETs `path` and parses the JSON answer; fails past `timeoutMs` or `maxBytes`. */
-export function getJson(ep: Endpoint, path: string, o: { timeoutMs: number; maxBytes: number; onBytes?: (n: number) => void }): Promise<unknown> {
+export function getJson(ep: Endpoint, path: string, options: { timeoutMs: number; maxBytes: number; onBytes?: (n: number) => void }): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const fail = (e: HttpCallError): void => {
       req.destroy();
       reject(e);
     };
-    const timer = setTimeout(() => fail(new HttpCallError("timeout", `no whole answer to GET ${path} within ${o.timeoutMs} ms`)), o.timeoutMs);
+    const timer = setTimeout(() => fail(new HttpCallError("timeout", `no whole answer to GET ${path} within ${options.timeoutMs} ms`)), options.timeoutMs);
     const req = start(ep, path, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
@@ -65,16 +65,16 @@ export function getJson(ep: Endpoint, path: string, o: { timeoutMs: number; maxB
       let n = 0;
       res.on("data", (d: Buffer) => {
         n += d.length;
-        if (n > o.maxBytes) {
+        if (n > options.maxBytes) {
           clearTimeout(timer);
-          fail(new HttpCallError("too-large", `GET ${path}: answer over ${o.maxBytes} bytes`));
+          fail(new HttpCallError("too-large", `GET ${path}: answer over ${options.maxBytes} bytes`));
           return;
         }
         chunks.push(d);
       });
       res.on("end", () => {
         clearTimeout(timer);
-        o.onBytes?.(n);
+        options.onBytes?.(n);
         try {
           resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
         } catch {
@@ -100,7 +100,7 @@ export function getJson(ep: Endpoint, path: string, o: { timeoutMs: number; maxB
 export function streamJsonLines(
   ep: Endpoint,
   path: string,
-  o: { connectTimeoutMs: number; maxLineBytes: number; signal: AbortSignal },
+  options: { connectTimeoutMs: number; maxLineBytes: number; signal: AbortSignal },
   onLine: (value: unknown) => void,
 ): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -109,13 +109,16 @@ export function streamJsonLines(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      o.signal.removeEventListener("abort", abort);
+      options.signal.removeEventListener("abort", abort);
       req.destroy();
       if (err) reject(err);
       else resolve();
     };
     const abort = (): void => done();
-    const timer = setTimeout(() => done(new HttpCallError("timeout", `no answer to GET ${path} within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
+    const timer = setTimeout(
+      () => done(new HttpCallError("timeout", `no answer to GET ${path} within ${options.connectTimeoutMs} ms`)),
+      options.connectTimeoutMs,
+    );
     const req = start(ep, path, (res) => {
       clearTimeout(timer);
       if (res.statusCode !== 200) {
@@ -150,8 +153,8 @@ export function streamJsonLines(
         }
         if (settled || from >= d.length) return;
         pendingBytes += d.length - from;
-        if (pendingBytes > o.maxLineBytes) {
-          done(new HttpCallError("line-too-long", `GET ${path}: a streamed line runs over ${o.maxLineBytes} bytes`));
+        if (pendingBytes > options.maxLineBytes) {
+          done(new HttpCallError("line-too-long", `GET ${path}: a streamed line runs over ${options.maxLineBytes} bytes`));
           return;
         }
         pending.push(Buffer.from(d.subarray(from)));
@@ -161,8 +164,8 @@ export function streamJsonLines(
       res.on("close", () => done());
     });
     req.on("error", (err) => done(new HttpCallError("unreachable", `GET ${path}: ${err.message}`)));
-    if (o.signal.aborted) done();
-    else o.signal.addEventListener("abort", abort);
+    if (options.signal.aborted) done();
+    else options.signal.addEventListener("abort", abort);
     req.end();
   });
 }

@@ -79,9 +79,9 @@ const CONTAINER_ID = /^([a-z-]+):\/\/([0-9a-f]{64})$/;
 const str = (v: unknown, max = 253): string | null => (typeof v === "string" && v.length > 0 && v.length <= max ? v : null);
 
 /** A pod object of the API as scaph keeps it, or null where a field it needs does not check out. */
-export function parsePod(o: unknown): PodEntry | null {
-  if (typeof o !== "object" || o === null) return null;
-  const { metadata, spec, status } = o as { metadata?: Record<string, unknown>; spec?: Record<string, unknown>; status?: Record<string, unknown> };
+export function parsePod(value: unknown): PodEntry | null {
+  if (typeof value !== "object" || value === null) return null;
+  const { metadata, spec, status } = value as { metadata?: Record<string, unknown>; spec?: Record<string, unknown>; status?: Record<string, unknown> };
   const name = str(metadata?.name);
   const namespace = str(metadata?.namespace, 63);
   const uid = str(metadata?.uid, 64)?.toLowerCase() ?? null;
@@ -172,10 +172,10 @@ export class KubernetesPods implements PodDirectory {
   /** Events applied (ADDED, MODIFIED, DELETED). */
   events = 0;
 
-  constructor(readonly o: KubernetesOptions) {
-    this.log = o.log ?? silentLogger;
-    const tokenFile = join(o.serviceAccountDir, "token");
-    const caFile = join(o.serviceAccountDir, "ca.crt");
+  constructor(readonly options: KubernetesOptions) {
+    this.log = options.log ?? silentLogger;
+    const tokenFile = join(options.serviceAccountDir, "token");
+    const caFile = join(options.serviceAccountDir, "ca.crt");
     let ca: Buffer;
     try {
       ca = readFileSync(caFile);
@@ -185,7 +185,7 @@ export class KubernetesPods implements PodDirectory {
       );
     }
     this.ep = {
-      baseUrl: o.apiUrl,
+      baseUrl: options.apiUrl,
       ca,
       // a projected token is renewed in place: read at each call
       headers: (): Record<string, string> => {
@@ -196,8 +196,8 @@ export class KubernetesPods implements PodDirectory {
         }
       },
     };
-    this.selector = `fieldSelector=${encodeURIComponent(`spec.nodeName=${o.nodeName}`)}`;
-    this.follow = keepFollowing(`containers: Kubernetes API at ${o.apiUrl.origin} (pods of node ${o.nodeName})`, this.log, (signal, healthy) =>
+    this.selector = `fieldSelector=${encodeURIComponent(`spec.nodeName=${options.nodeName}`)}`;
+    this.follow = keepFollowing(`containers: Kubernetes API at ${options.apiUrl.origin} (pods of node ${options.nodeName})`, this.log, (signal, healthy) =>
       this.session(signal, healthy),
     );
   }
@@ -264,9 +264,12 @@ export class KubernetesPods implements PodDirectory {
   private put(index: PodIndex, item: unknown): boolean {
     const e = parsePod(item);
     if (!e) return false;
-    if (e.pod.node !== "" && e.pod.node !== this.o.nodeName) return false; // not this node's, whatever the server sent
+    if (e.pod.node !== "" && e.pod.node !== this.options.nodeName) return false; // not this node's, whatever the server sent
     if (!index.pods.has(e.pod.uid) && index.pods.size >= KUBE_LIMITS.maxPods) {
-      this.log.warnOnce("containers:kube-too-many", `containers: over ${KUBE_LIMITS.maxPods} pods listed for node ${this.o.nodeName}; the rest are left out`);
+      this.log.warnOnce(
+        "containers:kube-too-many",
+        `containers: over ${KUBE_LIMITS.maxPods} pods listed for node ${this.options.nodeName}; the rest are left out`,
+      );
       return false;
     }
     return index.put(e);

@@ -55,8 +55,8 @@ export class ContainerSource {
   private pods: PodDirectory | undefined;
   private readonly log: Logger;
 
-  constructor(private readonly o: ContainerSourceOptions) {
-    this.log = o.log ?? silentLogger;
+  constructor(private readonly options: ContainerSourceOptions) {
+    this.log = options.log ?? silentLogger;
   }
 
   /** The lookup for one reading of /proc; forgets the processes that are gone. */
@@ -99,7 +99,7 @@ export class ContainerSource {
   private build(cg: CgroupContainer): ContainerInfo {
     // under kubepods, or run by a CRI runtime (only the kubelet drives containerd's CRI and CRI-O)
     if (cg.podUid !== null || cg.runtime === null || cg.runtime === "containerd" || cg.runtime === "cri-o") {
-      this.pods ??= this.open("pods", this.o.pods);
+      this.pods ??= this.open("pods", this.options.pods);
       const found = this.pods?.lookup(cg.podUid, cg.id);
       return {
         key: cgroupKey(cg),
@@ -112,7 +112,7 @@ export class ContainerSource {
       };
     }
     if (cg.runtime === "docker") {
-      this.docker ??= this.open("docker", this.o.docker);
+      this.docker ??= this.open("docker", this.options.docker);
       const d = this.docker?.container(cg.id);
       const version = this.docker?.version();
       return {
@@ -142,7 +142,7 @@ export class ContainerSource {
   }
 
   private read(pid: number): CgroupContainer | null {
-    const path = `${this.o.procRoot}/${pid}/cgroup`;
+    const path = `${this.options.procRoot}/${pid}/cgroup`;
     let text: string;
     try {
       const view = readView(path, CGROUP_FILE_BOUND + 1);

@@ -109,7 +109,7 @@ export class MetricsModel {
   private readonly startCpu = process.cpuUsage();
   private readonly startMs = Date.now();
 
-  constructor(readonly o: MetricsOptions) {}
+  constructor(readonly options: MetricsOptions) {}
 
   update(s: Snapshot): void {
     this.latest = s;
@@ -120,7 +120,7 @@ export class MetricsModel {
 
   /** The names of the metrics this model exports, in exposition order. */
   names(): string[] {
-    return metricNames(this.o.qemu, this.o.containers !== undefined);
+    return metricNames(this.options.qemu, this.options.containers !== undefined);
   }
 
   /** Counts the Snapshots taken: what the step's metrics (all but self and disks, read when asked) depend on. */
@@ -143,9 +143,9 @@ export class MetricsModel {
 
   /** The disk metrics, from a reading at most a second old (one reading serves both families of a scrape). */
   private disk(name: string): MetricSample[] {
-    if (!this.o.disks) return [];
+    if (!this.options.disks) return [];
     const now = Date.now();
-    if (!this.disksRead || now - this.disksRead.atMs > 1000) this.disksRead = { atMs: now, list: this.o.disks() };
+    if (!this.disksRead || now - this.disksRead.atMs > 1000) this.disksRead = { atMs: now, list: this.options.disks() };
     return this.disksRead.list.map((d) => ({
       labels: {
         disk_file_system: d.fileSystem,
@@ -202,7 +202,7 @@ export class MetricsModel {
   private processLabels(p: ProcessSnapshot): Record<string, string> {
     const known = this.labelSets.get(p.cmdline);
     if (known && known.pid === p.pid && known.comm === p.comm && known.vmname === p.vmname && known.container === p.container) return known.labels;
-    const cmdMax = this.o.cmdlineMax ?? Infinity;
+    const cmdMax = this.options.cmdlineMax ?? Infinity;
     const labels: Record<string, string> = { pid: String(p.pid), exe: exeLabel(p) };
     if (cmdMax > 0) {
       // cut once per command line: a process that renames itself (a new comm, the same command line) is not joined again
@@ -210,8 +210,8 @@ export class MetricsModel {
       if (cmdline === undefined) this.cmdlineLabels.set(p.cmdline, (cmdline = cmdlineLabel(p, cmdMax)));
       labels.cmdline = cmdline;
     }
-    if (this.o.qemu && p.vmname !== undefined) labels.vmname = p.vmname;
-    if (this.o.containers && p.container) Object.assign(labels, this.containerLabels(p.container));
+    if (this.options.qemu && p.vmname !== undefined) labels.vmname = p.vmname;
+    if (this.options.containers && p.container) Object.assign(labels, this.containerLabels(p.container));
     this.labelSets.set(p.cmdline, { pid: p.pid, comm: p.comm, vmname: p.vmname, container: p.container, labels });
     return labels;
   }
@@ -221,7 +221,7 @@ export class MetricsModel {
 
   private containerLabels(c: ContainerInfo): Record<string, string> {
     let l = this.containerLabelSets.get(c);
-    if (!l) this.containerLabelSets.set(c, (l = containerLabels(c, this.o.containers?.labelKeys ?? null)));
+    if (!l) this.containerLabelSets.set(c, (l = containerLabels(c, this.options.containers?.labelKeys ?? null)));
     return l;
   }
 
@@ -254,18 +254,18 @@ export class MetricsModel {
       add("scaph_domain_energy_microjoules", labels, d.uj);
       add("scaph_domain_energy_joules_total", labels, d.uj / 1e6);
     }
-    for (const p of s ? selectProcesses(s.processes, this.o.filter) : []) {
+    for (const p of s ? selectProcesses(s.processes, this.options.filter) : []) {
       const labels = this.processLabels(p);
       add("scaph_process_power_consumption_microwatts", labels, p.powerUw);
       add("scaph_process_cpu_usage_percentage", labels, p.cpuPercent);
       add("scaph_process_memory_bytes", labels, p.memoryBytes);
       add("scaph_process_memory_virtual_bytes", labels, p.memoryVirtualBytes);
     }
-    if (this.o.qemu) {
+    if (this.options.qemu) {
       for (const v of s?.vms ?? []) add("scaph_vm_power_microwatts", { vmname: v.name, ...vmLabels(v) }, v.powerUw);
       for (const v of t.vms.values()) add("scaph_vm_energy_joules_total", { vmname: v.name, ...v.labels }, v.uj / 1e6);
     }
-    if (this.o.containers) {
+    if (this.options.containers) {
       // Two containers whose labels are the same (one id under two pod UIDs) make one series, their sum:
       // a family with two samples of one label set is refused by the Pushgateway, and Prometheus keeps one.
       const power = new SampleSum();

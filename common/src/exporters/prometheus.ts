@@ -42,9 +42,9 @@ export class PrometheusExporter implements Sink {
   private server: Server | null = null;
   private readonly log: Logger;
 
-  constructor(private readonly o: PrometheusOptions) {
-    this.log = o.log ?? silentLogger;
-    this.model = new MetricsModel(o);
+  constructor(private readonly options: PrometheusOptions) {
+    this.log = options.log ?? silentLogger;
+    this.model = new MetricsModel(options);
     this.families = modelFamilies(this.model);
   }
 
@@ -151,9 +151,9 @@ export class PrometheusExporter implements Sink {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method !== "GET" || path !== `/${this.o.suffix}`) {
+    if (req.method !== "GET" || path !== `/${this.options.suffix}`) {
       res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" });
-      res.end(`404 Not Found: metrics are at /${this.o.suffix}\n`);
+      res.end(`404 Not Found: metrics are at /${this.options.suffix}\n`);
       return;
     }
     let step: Buffer;
@@ -221,11 +221,11 @@ export class PrometheusExporter implements Sink {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(this.o.port, this.o.address, () => resolve());
+      server.listen(this.options.port, this.options.address, () => resolve());
     });
     const a = server.address() as AddressInfo;
     const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-    return `http://${host}:${a.port}/${this.o.suffix}`;
+    return `http://${host}:${a.port}/${this.options.suffix}`;
   }
 
   /** Stops serving: idle and slow connections (a client sending a byte a second) are closed at once. */

@@ -37,19 +37,19 @@ export class DiskReader {
   /** Readings finished. */
   readings = 0;
 
-  constructor(private readonly o: DiskReaderOptions) {
-    this.log = o.log ?? silentLogger;
+  constructor(private readonly options: DiskReaderOptions) {
+    this.log = options.log ?? silentLogger;
     this.prober = new StatfsProber({
-      timeoutMs: o.statTimeoutMs ?? 2000,
-      retryMs: o.retryMs ?? 60_000,
-      ...(o.statCommand !== undefined ? { command: o.statCommand } : {}),
+      timeoutMs: options.statTimeoutMs ?? 2000,
+      retryMs: options.retryMs ?? 60_000,
+      ...(options.statCommand !== undefined ? { command: options.statCommand } : {}),
       warn: (key, message) => this.log.warnOnce(key, message),
     });
   }
 
   /** The newest reading (none before the first ends); starts the next one when it is stale. Never waits. */
   current(nowMs = Date.now()): DiskStats[] {
-    if (this.latest === null || nowMs - this.latest.atMs > (this.o.maxAgeMs ?? 1000)) void this.refresh();
+    if (this.latest === null || nowMs - this.latest.atMs > (this.options.maxAgeMs ?? 1000)) void this.refresh();
     return this.latest?.disks ?? [];
   }
 
@@ -68,7 +68,7 @@ export class DiskReader {
 
   private async read(): Promise<void> {
     let text: string;
-    const path = join(this.o.procRoot, "self", "mountinfo");
+    const path = join(this.options.procRoot, "self", "mountinfo");
     try {
       text = await readFile(path, "utf8");
     } catch (err) {
@@ -76,7 +76,7 @@ export class DiskReader {
       this.latest = { atMs: Date.now(), disks: [] };
       return;
     }
-    const max = this.o.maxFilesystems ?? MAX_DISK_FILESYSTEMS;
+    const max = this.options.maxFilesystems ?? MAX_DISK_FILESYSTEMS;
     const { mounts, dropped } = diskMounts(text, max);
     if (dropped > 0)
       this.log.warnOnce("disks:too-many", `disk metrics: over ${max} filesystems mounted: the first ${max} are in the disk series, ${dropped} more are not`);
@@ -84,7 +84,7 @@ export class DiskReader {
     const disks: DiskStats[] = [];
     for (const m of mounts) {
       const size = sizes.get(m.mountPoint);
-      if (size) disks.push(diskStats(m, size, this.o.sysRoot));
+      if (size) disks.push(diskStats(m, size, this.options.sysRoot));
     }
     this.latest = { atMs: Date.now(), disks };
     this.readings++;

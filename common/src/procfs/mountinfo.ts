@@ -4,7 +4,7 @@ import { basename, dirname, join, resolve } from "node:path";
 
 /** Undoes the octal escapes of /proc/self/mountinfo (`\040` is a space). */
 export function unescapeMountField(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return s.replace(/\\([0-7]{3})/g, (_m, octal: string) => String.fromCharCode(parseInt(octal, 8)));
 }
 
 export interface MountEntry {

@@ -78,8 +78,8 @@ export class StatfsProber {
   private readonly command: string;
   private unavailable: string | null = null;
 
-  constructor(private readonly o: StatfsOptions) {
-    this.command = o.command ?? "stat";
+  constructor(private readonly options: StatfsOptions) {
+    this.command = options.command ?? "stat";
   }
 
   /** The paths that hung and have not answered since. */
@@ -107,28 +107,28 @@ export class StatfsProber {
   private async halve(paths: readonly string[], out: Map<string, FsSize>, nowMs: number): Promise<void> {
     const single = paths.length === 1 ? (paths[0] as string) : null;
     const wasHung = single !== null && this.hung.has(single);
-    const r = await statBatch(this.command, paths, this.o.timeoutMs, single === null ? undefined : () => this.childGone(single));
+    const r = await statBatch(this.command, paths, this.options.timeoutMs, single === null ? undefined : () => this.childGone(single));
     if (r.failed !== null) {
       this.unavailable = r.failed;
-      this.o.warn?.("disks:stat", `disk metrics: cannot run ${this.command} -f (${r.failed}): no disk series (install coreutils)`);
+      this.options.warn?.("disks:stat", `disk metrics: cannot run ${this.command} -f (${r.failed}): no disk series (install coreutils)`);
       return;
     }
     for (const [p, s] of r.sizes) out.set(p, s);
     if (!r.timedOut) {
       if (wasHung && r.sizes.has(single)) {
         this.hung.delete(single);
-        this.o.warn?.(`disks:back:${single}`, `disk metrics: statfs of ${single} answers again: back in the disk series`);
+        this.options.warn?.(`disks:back:${single}`, `disk metrics: statfs of ${single} answers again: back in the disk series`);
       }
       return;
     }
     if (single !== null) {
       const h = this.hung.get(single);
-      if (h) Object.assign(h, { nextTryMs: nowMs + this.o.retryMs, childAlive: true });
+      if (h) Object.assign(h, { nextTryMs: nowMs + this.options.retryMs, childAlive: true });
       else {
-        this.hung.set(single, { nextTryMs: nowMs + this.o.retryMs, childAlive: true });
-        this.o.warn?.(
+        this.hung.set(single, { nextTryMs: nowMs + this.options.retryMs, childAlive: true });
+        this.options.warn?.(
           `disks:hung:${single}`,
-          `disk metrics: statfs of ${single} did not answer in ${this.o.timeoutMs} ms: left out of the disk series, asked again every ${Math.round(this.o.retryMs / 1000)} s`,
+          `disk metrics: statfs of ${single} did not answer in ${this.options.timeoutMs} ms: left out of the disk series, asked again every ${Math.round(this.options.retryMs / 1000)} s`,
         );
       }
       return;

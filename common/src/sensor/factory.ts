@@ -16,20 +16,20 @@ export interface SensorOptions {
   log?: Logger;
 }
 
-export async function createSensor(o: SensorOptions): Promise<Sensor> {
-  switch (o.sensor) {
+export async function createSensor(options: SensorOptions): Promise<Sensor> {
+  switch (options.sensor) {
     case "powercap_rapl":
-      return PowercapSensor.open({ root: o.powercapPath, ...(o.log ? { log: o.log } : {}) });
+      return PowercapSensor.open({ root: options.powercapPath, ...(options.log ? { log: options.log } : {}) });
     case "estimate": {
       const s = new EstimateSensor({
-        procRoot: o.procfsPath,
-        ...(o.tdpWatts !== undefined ? { tdpWatts: o.tdpWatts } : {}),
-        ...(o.idleWatts !== undefined ? { idleWatts: o.idleWatts } : {}),
+        procRoot: options.procfsPath,
+        ...(options.tdpWatts !== undefined ? { tdpWatts: options.tdpWatts } : {}),
+        ...(options.idleWatts !== undefined ? { idleWatts: options.idleWatts } : {}),
       });
       s.read();
       return s;
     }
     default:
-      throw new ScaphError(`Unknown sensor "${o.sensor}"; choose one of: ${SENSOR_NAMES.join(", ")}`);
+      throw new ScaphError(`Unknown sensor "${options.sensor}"; choose one of: ${SENSOR_NAMES.join(", ")}`);
   }
 }

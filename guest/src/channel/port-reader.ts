@@ -41,22 +41,22 @@ export class PortReader {
   /** Why the port could not be opened the last time, said once until it changes. */
   private lastOpenError: string | null = null;
 
-  constructor(private readonly o: PortReaderOptions) {}
+  constructor(private readonly options: PortReaderOptions) {}
 
   async run(events: PortEvents, stopped: () => boolean): Promise<void> {
-    const retry = this.o.retryMs ?? RETRY_MS;
+    const retry = this.options.retryMs ?? RETRY_MS;
     let said = false;
     while (!stopped()) {
-      const port = this.o.port();
+      const port = this.options.port();
       if (!port) {
-        if (!said) this.o.log.info("channel: no port yet (set up with scaph-host setup --transport channel, hot-plugged or at the next boot): waiting");
+        if (!said) this.options.log.info("channel: no port yet (set up with scaph-host setup --transport channel, hot-plugged or at the next boot): waiting");
         said = true;
-        await pause(retry, this.o.keepAlive);
+        await pause(retry, this.options.keepAlive);
         continue;
       }
       said = false;
       await this.read(port, events, stopped);
-      if (!stopped()) await pause(retry, this.o.keepAlive); // the host end is not connected (EOF), or the port went away
+      if (!stopped()) await pause(retry, this.options.keepAlive); // the host end is not connected (EOF), or the port went away
     }
   }
 
@@ -64,15 +64,15 @@ export class PortReader {
   private async read(port: string, events: PortEvents, stopped: () => boolean): Promise<void> {
     let fd: number;
     try {
-      fd = (this.o.openPort ?? openPortRdonly)(port);
+      fd = (this.options.openPort ?? openPortRdonly)(port);
     } catch (err) {
       // Once per cause, not at every retry: a port another process holds (EBUSY) is tried again each second.
       const why = `${port}: ${errorMessage(err)}`;
-      if (why !== this.lastOpenError) this.o.log.warn(`channel: ${why} (tried again every ${(this.o.retryMs ?? RETRY_MS) / 1000} s)`);
+      if (why !== this.lastOpenError) this.options.log.warn(`channel: ${why} (tried again every ${(this.options.retryMs ?? RETRY_MS) / 1000} s)`);
       this.lastOpenError = why;
       return;
     }
-    if (this.lastOpenError !== null) this.o.log.info(`channel: ${port} open again`);
+    if (this.lastOpenError !== null) this.options.log.info(`channel: ${port} open again`);
     this.lastOpenError = null;
     const buf = Buffer.alloc(CHANNEL_MAX_LINE);
     events.opened();
@@ -84,10 +84,10 @@ export class PortReader {
         } catch (err) {
           if (errnoCode(err) === "EAGAIN") {
             events.turn();
-            await pause(this.o.pollMs ?? 100, this.o.keepAlive);
+            await pause(this.options.pollMs ?? 100, this.options.keepAlive);
             continue;
           }
-          this.o.log.warn(`channel: ${port}: ${errorMessage(err)}`);
+          this.options.log.warn(`channel: ${port}: ${errorMessage(err)}`);
           return;
         }
         if (n === 0) return; // the host end is not connected

@@ -59,14 +59,14 @@ export class ChannelReceiver {
   private playedS: number | null = null;
   private lastStepS = 1;
 
-  constructor(private readonly o: ReceiverOptions) {
-    mkdirSync(o.tree, { recursive: true });
-    this.state = loadState(o.tree, o.log);
-    catchUpWithTree(this.state, o.tree, o.log);
+  constructor(private readonly options: ReceiverOptions) {
+    mkdirSync(options.tree, { recursive: true });
+    this.state = loadState(options.tree, options.log);
+    catchUpWithTree(this.state, options.tree, options.log);
     this.framer = new LineFramer((start) => this.refuse("line too long", start));
-    this.reader = new PortReader(o);
-    this.writer = new GuestTreeWriter(o.tree, o.log, o.substeps ?? 1, o.nowS);
-    const shown = treeFrame(this.state, o.tree);
+    this.reader = new PortReader(options);
+    this.writer = new GuestTreeWriter(options.tree, options.log, options.substeps ?? 1, options.nowS);
+    const shown = treeFrame(this.state, options.tree);
     if (shown) {
       this.writer.resume(shown.values, shown.tS, Object.values(this.state.zones));
       // what the tree had still to show when the receiver before stopped: played on, commit by commit
@@ -123,7 +123,7 @@ export class ChannelReceiver {
     if (this.stopped) return;
     this.stopped = true;
     this.writer.stop();
-    this.o.lock?.release();
+    this.options.lock?.release();
   }
 
   /**
@@ -149,7 +149,7 @@ export class ChannelReceiver {
       return false;
     }
     const before = new Map(Object.values(this.state.zones).map((z) => [z.zone, z.value]));
-    const a = applyMessage(this.state, r.message, this.o.log, (msg) => this.warnLimited(msg));
+    const a = applyMessage(this.state, r.message, this.options.log, (msg) => this.warnLimited(msg));
     if ("refused" in a) {
       if (a.refused !== null) this.refuse(a.refused, `${r.message.zones.length} zones`);
       return false;
@@ -186,14 +186,14 @@ export class ChannelReceiver {
 
   /** A warning about what the host sent: at most one a minute, whatever it keeps sending. */
   private warnLimited(msg: string): void {
-    if (this.badWord.due()) this.o.log.warn(msg);
+    if (this.badWord.due()) this.options.log.warn(msg);
   }
 
   /** Writes the tree (its frames over the host time the lines covered), then the state, and tells the listeners. */
   private commit(): void {
-    if (this.o.lock && !this.o.lock.stillHeld()) {
+    if (this.options.lock && !this.options.lock.stillHeld()) {
       // Another receiver took the tree (it found our lock stale): two writers would each count from their own state.
-      this.o.log.error(`channel: another receiver took ${this.o.tree}'s lock: this one stops, and writes nothing more`);
+      this.options.log.error(`channel: another receiver took ${this.options.tree}'s lock: this one stops, and writes nothing more`);
       this.stop();
       return;
     }
@@ -209,7 +209,7 @@ export class ChannelReceiver {
     }
     this.state.recent = recent.slice(-MAX_RECENT);
     this.pending = [];
-    saveState(this.o.tree, this.state, this.o.log);
+    saveState(this.options.tree, this.state, this.options.log);
     for (const f of this.listeners) f();
   }
 }

@@ -26,8 +26,8 @@ export interface ChannelFlags {
 export const CHANNEL_DEFAULTS = { channelPort: CHANNEL_NAME, sysfsPath: "/sys", devPath: "/dev" };
 
 /** Finds the port now (it may be hot-plugged later: call again). */
-export function portFinder(o: ChannelFlags): () => string | null {
-  return () => o.channelDevice ?? findPort(o.channelPort, { sysRoot: o.sysfsPath, devRoot: o.devPath });
+export function portFinder(options: ChannelFlags): () => string | null {
+  return () => options.channelDevice ?? findPort(options.channelPort, { sysRoot: options.sysfsPath, devRoot: options.devPath });
 }
 
 /**
@@ -35,12 +35,12 @@ export function portFinder(o: ChannelFlags): () => string | null {
  * (mounted if it is not a mount yet and we are root); never a tree the host
  * shares (virtiofs, 9p), which the receiver would overwrite.
  */
-async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<void> {
-  const m = await mountAt(tree, o.procfsPath).catch(() => null);
+async function prepareTree(tree: string, options: ChannelFlags, log: Logger): Promise<void> {
+  const m = await mountAt(tree, options.procfsPath).catch(() => null);
   if (m && (m.fsType === "virtiofs" || m.fsType === "9p")) {
     throw new ScaphError(`${tree} is the host's ${m.fsType} share: the channel receiver keeps its own tree; give it another --path, or unmount the share`);
   }
-  if (m || !o.tmpfs) return;
+  if (m || !options.tmpfs) return;
   if (process.getuid?.() !== 0) {
     log.warn(`channel: ${tree} is not a tmpfs of its own and this is not root: the tree is written there as it is`);
     return;
@@ -74,7 +74,7 @@ async function prepareTree(tree: string, o: ChannelFlags, log: Logger): Promise<
  */
 export async function startReceiver(
   tree: string,
-  o: ChannelFlags,
+  options: ChannelFlags,
   log: Logger,
   signal: AbortSignal,
   keepAlive = false,
@@ -83,10 +83,10 @@ export async function startReceiver(
   // Asked before anything is mounted: a tree another receiver keeps is never hidden under a tmpfs of ours.
   const holder = await lockHolder(tree);
   if (holder !== null) return { busy: holder };
-  await prepareTree(tree, o, log);
+  await prepareTree(tree, options, log);
   const lock = await lockTree(tree);
   if ("busy" in lock || "cannot" in lock) return lock;
-  const r = new ChannelReceiver({ tree, port: portFinder(o), log, keepAlive, lock, substeps: o.substeps ?? DEFAULT_GUEST_SUBSTEPS });
+  const r = new ChannelReceiver({ tree, port: portFinder(options), log, keepAlive, lock, substeps: options.substeps ?? DEFAULT_GUEST_SUBSTEPS });
   signal.addEventListener("abort", () => r.stop(), { once: true });
   void r.run();
   return r;

@@ -50,12 +50,18 @@ export function addResolverOptions(cmd: Command): Command {
     .option("--max-vms <n>", "at most this many VMs", intArg("--max-vms", 1), DEFAULT_MAX_VMS);
 }
 
-export function vmResolver(o: RootOptions & ResolverFlags, clockTicks: number, log: Logger, libvirt: LibvirtDomains | null, pods?: PodLibvirts): VmResolver {
+export function vmResolver(
+  options: RootOptions & ResolverFlags,
+  clockTicks: number,
+  log: Logger,
+  libvirt: LibvirtDomains | null,
+  pods?: PodLibvirts,
+): VmResolver {
   return new VmResolver({
-    procRoot: o.procfsPath,
-    cgroupRoot: o.cgroupPath,
+    procRoot: options.procfsPath,
+    cgroupRoot: options.cgroupPath,
     clockTicks,
-    policy: discoveryPolicy(o, log),
+    policy: discoveryPolicy(options, log),
     log,
     libvirt,
     ...(pods ? { pods } : {}),
@@ -102,39 +108,39 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
   addPrometheusFlags(cmd, false);
   addContainerOptions(cmd);
   addRootOptions(cmd, env);
-  cmd.action(async (o: QemuOptions, c: Command) => {
+  cmd.action(async (options: QemuOptions, c: Command) => {
     const log = loggerFor(c);
-    if (!(o.step > 0)) throw new ScaphError("--step must be > 0");
-    if (o.autoSetup && !o.libvirt) throw new ScaphError("--auto-setup works through libvirt: it cannot go with --no-libvirt");
-    if (o.domains !== undefined && !o.autoSetup) throw new ScaphError("--domains narrows --auto-setup: give both");
-    const domains = o.domains !== undefined ? compileRegex(o.domains) : null;
-    const libvirt = o.libvirt ? new LibvirtDomains(o.connect, log, 5000, o.channelDir) : null;
+    if (!(options.step > 0)) throw new ScaphError("--step must be > 0");
+    if (options.autoSetup && !options.libvirt) throw new ScaphError("--auto-setup works through libvirt: it cannot go with --no-libvirt");
+    if (options.domains !== undefined && !options.autoSetup) throw new ScaphError("--domains narrows --auto-setup: give both");
+    const domains = options.domains !== undefined ? compileRegex(options.domains) : null;
+    const libvirt = options.libvirt ? new LibvirtDomains(options.connect, log, 5000, options.channelDir) : null;
     const sinks: Sink[] = [];
     let auto: AutoSetup | null = null;
     try {
       await libvirt?.refresh(); // the first step already joins with libvirt
       // with libvirt, each KubeVirt pod's too (its qemu's /proc/PID/root): its domain's channel
-      const resolver = vmResolver(o, clockTicksPerSecond(), log, libvirt, libvirt ? new PodLibvirts(o.procfsPath, log) : undefined);
-      const containers = containerSourceFor(o, log);
-      const m = await openMeter(c, o, env, log, { vms: resolver, hostStats: o.prometheus, ...(containers ? { containers } : {}) }); // RAPL readable, or the fix named
-      checkBaseDir(o.baseDir);
-      const daemon = buildDaemonSinks({ baseDir: o.baseDir, log, maxVms: o.maxVms, substeps: o.substeps });
+      const resolver = vmResolver(options, clockTicksPerSecond(), log, libvirt, libvirt ? new PodLibvirts(options.procfsPath, log) : undefined);
+      const containers = containerSourceFor(options, log);
+      const m = await openMeter(c, options, env, log, { vms: resolver, hostStats: options.prometheus, ...(containers ? { containers } : {}) }); // RAPL readable, or the fix named
+      checkBaseDir(options.baseDir);
+      const daemon = buildDaemonSinks({ baseDir: options.baseDir, log, maxVms: options.maxVms, substeps: options.substeps });
       sinks.push(...daemon.sinks);
-      if (o.prometheus) {
-        const exporter = await startPrometheus(o, true, log, "scaph-host");
+      if (options.prometheus) {
+        const exporter = await startPrometheus(options, true, log, "scaph-host");
         exporter.addGauge(DELIVERY_GAUGE.name, DELIVERY_GAUGE.help, () => deliverySamples([daemon.trees, daemon.channels]));
         sinks.push(exporter);
       }
-      log.info(`qemu: writing VM trees under ${o.baseDir} every ${o.step} s${libvirt ? `, VMs named by ${o.connect}` : ", without libvirt"}`);
-      if (o.autoSetup) {
-        auto = new AutoSetup({ uri: o.connect, domains, log });
+      log.info(`qemu: writing VM trees under ${options.baseDir} every ${options.step} s${libvirt ? `, VMs named by ${options.connect}` : ", without libvirt"}`);
+      if (options.autoSetup) {
+        auto = new AutoSetup({ uri: options.connect, domains, log });
         await auto.start().catch((err: unknown) => {
           throw new ScaphError(
-            `--auto-setup: cannot open a read-write connection to ${o.connect}: ${errorMessage(err)}\n  It changes domains: run scaph-host qemu as root.`,
+            `--auto-setup: cannot open a read-write connection to ${options.connect}: ${errorMessage(err)}\n  It changes domains: run scaph-host qemu as root.`,
           );
         });
       }
-      await runLoop(m, sinks, { stepS: o.step, timeoutS: o.timeout, signal: interruptSignal(), log });
+      await runLoop(m, sinks, { stepS: options.step, timeoutS: options.timeout, signal: interruptSignal(), log });
     } finally {
       await auto?.close();
       await libvirt?.close();

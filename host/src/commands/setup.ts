@@ -25,13 +25,13 @@ export function addSetupCommands(program: Command): void {
   const actions = [
     {
       name: "setup",
-      run: async (o: SetupOptions) => (await import("../setup/setup.js")).setup(o),
+      run: async (options: SetupOptions) => (await import("../setup/setup.js")).setup(options),
       about: "prepare a domain: a tmpfs for its tree (surviving reboots) and the share in its XML; idempotent",
       flags: (c: Command) => c.option("--live", "also plug the share or channel into the running domain, where possible", false),
     },
     {
       name: "teardown",
-      run: async (o: SetupOptions & { force?: boolean }) => (await import("../setup/teardown.js")).teardown(o),
+      run: async (options: SetupOptions & { force?: boolean }) => (await import("../setup/teardown.js")).teardown(options),
       about:
         "undo setup: the share or channel (detached live from a running domain first: refused, changing nothing, " +
         "where it cannot be, unless --force), the mount unit, the mount and the directory; idempotent",
@@ -40,9 +40,11 @@ export function addSetupCommands(program: Command): void {
     },
   ];
   for (const a of actions) {
-    a.flags(shared(program.command(a.name).argument("<domain>", "libvirt domain name").description(a.about))).action(async (domain: string, o: SetupFlags) => {
-      await a.run({ ...o, live: o.live ?? false, domain, print });
-    });
+    a.flags(shared(program.command(a.name).argument("<domain>", "libvirt domain name").description(a.about))).action(
+      async (domain: string, options: SetupFlags) => {
+        await a.run({ ...options, live: options.live ?? false, domain, print });
+      },
+    );
   }
   // KubeVirt's hook sidecar calls `onDefineDomain --vmi JSON --domain XML` (the image's /usr/bin/onDefineDomain runs this)
   program
@@ -51,12 +53,12 @@ export function addSetupCommands(program: Command): void {
     .argument("[hook]", "the hook point, as the sidecar-shim names it", "onDefineDomain")
     .requiredOption("--domain <xml>", "the domain XML")
     .option("--vmi <json>", "the VMI, as JSON", "")
-    .action(async (hook: string, o: { domain: string; vmi: string }) => {
+    .action(async (hook: string, options: { domain: string; vmi: string }) => {
       const { onDefineDomain } = await import("../kubevirt/hook.js");
       const r =
         hook === "onDefineDomain"
-          ? onDefineDomain(o.vmi, o.domain)
-          : { xml: o.domain, message: `scaph kubevirt-hook: no hook ${JSON.stringify(hook)}: domain XML left unchanged`, changed: false };
+          ? onDefineDomain(options.vmi, options.domain)
+          : { xml: options.domain, message: `scaph kubevirt-hook: no hook ${JSON.stringify(hook)}: domain XML left unchanged`, changed: false };
       process.stderr.write(r.message + "\n");
       process.stdout.write(r.xml); // byte for byte what was given, when unchanged
     });
@@ -67,10 +69,10 @@ export function addSetupCommands(program: Command): void {
     .option("-c, --connect <uri>", "libvirt URI", DEFAULT_CONNECT_URI)
     .option("--json", "print JSON instead of a table", false)
     .option("--procfs-path <dir>", "procfs root, for the mount table", "/proc")
-    .action(async (o: { baseDir: string; connect: string; json: boolean; procfsPath: string }) => {
+    .action(async (options: { baseDir: string; connect: string; json: boolean; procfsPath: string }) => {
       const { collectStatus, formatStatus, statusFailed } = await import("../setup/status.js");
-      const report = await collectStatus(o);
-      process.stdout.write(o.json ? JSON.stringify(report, null, 2) + "\n" : formatStatus(report));
+      const report = await collectStatus(options);
+      process.stdout.write(options.json ? JSON.stringify(report, null, 2) + "\n" : formatStatus(report));
       if (statusFailed(report)) process.exitCode = 1;
     });
 }

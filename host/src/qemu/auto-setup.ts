@@ -43,22 +43,24 @@ export class AutoSetup {
   /** Domains told they get the channel at their next start, so as to say it once. */
   private readonly restartSaid = new Set<string>();
 
-  constructor(private readonly o: AutoSetupOptions) {}
+  constructor(private readonly options: AutoSetupOptions) {}
 
   async start(): Promise<void> {
     const { AsyncConnection, DomainEvents } = await import("@scaph/libvirt");
-    this.conn = await AsyncConnection.open(this.o.uri, { timeoutMs: this.o.timeoutMs ?? 10_000 });
+    this.conn = await AsyncConnection.open(this.options.uri, { timeoutMs: this.options.timeoutMs ?? 10_000 });
     this.events = DomainEvents.start(
-      this.o.uri,
+      this.options.uri,
       {
         onEvent: (e) => this.onEvent(e),
         onConnected: () => {
-          this.o.log.info(`auto-setup: subscribed to ${this.o.uri}'s domain events${this.o.domains ? ` (domains matching ${this.o.domains.source})` : ""}`);
+          this.options.log.info(
+            `auto-setup: subscribed to ${this.options.uri}'s domain events${this.options.domains ? ` (domains matching ${this.options.domains.source})` : ""}`,
+          );
           void this.sweep(); // again after a reconnection: events missed meanwhile
         },
-        onDisconnected: (m) => this.o.log.warn(`auto-setup: libvirt events lost (${m}); subscribing again`),
+        onDisconnected: (m) => this.options.log.warn(`auto-setup: libvirt events lost (${m}); subscribing again`),
       },
-      this.o.retryMs,
+      this.options.retryMs,
     );
   }
 
@@ -70,7 +72,7 @@ export class AutoSetup {
   }
 
   private wanted(name: string): boolean {
-    return this.o.domains === null || this.o.domains.test(name);
+    return this.options.domains === null || this.options.domains.test(name);
   }
 
   private onEvent(e: LifecycleEvent): void {
@@ -87,7 +89,7 @@ export class AutoSetup {
       if (!conn) return;
       for (const d of await conn.listDomains()) if (this.wanted(d.name)) this.enqueue(d.uuid, d.name, d.active ? "started" : "defined");
     } catch (err) {
-      this.o.log.warn(`auto-setup: cannot list the domains: ${errorMessage(err)}`);
+      this.options.log.warn(`auto-setup: cannot list the domains: ${errorMessage(err)}`);
     }
   }
 
@@ -109,7 +111,7 @@ export class AutoSetup {
       // the rest of the XML is left byte for byte.
       if ((await conn.isPersistent(uuid)) && !xml.findChannel(await conn.domainXml(uuid, DomainXMLFlags.INACTIVE))) {
         await conn.attachDevice(uuid, xml.channelXml(), DeviceModifyFlags.CONFIG);
-        this.o.log.info(`auto-setup: ${name}: add <channel> virtio ${CHANNEL_NAME} (its persistent XML)`);
+        this.options.log.info(`auto-setup: ${name}: add <channel> virtio ${CHANNEL_NAME} (its persistent XML)`);
       }
       if (work !== "started") return;
       const live = await conn.domainXml(uuid, 0);
@@ -117,18 +119,18 @@ export class AutoSetup {
       if (!xml.hasVirtioSerial(live)) {
         if (!this.restartSaid.has(uuid)) {
           this.restartSaid.add(uuid);
-          this.o.log.warn(
+          this.options.log.warn(
             `auto-setup: ${name} runs without a virtio-serial controller, which libvirt cannot hot-plug: it gets the channel ${CHANNEL_NAME} at its next start`,
           );
         }
         return;
       }
       await conn.attachDevice(uuid, xml.channelXml(), DeviceModifyFlags.LIVE);
-      this.o.log.info(`auto-setup: ${name}: the channel ${CHANNEL_NAME} hot-plugged`);
+      this.options.log.info(`auto-setup: ${name}: the channel ${CHANNEL_NAME} hot-plugged`);
     } catch (err) {
       const gone = err instanceof LibvirtError && err.is("NO_DOMAIN");
-      if (gone) this.o.log.info(`auto-setup: ${name} is gone before it could be set up`);
-      else this.o.log.warn(`auto-setup: ${name}: ${errorMessage(err)}`);
+      if (gone) this.options.log.info(`auto-setup: ${name} is gone before it could be set up`);
+      else this.options.log.warn(`auto-setup: ${name}: ${errorMessage(err)}`);
     }
   }
 }

@@ -17,9 +17,9 @@ export interface DaemonSinks {
   sinks: Sink[];
 }
 
-export function buildDaemonSinks(o: { baseDir: string; log: Logger; maxVms: number; substeps?: number }): DaemonSinks {
-  const trees = new VmTreeSink(o);
-  const channels = new ChannelSink(o.log);
-  const status = new StatusSink({ baseDir: o.baseDir, log: o.log, deliveries: [trees, channels] });
+export function buildDaemonSinks(options: { baseDir: string; log: Logger; maxVms: number; substeps?: number }): DaemonSinks {
+  const trees = new VmTreeSink(options);
+  const channels = new ChannelSink(options.log);
+  const status = new StatusSink({ baseDir: options.baseDir, log: options.log, deliveries: [trees, channels] });
   return { trees, channels, status, sinks: [trees, channels, status] };
 }

@@ -64,6 +64,6 @@ export function libvirtPidReader(runDir: string): (domain: string) => number | n
   };
 }
 
-export function discoveryPolicy(o: { vmUser?: string[]; qemuConf: string; libvirtRunDir: string; maxVms: number }, log: Logger): DiscoveryPolicy {
-  return { allowedUids: allowedUids(o.vmUser, o.qemuConf, log), maxVms: o.maxVms, libvirtPid: libvirtPidReader(o.libvirtRunDir) };
+export function discoveryPolicy(options: { vmUser?: string[]; qemuConf: string; libvirtRunDir: string; maxVms: number }, log: Logger): DiscoveryPolicy {
+  return { allowedUids: allowedUids(options.vmUser, options.qemuConf, log), maxVms: options.maxVms, libvirtPid: libvirtPidReader(options.libvirtRunDir) };
 }

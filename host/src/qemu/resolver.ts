@@ -37,26 +37,26 @@ export class VmResolver implements VmSource {
   /** VMs on their way in at the last step, by key. */
   private incoming = new Set<string>();
 
-  constructor(private readonly o: ResolverOptions) {
-    this.scanner = new QemuScanner(o.procRoot);
+  constructor(private readonly options: ResolverOptions) {
+    this.scanner = new QemuScanner(options.procRoot);
   }
 
   claims(proc: ProcSample, prevUptimeS: number): VmClaim[] {
-    const lv = this.o.libvirt;
+    const lv = this.options.libvirt;
     void lv?.refresh(); // for the next step; this one uses the last list
     const list = lv?.latest ? { domains: lv.latest, knows: (firstSeenMs: number) => lv.latestAskedMs > firstSeenMs } : null;
-    const vms = discoverVms(proc, this.scanner, list, this.o.policy, this.o.log);
+    const vms = discoverVms(proc, this.scanner, list, this.options.policy, this.options.log);
     const claims: VmClaim[] = [];
     for (const vm of vms) {
       const cpu = this.cpuTicks(vm.key, vm.process, prevUptimeS);
       const pod = this.placeOf(vm.process).pod;
       // a qemu in a pod that this host's libvirt does not know: its domain is its pod's libvirt's (KubeVirt)
-      const fromPod = !vm.libvirt && pod ? this.o.pods?.domainOf(vm.process.pid, vm.uuid, vm.name) : undefined;
+      const fromPod = !vm.libvirt && pod ? this.options.pods?.domainOf(vm.process.pid, vm.uuid, vm.name) : undefined;
       const transports =
         vm.libvirt && vm.uuid
           ? lv?.transportsOf(vm.uuid)
           : fromPod?.facts
-            ? { ...podTransports(fromPod.facts), channelRoot: `${this.o.procRoot}/${vm.process.pid}/root` }
+            ? { ...podTransports(fromPod.facts), channelRoot: `${this.options.procRoot}/${vm.process.pid}/root` }
             : null;
       const libvirtNote = fromPod === undefined ? undefined : (fromPod?.note ?? "its pod's libvirt not asked yet");
       // KubeVirt's namespace and VMI, where its qemu is in a pod (its libvirt is the pod's, not the host's)
@@ -74,7 +74,7 @@ export class VmResolver implements VmSource {
         ...(Object.keys(labels).length ? { labels } : {}),
       });
     }
-    this.o.pods?.keepOnly(new Set(vms.map((v) => v.process.pid)));
+    this.options.pods?.keepOnly(new Set(vms.map((v) => v.process.pid)));
     this.sayIncoming(vms);
     const live = new Set(vms.map((v) => v.key));
     for (const k of this.usage.keys()) if (!live.has(k)) this.usage.delete(k);
@@ -89,10 +89,10 @@ export class VmResolver implements VmSource {
       if (vm.incoming) {
         now.add(vm.key);
         if (!this.incoming.has(vm.key))
-          this.o.log.info(
+          this.options.log.info(
             `qemu: VM ${quoteName(vm.name)} (pid ${vm.process.pid}) is on its way in (paused for an incoming migration or a start): no share until libvirt says it runs here`,
           );
-      } else if (this.incoming.has(vm.key)) this.o.log.info(`qemu: VM ${quoteName(vm.name)} runs here now: its share begins`);
+      } else if (this.incoming.has(vm.key)) this.options.log.info(`qemu: VM ${quoteName(vm.name)} runs here now: its share begins`);
     }
     this.incoming = now;
   }
@@ -107,7 +107,7 @@ export class VmResolver implements VmSource {
     if (known !== undefined && known.execs === p.execs) return known;
     let text = "";
     try {
-      text = readText(`${this.o.procRoot}/${p.pid}/cgroup`);
+      text = readText(`${this.options.procRoot}/${p.pid}/cgroup`);
     } catch {
       // gone, or unreadable: no cgroup, not a pod's
     }
@@ -118,17 +118,17 @@ export class VmResolver implements VmSource {
 
   private cpuTicks(key: string, p: ProcessInfo, prevUptimeS: number): { cpuTicks: Ticks; cpuSource: "cgroup" | "process" } {
     const cg = this.cgroupOf(p);
-    const usec = cg ? readCgroupUsageUsec(this.o.cgroupRoot, cg) : null;
+    const usec = cg ? readCgroupUsageUsec(this.options.cgroupRoot, cg) : null;
     if (cg && usec !== null) {
       const prev = this.usage.get(key);
       this.usage.set(key, { path: cg.path, usec });
-      const toTicks = (us: number): Ticks => (us * this.o.clockTicks) / 1e6;
+      const toTicks = (us: number): Ticks => (us * this.options.clockTicks) / 1e6;
       if (prev && prev.path === cg.path) return { cpuTicks: Math.max(0, toTicks(usec - prev.usec)), cpuSource: "cgroup" };
-      const started = p.startTicks / this.o.clockTicks >= prevUptimeS;
+      const started = p.startTicks / this.options.clockTicks >= prevUptimeS;
       return { cpuTicks: started ? toTicks(usec) : 0, cpuSource: "cgroup" };
     }
     this.usage.delete(key);
-    return { cpuTicks: processDeltaTicks(p, prevUptimeS, this.o.clockTicks), cpuSource: "process" };
+    return { cpuTicks: processDeltaTicks(p, prevUptimeS, this.options.clockTicks), cpuSource: "process" };
   }
 }
 

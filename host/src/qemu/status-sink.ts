@@ -16,10 +16,10 @@ export class StatusSink implements Sink {
   private steps = 0;
   private failing: string | null = null;
 
-  constructor(private readonly o: { baseDir: string; log: Logger; deliveries: readonly DeliverySink[] }) {}
+  constructor(private readonly options: { baseDir: string; log: Logger; deliveries: readonly DeliverySink[] }) {}
 
   write(s: Snapshot): void {
-    const outcomes = this.o.deliveries.map((d) => d.delivered());
+    const outcomes = this.options.deliveries.map((d) => d.delivered());
     const status: DaemonStatus = {
       timestamp_s: Date.now() / 1000,
       step_s: s.intervalS,
@@ -27,7 +27,7 @@ export class StatusSink implements Sink {
       pid: process.pid,
       proc_files_held: s.procFilesHeld,
       vms: s.vms.map((v) => {
-        const got = outcomes.map((o) => o.get(v.key));
+        const got = outcomes.map((outcome) => outcome.get(v.key));
         const tree = got.find((d) => d?.transport === "tree");
         const channel = got.find((d) => d?.transport === "channel");
         return {
@@ -42,15 +42,15 @@ export class StatusSink implements Sink {
       }),
       incoming: s.incomingVms.map((v) => ({ name: v.name, uuid: v.uuid, pid: v.pid })),
     };
-    const file = join(this.o.baseDir, STATUS_FILE);
+    const file = join(this.options.baseDir, STATUS_FILE);
     try {
-      mkdirSync(this.o.baseDir, { recursive: true });
-      replaceFile(this.o.baseDir, STATUS_FILE, JSON.stringify(status) + "\n");
-      if (this.failing !== null) this.o.log.info(`qemu: ${file} written again`);
+      mkdirSync(this.options.baseDir, { recursive: true });
+      replaceFile(this.options.baseDir, STATUS_FILE, JSON.stringify(status) + "\n");
+      if (this.failing !== null) this.options.log.info(`qemu: ${file} written again`);
       this.failing = null;
     } catch (err) {
       const msg = errorMessage(err);
-      if (msg !== this.failing) this.o.log.warn(`qemu: cannot write ${file}: ${msg}`);
+      if (msg !== this.failing) this.options.log.warn(`qemu: cannot write ${file}: ${msg}`);
       this.failing = msg;
     }
   }

@@ -38,15 +38,15 @@ export class VmTreeSink implements DeliverySink {
     () => Math.min(...[...this.trees.values()].map((t) => t.frameS()), 1),
   );
 
-  constructor(private readonly o: { baseDir: string; log: Logger; maxVms: number; substeps?: number }) {
-    this.state = DaemonState.load(o.baseDir, o.log);
+  constructor(private readonly options: { baseDir: string; log: Logger; maxVms: number; substeps?: number }) {
+    this.state = DaemonState.load(options.baseDir, options.log);
   }
 
   write(s: Snapshot): void {
     const zones = (this.zones = snapshotVmZones(s));
     this.treeWritten.clear();
     this.withBase(s.vms.length > 0, (base) => this.writeTrees(s, base, zones));
-    this.state.prune(4 * this.o.maxVms);
+    this.state.prune(4 * this.options.maxVms);
     this.state.save();
     if ([...this.trees.values()].some((t) => t.busy())) this.frames.kick();
   }
@@ -71,9 +71,9 @@ export class VmTreeSink implements DeliverySink {
   private withBase(wanted: boolean, f: (base: DirHandle | null) => void): void {
     let base: DirHandle | null = null;
     try {
-      base = wanted ? openBaseDir(this.o.baseDir) : null;
+      base = wanted ? openBaseDir(this.options.baseDir) : null;
     } catch (err) {
-      this.o.log.warn(`qemu: cannot open ${this.o.baseDir}: ${errorMessage(err)}`);
+      this.options.log.warn(`qemu: cannot open ${this.options.baseDir}: ${errorMessage(err)}`);
     }
     try {
       f(base);
@@ -86,7 +86,7 @@ export class VmTreeSink implements DeliverySink {
   private nextFrames(): boolean {
     let base: DirHandle;
     try {
-      base = DirHandle.open(this.o.baseDir);
+      base = DirHandle.open(this.options.baseDir);
     } catch {
       return false;
     }
@@ -106,9 +106,9 @@ export class VmTreeSink implements DeliverySink {
       if (!tree || tree.name !== vm.name) {
         tree?.close();
         const saved = this.state.counters(vm.key);
-        tree = new VmTree(vm.name, this.o.log, saved, this.o.substeps ?? DEFAULT_SUBSTEPS);
+        tree = new VmTree(vm.name, this.options.log, saved, this.options.substeps ?? DEFAULT_SUBSTEPS);
         this.trees.set(vm.key, tree);
-        this.o.log.info(
+        this.options.log.info(
           `qemu: VM ${vm.name} (pid ${vm.pid}${vm.uuid ? `, uuid ${vm.uuid}` : ""}${vm.libvirt ? ", libvirt" : ""}) found` +
             (saved ? ", its counters continued from the daemon's state" : ""),
         );
@@ -126,8 +126,8 @@ export class VmTreeSink implements DeliverySink {
     const running = new Set(s.vms.map((v) => v.key));
     for (const [key, tree] of this.trees) {
       if (live.has(key)) continue;
-      if (running.has(key)) this.o.log.info(`qemu: VM ${tree.name} has the channel and no share: no tree`);
-      else this.o.log.info(`qemu: VM ${tree.name} is gone: no longer written (its tree stays until teardown)`);
+      if (running.has(key)) this.options.log.info(`qemu: VM ${tree.name} has the channel and no share: no tree`);
+      else this.options.log.info(`qemu: VM ${tree.name} is gone: no longer written (its tree stays until teardown)`);
       tree.close();
       this.trees.delete(key);
     }
@@ -141,14 +141,14 @@ export class VmTreeSink implements DeliverySink {
    * with a warning once.
    */
   private mounted(name: string, shared: boolean): boolean {
-    const dir = join(this.o.baseDir, name);
+    const dir = join(this.options.baseDir, name);
     if (isMountPoint(dir)) {
-      if (this.notMounted.delete(name) && shared) this.o.log.info(`qemu: ${dir} is a mount point again: writing ${name}'s tree`);
+      if (this.notMounted.delete(name) && shared) this.options.log.info(`qemu: ${dir} is a mount point again: writing ${name}'s tree`);
       return true;
     }
     if (!this.notMounted.has(name)) {
       this.notMounted.add(name);
-      this.o.log.warn(
+      this.options.log.warn(
         shared
           ? `qemu: ${dir} is not a mount point but ${name}'s XML shares it (its tmpfs is gone: teardown?): not writing there, ` +
               `energy kept until it is; run "scaph-host setup ${name}" to mount it again`

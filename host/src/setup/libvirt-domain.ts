@@ -23,8 +23,8 @@ export function connectHint(uri: string, err: unknown, readOnly: boolean): strin
 }
 
 /** The XML flag for a definition that keeps the domain's secrets; none where nothing is defined (--dry-run, read-only). */
-export function secureFlag(o: { dryRun: boolean }): number {
-  return o.dryRun ? 0 : DomainXMLFlags.SECURE;
+export function secureFlag(options: { dryRun: boolean }): number {
+  return options.dryRun ? 0 : DomainXMLFlags.SECURE;
 }
 
 /** Looks a domain up by name; an unknown name is an error that lists the domains there are. */

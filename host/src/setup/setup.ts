@@ -32,10 +32,10 @@ export interface SetupOptions {
 /** libvirt accepts <readonly/> on virtiofs from version 11. */
 export const VIRTIOFS_READONLY_SINCE = 11_000_000;
 
-export function checkCommon(o: { domain: string; dryRun: boolean }, verb: string): void {
-  const why = unsafeNameReason(o.domain);
-  if (why !== null) throw new ScaphError(`refusing domain name ${JSON.stringify(o.domain)} as a directory name: ${why}`);
-  if (!o.dryRun && process.getuid?.() !== 0) {
+export function checkCommon(options: { domain: string; dryRun: boolean }, verb: string): void {
+  const why = unsafeNameReason(options.domain);
+  if (why !== null) throw new ScaphError(`refusing domain name ${JSON.stringify(options.domain)} as a directory name: ${why}`);
+  if (!options.dryRun && process.getuid?.() !== 0) {
     throw new ScaphError(
       `${verb} must run as root (it mounts a tmpfs, writes a systemd unit and edits the domain); use sudo, or --dry-run to see what it would do`,
     );
@@ -58,27 +58,27 @@ export interface Action {
   run: () => Promise<void>;
 }
 
-export async function runActions(actions: readonly Action[], o: { dryRun: boolean; print: (l: string) => void }): Promise<void> {
+export async function runActions(actions: readonly Action[], options: { dryRun: boolean; print: (l: string) => void }): Promise<void> {
   for (const a of actions) {
-    o.print(`${o.dryRun ? "would " : ""}${a.say}`);
-    if (!o.dryRun) await a.run();
+    options.print(`${options.dryRun ? "would " : ""}${a.say}`);
+    if (!options.dryRun) await a.run();
   }
 }
 
 /** Prints the XML diff of an edit (--dry-run) and queues its definition. */
-function defineAction(conn: Connection, o: SetupOptions, xml: string, edit: Edit, actions: Action[], after: string): void {
+function defineAction(conn: Connection, options: SetupOptions, xml: string, edit: Edit, actions: Action[], after: string): void {
   if (!edit.changed) return;
   actions.push({
-    say: `define ${o.domain} with: ${edit.notes.join("; ")}`,
+    say: `define ${options.domain} with: ${edit.notes.join("; ")}`,
     run: async () => {
       try {
         conn.defineXML(edit.xml).free();
       } catch (err) {
-        throw new ScaphError(`libvirt refused the edited XML of ${o.domain}: ${errorMessage(err)}`);
+        throw new ScaphError(`libvirt refused the edited XML of ${options.domain}: ${errorMessage(err)}`);
       }
     },
   });
-  if (o.dryRun) o.print(createTwoFilesPatch(`${o.domain}.xml`, `${o.domain}.xml (${after})`, normalizeXml(xml), edit.xml).trimEnd());
+  if (options.dryRun) options.print(createTwoFilesPatch(`${options.domain}.xml`, `${options.domain}.xml (${after})`, normalizeXml(xml), edit.xml).trimEnd());
 }
 
 /**
@@ -88,64 +88,64 @@ function defineAction(conn: Connection, o: SetupOptions, xml: string, edit: Edit
  * controller (libvirt cannot hot-plug the controller itself). No tmpfs, no
  * share, nothing to mount in the guest.
  */
-async function setupChannel(o: SetupOptions, conn: Connection, dom: Domain): Promise<void> {
+async function setupChannel(options: SetupOptions, conn: Connection, dom: Domain): Promise<void> {
   const actions: Action[] = [];
-  const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(o));
-  defineAction(conn, o, xml, addChannel(xml), actions, "after setup");
-  if (findShare(xml)) o.print(`note: ${o.domain} also has the "${SHARE_TAG}" share; "scaph-host teardown ${o.domain}" removes both`);
+  const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(options));
+  defineAction(conn, options, xml, addChannel(xml), actions, "after setup");
+  if (findShare(xml)) options.print(`note: ${options.domain} also has the "${SHARE_TAG}" share; "scaph-host teardown ${options.domain}" removes both`);
   let restartNeeded = false;
   if (dom.isActive) {
-    const live = dom.xml(secureFlag(o));
+    const live = dom.xml(secureFlag(options));
     if (findChannel(live)) {
       // already there
-    } else if (!o.live) restartNeeded = true;
+    } else if (!options.live) restartNeeded = true;
     else if (!hasVirtioSerial(live)) {
-      o.print(`cannot hot-plug the channel into ${o.domain}: its running config has no virtio-serial controller, and libvirt cannot hot-plug one`);
+      options.print(`cannot hot-plug the channel into ${options.domain}: its running config has no virtio-serial controller, and libvirt cannot hot-plug one`);
       restartNeeded = true;
     } else {
       actions.push({
-        say: `hot-plug the channel ${CHANNEL_NAME} into running ${o.domain}`,
+        say: `hot-plug the channel ${CHANNEL_NAME} into running ${options.domain}`,
         run: async () => {
           try {
             dom.attachDevice(channelXml(), DeviceModifyFlags.LIVE);
           } catch (err) {
-            o.print(`hot-plug failed (${errorMessage(err)})`);
+            options.print(`hot-plug failed (${errorMessage(err)})`);
             restartNeeded = true;
           }
         },
       });
     }
   }
-  if (actions.length === 0) o.print(`${o.domain}: nothing to change, already set up for channel`);
-  await runActions(actions, o);
+  if (actions.length === 0) options.print(`${options.domain}: nothing to change, already set up for channel`);
+  await runActions(actions, options);
   if (restartNeeded) {
-    o.print(
-      `restart ${o.domain} for the channel to appear in the guest (virsh shutdown ${o.domain}; virsh start ${o.domain})${o.live ? "" : ", or run setup with --live to hot-plug it"}`,
+    options.print(
+      `restart ${options.domain} for the channel to appear in the guest (virsh shutdown ${options.domain}; virsh start ${options.domain})${options.live ? "" : ", or run setup with --live to hot-plug it"}`,
     );
   }
-  o.print(guestInstructions("channel"));
+  options.print(guestInstructions("channel"));
 }
 
-export async function setup(o: SetupOptions): Promise<void> {
-  checkCommon(o, "setup");
-  if (!validSize(o.size)) throw new ScaphError(`--size ${JSON.stringify(o.size)} is not a tmpfs size (e.g. 5m, 512k)`);
+export async function setup(options: SetupOptions): Promise<void> {
+  checkCommon(options, "setup");
+  if (!validSize(options.size)) throw new ScaphError(`--size ${JSON.stringify(options.size)} is not a tmpfs size (e.g. 5m, 512k)`);
   // The base resolved once (it may be a link, /var/lib/libvirt on a data disk): the mount, its unit's Where=
   // and every later comparison name the same path.
-  const dir = join(resolvedPath(o.baseDir), o.domain);
-  using conn = openLibvirt(o.connect, o.dryRun); // --dry-run changes nothing: read-only, as any user may
-  using dom = findDomain(conn, o.domain);
-  if (o.transport === "channel") return await setupChannel(o, conn, dom); // await: `using` frees the handles when setup returns
+  const dir = join(resolvedPath(options.baseDir), options.domain);
+  using conn = openLibvirt(options.connect, options.dryRun); // --dry-run changes nothing: read-only, as any user may
+  using dom = findDomain(conn, options.domain);
+  if (options.transport === "channel") return await setupChannel(options, conn, dom); // await: `using` frees the handles when setup returns
   const version = conn.libVersion();
-  const spec = { transport: o.transport, sourceDir: dir, virtiofsReadonly: version.number >= VIRTIOFS_READONLY_SINCE };
+  const spec = { transport: options.transport, sourceDir: dir, virtiofsReadonly: version.number >= VIRTIOFS_READONLY_SINCE };
   const actions: Action[] = [];
 
   if (!(await exists(dir))) actions.push({ say: `create ${dir}`, run: () => mkdir(dir, { recursive: true, mode: 0o755 }).then(() => {}) });
-  const mounted = await mountAt(dir, o.procfsPath);
-  if (!mounted) actions.push({ say: `mount -t tmpfs -o ${tmpfsOptions(o.size)} tmpfs ${dir}`, run: () => mountTmpfs(dir, o.size) });
-  else if (mounted.fsType !== "tmpfs") o.print(`note: ${dir} is already a ${mounted.fsType} mount; left as it is`);
+  const mounted = await mountAt(dir, options.procfsPath);
+  if (!mounted) actions.push({ say: `mount -t tmpfs -o ${tmpfsOptions(options.size)} tmpfs ${dir}`, run: () => mountTmpfs(dir, options.size) });
+  else if (mounted.fsType !== "tmpfs") options.print(`note: ${dir} is already a ${mounted.fsType} mount; left as it is`);
 
-  const unitPath = join(o.unitDir, mountUnitName(dir));
-  const unit = mountUnitText(dir, o.size, o.domain);
+  const unitPath = join(options.unitDir, mountUnitName(dir));
+  const unit = mountUnitText(dir, options.size, options.domain);
   const current = await readFile(unitPath, "utf8").catch(() => null);
   const sd = await systemdRunning();
   if (current !== unit) {
@@ -159,33 +159,33 @@ export async function setup(o: SetupOptions): Promise<void> {
         },
       });
   }
-  if (!sd) o.print(`systemd is not running here: to mount the tmpfs at boot, add this line to /etc/fstab:\n  ${fstabLine(dir, o.size)}`);
+  if (!sd) options.print(`systemd is not running here: to mount the tmpfs at boot, add this line to /etc/fstab:\n  ${fstabLine(dir, options.size)}`);
 
-  const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(o));
-  defineAction(conn, o, xml, addShare(xml, spec), actions, "after setup");
-  if (o.transport === "virtiofs" && spec.virtiofsReadonly === false) {
-    o.print(
+  const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(options));
+  defineAction(conn, options, xml, addShare(xml, spec), actions, "after setup");
+  if (options.transport === "virtiofs" && spec.virtiofsReadonly === false) {
+    options.print(
       `note: libvirt ${version.major}.${version.minor} rejects <readonly/> on virtiofs: the guest can write into its share (scaph treats the tree as untrusted); use --transport 9p for a read-only share`,
     );
   }
 
   let restartNeeded = false;
   if (dom.isActive) {
-    const live = dom.xml(secureFlag(o));
+    const live = dom.xml(secureFlag(options));
     if (findShare(live)) {
       // already there
-    } else if (!o.live) restartNeeded = true;
-    else if (o.transport === "virtiofs" && !hasSharedMemory(live)) {
-      o.print(`cannot hot-plug virtiofs into ${o.domain}: its running config has no shared memory backing`);
+    } else if (!options.live) restartNeeded = true;
+    else if (options.transport === "virtiofs" && !hasSharedMemory(live)) {
+      options.print(`cannot hot-plug virtiofs into ${options.domain}: its running config has no shared memory backing`);
       restartNeeded = true;
     } else {
       actions.push({
-        say: `hot-plug the ${o.transport} share into running ${o.domain}`,
+        say: `hot-plug the ${options.transport} share into running ${options.domain}`,
         run: async () => {
           try {
             dom.attachDevice(filesystemXml(spec), DeviceModifyFlags.LIVE);
           } catch (err) {
-            o.print(`hot-plug failed (${errorMessage(err)})`);
+            options.print(`hot-plug failed (${errorMessage(err)})`);
             restartNeeded = true;
           }
         },
@@ -193,12 +193,12 @@ export async function setup(o: SetupOptions): Promise<void> {
     }
   }
 
-  if (actions.length === 0) o.print(`${o.domain}: nothing to change, already set up for ${o.transport}`);
-  await runActions(actions, o);
+  if (actions.length === 0) options.print(`${options.domain}: nothing to change, already set up for ${options.transport}`);
+  await runActions(actions, options);
   if (restartNeeded) {
-    o.print(
-      `restart ${o.domain} for the share to appear in the guest (virsh shutdown ${o.domain}; virsh start ${o.domain})${o.live ? "" : ", or run setup with --live to hot-plug it"}`,
+    options.print(
+      `restart ${options.domain} for the share to appear in the guest (virsh shutdown ${options.domain}; virsh start ${options.domain})${options.live ? "" : ", or run setup with --live to hot-plug it"}`,
     );
   }
-  o.print(guestInstructions(o.transport));
+  options.print(guestInstructions(options.transport));
 }

@@ -83,13 +83,13 @@ export interface StatusReport {
  * daemon's steps, a channel the daemon is not connected to. When libvirt
  * cannot be reached, the rows come from the daemon's status file alone.
  */
-export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
-  const daemon = readDaemonStatus(o.baseDir);
+export async function collectStatus(options: StatusOptions): Promise<StatusReport> {
+  const daemon = readDaemonStatus(options.baseDir);
   const notes: StatusNote[] = [];
   const nowS = Date.now() / 1000;
   const staleS = Math.max(STALE_MIN_S, STALE_STEPS * (daemon?.step_s || 2));
   const daemonFresh = daemon !== null && nowS - daemon.timestamp_s <= staleS;
-  if (!daemon) notes.push({ kind: "no-status-file", text: `no status file in ${o.baseDir}: scaph-host qemu has not run with this --base-dir` });
+  if (!daemon) notes.push({ kind: "no-status-file", text: `no status file in ${options.baseDir}: scaph-host qemu has not run with this --base-dir` });
   else if (!daemonFresh) {
     notes.push({
       kind: "daemon-not-running",
@@ -99,7 +99,7 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
   const about = daemonFresh ? { daemon: { pid: daemon.pid, step_s: daemon.step_s, steps: daemon.steps, proc_files_held: daemon.proc_files_held ?? null } } : {};
   let conn;
   try {
-    conn = openLibvirt(o.connect, true);
+    conn = openLibvirt(options.connect, true);
   } catch (err) {
     notes.push({ kind: "libvirt-unreachable", text: `libvirt unreachable (${errorMessage(err).split("\n")[0]}): rows from the daemon's status file only` });
     return { ...about, rows: fromStatusFile(daemon, daemonFresh), notes };
@@ -112,13 +112,13 @@ export async function collectStatus(o: StatusOptions): Promise<StatusReport> {
       const name = d.name;
       const running = d.isActive;
       const safe = isSafeDirName(name);
-      const dir = join(o.baseDir, name);
+      const dir = join(options.baseDir, name);
       const persistent = transportsOf(d.xml(DomainXMLFlags.INACTIVE));
       const live = running ? transportsOf(d.xml(0)) : [];
       // the running VM's transports where it has any, else what it gets at its next start
       const wantsTree = (live.length > 0 ? live : persistent).some((t) => t !== "channel");
       const wantsChannel = live.includes("channel");
-      const mount = safe && wantsTree ? await mountAt(dir, o.procfsPath) : null;
+      const mount = safe && wantsTree ? await mountAt(dir, options.procfsPath) : null;
       const mtime =
         safe && wantsTree
           ? await stat(join(dir, VM_PACKAGE_ZONE, "energy_uj"))

@@ -29,15 +29,15 @@ export type TeardownOptions = Omit<SetupOptions, "size" | "transport" | "live"> 
  * which keeps its last values, and the daemon stops writing there (a share
  * without its tmpfs is never written).
  */
-export async function teardown(o: TeardownOptions): Promise<void> {
-  checkCommon(o, "teardown");
-  const dir = join(resolvedPath(o.baseDir), o.domain); // as setup named it (the base may be a link)
-  using conn = openLibvirt(o.connect, o.dryRun); // --dry-run changes nothing: read-only, as any user may
-  using dom = findDomain(conn, o.domain);
+export async function teardown(options: TeardownOptions): Promise<void> {
+  checkCommon(options, "teardown");
+  const dir = join(resolvedPath(options.baseDir), options.domain); // as setup named it (the base may be a link)
+  using conn = openLibvirt(options.connect, options.dryRun); // --dry-run changes nothing: read-only, as any user may
+  using dom = findDomain(conn, options.domain);
   const actions: Action[] = [];
 
   if (dom.isActive) {
-    const live = dom.xml(secureFlag(o));
+    const live = dom.xml(secureFlag(options));
     const devices = [
       findChannel(live) ? { what: `the channel ${CHANNEL_NAME}`, xml: channelElementXml(live), still: (x: string) => findChannel(x) !== null } : null,
       findShare(live) ? { what: `the ${findShare(live)?.transport} share`, xml: shareElementXml(live), still: (x: string) => findShare(x) !== null } : null,
@@ -46,59 +46,60 @@ export async function teardown(o: TeardownOptions): Promise<void> {
       if (!d?.xml) continue;
       const devXml = d.xml;
       actions.push({
-        say: `hot-unplug ${d.what} from running ${o.domain}`,
+        say: `hot-unplug ${d.what} from running ${options.domain}`,
         run: async () => {
           let why: string | null = null;
           try {
             dom.detachDevice(devXml, DeviceModifyFlags.LIVE);
             // PCI devices go once the guest acknowledges (ACPI); libvirt returns after its wait either way
-            if (d.still(dom.xml(secureFlag(o)))) why = "the guest did not release it (it must acknowledge PCI hot-unplug)";
+            if (d.still(dom.xml(secureFlag(options)))) why = "the guest did not release it (it must acknowledge PCI hot-unplug)";
           } catch (err) {
             why = errorMessage(err);
           }
           if (why === null) return;
-          const msg = `cannot detach ${d.what} from running ${o.domain}: ${why}`;
-          if (!o.force) {
+          const msg = `cannot detach ${d.what} from running ${options.domain}: ${why}`;
+          if (!options.force) {
             throw new ScaphError(
-              `${msg}.\n  Nothing was changed. Shut ${o.domain} down first (virsh shutdown ${o.domain}), then teardown; ` +
+              `${msg}.\n  Nothing was changed. Shut ${options.domain} down first (virsh shutdown ${options.domain}), then teardown; ` +
                 `or --force: the guest keeps its last values until its next restart, and scaph-host qemu stops writing there.`,
             );
           }
-          o.print(`${msg}: going on (--force); it goes at the next restart of ${o.domain}`);
+          options.print(`${msg}: going on (--force); it goes at the next restart of ${options.domain}`);
         },
       });
     }
   }
-  const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(o));
+  const xml = dom.xml(DomainXMLFlags.INACTIVE | secureFlag(options));
   const noShare = removeShare(xml);
   const noChannel = removeChannel(noShare.xml);
   const edit = { xml: noChannel.xml, changed: noShare.changed || noChannel.changed, notes: [...noShare.notes, ...noChannel.notes] };
   if (edit.changed) {
     actions.push({
-      say: `define ${o.domain} with: ${edit.notes.join("; ")}`,
+      say: `define ${options.domain} with: ${edit.notes.join("; ")}`,
       run: async () => {
         conn.defineXML(edit.xml).free();
       },
     });
-    if (o.dryRun) o.print(createTwoFilesPatch(`${o.domain}.xml`, `${o.domain}.xml (after teardown)`, normalizeXml(xml), edit.xml).trimEnd());
+    if (options.dryRun)
+      options.print(createTwoFilesPatch(`${options.domain}.xml`, `${options.domain}.xml (after teardown)`, normalizeXml(xml), edit.xml).trimEnd());
   }
 
   const unit = mountUnitName(dir);
-  const unitPath = join(o.unitDir, unit);
+  const unitPath = join(options.unitDir, unit);
   if ((await readFile(unitPath, "utf8").catch(() => null)) !== null) {
     if (await systemdRunning()) actions.push({ say: `systemctl disable ${unit}`, run: () => systemctl(["disable", unit]) });
     actions.push({ say: `remove ${unitPath}`, run: () => unlink(unitPath) });
   }
-  if (await mountAt(dir, o.procfsPath)) actions.push({ say: `umount ${dir}`, run: () => unmount(dir) });
+  if (await mountAt(dir, options.procfsPath)) actions.push({ say: `umount ${dir}`, run: () => unmount(dir) });
   if (await exists(dir)) {
     actions.push({
       say: `remove ${dir}`,
       run: async () => {
-        if (await mountAt(dir, o.procfsPath)) throw new ScaphError(`${dir} is still mounted: not removed`);
+        if (await mountAt(dir, options.procfsPath)) throw new ScaphError(`${dir} is still mounted: not removed`);
         await rm(dir, { recursive: true, force: true });
       },
     });
   }
-  if (actions.length === 0) o.print(`${o.domain}: nothing to remove`);
-  await runActions(actions, o);
+  if (actions.length === 0) options.print(`${options.domain}: nothing to remove`);
+  await runActions(actions, options);
 }

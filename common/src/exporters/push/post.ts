@@ -25,7 +25,7 @@ const MAX_BODY = 1024;
  * an endless body costs neither memory nor CPU. Node's own http/https
  * (fetch cannot skip a certificate check per request).
  */
-export function post(url: URL, body: string, o: PostOptions): Promise<PostResult> {
+export function post(url: URL, body: string, options: PostOptions): Promise<PostResult> {
   const request = url.protocol === "https:" ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -39,9 +39,9 @@ export function post(url: URL, body: string, o: PostOptions): Promise<PostResult
       url,
       {
         method: "POST",
-        headers: { ...o.headers, "Content-Length": Buffer.byteLength(body) },
-        timeout: o.timeoutMs,
-        ...(url.protocol === "https:" && o.insecure ? { rejectUnauthorized: false } : {}),
+        headers: { ...options.headers, "Content-Length": Buffer.byteLength(body) },
+        timeout: options.timeoutMs,
+        ...(url.protocol === "https:" && options.insecure ? { rejectUnauthorized: false } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -59,8 +59,8 @@ export function post(url: URL, body: string, o: PostOptions): Promise<PostResult
         res.on("error", (err) => settle(() => reject(err)));
       },
     );
-    const deadline = setTimeout(() => req.destroy(new Error(`no complete answer within ${o.timeoutMs} ms`)), o.timeoutMs);
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${o.timeoutMs} ms`)));
+    const deadline = setTimeout(() => req.destroy(new Error(`no complete answer within ${options.timeoutMs} ms`)), options.timeoutMs);
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${options.timeoutMs} ms`)));
     req.on("error", (err) => settle(() => reject(err)));
     req.end(body);
   });

@@ -38,10 +38,10 @@ export class PrometheusPushSink extends SendingSink<null> {
   readonly url: URL;
   private readonly families: ExposedFamily[];
 
-  constructor(private readonly o: PushOptions) {
-    super("prometheus-push", "series", o, o.timeoutMs ?? 5_000);
+  constructor(private readonly options: PushOptions) {
+    super("prometheus-push", "series", options, options.timeoutMs ?? 5_000);
     this.families = modelFamilies(this.model);
-    this.url = pushUrl(o.base, o.suffix, o.job, o.instance ?? hostname());
+    this.url = pushUrl(options.base, options.suffix, options.job, options.instance ?? hostname());
   }
 
   /** Series in the last push: what a push skipped (the one before still running) would have held. */
@@ -59,7 +59,7 @@ export class PrometheusPushSink extends SendingSink<null> {
       const r = await post(this.url, text, {
         headers: { "Content-Type": EXPOSITION_CONTENT_TYPE },
         timeoutMs: this.timeoutMs,
-        insecure: this.o.insecure ?? false,
+        insecure: this.options.insecure ?? false,
       });
       if (r.status >= 200 && r.status < 300) this.health.ok(series);
       else this.health.fail(`${this.url.href} answered ${r.status}${r.body ? `: ${r.body.split("\n")[0]}` : ""}`, series);

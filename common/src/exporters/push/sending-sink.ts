@@ -20,11 +20,11 @@ export abstract class SendingSink<P> implements Sink {
   constructor(
     readonly name: string,
     unit: string,
-    o: MetricsOptions & { log: Logger },
+    options: MetricsOptions & { log: Logger },
     protected readonly timeoutMs: number,
   ) {
-    this.model = new MetricsModel(o);
-    this.health = new PeerHealth(name, unit, o.log);
+    this.model = new MetricsModel(options);
+    this.health = new PeerHealth(name, unit, options.log);
   }
 
   /** What to send for this Snapshot (read from the model, updated), and how many items (events, series) it holds. */

@@ -48,9 +48,9 @@ export function gtsLines(model: MetricsModel, tsMicros: number): string[] {
 export class Warp10Sink extends SendingSink<string[]> {
   private readonly url: URL;
 
-  constructor(private readonly o: Warp10Options) {
-    super("warp10", "series", o, o.timeoutMs ?? 10_000);
-    this.url = new URL("/api/v0/update", o.base);
+  constructor(private readonly options: Warp10Options) {
+    super("warp10", "series", options, options.timeoutMs ?? 10_000);
+    this.url = new URL("/api/v0/update", options.base);
   }
 
   protected payload(s: Snapshot): { data: string[]; items: number } {
@@ -61,7 +61,7 @@ export class Warp10Sink extends SendingSink<string[]> {
   protected async send(lines: string[]): Promise<void> {
     try {
       const r = await post(this.url, lines.join("\n") + "\n", {
-        headers: { "X-Warp10-Token": this.o.token, "Content-Type": "text/plain; charset=utf-8" },
+        headers: { "X-Warp10-Token": this.options.token, "Content-Type": "text/plain; charset=utf-8" },
         timeoutMs: this.timeoutMs,
       });
       if (r.status >= 200 && r.status < 300) this.health.ok(lines.length);

@@ -40,12 +40,12 @@ export class RiemannClient {
   /** Connections made (the first, and each reconnection). */
   connects = 0;
 
-  constructor(private readonly o: RiemannClientOptions) {
-    this.delayMs = o.backoff?.minMs ?? 1000;
+  constructor(private readonly options: RiemannClientOptions) {
+    this.delayMs = options.backoff?.minMs ?? 1000;
   }
 
   private now(): number {
-    return this.o.now?.() ?? Date.now();
+    return this.options.now?.() ?? Date.now();
   }
 
   private fail(err: Error): void {
@@ -62,9 +62,9 @@ export class RiemannClient {
       return Promise.reject(new Error(`not connected (next attempt in ${Math.ceil((this.nextAttemptMs - this.now()) / 1000)} s)`));
     }
     return new Promise((resolve, reject) => {
-      const { host, port, tls } = this.o;
+      const { host, port, tls } = this.options;
       const s = tls ? tlsConnect({ host, port, servername: host, ca: tls.ca, cert: tls.cert, key: tls.key }) : netConnect({ host, port });
-      const timer = setTimeout(() => s.destroy(new Error(`no connection within ${this.o.timeoutMs} ms`)), this.o.timeoutMs);
+      const timer = setTimeout(() => s.destroy(new Error(`no connection within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
       s.once(tls ? "secureConnect" : "connect", () => {
         clearTimeout(timer);
         s.removeAllListeners("error");
@@ -72,7 +72,7 @@ export class RiemannClient {
         s.on("close", () => this.fail(new Error("connection closed by the server")));
         s.on("data", (d: Buffer) => this.onData(d));
         this.connects++;
-        this.delayMs = this.o.backoff?.minMs ?? 1000;
+        this.delayMs = this.options.backoff?.minMs ?? 1000;
         resolve(s);
       });
       s.once("error", (err: Error) => {
@@ -80,7 +80,7 @@ export class RiemannClient {
         s.destroy();
         // wait before the next attempt: 1 s, doubling to 30 s, back to 1 s once connected
         this.nextAttemptMs = this.now() + this.delayMs;
-        this.delayMs = Math.min(this.delayMs * 2, this.o.backoff?.maxMs ?? 30_000);
+        this.delayMs = Math.min(this.delayMs * 2, this.options.backoff?.maxMs ?? 30_000);
         reject(err);
       });
     });
@@ -111,7 +111,7 @@ export class RiemannClient {
     this.socket ??= await this.connect();
     const socket = this.socket;
     const answer = await new Promise<RiemannMsg>((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new Error(`no answer within ${this.o.timeoutMs} ms`)), this.o.timeoutMs);
+      const timer = setTimeout(() => this.fail(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
       this.waiter = {
         resolve: (m) => {
           clearTimeout(timer);

@@ -64,15 +64,15 @@ export class RiemannSink extends SendingSink<RiemannEvent[]> {
   readonly client: RiemannClient;
   private readonly eventHost: string;
 
-  constructor(private readonly o: RiemannOptions) {
-    super("riemann", "events", o, o.timeoutMs ?? 5000);
-    this.eventHost = o.eventHost ?? hostname();
+  constructor(private readonly options: RiemannOptions) {
+    super("riemann", "events", options, options.timeoutMs ?? 5000);
+    this.eventHost = options.eventHost ?? hostname();
     this.client = new RiemannClient({
-      host: o.host,
-      port: o.port,
+      host: options.host,
+      port: options.port,
       timeoutMs: this.timeoutMs,
-      ...(o.tls ? { tls: o.tls } : {}),
-      ...(o.backoff ? { backoff: o.backoff } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.backoff ? { backoff: options.backoff } : {}),
     });
   }
 
@@ -87,7 +87,7 @@ export class RiemannSink extends SendingSink<RiemannEvent[]> {
       await this.client.send(encodeFrame({ events }));
       this.health.ok(events.length, " in one message");
     } catch (err) {
-      this.health.fail(`${this.o.host}:${this.o.port}: ${errorMessage(err)}`, events.length);
+      this.health.fail(`${this.options.host}:${this.options.port}: ${errorMessage(err)}`, events.length);
     }
   }
 
