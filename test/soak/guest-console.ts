@@ -7,6 +7,9 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import type { AgentDown, AppliedLine, GuestReport, ReaderSample, SoakEvent } from "./run.js";
 
+/** A line of the guest's kernel saying it failed: a panic, a BUG, an oops. */
+const GUEST_CRASH = /Kernel panic - not syncing|kernel BUG at|BUG: kernel NULL pointer|BUG: unable to handle|general protection fault|\] Oops: /;
+
 /** A line of the console, as seen. */
 export interface SeenLine {
   ms: number;
@@ -29,6 +32,10 @@ export class GuestConsole {
   private floodStart: number | null = null;
   /** Reset from outside, its next boot not seen yet. */
   private resetting = false;
+  /** Whether this boot's kernel failed (its first report of it counts; the lines of its trace do not). */
+  private crashedThisBoot = false;
+  /** A crash seen that the soak has not yet reset the guest for. */
+  crashPending = false;
 
   constructor(
     readonly vm: string,
@@ -89,11 +96,15 @@ export class GuestConsole {
   }
 
   private take(text: string, ms: number): void {
-    if (text.includes("Kernel panic - not syncing")) {
-      // The guest's kernel died (seen once under TCG right after a live migration, on a busy machine: an oops in
-      // its timer code): its agent with it, until the next boot's agent speaks. Not scaph's doing: an event of its
-      // own in the table, and "live" waits for the next boot.
+    if (GUEST_CRASH.test(text)) {
+      // The guest's kernel failed (seen under TCG seconds after a live migration, on a busy machine: a NULL
+      // pointer in its timer queue, a corrupt list; scaph runs in its user space, which cannot corrupt either):
+      // its agent with it, until the next boot's agent speaks. Not scaph's doing: an event of its own in the
+      // table, "live" waits for the next boot, and the soak resets the guest (crashPending).
       this.seen.push({ ms, text: `kernel: ${text.trim()}` });
+      if (this.crashedThisBoot) return;
+      this.crashedThisBoot = true;
+      this.crashPending = true;
       this.reset(ms);
       this.events.push({ type: "guest-crash", target: this.vm, startMs: ms, endMs: ms });
       return;
@@ -104,6 +115,7 @@ export class GuestConsole {
     this.seen.push({ ms, text: line });
     if (line.startsWith("boot ")) {
       this.resetting = false;
+      this.crashedThisBoot = false;
       this.boot++;
       this.agentAway(ms);
       return;

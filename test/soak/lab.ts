@@ -176,6 +176,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       let k = 0;
       while (watching) {
         for (const c of consoles.values()) c.poll();
+        // a guest whose kernel failed is reset (it may be wedged, not rebooting), as an operator would
+        for (const [vm, c] of consoles) {
+          if (!c.crashPending) continue;
+          c.crashPending = false;
+          o.say(`${vm}: its kernel failed (see its console): reset`);
+          void hosts[where.get(vm) ?? "A"].virsh("reset", vm).catch((err: unknown) => {
+            o.say(`${vm}: reset after its kernel failed: ${String(err).split("\n")[0]}; tried again`);
+            c.crashPending = true;
+          });
+        }
         if (k++ % 25 === 0) for (const h of HOSTS) sampleDaemon(hosts[h], daemons);
         await sleep(200);
       }

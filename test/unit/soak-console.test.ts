@@ -16,15 +16,18 @@ import type { SoakRun } from "../soak/run.js";
 const applied = (seq: number, t: number, uj: number): string =>
   `SOAK agent 2026-12-07T08:49:52.501Z DEBUG channel: applied epoch e1 seq ${seq} t ${t}: intel-rapl:0=${uj} intel-rapl:0:2=0\n`;
 
-test("a guest's kernel panic: a guest-crash event, its agent away until the next boot's agent speaks, and 'live' waits for it", () => {
+test("a guest's kernel failing: a guest-crash event, its agent away until the next boot's agent speaks, and 'live' waits for it", () => {
   const dir = mkdtempSync(join(tmpdir(), "scaph-console-"));
   try {
     const file = join(dir, "g.console");
     writeFileSync(file, "SOAK boot mode=idle up=8.73\nSOAK agent-start up=8.76\n" + applied(1, 100, 1e6) + applied(2, 101, 2e6));
     const c = new GuestConsole("g", file, ["intel-rapl:0", "intel-rapl:0:2"]);
     c.poll(1_000);
-    appendFileSync(file, "[   16.426138] Kernel panic - not syncing: Attempted to kill the idle task!\n");
+    appendFileSync(file, "[   16.395383] BUG: kernel NULL pointer dereference, address: 0000000000000021\n[   16.402625] Oops: 0000 [#1] PREEMPT SMP NOPTI\n");
     c.poll(3_000);
+    assert.equal(c.crashPending, true, "the soak is to reset it");
+    appendFileSync(file, "[   16.426138] Kernel panic - not syncing: Attempted to kill the idle task!\n");
+    c.poll(3_200);
     appendFileSync(file, "SOAK agent ,\n"); // what the console still held of the dead agent: not the agent back
     c.poll(3_500);
     appendFileSync(file, "SOAK boot mode=idle up=8.02\nSOAK agent-start up=8.09\n");
@@ -58,6 +61,18 @@ test("a guest's kernel panic: a guest-crash event, its agent away until the next
     );
     // without the panic seen, the same console breaks it
     assert.ok(checkSoak({ ...run, agentDown: [], events: run.events.slice(0, 1) }).breaches.some((b) => b.invariant === "live"));
+    // the second boot's kernel failing is a second crash (its trace's later lines are not more)
+    c.crashPending = false;
+    appendFileSync(
+      file,
+      "[  618.688987] list_del corruption. next->prev should be ffff8b899ff284b8\n[  618.692230] kernel BUG at lib/list_debug.c:62!\n[  618.693012] invalid opcode: 0000 [#1] PREEMPT SMP NOPTI\n",
+    );
+    c.poll(30_000);
+    assert.deepEqual(
+      c.events.map((e) => e.startMs),
+      [3_000, 30_000],
+    );
+    assert.equal(c.crashPending, true);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
