@@ -103,7 +103,7 @@ test("the disk reader asked a statfs that hangs: the filesystem is left out, the
     const script = join(dir, "read.mjs");
     await writeFile(
       script,
-      `import { DiskReader } from ${JSON.stringify(pathToFileURL(join(repoRoot, "common/dist/src/index.js")).href)};\n` +
+      `import { DiskReader } from ${JSON.stringify(pathToFileURL(join(repoRoot, "common/dist/src/procfs/disk-reader.js")).href)};\n` +
         `const r = new DiskReader({ procRoot: ${JSON.stringify(join(dir, "proc"))}, sysRoot: "/sys", statTimeoutMs: 1000 });\n` +
         `await r.refresh();\n` +
         `console.log(JSON.stringify({ sized: r.current().map((d) => d.mountPoint), hung: r.hung() }));\n` +
