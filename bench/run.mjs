@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { cpus, release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { synthHost } from "./synth.mjs";
+import { moveSynthHost, synthHost } from "./synth.mjs";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const hostBin = join(repo, "host/bin/scaph-host.js");
@@ -158,11 +158,18 @@ for (const [procs, vms] of configs) {
   const vms = 10;
   const root = join(work, "frames");
   const roots = synthHost(root, { processes: procs, vms });
+  // a host that runs: every VM gets energy every step (on a host that stands still, a VM's step adds nothing, and
+  // the player passes a step with no energy in one frame: there would be no frames to measure)
+  const mover = moveSynthHost(root, roots, { vms });
   const whole = [];
   const framed = [];
-  for (let rep = 0; rep < (quick ? 1 : 3); rep++) {
-    whole.push((await daemonStep(roots, join(root, `base-1-${rep}`), 40, 0.5, ["--substeps", "1"])).ms);
-    framed.push((await daemonStep(roots, join(root, `base-16-${rep}`), 40, 0.5, ["--substeps", "16"])).ms);
+  try {
+    for (let rep = 0; rep < (quick ? 1 : 3); rep++) {
+      whole.push((await daemonStep(roots, join(root, `base-1-${rep}`), 40, 0.5, ["--substeps", "1"])).ms);
+      framed.push((await daemonStep(roots, join(root, `base-16-${rep}`), 40, 0.5, ["--substeps", "16"])).ms);
+    }
+  } finally {
+    mover.stop();
   }
   results.frames = { procs, vms, substeps: 16, wholeMs: median(whole), framedMs: median(framed), whole, framed };
   const r = results.frames;
@@ -378,7 +385,7 @@ function writeReport(r) {
   }
   if (r.frames) {
     const c = r.frames;
-    lines.push(`The rows above move each tree once a step (\`--substeps 1\`). By default (\`--substeps ${c.substeps}\`) each step's energy is shown over the next step in ${c.substeps} frames, so that a reader with its own period (node_exporter's rapl collector, Scaphandre or Kepler in a VM) reads its window's energy; each frame writes every zone's \`energy_uj\` of every tree again. Their cost, at a step of 0.5 s, alternated with runs without them in this same run:`, "");
+    lines.push(`The rows above move each tree once a step (\`--substeps 1\`). By default (\`--substeps ${c.substeps}\`) each step's energy is shown over the next step in ${c.substeps} frames, so that a reader with its own period (node_exporter's rapl collector, Scaphandre or Kepler in a VM) reads its window's energy; each frame writes every zone's \`energy_uj\` of every tree again. Their cost, at a step of 0.5 s, on a synthetic host that runs (its counters and its VMs' CPU time move every 100 ms, so that every VM gets energy every step), alternated with runs without them in this same run:`, "");
     lines.push("| processes | VMs | once a step, ms/step | in frames, ms/step | ratio | per VM and frame |", "| ---: | ---: | ---: | ---: | ---: | ---: |");
     lines.push(`| ${c.procs} | ${c.vms} | ${c.wholeMs.toFixed(2)} ${runs(c.whole)} | ${c.framedMs.toFixed(2)} ${runs(c.framed)} | ${(c.framedMs / c.wholeMs).toFixed(2)} | ${((1000 * (c.framedMs - c.wholeMs)) / (c.vms * (c.substeps - 1))).toFixed(1)} µs |`, "");
   }

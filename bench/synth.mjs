@@ -1,7 +1,7 @@
 // A synthetic host for the benchmarks: a /proc with N processes (M of them
 // qemu VMs owned by root, with libvirt-style cgroups), a cgroup v2 tree and a
 // one-socket powercap tree, written as plain files under one directory.
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const CMDLINES = [
@@ -70,4 +70,35 @@ export function synthHost(root, { processes, vms }) {
     writeFileSync(join(powercap, id, "max_energy_range_uj"), id === "intel-rapl:0:2" ? "65712999613\n" : "262143328850\n");
   }
   return { proc, cgroup, powercap };
+}
+
+/**
+ * Moves the synthetic host every `everyMs`: the package and dram counters
+ * gain 30 W and 3 W, the machine's busy CPU time and each VM's cgroup
+ * usage grow (each VM busy a tenth of a CPU), so that every VM gets energy
+ * each step, as on a host that runs. Each file is replaced whole (a
+ * temporary file, then rename), so a reader never sees half of one.
+ * Returns stop().
+ */
+export function moveSynthHost(root, roots, { vms }, everyMs = 100) {
+  let n = 0;
+  const put = (file, text) => {
+    writeFileSync(`${file}.tmp`, text);
+    renameSync(`${file}.tmp`, file);
+  };
+  const tick = () => {
+    n++;
+    const s = n * everyMs; // ms since the start
+    put(join(roots.proc, "stat"), `cpu  ${1000000 + Math.floor(s / 10)} 2000 300000 9000000 5000 1000 500 0 0 0\ncpu0 ${500000 + Math.floor(s / 10)} 1000 150000 4500000 2500 500 250 0 0 0\nintr 0\nctxt 0\nbtime 1700000000\nprocesses 5000\n`);
+    put(join(roots.proc, "uptime"), `${(100000 + s / 1000).toFixed(2)} 180000.00\n`);
+    put(join(roots.powercap, "intel-rapl:0", "energy_uj"), `${123456789 + 30 * 1000 * s}\n`);
+    put(join(roots.powercap, "intel-rapl:0:2", "energy_uj"), `${456789 + 3 * 1000 * s}\n`);
+    for (let i = 0; i < vms; i++) {
+      const name = `vm-${i}`;
+      const scope = `machine-qemu\\x2d${i + 1}\\x2d${name.replace(/-/g, "\\x2d")}.scope`;
+      put(join(roots.cgroup, "machine.slice", scope, "cpu.stat"), `usage_usec ${1_000_000_000 + i + 100 * s}\nuser_usec 900000000\nsystem_usec 100000000\n`);
+    }
+  };
+  const timer = setInterval(tick, everyMs);
+  return { stop: () => clearInterval(timer) };
 }
