@@ -7,8 +7,8 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmodSync, statSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyFixture, PowerSimulator, removeTree, requireRoot } from "@scaph/test-support";
@@ -18,7 +18,7 @@ import type { Libvirtd } from "../helpers/libvirtd.js";
 import { startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
 import { clockOffset, reportedEnergy, treeGain } from "./accuracy.js";
-import { consoleProbes, consoleReports, parseConsole } from "./console.js";
+import { consoleEvents, consoleProbes, consoleReports, guestDone } from "./console.js";
 import type { ConsoleEvent } from "./console.js";
 import { DaemonHistory, pollStatus } from "./daemon-history.js";
 import { labDomainXml } from "./domain.js";
@@ -103,7 +103,7 @@ test(
       // (libvirt shows the device before the daemon's call has returned and its log line has come through the pipe)
       const plugged = new RegExp(`auto-setup: ${NAME}: the channel org\\.scaph\\.energy\\.0 hot-plugged`);
       await waitFor("the daemon to say it hot-plugged the channel", () => (plugged.test(host.output()) ? true : null), 30_000);
-      const events = async (): Promise<ConsoleEvent[]> => parseConsole(await readFile(consoleFile, "utf8").catch(() => ""));
+      const events = (): Promise<ConsoleEvent[]> => consoleEvents(consoleFile);
       await waitFor("the guest to start its agent", async () => ((await events()).some((e) => e.kind === "start") ? true : null), 120_000);
       // 1. The channel was plugged while the guest booted: from here, the agent finds its port at once.
       const agentMs = Date.now();
@@ -138,16 +138,7 @@ test(
       virsh("restore", saved);
       const restoreMs = Date.now();
       // 4. The guest stops its agent, floods the port, and starts the agent again, on its own.
-      const ev = await waitFor(
-        `${NAME} to finish (console ${consoleFile})`,
-        async () => {
-          const e = await events();
-          return e.some((x) => x.kind === "done") ? e : null;
-        },
-        200_000,
-      ).catch((err: unknown) => {
-        throw new Error(`${String(err)}\n--- console:\n${existsSync(consoleFile) ? readFileSync(consoleFile, "utf8").slice(-4000) : "(none)"}`);
-      });
+      const ev = await guestDone(NAME, consoleFile);
       await poll.stop();
       const log = host.output();
 

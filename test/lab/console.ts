@@ -1,4 +1,7 @@
+import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import type { Probe, Report } from "./accuracy.js";
+import { waitFor } from "../helpers/processes.js";
 
 /** The lines the lab's /init prints as `SCAPH-LAB <kind> key=value ...`. */
 export interface ConsoleEvent {
@@ -48,4 +51,30 @@ export function guestCpuPercent(events: readonly ConsoleEvent[], fromS: number, 
   if (!a || !b || a === b) return NaN;
   const total = b.busy - a.busy + (b.idle - a.idle);
   return total > 0 ? (100 * (b.busy - a.busy)) / total : NaN;
+}
+
+/** A lab guest's console file as it stands now, parsed. */
+export async function consoleEvents(file: string): Promise<ConsoleEvent[]> {
+  return parseConsole(await readFile(file, "utf8").catch(() => ""));
+}
+
+/** How many lines the guest's agent applied, from the given epochs (all when none are given). */
+export async function appliedLines(file: string, epochs?: readonly string[]): Promise<number> {
+  return (await consoleEvents(file)).filter(
+    (e) => e.kind === "guest-log" && /applied epoch (\S+)/.test(e.raw) && (!epochs || epochs.includes(/applied epoch (\S+)/.exec(e.raw)![1]!)),
+  ).length;
+}
+
+/** Waits for the guest's run to end (its `done` line): its console's events; on a timeout, the error ends with the console. */
+export async function guestDone(name: string, file: string, timeoutMs = 200_000): Promise<ConsoleEvent[]> {
+  return waitFor(
+    `${name} to finish (console ${file})`,
+    async () => {
+      const e = await consoleEvents(file);
+      return e.some((x) => x.kind === "done") ? e : null;
+    },
+    timeoutMs,
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)}\n--- console:\n${existsSync(file) ? readFileSync(file, "utf8").slice(-4000) : "(none)"}`);
+  });
 }

@@ -28,7 +28,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -39,8 +39,7 @@ import { freePort, startBackground, waitFor } from "../helpers/processes.js";
 import type { Background } from "../helpers/processes.js";
 import { startSecondLibvirtd } from "../helpers/second-libvirtd.js";
 import type { SecondLibvirtd } from "../helpers/second-libvirtd.js";
-import { parseConsole } from "./console.js";
-import type { ConsoleEvent } from "./console.js";
+import { appliedLines, guestDone } from "./console.js";
 import { DaemonHistory, pollStatus } from "./daemon-history.js";
 import { labDomainXml } from "./domain.js";
 import { checkHandoff } from "./handoff.js";
@@ -170,11 +169,7 @@ test(
         return null;
       }
     };
-    const events = async (): Promise<ConsoleEvent[]> => parseConsole(await readFile(consoleFile, "utf8").catch(() => ""));
-    const applied = async (epochs?: readonly string[]): Promise<number> =>
-      (await events()).filter(
-        (e) => e.kind === "guest-log" && /applied epoch (\S+)/.test(e.raw) && (!epochs || epochs.includes(/applied epoch (\S+)/.exec(e.raw)![1]!)),
-      ).length;
+    const applied = (epochs?: readonly string[]): Promise<number> => appliedLines(consoleFile, epochs);
     const logs = (): string => daemons.map((d, i) => `--- node ${PODS[i]}'s daemon:\n${d.output().slice(-3000)}`).join("\n");
 
     try {
@@ -228,14 +223,7 @@ test(
           60_000,
         );
       }
-      const ev = await waitFor(
-        `${NAME} to finish (console ${consoleFile})`,
-        async () => {
-          const e = await events();
-          return e.some((x) => x.kind === "done") ? e : null;
-        },
-        200_000,
-      );
+      const ev = await guestDone(NAME, consoleFile);
       for (const poll of polls) await poll.stop();
       checkHandoff(t, ev, history, moves, WATTS, STEP_S);
     } catch (err) {

@@ -15,8 +15,8 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -28,8 +28,7 @@ import { freePort, sleep, startBackground, waitFor } from "../helpers/processes.
 import type { Background } from "../helpers/processes.js";
 import { startSecondLibvirtd } from "../helpers/second-libvirtd.js";
 import type { SecondLibvirtd } from "../helpers/second-libvirtd.js";
-import { parseConsole } from "./console.js";
-import type { ConsoleEvent } from "./console.js";
+import { appliedLines, guestDone } from "./console.js";
 import { DaemonHistory, pollStatus } from "./daemon-history.js";
 import { checkHandoff } from "./handoff.js";
 import { labDomainXml } from "./domain.js";
@@ -157,12 +156,7 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
       30_000,
     );
     virsh("start", NAME);
-    const events = async (): Promise<ConsoleEvent[]> => parseConsole(await readFile(consoleFile, "utf8").catch(() => ""));
-    /** Lines the guest applied from the given epochs (all when none are given). */
-    const applied = async (epochs?: readonly string[]): Promise<number> =>
-      (await events()).filter(
-        (e) => e.kind === "guest-log" && /applied epoch (\S+)/.test(e.raw) && (!epochs || epochs.includes(/applied epoch (\S+)/.exec(e.raw)![1]!)),
-      ).length;
+    const applied = (epochs?: readonly string[]): Promise<number> => appliedLines(consoleFile, epochs);
     await waitFor("the guest's agent to apply lines from host A", async () => ((await applied()) >= LINES_PER_STAY ? true : null), 180_000);
 
     const moves: { from: Host; to: Host; endMs: number; startMs: number; sawIncomingStatus: string | null }[] = [];
@@ -227,16 +221,7 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
         60_000,
       );
     }
-    const ev = await waitFor(
-      `${NAME} to finish (console ${consoleFile})`,
-      async () => {
-        const e = await events();
-        return e.some((x) => x.kind === "done") ? e : null;
-      },
-      200_000,
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n--- console:\n${existsSync(consoleFile) ? readFileSync(consoleFile, "utf8").slice(-4000) : "(none)"}`);
-    });
+    const ev = await guestDone(NAME, consoleFile);
     for (const p of polls) await p.stop();
 
     // Every move was seen on its way in by the destination's daemon, and status said "incoming" then.

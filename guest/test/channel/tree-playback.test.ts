@@ -11,6 +11,7 @@ import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, encodeMessage } from "@scaph/common";
+import { waitFor } from "@scaph/test-support";
 import { ChannelReceiver } from "../../src/channel/receiver.js";
 
 const T = 1_795_900_000;
@@ -37,12 +38,12 @@ async function shown(tree: string): Promise<{ uj: number; tS: number }> {
 
 test("a receiver that starts on a tree that ran late plays on what was left, step by step: the power it shows at each host time is that time's", async () => {
   const tree = await mkdtemp(join(tmpdir(), "scaph-playback-"));
-  let now = 0;
+  const clock = { now: 0 };
   try {
     const log = createLogger({ level: "error" });
     // 1 W for 10 steps, then 10 W: the lines come at once (the tree runs 10 s late behind them)
     const power = (k: number): number => (k <= 10 ? 1e6 : 10e6);
-    const a = new ChannelReceiver({ tree, port: () => null, log, substeps: 16, nowS: () => now });
+    const a = new ChannelReceiver({ tree, port: () => null, log, substeps: 16, nowS: () => clock.now });
     let uj = 0;
     for (let k = 1; k <= 20; k++) {
       uj += power(k);
@@ -51,20 +52,8 @@ test("a receiver that starts on a tree that ran late plays on what was left, ste
     a.stop(); // killed: the tree shows the first line, the rest is in the state
     const first = await shown(tree);
     assert.ok(first.uj < 2e6, `the tree shows the start of the first step: ${first.uj}`);
-    const b = new ChannelReceiver({ tree, port: () => null, log, substeps: 16, nowS: () => now });
-    const seen: { uj: number; tS: number }[] = [first];
-    for (now = 0.25; now <= 22; now += 0.25) {
-      // (a quarter of a second at a time: a longer gap between frames is a stall, which the player puts its playback off by)
-      // the frames are written by a timer of real time, at the fake clock's moment: wait for the tree to show it
-      for (let i = 0; i < 200; i++) {
-        const s = await shown(tree);
-        if (s.tS > seen.at(-1)!.tS || s.uj === uj) {
-          seen.push(s);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
+    const b = new ChannelReceiver({ tree, port: () => null, log, substeps: 16, nowS: () => clock.now });
+    const seen = [first, ...(await follow(tree, clock, 0.25, 22, uj))];
     b.stop();
     assert.equal(seen.at(-1)?.uj, uj, "all of it shown in the end");
     for (let i = 1; i < seen.length; i++) {
@@ -89,14 +78,17 @@ test("a receiver that starts on a tree that ran late plays on what was left, ste
 async function follow(tree: string, clock: { now: number }, from: number, to: number, last: number): Promise<{ uj: number; tS: number }[]> {
   const seen: { uj: number; tS: number }[] = [await shown(tree)];
   for (clock.now = from; clock.now <= to; clock.now += 0.25) {
-    for (let i = 0; i < 200; i++) {
-      const s = await shown(tree);
-      if (s.tS > seen.at(-1)!.tS || s.uj === last) {
-        seen.push(s);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    // a moment that brings no new frame (nothing left to play) is passed after 2 s
+    const s = await waitFor(
+      `the tree to show the fake clock's ${clock.now} s`,
+      async () => {
+        const x = await shown(tree);
+        return x.tS > seen.at(-1)!.tS || x.uj === last ? x : null;
+      },
+      2000,
+      10,
+    ).catch(() => null);
+    if (s) seen.push(s);
   }
   return seen;
 }
