@@ -3,11 +3,6 @@
  * with a fixed seed (the same events every run) and half with a random one
  * (printed: replay it with npm run soak -- --seed N), on two libvirt hosts
  * with two real guests. Every invariant must hold all along.
- *
- * It runs as a todo while a breach it found is open (docs/accuracy.md,
- * "Open"): it runs whole and prints its verdict, but a breach does not fail
- * the tier, which must pass for anything to land. Make it a plain test again
- * when it is fixed.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,13 +10,9 @@ import { requireRoot } from "@scaph/test-support";
 import { runSoak } from "./lab.js";
 import { randomSeed } from "./schedule.js";
 
-/** Why the soak is a todo: the open breach of docs/accuracy.md. */
-const OPEN_BREACH =
-  "open breach (docs/accuracy.md): 'conservation' at a save-restore, the lines sent while the VM was being saved (1.09 steps, seeds 20261206 2035054939)";
-
 test(
   "soak: 5 minutes of migrations, restarts, saves, resets, unplugs, floods and a full state dir; every invariant holds",
-  { timeout: 1_200_000, todo: OPEN_BREACH },
+  { timeout: 1_200_000 },
   async (t) => {
     requireRoot("it starts two libvirtds and boots guests");
     const seeds = [20261206, randomSeed()];

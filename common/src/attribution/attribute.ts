@@ -31,6 +31,8 @@ export interface VmClaim {
    * `incomingVms`.
    */
   incoming?: boolean;
+  /** libvirt said it runs here restored from a save made here (running reason `restored`): see VmSnapshot. */
+  restored?: boolean;
 }
 
 /**
@@ -115,6 +117,7 @@ export function attribute(i: AttributionInput): Snapshot {
       ...(vm.labels ? { labels: vm.labels } : {}),
       ...(vm.transports ? { transports: vm.transports } : {}),
       ...(vm.libvirtNote ? { libvirtNote: vm.libvirtNote } : {}),
+      ...(vm.restored ? { restored: true } : {}),
     };
     vms.push(snap);
     vmIndex.set(snap, k);

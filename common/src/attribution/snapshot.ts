@@ -91,6 +91,13 @@ export interface VmSnapshot {
   transports?: VmTransports;
   /** Where its domain's XML came from when not from this host's libvirt (its pod's), or why it could not be read. */
   libvirtNote?: string;
+  /**
+   * Its qemu began from a saved image (libvirt's running reason `restored`:
+   * `virsh restore`, a managed save): the guest's memory, and so its
+   * channel receiver's state, is what it was at the save. A channel that
+   * had this VM before continues its epoch.
+   */
+  restored?: boolean;
 }
 
 /** A VM on its way in: its qemu runs here, libvirt does not say it runs here yet. */

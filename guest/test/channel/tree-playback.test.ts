@@ -75,8 +75,8 @@ test("a receiver that starts on a tree that ran late plays on what was left, ste
  * Follows the tree on the fake clock from `from` to `to` (s), a quarter of a second at a time (the frames are written
  * by a timer of real time, at the fake clock's moment: each moment waits for the tree to show it): what it showed.
  */
-async function follow(tree: string, clock: { now: number }, from: number, to: number, last: number): Promise<{ uj: number; tS: number }[]> {
-  const seen: { uj: number; tS: number }[] = [await shown(tree)];
+async function follow(tree: string, clock: { now: number }, from: number, to: number, last: number): Promise<{ uj: number; tS: number; atS?: number }[]> {
+  const seen: { uj: number; tS: number; atS?: number }[] = [await shown(tree)];
   for (clock.now = from; clock.now <= to; clock.now += 0.25) {
     // a moment that brings no new frame (nothing left to play) is passed after 2 s
     const s = await waitFor(
@@ -88,7 +88,7 @@ async function follow(tree: string, clock: { now: number }, from: number, to: nu
       2000,
       10,
     ).catch(() => null);
-    if (s) seen.push(s);
+    if (s) seen.push({ ...s, atS: clock.now });
   }
   return seen;
 }
@@ -143,6 +143,62 @@ test("lines that come at once when the port reopens (a daemon restarted meanwhil
       );
     }
     assert.ok(checked >= 20, `${checked} spans checked`);
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+  }
+});
+
+test("a VM restored from a save: the lines its host leads with (the save's, its absence, its step) count every µJ, and the absence passes at once", async () => {
+  // The guest applied epoch a's lines to 5 s (2 W); `virsh save` paused it, and the lines of the save (8 W, to 7 s) died in
+  // the old qemu. It was away until 20 s. Restored, the host continues epoch a: its last line made before it went away
+  // (7 s), the same counters at 20 s (its absence: no energy), then its first step back (to 21 s, 2 W).
+  const tree = await mkdtemp(join(tmpdir(), "scaph-playback-"));
+  const clock = { now: 0 };
+  try {
+    const r = new ChannelReceiver({ tree, port: () => null, log: createLogger({ level: "error" }), substeps: 16, nowS: () => clock.now });
+    const msg = (seq: number, t: number, uj: number): string =>
+      encodeMessage({
+        v: 1,
+        epoch: "a",
+        seq,
+        t: T + t,
+        t0: T,
+        step_s: 1,
+        zones: [{ zone: "intel-rapl:0", name: "package-0", energy_uj: uj, max_energy_range_uj: 262143328850 }],
+      });
+    for (let k = 1; k <= 5; k++) {
+      clock.now = k;
+      r.receive(msg(k, k, 2e6 * k));
+      await follow(tree, clock, k + 0.25, k + 0.75, 2e6 * k);
+    }
+    const power = (t: number): number => (t <= 5 ? 2e6 : t <= 7 ? 8e6 : t <= 20 ? 0 : 2e6);
+    const total = 10e6 + 16e6 + 2e6;
+    // the guest's clock stood still while it was saved: its lines come at 6 s of it
+    clock.now = 6;
+    const arrivedS = clock.now;
+    r.receive(msg(7, 7, 26e6) + msg(8, 20, 26e6) + msg(9, 21, total));
+    const seen = await follow(tree, clock, 6, 16, total);
+    r.stop();
+    assert.equal(seen.at(-1)?.uj, total, "every µJ the host attributed since the epoch began, the save's included");
+    // 2 s of the save's energy and 1 s of its step are played over as long; the 13 s it was away pass in a frame
+    const reached = seen.find((x) => x.uj === total)!;
+    assert.ok(reached.tS >= T + 21 - 1e-6, `the tree's last frame stands for host time 21 s: ${(reached.tS - T).toFixed(2)}`);
+    const tookS = (reached.atS ?? Infinity) - arrivedS;
+    assert.ok(tookS <= 3.5, `the tree showed it all ${tookS} s (of the guest's clock) after the lines came, not 16 s late`);
+    let checked = 0;
+    for (let i = 1; i < seen.length; i++) {
+      const [p, q] = [seen[i - 1]!, seen[i]!];
+      if (q.tS <= p.tS + 0.2) continue;
+      const w = (q.uj - p.uj) / (q.tS - p.tS);
+      let hi = 0;
+      for (let t = p.tS - T - 1; t <= q.tS - T + 1; t += 0.05) hi = Math.max(hi, power(t));
+      checked++;
+      assert.ok(
+        w <= 1.05 * hi,
+        `from host time ${(p.tS - T).toFixed(2)} to ${(q.tS - T).toFixed(2)} the tree showed ${(w / 1e6).toFixed(2)} W, the host ${hi / 1e6} W at most`,
+      );
+    }
+    assert.ok(checked >= 5, `${checked} spans checked`);
   } finally {
     await rm(tree, { recursive: true, force: true });
   }

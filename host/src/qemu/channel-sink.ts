@@ -6,9 +6,14 @@ import type { ChannelZone, Logger, Snapshot, ZoneSpec } from "@scaph/common";
 import type { ChannelStatus } from "../vm/status-file.js";
 import { O_PATH, openInRoot } from "./pod-root.js";
 import type { DeliverySink, VmDelivery } from "./delivery.js";
+import { KEEP_GONE_S } from "./state.js";
 
 /** A VM's channel logs a change (failing, delivering again) at most this often: a peer that accepts and closes at every step is not a line per step. */
 const CHANNEL_LOG_EVERY_MS = 60_000;
+/** At most this many VMs that went away keep their channel for a restore (the longest gone are forgotten first). */
+const MAX_GONE = 1024;
+/** Host time between a VM's last line before it went away and its first after a restore, above which a line says its absence (s). */
+const ABSENCE_S = 0.05;
 
 /**
  * Opens a channel's socket path without following a link, and checks that it
@@ -51,6 +56,13 @@ class VmChannel {
   failuresSinceSaid = 0;
   /** The line of a step that came while connecting: written once connected (it carries the totals). */
   pending: string | null = null;
+  /** The newest line made (sent or not), and the host time it stands for (Unix s). */
+  lastLine: string | null = null;
+  lastT = 0;
+  /** Lines that go before the next one written (a restored VM's: what its save lost, then its absence). */
+  resume = "";
+  /** When the VM went away (host Unix s), while it is kept for a restore. */
+  goneS = 0;
 }
 
 /**
@@ -63,10 +75,23 @@ class VmChannel {
  * the guest sends is read (the socket stays paused: qemu's flow control
  * bounds it). A VM that restarts, is restored or migrates in has a new
  * socket: the next step connects to it.
+ *
+ * A VM that goes away keeps its channel for a day (KEEP_GONE_S). If it comes
+ * back restored from a save (libvirt's running reason `restored`), its
+ * guest's memory, and so its receiver's state, is what it was when it was
+ * saved here: its epoch continues, and the lines sent while it was being
+ * saved (which died in the old qemu's buffers) lose nothing. Its first
+ * lines are the last line made before it went away (the energy of the save,
+ * over the time it took; a guest that had it refuses it as a repeat), a line
+ * of the same counters at the start of this step (its absence, which the
+ * guest passes at once: no energy), then this step's. Any other return (a
+ * boot, a migration in) begins a new epoch.
  */
 export class ChannelSink implements DeliverySink {
   readonly name = "channel";
   private readonly vms = new Map<string, VmChannel>();
+  /** VMs that went away, kept for a restore, by key. */
+  private readonly gone = new Map<string, VmChannel>();
 
   constructor(private readonly log: Logger) {}
 
@@ -105,8 +130,9 @@ export class ChannelSink implements DeliverySink {
       live.add(vm.key);
       let c = this.vms.get(vm.key);
       if (!c) {
-        this.vms.set(vm.key, (c = new VmChannel(s.timestampS - s.intervalS, vm.name)));
-        this.log.info(`channel: VM ${vm.name}: epoch ${c.epoch} at ${path}`);
+        c = this.restored(vm, s, zones) ?? new VmChannel(s.timestampS - s.intervalS, vm.name);
+        this.vms.set(vm.key, c);
+        if (c.seq === 0) this.log.info(`channel: VM ${vm.name}: epoch ${c.epoch} at ${path}`);
       }
       for (const z of zones) c.counters.set(z.id, wrapAdd(c.counters.get(z.id) ?? 0, vm.zonesUj.get(z.id) ?? 0, z.maxUj));
       this.ensureSocket(c, path, vm.name, root);
@@ -115,7 +141,39 @@ export class ChannelSink implements DeliverySink {
     for (const [key, c] of this.vms) {
       if (live.has(key)) continue;
       c.socket?.destroy();
-      this.vms.delete(key); // it comes back with a new epoch
+      Object.assign(c, { socket: null, connected: false, pending: null, resume: "", goneS: s.timestampS });
+      this.vms.delete(key);
+      this.gone.set(key, c); // kept for a restore; anything else brings it back with a new epoch
+    }
+    this.forget(s.timestampS);
+  }
+
+  /**
+   * The channel a VM had before it went away, when it comes back restored
+   * from a save (its guest's receiver has that epoch's state): its epoch
+   * continues, led by the lines that say what the save lost and how long the
+   * VM was away. Else null (a boot, a migration in: a new epoch).
+   */
+  private restored(vm: Snapshot["vms"][number], s: Snapshot, zones: readonly ZoneSpec[]): VmChannel | null {
+    const c = this.gone.get(vm.key);
+    this.gone.delete(vm.key);
+    if (!c || !vm.restored) return null;
+    const startS = s.timestampS - s.intervalS;
+    c.resume = (c.lastLine ?? "") + (startS > c.lastT + ABSENCE_S ? this.line(c, startS, s.intervalS, zones) : "");
+    c.goneS = 0;
+    this.log.info(
+      `channel: VM ${vm.name}: restored from a save: epoch ${c.epoch} continues at seq ${c.seq + 1} (away ${(startS - c.lastT).toFixed(1)} s), so what its save held is not lost`,
+    );
+    return c;
+  }
+
+  /** Forgets the VMs gone longer than KEEP_GONE_S, and the longest gone beyond MAX_GONE. */
+  private forget(nowS: number): void {
+    for (const [k, c] of this.gone) if (nowS - c.goneS > KEEP_GONE_S) this.gone.delete(k);
+    // a Map iterates in insertion order: the first are the longest gone
+    for (const k of this.gone.keys()) {
+      if (this.gone.size <= MAX_GONE) break;
+      this.gone.delete(k);
     }
   }
 
@@ -142,6 +200,7 @@ export class ChannelSink implements DeliverySink {
     c.socket = sock;
     sock.pause(); // never read what the guest sends
     sock.on("connect", () => {
+      if (c.socket !== sock) return;
       c.connected = true;
       if (c.pending !== null) {
         this.writeLine(c, sock, name, c.pending);
@@ -149,10 +208,14 @@ export class ChannelSink implements DeliverySink {
         c.pending = null;
       }
     });
-    sock.on("error", (err) => this.failed(c, name, where, errorMessage(err)));
+    // A socket this channel has left (its VM went away, or moved to another socket) says nothing about the current one.
+    sock.on("error", (err) => {
+      if (c.socket === sock) this.failed(c, name, where, errorMessage(err));
+    });
     sock.on("close", () => {
+      if (c.socket !== sock) return;
       c.connected = false;
-      if (c.socket === sock) c.socket = null;
+      c.socket = null;
     });
   }
 
@@ -178,8 +241,9 @@ export class ChannelSink implements DeliverySink {
     return changed && c.word.due();
   }
 
-  /** Writes a line; it counts as sent once the kernel took it, and a first line taken after failures says so. */
+  /** Writes a line (after the lines a restore leads with); it counts as sent once the kernel took it, and a first line taken after failures says so. */
   private writeLine(c: VmChannel, sock: Socket, name: string, line: string): void {
+    c.resume = ""; // handed to the socket with this line
     sock.write(line, (err) => {
       if (err) return;
       c.sent++;
@@ -188,26 +252,32 @@ export class ChannelSink implements DeliverySink {
     });
   }
 
-  private send(c: VmChannel, s: Snapshot, zones: readonly ZoneSpec[], name: string): void {
+  /** The next line of a channel: its counters at host time `t`. */
+  private line(c: VmChannel, t: number, stepS: number, zones: readonly ZoneSpec[]): string {
     const list: ChannelZone[] = zones.map((z) => ({ zone: z.id, name: z.name, energy_uj: c.counters.get(z.id) ?? 0, max_energy_range_uj: z.maxUj }));
-    const line = encodeMessage({ v: 1, epoch: c.epoch, seq: ++c.seq, t: s.timestampS, t0: c.t0, step_s: s.intervalS, zones: list });
     if (this.log.enabled("debug")) {
-      this.log.debug(
-        `channel: VM ${name} epoch ${c.epoch} seq ${c.seq} t ${s.timestampS} step ${s.intervalS}: ${list.map((z) => `${z.zone}=${z.energy_uj}`).join(" ")}`,
-      );
+      this.log.debug(`channel: VM ${c.name} epoch ${c.epoch} seq ${c.seq + 1} t ${t} step ${stepS}: ${list.map((z) => `${z.zone}=${z.energy_uj}`).join(" ")}`);
     }
+    return encodeMessage({ v: 1, epoch: c.epoch, seq: ++c.seq, t, t0: c.t0, step_s: stepS, zones: list });
+  }
+
+  private send(c: VmChannel, s: Snapshot, zones: readonly ZoneSpec[], name: string): void {
+    const line = this.line(c, s.timestampS, s.intervalS, zones);
+    c.lastLine = line;
+    c.lastT = s.timestampS;
     const sock = c.socket;
     if (!sock || !c.connected || sock.writableLength > 0) {
-      if (sock && !c.connected) c.pending = line; // the newest line goes as soon as the connection is up
+      if (sock && !c.connected) c.pending = c.resume + line; // the newest line goes as soon as the connection is up
       c.dropped++;
       return;
     }
-    this.writeLine(c, sock, name, line);
+    this.writeLine(c, sock, name, c.resume + line);
   }
 
   close(): void {
     for (const c of this.vms.values()) c.socket?.destroy();
     this.vms.clear();
+    this.gone.clear();
   }
 }
 

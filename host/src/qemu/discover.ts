@@ -1,7 +1,7 @@
 import { readBounded } from "@scaph/common";
 import type { Logger, ProcessInfo, ProcSample } from "@scaph/common";
 import type { DomainInfo } from "@scaph/libvirt";
-import { DomainState, PausedReason } from "@scaph/libvirt/flags";
+import { DomainState, PausedReason, RunningReason } from "@scaph/libvirt/flags";
 import { claimsQemu, parseQemuCmdline } from "./cmdline.js";
 import type { QemuIdentity } from "./cmdline.js";
 import { quoteName, unsafeNameReason } from "../vm/names.js";
@@ -27,6 +27,12 @@ export interface DiscoveredVm {
    * charging the running guest).
    */
   incoming: boolean;
+  /**
+   * libvirt first said it runs here with the running reason `restored`: its
+   * qemu began from a saved image (`virsh restore`, a managed save), so the
+   * guest's memory is what it was when it was saved here.
+   */
+  restored: boolean;
 }
 
 /** Whether a domain is paused on its way in (incoming migration, restore, start-up), not by anyone's choice. */
@@ -70,6 +76,8 @@ interface Scanned {
   posing: boolean;
   /** Its domain was seen to run here (not paused on its way in): from then on it is this host's VM, whatever its state. */
   ranHere: boolean;
+  /** When it was first seen to run here, libvirt said it was restored (running reason `restored`). */
+  restored: boolean;
 }
 
 /**
@@ -93,6 +101,7 @@ export class QemuScanner {
         uids: id ? readUids(this.procRoot, p.pid) : null,
         posing: !id && p.exe !== "" && claimsQemu(p.cmdline[0] ?? ""),
         ranHere: false,
+        restored: false,
       };
       this.cache.set(p.key, s);
     }
@@ -169,10 +178,23 @@ export function discoverVms(sample: ProcSample, scanner: QemuScanner, list: Doma
       }
       libvirtPid = recorded === p.pid;
     }
-    if (dom && !pausedOnTheWayIn(dom)) scanned.ranHere = true;
+    if (dom && !pausedOnTheWayIn(dom) && !scanned.ranHere) {
+      scanned.ranHere = true;
+      scanned.restored = dom.state === DomainState.RUNNING && dom.reason === RunningReason.RESTORED;
+    }
     const incoming = dom !== undefined && !scanned.ranHere;
     const uuid = dom?.uuid ?? id.uuid;
-    candidates.push({ key: uuid ?? `name:${name}`, name, uuid, process: p, identity: id, libvirt: dom !== undefined, libvirtPid, incoming });
+    candidates.push({
+      key: uuid ?? `name:${name}`,
+      name,
+      uuid,
+      process: p,
+      identity: id,
+      libvirt: dom !== undefined,
+      libvirtPid,
+      incoming,
+      restored: scanned.restored,
+    });
   }
   // Best claim first: libvirt's pid file, then the oldest process.
   candidates.sort((a, b) => Number(b.libvirtPid) - Number(a.libvirtPid) || a.process.startTicks - b.process.startTicks || a.process.pid - b.process.pid);

@@ -68,6 +68,7 @@ export class VmResolver implements VmSource {
         libvirt: vm.libvirt,
         processKey: vm.process.key,
         ...(vm.incoming ? { incoming: true } : {}),
+        ...(vm.restored ? { restored: true } : {}),
         ...cpu,
         ...(transports ? { transports } : {}),
         ...(libvirtNote ? { libvirtNote } : {}),

@@ -97,6 +97,15 @@ test("a domain paused on its way in (an incoming migration) is incoming until li
     assert.equal(incoming(DomainState.RUNNING, RunningReason.MIGRATED), false, "the migration ended: it runs here");
     assert.equal(incoming(DomainState.PAUSED, PausedReason.MIGRATION), false, "paused again for an outgoing migration: still this host's");
     assert.equal(incoming(DomainState.PAUSED, PausedReason.USER), false);
+    // Whether it began from a saved image is what libvirt said when it first ran here (a restore), whatever comes later.
+    const restoredBy = (sc: InstanceType<typeof QemuScanner>, state: number, reason: number): boolean | undefined =>
+      discoverVms(sample, sc, web1(state, reason), policy, log).find((v) => v.name === "web-1")?.restored;
+    const restoring = new QemuScanner(root);
+    assert.equal(restoredBy(restoring, DomainState.PAUSED, PausedReason.STARTING_UP), false, "on its way in: not known yet");
+    assert.equal(restoredBy(restoring, DomainState.RUNNING, RunningReason.RESTORED), true, "libvirt restored it from a save");
+    assert.equal(restoredBy(restoring, DomainState.RUNNING, RunningReason.UNPAUSED), true, "paused and resumed since: still the restored qemu");
+    assert.equal(restoredBy(scanner, DomainState.RUNNING, RunningReason.RESTORED), false, "a qemu that ran here before (migrated in) was not restored");
+    assert.equal(restoredBy(new QemuScanner(root), DomainState.RUNNING, RunningReason.BOOTED), false);
     // A fresh daemon that first sees a domain paused by its user counts it at once.
     assert.equal(
       discoverVms(sample, new QemuScanner(root), web1(DomainState.PAUSED, PausedReason.USER), policy, log).find((v) => v.name === "web-1")?.incoming,
