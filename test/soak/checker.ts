@@ -75,15 +75,26 @@ function highest(powers: readonly LinePower[], vm: string, fromS: number, toS: n
 
 const byTime = <T extends { seenMs: number }>(xs: readonly T[]): T[] => [...xs].sort((a, b) => a.seenMs - b.seenMs);
 
-/** The longest host time between two lines a VM's guest applied one after the other, among those of [fromS, toS] (s). */
-function longestSpan(applied: readonly AppliedLine[], vm: string, fromS: number, toS: number): number {
-  const ts = applied
-    .filter((a) => a.vm === vm && a.tS >= fromS && a.tS <= toS + 1)
-    .map((a) => a.tS)
-    .sort((x, y) => x - y);
-  let longest = 0;
-  for (let i = 1; i < ts.length; i++) longest = Math.max(longest, ts[i]! - ts[i - 1]!);
-  return longest;
+/**
+ * The host time the tree's frames between two it showed (at host times
+ * `fromS` and `toS`) can stand for: each line's energy is spread over the
+ * span since the line before it that the guest applied, so from the last
+ * line applied at or before `fromS` to the first at or after `toS` (where
+ * lines were dropped, a suspended guest's, one span holds several steps).
+ */
+function spanAround(applied: readonly AppliedLine[], vm: string, fromS: number, toS: number): [number, number] {
+  let lo = fromS;
+  let hi = toS;
+  let before = -Infinity;
+  let after = Infinity;
+  for (const a of applied) {
+    if (a.vm !== vm) continue;
+    if (a.tS <= fromS && a.tS > before) before = a.tS;
+    if (a.tS >= toS && a.tS < after) after = a.tS;
+  }
+  if (before > -Infinity) lo = before;
+  if (after < Infinity) hi = after;
+  return [lo, hi];
 }
 
 export function checkSoak(run: SoakRun): SoakVerdict {
@@ -144,11 +155,11 @@ export function checkSoak(run: SoakRun): SoakVerdict {
         .reduce((s, d) => s + (d.toMs - d.fromMs) / 1000, 0);
       // Within a span that no line divides (an absence, lines dropped), the tree spreads the span's energy
       // evenly: judged against the highest power over the whole span it shows.
-      const span = a.shownS !== undefined ? longestSpan(run.applied, b.vm, a.shownS - 600, b.shownS ?? a.shownS) : 0;
-      const window: [number, number] =
-        a.shownS !== undefined && b.shownS !== undefined
-          ? [a.shownS - Math.max(step, span), b.shownS + step]
-          : [a.seenMs / 1000 - 2 * step - awayS - 0.5, b.seenMs / 1000 + 0.5];
+      let window: [number, number] = [a.seenMs / 1000 - 2 * step - awayS - 0.5, b.seenMs / 1000 + 0.5];
+      if (a.shownS !== undefined && b.shownS !== undefined) {
+        const [lo, hi] = spanAround(run.applied, b.vm, a.shownS, b.shownS);
+        window = [Math.min(lo, a.shownS - step), Math.max(hi, b.shownS + step)];
+      }
       if (b.shownS !== undefined) worstLagS = Math.max(worstLagS, b.seenMs / 1000 - b.shownS);
       const hi = highest(powers, b.vm, window[0], window[1]);
       if (hi === null || hi <= 0) continue;

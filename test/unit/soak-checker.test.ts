@@ -189,3 +189,40 @@ test("a daemon whose RSS keeps growing after warm-up breaks 'bounded'", () => {
     JSON.stringify(v.breaches),
   );
 });
+
+test("a reader inside a span of dropped lines (a suspended guest) is judged against the highest power of the whole span, which the tree spreads evenly", () => {
+  // 20 W, but 40 W over (20, 21] and 2 W over (21, 27]; lines 21 to 29 never reach the guest (it was suspended): it applies
+  // 30 after 20, and its tree spreads their 100 J over 10 s (10 W), its frames standing for those host times.
+  const power = (s: number): number => (s === 21 ? 2 * W : s >= 22 && s <= 27 ? 0.1 * W : W);
+  const run: SoakRun = {
+    lines: [],
+    applied: [],
+    reports: [],
+    reader: [],
+    events: [],
+    agentDown: [],
+    daemons: [],
+    stepS: 1,
+    vms: ["g1"],
+    nowMs: (T0 + 60) * 1000,
+  };
+  const total = [0];
+  for (let s = 1; s <= 40; s++) total.push(total[s - 1]! + power(s));
+  for (let s = 1; s <= 40; s++) {
+    run.lines.push({ host: "A", vm: "g1", epoch: "e1", seq: s, tS: T0 + s, stepS: 1, uj: total[s]! });
+    if (s > 20 && s < 30) continue;
+    run.applied.push({ vm: "g1", boot: 1, epoch: "e1", seq: s, tS: T0 + s, counterUj: total[s]!, seenMs: (T0 + s) * 1000 + 200 });
+  }
+  const shown = (t: number): number => {
+    const [lo, hi] = t > 20 && t < 30 ? [20, 30] : [Math.floor(t), Math.ceil(t)];
+    return lo === hi ? total[lo]! : total[lo]! + ((t - lo) / (hi - lo)) * (total[hi]! - total[lo]!);
+  };
+  for (let t = 3; t < 40; t += 2.4) run.reader.push({ vm: "g1", boot: 1, upS: t, uj: Math.round(shown(t)), seenMs: (T0 + t + 1) * 1000, shownS: T0 + t });
+  const v = checkSoak(run);
+  assert.deepEqual(v.breaches, []);
+  assert.ok(v.worstReaderRatio < 1.01, String(v.worstReaderRatio));
+  // above the span's highest (40 W) is a spike all the same
+  const inside = run.reader.findIndex((r) => r.shownS! > T0 + 23);
+  for (const r of run.reader.slice(inside)) r.uj += 120e6;
+  assert.ok(checkSoak(run).breaches.some((b) => b.invariant === "no spike" && /reader read/.test(b.what)));
+});
