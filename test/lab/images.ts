@@ -16,8 +16,8 @@ export interface LabImages {
   about: string;
 }
 
-/** The images in `dir`; `init`: the guests' /init (test/lab/init.sh by default). */
-export async function labImages(dir: string, init = join(repoRoot, "test", "lab", "init.sh")): Promise<LabImages> {
+/** The images in `dir`; `init`: the guests' /init (test/lab/init.sh by default); `packages`: scaph's packages in it (common and guest by default). */
+export async function labImages(dir: string, init = join(repoRoot, "test", "lab", "init.sh"), packages?: readonly string[]): Promise<LabImages> {
   const busybox = staticBusybox();
   const { type, why } = await domainType();
   const kernel = fetchKernel(LAB_CACHE);
@@ -31,6 +31,7 @@ export async function labImages(dir: string, init = join(repoRoot, "test", "lab"
     nodeBinary: process.execPath,
     repoRoot,
     init: readFileSync(init, "utf8"),
+    ...(packages ? { packages } : {}),
   });
   chmodSync(initrd, 0o644);
   const vmlinuz = join(dir, "vmlinuz");

@@ -34,8 +34,10 @@ export interface InitramfsSpec {
   busybox: string;
   modules: string[];
   nodeBinary: string;
-  /** The repository root: guest, common and node_modules are copied (built). */
+  /** The repository root: its packages (built) and node_modules are copied. */
   repoRoot: string;
+  /** The workspace packages copied (common and guest by default; a nested hypervisor's adds host and libvirt). */
+  packages?: readonly string[];
   /** Content of /init. */
   init: string;
 }
@@ -57,11 +59,12 @@ export function buildInitramfs(s: InitramfsSpec): void {
     mkdirSync(join(r, dirname(lib)), { recursive: true });
     copyFileSync(lib, join(r, lib));
   }
-  for (const pkg of ["common", "guest"]) {
+  const packages = s.packages ?? ["common", "guest"];
+  for (const pkg of packages) {
     mkdirSync(join(r, "scaph", pkg), { recursive: true });
     cpSync(join(s.repoRoot, pkg, "package.json"), join(r, "scaph", pkg, "package.json"));
     cpSync(join(s.repoRoot, pkg, "dist", "src"), join(r, "scaph", pkg, "dist", "src"), { recursive: true });
-    if (pkg === "guest") cpSync(join(s.repoRoot, pkg, "bin"), join(r, "scaph", pkg, "bin"), { recursive: true });
+    if (pkg === "guest" || pkg === "host") cpSync(join(s.repoRoot, pkg, "bin"), join(r, "scaph", pkg, "bin"), { recursive: true });
   }
   // Production dependencies: the workspace's node_modules, with @scaph/* pointing at the copies.
   cpSync(join(s.repoRoot, "node_modules"), join(r, "scaph", "node_modules"), {
@@ -77,8 +80,7 @@ export function buildInitramfs(s: InitramfsSpec): void {
       ) && !/koffi/.test(src),
   });
   mkdirSync(join(r, "scaph", "node_modules", "@scaph"), { recursive: true });
-  execFileSync("ln", ["-s", "../../common", join(r, "scaph", "node_modules", "@scaph", "common")]);
-  execFileSync("ln", ["-s", "../../guest", join(r, "scaph", "node_modules", "@scaph", "guest")]);
+  for (const pkg of packages) execFileSync("ln", ["-s", `../../${pkg}`, join(r, "scaph", "node_modules", "@scaph", pkg)]);
   writeFileSync(join(r, "init"), s.init);
   chmodSync(join(r, "init"), 0o755);
   execFileSync("sh", ["-c", `cd "$1" && find . | "$2" cpio -o -H newc 2>/dev/null | gzip -1 > "$3"`, "sh", r, s.busybox, s.output]);
