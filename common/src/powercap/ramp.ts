@@ -121,6 +121,11 @@ export class CounterPlayer {
     this.playedAtS = this.segments.length > 0 ? now : null;
   }
 
+  /** The host time of what the tree shows (the last frame given), or null before any. */
+  shownS(): number | null {
+    return (this.given ?? this.shown)?.tS ?? null;
+  }
+
   /** Whether frames remain to be shown. */
   busy(): boolean {
     return this.segments.length > 0;

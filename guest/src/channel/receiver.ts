@@ -201,8 +201,10 @@ export class ChannelReceiver {
     // opened too: spread evenly, a minute of varied power would show its mean at host times that drew less). The
     // tree's frames carry the host's time of their lines: what a reader of the tree compares with the host.
     this.writer.show(Object.values(this.state.zones), this.pending, this.lastStepS);
-    // what the tree has still to show, for a receiver that starts before it did: kept in host time's order
-    let recent = this.state.recent.filter((p) => p.t > this.state.t - RECENT_S);
+    // what the tree has still to show, for a receiver that starts before it did: kept in host time's order, every
+    // commit the tree has not shown yet (however late it runs, within RECENT_S), none it has
+    const shownS = this.writer.shownS() ?? -Infinity;
+    let recent = this.state.recent.filter((p) => p.t > Math.max(this.state.t - RECENT_S, shownS));
     for (const p of this.pending) {
       const zones = Object.fromEntries(p.values);
       recent = recent.length > 0 && recent.at(-1)!.t >= p.tS ? [...recent.slice(0, -1), { t: recent.at(-1)!.t, zones }] : [...recent, { t: p.tS, zones }];

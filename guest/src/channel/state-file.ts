@@ -20,11 +20,14 @@ export const MAX_TREE_ZONES = 32;
  * the state file stays a few KiB.
  */
 export const MAX_EPOCHS = 64;
-/** Commits remembered (MAX_RECENT, RECENT_S of host time) for a tree that runs late: a receiver that restarts plays them on. */
-export const MAX_RECENT = 60;
+/**
+ * Commits remembered for a tree that runs late (those it has not shown yet, at most MAX_RECENT, RECENT_S of host
+ * time): a receiver that restarts plays them on. A tree that keeps up keeps one or two.
+ */
+export const MAX_RECENT = 600;
 export const RECENT_S = 600;
 /** The longest state file read back: MAX_EPOCHS epochs and MAX_RECENT commits of MAX_TREE_ZONES zones fit. */
-const STATE_BOUND = 256 * 1024;
+const STATE_BOUND = 2 * 1024 * 1024;
 
 /** One zone of the guest's tree. */
 export interface GuestZone {

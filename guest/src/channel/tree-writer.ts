@@ -92,6 +92,11 @@ export class GuestTreeWriter {
     this.frames.kick();
   }
 
+  /** The host time of what the tree shows now, or null before any frame. */
+  shownS(): number | null {
+    return this.player.shownS();
+  }
+
   /** Stops the frames: the tree stays as it is shown (the next receiver plays on from there). */
   stop(): void {
     this.frames.stop();

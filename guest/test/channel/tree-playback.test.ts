@@ -7,7 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, open, rm } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLogger, encodeMessage } from "@scaph/common";
@@ -201,5 +201,41 @@ test("a VM restored from a save: the lines its host leads with (the save's, its 
     assert.ok(checked >= 5, `${checked} spans checked`);
   } finally {
     await rm(tree, { recursive: true, force: true });
+  }
+});
+
+test("a tree 90 steps late keeps every commit it has not shown in its state (not the last 60), so the next receiver plays each at its own time; a tree that keeps up keeps few", async () => {
+  // The soak's 60-minute run: its guest's tree ran 92 s late (saves, suspends), its agent was killed, and the next one
+  // found only the last 60 commits: it spread the 32 s before them evenly, and a reader read 4.25 W where 2.4 W was drawn.
+  const tree = await mkdtemp(join(tmpdir(), "scaph-playback-"));
+  const clock = { now: 0 };
+  try {
+    const log = createLogger({ level: "error" });
+    const state = async (): Promise<{ recent: { t: number }[] }> =>
+      JSON.parse(await readFile(join(tree, ".scaph-channel.json"), "utf8")) as { recent: { t: number }[] };
+    const a = new ChannelReceiver({ tree, port: () => null, log, substeps: 16, nowS: () => clock.now });
+    let uj = 0;
+    for (let k = 1; k <= 90; k++) {
+      uj += (k <= 45 ? 1 : 10) * 1e6;
+      a.receive(line(k, uj));
+    }
+    const kept = (await state()).recent.map((r) => Math.round(r.t - T));
+    // (a new tree shows its first line at once: the 89 after it are still to be shown)
+    assert.equal(kept.length, 89, `commits kept: ${kept.length}`);
+    assert.deepEqual(kept.slice(0, 2), [2, 3], "from the first the tree has not shown");
+    a.stop();
+    // a receiver whose tree keeps up: each line shown within its step, one or two commits kept
+    const b = new ChannelReceiver({ tree: `${tree}-b`, port: () => null, log, substeps: 16, nowS: () => clock.now });
+    for (let k = 1; k <= 10; k++) {
+      clock.now = k;
+      b.receive(line(k, k * 1e6));
+      await follow(`${tree}-b`, clock, k + 0.25, k + 1, k * 1e6);
+    }
+    b.stop();
+    const few = (JSON.parse(await readFile(join(`${tree}-b`, ".scaph-channel.json"), "utf8")) as { recent: unknown[] }).recent.length;
+    assert.ok(few <= 2, `a tree that keeps up keeps ${few} commits`);
+  } finally {
+    await rm(tree, { recursive: true, force: true });
+    await rm(`${tree}-b`, { recursive: true, force: true });
   }
 });

@@ -159,10 +159,11 @@ export class ChannelSink implements DeliverySink {
     this.gone.delete(vm.key);
     if (!c || !vm.restored) return null;
     const startS = s.timestampS - s.intervalS;
+    const next = c.seq + 1;
     c.resume = (c.lastLine ?? "") + (startS > c.lastT + ABSENCE_S ? this.line(c, startS, s.intervalS, zones) : "");
     c.goneS = 0;
     this.log.info(
-      `channel: VM ${vm.name}: restored from a save: epoch ${c.epoch} continues at seq ${c.seq + 1} (away ${(startS - c.lastT).toFixed(1)} s), so what its save held is not lost`,
+      `channel: VM ${vm.name}: restored from a save: epoch ${c.epoch} continues at seq ${next} (away ${(startS - c.lastT).toFixed(1)} s), so what its save held is not lost`,
     );
     return c;
   }
