@@ -168,39 +168,35 @@ test("a VM restored from a save continues its epoch: the line the save lost, its
   });
 });
 
+/** web-1 runs two steps on socket a, goes away for `awayS`, and comes back on socket b (restored or not): its first line there, and its first epoch. */
+async function comeBack(sink: ChannelSink, dir: string, awayS: number, restored: boolean): Promise<{ line: ChannelMessage; firstEpoch: string }> {
+  const a = join(dir, "a.sock");
+  const b = join(dir, "b.sock");
+  const first = await qemuSide(a);
+  let t = T0;
+  await stepUntil(sink, first, 2, () => snapshot(++t, a, 2_000_000));
+  await first.close();
+  sink.write(snapshot(++t, null, 0));
+  t += awayS;
+  sink.write(snapshot(t, null, 0));
+  const second = await qemuSide(b);
+  await stepUntil(sink, second, 1, () => snapshot(++t, b, 1_000_000, restored));
+  await second.close();
+  return { line: second.lines[0]!, firstEpoch: first.lines[0]!.epoch };
+}
+
 test("a VM that comes back any other way (a boot, a migration in) begins a new epoch, with only its own energy", async () => {
   await withSink(async (sink, dir) => {
-    const a = join(dir, "a.sock");
-    const b = join(dir, "b.sock");
-    const first = await qemuSide(a);
-    let t = T0;
-    await stepUntil(sink, first, 2, () => snapshot(++t, a, 2_000_000));
-    await first.close();
-    sink.write(snapshot(++t, null, 0));
-    const second = await qemuSide(b);
-    await stepUntil(sink, second, 1, () => snapshot(++t, b, 1_000_000));
-    const line = second.lines[0]!;
-    assert.notEqual(line.epoch, first.lines[0]!.epoch);
+    const { line, firstEpoch } = await comeBack(sink, dir, 1, false);
+    assert.notEqual(line.epoch, firstEpoch);
     assert.ok(pkg(line) <= 2_000_000, `a new epoch counts its own steps only: ${pkg(line)} µJ`);
     assert.equal(pkg(line), (line.t - line.t0!) * 1_000_000, "1 J a second since its epoch began, at its first step here");
-    await second.close();
   });
 });
 
 test("a VM restored more than a day after it went away begins a new epoch (its channel is forgotten, as its tree's counters are)", async () => {
   await withSink(async (sink, dir) => {
-    const a = join(dir, "a.sock");
-    const b = join(dir, "b.sock");
-    const first = await qemuSide(a);
-    let t = T0;
-    await stepUntil(sink, first, 2, () => snapshot(++t, a, 2_000_000));
-    await first.close();
-    sink.write(snapshot(++t, null, 0));
-    t += KEEP_GONE_S + 1;
-    sink.write(snapshot(t, null, 0));
-    const second = await qemuSide(b);
-    await stepUntil(sink, second, 1, () => snapshot(++t, b, 1_000_000, true));
-    assert.notEqual(second.lines[0]!.epoch, first.lines[0]!.epoch);
-    await second.close();
+    const { line, firstEpoch } = await comeBack(sink, dir, KEEP_GONE_S + 1, true);
+    assert.notEqual(line.epoch, firstEpoch);
   });
 });
