@@ -4,6 +4,7 @@ import type { Ptr } from "./ffi.js";
 import { domainStateName } from "./flags.js";
 import type { DomainStateName } from "./flags.js";
 import { domainInfo, failure, status, text } from "./raw.js";
+import type { RawDomainInfo } from "./raw.js";
 
 /** Frees handles that were dropped without free(): a backstop, not the plan. */
 const backstop = new FinalizationRegistry<Ptr>((p) => {
@@ -112,4 +113,23 @@ export class Domain implements Disposable {
   [Symbol.dispose](): void {
     this.free();
   }
+}
+
+/**
+ * The facts of each listed domain that is still there. A domain can go
+ * between the list and the reading of its facts (an incoming migration
+ * aborted, a transient domain destroyed): libvirt then answers NO_DOMAIN
+ * for it, and it is left out, as a list made a moment later would. Any
+ * other failure is thrown.
+ */
+export function infosOf(domains: readonly Domain[]): RawDomainInfo[] {
+  const out: RawDomainInfo[] = [];
+  for (const d of domains) {
+    try {
+      out.push(d.info());
+    } catch (err) {
+      if (!(err instanceof LibvirtError && err.is("NO_DOMAIN"))) throw err;
+    }
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
 export { Connection, libVersion } from "./connection.js";
 export type { Version } from "./connection.js";
-export { Domain } from "./domain.js";
+export { Domain, infosOf } from "./domain.js";
 export { DeviceModifyFlags, DomainState, DomainXMLFlags, ListDomainsFlags, PausedReason, RunningReason, ShutoffReason, domainStateName } from "./flags.js";
 export type { DomainStateName } from "./flags.js";
 export { ErrorCode, ErrorDomain, ErrorLevel, LibvirtError, LibvirtTimeoutError, LibvirtUnavailableError } from "./errors.js";

@@ -9,6 +9,7 @@ import { Connection } from "./connection.js";
 import { LibvirtError, LibvirtUnavailableError } from "./errors.js";
 import type { Request, Response } from "./protocol.js";
 import { domainInfo } from "./raw.js";
+import { infosOf } from "./domain.js";
 
 let conn: Connection | null = null;
 
@@ -41,7 +42,7 @@ function run(req: Request): unknown {
     case "listDomains": {
       const doms = current().listAllDomains(req.flags);
       try {
-        return doms.map((d) => domainInfo(d.ptr));
+        return infosOf(doms);
       } finally {
         for (const d of doms) d.free();
       }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Connection, DomainXMLFlags, ErrorCode, LibvirtError, ListDomainsFlags, libVersion } from "../src/index.js";
+import { Connection, DomainXMLFlags, ErrorCode, LibvirtError, ListDomainsFlags, infosOf, libVersion } from "../src/index.js";
 import { FIXTURE, fixtureUri } from "./helpers.js";
 
 test("libVersion: the loaded libvirt.so.0 (install Debian libvirt0 if this fails)", () => {
@@ -87,6 +87,33 @@ test("defineXML: a new persistent domain, found by name, then undefined", () => 
     () => c.lookupByName("fresh"),
     (e: unknown) => e instanceof LibvirtError && e.is("NO_DOMAIN"),
   );
+});
+
+test("infosOf: a domain gone between the list and its reading (an incoming migration aborted) is left out, the others read", () => {
+  using c = Connection.open(fixtureUri);
+  const xml =
+    "<domain type='test'><name>incoming</name><uuid>aaaaaaaa-bbbb-cccc-dddd-000000000042</uuid>" +
+    "<memory>131072</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>";
+  using defined = c.defineXML(xml);
+  defined.create();
+  const listed = c.listAllDomains(ListDomainsFlags.ACTIVE);
+  try {
+    assert.ok(listed.some((d) => d.name === "incoming"));
+    defined.destroy();
+    defined.undefine();
+    assert.throws(
+      () => listed.find((d) => d.name === "incoming")?.info(),
+      (e: unknown) => e instanceof LibvirtError && e.is("NO_DOMAIN"),
+    );
+    const infos = infosOf(listed);
+    assert.deepEqual(
+      infos.map((i) => i.name),
+      listed.map((d) => d.name).filter((n) => n !== "incoming"),
+    );
+    assert.ok(infos.length > 0 && infos.every((i) => i.active));
+  } finally {
+    for (const d of listed) d.free();
+  }
 });
 
 test("errors: unknown domain, bad XML, bad URI, closed connection, freed domain", () => {

@@ -7,7 +7,7 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,7 +21,7 @@ import { clockOffset, reportedEnergy, treeGain } from "./accuracy.js";
 import { consoleEvents, consoleProbes, consoleReports, guestDone } from "./console.js";
 import type { ConsoleEvent } from "./console.js";
 import { DaemonHistory, pollStatus } from "./daemon-history.js";
-import { labDomainXml } from "./domain.js";
+import { freshLabDomain } from "./domain.js";
 import { labImages } from "./images.js";
 import { removeLeftovers } from "./leftovers.js";
 
@@ -77,24 +77,18 @@ test(
     const history = new DaemonHistory(NAME);
     const poll = pollStatus(base, history);
     try {
-      quiet(() => virsh("destroy", NAME));
-      quiet(() => virsh("undefine", NAME));
-      const xml = join(dir, `${NAME}.xml`);
-      writeFileSync(
-        xml,
-        labDomainXml({
-          name: NAME,
-          type,
-          kernel: vmlinuz,
-          initrd,
-          consoleFile,
-          memoryMiB: 1024,
-          vcpus: 1,
-          // A virtio-serial controller, as a guest agent channel brings: what a channel hot-plug needs.
-          devices: "<controller type='virtio-serial' index='0'/>",
-          cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=channel scaph.mode=busy scaph.seconds=${GUEST_SECONDS} scaph.step=${STEP_S} scaph.restart_at=${RESTART_AT}`,
-        }),
-      );
+      const xml = freshLabDomain(dir, {
+        name: NAME,
+        type,
+        kernel: vmlinuz,
+        initrd,
+        consoleFile,
+        memoryMiB: 1024,
+        vcpus: 1,
+        // A virtio-serial controller, as a guest agent channel brings: what a channel hot-plug needs.
+        devices: "<controller type='virtio-serial' index='0'/>",
+        cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=channel scaph.mode=busy scaph.seconds=${GUEST_SECONDS} scaph.step=${STEP_S} scaph.restart_at=${RESTART_AT}`,
+      });
       sim.start();
       await waitFor("the daemon to subscribe to libvirt's events", () => (host.output().includes("auto-setup: subscribed") ? true : null), 30_000);
       // A transient domain (nothing persistent to edit): started, it gets the channel hot-plugged, no manual step.

@@ -11,7 +11,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,7 +23,7 @@ import { cachedDebs, scaphVersion } from "../helpers/packages.js";
 import { startBackground, waitFor } from "../helpers/processes.js";
 import { domainType } from "./accel.js";
 import { debianGuestImage, filesDisk } from "./debian-image.js";
-import { labDomainXml } from "./domain.js";
+import { freshLabDomain } from "./domain.js";
 import { removeLeftovers } from "./leftovers.js";
 
 const NAME = "lab-debian";
@@ -90,30 +90,25 @@ test(
       "--powercap-path",
       powercap,
     ]);
-    const xml = join(dir, `${NAME}.xml`);
-    writeFileSync(
-      xml,
-      labDomainXml({
-        name: NAME,
-        type,
-        kernel: image.vmlinuz,
-        initrd: image.initrd,
-        consoleFile,
-        memoryMiB: 1024,
-        vcpus: 1,
-        onReboot: "restart",
-        cmdline: "root=/dev/vda rw console=ttyS0 quiet",
-        devices: `<controller type='virtio-serial' index='0'/>
+    const xml = freshLabDomain(dir, {
+      name: NAME,
+      type,
+      kernel: image.vmlinuz,
+      initrd: image.initrd,
+      consoleFile,
+      memoryMiB: 1024,
+      vcpus: 1,
+      onReboot: "restart",
+      cmdline: "root=/dev/vda rw console=ttyS0 quiet",
+      devices: `<controller type='virtio-serial' index='0'/>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${disk}'/><target dev='vda' bus='virtio'/></disk>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${files}'/><target dev='vdb' bus='virtio'/><readonly/></disk>`,
-      }),
-    );
+    });
     const consoleText = async (): Promise<string> => readFile(consoleFile, "utf8").catch(() => "");
     const t0 = Date.now();
     const since = (): string => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
     try {
       await waitFor("the daemon to subscribe to libvirt's events", () => (host.output().includes("auto-setup: subscribed") ? true : null), 30_000);
-      quiet(() => virsh("destroy", NAME));
       virsh("create", xml);
       await waitFor(
         "the daemon to hot-plug the channel",

@@ -1,3 +1,7 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { quiet, virsh } from "../helpers/libvirtd.js";
+
 /** Domain XML of a lab guest: direct kernel boot, serial console to a file. */
 export interface LabDomain {
   name: string;
@@ -45,4 +49,17 @@ export function labDomainXml(d: LabDomain): string {
   </devices>
 </domain>
 `;
+}
+
+/**
+ * A lab guest's domain XML in DIR/NAME.xml, after any domain an earlier run
+ * left under that name is destroyed and undefined; returns the file (to
+ * `virsh create` or `define`).
+ */
+export function freshLabDomain(dir: string, d: LabDomain): string {
+  quiet(() => virsh("destroy", d.name));
+  quiet(() => virsh("undefine", d.name));
+  const file = join(dir, `${d.name}.xml`);
+  writeFileSync(file, labDomainXml(d));
+  return file;
 }

@@ -4,7 +4,7 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { mkdtemp, open, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,7 +15,7 @@ import { clockOffset, readAgesMs, reportedEnergy, treeGain, TreeHistory } from "
 import type { TreeWrite } from "./accuracy.js";
 import { consoleProbes, consoleReports, guestCpuPercent, parseConsole } from "./console.js";
 import type { ConsoleEvent } from "./console.js";
-import { labDomainXml } from "./domain.js";
+import { freshLabDomain } from "./domain.js";
 import { LAB_CACHE as CACHE, labImages } from "./images.js";
 import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
@@ -95,24 +95,18 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
   let polling = true;
   try {
     for (const vm of VMS) {
-      quiet(() => virsh("destroy", vm.name));
-      quiet(() => virsh("undefine", vm.name));
       const consoleFile = join(dir, `${vm.name}.console`);
       consoles.set(vm.name, consoleFile);
-      const xmlFile = join(dir, `${vm.name}.xml`);
-      writeFileSync(
-        xmlFile,
-        labDomainXml({
-          name: vm.name,
-          type,
-          kernel: vmlinuz,
-          initrd,
-          consoleFile,
-          memoryMiB: 1024,
-          vcpus: vm.vcpus,
-          cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=${vm.transport} scaph.mode=${vm.mode} scaph.seconds=${GUEST_SECONDS} scaph.step=${vm.step}`,
-        }),
-      );
+      const xmlFile = freshLabDomain(dir, {
+        name: vm.name,
+        type,
+        kernel: vmlinuz,
+        initrd,
+        consoleFile,
+        memoryMiB: 1024,
+        vcpus: vm.vcpus,
+        cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=${vm.transport} scaph.mode=${vm.mode} scaph.seconds=${GUEST_SECONDS} scaph.step=${vm.step}`,
+      });
       virsh("define", xmlFile);
       const s = await runNode(hostBin, ["setup", vm.name, "--transport", vm.transport, "--base-dir", base, "--unit-dir", dir]);
       assert.equal(s.code, 0, s.stderr);

@@ -31,7 +31,7 @@ import type { SecondLibvirtd } from "../helpers/second-libvirtd.js";
 import { appliedLines, guestDone } from "./console.js";
 import { DaemonHistory, pollStatus } from "./daemon-history.js";
 import { checkHandoff } from "./handoff.js";
-import { labDomainXml } from "./domain.js";
+import { freshLabDomain } from "./domain.js";
 import { labImages } from "./images.js";
 import { removeLeftovers } from "./leftovers.js";
 
@@ -128,23 +128,17 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
     for (const [i, d] of daemons.entries()) {
       await waitFor(`daemon ${"AB"[i]} to subscribe to libvirt's events`, () => (d.output().includes("auto-setup: subscribed") ? true : null), 60_000);
     }
-    quiet(() => virsh("destroy", NAME));
-    quiet(() => virsh("undefine", NAME));
-    const xml = join(dir, `${NAME}.xml`);
-    writeFileSync(
-      xml,
-      labDomainXml({
-        name: NAME,
-        type,
-        kernel: vmlinuz,
-        initrd,
-        consoleFile,
-        memoryMiB: 512,
-        vcpus: 1,
-        devices: "<controller type='virtio-serial' index='0'/>",
-        cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=channel scaph.mode=busy scaph.seconds=${GUEST_SECONDS} scaph.step=${STEP_S}`,
-      }),
-    );
+    const xml = freshLabDomain(dir, {
+      name: NAME,
+      type,
+      kernel: vmlinuz,
+      initrd,
+      consoleFile,
+      memoryMiB: 512,
+      vcpus: 1,
+      devices: "<controller type='virtio-serial' index='0'/>",
+      cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=channel scaph.mode=busy scaph.seconds=${GUEST_SECONDS} scaph.step=${STEP_S}`,
+    });
     // Host B's qemu (another user, files not relabelled) writes the same console file.
     writeFileSync(consoleFile, "");
     chmodSync(consoleFile, 0o666);

@@ -13,7 +13,7 @@
  */
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,7 +22,7 @@ import { hostBin, repoRoot } from "../helpers/cli.js";
 import { ensureLibvirtd, quiet, virsh } from "../helpers/libvirtd.js";
 import type { Libvirtd } from "../helpers/libvirtd.js";
 import { startBackground, waitFor } from "../helpers/processes.js";
-import { labDomainXml } from "./domain.js";
+import { freshLabDomain } from "./domain.js";
 import { labImages } from "./images.js";
 import { removeLeftovers } from "./leftovers.js";
 
@@ -79,22 +79,17 @@ test(
       powercap,
     ]);
     try {
-      quiet(() => virsh("destroy", NAME));
-      const xml = join(dir, `${NAME}.xml`);
-      writeFileSync(
-        xml,
-        labDomainXml({
-          name: NAME,
-          type,
-          kernel: vmlinuz,
-          initrd,
-          consoleFile,
-          memoryMiB: 1024,
-          vcpus: 1,
-          devices: "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.scaph.energy.0'/></channel>",
-          cmdline: `console=ttyS0 quiet panic=-1 scaph.step=${STEP_S} scaph.seconds=${MOVING_S}`,
-        }),
-      );
+      const xml = freshLabDomain(dir, {
+        name: NAME,
+        type,
+        kernel: vmlinuz,
+        initrd,
+        consoleFile,
+        memoryMiB: 1024,
+        vcpus: 1,
+        devices: "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.scaph.energy.0'/></channel>",
+        cmdline: `console=ttyS0 quiet panic=-1 scaph.step=${STEP_S} scaph.seconds=${MOVING_S}`,
+      });
       sim.start();
       virsh("create", xml);
       const lines = (): string[] =>

@@ -4,7 +4,7 @@
  * takes (applied lines, reports, the reader's samples, the guest's own
  * events, when its agent was away).
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { chmodSync, closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import type { AgentDown, AppliedLine, GuestReport, ReaderSample, SoakEvent } from "./run.js";
 
 /** A line of the guest's kernel saying it failed: a panic, a BUG, an oops. */
@@ -26,6 +26,8 @@ export class GuestConsole {
   boot = 0;
   private run = 0;
   private offset = 0;
+  /** The inode of the file read so far (virtlogd, which writes the console, renames it to FILE.0 at 2 MiB and starts anew). */
+  private ino: number | null = null;
   private partial = "";
   /** Since when (ms) its agent is away, or null while it is up. */
   private downSince: number | null = null;
@@ -44,7 +46,14 @@ export class GuestConsole {
     private readonly zones: readonly string[],
   ) {}
 
-  /** Reads what the console gained since the last call. */
+  /**
+   * Reads what the console gained since the last call. When virtlogd has
+   * rotated it (FILE renamed to FILE.0, a new FILE begun, at 2 MiB), the
+   * rest of the old file is read first, then the new one from its start;
+   * and the new file is made writable for both hosts' qemu users again, as
+   * the soak made the first (virtlogd makes it 0600: host B's qemu, which
+   * writes it without virtlogd, could not open it after a migration).
+   */
   poll(now = Date.now()): void {
     let fd: number;
     try {
@@ -53,19 +62,40 @@ export class GuestConsole {
       return;
     }
     try {
-      const buf = Buffer.alloc(1 << 16);
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, this.offset);
-        if (n <= 0) break;
-        this.offset += n;
-        this.partial += buf.toString("latin1", 0, n);
+      const ino = fstatSync(fd).ino;
+      if (this.ino !== null && ino !== this.ino) {
+        if (statSync(`${this.file}.0`, { throwIfNoEntry: false })?.ino === this.ino) this.readFrom(`${this.file}.0`);
+        this.offset = 0;
+        chmodSync(this.file, 0o666);
       }
+      this.ino = ino;
+      this.readRest(fd);
     } finally {
       closeSync(fd);
     }
     const lines = this.partial.split("\n");
     this.partial = lines.pop() ?? "";
     for (const l of lines) this.take(l.replace(/\r$/, ""), now);
+  }
+
+  private readFrom(file: string): void {
+    const fd = openSync(file, "r");
+    try {
+      this.readRest(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Reads an open file from the offset to its end. */
+  private readRest(fd: number): void {
+    const buf = Buffer.alloc(1 << 16);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, this.offset);
+      if (n <= 0) break;
+      this.offset += n;
+      this.partial += buf.toString("latin1", 0, n);
+    }
   }
 
   /** When its agent was away, the absence going on now included (to "now"). */

@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GuestConsole } from "../soak/guest-console.js";
@@ -73,6 +73,37 @@ test("a guest's kernel failing: a guest-crash event, its agent away until the ne
       [3_000, 30_000],
     );
     assert.equal(c.crashPending, true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a console virtlogd rotated (FILE to FILE.0 at 2 MiB, a new FILE begun 0600): every line read once, in order, and the new file writable for both hosts again", () => {
+  const dir = mkdtempSync(join(tmpdir(), "scaph-console-"));
+  try {
+    const file = join(dir, "g.console");
+    writeFileSync(file, "SOAK boot mode=idle up=8.73\nSOAK agent-start up=8.76\n" + applied(1, 100, 1e6));
+    const c = new GuestConsole("g", file, ["intel-rapl:0", "intel-rapl:0:2"]);
+    c.poll(1_000);
+    // written after that read, then rotated: the old file's tail (a line cut at the rotation included) and the new file
+    appendFileSync(file, applied(2, 101, 2e6) + applied(3, 102, 3e6).slice(0, 30));
+    renameSync(file, `${file}.0`);
+    writeFileSync(file, applied(3, 102, 3e6).slice(30) + applied(4, 103, 4e6), { mode: 0o600 });
+    chmodSync(file, 0o600);
+    c.poll(2_000);
+    appendFileSync(file, applied(5, 104, 5e6));
+    c.poll(3_000);
+    assert.deepEqual(
+      c.applied.map((a) => [a.seq, a.counterUj, a.seenMs]),
+      [
+        [1, 1e6, 1_000],
+        [2, 2e6, 2_000],
+        [3, 3e6, 2_000],
+        [4, 4e6, 2_000],
+        [5, 5e6, 3_000],
+      ],
+    );
+    assert.equal(statSync(file).mode & 0o777, 0o666);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

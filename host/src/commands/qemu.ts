@@ -21,10 +21,10 @@ import { DEFAULT_CHANNEL_DIR, LibvirtDomains } from "../qemu/libvirt-source.js";
 import { PodLibvirts } from "../qemu/pod-libvirt.js";
 import { DEFAULT_LIBVIRT_RUN_DIR, DEFAULT_MAX_VMS, DEFAULT_QEMU_CONF, discoveryPolicy } from "../qemu/policy.js";
 import { VmResolver } from "../qemu/resolver.js";
+import type { ResolverOptions } from "../qemu/resolver.js";
 import { DELIVERY_GAUGE, deliverySamples } from "../qemu/delivery.js";
-import { buildDaemonSinks } from "../qemu/daemon.js";
+import { buildDaemon } from "../qemu/daemon.js";
 import { DEFAULT_SUBSTEPS } from "../qemu/tree-sink.js";
-import { checkBaseDir } from "../qemu/base-dir.js";
 import { AutoSetup } from "../qemu/auto-setup.js";
 
 export const DEFAULT_BASE_DIR = "/var/lib/libvirt/scaphandre";
@@ -50,6 +50,24 @@ export function addResolverOptions(cmd: Command): Command {
     .option("--max-vms <n>", "at most this many VMs", intArg("--max-vms", 1), DEFAULT_MAX_VMS);
 }
 
+/** The VM resolver's options from the CLI's flags: /proc and cgroup roots, who may run VMs, libvirt and each pod's. */
+export function resolverOptions(
+  options: RootOptions & ResolverFlags,
+  clockTicks: number,
+  log: Logger,
+  libvirt: LibvirtDomains | null,
+  pods?: PodLibvirts,
+): Omit<ResolverOptions, "log"> {
+  return {
+    procRoot: options.procfsPath,
+    cgroupRoot: options.cgroupPath,
+    clockTicks,
+    policy: discoveryPolicy(options, log),
+    libvirt,
+    ...(pods ? { pods } : {}),
+  };
+}
+
 export function vmResolver(
   options: RootOptions & ResolverFlags,
   clockTicks: number,
@@ -57,15 +75,7 @@ export function vmResolver(
   libvirt: LibvirtDomains | null,
   pods?: PodLibvirts,
 ): VmResolver {
-  return new VmResolver({
-    procRoot: options.procfsPath,
-    cgroupRoot: options.cgroupPath,
-    clockTicks,
-    policy: discoveryPolicy(options, log),
-    log,
-    libvirt,
-    ...(pods ? { pods } : {}),
-  });
+  return new VmResolver({ ...resolverOptions(options, clockTicks, log, libvirt, pods), log });
 }
 
 interface QemuOptions extends RootOptions, PrometheusFlags, ResolverFlags, Omit<ContainerFlags, "procfsPath"> {
@@ -115,17 +125,20 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
     if (options.domains !== undefined && !options.autoSetup) throw new ScaphError("--domains narrows --auto-setup: give both");
     const domains = options.domains !== undefined ? compileRegex(options.domains) : null;
     const libvirt = options.libvirt ? new LibvirtDomains(options.connect, log, 5000, options.channelDir) : null;
-    const sinks: Sink[] = [];
     let auto: AutoSetup | null = null;
     try {
       await libvirt?.refresh(); // the first step already joins with libvirt
-      // with libvirt, each KubeVirt pod's too (its qemu's /proc/PID/root): its domain's channel
-      const resolver = vmResolver(options, clockTicksPerSecond(), log, libvirt, libvirt ? new PodLibvirts(options.procfsPath, log) : undefined);
       const containers = containerSourceFor(options, log);
-      const m = await openMeter(c, options, env, log, { vms: resolver, hostStats: options.prometheus, ...(containers ? { containers } : {}) }); // RAPL readable, or the fix named
-      checkBaseDir(options.baseDir);
-      const daemon = buildDaemonSinks({ baseDir: options.baseDir, log, maxVms: options.maxVms, substeps: options.substeps });
-      sinks.push(...daemon.sinks);
+      const daemon = await buildDaemon({
+        baseDir: options.baseDir,
+        log,
+        substeps: options.substeps,
+        // with libvirt, each KubeVirt pod's too (its qemu's /proc/PID/root): its domain's channel
+        resolver: resolverOptions(options, clockTicksPerSecond(), log, libvirt, libvirt ? new PodLibvirts(options.procfsPath, log) : undefined),
+        // RAPL readable, or the fix named
+        openMeter: (vms) => openMeter(c, options, env, log, { vms, hostStats: options.prometheus, ...(containers ? { containers } : {}) }),
+      });
+      const sinks: Sink[] = [...daemon.sinks];
       if (options.prometheus) {
         const exporter = await startPrometheus(options, true, log, "scaph-host");
         exporter.addGauge(DELIVERY_GAUGE.name, DELIVERY_GAUGE.help, () => deliverySamples([daemon.trees, daemon.channels]));
@@ -140,7 +153,7 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
           );
         });
       }
-      await runLoop(m, sinks, { stepS: options.step, timeoutS: options.timeout, signal: interruptSignal(), log });
+      await runLoop(daemon.meter, sinks, { stepS: options.step, timeoutS: options.timeout, signal: interruptSignal(), log });
     } finally {
       await auto?.close();
       await libvirt?.close();

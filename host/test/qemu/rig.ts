@@ -6,8 +6,8 @@ import type { FixtureRig } from "@scaph/test-support";
 import type { Logger, Snapshot } from "@scaph/common";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { VmResolver } from "../../src/index.js";
-import { buildDaemonSinks } from "../../src/qemu/daemon.js";
+import { buildDaemon } from "../../src/qemu/daemon.js";
+import type { Daemon } from "../../src/qemu/daemon.js";
 import type { LibvirtDomains } from "../../src/qemu/libvirt-source.js";
 import type { ChannelSink } from "../../src/qemu/channel-sink.js";
 import type { PodLibvirts } from "../../src/qemu/pod-libvirt.js";
@@ -68,23 +68,31 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
   const cgroupRoot = await copyFixture("cgroup/qemu");
   const baseDir = join(await mkdtemp(join(tmpdir(), "scaph-base-")), "scaphandre");
   const maxVms = options.maxVms ?? 100;
-  const resolver = (procRoot: string): VmResolver =>
-    new VmResolver({
-      procRoot,
-      cgroupRoot,
-      clockTicks: 100,
-      log,
-      libvirt: options.libvirt ?? null,
-      ...(options.pods ? { pods: options.pods(procRoot, log) } : {}),
-      policy: { allowedUids: new Set([0, LIBVIRT_QEMU_UID, RHEL_QEMU_UID]), maxVms, libvirtPid: options.libvirtPid ?? (() => null) },
-    });
   await options.libvirt?.refresh();
-  const rig = await fixtureRig(options.powercap ?? "intel-1socket", options.proc ?? "proc/qemu", { vms: resolver, log });
+  const rig = await fixtureRig(options.powercap ?? "intel-1socket", options.proc ?? "proc/qemu", { log });
   let now = 0n;
-  let meter = rig.meter;
-  // the daemon's own sinks, as scaph-host qemu wires them
-  const substeps = options.substeps ?? 1;
-  let daemon = buildDaemonSinks({ baseDir, log, maxVms, substeps });
+  // the daemon as scaph-host qemu wires it, over the fixture's files and a fake clock
+  const start = (): Promise<Daemon> =>
+    buildDaemon({
+      baseDir,
+      log,
+      substeps: options.substeps ?? 1,
+      resolver: {
+        procRoot: rig.proc.root,
+        cgroupRoot,
+        clockTicks: 100,
+        libvirt: options.libvirt ?? null,
+        ...(options.pods ? { pods: options.pods(rig.proc.root, log) } : {}),
+        policy: { allowedUids: new Set([0, LIBVIRT_QEMU_UID, RHEL_QEMU_UID]), maxVms, libvirtPid: options.libvirtPid ?? (() => null) },
+      },
+      async openMeter(vms) {
+        const sensor = await PowercapSensor.open({ root: rig.power.root, clock: () => now });
+        const meter = new Meter(sensor, new ProcessTable({ procRoot: rig.proc.root, clockTicks: 100, pageSize: 4096 }), { vms, log });
+        meter.prime();
+        return meter;
+      },
+    });
+  let daemon = await start();
   const q: QemuRig = {
     get channels() {
       return daemon.channels;
@@ -101,8 +109,7 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
       rig.advanceClock(seconds);
       now += BigInt(Math.round(seconds * 1e9));
       await options.libvirt?.refresh();
-      const snapshot = meter.measure();
-      for (const sink of daemon.sinks) await sink.write(snapshot); // in order, as runLoop hands a step
+      const snapshot = await daemon.step();
       return {
         snapshot,
         hostUj: snapshot.host.energyUj,
@@ -119,15 +126,11 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
       );
     },
     async restart() {
-      const sensor = await PowercapSensor.open({ root: rig.power.root, clock: () => now });
-      meter = new Meter(sensor, new ProcessTable({ procRoot: rig.proc.root, clockTicks: 100, pageSize: 4096 }), { vms: resolver(rig.proc.root), log });
-      meter.prime();
       daemon.channels.close();
-      daemon = buildDaemonSinks({ baseDir, log, maxVms, substeps });
+      daemon = await start();
     },
     async cleanup() {
-      daemon.channels.close();
-      daemon.trees.close();
+      daemon.close();
       await rig.cleanup();
       await removeTree(cgroupRoot);
       await removeTree(baseDir);
