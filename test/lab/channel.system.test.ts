@@ -79,12 +79,9 @@ test(
     try {
       const xml = freshLabDomain(dir, {
         name: NAME,
-        type,
-        kernel: vmlinuz,
-        initrd,
+        image: { type, vmlinuz, initrd },
         consoleFile,
         memoryMiB: 1024,
-        vcpus: 1,
         // A virtio-serial controller, as a guest agent channel brings: what a channel hot-plug needs.
         devices: "<controller type='virtio-serial' index='0'/>",
         cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=channel scaph.mode=busy scaph.seconds=${GUEST_SECONDS} scaph.step=${STEP_S} scaph.restart_at=${RESTART_AT}`,

@@ -86,9 +86,7 @@ program
     process.stdout.write(
       labDomainXml({
         name,
-        type,
-        kernel: o.kernel!,
-        initrd: o.initrd!,
+        image: { type, vmlinuz: o.kernel!, initrd: o.initrd! },
         consoleFile: o.console!,
         memoryMiB: 1024,
         vcpus: Number(o.vcpus),

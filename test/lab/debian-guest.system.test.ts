@@ -92,12 +92,9 @@ test(
     ]);
     const xml = freshLabDomain(dir, {
       name: NAME,
-      type,
-      kernel: image.vmlinuz,
-      initrd: image.initrd,
+      image: { type, vmlinuz: image.vmlinuz, initrd: image.initrd },
       consoleFile,
       memoryMiB: 1024,
-      vcpus: 1,
       onReboot: "restart",
       cmdline: "root=/dev/vda rw console=ttyS0 quiet",
       devices: `<controller type='virtio-serial' index='0'/>

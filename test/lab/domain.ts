@@ -1,17 +1,18 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { quiet, virsh } from "../helpers/libvirtd.js";
+import type { LabImages } from "./images.js";
 
 /** Domain XML of a lab guest: direct kernel boot, serial console to a file. */
 export interface LabDomain {
   name: string;
-  type: "kvm" | "qemu";
-  kernel: string;
-  initrd: string;
+  /** The accelerator, the kernel and the initramfs it boots (what labImages() gives). */
+  image: Pick<LabImages, "type" | "vmlinuz" | "initrd">;
   cmdline: string;
   consoleFile: string;
   memoryMiB: number;
-  vcpus: number;
+  /** 1 by default. */
+  vcpus?: number;
   /** More devices, as XML (a virtio-serial controller for the channel). */
   devices?: string;
   /** What a reboot of the guest does (default: destroy, which ends a busybox lab guest's run). */
@@ -21,14 +22,14 @@ export interface LabDomain {
 const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/'/g, "&apos;");
 
 export function labDomainXml(d: LabDomain): string {
-  return `<domain type='${d.type}'>
+  return `<domain type='${d.image.type}'>
   <name>${esc(d.name)}</name>
   <memory unit='MiB'>${d.memoryMiB}</memory>
-  <vcpu>${d.vcpus}</vcpu>
+  <vcpu>${d.vcpus ?? 1}</vcpu>
   <os>
     <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>${esc(d.kernel)}</kernel>
-    <initrd>${esc(d.initrd)}</initrd>
+    <kernel>${esc(d.image.vmlinuz)}</kernel>
+    <initrd>${esc(d.image.initrd)}</initrd>
     <cmdline>${esc(d.cmdline)}</cmdline>
   </os>
   <features>

@@ -106,12 +106,9 @@ test(
     chmodSync(consoleFile, 0o666);
     const domain = labDomainXml({
       name: NAME,
-      type,
-      kernel: vmlinuz,
-      initrd,
+      image: { type, vmlinuz, initrd },
       consoleFile,
       memoryMiB: 512,
-      vcpus: 1,
       devices: "<controller type='virtio-serial' index='0'/>",
       cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=channel scaph.mode=busy scaph.seconds=${GUEST_SECONDS} scaph.step=${STEP_S}`,
     });

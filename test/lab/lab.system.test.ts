@@ -99,9 +99,7 @@ test("lab: two real guests read their own power through virtiofs and 9p", { time
       consoles.set(vm.name, consoleFile);
       const xmlFile = freshLabDomain(dir, {
         name: vm.name,
-        type,
-        kernel: vmlinuz,
-        initrd,
+        image: { type, vmlinuz, initrd },
         consoleFile,
         memoryMiB: 1024,
         vcpus: vm.vcpus,

@@ -130,12 +130,9 @@ test("lab: live migrations A→B→A→B→A hand the guest's energy over exactl
     }
     const xml = freshLabDomain(dir, {
       name: NAME,
-      type,
-      kernel: vmlinuz,
-      initrd,
+      image: { type, vmlinuz, initrd },
       consoleFile,
       memoryMiB: 512,
-      vcpus: 1,
       devices: "<controller type='virtio-serial' index='0'/>",
       cmdline: `console=ttyS0 quiet panic=-1 scaph.transport=channel scaph.mode=busy scaph.seconds=${GUEST_SECONDS} scaph.step=${STEP_S}`,
     });

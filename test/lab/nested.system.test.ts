@@ -81,12 +81,9 @@ test(
     try {
       const xml = freshLabDomain(dir, {
         name: NAME,
-        type,
-        kernel: vmlinuz,
-        initrd,
+        image: { type, vmlinuz, initrd },
         consoleFile,
         memoryMiB: 1024,
-        vcpus: 1,
         devices: "<channel type='unix'><source mode='bind'/><target type='virtio' name='org.scaph.energy.0'/></channel>",
         cmdline: `console=ttyS0 quiet panic=-1 scaph.step=${STEP_S} scaph.seconds=${MOVING_S}`,
       });

@@ -148,12 +148,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         xml,
         labDomainXml({
           name: vm,
-          type: images.type,
-          kernel: images.vmlinuz,
-          initrd: images.initrd,
+          image: images,
           consoleFile,
           memoryMiB: 512,
-          vcpus: 1,
           onReboot: "restart",
           devices: "<controller type='virtio-serial' index='0'/>",
           cmdline: `console=ttyS0 quiet panic=-1 scaph.mode=${i === 0 ? "busy" : "idle"} scaph.step=${STEP_S} scaph.seed=${seed} scaph.read_every=2.37 scaph.chaos=1`,

@@ -11,6 +11,11 @@ import type { SoakRun } from "../soak/run.js";
 const T0 = 1_795_900_000;
 const W = 20e6; // µW
 
+/** A run of VM g1 with 1 s steps, nothing in it yet, seen until nowMs. */
+function emptyRun(nowMs: number): SoakRun {
+  return { lines: [], applied: [], reports: [], reader: [], events: [], agentDown: [], daemons: [], stepS: 1, vms: ["g1"], nowMs };
+}
+
 /**
  * One VM on host A at 20 W, 1 s steps, 60 s: the daemon is killed at 30 s
  * (its epoch's line 30 never reaches the guest; epoch 2 begins at 31 s); the
@@ -18,18 +23,7 @@ const W = 20e6; // µW
  * reader reads its tree every 2.37 s (the tree a step late).
  */
 function cleanRun(): SoakRun {
-  const run: SoakRun = {
-    lines: [],
-    applied: [],
-    reports: [],
-    reader: [],
-    events: [],
-    agentDown: [],
-    daemons: [],
-    stepS: 1,
-    vms: ["g1"],
-    nowMs: (T0 + 80) * 1000,
-  };
+  const run = emptyRun((T0 + 80) * 1000);
   let counter = 0;
   const last = new Map<string, number>();
   for (let s = 1; s <= 60; s++) {
@@ -194,18 +188,7 @@ test("a reader inside a span of dropped lines (a suspended guest) is judged agai
   // 20 W, but 40 W over (20, 21] and 2 W over (21, 27]; lines 21 to 29 never reach the guest (it was suspended): it applies
   // 30 after 20, and its tree spreads their 100 J over 10 s (10 W), its frames standing for those host times.
   const power = (s: number): number => (s === 21 ? 2 * W : s >= 22 && s <= 27 ? 0.1 * W : W);
-  const run: SoakRun = {
-    lines: [],
-    applied: [],
-    reports: [],
-    reader: [],
-    events: [],
-    agentDown: [],
-    daemons: [],
-    stepS: 1,
-    vms: ["g1"],
-    nowMs: (T0 + 60) * 1000,
-  };
+  const run = emptyRun((T0 + 60) * 1000);
   const total = [0];
   for (let s = 1; s <= 40; s++) total.push(total[s - 1]! + power(s));
   for (let s = 1; s <= 40; s++) {
