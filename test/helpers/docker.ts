@@ -1,7 +1,8 @@
 /**
  * A real Docker Engine for the image tests: Debian's dockerd started here
  * as root with no systemd and no bridge (vfs storage, its data kept between
- * runs so that layers and base images are cached), and base images made
+ * runs so that base images are cached; what the last run left untagged is
+ * pruned when it starts), and base images made
  * locally, since no registry is reachable: Debian 12 from mmdebstrap
  * (`docker import`), and the same with this machine's Node and npm.
  */
@@ -68,6 +69,9 @@ export async function startDocker(): Promise<Docker> {
       },
       60_000,
     );
+    // Each run builds the test images anew and leaves the last build's layers untagged: vfs keeps every layer as a full
+    // copy, so they took 78 GB over a day of runs and filled the disk. The tagged base images stay cached.
+    ok(["system", "prune", "--force"]);
   }
   return {
     run,
