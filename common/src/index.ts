@@ -9,7 +9,7 @@ export { LogEvery, createLogger, silentLogger, writeStderr } from "./log.js";
 export type { Logger } from "./log.js";
 export { SCAPH_VERSION } from "./version.js";
 export { excerpt, readBounded } from "./io/bounded.js";
-export { removeAnything, replaceFile } from "./io/atomic.js";
+export { removeAnything, replaceFile, tempName } from "./io/atomic.js";
 export { counterDelta, isCounterReset, wrapAdd } from "./powercap/counter.js";
 export { CATCH_UP, CounterPlayer, FrameTimer } from "./powercap/ramp.js";
 export type { Frame } from "./powercap/ramp.js";

@@ -1,17 +1,18 @@
-import { closeSync, constants, lstatSync, mkdirSync, openSync, statSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { errnoCode, removeAnything, replaceFile } from "@scaph/common";
+import { errnoCode, removeAnything, tempName } from "@scaph/common";
 import type { Logger } from "@scaph/common";
 import { unsafeNameReason } from "../vm/names.js";
-
-const { O_RDONLY, O_NOFOLLOW, O_DIRECTORY } = constants;
+import { closeFd, createExclusiveAt, identityAt, mkdirAt, openDir, openDirAt, renameAt, setTimes, writeAll } from "./at.js";
 
 /**
- * An open directory. Paths below it go through `/proc/self/fd/N`, which the
- * kernel resolves to the open directory itself: a directory renamed or
- * replaced by a symlink after it was opened (a hostile guest writing into a
- * virtiofs share) cannot redirect a write, as with openat(2). Synchronous:
- * the trees live on tmpfs.
+ * An open directory, written through its descriptor with the *at(2) calls
+ * (at.ts): a name is looked up in this directory itself, so a directory
+ * renamed or replaced by a symlink after it was opened (a hostile guest
+ * writing into a virtiofs share) cannot redirect a write. What has no *at
+ * call here (removing a planted tree, reading back a file) goes through
+ * `/proc/self/fd/N`, which the kernel resolves to the same open directory.
+ * Synchronous: the trees live on tmpfs.
  */
 export class DirHandle {
   private constructor(
@@ -21,8 +22,71 @@ export class DirHandle {
   ) {}
 
   /** Opens a directory without following a symlink in its last component. */
-  static open(path: string, shown = path): DirHandle {
-    return new DirHandle(openSync(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW), shown);
+  static open(path: string): DirHandle {
+    return new DirHandle(openDir(path), path);
+  }
+
+  /** Opens the directory `name` of this one (a symlink there is refused: ELOOP or ENOTDIR). */
+  openChild(name: string): DirHandle {
+    return new DirHandle(openDirAt(this.fd, this.shown, name), `${this.shown}/${name}`);
+  }
+
+  /** Makes the directory `name` in this one. */
+  mkdir(name: string, mode = 0o755): void {
+    mkdirAt(this.fd, this.shown, name, mode);
+  }
+
+  /** What is at `name` now (not followed), if it is a regular file: its inode and change time. */
+  regularFile(name: string): WrittenFile | null {
+    const id = identityAt(this.fd, this.shown, name);
+    return id?.regular ? { ino: id.ino, ctimeMs: id.ctimeMs } : null;
+  }
+
+  /**
+   * Replaces `name` atomically, as common's replaceFile does (a temporary
+   * file made with O_EXCL|O_NOFOLLOW, then rename(2), which replaces
+   * whatever has the name without following it), with `mtimeS` as its
+   * modification time. A directory planted at `name` is removed (nothing in
+   * it followed) and `onReplaced` hears of it.
+   */
+  replace(name: string, content: string, mtimeS: number | undefined, onReplaced: (what: string) => void): void {
+    const tmp = tempName(name);
+    let fd = -1;
+    for (let attempt = 0; fd < 0; attempt++) {
+      try {
+        fd = createExclusiveAt(this.fd, this.shown, tmp, 0o644);
+      } catch (err) {
+        if (errnoCode(err) !== "EEXIST" || attempt > 0) throw err;
+        removeAnything(this.at(tmp)); // a leftover, or anything planted there
+      }
+    }
+    try {
+      writeAll(fd, Buffer.from(content), this.shown, tmp);
+      if (mtimeS !== undefined) setTimes(fd, mtimeS, this.shown, tmp);
+    } catch (err) {
+      closeFd(fd);
+      removeAnything(this.at(tmp));
+      throw err;
+    }
+    closeFd(fd);
+    try {
+      renameAt(this.fd, this.shown, tmp, name);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === "EISDIR" || code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR") {
+        removeAnything(this.at(name));
+        onReplaced(`a directory at ${name}`);
+        try {
+          renameAt(this.fd, this.shown, tmp, name);
+          return;
+        } catch (again) {
+          removeAnything(this.at(tmp));
+          throw again;
+        }
+      }
+      removeAnything(this.at(tmp));
+      throw err;
+    }
   }
 
   /** The kernel's path of this directory: `/proc/self/fd/N`. */
@@ -30,14 +94,14 @@ export class DirHandle {
     return `/proc/self/fd/${this.fd}`;
   }
 
-  /** Path of an entry of this directory, anchored on the open handle. */
+  /** Path of an entry of this directory, anchored on the open handle (for what has no *at call here). */
   at(name: string): string {
     return `${this.anchor}/${name}`;
   }
 
   close(): void {
     if (this.fd < 0) return;
-    closeSync(this.fd);
+    closeFd(this.fd);
     this.fd = -1;
   }
 }
@@ -56,11 +120,11 @@ export function openChildDir(parent: DirHandle, name: string, log: Logger): DirH
   const shown = join(parent.shown, name);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return DirHandle.open(parent.at(name), shown);
+      return parent.openChild(name);
     } catch (err) {
       if (errnoCode(err) === "ENOENT") {
         try {
-          mkdirSync(parent.at(name), { mode: 0o755 });
+          parent.mkdir(name);
         } catch (e) {
           if (errnoCode(e) !== "EEXIST") throw e;
         }
@@ -79,23 +143,14 @@ export interface WrittenFile {
   ctimeMs: number;
 }
 
-/** Identity of what is at `path` now (not followed), or null if it is not a regular file. */
-export function regularFileAt(path: string): WrittenFile | null {
-  const st = lstatSync(path, { throwIfNoEntry: false });
-  return st?.isFile() ? { ino: st.ino, ctimeMs: st.ctimeMs } : null;
-}
-
 /**
- * Replaces `name` in `dir` atomically (see replaceFile); anything planted in
+ * Replaces `name` in `dir` atomically (DirHandle.replace); anything planted in
  * its place is removed and said. The caller reads the file's identity after
- * (regularFileAt), so that a later step can tell whether anything changed it.
+ * (DirHandle.regularFile), so that a later step can tell whether anything changed it.
  */
 export function writeInto(dir: DirHandle, name: string, content: string, log: Logger, mtimeS?: number): void {
   try {
-    replaceFile(dir.anchor, name, content, {
-      onReplaced: (what) => log.warn(`tree: ${what} in ${dir.shown} (planted in the share?): removed and replaced`),
-      ...(mtimeS !== undefined ? { mtimeS } : {}),
-    });
+    dir.replace(name, content, mtimeS, (what) => log.warn(`tree: ${what} in ${dir.shown} (planted in the share?): removed and replaced`));
   } catch (err) {
     throw shownError(err, dir);
   }
@@ -116,13 +171,13 @@ export function openVmDir(base: DirHandle, name: string): DirHandle {
   const path = join(base.shown, name);
   for (let attempt = 0; ; attempt++) {
     try {
-      return DirHandle.open(base.at(name), path);
+      return base.openChild(name);
     } catch (err) {
       // The host side of the share: not the guest's to change, so refuse, never delete.
       if (isNotADir(err)) throw new Error(`refusing ${path}: not a directory (a symlink?), not followed`);
       if (errnoCode(err) !== "ENOENT" || attempt > 0) throw err;
       try {
-        mkdirSync(base.at(name), { mode: 0o755 });
+        base.mkdir(name);
       } catch (e) {
         if (errnoCode(e) !== "EEXIST") throw e;
       }

@@ -1,6 +1,7 @@
 import type { Frame, Logger, ZoneSpec } from "@scaph/common";
 import { CounterPlayer, DEFAULT_MAX_UJ, errorMessage, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, parseUj, readBounded, wrapAdd } from "@scaph/common";
-import { DirHandle, openChildDir, openVmDir, regularFileAt, shownError, writeInto } from "./tree.js";
+import { openChildDir, openVmDir, shownError, writeInto } from "./tree.js";
+import type { DirHandle } from "./tree.js";
 import type { WrittenFile } from "./tree.js";
 import type { VmCounters } from "./state.js";
 
@@ -81,7 +82,7 @@ export class VmTree {
       let ms = 0;
       for (const z of zones) {
         const counter = this.counters.get(z.id);
-        const dir = DirHandle.open(vm.at(z.id)); // never through a link the guest planted
+        const dir = vm.openChild(z.id); // never through a link the guest planted
         const r = readBounded(dir.at("energy_uj"), 64);
         dir.close();
         const v = r.ok ? parseUj(r.text) : null;
@@ -145,9 +146,9 @@ export class VmTree {
   /** Writes `file` (a path inside the VM dir) with `content` unless what is there is the file this daemon wrote with it. */
   private keep(dir: DirHandle, file: string, content: string, key = file): void {
     const mine = this.ownFiles.get(key);
-    if (mine && mine.value === content && same(mine.file, regularFileAt(dir.at(file)))) return;
+    if (mine && mine.value === content && same(mine.file, dir.regularFile(file))) return;
     writeInto(dir, file, content, this.log);
-    this.ownFiles.set(key, { value: content, file: regularFileAt(dir.at(file)) });
+    this.ownFiles.set(key, { value: content, file: dir.regularFile(file) });
   }
 
   private writeZone(vm: DirHandle, z: ZoneSpec, frame: Frame, whole: boolean): void {
