@@ -40,6 +40,20 @@ function cpuTicksOf(pid) {
   return Number(f[11]) + Number(f[12]);
 }
 const rssOf = (pid) => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) * 1024;
+/**
+ * RSS sampled `n` times, `everyMs` apart, while the process goes on: median, least and most. A daemon's RSS
+ * swings by 2-3 MiB between two collections of its heap (the old generation fills, then is compacted), so one
+ * sample says little about a goal within that swing.
+ */
+async function rssSampled(pid, n = 20, everyMs = 100) {
+  const xs = [];
+  for (let i = 0; i < n; i++) {
+    if (i > 0) await sleep(everyMs);
+    xs.push(rssOf(pid));
+  }
+  xs.sort((a, b) => a - b);
+  return { bytes: xs[Math.floor(n / 2)], min: xs[0], max: xs[n - 1] };
+}
 
 /** The floor: bench/floor.c, built here. */
 function buildFloor() {
@@ -255,7 +269,7 @@ async function freePort() {
   await sleep(1500);
   const t = await scrapeLatencies(url, quick ? 200 : 1000, 7);
   results.scrape.push({ what: "scaph-host prometheus, 1,000 synthetic processes, default flags (every process), a step every 0.5 s", p50: pct(t, 50), p90: pct(t, 90), p99: pct(t, 99), n: t.length });
-  results.rss.push({ what: "scaph-host prometheus, 1,000 processes, after the scrapes", bytes: rssOf(d.child.pid) });
+  results.rss.push({ what: "scaph-host prometheus, 1,000 processes, after the scrapes", ...(await rssSampled(d.child.pid)) });
   d.child.kill("SIGTERM");
   await new Promise((r) => d.child.on("exit", r));
   // Every process exported (Scaphandre's default): 1,000 and 10,000 of them, scrape size and RSS too
@@ -269,7 +283,7 @@ async function freePort() {
     const bytes = (await (await fetch(u)).text()).length;
     const ta = await scrapeLatencies(u, quick ? 100 : n === 1000 ? 1000 : 300, 7);
     results.scrape.push({ what: `scaph-host prometheus, every one of ${n.toLocaleString("en")} synthetic processes (${(bytes / 1024).toFixed(0)} KB a scrape)`, p50: pct(ta, 50), p90: pct(ta, 90), p99: pct(ta, 99), n: ta.length });
-    results.rss.push({ what: `scaph-host prometheus, every one of ${n.toLocaleString("en")} processes exported, after the scrapes`, bytes: rssOf(da.child.pid) });
+    results.rss.push({ what: `scaph-host prometheus, every one of ${n.toLocaleString("en")} processes exported, after the scrapes`, ...(await rssSampled(da.child.pid)) });
     da.child.kill("SIGTERM");
     await new Promise((res) => da.child.on("exit", res));
   }
@@ -281,7 +295,7 @@ async function freePort() {
     for (let i = 0; i < 100 && !(await fetch(nurl).then((r) => r.ok).catch(() => false)); i++) await sleep(100);
     const nt = await scrapeLatencies(nurl, quick ? 200 : 1000, 7);
     results.scrape.push({ what: `node_exporter ${execFileSync(ne, ["--version"], { encoding: "utf8" }).split("\n")[0].split(" ")[2] ?? ""}, default collectors, this machine`, p50: pct(nt, 50), p90: pct(nt, 90), p99: pct(nt, 99), n: nt.length });
-    results.rss.push({ what: "node_exporter, default collectors", bytes: rssOf(child.pid) });
+    results.rss.push({ what: "node_exporter, default collectors", ...(await rssSampled(child.pid)) });
     child.kill();
   } else log("bench: node_exporter not installed (apt-get install prometheus-node-exporter): no baseline scrape");
 }
@@ -292,14 +306,14 @@ async function freePort() {
   const base = join(work, "rss", "base");
   const d = await startDaemon(["qemu", "--no-libvirt", "--vm-user", "0", "--procfs-path", roots.proc, "--powercap-path", roots.powercap, "--cgroup-path", roots.cgroup, "--base-dir", base, "--step", "0.01"]);
   await untilSteps(base, 1000);
-  results.rss.push({ what: "scaph-host qemu, 1,000 processes, 10 VMs, after 1,000 steps", bytes: rssOf(d.child.pid) });
+  results.rss.push({ what: "scaph-host qemu, 1,000 processes, 10 VMs, after 1,000 steps", ...(await rssSampled(d.child.pid)) });
   d.child.kill("SIGTERM");
   await new Promise((r) => d.child.on("exit", r));
   // the same with libvirt loaded (koffi, libvirt.so.0 and its worker; the test driver answers the lists)
   const baseLv = join(work, "rss", "base-libvirt");
   const dl = await startDaemon(["qemu", "--connect", "test:///default", "--vm-user", "0", "--procfs-path", roots.proc, "--powercap-path", roots.powercap, "--cgroup-path", roots.cgroup, "--base-dir", baseLv, "--step", "0.01"]);
   await untilSteps(baseLv, 1000);
-  results.rss.push({ what: "scaph-host qemu with libvirt (test:///default), 1,000 processes, 10 VMs, after 1,000 steps", bytes: rssOf(dl.child.pid) });
+  results.rss.push({ what: "scaph-host qemu with libvirt (test:///default), 1,000 processes, 10 VMs, after 1,000 steps", ...(await rssSampled(dl.child.pid)) });
   dl.child.kill("SIGTERM");
   await new Promise((r) => dl.child.on("exit", r));
   const small = synthHost(join(work, "rss-long"), { processes: 100, vms: 10 });
@@ -314,13 +328,13 @@ async function freePort() {
   results.rssFlat = flat;
   d2.child.kill("SIGTERM");
   await new Promise((r) => d2.child.on("exit", r));
-  results.rss.push({ what: "an idle Node.js (node -e 'setInterval(() => {}, 1000)')", bytes: await idleNodeRss() });
+  results.rss.push({ what: "an idle Node.js (node -e 'setInterval(() => {}, 1000)')", ...(await idleNodeRss()) });
 }
 
 async function idleNodeRss() {
   const c = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
   await sleep(1000);
-  const r = rssOf(c.pid);
+  const r = await rssSampled(c.pid);
   c.kill();
   return r;
 }
@@ -401,8 +415,9 @@ function writeReport(r) {
   lines.push("| exporter | p50 ms | p90 ms | p99 ms | scrapes |", "| --- | ---: | ---: | ---: | ---: |");
   for (const s of r.scrape) lines.push(`| ${s.what} | ${s.p50.toFixed(2)} | ${s.p90.toFixed(2)} | ${s.p99.toFixed(2)} | ${s.n} |`);
   lines.push("", "## Memory", "");
-  lines.push("| process | RSS |", "| --- | ---: |");
-  for (const x of r.rss) lines.push(`| ${x.what} | ${mb(x.bytes)} |`);
+  lines.push("RSS sampled 20 times over 2 s as each process goes on (a daemon's swings by 2-3 MiB between two collections of its heap): the median, and the least and most.", "");
+  lines.push("| process | RSS, median | least | most |", "| --- | ---: | ---: | ---: |");
+  for (const x of r.rss) lines.push(`| ${x.what} | ${mb(x.bytes)} | ${mb(x.min)} | ${mb(x.max)} |`);
   lines.push("", "RSS of `scaph-host qemu` (100 processes, 10 VMs) over 10,000 steps:", "");
   lines.push("| steps | RSS |", "| ---: | ---: |");
   for (const f of r.rssFlat) lines.push(`| ${f.steps} | ${mb(f.bytes)} |`);
