@@ -73,11 +73,12 @@ export function buildInitramfs(s: InitramfsSpec): void {
     verbatimSymlinks: true,
     // Not the build and test tools (helm's layer and the 160 MB aws-cdk-lib npm puts beside it as its peer,
     // esbuild, the Kubernetes schemas and their ajv): a guest of 512 MiB
-    // unpacks the whole initramfs into its memory.
+    // unpacks the whole initramfs into its memory. koffi stays, without its docs, vendored sources and musl build:
+    // scaph-host qemu in a guest (the nested lab) writes its VMs' trees through it.
     filter: (src) =>
       !/node_modules\/(typescript|@types|@scaph|\.bin|@aws-cdk|aws-cdk-lib|constructs|esbuild|@esbuild|kubernetes-models|@kubernetes-models|ajv|ajv-i18n|re2-wasm|fast-uri|uri-js|postject|yaml)(\/|$)/.test(
         src,
-      ) && !/koffi/.test(src),
+      ) && !/node_modules\/(koffi\/(doc|vendor)|@koromix\/koffi-linux-x64\/musl_x64)(\/|$)/.test(src),
   });
   mkdirSync(join(r, "scaph", "node_modules", "@scaph"), { recursive: true });
   for (const pkg of packages) execFileSync("ln", ["-s", `../../${pkg}`, join(r, "scaph", "node_modules", "@scaph", pkg)]);

@@ -9,7 +9,8 @@ import type KoffiModule from "koffi";
  * through `/proc/self/fd/N`, see DirHandle) walks procfs at every call and
  * builds a Stats object with four Dates at every lstat: twice the CPU of a
  * tree step (bench: `npm run bench`). koffi and libc are loaded on the
- * first call, so a command that writes no tree loads neither.
+ * first call, so a command that writes no tree loads neither. For 64-bit
+ * Linux (glibc 2.28+ for statx): a timespec is two int64 there.
  */
 
 const O_RDONLY = 0;

@@ -31,6 +31,8 @@ export class VmTreeSink implements DeliverySink {
   private readonly state: DaemonState;
   /** Whether each VM's tree was written at the last step, by key. */
   private readonly treeWritten = new Map<string, boolean>();
+  /** Why the base dir could not be opened at the last step (said once), or null. */
+  private baseError: string | null = null;
   /** The zones of the last step, and the timer of the trees' frames. */
   private zones: readonly ZoneSpec[] = [];
   private readonly frames = new FrameTimer(
@@ -72,8 +74,13 @@ export class VmTreeSink implements DeliverySink {
     let base: DirHandle | null = null;
     try {
       base = wanted ? openBaseDir(this.options.baseDir) : null;
+      if (base && this.baseError !== null) this.options.log.info(`qemu: ${this.options.baseDir} opens again: writing the trees`);
+      if (base) this.baseError = null;
     } catch (err) {
-      this.options.log.warn(`qemu: cannot open ${this.options.baseDir}: ${errorMessage(err)}`);
+      // Said once for each new reason, not at every step: the energy stays counted meanwhile.
+      const msg = errorMessage(err);
+      if (msg !== this.baseError) this.options.log.warn(`qemu: cannot open ${this.options.baseDir}: ${msg} (energy kept in memory, written when it opens)`);
+      this.baseError = msg;
     }
     try {
       f(base);

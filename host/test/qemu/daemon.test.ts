@@ -226,3 +226,24 @@ test("a VM that vanishes is dropped; one that appears is picked up, without a re
     await q.cleanup();
   }
 });
+
+test("a base dir that cannot be opened is said once, not at every step; its VMs' energy is written once it opens again", async () => {
+  const q = await qemuRig();
+  try {
+    await q.step();
+    await knownInterval(q);
+    await rm(q.baseDir, { recursive: true });
+    await writeFile(q.baseDir, "not a directory\n");
+    await q.step(2);
+    await q.step(2);
+    const said = q.lines.filter((l) => l.includes(`cannot open ${q.baseDir}`));
+    assert.equal(said.length, 1, said.join("\n"));
+    assert.match(said[0] ?? "", /ENOTDIR/);
+    await rm(q.baseDir);
+    await q.step(2);
+    assert.ok(q.lines.some((l) => l.includes(`${q.baseDir} opens again`)));
+    assert.equal(await read(q, "web-1", "intel-rapl:0"), "5000000");
+  } finally {
+    await q.cleanup();
+  }
+});
