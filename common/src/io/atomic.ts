@@ -32,44 +32,87 @@ export function replaceFile(
   content: string | Uint8Array,
   options: { onReplaced?: (what: string) => void; mtimeS?: number } = {},
 ): void {
+  replaceVia(pathOps(dir), name, content, options);
+}
+
+/**
+ * The operations replaceFile goes through, each on a name in one directory:
+ * by path with node:fs (pathOps), or on an open directory descriptor
+ * (scaph-host's VM trees, with the *at system calls). One algorithm, two
+ * ways of reaching the directory.
+ */
+export interface ReplaceOps {
+  /** Creates `name` with O_CREAT|O_EXCL|O_NOFOLLOW, mode 0644; its descriptor. EEXIST if anything is there. */
+  createExclusive(name: string): number;
+  /** Writes all of `bytes`. */
+  write(fd: number, bytes: Uint8Array): void;
+  /** Sets access and modification times (Unix s). */
+  setTimes(fd: number, timeS: number): void;
+  close(fd: number): void;
+  /** rename(2) within the directory: replaces what `to` is, not followed. */
+  rename(from: string, to: string): void;
+  /** Removes a file, symlink or directory tree at `name`, never following a symlink; silent if absent. */
+  remove(name: string): void;
+}
+
+/** ReplaceOps by path under `dir` (node:fs). */
+function pathOps(dir: string): ReplaceOps {
+  return {
+    createExclusive: (name) => openSync(`${dir}/${name}`, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644),
+    write: (fd, bytes) => {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    },
+    setTimes: (fd, timeS) => futimesSync(fd, timeS, timeS),
+    close: (fd) => closeSync(fd),
+    rename: (from, to) => renameSync(`${dir}/${from}`, `${dir}/${to}`),
+    remove: (name) => removeAnything(`${dir}/${name}`),
+  };
+}
+
+/** replaceFile's algorithm over `ops` (see replaceFile). */
+export function replaceVia(
+  ops: ReplaceOps,
+  name: string,
+  content: string | Uint8Array,
+  options: { onReplaced?: (what: string) => void; mtimeS?: number } = {},
+): void {
   const { onReplaced, mtimeS } = options;
-  const tmp = `${dir}/${tempName(name)}`;
+  const tmp = tempName(name);
   let fd: number | null = null;
   for (let attempt = 0; fd === null; attempt++) {
     try {
-      fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
+      fd = ops.createExclusive(tmp);
     } catch (err) {
       if (errnoCode(err) !== "EEXIST" || attempt > 0) throw err;
-      removeAnything(tmp);
+      ops.remove(tmp); // a leftover, or anything planted there
     }
   }
   try {
-    const bytes = typeof content === "string" ? Buffer.from(content) : content;
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    if (mtimeS !== undefined) futimesSync(fd, mtimeS, mtimeS);
+    ops.write(fd, typeof content === "string" ? Buffer.from(content) : content);
+    if (mtimeS !== undefined) ops.setTimes(fd, mtimeS);
   } catch (err) {
-    closeSync(fd);
-    removeAnything(tmp);
+    ops.close(fd);
+    ops.remove(tmp);
     throw err;
   }
-  closeSync(fd);
+  ops.close(fd);
   try {
-    renameSync(tmp, `${dir}/${name}`);
+    ops.rename(tmp, name);
   } catch (err) {
     const code = errnoCode(err);
     if (onReplaced && (code === "EISDIR" || code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR")) {
-      removeAnything(`${dir}/${name}`);
-      onReplaced?.(`a directory at ${name}`);
+      ops.remove(name);
+      onReplaced(`a directory at ${name}`);
       try {
-        renameSync(tmp, `${dir}/${name}`);
+        ops.rename(tmp, name);
         return;
       } catch (again) {
-        removeAnything(tmp);
+        ops.remove(tmp);
         throw again;
       }
     }
-    removeAnything(tmp);
+    ops.remove(tmp);
     throw err;
   }
 }

@@ -1,7 +1,7 @@
 import { mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { errnoCode, removeAnything, tempName } from "@scaph/common";
-import type { Logger } from "@scaph/common";
+import { errnoCode, removeAnything, replaceVia } from "@scaph/common";
+import type { Logger, ReplaceOps } from "@scaph/common";
 import { unsafeNameReason } from "../vm/names.js";
 import { closeFd, createExclusiveAt, identityAt, mkdirAt, openDir, openDirAt, renameAt, setTimes, writeAll } from "./at.js";
 
@@ -43,50 +43,32 @@ export class DirHandle {
   }
 
   /**
-   * Replaces `name` atomically, as common's replaceFile does (a temporary
-   * file made with O_EXCL|O_NOFOLLOW, then rename(2), which replaces
-   * whatever has the name without following it), with `mtimeS` as its
-   * modification time. A directory planted at `name` is removed (nothing in
-   * it followed) and `onReplaced` hears of it.
+   * Replaces `name` atomically with common's algorithm (replaceVia: a
+   * temporary file made with O_EXCL|O_NOFOLLOW, then rename(2), which
+   * replaces whatever has the name without following it), here through the
+   * *at calls on this directory, with `mtimeS` as its modification time. A
+   * directory planted at `name` is removed (nothing in it followed) and
+   * `onReplaced` hears of it.
    */
   replace(name: string, content: string, mtimeS: number | undefined, onReplaced: (what: string) => void): void {
-    const tmp = tempName(name);
-    let fd = -1;
-    for (let attempt = 0; fd < 0; attempt++) {
-      try {
-        fd = createExclusiveAt(this.fd, this.shown, tmp, 0o644);
-      } catch (err) {
-        if (errnoCode(err) !== "EEXIST" || attempt > 0) throw err;
-        removeAnything(this.at(tmp)); // a leftover, or anything planted there
-      }
-    }
-    try {
-      writeAll(fd, Buffer.from(content), this.shown, tmp);
-      if (mtimeS !== undefined) setTimes(fd, mtimeS, this.shown, tmp);
-    } catch (err) {
-      closeFd(fd);
-      removeAnything(this.at(tmp));
-      throw err;
-    }
-    closeFd(fd);
-    try {
-      renameAt(this.fd, this.shown, tmp, name);
-    } catch (err) {
-      const code = errnoCode(err);
-      if (code === "EISDIR" || code === "ENOTEMPTY" || code === "EEXIST" || code === "ENOTDIR") {
-        removeAnything(this.at(name));
-        onReplaced(`a directory at ${name}`);
-        try {
-          renameAt(this.fd, this.shown, tmp, name);
-          return;
-        } catch (again) {
-          removeAnything(this.at(tmp));
-          throw again;
-        }
-      }
-      removeAnything(this.at(tmp));
-      throw err;
-    }
+    replaceVia(this.replaceOps(), name, content, mtimeS === undefined ? { onReplaced } : { onReplaced, mtimeS });
+  }
+
+  private ops: ReplaceOps | null = null;
+  private replaceOps(): ReplaceOps {
+    if (this.ops) return this.ops;
+    let current = ""; // the file being written, for messages
+    return (this.ops = {
+      createExclusive: (name) => {
+        current = name;
+        return createExclusiveAt(this.fd, this.shown, name, 0o644);
+      },
+      write: (fd, bytes) => writeAll(fd, bytes, this.shown, current),
+      setTimes: (fd, timeS) => setTimes(fd, timeS, this.shown, current),
+      close: (fd) => closeFd(fd),
+      rename: (from, to) => renameAt(this.fd, this.shown, from, to),
+      remove: (name) => removeAnything(this.at(name)),
+    });
   }
 
   /** The kernel's path of this directory: `/proc/self/fd/N`. */
@@ -117,7 +99,6 @@ function isNotADir(err: unknown): boolean {
  * being followed, with a warning, and a directory is made in its place.
  */
 export function openChildDir(parent: DirHandle, name: string, log: Logger): DirHandle {
-  const shown = join(parent.shown, name);
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       return parent.openChild(name);
@@ -129,12 +110,12 @@ export function openChildDir(parent: DirHandle, name: string, log: Logger): DirH
           if (errnoCode(e) !== "EEXIST") throw e;
         }
       } else if (isNotADir(err)) {
-        log.warn(`tree: ${shown} is not a directory (a symlink or file planted in the share?): replaced, not followed`);
+        log.warn(`tree: ${join(parent.shown, name)} is not a directory (a symlink or file planted in the share?): replaced, not followed`);
         removeAnything(parent.at(name));
       } else throw err;
     }
   }
-  throw new Error(`cannot make ${shown} a directory`);
+  throw new Error(`cannot make ${join(parent.shown, name)} a directory`);
 }
 
 /** What the daemon last wrote at a path: the file's inode and change time (ms, with its fraction). */
@@ -168,13 +149,12 @@ export function shownError(err: unknown, dir: DirHandle): Error {
 export function openVmDir(base: DirHandle, name: string): DirHandle {
   const why = unsafeNameReason(name);
   if (why !== null) throw new Error(`refusing VM name ${JSON.stringify(name)} as a directory: ${why}`);
-  const path = join(base.shown, name);
   for (let attempt = 0; ; attempt++) {
     try {
       return base.openChild(name);
     } catch (err) {
       // The host side of the share: not the guest's to change, so refuse, never delete.
-      if (isNotADir(err)) throw new Error(`refusing ${path}: not a directory (a symlink?), not followed`);
+      if (isNotADir(err)) throw new Error(`refusing ${join(base.shown, name)}: not a directory (a symlink?), not followed`);
       if (errnoCode(err) !== "ENOENT" || attempt > 0) throw err;
       try {
         base.mkdir(name);

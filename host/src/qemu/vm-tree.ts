@@ -1,8 +1,7 @@
 import type { Frame, Logger, ZoneSpec } from "@scaph/common";
 import { CounterPlayer, DEFAULT_MAX_UJ, errorMessage, HOST_CLOCK_FILE, HOST_CLOCK_TEXT, parseUj, readBounded, wrapAdd } from "@scaph/common";
 import { openChildDir, openVmDir, shownError, writeInto } from "./tree.js";
-import type { DirHandle } from "./tree.js";
-import type { WrittenFile } from "./tree.js";
+import type { DirHandle, WrittenFile } from "./tree.js";
 import type { VmCounters } from "./state.js";
 
 const same = (a: WrittenFile | null | undefined, b: WrittenFile | null): boolean => !!a && !!b && a.ino === b.ino && a.ctimeMs === b.ctimeMs;
