@@ -24,6 +24,8 @@ export interface MeterOptions {
   vms?: VmSource;
   /** Resolves each process's container (--containers). */
   containers?: ContainerSource;
+  /** Whether a sink reads each Snapshot's processes (default true); the VM trees alone do not: see AttributionInput. */
+  keepProcesses?: boolean;
 }
 
 /**
@@ -39,6 +41,7 @@ export class Meter {
   private readonly log: Logger;
   private readonly vms: VmSource | undefined;
   readonly containers: ContainerSource | undefined;
+  private readonly keepProcesses: boolean;
 
   constructor(
     readonly sensor: Sensor,
@@ -48,6 +51,7 @@ export class Meter {
     this.log = options.log ?? silentLogger;
     this.vms = options.vms;
     this.containers = options.containers;
+    this.keepProcesses = options.keepProcesses ?? true;
   }
 
   /** Ends what the meter follows in the background (the container directories' connections). */
@@ -125,6 +129,7 @@ export class Meter {
       pageSize: this.table.pageSize,
       vms: this.vms ? this.vms.claims(proc, prevUptimeS) : [],
       ...(this.containers ? { containerOf: this.containers.resolve(proc) } : {}),
+      keepProcesses: this.keepProcesses,
     });
     if (this.log.enabled("debug")) {
       const vms = snapshot.vms.map((v) => `${v.name}=${v.energyUj} µJ (${v.cpuSource} ${v.cpuTicks.toFixed(1)} ticks)`);

@@ -18,8 +18,8 @@ export const KNOWN_HOST = {
  * fake clock in which the package counter gains 20 J and dram 4 J, and all
  * 200 busy ticks belong to pids 100, 200 and 300 (100, 60, 40 ticks).
  */
-export async function knownHost(): Promise<{ rig: FixtureRig; step(): Promise<Snapshot>; cleanup(): Promise<void> }> {
-  const rig = await fixtureRig("intel-1socket");
+export async function knownHost(options: { keepProcesses?: boolean } = {}): Promise<{ rig: FixtureRig; step(): Promise<Snapshot>; cleanup(): Promise<void> }> {
+  const rig = await fixtureRig("intel-1socket", "proc/basic", options);
   return {
     rig,
     async step() {

@@ -17,7 +17,13 @@ export interface FixtureRig {
 export async function fixtureRig(
   powercap: string,
   proc = "proc/basic",
-  options: { vms?: (procRoot: string) => VmSource; containers?: (procRoot: string) => ContainerSource; hostStats?: boolean; log?: Logger } = {},
+  options: {
+    vms?: (procRoot: string) => VmSource;
+    containers?: (procRoot: string) => ContainerSource;
+    hostStats?: boolean;
+    log?: Logger;
+    keepProcesses?: boolean;
+  } = {},
 ): Promise<FixtureRig> {
   const powerRoot = await copyFixture(`powercap/${powercap}`);
   const procRoot = await copyFixture(proc);
@@ -26,7 +32,12 @@ export async function fixtureRig(
   const vms = options.vms?.(procRoot);
   const containers = options.containers?.(procRoot);
   const table = new ProcessTable({ procRoot, clockTicks: 100, pageSize: 4096, hostStats: options.hostStats ?? false });
-  const meter = new Meter(sensor, table, { ...(vms ? { vms } : {}), ...(containers ? { containers } : {}), ...(options.log ? { log: options.log } : {}) });
+  const meter = new Meter(sensor, table, {
+    ...(vms ? { vms } : {}),
+    ...(containers ? { containers } : {}),
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.keepProcesses !== undefined ? { keepProcesses: options.keepProcesses } : {}),
+  });
   meter.prime();
   return {
     meter,

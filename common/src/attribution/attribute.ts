@@ -59,6 +59,13 @@ export interface AttributionInput {
   vms: readonly VmClaim[];
   /** The container of a process (--containers), or null; absent: containers are not resolved. */
   containerOf?: (p: ProcessInfo) => ContainerInfo | null;
+  /**
+   * Whether a sink will read `Snapshot.processes` (default true). Without,
+   * the per-process arrays die with the step instead of living until the
+   * next one (V8 would promote them to the old space every step), and
+   * reading `processes` throws.
+   */
+  keepProcesses?: boolean;
 }
 
 /**
@@ -148,36 +155,9 @@ export function attribute(i: AttributionInput): Snapshot {
       if (pod) v.labels = { ...v.labels, kubernetes_pod_name: pod.name, kubernetes_pod_namespace: pod.namespace, kubernetes_node_name: pod.node };
     }
   }
-  const capacityTicks = energy.intervalS * clockTicks;
   // Processes are made into objects (and sorted) only when a sink asks: the VM trees never do.
-  let processes: ProcessSnapshot[] | null = null;
-  const materialize = (): ProcessSnapshot[] => {
-    const out = new Array<ProcessSnapshot>(n);
-    for (let k = 0; k < n; k++) {
-      const p = procs[k] as ProcessInfo;
-      const uj = energies[k] ?? 0;
-      const d = deltas[k] ?? 0;
-      const ps: ProcessSnapshot = {
-        pid: p.pid,
-        comm: p.comm,
-        exe: p.exe,
-        cmdline: p.cmdline,
-        cpuTicks: d,
-        share: shares[k] ?? 0,
-        energyUj: uj,
-        powerUw: averagePowerUw(uj, energy.intervalS),
-        cpuPercent: capacityTicks > 0 ? (100 * d) / capacityTicks : 0,
-        memoryBytes: rss[k] ?? 0,
-        memoryVirtualBytes: vsize[k] ?? 0,
-      };
-      const vm = vmOf.get(p.key);
-      if (vm) ps.vmname = vm.name;
-      const c = conts?.[k];
-      if (c) ps.container = c;
-      out[k] = ps;
-    }
-    return out.sort((a, b) => b.energyUj - a.energyUj || b.cpuTicks - a.cpuTicks || a.pid - b.pid);
-  };
+  const processes =
+    i.keepProcesses === false ? refuseProcesses : lazyProcesses({ procs, deltas, shares, energies, rss, vsize, vmOf, conts, energy, clockTicks });
   return {
     timestampS: i.timestampS,
     intervalS: energy.intervalS,
@@ -190,7 +170,7 @@ export function attribute(i: AttributionInput): Snapshot {
     busyTicks: i.busyTicks,
     processCount: n,
     get processes(): ProcessSnapshot[] {
-      return (processes ??= materialize());
+      return processes();
     },
     vms,
     incomingVms,
@@ -200,4 +180,71 @@ export function attribute(i: AttributionInput): Snapshot {
     hostStats: proc.hostStats,
     procFilesHeld: proc.procFilesHeld,
   };
+}
+
+/** What lazyProcesses makes ProcessSnapshots of: attribute()'s per-process arrays, by index. */
+interface PerProcess {
+  procs: readonly ProcessInfo[];
+  deltas: Float64Array;
+  shares: readonly number[];
+  energies: readonly Microjoules[];
+  rss: Float64Array;
+  vsize: Float64Array;
+  vmOf: ReadonlyMap<string, VmClaim>;
+  conts: readonly (ContainerInfo | null)[] | null;
+  energy: HostEnergy;
+  clockTicks: number;
+}
+
+/**
+ * The Snapshot's processes, made (and sorted) on the first read. A
+ * function of its own, so that only the Snapshots that keep their
+ * processes hold attribute()'s arrays (V8 keeps whatever an inner function
+ * names alive with every closure of the same scope).
+ */
+function lazyProcesses(a: PerProcess): () => ProcessSnapshot[] {
+  let from: PerProcess | null = a;
+  let made: ProcessSnapshot[] | null = null;
+  return () => {
+    if (made === null) {
+      made = makeProcesses(from as PerProcess);
+      from = null; // the objects made, the arrays go
+    }
+    return made;
+  };
+}
+
+function refuseProcesses(): never {
+  throw new Error("this Snapshot keeps no processes: its meter was opened for sinks that read none (keepProcesses: false)");
+}
+
+function makeProcesses(a: PerProcess): ProcessSnapshot[] {
+  const { procs, deltas, shares, energies, rss, vsize, vmOf, conts, energy } = a;
+  const n = procs.length;
+  const capacityTicks = energy.intervalS * a.clockTicks;
+  const out = new Array<ProcessSnapshot>(n);
+  for (let k = 0; k < n; k++) {
+    const p = procs[k] as ProcessInfo;
+    const uj = energies[k] ?? 0;
+    const d = deltas[k] ?? 0;
+    const ps: ProcessSnapshot = {
+      pid: p.pid,
+      comm: p.comm,
+      exe: p.exe,
+      cmdline: p.cmdline,
+      cpuTicks: d,
+      share: shares[k] ?? 0,
+      energyUj: uj,
+      powerUw: averagePowerUw(uj, energy.intervalS),
+      cpuPercent: capacityTicks > 0 ? (100 * d) / capacityTicks : 0,
+      memoryBytes: rss[k] ?? 0,
+      memoryVirtualBytes: vsize[k] ?? 0,
+    };
+    const vm = vmOf.get(p.key);
+    if (vm) ps.vmname = vm.name;
+    const c = conts?.[k];
+    if (c) ps.container = c;
+    out[k] = ps;
+  }
+  return out.sort((a, b) => b.energyUj - a.energyUj || b.cpuTicks - a.cpuTicks || a.pid - b.pid);
 }

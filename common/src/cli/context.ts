@@ -75,7 +75,7 @@ export async function openMeter(
   roots: RootOptions,
   env: CliEnvironment,
   log: Logger,
-  options: { hostStats?: boolean; vms?: VmSource; containers?: ContainerSource } = {},
+  options: { hostStats?: boolean; vms?: VmSource; containers?: ContainerSource; keepProcesses?: boolean } = {},
 ): Promise<Meter> {
   const g = globalOptions(cmd);
   await env.beforeOpen?.(cmd, log);
@@ -90,7 +90,12 @@ export async function openMeter(
       log,
     }));
   const table = new ProcessTable({ procRoot: roots.procfsPath, hostStats: options.hostStats ?? false, log });
-  const m = new Meter(sensor, table, { log, ...(options.vms ? { vms: options.vms } : {}), ...(options.containers ? { containers: options.containers } : {}) });
+  const m = new Meter(sensor, table, {
+    log,
+    ...(options.vms ? { vms: options.vms } : {}),
+    ...(options.containers ? { containers: options.containers } : {}),
+    ...(options.keepProcesses !== undefined ? { keepProcesses: options.keepProcesses } : {}),
+  });
   m.prime();
   return m;
 }

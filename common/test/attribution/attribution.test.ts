@@ -55,6 +55,22 @@ test("all busy time in listed processes: Σ process energy = host energy (packag
   }
 });
 
+test("keepProcesses false: the same attribution, and a Snapshot that refuses to list processes", async () => {
+  const kept = await knownHost();
+  const bare = await knownHost({ keepProcesses: false });
+  try {
+    const a = await kept.step();
+    const b = await bare.step();
+    assert.equal(b.processCount, a.processCount);
+    assert.deepEqual([b.host, b.sockets, b.attributedUj, b.othersUj, b.busyTicks], [a.host, a.sockets, a.attributedUj, a.othersUj, a.busyTicks]);
+    assert.equal(a.processes.length, a.processCount);
+    assert.throws(() => b.processes, /keeps no processes/);
+  } finally {
+    await kept.cleanup();
+    await bare.cleanup();
+  }
+});
+
 test("busy time outside listed processes: Σ process energy stays below host energy", async () => {
   const rig = await fixtureRig("intel-1socket");
   try {

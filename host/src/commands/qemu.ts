@@ -136,7 +136,9 @@ export function addQemuCommand(program: Command, env: CliEnvironment): Command {
         // with libvirt, each KubeVirt pod's too (its qemu's /proc/PID/root): its domain's channel
         resolver: resolverOptions(options, clockTicksPerSecond(), log, libvirt, libvirt ? new PodLibvirts(options.procfsPath, log) : undefined),
         // RAPL readable, or the fix named
-        openMeter: (vms) => openMeter(c, options, env, log, { vms, hostStats: options.prometheus, ...(containers ? { containers } : {}) }),
+        // the trees, channels and status file read no process: only --prometheus keeps them
+        openMeter: (vms) =>
+          openMeter(c, options, env, log, { vms, hostStats: options.prometheus, keepProcesses: options.prometheus, ...(containers ? { containers } : {}) }),
       });
       const sinks: Sink[] = [...daemon.sinks];
       if (options.prometheus) {

@@ -56,7 +56,7 @@ test("every cmdline form is discovered; hostile and nameless ones are skipped wi
 });
 
 test("exact µJ per VM; Σ VMs + others ≤ host; the tree gains what was attributed", async () => {
-  const q = await qemuRig();
+  const q = await qemuRig({ keepProcesses: true }); // as with --prometheus: the processes are checked too
   try {
     await q.step(); // baselines for the cgroups
     await knownInterval(q);

@@ -8,7 +8,7 @@ import { gtsLines } from "@scaph/common/warp10";
 import { qemuRig, WEB_CG } from "./rig.js";
 
 test("riemann and warp10 with --qemu: vmname on qemu processes, per-VM series", async () => {
-  const q = await qemuRig();
+  const q = await qemuRig({ keepProcesses: true }); // exporters read the processes, as with --prometheus
   const srv = await startRiemannServer();
   try {
     await q.step();

@@ -31,7 +31,7 @@ test("a process is in a pod when its cgroup is under kubepods (systemd or cgroup
 });
 
 test("KubeVirt's qemu in a virt-launcher pod is a VM: named by its domain, labelled with namespace and VMI, its process's CPU time, listed by status", async () => {
-  const q = await qemuRig({ proc: "proc/kubevirt" });
+  const q = await qemuRig({ proc: "proc/kubevirt", keepProcesses: true });
   try {
     await q.step();
     await q.rig.power.advance("intel-rapl:0", 10_000_000);

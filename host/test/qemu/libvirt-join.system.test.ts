@@ -71,7 +71,7 @@ test("an OpenStack Nova domain: its instance and project names label the VM's se
     <nova:owner><nova:project uuid="p2">evil\u202Eadmin</nova:project></nova:owner></nova:instance></metadata>`;
   await writeFile(node, xml.replace(/(<name>web-1<\/name>)/, `$1${nova}`).replace(/(<name>odd,name<\/name>)/, `$1${hostile}`));
   const lv = new LibvirtDomains(`test://${node}`, createLogger({ level: "error", write: () => {} }), 5000, join(dir, "no-channel-dir"));
-  const q = await qemuRig({ libvirt: lv });
+  const q = await qemuRig({ libvirt: lv, keepProcesses: true }); // a Prometheus exporter reads them, as with --prometheus
   try {
     await q.step();
     const s = await q.step();

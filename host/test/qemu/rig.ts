@@ -60,6 +60,8 @@ export interface QemuRigOptions {
   proc?: string;
   /** Each pod's libvirt, asked through the fixture's /proc/<pid>/root (as scaph-host qemu does with libvirt). */
   pods?: (procRoot: string, log: Logger) => PodLibvirts;
+  /** Whether the Snapshots keep their processes: false by default, as scaph-host qemu's without --prometheus. */
+  keepProcesses?: boolean;
 }
 
 export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
@@ -87,7 +89,11 @@ export async function qemuRig(options: QemuRigOptions = {}): Promise<QemuRig> {
       },
       async openMeter(vms) {
         const sensor = await PowercapSensor.open({ root: rig.power.root, clock: () => now });
-        const meter = new Meter(sensor, new ProcessTable({ procRoot: rig.proc.root, clockTicks: 100, pageSize: 4096 }), { vms, log });
+        const meter = new Meter(sensor, new ProcessTable({ procRoot: rig.proc.root, clockTicks: 100, pageSize: 4096 }), {
+          vms,
+          log,
+          keepProcesses: options.keepProcesses ?? false,
+        });
         meter.prime();
         return meter;
       },
