@@ -18,6 +18,33 @@ export interface PowercapSensorOptions {
   clock?: () => bigint;
 }
 
+/** A zone's counter and its file's modification time (ms). */
+export interface TimedValue {
+  uj: number;
+  mtimeMs: number;
+}
+
+/** Reads of a tree taken again, at most, while its zones are of two frames. */
+export const FRAME_REREADS = 3;
+
+/**
+ * A reading of a tree on its host's clock whose zones are all of one frame.
+ * Its writer gives every zone of a frame the frame's time, and writes them
+ * one after the other: zones of two times are a reading taken between two
+ * of its writes, and would be timed by the newer frame while part of it is
+ * missing. The frame completed, the next reading would find no newer time,
+ * and that part would be shown only a frame later (or, with the writer
+ * stopped there, not until it goes on). So the tree is read again, up to
+ * FRAME_REREADS times (a frame is written in microseconds); zones that
+ * never agree (a writer stopped mid-frame, a zone it no longer writes) are
+ * taken as they are.
+ */
+export function oneFrame(readAll: () => readonly TimedValue[]): readonly TimedValue[] {
+  let values = readAll();
+  for (let k = 0; k < FRAME_REREADS && !values.every((v) => v.mtimeMs === values[0]?.mtimeMs); k++) values = readAll();
+  return values;
+}
+
 /** Reads RAPL energy counters from a powercap tree (host sysfs or a VM tree). */
 export class PowercapSensor implements Sensor {
   readonly name = "powercap_rapl";
@@ -88,9 +115,10 @@ export class PowercapSensor implements Sensor {
       this.hostClock = existsSync(join(this.root, HOST_CLOCK_FILE));
       this.stale = false;
     }
-    let values: { uj: number; mtimeMs: number }[];
+    let values: readonly TimedValue[];
     try {
-      values = this.zoneList.map((z) => readEnergy(z.path));
+      const readAll = (): TimedValue[] => this.zoneList.map((z) => readEnergy(z.path));
+      values = this.hostClock ? oneFrame(readAll) : readAll();
     } catch (err) {
       this.stale = true;
       throw err;
@@ -108,7 +136,7 @@ export class PowercapSensor implements Sensor {
    * clock that went back (stepped by NTP, another host after a migration)
    * times that one interval by this process's clock instead.
    */
-  private hostTimed(sample: EnergySample, values: readonly { mtimeMs: number }[]): EnergySample {
+  private hostTimed(sample: EnergySample, values: readonly TimedValue[]): EnergySample {
     const ms = Math.max(...values.map((v) => v.mtimeMs));
     const now = sample.monotonicNs;
     if (ms === this.lastHostMs) throw new CounterReadError("no new value in the tree since the last step", { quiet: true });
